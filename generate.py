@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""wwhd-infra: generate, check and deploy the W.W.H.D. backend's CloudFormation.
+
+    python generate.py                 build every environment in params/ into output/<env>/ and lint it
+    python generate.py --env prod      only prod
+    python generate.py --check         fail if output/ (or params/schema.json) is not what the params produce
+    python generate.py <command> ...   deploy commands: bootstrap, package, plan, apply, status, destroy
+
+Thin by design: parse arguments, call one function per command, print, set the exit code. Exit codes: 0 success,
+1 a check or a deploy failed, 2 bad input (params, arguments), which is printed without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from checks import freshness
+from checks.lint import lint
+from templates import ROOT, render
+from templates.config import ParamsError, environments, json_schema, load_params
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def project_dir() -> Path:
+    """The folder with params/ and output/: the current one if it has params/, else this file's."""
+    cwd = Path.cwd()
+    return cwd if (cwd / "params").is_dir() else Path(__file__).resolve().parent
+
+
+def _schema_text() -> str:
+    return json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
+
+
+def _selected(args, params_dir: Path) -> list[str]:
+    envs = args.envs or environments(params_dir)
+    if not envs:
+        raise ParamsError(params_dir, [])
+    return envs
+
+
+def cmd_build(args) -> int:
+    started = time.perf_counter()
+    home = project_dir()
+    params_dir, out_dir = home / "params", home / "output"
+    envs = _selected(args, params_dir)
+    problems = []
+    loaded = {}
+    for env in envs:  # validate every environment before writing anything
+        try:
+            loaded[env] = load_params(env, params_dir)
+        except ParamsError as e:
+            problems.append(e.render())
+    if problems:
+        print("\n".join(problems), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    rendered = {env: render(p) for env, p in loaded.items()}
+    schema = _schema_text()
+    if args.check:
+        return _check(home, out_dir, rendered, schema)
+    for env, files in rendered.items():
+        freshness.write(out_dir / env, files)
+    schema_file = params_dir / "schema.json"
+    if not schema_file.is_file() or schema_file.read_text() != schema:
+        schema_file.write_text(schema)
+    generated = time.perf_counter() - started
+    print(f"generated {sum(map(len, rendered.values()))} templates for {', '.join(rendered)} in {generated:.2f}s")
+    if args.no_lint:
+        return EXIT_OK
+    return _lint(home, out_dir, loaded)
+
+
+def _check(home: Path, out_dir: Path, rendered: dict, schema: str) -> int:
+    stale = [f"output/{env}/{name}" for env, files in rendered.items() for name in freshness.stale(out_dir / env, files)]
+    schema_file = home / "params" / "schema.json"
+    if not schema_file.is_file() or schema_file.read_text() != schema:
+        stale.append("params/schema.json")
+    if stale:
+        print("stale generated files (run `python generate.py` and commit the result):", file=sys.stderr)
+        print("\n".join(f"  {s}" for s in stale), file=sys.stderr)
+        return EXIT_FAILED
+    print(f"output/ is fresh for {', '.join(rendered)}")
+    return EXIT_OK
+
+
+def _lint(home: Path, out_dir: Path, loaded: dict) -> int:
+    started = time.perf_counter()
+    groups = {}
+    for env in loaded:
+        rel = (out_dir / env).relative_to(home)
+        children = sorted(p for p in (home / rel).glob("*.yaml") if p.stem != ROOT)
+        for child in children:
+            groups[child.relative_to(home)] = []
+        groups[rel / f"{ROOT}.yaml"] = [c.relative_to(home) for c in children]
+    regions = sorted({p.region for p in loaded.values()})
+    import os
+    cwd = os.getcwd()
+    os.chdir(home)  # cfn-lint resolves the root's relative TemplateURLs from where it runs
+    try:
+        findings = lint(groups, regions, cache_file=Path(".cache") / "cfn-lint.json")
+    finally:
+        os.chdir(cwd)
+    took = time.perf_counter() - started
+    if findings:
+        print("\n".join(map(str, findings)), file=sys.stderr)
+        print(f"cfn-lint: {len(findings)} finding(s) in {len(groups)} templates", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"cfn-lint: {len(groups)} templates clean ({took:.2f}s)")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="wwhd-infra", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
+    parser.add_argument("--env", dest="envs", action="append", metavar="NAME",
+                        help="environment to build (repeatable); default: every params/*.yaml")
+    parser.add_argument("--check", action="store_true", help="compare output/ with a fresh render; write nothing")
+    parser.add_argument("--no-lint", action="store_true", help="generate only")
+    parser.set_defaults(func=cmd_build)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    try:
+        from deploy.cli import register
+    except ImportError:  # pragma: no cover - the deploy package is optional while it is built
+        register = None
+    if register:
+        register(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except ParamsError as e:
+        print(e.render(), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""BUILD stage: typed params in, troposphere templates out. Pure: no I/O, no clock, no boto3.
+
+``STACKS`` is the one list of nested stacks, in deployment order; :func:`build_all` builds the enabled ones and the
+root that wires them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import ModuleType
+
+from troposphere import Template
+
+from . import (ci, certificate, cluster, dns, iam, load_balancer, monitoring, network, root, secrets, security,
+               service, storage)
+from .config import EnvParams
+
+# Order matters only for readability of the root template; CloudFormation orders by the GetAtt wiring.
+STACKS: tuple[ModuleType, ...] = (
+    network, security, storage, secrets, iam, cluster, certificate, load_balancer, service, dns, monitoring, ci,
+)
+ROOT = "root"
+
+
+def stem(module: ModuleType) -> str:
+    return module.__name__.rsplit(".", 1)[-1]
+
+
+def enabled_stacks(p: EnvParams) -> list[ModuleType]:
+    return [m for m in STACKS if getattr(m, "enabled", lambda _p: True)(p)]
+
+
+def local_url(name: str) -> str:
+    """TemplateURL used in ``output/``: relative, so cfn-lint checks the nested wiring from the root's folder."""
+    return f"{name}.yaml"
+
+
+def build_all(p: EnvParams, template_url: Callable[[str], str] = local_url) -> dict[str, Template]:
+    """Every template of one environment: ``{stem: Template}``, children first, root last."""
+    children = {stem(m): m.build(p) for m in enabled_stacks(p)}
+    return {**children, ROOT: root.build(p, children, template_url)}
+
+
+def render(p: EnvParams, template_url: Callable[[str], str] = local_url) -> dict[str, str]:
+    """``{file name: YAML text}`` of one environment; byte-identical for the same params."""
+    return {f"{name}.yaml": t.to_yaml() for name, t in build_all(p, template_url).items()}

@@ -1,0 +1,497 @@
+"""The typed parameters of one environment, loaded from ``params/<env>.yaml``.
+
+Two layers of validation, both run once by :func:`load_params`:
+
+1. pydantic checks the shape: types, formats (account, VPC, subnet, ARN ids), unknown keys.
+2. :func:`rule_problems` checks the business rules that need several fields at once (Fargate CPU/memory
+   pairs, containers fit the task, a single writer on EFS, HTTPS in production) and names the key path of each.
+
+Why rules live in a function and not in a pydantic ``model_validator``: a model validator can only report its
+problems at the model's own location, so "task.memory" would be reported as "(root)". A separate pass keeps
+the key path exact and lets every problem be reported at once. :func:`load_params` is the only way the rest of
+the code obtains an :class:`EnvParams`, so a model that breaks a rule never reaches a template.
+
+No secret values live here, ever: a secret is a name or an ARN, or "generate one".
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+
+PARAMS_DIR = Path(__file__).resolve().parent.parent / "params"
+
+# ---------------------------------------------------------------------------------------------------------------
+# Formats. Each pattern is the documented shape of the id; the message says what is allowed.
+
+AccountId = Annotated[str, StringConstraints(pattern=r"^\d{12}$")]
+Region = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")]
+VpcId = Annotated[str, StringConstraints(pattern=r"^vpc-([0-9a-f]{8}|[0-9a-f]{17})$")]
+SubnetId = Annotated[str, StringConstraints(pattern=r"^subnet-([0-9a-f]{8}|[0-9a-f]{17})$")]
+HostedZoneId = Annotated[str, StringConstraints(pattern=r"^Z[0-9A-Z]{1,31}$")]
+AcmArn = Annotated[str, StringConstraints(pattern=r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}$")]
+OidcProviderArn = Annotated[
+    str, StringConstraints(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:oidc-provider/token\.actions\.githubusercontent\.com$")
+]
+SecretArn = Annotated[
+    str, StringConstraints(pattern=r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$")
+]
+SecretName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9/_+=.@-]{1,512}$")]
+DomainName = Annotated[
+    str, StringConstraints(pattern=r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+]
+Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$")]
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{1,20}$")]
+EnvVarName = Annotated[str, StringConstraints(pattern=r"^[A-Z_][A-Z0-9_]*$")]
+# An image tag as Docker defines it, minus "latest": a moving tag makes a deploy unreproducible.
+IMAGE_TAG_PATTERN = r"^(?!latest$)[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"
+ImageTag = Annotated[str, StringConstraints(pattern=IMAGE_TAG_PATTERN)]
+EcrRepositoryName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+([._/-][a-z0-9]+)*$", max_length=256)]
+# Container images referenced by a fixed tag or digest, never latest.
+ImageRef = Annotated[str, StringConstraints(pattern=r"^[a-z0-9./_-]+(:(?!latest$)[A-Za-z0-9_.-]{1,128}|@sha256:[0-9a-f]{64})$")]
+GithubRepo = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")]
+# AWS Backup cron: cron(Minutes Hours Day-of-month Month Day-of-week Year).
+BackupCron = Annotated[str, StringConstraints(pattern=r"^cron\(\S+ \S+ \S+ \S+ \S+ \S+\)$")]
+LogGroupName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_/.#-]{1,512}$")]
+
+# The values CloudWatch Logs accepts for RetentionInDays.
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+                      3288, 3653)
+
+# Fargate task sizes (Linux): CPU units -> allowed memory in MiB. From "Task CPU and memory" in the ECS
+# Developer Guide (AWS Fargate task sizes).
+FARGATE_SIZES: dict[int, tuple[int, ...]] = {
+    256: (512, 1024, 2048),
+    512: tuple(range(1024, 4096 + 1, 1024)),
+    1024: tuple(range(2048, 8192 + 1, 1024)),
+    2048: tuple(range(4096, 16384 + 1, 1024)),
+    4096: tuple(range(8192, 30720 + 1, 1024)),
+    8192: tuple(range(16384, 61440 + 1, 4096)),
+    16384: tuple(range(32768, 122880 + 1, 8192)),
+}
+
+
+class Strict(BaseModel):
+    """Unknown keys are refused, values are frozen once loaded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, regex_engine="python-re")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Sections
+
+
+class CreateVpc(Strict):
+    """A VPC of our own: public subnets only, tasks get a public IP (no NAT gateway, see README)."""
+
+    cidr: str = "10.40.0.0/16"
+    az_count: int = Field(2, ge=2, le=3, description="Availability zones; the ALB needs at least two.")
+
+    @field_validator("cidr")
+    @classmethod
+    def _cidr(cls, v: str) -> str:
+        try:
+            net = ipaddress.IPv4Network(v, strict=True)
+        except ValueError as e:
+            raise ValueError(f"not an IPv4 network in CIDR form ({e})") from None
+        if not 16 <= net.prefixlen <= 24:
+            raise ValueError("prefix length must be between /16 and /24 (VPC limits, room for /26 subnets)")
+        return v
+
+    def subnet_cidrs(self) -> list[str]:
+        """One subnet per AZ, each a quarter of the VPC: deterministic and leaves room to grow."""
+        net = ipaddress.IPv4Network(self.cidr)
+        return [str(s) for s in list(net.subnets(prefixlen_diff=2))[: self.az_count]]
+
+
+class Network(Strict):
+    """Either an existing VPC (vpc_id + subnet_ids) or ``create``."""
+
+    vpc_id: VpcId | None = None
+    subnet_ids: list[SubnetId] | None = Field(None, description="Task, ALB and EFS mount target subnets.")
+    create: CreateVpc | None = None
+    assign_public_ip: bool = Field(
+        True, description="Tasks in public subnets need a public IP to reach ECR, Secrets Manager and logs."
+    )
+
+    @property
+    def creates_vpc(self) -> bool:
+        return self.create is not None
+
+
+class Image(Strict):
+    repository: EcrRepositoryName = Field(description="ECR repository of the app image, in the environment's account.")
+    create_repository: bool = Field(False, description="Create the repository (retained) instead of using one.")
+    default_tag: ImageTag = Field(description="Default of the root ImageTag parameter; each deploy passes its own.")
+
+
+class Task(Strict):
+    family: str = Field("wwhd-backend", pattern=r"^[A-Za-z0-9_-]{1,255}$")
+    cpu: int = 1024
+    memory: int = 2048
+    cpu_architecture: Literal["X86_64", "ARM64"] = "X86_64"
+
+
+class AppContainer(Strict):
+    cpu: int = Field(768, ge=0)
+    memory: int = Field(1536, ge=6, description="Hard limit in MiB (Docker's minimum is 6).")
+    port: int = Field(8000, ge=1, le=65535)
+    health_check_path: str = Field("/health", pattern=r"^/[A-Za-z0-9/_.-]*$")
+    environment: dict[EnvVarName, str] = Field(
+        default_factory=lambda: {
+            "APP_ENV": "production",
+            "QDRANT_URL": "http://localhost:6333",
+            "SQLITE_PATH": "/data/wwhd.db",
+            "LOG_LEVEL": "INFO",
+        }
+    )
+
+
+class QdrantContainer(Strict):
+    image: ImageRef = "qdrant/qdrant:v1.7.4"
+    cpu: int = Field(256, ge=0)
+    memory: int = Field(512, ge=6)
+    port: int = Field(6333, ge=1, le=65535)
+    environment: dict[EnvVarName, str] = Field(
+        default_factory=lambda: {"QDRANT__SERVICE__HTTP_PORT": "6333", "QDRANT__LOG_LEVEL": "INFO"}
+    )
+
+
+class Containers(Strict):
+    app: AppContainer = AppContainer()
+    qdrant: QdrantContainer = QdrantContainer()
+
+
+class SecretRef(Strict):
+    """One secret injected into the app container as an environment variable.
+
+    ``generate: true`` creates the secret with a random value (CloudFormation GenerateSecretString); the value never
+    passes through this repository. Otherwise the secret exists already and is referenced by ``arn`` (preferred: the
+    full ARN with its 6-character suffix, as ECS documents for ``valueFrom``) or by ``name`` (a partial ARN is built).
+    """
+
+    name: SecretName | None = None
+    arn: SecretArn | None = None
+    generate: bool = False
+    description: str = ""
+
+
+class Service(Strict):
+    desired_count: int = Field(
+        1, ge=0, description="Default of the root DesiredCount parameter: 0 (stopped) or 1 (the single writer)."
+    )
+    health_check_grace_period: int = Field(120, ge=0, le=2147483647)
+    enable_execute_command: bool = Field(True, description="ECS Exec, used by `verify` to check the SQLite file.")
+
+
+class Backup(Strict):
+    schedule: BackupCron = "cron(0 5 * * ? *)"
+    delete_after_days: int = Field(35, ge=1, le=36500)
+    move_to_cold_storage_after_days: int | None = Field(None, ge=1)
+
+
+class Storage(Strict):
+    throughput_mode: Literal["bursting", "elastic", "provisioned"] = "bursting"
+    provisioned_throughput_mibps: float | None = Field(None, ge=1, le=3414)
+    transition_to_ia_days: Literal[1, 7, 14, 30, 60, 90, 180, 270, 365] | None = 30
+    backup: Backup = Backup()
+
+
+class Logs(Strict):
+    group_name: LogGroupName = "/ecs/wwhd-backend"
+    retention_days: int = 30
+
+    @field_validator("retention_days")
+    @classmethod
+    def _retention(cls, v: int) -> int:
+        if v not in LOG_RETENTION_DAYS:
+            raise ValueError(f"must be one of {', '.join(map(str, LOG_RETENTION_DAYS))} (CloudWatch Logs values)")
+        return v
+
+
+class Cluster(Strict):
+    name: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,255}$", description="Physical name; default: generated.")
+    container_insights: Literal["enabled", "enhanced", "disabled"] = "enabled"
+
+
+class LoadBalancer(Strict):
+    idle_timeout: int = Field(60, ge=1, le=4000)
+    deregistration_delay: int = Field(30, ge=0, le=3600, description="Seconds; one task, so drain briefly.")
+    ssl_policy: str = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+    ingress_cidrs: list[str] = Field(default_factory=lambda: ["0.0.0.0/0"])
+
+    @field_validator("ingress_cidrs")
+    @classmethod
+    def _cidrs(cls, v: list[str]) -> list[str]:
+        for c in v:
+            try:
+                ipaddress.IPv4Network(c, strict=True)
+            except ValueError as e:
+                raise ValueError(f"{c!r} is not an IPv4 CIDR ({e})") from None
+        return v
+
+
+class Domain(Strict):
+    name: DomainName = Field(description="The API's host name, e.g. api.example.com.")
+    hosted_zone_id: HostedZoneId = Field(description="Route 53 public hosted zone that holds `name`.")
+    certificate_arn: AcmArn | None = Field(None, description="Use this ACM certificate instead of creating one.")
+
+
+class Monitoring(Strict):
+    alarm_email: Email | None = None
+    cpu_high_percent: int = Field(80, ge=1, le=100)
+    memory_high_percent: int = Field(80, ge=1, le=100)
+    latency_p95_seconds: float = Field(2.0, gt=0)
+    http_5xx_per_5min: int = Field(10, ge=1)
+    efs_io_limit_percent: int = Field(90, ge=1, le=100)
+    efs_throughput_percent: int = Field(90, ge=1, le=100)
+
+
+class Ci(Strict):
+    github_repository: GithubRepo
+    branch: str = Field("main", pattern=r"^[A-Za-z0-9_./-]+$")
+    deploy_environment: str = Field("production", pattern=r"^[A-Za-z0-9_ .-]+$",
+                                    description="GitHub environment the apply job runs in (protected).")
+    oidc_provider_arn: OidcProviderArn | None = Field(None, description="Existing provider; default: create one.")
+    template_bucket: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
+                                        description="Bucket `bootstrap` made; default: wwhd-infra-<account>-<region>.")
+
+
+class EnvParams(Strict):
+    """Everything one environment needs, validated."""
+
+    env: Slug = Field(description="Set from the file name; not written in the file.")
+    app: Slug = "wwhd"
+    production: bool = Field(False, description="Production: HTTPS required, stack protection on deploy.")
+    account_id: AccountId | None = Field(
+        None, description="Deploys refuse any other account; templates use AWS::AccountId, so unset means any account."
+    )
+    region: Region
+    network: Network
+    image: Image
+    task: Task = Task()
+    containers: Containers = Containers()
+    secrets: dict[EnvVarName, SecretRef] = Field(default_factory=dict)
+    service: Service = Service()
+    storage: Storage = Storage()
+    logs: Logs = Logs()
+    cluster: Cluster = Cluster()
+    load_balancer: LoadBalancer = LoadBalancer()
+    domain: Domain | None = None
+    monitoring: Monitoring = Monitoring()
+    ci: Ci | None = None
+
+    @property
+    def stack_name(self) -> str:
+        return f"{self.app}-{self.env}"
+
+    @property
+    def https(self) -> bool:
+        return self.domain is not None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Business rules
+
+
+@dataclass(frozen=True)
+class Problem:
+    loc: str
+    message: str
+
+
+def _fargate(p: EnvParams) -> list[Problem]:
+    cpu, mem = p.task.cpu, p.task.memory
+    if cpu not in FARGATE_SIZES:
+        return [Problem("task.cpu", f"{cpu} is not a Fargate CPU size; allowed: {', '.join(map(str, FARGATE_SIZES))}")]
+    allowed = FARGATE_SIZES[cpu]
+    if mem not in allowed:
+        shown = ", ".join(map(str, allowed)) if len(allowed) <= 8 else f"{allowed[0]} to {allowed[-1]} in steps of {allowed[1] - allowed[0]}"
+        return [Problem("task.memory", f"{mem} MiB is not valid with {cpu} CPU units on Fargate; allowed: {shown}")]
+    return []
+
+
+def _containers_fit(p: EnvParams) -> list[Problem]:
+    c = p.containers
+    out = []
+    if c.app.cpu + c.qdrant.cpu > p.task.cpu:
+        out.append(Problem("containers", f"container CPU {c.app.cpu} + {c.qdrant.cpu} exceeds the task's {p.task.cpu} units"))
+    if c.app.memory + c.qdrant.memory > p.task.memory:
+        out.append(Problem("containers", f"container memory {c.app.memory} + {c.qdrant.memory} MiB exceeds the task's {p.task.memory} MiB"))
+    if c.app.port == c.qdrant.port:
+        out.append(Problem("containers.qdrant.port", "the two containers share one network namespace (awsvpc): ports must differ"))
+    return out
+
+
+def _single_writer(p: EnvParams) -> list[Problem]:
+    if p.service.desired_count > 1:
+        return [Problem("service.desired_count",
+                        f"{p.service.desired_count} tasks would all write the one SQLite file and Qdrant storage on EFS "
+                        "(Qdrant fails with a RocksDB lock error, SQLite over NFS corrupts); allowed: 0 or 1")]
+    return []
+
+
+def _network(p: EnvParams) -> list[Problem]:
+    n = p.network
+    if n.create and (n.vpc_id or n.subnet_ids):
+        return [Problem("network", "give either `create` or `vpc_id` + `subnet_ids`, not both")]
+    if not n.create:
+        out = []
+        if not n.vpc_id:
+            out.append(Problem("network.vpc_id", "required unless `network.create` is given"))
+        if not n.subnet_ids:
+            out.append(Problem("network.subnet_ids", "required unless `network.create` is given"))
+        elif len(n.subnet_ids) < 2:
+            out.append(Problem("network.subnet_ids", "an ALB needs subnets in at least two availability zones; give 2 or more"))
+        elif len(set(n.subnet_ids)) != len(n.subnet_ids):
+            out.append(Problem("network.subnet_ids", "duplicate subnet: EFS allows one mount target per subnet and AZ"))
+        return out
+    return []
+
+
+def _https(p: EnvParams) -> list[Problem]:
+    out = []
+    if p.production and p.domain is None:
+        out.append(Problem("domain", "a production environment must serve HTTPS: give `domain` (name and hosted_zone_id)"))
+    if p.env in {"prod", "production"} and not p.production:
+        out.append(Problem("production", f"environment {p.env!r} must set `production: true`"))
+    return out
+
+
+def _secrets(p: EnvParams) -> list[Problem]:
+    out = []
+    for var, s in p.secrets.items():
+        given = [k for k in ("name", "arn") if getattr(s, k)]
+        loc = f"secrets.{var}"
+        if s.generate and s.arn:
+            out.append(Problem(loc, "`generate: true` creates the secret: give it a `name`, not an `arn`"))
+        elif s.generate and not s.name:
+            out.append(Problem(loc, "`generate: true` needs a `name` for the new secret"))
+        elif not s.generate and len(given) != 1:
+            out.append(Problem(loc, "give exactly one of `name` or `arn` of the existing secret (or `generate: true`)"))
+        if s.arn and not s.arn.split(":")[3] == p.region:
+            out.append(Problem(f"{loc}.arn", f"secret is in {s.arn.split(':')[3]}, the environment in {p.region}"))
+        if var in p.containers.app.environment:
+            out.append(Problem(loc, f"{var} is also a plain environment variable in containers.app.environment"))
+    return out
+
+
+def _storage(p: EnvParams) -> list[Problem]:
+    s = p.storage
+    if (s.throughput_mode == "provisioned") != (s.provisioned_throughput_mibps is not None):
+        return [Problem("storage.provisioned_throughput_mibps", "required with throughput_mode: provisioned, refused otherwise")]
+    b = s.backup
+    if b.move_to_cold_storage_after_days is not None and b.delete_after_days < b.move_to_cold_storage_after_days + 90:
+        return [Problem("storage.backup.delete_after_days",
+                        "AWS Backup keeps cold recovery points at least 90 days: must be >= move_to_cold_storage_after_days + 90")]
+    return []
+
+
+RULES = (_fargate, _containers_fit, _single_writer, _network, _https, _secrets, _storage)
+
+
+def rule_problems(p: EnvParams) -> list[Problem]:
+    return [problem for rule in RULES for problem in rule(p)]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Loading
+
+
+class ParamsError(Exception):
+    """A user's mistake in a params file: printed without a traceback, exit code 2."""
+
+    def __init__(self, path: Path | str, problems: list[Problem]):
+        self.path = str(path)
+        self.problems = problems
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        return "\n".join(f"{self.path}: {p.loc}: {p.message}" if p.loc else f"{self.path}: {p.message}"
+                         for p in self.problems)
+
+
+def _loc(parts: tuple) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _pydantic_problems(err: ValidationError) -> list[Problem]:
+    problems = []
+    for e in err.errors(include_url=False):
+        loc = _loc(e["loc"])
+        kind = e["type"]
+        if kind == "extra_forbidden":
+            msg = "unknown key (typo? see params/schema.json for the allowed keys)"
+        elif kind == "missing":
+            msg = "required key is missing"
+        elif kind == "string_pattern_mismatch":
+            msg = f"{e['input']!r} does not match the allowed format {e['ctx']['pattern']}"
+        elif kind == "literal_error":
+            msg = f"{e['input']!r} is not allowed; expected {e['ctx']['expected']}"
+        else:
+            msg = e["msg"].removeprefix("Value error, ")
+        problems.append(Problem(loc, msg))
+    return problems
+
+
+def environments(params_dir: Path = PARAMS_DIR) -> list[str]:
+    """Every environment with a params file, sorted."""
+    return sorted(f.stem for f in params_dir.glob("*.yaml"))
+
+
+def load_params(env: str, params_dir: Path = PARAMS_DIR) -> EnvParams:
+    """Load and validate ``params_dir/<env>.yaml``; raise :class:`ParamsError` for anything wrong."""
+    path = params_dir / f"{env}.yaml"
+    shown = _display(path)
+    if not re.fullmatch(r"[a-z][a-z0-9-]{1,20}", env):
+        raise ParamsError(shown, [Problem("", f"{env!r} is not a valid environment name (lowercase letters, digits, -)")])
+    if not path.is_file():
+        known = ", ".join(environments(params_dir)) or "none"
+        raise ParamsError(shown, [Problem("", f"no such environment {env!r}; environments with a params file: {known}")])
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ParamsError(shown, [Problem("", f"not valid YAML: {where}{getattr(e, 'problem', e)}")]) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ParamsError(shown, [Problem("", f"cannot read the file: {e}")]) from None
+    if data is None:
+        raise ParamsError(shown, [Problem("", "the file is empty; see params/dev.yaml for an example")])
+    if not isinstance(data, dict):
+        raise ParamsError(shown, [Problem("", f"the top level must be a mapping of keys, not a {type(data).__name__}")])
+    if "env" in data:
+        raise ParamsError(shown, [Problem("env", "do not set `env`: it is the file's name")])
+    try:
+        p = EnvParams.model_validate({**data, "env": env})
+    except ValidationError as e:
+        raise ParamsError(shown, _pydantic_problems(e)) from None
+    problems = rule_problems(p)
+    if problems:
+        raise ParamsError(shown, problems)
+    return p
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def json_schema() -> dict:
+    """The schema of a params file, for editors (``params/schema.json``)."""
+    schema = EnvParams.model_json_schema()
+    schema["properties"].pop("env", None)
+    schema["required"] = [r for r in schema.get("required", []) if r != "env"]
+    schema["title"] = "wwhd-infra environment parameters"
+    return schema

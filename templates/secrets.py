@@ -1,0 +1,83 @@
+"""Secrets Manager secrets this environment creates (``generate: true`` in params). STATEFUL: retained.
+
+A generated secret gets its value from CloudFormation's ``GenerateSecretString``, so no value ever passes through
+params, output or logs. A secret that already exists (the OpenAI key in prod, filled in by the operator) is not
+created here: it is referenced by ARN or name where it is used (:func:`secret_value_from`).
+
+Why ``Out`` is computed: the outputs follow the secrets configured in params (one ``<Name>SecretArn`` per generated
+secret), so :func:`output_names` replaces a fixed enum; ``Out`` lists the names the checked-in environments use.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from troposphere import AWSHelperFn, Ref, Sub, Template, secretsmanager
+
+from ._common import new_template, outputs, param, pascal, retain, tags
+from .config import EnvParams, SecretRef
+
+COMPONENT = "secrets"
+
+
+class In(StrEnum):
+    pass
+
+
+class Out(StrEnum):
+    OpenaiApiKeySecretArn = "OpenaiApiKeySecretArn"
+    JwtSecretSecretArn = "JwtSecretSecretArn"
+
+
+def output_name(var: str) -> str:
+    """``JWT_SECRET`` -> ``JwtSecretSecretArn``."""
+    return f"{pascal(var)}SecretArn"
+
+
+def output_names(p: EnvParams) -> list[str]:
+    return [output_name(var) for var, s in sorted(p.secrets.items()) if s.generate]
+
+
+def enabled(p: EnvParams) -> bool:
+    return bool(output_names(p))
+
+
+def build(p: EnvParams) -> Template:
+    t = new_template(p, "generated Secrets Manager secrets (stateful: retained)")
+    values = {}
+    for var, s in sorted(p.secrets.items()):
+        if not s.generate:
+            continue
+        secret = t.add_resource(retain(secretsmanager.Secret(
+            f"{pascal(var)}Secret",
+            Name=s.name,
+            Description=s.description or f"{var} for {p.stack_name}",
+            # AWS-managed key aws/secretsmanager: the execution role needs no kms:Decrypt grant of its own.
+            GenerateSecretString=secretsmanager.GenerateSecretString(PasswordLength=64, ExcludePunctuation=True),
+            Tags=tags(p, COMPONENT),
+        )))
+        values[output_name(var)] = Ref(secret)  # Ref of a secret is its full ARN
+    outputs(t, values)
+    return t
+
+
+def secret_value_from(t: Template, p: EnvParams, var: str) -> str | AWSHelperFn:
+    """What ECS's ``valueFrom`` gets: the full ARN (generated or given) or a partial ARN built from a name.
+
+    ECS documents the full ARN; Secrets Manager resolves a partial ARN (no 6-character suffix) too, which is what a
+    name alone gives us. Prefer ``arn`` in params for existing secrets.
+    """
+    s = p.secrets[var]
+    if s.generate:
+        return param(t, output_name(var), "String", f"ARN of the generated {var} secret.")
+    if s.arn:
+        return s.arn
+    return Sub("arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:%s" % s.name)
+
+
+def secret_policy_resource(t: Template, p: EnvParams, var: str) -> str | AWSHelperFn:
+    """IAM resource for reading one secret: the exact ARN, or ``<name>-??????`` (the suffix Secrets Manager adds)."""
+    s: SecretRef = p.secrets[var]
+    if s.generate or s.arn:
+        return secret_value_from(t, p, var)
+    return Sub("arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:%s-??????" % s.name)

@@ -1,0 +1,106 @@
+"""All security groups and their rules, in one stack so that groups can name each other without stack cycles.
+
+Traffic allowed, and nothing else:
+
+    internet --80/443--> ALB --8000--> task (app container) --2049--> EFS mount targets
+    task --443--> AWS APIs, ECR, Docker Hub, OpenAI
+
+Departures from the seed (README "Differences from the seed"): port 8000 is open to the ALB's group only, not
+0.0.0.0/0; there is no 6333 rule, because both containers share the task's network namespace (awsvpc) and talk over
+localhost, which security groups never see. Rules are separate resources so groups can reference each other. Not
+stateful.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from troposphere import GetAtt, Template, ec2
+
+from ._common import new_template, outputs, tags, vpc_id
+from .config import EnvParams
+
+COMPONENT = "security"
+NFS_PORT = 2049
+
+
+class In(StrEnum):
+    VpcId = "VpcId"
+
+
+class Out(StrEnum):
+    LoadBalancerSecurityGroupId = "LoadBalancerSecurityGroupId"
+    AppSecurityGroupId = "AppSecurityGroupId"
+    FileSystemSecurityGroupId = "FileSystemSecurityGroupId"
+
+
+def build(p: EnvParams) -> Template:
+    t = new_template(p, "security groups: internet -> ALB -> task -> EFS")
+    vpc = vpc_id(t, p)
+    alb = _group(t, p, vpc, "LoadBalancerSecurityGroup", "ALB: HTTP(S) from the internet")
+    app = _group(t, p, vpc, "AppSecurityGroup", "ECS task: app port from the ALB only")
+    efs = _group(t, p, vpc, "FileSystemSecurityGroup", "EFS mount targets: NFS from the task only")
+    _load_balancer_rules(t, p, alb, app)
+    _app_rules(t, p, app, efs)
+    _file_system_rules(t, app, efs)
+    outputs(t, {
+        Out.LoadBalancerSecurityGroupId: GetAtt(alb, "GroupId"),
+        Out.AppSecurityGroupId: GetAtt(app, "GroupId"),
+        Out.FileSystemSecurityGroupId: GetAtt(efs, "GroupId"),
+    })
+    return t
+
+
+def _group(t: Template, p: EnvParams, vpc, title: str, description: str) -> ec2.SecurityGroup:
+    # A group with no egress rule of ours gets AWS's default allow-all egress; each group below declares its egress,
+    # which replaces that default.
+    return t.add_resource(ec2.SecurityGroup(
+        title, GroupDescription=f"{p.stack_name} {description}", VpcId=vpc,
+        Tags=tags(p, COMPONENT, f"{p.stack_name}-{title.removesuffix('SecurityGroup').lower()}"),
+    ))
+
+
+def _load_balancer_rules(t: Template, p: EnvParams, alb, app) -> None:
+    ports = [443, 80] if p.https else [80]  # 80 stays open with HTTPS: it only redirects to 443
+    for port in ports:
+        for i, cidr in enumerate(p.load_balancer.ingress_cidrs):
+            suffix = "" if i == 0 else str(i + 1)
+            t.add_resource(ec2.SecurityGroupIngress(
+                f"LoadBalancerIngress{port}{suffix}", GroupId=GetAtt(alb, "GroupId"), IpProtocol="tcp",
+                FromPort=port, ToPort=port, CidrIp=cidr, Description=f"HTTP{'S' if port == 443 else ''} from {cidr}",
+            ))
+    t.add_resource(ec2.SecurityGroupEgress(
+        "LoadBalancerEgressApp", GroupId=GetAtt(alb, "GroupId"), IpProtocol="tcp",
+        FromPort=p.containers.app.port, ToPort=p.containers.app.port, DestinationSecurityGroupId=GetAtt(app, "GroupId"),
+        Description="To the app container (targets and health checks)",
+    ))
+
+
+def _app_rules(t: Template, p: EnvParams, app, efs) -> None:
+    port = p.containers.app.port
+    t.add_resource(ec2.SecurityGroupIngress(
+        "AppIngressLoadBalancer", GroupId=GetAtt(app, "GroupId"), IpProtocol="tcp", FromPort=port, ToPort=port,
+        SourceSecurityGroupId=GetAtt("LoadBalancerSecurityGroup", "GroupId"),
+        Description="App port from the ALB only",
+    ))
+    t.add_resource(ec2.SecurityGroupEgress(
+        "AppEgressHttps", GroupId=GetAtt(app, "GroupId"), IpProtocol="tcp", FromPort=443, ToPort=443,
+        CidrIp="0.0.0.0/0",
+        Description="HTTPS to AWS APIs (ECR, Secrets Manager, Logs), Docker Hub and OpenAI; no VPC endpoints",
+    ))
+    t.add_resource(ec2.SecurityGroupEgress(
+        "AppEgressNfs", GroupId=GetAtt(app, "GroupId"), IpProtocol="tcp", FromPort=NFS_PORT, ToPort=NFS_PORT,
+        DestinationSecurityGroupId=GetAtt(efs, "GroupId"), Description="NFS to the EFS mount targets",
+    ))
+
+
+def _file_system_rules(t: Template, app, efs) -> None:
+    t.add_resource(ec2.SecurityGroupIngress(
+        "FileSystemIngressApp", GroupId=GetAtt(efs, "GroupId"), IpProtocol="tcp", FromPort=NFS_PORT, ToPort=NFS_PORT,
+        SourceSecurityGroupId=GetAtt(app, "GroupId"), Description="NFS from the ECS task only",
+    ))
+    # Mount targets never open connections; replace the default allow-all egress with a rule that matches nothing.
+    t.add_resource(ec2.SecurityGroupEgress(
+        "FileSystemEgressNone", GroupId=GetAtt(efs, "GroupId"), IpProtocol="icmp", FromPort=252, ToPort=86,
+        CidrIp="255.255.255.255/32", Description="No egress (placeholder rule replaces the default allow-all)",
+    ))

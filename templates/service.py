@@ -1,0 +1,178 @@
+"""The task definition (FastAPI + Qdrant sharing one EFS) and the ECS service behind the target group. Not stateful,
+but it is the one writer of the stateful data, so its deployment is built to never run two tasks at once.
+
+AWS rules this module follows (ECS Developer Guide):
+
+* Single writer. SQLite and Qdrant (RocksDB) both write the EFS data; two tasks at once corrupt them, and Qdrant
+  refuses to start with a lock error. "Deployment configuration": with ``maximumPercent`` 100 the scheduler may not
+  start a new task until an old one has stopped, and ``minimumHealthyPercent`` 0 lets it stop the only task first. The
+  desired count is 0 or 1 (a root parameter), there is no auto scaling, and the service has a fixed ``ServiceName``:
+  CloudFormation cannot replace a custom-named resource in place, so an update that would need a *second* service
+  (and a second writer, since CloudFormation creates the replacement before deleting the old one) fails instead.
+* The deployment circuit breaker (rolling update controller only) rolls back to the last good task definition.
+* Fargate platform 1.4.0 or later is required for EFS volumes; ``LATEST`` is 1.4.0 or later. A volume that uses an
+  access point must enable transit encryption; with IAM authorization the task role is the EFS identity.
+* ``dependsOn`` with condition ``HEALTHY`` requires the dependency to have a container health check: the app starts
+  only after Qdrant answers. ECS stops containers in reverse dependency order, so the app stops before Qdrant.
+* Health checks run inside each container, so they may only use what its image ships. The Qdrant image has no curl
+  or wget (qdrant/qdrant#3491, #4250: refused upstream for security), but v1.7.x is built on Debian slim and has
+  bash: the check opens ``/dev/tcp`` with bash builtins and asks Qdrant's ``/readyz``. The app image is a Python
+  image (FastAPI), so its check uses Python's standard library instead of assuming curl.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from troposphere import Ref, Template, ecs
+
+from . import secrets
+from ._common import image_uri, new_template, outputs, param, subnet_ids, tags
+from .config import IMAGE_TAG_PATTERN, EnvParams
+
+COMPONENT = "service"
+APP, QDRANT = "fastapi", "qdrant"
+APP_VOLUME, QDRANT_VOLUME = "app-data", "qdrant-storage"
+APP_DATA_PATH, QDRANT_DATA_PATH = "/data", "/qdrant/storage"
+
+
+class In(StrEnum):
+    ImageTag = "ImageTag"
+    DesiredCount = "DesiredCount"
+    ClusterName = "ClusterName"
+    AppSecurityGroupId = "AppSecurityGroupId"
+    TargetGroupArn = "TargetGroupArn"
+    FileSystemId = "FileSystemId"
+    AppAccessPointId = "AppAccessPointId"
+    QdrantAccessPointId = "QdrantAccessPointId"
+    ExecutionRoleArn = "ExecutionRoleArn"
+    TaskRoleArn = "TaskRoleArn"
+    SubnetIds = "SubnetIds"
+    # plus one <Name>SecretArn per generated secret (secrets.output_names)
+
+
+class Out(StrEnum):
+    ServiceName = "ServiceName"
+    TaskDefinitionArn = "TaskDefinitionArn"
+
+
+def build(p: EnvParams) -> Template:
+    t = new_template(p, "task definition (FastAPI + Qdrant on EFS) and the single-writer ECS service")
+    task = _task_definition(t, p)
+    service = _service(t, p, task)
+    outputs(t, {Out.ServiceName: service.ServiceName, Out.TaskDefinitionArn: Ref(task)})
+    return t
+
+
+def _log(p: EnvParams, prefix: str) -> ecs.LogConfiguration:
+    return ecs.LogConfiguration(LogDriver="awslogs", Options={
+        "awslogs-group": p.logs.group_name,  # known at build time; ClusterName orders us after the cluster stack
+        "awslogs-region": Ref("AWS::Region"),
+        "awslogs-stream-prefix": prefix,
+        # A slow log API must not block the app's stdout; 25 MiB of buffer before lines are dropped.
+        "mode": "non-blocking",
+        "max-buffer-size": "25m",
+    })
+
+
+def _env(pairs: dict[str, str]) -> list[ecs.Environment]:
+    return [ecs.Environment(Name=k, Value=v) for k, v in sorted(pairs.items())]
+
+
+def _volume(t: Template, name: str, access_point: In) -> ecs.Volume:
+    return ecs.Volume(Name=name, EFSVolumeConfiguration=ecs.EFSVolumeConfiguration(
+        FilesystemId=param(t, In.FileSystemId, description="EFS file system (storage stack)."),
+        TransitEncryption="ENABLED",
+        AuthorizationConfig=ecs.AuthorizationConfig(AccessPointId=param(t, access_point), IAM="ENABLED"),
+    ))
+
+
+def qdrant_health_command(port: int) -> list[str]:
+    script = (f'exec 3<>/dev/tcp/127.0.0.1/{port} && printf "GET /readyz HTTP/1.0\\r\\n\\r\\n" >&3 '
+              '&& read -r status <&3 && [[ "$status" == *" 200 "* ]]')
+    return ["CMD", "bash", "-c", script]
+
+
+def app_health_command(port: int, path: str) -> list[str]:
+    code = f"import urllib.request; urllib.request.urlopen('http://localhost:{port}{path}', timeout=4)"
+    return ["CMD", "python", "-c", code]
+
+
+def _qdrant(t: Template, p: EnvParams) -> ecs.ContainerDefinition:
+    q = p.containers.qdrant
+    return ecs.ContainerDefinition(
+        Name=QDRANT, Image=q.image, Cpu=q.cpu, Memory=q.memory, Essential=True,
+        PortMappings=[ecs.PortMapping(ContainerPort=q.port, Protocol="tcp", Name="qdrant-http")],
+        Environment=_env(q.environment),
+        MountPoints=[ecs.MountPoint(SourceVolume=QDRANT_VOLUME, ContainerPath=QDRANT_DATA_PATH, ReadOnly=False)],
+        HealthCheck=ecs.HealthCheck(Command=qdrant_health_command(q.port), Interval=15, Timeout=5, Retries=3, StartPeriod=30),
+        # RocksDB keeps many files open; Qdrant's docs ask for a high open-files limit.
+        Ulimits=[ecs.Ulimit(Name="nofile", SoftLimit=65535, HardLimit=65535)],
+        LogConfiguration=_log(p, QDRANT),
+    )
+
+
+def _app(t: Template, p: EnvParams) -> ecs.ContainerDefinition:
+    a = p.containers.app
+    return ecs.ContainerDefinition(
+        Name=APP, Image=image_uri(p, param(t, In.ImageTag, description="App image tag.", AllowedPattern=IMAGE_TAG_PATTERN)),
+        Cpu=a.cpu, Memory=a.memory, Essential=True,
+        PortMappings=[ecs.PortMapping(ContainerPort=a.port, Protocol="tcp", Name="http")],
+        Environment=_env(a.environment),
+        Secrets=[ecs.Secret(Name=var, ValueFrom=secrets.secret_value_from(t, p, var)) for var in sorted(p.secrets)],
+        MountPoints=[ecs.MountPoint(SourceVolume=APP_VOLUME, ContainerPath=APP_DATA_PATH, ReadOnly=False)],
+        DependsOn=[ecs.ContainerDependency(ContainerName=QDRANT, Condition="HEALTHY")],
+        HealthCheck=ecs.HealthCheck(Command=app_health_command(a.port, a.health_check_path), Interval=15, Timeout=5,
+                                    Retries=3, StartPeriod=60),
+        StopTimeout=30,  # let SQLite finish its transaction on SIGTERM
+        LogConfiguration=_log(p, APP),
+    )
+
+
+def _task_definition(t: Template, p: EnvParams) -> ecs.TaskDefinition:
+    return t.add_resource(ecs.TaskDefinition(
+        "TaskDefinition",
+        Family=p.task.family,
+        Cpu=str(p.task.cpu),
+        Memory=str(p.task.memory),
+        NetworkMode="awsvpc",
+        RequiresCompatibilities=["FARGATE"],
+        RuntimePlatform=ecs.RuntimePlatform(OperatingSystemFamily="LINUX", CpuArchitecture=p.task.cpu_architecture),
+        ExecutionRoleArn=param(t, In.ExecutionRoleArn, description="ECS execution role (iam stack)."),
+        TaskRoleArn=param(t, In.TaskRoleArn, description="ECS task role (iam stack)."),
+        Volumes=[_volume(t, APP_VOLUME, In.AppAccessPointId), _volume(t, QDRANT_VOLUME, In.QdrantAccessPointId)],
+        ContainerDefinitions=[_qdrant(t, p), _app(t, p)],
+        Tags=tags(p, COMPONENT),
+    ))
+
+
+def _service(t: Template, p: EnvParams, task: ecs.TaskDefinition) -> ecs.Service:
+    desired = param(t, In.DesiredCount, "Number", "0 (stopped) or 1: never two writers.", AllowedValues=["0", "1"])
+    return t.add_resource(ecs.Service(
+        "Service",
+        ServiceName=p.task.family,  # fixed name: a replacement fails rather than run a second writer (see docstring)
+        Cluster=param(t, In.ClusterName, description="ECS cluster (cluster stack)."),
+        TaskDefinition=Ref(task),
+        DesiredCount=desired,
+        LaunchType="FARGATE",
+        PlatformVersion="LATEST",
+        DeploymentController=ecs.DeploymentController(Type="ECS"),
+        DeploymentConfiguration=ecs.DeploymentConfiguration(
+            MinimumHealthyPercent=0, MaximumPercent=100,
+            DeploymentCircuitBreaker=ecs.DeploymentCircuitBreaker(Enable=True, Rollback=True),
+        ),
+        # Rebalancing starts a task in another AZ before stopping one: not for a single writer.
+        AvailabilityZoneRebalancing="DISABLED",
+        HealthCheckGracePeriodSeconds=p.service.health_check_grace_period,
+        NetworkConfiguration=ecs.NetworkConfiguration(AwsvpcConfiguration=ecs.AwsvpcConfiguration(
+            AssignPublicIp="ENABLED" if p.network.assign_public_ip else "DISABLED",
+            SecurityGroups=[param(t, In.AppSecurityGroupId, "AWS::EC2::SecurityGroup::Id")],
+            Subnets=subnet_ids(t, p),
+        )),
+        LoadBalancers=[ecs.LoadBalancer(ContainerName=APP, ContainerPort=p.containers.app.port,
+                                        TargetGroupArn=param(t, In.TargetGroupArn, description="Target group (load_balancer stack)."))],
+        EnableExecuteCommand=p.service.enable_execute_command,
+        EnableECSManagedTags=True,
+        PropagateTags="SERVICE",
+        Tags=tags(p, COMPONENT),
+    ))

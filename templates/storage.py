@@ -1,0 +1,185 @@
+"""EFS for the SQLite file and the Qdrant storage, and its AWS Backup plan. STATEFUL: the data lives here.
+
+The file system and both access points are retained on delete and on replacement (DeletionPolicy and
+UpdateReplacePolicy Retain); their logical ids are listed in ``templates/stateful.py`` and guarded by a test.
+
+Layout on the file system, as the seed has it (so data copied from the hand-made file system keeps its paths)::
+
+    /wwhd-data/wwhd.db      app container: /data/wwhd.db            (AppAccessPoint, root /wwhd-data)
+    /wwhd-data/qdrant/      qdrant container: /qdrant/storage        (QdrantAccessPoint, root /wwhd-data/qdrant)
+
+AWS rules this stack follows (EFS User Guide, "Working with access points"; ECS Developer Guide, "Amazon EFS
+volumes"): an access point whose root directory does not exist yet needs ``CreationInfo`` (owner uid, gid and
+permissions) or mounts fail; every NFS operation through an access point runs as its ``PosixUser``, whatever user the
+container runs as; a task that mounts through an access point must enable transit encryption; with IAM authorization
+the task role is the identity EFS sees. EFS allows one mount target per availability zone, so one per subnet.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from awacs import elasticfilesystem as efs_actions
+from awacs import sts
+from awacs.aws import Allow, Bool, Condition, Deny, Everybody, PolicyDocument, Principal, Statement
+from troposphere import GetAtt, Ref, Sub, Template, backup, efs, encode_to_dict, iam
+
+from ._common import keyed_subnets, new_template, outputs, param, retain, tag_pairs, tags
+from .config import EnvParams
+
+COMPONENT = "storage"
+DATA_ROOT = "/wwhd-data"
+POSIX_UID = POSIX_GID = 1000
+ROOT_PERMISSIONS = "755"
+
+
+class In(StrEnum):
+    FileSystemSecurityGroupId = "FileSystemSecurityGroupId"
+    SubnetIds = "SubnetIds"
+
+
+class Out(StrEnum):
+    FileSystemId = "FileSystemId"
+    FileSystemArn = "FileSystemArn"
+    AppAccessPointId = "AppAccessPointId"
+    AppAccessPointArn = "AppAccessPointArn"
+    QdrantAccessPointId = "QdrantAccessPointId"
+    QdrantAccessPointArn = "QdrantAccessPointArn"
+    BackupVaultName = "BackupVaultName"
+
+
+# Access points: logical id -> root directory. The paths are the seed's layout.
+ACCESS_POINTS = {"AppAccessPoint": DATA_ROOT, "QdrantAccessPoint": f"{DATA_ROOT}/qdrant"}
+
+
+def build(p: EnvParams) -> Template:
+    t = new_template(p, "EFS file system, access points and AWS Backup plan (stateful: retained)")
+    fs = _file_system(t, p)
+    _mount_targets(t, p, fs)
+    aps = _access_points(t, p, fs)
+    vault = _backups(t, p, fs)
+    outputs(t, {
+        Out.FileSystemId: Ref(fs),
+        Out.FileSystemArn: GetAtt(fs, "Arn"),
+        Out.AppAccessPointId: Ref(aps["AppAccessPoint"]),
+        Out.AppAccessPointArn: GetAtt(aps["AppAccessPoint"], "Arn"),
+        Out.QdrantAccessPointId: Ref(aps["QdrantAccessPoint"]),
+        Out.QdrantAccessPointArn: GetAtt(aps["QdrantAccessPoint"], "Arn"),
+        Out.BackupVaultName: Ref(vault),
+    })
+    return t
+
+
+def _file_system_policy() -> PolicyDocument:
+    """Refuse any client that does not use TLS; let IAM policies in this account decide the rest.
+
+    The Allow to the account root delegates to identity policies (the task role's, pinned to the access points):
+    once a file system policy exists, EFS no longer grants its default open access.
+    """
+    return PolicyDocument(Version="2012-10-17", Statement=[
+        Statement(
+            Sid="DenyWithoutTls", Effect=Deny, Principal=Principal("AWS", "*"), Action=[efs_actions.Action("*")],
+            Resource=["*"], Condition=Condition(Bool("aws:SecureTransport", "false")),
+        ),
+        Statement(
+            Sid="AllowIdentityPoliciesOfThisAccount", Effect=Allow,
+            Principal=Principal("AWS", Sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")),
+            Action=[efs_actions.ClientMount, efs_actions.ClientWrite], Resource=["*"],
+            Condition=Condition(Bool("elasticfilesystem:AccessedViaMountTarget", "true")),
+        ),
+    ])
+
+
+def _file_system(t: Template, p: EnvParams) -> efs.FileSystem:
+    s = p.storage
+    lifecycle = []
+    if s.transition_to_ia_days:
+        lifecycle = [
+            efs.LifecyclePolicy(TransitionToIA=f"AFTER_{s.transition_to_ia_days}_DAYS"),
+            efs.LifecyclePolicy(TransitionToPrimaryStorageClass="AFTER_1_ACCESS"),
+        ]
+    optional = {}
+    if s.throughput_mode == "provisioned":
+        optional["ProvisionedThroughputInMibps"] = s.provisioned_throughput_mibps
+    if lifecycle:
+        optional["LifecyclePolicies"] = lifecycle
+    return t.add_resource(retain(efs.FileSystem(
+        "FileSystem",
+        Encrypted=True,
+        PerformanceMode="generalPurpose",
+        ThroughputMode=s.throughput_mode,
+        # Our own plan below backs the file system up; EFS's automatic backups would make a second copy.
+        BackupPolicy=efs.BackupPolicy(Status="DISABLED"),
+        FileSystemPolicy=encode_to_dict(_file_system_policy()),
+        FileSystemTags=tags(p, COMPONENT, f"{p.stack_name}-data"),
+        **optional,
+    )))
+
+
+def _mount_targets(t: Template, p: EnvParams, fs: efs.FileSystem) -> None:
+    sg = param(t, In.FileSystemSecurityGroupId, "AWS::EC2::SecurityGroup::Id")
+    for key, subnet in keyed_subnets(t, p):
+        t.add_resource(efs.MountTarget(f"MountTarget{key}", FileSystemId=Ref(fs), SubnetId=subnet, SecurityGroups=[sg]))
+
+
+def _access_points(t: Template, p: EnvParams, fs: efs.FileSystem) -> dict[str, efs.AccessPoint]:
+    aps = {}
+    for title, path in ACCESS_POINTS.items():
+        aps[title] = t.add_resource(retain(efs.AccessPoint(
+            title,
+            FileSystemId=Ref(fs),
+            PosixUser=efs.PosixUser(Uid=str(POSIX_UID), Gid=str(POSIX_GID)),
+            RootDirectory=efs.RootDirectory(
+                Path=path,
+                CreationInfo=efs.CreationInfo(OwnerUid=str(POSIX_UID), OwnerGid=str(POSIX_GID), Permissions=ROOT_PERMISSIONS),
+            ),
+            AccessPointTags=tags(p, COMPONENT, f"{p.stack_name}-{title.removesuffix('AccessPoint').lower()}"),
+        )))
+    return aps
+
+
+def _backups(t: Template, p: EnvParams, fs: efs.FileSystem) -> backup.BackupVault:
+    """Vault (retained: it holds the recovery points), daily plan and a selection of the file system.
+
+    The service role lives here, not in the iam stack: the selection needs it and the iam stack needs this stack's
+    outputs, so putting it there would make a cycle.
+    """
+    b = p.storage.backup
+    vault = t.add_resource(retain(backup.BackupVault(
+        "BackupVault", BackupVaultName=Sub("${AWS::StackName}-vault"), BackupVaultTags=tag_pairs(p, COMPONENT),
+    )))
+    lifecycle = backup.LifecycleResourceType(DeleteAfterDays=b.delete_after_days)
+    if b.move_to_cold_storage_after_days:
+        lifecycle = backup.LifecycleResourceType(
+            DeleteAfterDays=b.delete_after_days, MoveToColdStorageAfterDays=b.move_to_cold_storage_after_days)
+    plan = t.add_resource(backup.BackupPlan(
+        "BackupPlan",
+        BackupPlan=backup.BackupPlanResourceType(
+            BackupPlanName=Sub("${AWS::StackName}-efs"),
+            BackupPlanRule=[backup.BackupRuleResourceType(
+                RuleName="daily", TargetBackupVault=Ref(vault), ScheduleExpression=b.schedule,
+                StartWindowMinutes=60, CompletionWindowMinutes=360, Lifecycle=lifecycle,
+                RecoveryPointTags=tag_pairs(p, COMPONENT),
+            )],
+        ),
+        BackupPlanTags=tag_pairs(p, COMPONENT),
+    ))
+    role = t.add_resource(iam.Role(
+        "BackupRole",
+        AssumeRolePolicyDocument=PolicyDocument(Version="2012-10-17", Statement=[Statement(
+            Effect=Allow, Principal=Principal("Service", "backup.amazonaws.com"),
+            Action=[sts.AssumeRole],
+        )]),
+        # AWS managed service-role policies for AWS Backup (scoped by AWS to backup/restore actions).
+        ManagedPolicyArns=[
+            Sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup"),
+            Sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForRestores"),
+        ],
+        Tags=tags(p, COMPONENT),
+    ))
+    t.add_resource(backup.BackupSelection(
+        "BackupSelection", BackupPlanId=Ref(plan),
+        BackupSelection=backup.BackupSelectionResourceType(
+            SelectionName="efs-data", IamRoleArn=GetAtt(role, "Arn"), Resources=[GetAtt(fs, "Arn")]),
+    ))
+    return vault

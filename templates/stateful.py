@@ -1,0 +1,23 @@
+"""The committed list of stateful logical ids: the resources whose replacement or deletion loses data.
+
+Logical ids are an API: renaming one makes CloudFormation create a new resource and drop the old (retained, but
+orphaned, and the app would start on an empty file system). ``tests/test_policy.py`` fails when a rendered template's
+retained resources differ from this list, so changing either needs changing both, on purpose. The deploy stage uses
+the same list to stop a change set that would replace or delete one of them, and to write the prod stack policy.
+"""
+
+from __future__ import annotations
+
+# nested stack logical id -> logical ids of its stateful resources (present when the stack and resource exist)
+STATEFUL: dict[str, tuple[str, ...]] = {
+    "StorageStack": ("AppAccessPoint", "BackupVault", "FileSystem", "QdrantAccessPoint"),
+    "SecretsStack": ("JwtSecretSecret", "OpenaiApiKeySecret"),
+    "ClusterStack": ("Repository",),
+}
+
+# The resources a stack policy must never let CloudFormation replace or delete (their loss loses data immediately).
+PROTECTED: dict[str, tuple[str, ...]] = {"StorageStack": ("AppAccessPoint", "FileSystem", "QdrantAccessPoint")}
+
+
+def is_stateful(stack_logical_id: str, resource_logical_id: str) -> bool:
+    return resource_logical_id in STATEFUL.get(stack_logical_id, ())

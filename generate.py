@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
 
-from checks import freshness
+from checks import freshness, guardrails
 from checks.lint import lint
-from templates import ROOT, render
+from templates import ROOT, build_all
 from templates.config import ParamsError, environments, json_schema, load_params
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -58,7 +59,8 @@ def cmd_build(args) -> int:
     if problems:
         print("\n".join(problems), file=sys.stderr)
         return EXIT_BAD_INPUT
-    rendered = {env: render(p) for env, p in loaded.items()}
+    built = {env: build_all(p) for env, p in loaded.items()}
+    rendered = {env: {f"{stem}.yaml": t.to_yaml() for stem, t in templates.items()} for env, templates in built.items()}
     schema = _schema_text()
     if args.check:
         return _check(home, out_dir, rendered, schema)
@@ -69,9 +71,22 @@ def cmd_build(args) -> int:
         schema_file.write_text(schema)
     generated = time.perf_counter() - started
     print(f"generated {sum(map(len, rendered.values()))} templates for {', '.join(rendered)} in {generated:.2f}s")
+    violations = _guardrails(built)
     if args.no_lint:
-        return EXIT_OK
-    return _lint(home, out_dir, loaded)
+        return EXIT_FAILED if violations else EXIT_OK
+    return _lint(home, out_dir, loaded) or (EXIT_FAILED if violations else EXIT_OK)
+
+
+def _guardrails(built: dict) -> int:
+    """Our own rules (checks/guardrails.py); cheap, so they run on every build."""
+    found = 0
+    for env, templates in built.items():
+        for v in guardrails.check({stem: t.to_dict() for stem, t in templates.items()}):
+            print(f"output/{env}: {v}", file=sys.stderr)
+            found += 1
+    if found:
+        print(f"guardrails: {found} violation(s)", file=sys.stderr)
+    return found
 
 
 def _check(home: Path, out_dir: Path, rendered: dict, schema: str) -> int:
@@ -97,7 +112,6 @@ def _lint(home: Path, out_dir: Path, loaded: dict) -> int:
             groups[child.relative_to(home)] = []
         groups[rel / f"{ROOT}.yaml"] = [c.relative_to(home) for c in children]
     regions = sorted({p.region for p in loaded.values()})
-    import os
     cwd = os.getcwd()
     os.chdir(home)  # cfn-lint resolves the root's relative TemplateURLs from where it runs
     try:

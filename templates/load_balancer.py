@@ -104,15 +104,16 @@ def _listeners(t: Template, p: EnvParams, alb: elb.LoadBalancer, tg: elb.TargetG
     forward = [elb.Action(Type="forward", TargetGroupArn=Ref(tg))]
     if not p.https:
         t.add_resource(elb.Listener("HttpListener", LoadBalancerArn=Ref(alb), Port=80, Protocol="HTTP",
-                                    DefaultActions=forward))
+                                    DefaultActions=forward, Tags=tags(p, COMPONENT)))
         return
     certificate = p.domain.certificate_arn or param(t, In.CertificateArn, description="ACM certificate (certificate stack).")
     t.add_resource(elb.Listener(
         "HttpsListener", LoadBalancerArn=Ref(alb), Port=443, Protocol="HTTPS", SslPolicy=p.load_balancer.ssl_policy,
-        Certificates=[elb.Certificate(CertificateArn=certificate)], DefaultActions=forward,
+        Certificates=[elb.Certificate(CertificateArn=certificate)], DefaultActions=forward, Tags=tags(p, COMPONENT),
     ))
     t.add_resource(elb.Listener(
         "HttpListener", LoadBalancerArn=Ref(alb), Port=80, Protocol="HTTP",
         DefaultActions=[elb.Action(Type="redirect", RedirectConfig=elb.RedirectConfig(
             Protocol="HTTPS", Port="443", Host="#{host}", Path="/#{path}", Query="#{query}", StatusCode="HTTP_301"))],
+        Tags=tags(p, COMPONENT),
     ))

@@ -1,0 +1,220 @@
+"""Our own guardrails over rendered templates: the rules cfn-lint cannot know because they are about this app.
+
+Each rule takes one environment's templates as plain dicts (``{stem: template}``), the same shape a deploy reads back
+from S3 or from ``GetTemplate``, so the same rules can later run on the templates of a described change set. A rule
+returns :class:`Violation` s; an empty list means the environment is fine. ``generate.py`` runs them after cfn-lint,
+and the policy tests prove each rule catches what it is meant to catch.
+
+Rules: stateful resources are retained and match ``templates/stateful.py``; a single writer on EFS; data encrypted at
+rest and in transit; IAM ``Allow`` statements name their actions (no ``*`` or ``service:*``) and use ``Resource: *``
+only for actions AWS offers no resource-level permission for; nothing but the load balancer accepts traffic from
+the internet; every taggable resource carries the house tags.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from templates._common import stack_id
+from templates.stateful import STATEFUL
+
+HOUSE_TAGS = ("app", "component", "env", "managed-by")
+
+# Actions AWS documents with no resource-level permissions (Service Authorization Reference: resource type column
+# empty), so "*" is the only resource they accept. Each entry says which action and why we need it.
+RESOURCE_STAR_OK = {
+    "ecr:GetAuthorizationToken": "docker login to ECR (execution role, CI push)",
+    "ssmmessages:CreateControlChannel": "ECS Exec",
+    "ssmmessages:CreateDataChannel": "ECS Exec",
+    "ssmmessages:OpenControlChannel": "ECS Exec",
+    "ssmmessages:OpenDataChannel": "ECS Exec",
+}
+# Prefixes of actions that only exist without resource-level permissions (describe/list calls in several services).
+RESOURCE_STAR_PREFIXES = ("ec2:Describe", "elasticloadbalancing:Describe", "cloudformation:ValidateTemplate",
+                          "cloudformation:GetTemplateSummary", "ecs:Describe", "ecs:List", "logs:Describe",
+                          "cloudwatch:Describe", "acm:RequestCertificate", "acm:ListCertificates",
+                          "route53:GetChange", "backup:CreateBackupPlan", "backup:ListBackupPlans",
+                          "efs:Describe", "elasticfilesystem:Describe", "iam:List", "sns:List", "ecr:Describe",
+                          "ec2:Create", "ec2:Allocate", "ecs:CreateCluster", "ecs:RegisterTaskDefinition",
+                          "ecs:DeregisterTaskDefinition", "ecs:PutClusterCapacityProviders",
+                          "elasticloadbalancing:Create", "elasticfilesystem:Create", "backup:Get", "backup:List",
+                          "secretsmanager:GetRandomPassword", "cloudwatch:PutDashboard", "cloudwatch:GetDashboard",
+                          "cloudwatch:DeleteDashboards", "cloudwatch:ListDashboards", "logs:CreateLogGroup",
+                          "ecr:CreateRepository", "sns:CreateTopic", "route53:List", "acm:Describe",
+                          "secretsmanager:List", "cloudwatch:List", "backup-storage:MountCapsule", "kms:")
+
+
+@dataclass(frozen=True, order=True)
+class Violation:
+    stack: str
+    resource: str
+    rule: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.stack}.{self.resource}" if self.resource else self.stack
+        return f"{where}: [{self.rule}] {self.message}"
+
+
+Templates = dict[str, dict]
+Rule = Callable[[Templates], Iterator[Violation]]
+
+
+def _resources(templates: Templates, type_: str | None = None) -> Iterator[tuple[str, str, dict]]:
+    for stem, t in templates.items():
+        for rid, r in t.get("Resources", {}).items():
+            if type_ is None or r["Type"] == type_:
+                yield stem, rid, r
+
+
+def _props(r: dict) -> dict:
+    return r.get("Properties", {})
+
+
+def stateful_retained(templates: Templates) -> Iterator[Violation]:
+    """Every resource of a stateful type is retained and listed; every listed one that exists is retained."""
+    for stem, rid, r in _resources(templates):
+        retained = r.get("DeletionPolicy") == "Retain" and r.get("UpdateReplacePolicy") == "Retain"
+        listed = rid in STATEFUL.get(stack_id(stem), ())
+        if listed and not retained:
+            yield Violation(stem, rid, "stateful", "listed in templates/stateful.py but not retained on delete and replacement")
+        if retained and not listed:
+            yield Violation(stem, rid, "stateful", "retained but not listed in templates/stateful.py (logical ids are an API)")
+        if r["Type"] in {"AWS::EFS::FileSystem", "AWS::EFS::AccessPoint", "AWS::Backup::BackupVault",
+                         "AWS::SecretsManager::Secret", "AWS::ECR::Repository"} and not listed:
+            yield Violation(stem, rid, "stateful", f"{r['Type']} holds data: retain it and list it in templates/stateful.py")
+
+
+def single_writer(templates: Templates) -> Iterator[Violation]:
+    """The ECS service can never run two tasks on the shared EFS data."""
+    for stem, rid, r in _resources(templates, "AWS::ECS::Service"):
+        p = _props(r)
+        dc = p.get("DeploymentConfiguration", {})
+        if dc.get("MaximumPercent", 200) > 100:
+            yield Violation(stem, rid, "single-writer", "MaximumPercent above 100 starts the new task before the old stops")
+        count = p.get("DesiredCount")
+        if isinstance(count, dict) and "Ref" in count:
+            allowed = templates[stem].get("Parameters", {}).get(count["Ref"], {}).get("AllowedValues")
+            if not allowed or any(int(v) > 1 for v in allowed):
+                yield Violation(stem, rid, "single-writer", f"DesiredCount parameter {count['Ref']} must allow only 0 or 1")
+        elif not isinstance(count, int) or count > 1:
+            yield Violation(stem, rid, "single-writer", "DesiredCount must be 0 or 1")
+        if not p.get("ServiceName"):
+            yield Violation(stem, rid, "single-writer", "a service without a fixed name can be replaced (two services at once)")
+    for stem, rid, r in _resources(templates, "AWS::ApplicationAutoScaling::ScalableTarget"):
+        if _props(r).get("ServiceNamespace") == "ecs":
+            yield Violation(stem, rid, "single-writer", "no auto scaling of the single-writer service")
+
+
+def encryption(templates: Templates) -> Iterator[Violation]:
+    for stem, rid, r in _resources(templates, "AWS::EFS::FileSystem"):
+        if _props(r).get("Encrypted") is not True:
+            yield Violation(stem, rid, "encryption", "EFS must be encrypted at rest")
+    for stem, rid, r in _resources(templates, "AWS::ECS::TaskDefinition"):
+        for v in _props(r).get("Volumes", []):
+            efs = v.get("EFSVolumeConfiguration")
+            if efs and efs.get("TransitEncryption") != "ENABLED":
+                yield Violation(stem, rid, "encryption", f"volume {v.get('Name')}: EFS transit encryption must be ENABLED")
+    for stem, rid, r in _resources(templates, "AWS::ElasticLoadBalancingV2::Listener"):
+        p = _props(r)
+        actions = p.get("DefaultActions", [])
+        if p.get("Protocol") == "HTTP" and _has_https_listener(templates[stem]) and any(a.get("Type") != "redirect" for a in actions):
+            yield Violation(stem, rid, "encryption", "with an HTTPS listener, HTTP must only redirect")
+
+
+def _has_https_listener(t: dict) -> bool:
+    return any(r["Type"] == "AWS::ElasticLoadBalancingV2::Listener" and _props(r).get("Protocol") == "HTTPS"
+               for r in t.get("Resources", {}).values())
+
+
+def _statements(r: dict) -> Iterator[dict]:
+    p = _props(r)
+    docs = [pol.get("PolicyDocument", {}) for pol in p.get("Policies", [])]
+    docs.append(p.get("PolicyDocument", {}))
+    for doc in docs:
+        stmts = doc.get("Statement", [])
+        yield from (stmts if isinstance(stmts, list) else [stmts])
+
+
+def _listify(v) -> list:
+    return v if isinstance(v, list) else [v]
+
+
+def least_privilege(templates: Templates) -> Iterator[Violation]:
+    for type_ in ("AWS::IAM::Role", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+        for stem, rid, r in _resources(templates, type_):
+            for arn in _props(r).get("ManagedPolicyArns", []):
+                if "FullAccess" in str(arn):
+                    yield Violation(stem, rid, "least-privilege", f"managed policy {arn}: write a scoped statement")
+            for s in _statements(r):
+                if s.get("Effect") != "Allow":
+                    continue
+                actions = [a for a in _listify(s.get("Action", [])) if isinstance(a, str)]
+                for a in actions:
+                    if a == "*" or a.endswith(":*"):
+                        yield Violation(stem, rid, "least-privilege", f"statement {s.get('Sid', '?')}: wildcard action {a}")
+                if "*" in _listify(s.get("Resource", [])):
+                    unjustified = [a for a in actions if a not in RESOURCE_STAR_OK and not a.startswith(RESOURCE_STAR_PREFIXES)]
+                    if unjustified:
+                        yield Violation(stem, rid, "least-privilege",
+                                        f"statement {s.get('Sid', '?')}: Resource * for {', '.join(unjustified)}")
+
+
+def internet_ingress(templates: Templates) -> Iterator[Violation]:
+    """Only the load balancer's group accepts the internet, and only on 80 and 443."""
+    for stem, rid, r in _resources(templates):
+        rules = []
+        if r["Type"] == "AWS::EC2::SecurityGroupIngress":
+            rules = [(_props(r), str(_props(r).get("GroupId")))]
+        elif r["Type"] == "AWS::EC2::SecurityGroup":
+            rules = [(rule, rid) for rule in _props(r).get("SecurityGroupIngress", [])]
+        for rule, group in rules:
+            if rule.get("CidrIp") == "0.0.0.0/0" or rule.get("CidrIpv6") == "::/0":
+                if "LoadBalancer" not in group or rule.get("FromPort") not in (80, 443) or rule.get("FromPort") != rule.get("ToPort"):
+                    yield Violation(stem, rid, "network", f"open to the internet on {rule.get('FromPort')}-{rule.get('ToPort')}")
+
+
+def _tag_keys(p: dict) -> set[str] | None:
+    for name in ("Tags", "FileSystemTags", "AccessPointTags", "BackupVaultTags", "BackupPlanTags"):
+        if name in p:
+            value = p[name]
+            return set(value) if isinstance(value, dict) else {t.get("Key") for t in value}
+    return None
+
+
+def _taggable_types() -> dict[str, str]:
+    """Resource type -> its tag property, from troposphere's typed classes (no cfn-lint import: it is slow)."""
+    import troposphere
+
+    found: dict[str, str] = {}
+    stack = list(troposphere.AWSObject.__subclasses__())
+    while stack:
+        cls = stack.pop()
+        stack.extend(cls.__subclasses__())
+        rtype = getattr(cls, "resource_type", None)
+        if not rtype:
+            continue
+        for name in ("Tags", "FileSystemTags", "AccessPointTags", "BackupVaultTags", "BackupPlanTags"):
+            if name in getattr(cls, "props", {}):
+                found[rtype] = name
+    return found
+
+
+def tagged(templates: Templates) -> Iterator[Violation]:
+    taggable = _taggable_types()
+    for stem, rid, r in _resources(templates):
+        if r["Type"] not in taggable:
+            continue
+        keys = _tag_keys(_props(r)) or set()
+        missing = [k for k in HOUSE_TAGS if k not in keys]
+        if missing:
+            yield Violation(stem, rid, "tags", f"missing tag(s) {', '.join(missing)}")
+
+
+RULES: tuple[Rule, ...] = (stateful_retained, single_writer, encryption, least_privilege, internet_ingress, tagged)
+
+
+def check(templates: Templates) -> list[Violation]:
+    """Every rule over one environment's templates."""
+    return sorted(v for rule in RULES for v in rule(templates))

@@ -1,0 +1,812 @@
+"""The GitHub Actions deploy identity: an OIDC trust and three roles, no long-lived keys. Not stateful.
+
+Two GitHub roles and one CloudFormation role, so that no workflow ever holds the power to change resources itself:
+
+* ``GitHubPlanRole`` is for pull requests (and the branch): it uploads templates to the template bucket and creates,
+  describes and deletes change sets on this app's stacks. It can never execute one, so a PR can show what it would
+  change but not change it.
+* ``GitHubDeployRole`` is for the protected GitHub environment (and the branch): everything the plan role may do,
+  plus ``ExecuteChangeSet``, pushing the app image to its one ECR repository and reading the service's state to
+  verify a deploy.
+* ``CloudFormationExecutionRole`` is the only identity that touches resources, and only CloudFormation can assume it.
+  Both GitHub roles may create a change set only with this role as its ``RoleArn`` and may pass it only to
+  CloudFormation, so whatever a workflow asks for happens through a template, within this role's permissions, in the
+  stack history. Its permissions are explicit action lists per service, taken from the handler permissions of each
+  resource type's CloudFormation registry schema (``handlers.*.permissions``, as shipped in cfn-lint's schemas),
+  minus what we never use.
+
+AWS and GitHub rules this module relies on:
+
+* GitHub's OIDC ``sub`` claim (GitHub Docs, "OpenID Connect reference", "Example subject claims", formerly "About
+  security hardening with OpenID Connect"): a job that references an environment gets
+  ``repo:<owner/repo>:environment:<name>``; a job triggered by ``pull_request`` without an environment gets
+  ``repo:<owner/repo>:pull_request``; any other job on a branch gets ``repo:<owner/repo>:ref:refs/heads/<branch>``.
+  The trust policies pin ``aud`` to ``sts.amazonaws.com`` (what ``aws-actions/configure-aws-credentials`` requests)
+  and ``sub`` to those exact strings with ``StringEquals`` (values of one key are ORed). The deploy role trusts the
+  environment subject only: a branch subject would also match a job on the branch that does *not* reference the
+  environment, skipping its required reviewers. Repositories created after 2026-07-15 (or opted in) use immutable subjects
+  ``repo:owner@<id>/repo@<id>:...``; ``ci.github_repository`` must then carry that form.
+* ``AWS::IAM::OIDCProvider`` needs no ``ThumbprintList`` (not required in its CloudFormation schema; IAM retrieves
+  one when omitted), and for GitHub IAM does not use thumbprints at all: "AWS secures communication with some OIDC
+  identity providers (IdPs) through our library of trusted root certificate authorities ... These OIDC IdPs include
+  Auth0, GitHub, GitLab, Google" (IAM API Reference, UpdateOpenIDConnectProviderThumbprint). So none is pinned here.
+  There is one provider per URL per account: give ``ci.oidc_provider_arn`` when the account already has it.
+* Service Authorization Reference, CloudFormation: ``cloudformation:RoleArn`` is a condition key of
+  ``CreateChangeSet`` (and CreateStack/UpdateStack/DeleteStack...) but **not** of ``ExecuteChangeSet``, whose keys are
+  only ``cloudformation:ChangeSetName`` and tags: the role is fixed when the change set is created, so pinning it at
+  creation covers execution. A request without ``RoleArn`` has no such key and is refused by ``StringEquals``, so a
+  change set can never fall back to the caller's own credentials. ``ValidateTemplate`` has no resource type and
+  ``GetTemplateSummary`` on a template (no stack) has none either: those two get ``*``. ``CreateChangeSet`` and
+  ``ExecuteChangeSet`` list ``cloudformation:TagResource``/``UntagResource`` as dependent actions (stack tags).
+  CloudFormation User Guide, "CloudFormation service role": a caller needs ``iam:PassRole`` to name the role;
+  executing a change set on a stack with a role does not need it again.
+* Nested stacks inherit the parent's service role: the ``AWS::CloudFormation::Stack`` handler needs
+  ``iam:PassRole`` (the execution role passes itself to CloudFormation) and ``s3:GetObject`` on the child templates.
+* ``ecs:ListTasks`` is authorized on container instances, not on a cluster ARN: ``*`` with the ``ecs:cluster``
+  condition (aws-cdk#3199). ``ecr:GetAuthorizationToken`` has no resource-level permission: ``*``.
+* EFS API Reference: creating, modifying and deleting a mount target also needs EC2 network-interface actions on the
+  mount target's ENI; with an existing VPC those (and the security group rules) are pinned by ``ec2:Vpc``.
+* Fine-grained conditions where the service offers them: ``elasticfilesystem:Encrypted`` on CreateFileSystem,
+  ``acm:DomainNames``/``acm:ValidationMethod`` on RequestCertificate (ACM User Guide, "Use condition keys with ACM"),
+  ``route53:ChangeResourceRecordSetsNormalizedRecordNames`` (Route 53 Developer Guide, "Using IAM policy conditions
+  for fine-grained access control"), ``iam:PassedToService``, ``iam:AWSServiceName``, ``iam:PolicyARN``.
+* The execution role's trust pins ``aws:SourceAccount`` (CloudFormation User Guide, "Cross-service confused deputy
+  prevention"); ``iam:PassRole`` cannot pass a role to another account anyway, so this is defence in depth.
+
+Least-privilege choices of the execution role beyond scoping each statement:
+
+* It cannot delete what holds data: no ``DeleteFileSystem``/``DeleteAccessPoint``, ``DeleteBackupVault``,
+  ``DeleteSecret`` or ``DeleteRepository``. Those resources are retained (``templates/stateful.py``), so CloudFormation
+  never calls these; if a template ever dropped the Retain policy, the deletion fails instead of losing data.
+* Secrets: exactly the generated secrets' names (``<name>-??????``), not their ``wwhd-dev/`` prefix, which in prod
+  also covers the operator-filled OpenAI key that no template manages.
+* IAM: roles named ``<root stack>-*`` (CloudFormation names a nested stack's roles ``<root>-<Stack>-<id>-<Id>-..``),
+  pass-role only to ECS tasks, AWS Backup and CloudFormation, managed policy attachment only of the stacks' own
+  policies (``<root>-*``) and AWS Backup's service policies, service-linked roles only for the four services that
+  create one on first use.
+* KMS: none. The file system, backup vault and secrets use AWS managed keys, whose key policies already allow use
+  through the owning service by principals of the account.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from awacs import (
+    acm,
+    backup,
+    backup_storage,
+    cloudformation as cfn,
+    cloudwatch,
+    ec2,
+    ecr,
+    ecs,
+    elasticfilesystem as efs,
+    elasticloadbalancing as elb,
+    iam as iam_actions,
+    logs,
+    route53,
+    s3,
+    secretsmanager,
+    sns,
+    sts,
+)
+from awacs.aws import (
+    Allow,
+    ArnEquals,
+    ArnLike,
+    Bool,
+    Condition,
+    ForAllValuesStringEquals,
+    ForAllValuesStringLike,
+    PolicyDocument,
+    Principal,
+    Statement,
+    StringEquals,
+    StringEqualsIfExists,
+)
+from awacs.helpers.trust import make_service_domain_name, make_simple_assume_statement
+from troposphere import AWSHelperFn, GetAtt, Ref, Sub, Template, iam
+
+from ._common import arn, ecr_repository_arn, new_template, outputs, tags
+from .config import EnvParams
+
+COMPONENT = "ci"
+GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
+GITHUB_OIDC_URL = f"https://{GITHUB_OIDC_HOST}"
+STS_AUDIENCE = "sts.amazonaws.com"
+MAX_SESSION_SECONDS = 3600
+DEFAULT_TEMPLATE_BUCKET = "wwhd-infra-${AWS::AccountId}-${AWS::Region}"  # what `bootstrap` creates (a Sub string)
+CLOUDFORMATION = make_service_domain_name("cloudformation")
+# Services the execution role may pass the app's roles to: task definitions (execution and task role), the backup
+# selection (backup role), and nested stacks (the execution role itself).
+PASS_ROLE_TO = ("backup.amazonaws.com", CLOUDFORMATION, "ecs-tasks.amazonaws.com")
+# Service-linked roles created on first use of the service in an account: (service principal, role name).
+SERVICE_LINKED_ROLES = (
+    ("backup.amazonaws.com", "AWSServiceRoleForBackup"),
+    ("ecs.amazonaws.com", "AWSServiceRoleForECS"),
+    ("elasticfilesystem.amazonaws.com", "AWSServiceRoleForAmazonElasticFileSystem"),
+    ("elasticloadbalancing.amazonaws.com", "AWSServiceRoleForElasticLoadBalancing"),
+)
+# AWS managed policies a stack attaches to its roles (storage: the backup role). Besides these, only the stacks' own
+# managed policies (``policy/<root>-*``) may be attached.
+ATTACHABLE_MANAGED_POLICIES = ("arn:${AWS::Partition}:iam::aws:policy/service-role/AWSBackupServiceRolePolicyFor*",)
+
+
+def enabled(p: EnvParams) -> bool:
+    return p.ci is not None
+
+
+class In(StrEnum):
+    pass  # everything is known at build time
+
+
+class Out(StrEnum):
+    PlanRoleArn = "PlanRoleArn"
+    DeployRoleArn = "DeployRoleArn"
+    CloudFormationExecutionRoleArn = "CloudFormationExecutionRoleArn"
+    OidcProviderArn = "OidcProviderArn"
+
+
+def build(p: EnvParams) -> Template:
+    t = new_template(p, "GitHub Actions OIDC trust, plan and deploy roles, CloudFormation execution role")
+    provider = _oidc_provider(t, p)
+    execution = _execution_role(t, p)
+    plan_statements = _plan_statements(p, execution)
+    plan = _github_role(
+        t, p, "GitHubPlanRole", provider, _plan_subjects(p), plan_statements,
+        "GitHub Actions plan: upload templates, create and inspect change sets (never execute)",
+    )
+    deploy = _github_role(
+        t, p, "GitHubDeployRole", provider, _deploy_subjects(p), plan_statements + _deploy_statements(p),
+        "GitHub Actions deploy: plan, execute change sets, push the app image, verify the service",
+    )
+    outputs(t, {
+        Out.PlanRoleArn: GetAtt(plan, "Arn"),
+        Out.DeployRoleArn: GetAtt(deploy, "Arn"),
+        Out.CloudFormationExecutionRoleArn: GetAtt(execution, "Arn"),
+        Out.OidcProviderArn: provider,
+    }, {
+        Out.PlanRoleArn: "Role the plan job assumes (pull requests and the branch)",
+        Out.DeployRoleArn: "Role the deploy job assumes (protected environment)",
+        Out.CloudFormationExecutionRoleArn: "RoleArn every CI change set must name",
+        Out.OidcProviderArn: "IAM OIDC provider of token.actions.githubusercontent.com",
+    })
+    return t
+
+
+# --- names and ARNs known at build time --------------------------------------------------------------------------
+
+
+def _root(p: EnvParams) -> str:
+    return p.stack_name
+
+
+def _app_stacks(p: EnvParams) -> list[Sub]:
+    """The root stack and its nested stacks (``<root>-<LogicalId>-<random>``), any stack id."""
+    return [arn("cloudformation", f"stack/{_root(p)}/*"), arn("cloudformation", f"stack/{_root(p)}-*/*")]
+
+
+def _nested_stacks(p: EnvParams) -> list[Sub]:
+    return [arn("cloudformation", f"stack/{_root(p)}-*/*")]
+
+
+def _template_bucket(p: EnvParams) -> str:
+    return p.ci.template_bucket or DEFAULT_TEMPLATE_BUCKET
+
+
+def _bucket_arn(p: EnvParams, key: str = "") -> Sub:
+    return arn("s3", _template_bucket(p) + key, region=False, account=False)
+
+
+def _app_roles(p: EnvParams) -> Sub:
+    return arn("iam", f"role/{_root(p)}-*", region=False)
+
+
+def _cluster_name(p: EnvParams) -> str:
+    """The fixed name, or the name CloudFormation generates in the cluster stack (``<root>-ClusterStack-..``)."""
+    return p.cluster.name or f"{_root(p)}-*"
+
+
+def _cluster_arn(p: EnvParams) -> Sub:
+    return arn("ecs", f"cluster/{_cluster_name(p)}")
+
+
+def _service_arn(p: EnvParams) -> Sub:
+    # The service's name is fixed to the task family (service.py); service ARNs carry the cluster name.
+    return arn("ecs", f"service/{_cluster_name(p)}/{p.task.family}")
+
+
+def _generated_secret_arns(p: EnvParams) -> list[Sub]:
+    return [arn("secretsmanager", f"secret:{s.name}-??????") for _, s in sorted(p.secrets.items()) if s.generate]
+
+
+def _ec2(*types: str) -> list[Sub]:
+    return [arn("ec2", f"{kind}/*") for kind in types]
+
+
+def _vpc_arn(p: EnvParams) -> Sub:
+    return arn("ec2", f"vpc/{p.network.vpc_id}")
+
+
+def _in_existing_vpc(p: EnvParams) -> dict:
+    """Pin EC2 mutations to the environment's VPC when it is known at build time (VPC User Guide policy examples)."""
+    if p.network.creates_vpc:
+        return {}
+    return {"Condition": Condition(ArnEquals("ec2:Vpc", _vpc_arn(p)))}
+
+
+def _doc(statements: list[Statement]) -> PolicyDocument:
+    return PolicyDocument(Version="2012-10-17", Statement=statements)
+
+
+# --- the OIDC provider ---------------------------------------------------------------------------------------------
+
+
+def _oidc_provider(t: Template, p: EnvParams) -> str | AWSHelperFn:
+    if p.ci.oidc_provider_arn:
+        return p.ci.oidc_provider_arn
+    provider = t.add_resource(iam.OIDCProvider(
+        "GitHubOidcProvider",
+        Url=GITHUB_OIDC_URL,
+        ClientIdList=[STS_AUDIENCE],
+        # No ThumbprintList: optional in CloudFormation, and IAM validates GitHub through its trusted root CAs.
+        Tags=tags(p, COMPONENT),
+    ))
+    return GetAtt(provider, "Arn")
+
+
+# --- the GitHub roles ----------------------------------------------------------------------------------------------
+
+
+def _plan_subjects(p: EnvParams) -> list[str]:
+    repo = p.ci.github_repository
+    return [f"repo:{repo}:pull_request", f"repo:{repo}:ref:refs/heads/{p.ci.branch}"]
+
+
+def _deploy_subjects(p: EnvParams) -> list[str]:
+    repo = p.ci.github_repository
+    # Only the protected environment: a branch subject would let any job on the branch deploy without the
+    # environment's required reviewers.
+    return [f"repo:{repo}:environment:{p.ci.deploy_environment}"]
+
+
+def _github_trust(provider: str | AWSHelperFn, subjects: list[str]) -> PolicyDocument:
+    return _doc([Statement(
+        Effect=Allow,
+        Principal=Principal("Federated", provider),
+        Action=[sts.AssumeRoleWithWebIdentity],
+        Condition=Condition(StringEquals({
+            f"{GITHUB_OIDC_HOST}:aud": STS_AUDIENCE,
+            f"{GITHUB_OIDC_HOST}:sub": subjects,
+        })),
+    )])
+
+
+def _github_role(t: Template, p: EnvParams, title: str, provider, subjects: list[str], statements: list[Statement],
+                 description: str) -> iam.Role:
+    return t.add_resource(iam.Role(
+        title,
+        Description=f"{p.stack_name}: {description}",
+        AssumeRolePolicyDocument=_github_trust(provider, subjects),
+        MaxSessionDuration=MAX_SESSION_SECONDS,
+        Policies=[iam.Policy(PolicyName=title.removeprefix("GitHub").removesuffix("Role").lower(),
+                             PolicyDocument=_doc(statements))],
+        Tags=tags(p, COMPONENT),
+    ))
+
+
+def _plan_statements(p: EnvParams, execution: iam.Role) -> list[Statement]:
+    """Change sets and stack reads on this app's stacks, the template bucket, passing the execution role."""
+    execution_arn = GetAtt(execution, "Arn")
+    return [
+        Statement(
+            Sid="CreateChangeSetsThroughExecutionRole", Effect=Allow, Action=[cfn.CreateChangeSet],
+            Resource=_app_stacks(p),
+            Condition=Condition(StringEquals("cloudformation:RoleArn", execution_arn)),
+        ),
+        Statement(
+            Sid="InspectAppStacks", Effect=Allow,
+            Action=[
+                cfn.DeleteChangeSet, cfn.DescribeChangeSet, cfn.DescribeStackEvents, cfn.DescribeStackResource,
+                cfn.DescribeStackResources, cfn.DescribeStacks, cfn.GetTemplate, cfn.ListChangeSets,
+                cfn.ListStackResources,
+                # dependent actions of CreateChangeSet/ExecuteChangeSet when the stacks carry tags
+                cfn.TagResource, cfn.UntagResource,
+            ],
+            Resource=_app_stacks(p),
+        ),
+        Statement(
+            # ValidateTemplate has no resource type, GetTemplateSummary of a template (not a stack) none either:
+            # AWS offers no resource-level permission for these, hence "*".
+            Sid="ValidateTemplates", Effect=Allow, Action=[cfn.ValidateTemplate, cfn.GetTemplateSummary],
+            Resource=["*"],
+        ),
+        Statement(
+            Sid="TemplateBucketObjects", Effect=Allow, Action=[s3.GetObject, s3.PutObject],
+            Resource=[_bucket_arn(p, "/*")],
+        ),
+        Statement(
+            Sid="TemplateBucket", Effect=Allow, Action=[s3.GetBucketLocation, s3.ListBucket],
+            Resource=[_bucket_arn(p)],
+        ),
+        Statement(
+            Sid="PassExecutionRoleToCloudFormation", Effect=Allow, Action=[iam_actions.PassRole],
+            Resource=[execution_arn],
+            Condition=Condition(StringEquals("iam:PassedToService", CLOUDFORMATION)),
+        ),
+    ]
+
+
+def _deploy_statements(p: EnvParams) -> list[Statement]:
+    """Execute change sets, push the app image, read the service to verify the deploy."""
+    return [
+        Statement(
+            # ExecuteChangeSet has no cloudformation:RoleArn key: the role was pinned when the change set was created.
+            Sid="ExecuteChangeSets", Effect=Allow, Action=[cfn.ExecuteChangeSet], Resource=_app_stacks(p),
+        ),
+        Statement(
+            # `apply` turns on termination protection and sets the stack policy for production stacks.
+            Sid="ProtectStacks", Effect=Allow, Action=[cfn.SetStackPolicy, cfn.UpdateTerminationProtection],
+            Resource=_app_stacks(p),
+        ),
+        Statement(
+            # ecr:GetAuthorizationToken has no resource-level permission: "*".
+            Sid="EcrLogin", Effect=Allow, Action=[ecr.GetAuthorizationToken], Resource=["*"],
+        ),
+        Statement(
+            Sid="PushAppImage", Effect=Allow,
+            Action=[ecr.BatchCheckLayerAvailability, ecr.BatchGetImage, ecr.CompleteLayerUpload, ecr.DescribeImages,
+                    ecr.InitiateLayerUpload, ecr.PutImage, ecr.UploadLayerPart],
+            Resource=[ecr_repository_arn(p)],
+        ),
+        Statement(
+            Sid="VerifyService", Effect=Allow, Action=[ecs.DescribeServices, ecs.DescribeTasks],
+            Resource=[_service_arn(p), arn("ecs", f"task/{_cluster_name(p)}/*")],
+        ),
+        Statement(
+            # ListTasks is authorized on container instances, not the cluster: "*" pinned by the ecs:cluster key.
+            Sid="ListServiceTasks", Effect=Allow, Action=[ecs.ListTasks], Resource=["*"],
+            Condition=Condition(ArnLike("ecs:cluster", _cluster_arn(p))),
+        ),
+    ]
+
+
+# --- the CloudFormation execution role ----------------------------------------------------------------------------
+
+
+def _execution_role(t: Template, p: EnvParams) -> iam.Role:
+    """The role, with its permissions in customer managed policies of the stack.
+
+    Why managed policies: the statements below come to about 14,000 characters once the ARNs are expanded, over
+    IAM's 10,240-character quota for all inline policies of one role; each managed policy may hold 6,144, and a role
+    may have 10 attached. The groups stay under about 5,000 each.
+    """
+    trust = make_simple_assume_statement(CLOUDFORMATION)
+    # IfExists: AWS does not document that CloudFormation sends aws:SourceAccount when it assumes a service role; a
+    # plain StringEquals would then lock CloudFormation out of the role. With the key present, it must match.
+    trust.Condition = Condition(StringEqualsIfExists("aws:SourceAccount", Sub("${AWS::AccountId}")))
+    groups = {
+        "StacksAndIam": _stack_statements(p) + _iam_statements(p),
+        "NetworkAndStorage": _network_statements(p) + _storage_statements(p),
+        "Compute": _ecs_statements(p) + _load_balancer_statements(p) + _logs_statements(p),
+        "MonitoringAndEdge": (_monitoring_statements(p) + _secrets_statements(p) + _certificate_statements(p)
+                              + _dns_statements(p) + _repository_statements(p)),
+    }
+    policies = [t.add_resource(iam.ManagedPolicy(
+        f"Execution{name}Policy",
+        Description=f"{p.stack_name}: what CloudFormation may do for CI deploys ({name})",
+        PolicyDocument=_doc(statements),
+    )) for name, statements in groups.items()]
+    return t.add_resource(iam.Role(
+        "CloudFormationExecutionRole",
+        Description=f"{p.stack_name}: CloudFormation creates, updates and deletes this app's resources (CI only)",
+        AssumeRolePolicyDocument=_doc([trust]),
+        MaxSessionDuration=MAX_SESSION_SECONDS,
+        ManagedPolicyArns=[Ref(policy) for policy in policies],
+        Tags=tags(p, COMPONENT),
+    ))
+
+
+def _stack_statements(p: EnvParams) -> list[Statement]:
+    """The nested stacks (AWS::CloudFormation::Stack handler) and their templates in the bucket."""
+    return [
+        Statement(
+            Sid="NestedStacks", Effect=Allow,
+            Action=[
+                cfn.CreateStack, cfn.DeleteStack, cfn.DescribeStacks, cfn.GetStackPolicy, cfn.GetTemplate,
+                cfn.SetStackPolicy, cfn.TagResource, cfn.UntagResource, cfn.UpdateStack,
+                cfn.UpdateTerminationProtection,
+                # nested change sets, created and run by CloudFormation under this role
+                cfn.CreateChangeSet, cfn.DeleteChangeSet, cfn.DescribeChangeSet, cfn.ExecuteChangeSet,
+            ],
+            Resource=_nested_stacks(p),
+        ),
+        Statement(Sid="ReadTemplates", Effect=Allow, Action=[s3.GetObject], Resource=[_bucket_arn(p, "/*")]),
+    ]
+
+
+def _iam_statements(p: EnvParams) -> list[Statement]:
+    roles = _app_roles(p)
+    policies = arn("iam", f"policy/{_root(p)}-*", region=False)  # generated names, like the roles'
+    statements = [
+        Statement(
+            Sid="AppRoles", Effect=Allow,
+            Action=[
+                iam_actions.CreateRole, iam_actions.DeleteRole, iam_actions.DeleteRolePolicy, iam_actions.GetRole,
+                iam_actions.GetRolePolicy, iam_actions.ListAttachedRolePolicies, iam_actions.ListRolePolicies,
+                iam_actions.PutRolePolicy, iam_actions.TagRole, iam_actions.UntagRole,
+                iam_actions.UpdateAssumeRolePolicy, iam_actions.UpdateRole, iam_actions.UpdateRoleDescription,
+            ],
+            Resource=[roles],
+        ),
+        Statement(
+            Sid="AppManagedPolicies", Effect=Allow,
+            Action=[
+                iam_actions.CreatePolicy, iam_actions.CreatePolicyVersion, iam_actions.DeletePolicy,
+                iam_actions.DeletePolicyVersion, iam_actions.GetPolicy, iam_actions.GetPolicyVersion,
+                iam_actions.ListEntitiesForPolicy, iam_actions.ListPolicyVersions,
+            ],
+            Resource=[policies],
+        ),
+        Statement(
+            Sid="AttachKnownPolicies", Effect=Allow,
+            Action=[iam_actions.AttachRolePolicy, iam_actions.DetachRolePolicy], Resource=[roles],
+            Condition=Condition(ArnLike("iam:PolicyARN", [policies, *(Sub(a) for a in ATTACHABLE_MANAGED_POLICIES)])),
+        ),
+        Statement(
+            Sid="PassAppRoles", Effect=Allow, Action=[iam_actions.PassRole], Resource=[roles],
+            Condition=Condition(StringEquals("iam:PassedToService", list(PASS_ROLE_TO))),
+        ),
+        Statement(
+            Sid="ServiceLinkedRoles", Effect=Allow, Action=[iam_actions.CreateServiceLinkedRole],
+            Resource=[arn("iam", f"role/aws-service-role/{service}/{name}", region=False)
+                      for service, name in SERVICE_LINKED_ROLES],
+            Condition=Condition(StringEquals("iam:AWSServiceName", [service for service, _ in SERVICE_LINKED_ROLES])),
+        ),
+    ]
+    if not p.ci.oidc_provider_arn:
+        statements.append(Statement(
+            Sid="GitHubOidcProvider", Effect=Allow,
+            Action=[
+                iam_actions.AddClientIDToOpenIDConnectProvider, iam_actions.CreateOpenIDConnectProvider,
+                iam_actions.DeleteOpenIDConnectProvider, iam_actions.GetOpenIDConnectProvider,
+                iam_actions.ListOpenIDConnectProviderTags, iam_actions.RemoveClientIDFromOpenIDConnectProvider,
+                iam_actions.TagOpenIDConnectProvider, iam_actions.UntagOpenIDConnectProvider,
+                iam_actions.UpdateOpenIDConnectProviderThumbprint,
+            ],
+            Resource=[arn("iam", f"oidc-provider/{GITHUB_OIDC_HOST}", region=False)],
+        ))
+    return statements
+
+
+def _network_statements(p: EnvParams) -> list[Statement]:
+    """Security groups and their rules always; the VPC, subnets, gateway and routes when the environment creates them.
+
+    EC2 ids are random, so EC2 resources are scoped by account, region and type; with an existing VPC, security
+    group changes are pinned to it by ``ec2:Vpc``.
+    """
+    vpc = _ec2("vpc") if p.network.creates_vpc else [_vpc_arn(p)]
+    statements = [
+        Statement(
+            # EC2 Describe* actions have no resource-level permissions: "*". DescribeAvailabilityZones is Fn::GetAZs.
+            Sid="DescribeNetwork", Effect=Allow,
+            Action=[
+                ec2.DescribeAvailabilityZones, ec2.DescribeInstances, ec2.DescribeInternetGateways,
+                ec2.DescribeIpamPools, ec2.DescribeNetworkAcls, ec2.DescribeNetworkInterfaceAttribute,
+                ec2.DescribeNetworkInterfaces, ec2.DescribeRouteTables, ec2.DescribeSecurityGroupRules,
+                ec2.DescribeSecurityGroups, ec2.DescribeSubnets, ec2.DescribeVpcs,
+                ec2.DescribeVpnGateways,
+            ],
+            Resource=["*"],
+        ),
+        Statement(
+            Sid="CreateSecurityGroups", Effect=Allow, Action=[ec2.CreateSecurityGroup],
+            Resource=vpc + _ec2("security-group"),
+        ),
+        Statement(
+            Sid="SecurityGroupRules", Effect=Allow,
+            Action=[
+                ec2.AuthorizeSecurityGroupEgress, ec2.AuthorizeSecurityGroupIngress, ec2.DeleteSecurityGroup,
+                ec2.RevokeSecurityGroupEgress, ec2.RevokeSecurityGroupIngress,
+                ec2.UpdateSecurityGroupRuleDescriptionsEgress, ec2.UpdateSecurityGroupRuleDescriptionsIngress,
+            ],
+            Resource=_ec2("security-group"),
+            **_in_existing_vpc(p),
+        ),
+        Statement(
+            # the optional security-group-rule resource of Authorize* (tags on new rules), outside the ec2:Vpc pin
+            Sid="SecurityGroupRuleResources", Effect=Allow,
+            Action=[ec2.AuthorizeSecurityGroupEgress, ec2.AuthorizeSecurityGroupIngress],
+            Resource=_ec2("security-group-rule"),
+        ),
+        Statement(
+            # EFS API Reference: mount target create/modify/delete also need these on the mount target's ENI
+            Sid="MountTargetNetworkInterfaces", Effect=Allow,
+            Action=[ec2.CreateNetworkInterface, ec2.DeleteNetworkInterface, ec2.ModifyNetworkInterfaceAttribute],
+            Resource=_ec2("network-interface", "security-group", "subnet"),
+            **_in_existing_vpc(p),
+        ),
+    ]
+    tagged = ["security-group"]
+    if p.network.creates_vpc:
+        tagged = ["internet-gateway", "route-table", "security-group", "subnet", "vpc"]
+        statements.append(Statement(
+            Sid="OwnVpc", Effect=Allow,
+            Action=[
+                ec2.AssociateRouteTable, ec2.AttachInternetGateway, ec2.CreateInternetGateway, ec2.CreateRoute,
+                ec2.CreateRouteTable, ec2.CreateSubnet, ec2.CreateVpc, ec2.DeleteInternetGateway, ec2.DeleteRoute,
+                ec2.DeleteRouteTable, ec2.DeleteSubnet, ec2.DeleteVpc, ec2.DescribeVpcAttribute,
+                ec2.DetachInternetGateway, ec2.DisassociateRouteTable, ec2.ModifySubnetAttribute,
+                ec2.ModifyVpcAttribute, ec2.ReplaceRoute, ec2.ReplaceRouteTableAssociation,
+            ],
+            Resource=_ec2("internet-gateway", "route-table", "subnet", "vpc"),
+        ))
+    statements.append(Statement(
+        Sid="TagNetwork", Effect=Allow, Action=[ec2.CreateTags, ec2.DeleteTags], Resource=_ec2(*tagged),
+    ))
+    return statements
+
+
+def _storage_statements(p: EnvParams) -> list[Statement]:
+    """EFS (file system, mount targets, access points, policies) and its AWS Backup vault, plan and selection."""
+    file_systems = arn("elasticfilesystem", "file-system/*")
+    access_points = arn("elasticfilesystem", "access-point/*")
+    return [
+        Statement(
+            # CreateFileSystem has no resource-level permission ("*"); elasticfilesystem:Encrypted pins encryption.
+            Sid="CreateEncryptedFileSystem", Effect=Allow, Action=[efs.CreateFileSystem], Resource=["*"],
+            Condition=Condition(Bool("elasticfilesystem:Encrypted", "true")),
+        ),
+        Statement(
+            Sid="FileSystems", Effect=Allow,
+            Action=[
+                efs.CreateAccessPoint, efs.CreateMountTarget, efs.DeleteFileSystemPolicy, efs.DeleteMountTarget,
+                efs.DescribeBackupPolicy, efs.DescribeFileSystemPolicy, efs.DescribeFileSystems,
+                efs.DescribeLifecycleConfiguration, efs.DescribeMountTargetSecurityGroups,
+                efs.DescribeReplicationConfigurations, efs.ModifyMountTargetSecurityGroups, efs.PutBackupPolicy,
+                efs.PutFileSystemPolicy, efs.PutLifecycleConfiguration, efs.UpdateFileSystem,
+                efs.UpdateFileSystemProtection,
+            ],
+            Resource=[file_systems],
+        ),
+        Statement(
+            Sid="AccessPointsAndTags", Effect=Allow,
+            Action=[efs.DescribeAccessPoints, efs.DescribeMountTargets, efs.ListTagsForResource, efs.TagResource,
+                    efs.UntagResource],
+            Resource=[file_systems, access_points],
+        ),
+        Statement(
+            Sid="BackupVault", Effect=Allow,
+            Action=[backup.CreateBackupVault, backup.DescribeBackupVault, backup.GetBackupVaultAccessPolicy,
+                    backup.GetBackupVaultNotifications, backup.ListTags, backup.TagResource, backup.UntagResource],
+            # the vault is named "${AWS::StackName}-vault" in the storage stack: "<root>-StorageStack-<id>-vault"
+            Resource=[arn("backup", f"backup-vault:{_root(p)}-*")],
+        ),
+        Statement(
+            # CreateBackupVault needs backup-storage:MountCapsule, which has no resource-level permission: "*".
+            Sid="BackupVaultStorage", Effect=Allow, Action=[backup_storage.MountCapsule], Resource=["*"],
+        ),
+        Statement(
+            Sid="BackupPlanAndSelection", Effect=Allow,
+            Action=[
+                backup.CreateBackupPlan, backup.CreateBackupSelection, backup.DeleteBackupPlan,
+                backup.DeleteBackupSelection, backup.GetBackupPlan, backup.GetBackupSelection, backup.ListTags,
+                backup.TagResource, backup.UntagResource, backup.UpdateBackupPlan,
+            ],
+            Resource=[arn("backup", "backup-plan:*")],  # plan ids are random
+        ),
+    ]
+
+
+def _ecs_statements(p: EnvParams) -> list[Statement]:
+    cluster = _cluster_arn(p)
+    service = _service_arn(p)
+    task_definitions = arn("ecs", f"task-definition/{p.task.family}:*")
+    return [
+        Statement(
+            Sid="Cluster", Effect=Allow,
+            Action=[ecs.CreateCluster, ecs.DeleteCluster, ecs.DescribeClusters, ecs.PutClusterCapacityProviders,
+                    ecs.UpdateCluster, ecs.UpdateClusterSettings],
+            Resource=[cluster],
+        ),
+        Statement(
+            Sid="Service", Effect=Allow,
+            Action=[ecs.CreateService, ecs.DeleteService, ecs.DescribeServices, ecs.ListServiceDeployments,
+                    ecs.UpdateService],
+            Resource=[service],
+        ),
+        Statement(
+            Sid="ServiceDeployments", Effect=Allow,
+            Action=[ecs.DescribeServiceDeployments, ecs.StopServiceDeployment],
+            Resource=[service, arn("ecs", f"service-deployment/{_cluster_name(p)}/{p.task.family}/*")],
+        ),
+        Statement(Sid="RegisterTaskDefinitions", Effect=Allow, Action=[ecs.RegisterTaskDefinition],
+                  Resource=[task_definitions]),
+        Statement(
+            # DescribeTaskDefinition and DeregisterTaskDefinition have no resource-level permissions: "*".
+            Sid="TaskDefinitionRevisions", Effect=Allow,
+            Action=[ecs.DeregisterTaskDefinition, ecs.DescribeTaskDefinition], Resource=["*"],
+        ),
+        Statement(
+            Sid="EcsTags", Effect=Allow, Action=[ecs.ListTagsForResource, ecs.TagResource, ecs.UntagResource],
+            Resource=[cluster, service, task_definitions],
+        ),
+    ]
+
+
+def _load_balancer_statements(p: EnvParams) -> list[Statement]:
+    """The ALB, target group and listeners. CloudFormation generates their names (short, not the root's prefix), so
+    they are scoped by account, region and resource type."""
+    load_balancers = arn("elasticloadbalancing", "loadbalancer/app/*")
+    target_groups = arn("elasticloadbalancing", "targetgroup/*")
+    listeners = arn("elasticloadbalancing", "listener/app/*")
+    return [
+        Statement(
+            # Elastic Load Balancing Describe* actions have no resource-level permissions: "*".
+            Sid="DescribeLoadBalancing", Effect=Allow,
+            Action=[elb.DescribeCapacityReservation, elb.DescribeListenerAttributes, elb.DescribeListeners,
+                    elb.DescribeLoadBalancerAttributes, elb.DescribeLoadBalancers, elb.DescribeTags,
+                    elb.DescribeTargetGroupAttributes, elb.DescribeTargetGroups, elb.DescribeTargetHealth],
+            Resource=["*"],
+        ),
+        Statement(
+            Sid="LoadBalancers", Effect=Allow,
+            Action=[elb.CreateListener, elb.CreateLoadBalancer, elb.DeleteLoadBalancer, elb.ModifyCapacityReservation,
+                    elb.ModifyLoadBalancerAttributes, elb.SetIpAddressType, elb.SetSecurityGroups, elb.SetSubnets],
+            Resource=[load_balancers],
+        ),
+        Statement(
+            Sid="TargetGroups", Effect=Allow,
+            Action=[elb.CreateTargetGroup, elb.DeleteTargetGroup, elb.DeregisterTargets, elb.ModifyTargetGroup,
+                    elb.ModifyTargetGroupAttributes, elb.RegisterTargets],
+            Resource=[target_groups],
+        ),
+        Statement(
+            Sid="Listeners", Effect=Allow,
+            Action=[elb.DeleteListener, elb.ModifyListener, elb.ModifyListenerAttributes],
+            Resource=[listeners],
+        ),
+        Statement(
+            Sid="LoadBalancingTags", Effect=Allow, Action=[elb.AddTags, elb.RemoveTags],
+            Resource=[load_balancers, target_groups, listeners],
+        ),
+    ]
+
+
+def _logs_statements(p: EnvParams) -> list[Statement]:
+    group = p.logs.group_name
+    return [
+        Statement(
+            # These CloudWatch Logs Describe* actions have no resource-level permissions: "*".
+            Sid="DescribeLogGroups", Effect=Allow,
+            Action=[logs.DescribeIndexPolicies, logs.DescribeLogGroups, logs.DescribeResourcePolicies],
+            Resource=["*"],
+        ),
+        Statement(
+            Sid="LogGroup", Effect=Allow,
+            Action=[logs.CreateLogGroup, logs.DeleteLogGroup, logs.DeleteRetentionPolicy, logs.GetDataProtectionPolicy,
+                    logs.ListTagsForResource, logs.PutRetentionPolicy, logs.TagResource, logs.UntagResource],
+            Resource=[arn("logs", f"log-group:{group}"), arn("logs", f"log-group:{group}:*")],
+        ),
+    ]
+
+
+def _monitoring_statements(p: EnvParams) -> list[Statement]:
+    """Alarms ("<root>-<Name>"), the dashboard (named like the root stack) and the alarm topic (generated name)."""
+    root = _root(p)
+    alarms = arn("cloudwatch", f"alarm:{root}-*")
+    dashboards = [arn("cloudwatch", f"dashboard/{root}", region=False),
+                  arn("cloudwatch", f"dashboard/{root}-*", region=False)]
+    return [
+        Statement(
+            Sid="Alarms", Effect=Allow,
+            Action=[cloudwatch.DeleteAlarms, cloudwatch.DescribeAlarms, cloudwatch.PutMetricAlarm],
+            Resource=[alarms],
+        ),
+        Statement(
+            Sid="Dashboards", Effect=Allow,
+            Action=[cloudwatch.DeleteDashboards, cloudwatch.GetDashboard, cloudwatch.PutDashboard],
+            Resource=dashboards,
+        ),
+        Statement(
+            Sid="CloudWatchTags", Effect=Allow,
+            Action=[cloudwatch.ListTagsForResource, cloudwatch.TagResource, cloudwatch.UntagResource],
+            Resource=[alarms, *dashboards],
+        ),
+        Statement(
+            # the topic's generated name starts with the nested stack's name; subscriptions are "<topic ARN>:<id>"
+            Sid="AlarmTopic", Effect=Allow,
+            Action=[
+                sns.CreateTopic, sns.DeleteTopic, sns.GetDataProtectionPolicy, sns.GetSubscriptionAttributes,
+                sns.GetTopicAttributes, sns.ListSubscriptionsByTopic, sns.ListTagsForResource,
+                sns.SetSubscriptionAttributes, sns.SetTopicAttributes, sns.Subscribe, sns.TagResource,
+                sns.Unsubscribe, sns.UntagResource,
+            ],
+            Resource=[arn("sns", f"{root}-*")],
+        ),
+    ]
+
+
+def _secrets_statements(p: EnvParams) -> list[Statement]:
+    secrets = _generated_secret_arns(p)
+    if not secrets:
+        return []
+    return [
+        Statement(
+            Sid="GeneratedSecrets", Effect=Allow,
+            Action=[secretsmanager.CreateSecret, secretsmanager.DescribeSecret, secretsmanager.GetSecretValue,
+                    secretsmanager.TagResource, secretsmanager.UntagResource, secretsmanager.UpdateSecret],
+            Resource=secrets,
+        ),
+        Statement(
+            # GenerateSecretString: GetRandomPassword has no resource-level permission: "*".
+            Sid="GenerateSecretValues", Effect=Allow, Action=[secretsmanager.GetRandomPassword], Resource=["*"],
+        ),
+    ]
+
+
+def _certificate_statements(p: EnvParams) -> list[Statement]:
+    if p.domain is None or p.domain.certificate_arn:
+        return []
+    certificates = arn("acm", "certificate/*")  # certificate ids are random
+    return [
+        Statement(
+            # RequestCertificate has no resource-level permission: "*", pinned to our name and DNS validation.
+            Sid="RequestCertificate", Effect=Allow, Action=[acm.RequestCertificate], Resource=["*"],
+            Condition=Condition([
+                ForAllValuesStringEquals("acm:DomainNames", [p.domain.name]),
+                StringEquals("acm:ValidationMethod", "DNS"),
+            ]),
+        ),
+        Statement(
+            Sid="Certificates", Effect=Allow,
+            Action=[acm.AddTagsToCertificate, acm.DeleteCertificate, acm.DescribeCertificate,
+                    acm.ListTagsForCertificate, acm.RemoveTagsFromCertificate, acm.UpdateCertificateOptions],
+            Resource=[certificates],
+        ),
+    ]
+
+
+def _dns_statements(p: EnvParams) -> list[Statement]:
+    """The alias record and the certificate's validation record, in the one hosted zone, under the API's name."""
+    if p.domain is None:
+        return []
+    zone = arn("route53", f"hostedzone/{p.domain.hosted_zone_id}", region=False, account=False)
+    name = p.domain.name.lower()
+    return [
+        Statement(
+            Sid="ApiRecords", Effect=Allow, Action=[route53.ChangeResourceRecordSets], Resource=[zone],
+            # Route 53 Developer Guide, "Using IAM policy conditions for fine-grained access control": normalized
+            # names are lower case without the trailing dot. "_*.<name>" is ACM's validation CNAME.
+            Condition=Condition(ForAllValuesStringLike(
+                "route53:ChangeResourceRecordSetsNormalizedRecordNames", [name, f"_*.{name}"])),
+        ),
+        Statement(
+            Sid="ReadZone", Effect=Allow, Action=[route53.GetHostedZone, route53.ListResourceRecordSets],
+            Resource=[zone],
+        ),
+        Statement(
+            Sid="WaitForChanges", Effect=Allow, Action=[route53.GetChange],
+            Resource=[arn("route53", "change/*", region=False, account=False)],
+        ),
+        Statement(
+            # ListHostedZones has no resource-level permission: "*".
+            Sid="ListZones", Effect=Allow, Action=[route53.ListHostedZones], Resource=["*"],
+        ),
+    ]
+
+
+def _repository_statements(p: EnvParams) -> list[Statement]:
+    if not p.image.create_repository:
+        return []
+    return [Statement(
+        Sid="AppRepository", Effect=Allow,
+        Action=[
+            ecr.CreateRepository, ecr.DeleteLifecyclePolicy, ecr.DeleteRepositoryPolicy, ecr.DescribeRepositories,
+            ecr.GetLifecyclePolicy, ecr.GetRepositoryPolicy, ecr.ListTagsForResource, ecr.PutImageScanningConfiguration,
+            ecr.PutImageTagMutability, ecr.PutLifecyclePolicy, ecr.SetRepositoryPolicy, ecr.TagResource,
+            ecr.UntagResource,
+        ],
+        Resource=[ecr_repository_arn(p)],
+    )]

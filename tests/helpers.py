@@ -1,0 +1,44 @@
+"""Small CDK-assertions-style helpers over template dicts (``Template.to_dict()``)."""
+
+from __future__ import annotations
+
+
+def resources(t: dict, type_: str) -> dict[str, dict]:
+    """Every resource of a type: ``{logical id: resource}``."""
+    return {rid: r for rid, r in t.get("Resources", {}).items() if r["Type"] == type_}
+
+
+def only(t: dict, type_: str) -> dict:
+    """The one resource of a type (fails if there are none or several)."""
+    found = resources(t, type_)
+    assert len(found) == 1, f"expected one {type_}, found {sorted(found)}"
+    return next(iter(found.values()))
+
+
+def props(r: dict) -> dict:
+    return r.get("Properties", {})
+
+
+def assert_subset(expected, actual, path: str = "") -> None:
+    """``expected`` is contained in ``actual``: dict keys recursively, lists item by item (same length)."""
+    if isinstance(expected, dict):
+        assert isinstance(actual, dict), f"{path or '.'}: expected a mapping, got {actual!r}"
+        for k, v in expected.items():
+            assert k in actual, f"{path}.{k}: missing (have {sorted(actual)})"
+            assert_subset(v, actual[k], f"{path}.{k}")
+    elif isinstance(expected, list):
+        assert isinstance(actual, list) and len(actual) == len(expected), f"{path}: expected {expected!r}, got {actual!r}"
+        for i, (e, a) in enumerate(zip(expected, actual)):
+            assert_subset(e, a, f"{path}[{i}]")
+    else:
+        assert expected == actual, f"{path}: expected {expected!r}, got {actual!r}"
+
+
+def statements(role: dict) -> list[dict]:
+    """All statements of a role's inline policies."""
+    return [s for pol in props(role).get("Policies", []) for s in pol["PolicyDocument"]["Statement"]]
+
+
+def actions(statement: dict) -> list[str]:
+    a = statement["Action"]
+    return a if isinstance(a, list) else [a]

@@ -1,0 +1,90 @@
+"""CLI layer: exit codes and messages of generate.py for good and bad input, run as a user runs it."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "generate.py"), *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=120)
+
+
+@pytest.fixture()
+def project(tmp_path) -> Path:
+    """A copy of the params and output, so tests can break them without touching the repository."""
+    shutil.copytree(ROOT / "params", tmp_path / "params")
+    shutil.copytree(ROOT / "output", tmp_path / "output", ignore=shutil.ignore_patterns("packaged"))
+    return tmp_path
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and "packaged" not in p.parts}
+
+
+def test_check_passes_on_the_committed_output():
+    r = run(ROOT, "--check")
+    assert r.returncode == 0, r.stderr
+    assert "output/ is fresh for dev, prod" in r.stdout
+
+
+def test_check_names_the_stale_file_and_the_fix(project):
+    (project / "output" / "prod" / "storage.yaml").write_text("edited by hand\n")
+    (project / "output" / "dev" / "leftover.yaml").write_text("x\n")
+    r = run(project, "--check")
+    assert r.returncode == 1
+    assert "output/prod/storage.yaml" in r.stderr and "output/dev/leftover.yaml" in r.stderr
+    assert "run `python generate.py`" in r.stderr
+
+
+def test_generate_one_environment_writes_only_it(project):
+    (project / "output" / "dev" / "root.yaml").write_text("stale\n")
+    shutil.rmtree(project / "output" / "prod")
+    r = run(project, "--env", "prod", "--no-lint")
+    assert r.returncode == 0, r.stderr
+    assert (project / "output" / "prod" / "root.yaml").read_bytes() == (ROOT / "output" / "prod" / "root.yaml").read_bytes()
+    assert (project / "output" / "dev" / "root.yaml").read_text() == "stale\n"
+
+
+def test_bad_params_exit_2_without_traceback_and_leave_output_alone(project):
+    before = _snapshot(project / "output")
+    text = (project / "params" / "prod.yaml").read_text().replace("account_id: \"018025611404\"", "account_id: \"0180\"")
+    (project / "params" / "prod.yaml").write_text(text + "surprise: 1\n")
+    r = run(project)
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr
+    assert "params/prod.yaml: account_id: '0180' does not match the allowed format" in r.stderr
+    assert "params/prod.yaml: surprise: unknown key" in r.stderr
+    assert _snapshot(project / "output") == before
+
+
+def test_unknown_environment_exit_2(project):
+    r = run(project, "--env", "staging")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "no such environment 'staging'" in r.stderr and "dev, prod" in r.stderr
+
+
+def test_empty_params_file_exit_2(project):
+    (project / "params" / "dev.yaml").write_text("")
+    r = run(project, "--env", "dev")
+    assert r.returncode == 2 and "params/dev.yaml: the file is empty" in r.stderr
+
+
+def test_full_build_lints_and_reports(project):
+    r = run(project)
+    assert r.returncode == 0, r.stderr
+    assert "cfn-lint:" in r.stdout and "templates clean" in r.stdout
+    assert _snapshot(project / "output") == _snapshot(ROOT / "output")
+
+
+def test_bad_arguments_exit_2(project):
+    r = run(project, "--frobnicate")
+    assert r.returncode == 2 and "usage:" in r.stderr

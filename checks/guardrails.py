@@ -22,27 +22,26 @@ from templates.stateful import STATEFUL
 HOUSE_TAGS = ("app", "component", "env", "managed-by")
 
 # Actions AWS documents with no resource-level permissions (Service Authorization Reference: resource type column
-# empty), so "*" is the only resource they accept. Each entry says which action and why we need it.
+# empty), so "*" is the only resource they accept. Each entry says who needs it.
 RESOURCE_STAR_OK = {
     "ecr:GetAuthorizationToken": "docker login to ECR (execution role, CI push)",
-    "ssmmessages:CreateControlChannel": "ECS Exec",
-    "ssmmessages:CreateDataChannel": "ECS Exec",
-    "ssmmessages:OpenControlChannel": "ECS Exec",
-    "ssmmessages:OpenDataChannel": "ECS Exec",
+    "ssmmessages:CreateControlChannel": "ECS Exec (task role)",
+    "ssmmessages:CreateDataChannel": "ECS Exec (task role)",
+    "ssmmessages:OpenControlChannel": "ECS Exec (task role)",
+    "ssmmessages:OpenDataChannel": "ECS Exec (task role)",
+    "cloudformation:ValidateTemplate": "CI plan",
+    "cloudformation:GetTemplateSummary": "CI plan",
+    "ecs:ListTasks": "CI verify; pinned by the ecs:cluster condition",
+    "ecs:DescribeTaskDefinition": "CloudFormation execution role (task definition handler)",
+    "ecs:DeregisterTaskDefinition": "CloudFormation execution role (task definition handler)",
+    "acm:RequestCertificate": "CloudFormation execution role; pinned by acm:DomainNames",
+    "elasticfilesystem:CreateFileSystem": "CloudFormation execution role; pinned by elasticfilesystem:Encrypted",
+    "backup-storage:MountCapsule": "CloudFormation execution role (backup vault handler)",
+    "route53:ListHostedZones": "CloudFormation execution role (record set handler)",
+    "secretsmanager:GetRandomPassword": "CloudFormation execution role (GenerateSecretString)",
 }
-# Prefixes of actions that only exist without resource-level permissions (describe/list calls in several services).
-RESOURCE_STAR_PREFIXES = ("ec2:Describe", "elasticloadbalancing:Describe", "cloudformation:ValidateTemplate",
-                          "cloudformation:GetTemplateSummary", "ecs:Describe", "ecs:List", "logs:Describe",
-                          "cloudwatch:Describe", "acm:RequestCertificate", "acm:ListCertificates",
-                          "route53:GetChange", "backup:CreateBackupPlan", "backup:ListBackupPlans",
-                          "efs:Describe", "elasticfilesystem:Describe", "iam:List", "sns:List", "ecr:Describe",
-                          "ec2:Create", "ec2:Allocate", "ecs:CreateCluster", "ecs:RegisterTaskDefinition",
-                          "ecs:DeregisterTaskDefinition", "ecs:PutClusterCapacityProviders",
-                          "elasticloadbalancing:Create", "elasticfilesystem:Create", "backup:Get", "backup:List",
-                          "secretsmanager:GetRandomPassword", "cloudwatch:PutDashboard", "cloudwatch:GetDashboard",
-                          "cloudwatch:DeleteDashboards", "cloudwatch:ListDashboards", "logs:CreateLogGroup",
-                          "ecr:CreateRepository", "sns:CreateTopic", "route53:List", "acm:Describe",
-                          "secretsmanager:List", "cloudwatch:List", "backup-storage:MountCapsule", "kms:")
+# Read-only describe calls of services that offer no resource-level permission for them.
+RESOURCE_STAR_PREFIXES = ("ec2:Describe", "elasticloadbalancing:Describe", "logs:Describe")
 
 
 @dataclass(frozen=True, order=True)

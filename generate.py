@@ -22,6 +22,7 @@ from pathlib import Path
 from checks import freshness, guardrails
 from checks.lint import lint
 from templates import ROOT, build_all
+from templates._yaml import dump as dump_yaml
 from templates.config import ParamsError, environments, json_schema, load_params
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -59,8 +60,8 @@ def cmd_build(args) -> int:
     if problems:
         print("\n".join(problems), file=sys.stderr)
         return EXIT_BAD_INPUT
-    built = {env: build_all(p) for env, p in loaded.items()}
-    rendered = {env: {f"{stem}.yaml": t.to_yaml() for stem, t in templates.items()} for env, templates in built.items()}
+    built = {env: {stem: t.to_dict() for stem, t in build_all(p).items()} for env, p in loaded.items()}
+    rendered = {env: {f"{stem}.yaml": dump_yaml(t) for stem, t in ts.items()} for env, ts in built.items()}
     schema = _schema_text()
     if args.check:
         return _check(home, out_dir, rendered, schema)
@@ -81,7 +82,7 @@ def _guardrails(built: dict) -> int:
     """Our own rules (checks/guardrails.py); cheap, so they run on every build."""
     found = 0
     for env, templates in built.items():
-        for v in guardrails.check({stem: t.to_dict() for stem, t in templates.items()}):
+        for v in guardrails.check(templates):
             print(f"output/{env}: {v}", file=sys.stderr)
             found += 1
     if found:

@@ -11,6 +11,7 @@ from types import ModuleType
 
 from troposphere import Template
 
+from . import _yaml
 from . import (ci, certificate, cluster, dns, iam, load_balancer, monitoring, network, root, secrets, security,
                service, storage)
 from .config import EnvParams
@@ -43,4 +44,4 @@ def build_all(p: EnvParams, template_url: Callable[[str], str] = local_url) -> d
 
 def render(p: EnvParams, template_url: Callable[[str], str] = local_url) -> dict[str, str]:
     """``{file name: YAML text}`` of one environment; byte-identical for the same params."""
-    return {f"{name}.yaml": t.to_yaml() for name, t in build_all(p, template_url).items()}
+    return {f"{name}.yaml": _yaml.dump(t.to_dict()) for name, t in build_all(p, template_url).items()}

@@ -82,14 +82,14 @@ def _root_parameters(t: Template, p: EnvParams) -> dict[str, AWSHelperFn]:
         ConstraintDescription="0 or 1: SQLite and Qdrant on EFS allow a single writer",
         Description="Running tasks: 1 to serve, 0 to stop (e.g. before the first image is pushed).",
     ))
-    return {name: Ref(name) for name in Param}
+    return {str(name): Ref(str(name)) for name in Param}
 
 
 def _interface(t: Template) -> None:
     t.set_metadata({**t.metadata, "AWS::CloudFormation::Interface": {
         "ParameterGroups": [{"Label": {"default": "Deployment"}, "Parameters": [str(x) for x in Param]}],
         "ParameterLabels": {
-            Param.ImageTag: {"default": "App image tag"},
-            Param.DesiredCount: {"default": "Running tasks (0 or 1)"},
+            str(Param.ImageTag): {"default": "App image tag"},
+            str(Param.DesiredCount): {"default": "Running tasks (0 or 1)"},
         },
     }})

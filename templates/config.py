@@ -187,7 +187,7 @@ class Service(Strict):
         1, ge=0, description="Default of the root DesiredCount parameter: 0 (stopped) or 1 (the single writer)."
     )
     health_check_grace_period: int = Field(120, ge=0, le=2147483647)
-    enable_execute_command: bool = Field(True, description="ECS Exec, used by `verify` to check the SQLite file.")
+    enable_execute_command: bool = Field(True, description="ECS Exec: `aws ecs execute-command` into the task (checks of /data and Qdrant).")
 
 
 class Backup(Strict):

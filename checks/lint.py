@@ -70,6 +70,21 @@ def _balanced(paths: list[Path], n: int) -> list[list[Path]]:
     return [g for g in groups if g]
 
 
+def _preload_schemas(paths: list[Path], regions: list[str]) -> None:
+    """Load the resource schemas the templates use before forking, so the workers share them instead of each
+    parsing the same JSON schemas again."""
+    from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
+
+    types = {line.split(":", 1)[1].strip() for p in paths for line in p.read_text().splitlines()
+             if line.strip().startswith("Type: AWS::")}
+    for region in regions:
+        for rtype in sorted(types):
+            try:
+                PROVIDER_SCHEMA_MANAGER.get_resource_schema(region, rtype)
+            except Exception:  # noqa: BLE001 - an unknown type is cfn-lint's finding to report, not ours
+                pass
+
+
 def _run(paths: list[Path], regions: list[str]) -> list[Finding]:
     """Lint ``paths`` with one set of loaded rules; with many misses, in two forked workers that share it.
 
@@ -82,6 +97,7 @@ def _run(paths: list[Path], regions: list[str]) -> list[Finding]:
     from cfnlint.runner import Runner  # imported only on a cache miss: it is the slow part
 
     _RULES = Runner(_config(paths, regions)).rules
+    _preload_schemas(paths, regions)
     workers = min(2, os.cpu_count() or 1)
     if len(paths) < PARALLEL_FROM or workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
         return _lint_group((paths, regions))

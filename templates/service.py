@@ -16,7 +16,8 @@ AWS rules this module follows (ECS Developer Guide):
   only after Qdrant answers. ECS stops containers in reverse dependency order, so the app stops before Qdrant.
 * Health checks run inside each container, so they may only use what its image ships. The Qdrant image has no curl
   or wget (qdrant/qdrant#3491, #4250: refused upstream for security), but v1.7.x is built on Debian slim and has
-  bash: the check opens ``/dev/tcp`` with bash builtins and asks Qdrant's ``/readyz``. The app image is a Python
+  bash: the check opens ``/dev/tcp`` with bash builtins and asks Qdrant's ``/readyz`` (added in Qdrant 1.5.0,
+  qdrant/qdrant#2409, and always open even with an API key; the seed's ``/health`` is not a Qdrant endpoint). The app image is a Python
   image (FastAPI), so its check uses Python's standard library instead of assuming curl.
 """
 

@@ -88,3 +88,12 @@ def test_full_build_lints_and_reports(project):
 def test_bad_arguments_exit_2(project):
     r = run(project, "--frobnicate")
     assert r.returncode == 2 and "usage:" in r.stderr
+
+
+def test_console_script_is_installed_and_runs():
+    """setup.cfg installs `wwhd-infra` (same entry point as generate.py)."""
+    script = Path(sys.executable).parent / "wwhd-infra"
+    if not script.exists():
+        pytest.skip("package not installed with pip (the README's install step creates the script)")
+    r = subprocess.run([str(script), "--check"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "output/ is fresh" in r.stdout, r.stderr

@@ -1,0 +1,19 @@
+"""SHIP stage: talks to AWS. Package the rendered templates to S3, plan and review a change set over the whole
+nested hierarchy, apply it while following every nested stack, report status, destroy.
+
+Layout, one concern per module:
+
+``aws``        the one session factory (profile, region, adaptive retries, ``AWS_ENDPOINT_URL`` left to boto3),
+               the account guard and API call counting
+``ui``         terminal output (rich on a TTY, plain lines otherwise), confirmation, polling with backoff
+``package``    content-addressed upload of the children, then the root; the console quick-create URL
+``bootstrap``  the template bucket's own small stack
+``stacks``     stack state: what may be done now, nested stacks, prod protection (termination, stack policy)
+``changeset``  change set names, create, wait, describe recursively (nested change sets), clean up
+``review``     the review model, the data-loss guard, and its text / rich / JSON / Markdown renderings
+``watch``      following an operation's events across nested stacks, failure summaries, recovery advice
+``commands``   one function per CLI command; ``cli`` wires them into ``generate.py``
+
+Nothing here builds resources: templates come from ``templates.render()`` (the bootstrap template is the one
+documented exception until it moves to ``templates/``; see ``deploy/bootstrap.py``).
+"""

@@ -1,0 +1,494 @@
+"""One function per CLI command. Each takes a :class:`Ctx` and its options, prints through ``ctx.out`` and returns
+the exit code; outcomes that end a command early are raised as :class:`deploy.errors.DeployError` (exit 1) or
+:class:`deploy.errors.BadInput` (exit 2) and printed by ``deploy.cli``.
+
+The order inside every command is the same: check the account, check the stack's state, and only then change
+anything (upload, create, execute, delete).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from templates._common import TOOL
+from templates.config import EnvParams
+from templates.root import Param
+
+from . import bootstrap as boot
+from . import changeset, review
+from .aws import Aws, aws_errors, check_account
+from .errors import BadInput, DeployError
+from .package import Packaged, default_bucket, package, quick_create_url, template_bucket
+from .retained import retained
+from .stacks import (
+    NEEDS_DELETE,
+    StackInfo,
+    change_set_type,
+    describe,
+    needs_delete,
+    nested_stacks,
+    protect,
+    refuse_unless_idle,
+    wait_until_idle,
+)
+from .ui import Out, Poller
+from .watch import Event, Watch, duration, latest_event, recovery, show_failure
+
+SUCCESS = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE", "DELETE_COMPLETE"}
+INTERRUPTED = 130
+OPERATION_STARTS = {"CREATE_IN_PROGRESS", "UPDATE_IN_PROGRESS", "DELETE_IN_PROGRESS", "IMPORT_IN_PROGRESS"}
+
+
+@dataclass
+class Ctx:
+    """What every command needs: the environment, AWS, the terminal, the clock."""
+
+    p: EnvParams
+    aws: Aws
+    out: Out
+    home: Path
+    poller: Poller = field(default_factory=Poller)
+    now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+    last_events: list[Event] = field(default_factory=list)  # of the last watched operation, for failure summaries
+
+    @property
+    def env(self) -> str:
+        return self.p.env
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    image_tag: str | None = None
+    desired_count: int | None = None
+    json_file: Path | None = None
+    markdown_file: Path | None = None
+    role_arn: str | None = None
+    wait: bool = False
+
+
+@dataclass
+class Planned:
+    review: review.Review
+    arn: str
+    info: StackInfo | None
+
+
+class Interrupted(Exception):
+    """Ctrl-C while watching: the operation goes on in CloudFormation."""
+
+
+# --- bootstrap ----------------------------------------------------------------------------------------------------
+
+
+def bootstrap(ctx: Ctx, wait: bool = False) -> int:
+    """Create or update the template bucket's stack; a second run finds no changes."""
+    account = check_account(ctx.aws, ctx.p.account_id, ctx.env)
+    bucket = template_bucket(ctx.aws, ctx.p, account)
+    name = boot.stack_name(bucket, default_bucket(account, ctx.p.region))
+    info = _idle(ctx, describe(ctx.aws, name), wait, "bootstrap")
+    if info and info.status in NEEDS_DELETE:
+        raise DeployError(f"{name} is {info.status}: it can only be deleted (the bucket is retained)",
+                          f"aws cloudformation delete-stack --stack-name {name} --region {ctx.p.region}, then bootstrap again")
+    cs_type = "CREATE" if info is None or not info.exists else "UPDATE"
+    req = changeset.Request(stack_name=name, name=changeset.change_set_name(f"{name}-", "", ctx.now()), type=cs_type,
+                            parameters=[], capabilities=(), tags=boot.stack_tags(ctx.p),
+                            template_body=boot.template_body(ctx.p, bucket), nested=False,
+                            description=f"{TOOL} bootstrap: template bucket {bucket}")
+    arn, req, desc = changeset.create_and_wait(ctx.aws, req, ctx.out, ctx.poller)
+    if changeset.no_changes(desc):
+        changeset.delete(ctx.aws, arn)
+        ctx.out.line(f"{name} is up to date: template bucket s3://{bucket}")
+        return 0
+    _require_created(desc)
+    ctx.out.line(f"{'creating' if cs_type == 'CREATE' else 'updating'} {name}: template bucket s3://{bucket}")
+    final, _ = _execute(ctx, name, arn, req.name)
+    if final is not None and final.status in SUCCESS:
+        ctx.out.line(f"template bucket ready: s3://{bucket}")
+        ctx.out.line(f"next: python generate.py plan --env {ctx.env}")
+        return 0
+    return _failed(ctx, final)
+
+
+# --- package ------------------------------------------------------------------------------------------------------
+
+
+def package_cmd(ctx: Ctx, image_tag: str | None = None, desired_count: int | None = None) -> int:
+    account = check_account(ctx.aws, ctx.p.account_id, ctx.env)
+    packaged = _package(ctx, account)
+    ctx.out.line(f"quick-create: {quick_create_url(ctx.p, packaged.root_url, image_tag, desired_count)}")
+    return 0
+
+
+def _package(ctx: Ctx, account: str) -> Packaged:
+    bucket = template_bucket(ctx.aws, ctx.p, account)
+    packaged = package(ctx.aws, ctx.p, ctx.home, bucket)
+    ctx.out.line(f"packaged to s3://{bucket}: {len(packaged.uploaded)} uploaded, {len(packaged.skipped)} unchanged")
+    for key in packaged.uploaded:
+        ctx.out.line(f"  uploaded {key}")
+    ctx.out.line(f"root template: {packaged.root_url}")
+    ctx.out.line(f"packaged root: {_shown(packaged.root_file, ctx.home)}")
+    return packaged
+
+
+def _shown(path: Path, home: Path) -> str:
+    try:
+        return str(path.relative_to(home))
+    except ValueError:
+        return str(path)
+
+
+# --- plan ---------------------------------------------------------------------------------------------------------
+
+
+def plan(ctx: Ctx, opts: PlanOptions) -> int:
+    planned = _plan(ctx, opts)
+    if planned:
+        ctx.out.line(f"apply it: python generate.py apply --env {ctx.env} --change-set {planned.review.change_set_name}")
+    return 0
+
+
+def _plan(ctx: Ctx, opts: PlanOptions) -> Planned | None:
+    """Package, create the change set (nested), describe it all, print and write the review; None if no changes."""
+    account = check_account(ctx.aws, ctx.p.account_id, ctx.env)
+    info = _ready(ctx, describe(ctx.aws, ctx.p.stack_name), opts.wait, "plan")
+    cs_type = change_set_type(info, ctx.p)
+    packaged = _package(ctx, account)
+    req = _request(ctx, info, cs_type, packaged, opts)
+    arn, req, desc = changeset.create_and_wait(ctx.aws, req, ctx.out, ctx.poller)
+    if changeset.no_changes(desc):
+        changeset.delete(ctx.aws, arn)  # nothing to review or apply; leave no clutter
+        ctx.out.line(f"No changes: {ctx.p.stack_name} already matches the templates and parameters")
+        _write(opts, review.empty(ctx.p.stack_name, cs_type, _shown_parameters(req, info)))
+        return None
+    _require_created(desc)
+    result = review.build(changeset.describe_tree(ctx.aws, arn), cs_type)
+    review.show(result, ctx.out)
+    _write(opts, result)
+    return Planned(result, arn, info)
+
+
+def _request(ctx: Ctx, info: StackInfo | None, cs_type: str, packaged: Packaged, opts: PlanOptions) -> changeset.Request:
+    tag = opts.image_tag or (info.parameters.get(Param.ImageTag) if info else None) or ctx.p.image.default_tag
+    capabilities = ("CAPABILITY_IAM",) + (("CAPABILITY_AUTO_EXPAND",) if packaged.has_transform else ())
+    return changeset.Request(
+        stack_name=ctx.p.stack_name, name=changeset.change_set_name(f"{ctx.p.stack_name}-", tag, ctx.now()), type=cs_type,
+        template_url=packaged.root_url, parameters=_parameters(info, cs_type, opts), capabilities=capabilities,
+        tags={"app": ctx.p.app, "env": ctx.p.env, "managed-by": TOOL}, role_arn=opts.role_arn,
+        description=f"{TOOL}: {ctx.p.stack_name} image {tag}",
+    )
+
+
+def _parameters(info: StackInfo | None, cs_type: str, opts: PlanOptions) -> list[dict]:
+    """Given values; on UPDATE the previous value of the others; on CREATE the template's defaults."""
+    given = {Param.ImageTag: opts.image_tag, Param.DesiredCount: opts.desired_count}
+    out = []
+    for key, value in given.items():
+        if value is not None:
+            out.append({"ParameterKey": str(key), "ParameterValue": str(value)})
+        elif cs_type == "UPDATE" and info and key in info.parameters:
+            out.append({"ParameterKey": str(key), "UsePreviousValue": True})
+    return out
+
+
+def _shown_parameters(req: changeset.Request, info: StackInfo | None) -> dict[str, str]:
+    previous = info.parameters if info else {}
+    return {x["ParameterKey"]: x.get("ParameterValue", previous.get(x["ParameterKey"], "")) for x in req.parameters}
+
+
+def _write(opts: PlanOptions, result: review.Review) -> None:
+    for path, text in ((opts.json_file, review.json_text(result) if opts.json_file else ""),
+                       (opts.markdown_file, review.markdown(result) if opts.markdown_file else "")):
+        if path:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+
+
+def _require_created(desc: dict) -> None:
+    if desc["Status"] != "CREATE_COMPLETE":
+        raise DeployError(f"change set {desc.get('ChangeSetName')} {desc['Status']}: {desc.get('StatusReason', '')}",
+                          "fix the template or parameters named above, then plan again")
+
+
+# --- apply --------------------------------------------------------------------------------------------------------
+
+
+def apply(ctx: Ctx, opts: PlanOptions, change_set: str | None = None, yes: bool = False,
+          allow_data_loss: bool = False) -> int:
+    """Execute a reviewed change set (or plan one and confirm), guard the data, follow it to the end."""
+    if change_set:
+        if opts.image_tag or opts.desired_count is not None:
+            raise BadInput("--image-tag and --desired-count are fixed when a change set is planned",
+                           f"plan a new one: python generate.py plan --env {ctx.env} --image-tag TAG")
+        planned = _reviewed(ctx, change_set)
+        if planned is None:
+            return 0
+    else:
+        planned = _plan(ctx, opts)
+        if planned is None:
+            return 0
+        if not yes and not _confirmed(ctx, planned):
+            return 1
+    info = _ready(ctx, describe(ctx.aws, ctx.p.stack_name), opts.wait, "apply")
+    _guard(ctx, planned.review, allow_data_loss)
+    if ctx.p.production and info and info.exists:
+        protect(ctx.aws, info, ctx.out)  # before executing: the policy must already cover this update
+    final, seconds = _execute(ctx, ctx.p.stack_name, planned.arn, planned.review.change_set_name)
+    if final is None or final.status not in SUCCESS:
+        return _failed(ctx, final)
+    if ctx.p.production:
+        protect(ctx.aws, final, ctx.out)  # a new stack gets its protection as soon as it exists
+    _summary(ctx, planned.review, final, seconds)
+    return 0
+
+
+def _reviewed(ctx: Ctx, name_or_arn: str) -> Planned | None:
+    """A change set planned earlier: check it belongs here and can run, then show its review again."""
+    check_account(ctx.aws, ctx.p.account_id, ctx.env)
+    desc = changeset.find(ctx.aws, ctx.p.stack_name, name_or_arn)
+    if desc["StackName"] != ctx.p.stack_name:
+        raise BadInput(f"change set {desc['ChangeSetName']} is for stack {desc['StackName']}, not {ctx.p.stack_name}",
+                       "pass the --env the change set was planned for")
+    if changeset.no_changes(desc):
+        ctx.out.line(f"No changes: change set {desc['ChangeSetName']} has nothing to apply")
+        return None
+    if desc.get("ExecutionStatus") != "AVAILABLE" or desc["Status"] != "CREATE_COMPLETE":
+        raise DeployError(f"change set {desc['ChangeSetName']} cannot be executed: {desc['Status']}, "
+                          f"{desc.get('ExecutionStatus')} {desc.get('StatusReason', '')}".rstrip(),
+                          f"plan again: python generate.py plan --env {ctx.env}")
+    info = describe(ctx.aws, ctx.p.stack_name)
+    cs_type = "CREATE" if info is None or not info.exists else "UPDATE"
+    result = review.build(changeset.describe_tree(ctx.aws, desc["ChangeSetId"]), cs_type)
+    review.show(result, ctx.out)
+    return Planned(result, desc["ChangeSetId"], info)
+
+
+def _confirmed(ctx: Ctx, planned: Planned) -> bool:
+    if not ctx.out.interactive:
+        raise BadInput("apply needs a confirmation and there is no terminal to ask (the change set is kept for review)",
+                       f"python generate.py apply --env {ctx.env} --change-set {planned.review.change_set_name} --yes")
+    if ctx.out.confirm(f"Apply change set {planned.review.change_set_name} to {ctx.p.stack_name}?"):
+        return True
+    ctx.out.line(f"not applied; the change set is kept: {planned.review.change_set_name}")
+    return False
+
+
+def _guard(ctx: Ctx, result: review.Review, allow_data_loss: bool) -> None:
+    """Stop before executing when stateful resources would be removed or replaced (or cannot be checked)."""
+    findings = result.data_loss
+    if not findings:
+        return
+    listed = "\n".join(f"  {f}" for f in findings)
+    if not allow_data_loss:
+        raise DeployError(f"refusing to apply: this change set would lose data\n{listed}",
+                          "change the templates so the stateful resources keep their logical ids and replacement-free "
+                          "properties; only if losing them is intended, add --allow-data-loss")
+    ctx.out.warn(f"--allow-data-loss given; applying although\n{listed}")
+    if ctx.p.production:
+        ctx.out.warn("the production stack policy still denies replacing or deleting the EFS file system and access "
+                     "points; CloudFormation will fail the update unless that policy is changed by hand first")
+
+
+def _summary(ctx: Ctx, result: review.Review, final: StackInfo, seconds: float) -> None:
+    ctx.out.line(f"{final.name}: {final.status} in {duration(seconds)} ({review.summary_text(result.counts())})", "bold green")
+    for key, value in sorted(final.outputs.items()):
+        ctx.out.line(f"  {key} = {value}")
+    removed = changeset.clean_up(ctx.aws, ctx.p.stack_name, f"{ctx.p.stack_name}-", keep=result.change_set_arn)
+    if removed:
+        ctx.out.line(f"removed {len(removed)} old change set(s) of ours: {', '.join(removed)}")
+
+
+# --- executing and watching ---------------------------------------------------------------------------------------
+
+
+def _execute(ctx: Ctx, stack_name: str, arn: str, token: str) -> tuple[StackInfo | None, float]:
+    """Execute and follow until the end; (final state, seconds). Ctrl-C stops the watching, not the deploy."""
+    before = describe(ctx.aws, stack_name)
+    since, baseline = latest_event(ctx.aws, before.id)
+    started = ctx.poller.clock()
+    with aws_errors():
+        # ExecuteChangeSet on the root executes the nested change sets too.
+        ctx.aws.cfn.execute_change_set(ChangeSetName=arn, ClientRequestToken=token[:128])
+    return _follow(ctx, Watch(ctx.aws, before, since, baseline, ctx.out, ctx.poller), started)
+
+
+def _follow(ctx: Ctx, watch: Watch, started: float) -> tuple[StackInfo | None, float]:
+    try:
+        final = watch.run()
+    except KeyboardInterrupt:
+        raise Interrupted() from None
+    ctx.last_events = watch.events  # for the failure summary
+    return final, ctx.poller.clock() - started
+
+
+def _failed(ctx: Ctx, final: StackInfo | None) -> int:
+    show_failure(ctx.last_events, ctx.out)
+    state = f"{final.status}: {final.reason}".rstrip(": ") if final else "the stack no longer exists"
+    ctx.out.line(f"final state: {state}", "bold red")
+    for line in recovery(ctx.aws, ctx.p, final):
+        ctx.out.line(line)
+    return 1
+
+
+def interrupted_message(env: str) -> str:
+    return ("stopped watching; the operation goes on in CloudFormation (nothing was cancelled).\n"
+            f"  keep watching: python generate.py status --env {env} --watch")
+
+
+# --- stack state before acting ------------------------------------------------------------------------------------
+
+
+def _idle(ctx: Ctx, info: StackInfo | None, wait: bool, command: str) -> StackInfo | None:
+    if info is not None and info.busy:
+        if not wait:
+            refuse_unless_idle(info, ctx.p, command)
+        info = wait_until_idle(ctx.aws, info, ctx.out, ctx.poller)
+    return info
+
+
+def _ready(ctx: Ctx, info: StackInfo | None, wait: bool, command: str) -> StackInfo | None:
+    """Idle (or waited for), and not in a state that only allows deleting; offer the delete when someone can answer."""
+    info = _idle(ctx, info, wait, command)
+    if info is None or info.status not in NEEDS_DELETE:
+        return info
+    err = needs_delete(info, ctx.p)
+    if ctx.out.interactive and ctx.out.confirm(f"{err.message}. Delete {info.name} now?"):
+        final, _ = _delete(ctx, info)
+        if final is not None and final.status != "DELETE_COMPLETE":
+            _failed(ctx, final)
+            raise DeployError(f"{info.name} could not be deleted ({final.status})")
+        return None
+    raise err
+
+
+# --- status -------------------------------------------------------------------------------------------------------
+
+
+def status(ctx: Ctx, watch: bool = False, events: int = 10) -> int:
+    info = describe(ctx.aws, ctx.p.stack_name)
+    if info is None:
+        raise DeployError(f"no stack {ctx.p.stack_name} in {ctx.p.region}",
+                          f"create it: python generate.py plan --env {ctx.env}, then apply")
+    _show_stack(ctx, info)
+    nested = nested_stacks(ctx.aws, info.id)
+    _show_nested(ctx, nested)
+    _show_events(ctx, info, nested, events)
+    if watch and info.busy:
+        return _watch_running(ctx, info)
+    if info.status not in SUCCESS and not info.busy and info.exists and info.status != "UPDATE_ROLLBACK_COMPLETE":
+        for line in recovery(ctx.aws, ctx.p, info):
+            ctx.out.line(line)
+    return 0
+
+
+def _show_stack(ctx: Ctx, info: StackInfo) -> None:
+    ctx.out.heading(f"{info.name}: {info.status}")
+    if info.reason:
+        ctx.out.line(f"reason: {info.reason}")
+    if info.updated:
+        ctx.out.line(f"last change: {info.updated.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S} UTC")
+    ctx.out.line(f"termination protection: {'on' if info.termination_protection else 'off'}")
+    if info.parameters:
+        ctx.out.line("parameters: " + ", ".join(f"{k}={v}" for k, v in sorted(info.parameters.items())))
+    if info.outputs:
+        ctx.out.table("outputs", ["Output", "Value"], [[k, v] for k, v in sorted(info.outputs.items())])
+
+
+def _show_nested(ctx: Ctx, nested: dict[tuple[str, ...], str]) -> None:
+    rows = []
+    for path, physical in nested.items():
+        child = describe(ctx.aws, physical)
+        rows.append(["/".join(path), child.status if child else "(deleted)", child.reason if child else ""])
+    if rows:
+        ctx.out.table("nested stacks", ["Stack", "Status", "Reason"], rows)
+
+
+def _show_events(ctx: Ctx, info: StackInfo, nested: dict[tuple[str, ...], str], limit: int) -> None:
+    """The latest events across the root and nested stacks (first page of each), oldest of them first."""
+    found = []
+    for label, stack in [("root", info.id)] + [("/".join(p), s) for p, s in nested.items()]:
+        with aws_errors():
+            page = ctx.aws.cfn.describe_stack_events(StackName=stack)["StackEvents"]
+        found += [(e["Timestamp"], label, e) for e in page[:limit]]
+    if not found:
+        return
+    ctx.out.line("latest events:")
+    for ts, label, e in sorted(found, key=lambda x: (x[0], x[1]))[-limit:]:
+        what = "(stack)" if e.get("PhysicalResourceId") == e["StackId"] else e.get("LogicalResourceId", "")
+        ctx.out.event(ts.strftime("%Y-%m-%d %H:%M:%S"), label, what, e.get("ResourceType", ""),
+                      e.get("ResourceStatus", ""), e.get("ResourceStatusReason", ""))
+
+
+def _watch_running(ctx: Ctx, info: StackInfo) -> int:
+    """``status --watch``: follow the running operation from its start to its end."""
+    since = _operation_start(ctx.aws, info.id)
+    ctx.out.line(f"watching {info.name} ({info.status}) until it ends; Ctrl-C stops watching only")
+    final, seconds = _follow(ctx, Watch(ctx.aws, info, since, set(), ctx.out, ctx.poller), ctx.poller.clock())
+    if final is not None and final.status in SUCCESS:
+        ctx.out.line(f"{final.name}: {final.status} (watched {duration(seconds)})", "bold green")
+        return 0
+    return _failed(ctx, final)
+
+
+def _operation_start(aws: Aws, stack_id: str) -> datetime | None:
+    with aws_errors():
+        page = aws.cfn.describe_stack_events(StackName=stack_id)["StackEvents"]
+    starts = [e["Timestamp"] for e in page if e.get("PhysicalResourceId") == e["StackId"]
+              and e.get("ResourceStatus") in OPERATION_STARTS]
+    return starts[0] if starts else (page[0]["Timestamp"] if page else None)
+
+
+# --- destroy ------------------------------------------------------------------------------------------------------
+
+
+def destroy(ctx: Ctx, yes: bool = False, wait: bool = False) -> int:
+    check_account(ctx.aws, ctx.p.account_id, ctx.env)
+    info = _idle(ctx, describe(ctx.aws, ctx.p.stack_name), wait, "destroy")
+    if info is None:
+        ctx.out.line(f"nothing to destroy: there is no stack {ctx.p.stack_name} in {ctx.p.region}")
+        return 0
+    if info.termination_protection:
+        raise DeployError(f"{info.name} has termination protection (production); deleting it is a deliberate act",
+                          f"aws cloudformation update-termination-protection --no-enable-termination-protection "
+                          f"--stack-name {info.name} --region {ctx.p.region}, then destroy again")
+    kept = retained(ctx.aws, info) if info.exists else []
+    _show_retained(ctx, kept, before=True)
+    if not yes and not ctx.out.confirm_typed(f"Delete stack {info.name} and its nested stacks?", info.name):
+        if not ctx.out.interactive:
+            raise BadInput("destroy needs a confirmation and there is no terminal to ask",
+                           f"python generate.py destroy --env {ctx.env} --yes")
+        ctx.out.line("not deleted")
+        return 1
+    final, seconds = _delete(ctx, info)
+    if final is not None and final.status != "DELETE_COMPLETE":
+        return _failed(ctx, final)
+    ctx.out.line(f"{info.name} deleted in {duration(seconds)}", "bold green")
+    _show_retained(ctx, kept, before=False)
+    return 0
+
+
+def _delete(ctx: Ctx, info: StackInfo) -> tuple[StackInfo | None, float]:
+    since, baseline = latest_event(ctx.aws, info.id)
+    started = ctx.poller.clock()
+    with aws_errors():
+        ctx.aws.cfn.delete_stack(StackName=info.id)
+    return _follow(ctx, Watch(ctx.aws, info, since, baseline, ctx.out, ctx.poller), started)
+
+
+def _show_retained(ctx: Ctx, kept: list, before: bool) -> None:
+    if not kept:
+        if before:
+            ctx.out.line("nothing is retained: every resource is deleted with the stack")
+        return
+    if before:
+        ctx.out.line("these resources are retained (DeletionPolicy: Retain) and keep their data:")
+        for r in kept:
+            ctx.out.line(f"  {r.stack}/{r.logical_id}  {r.type}  {r.physical_id}")
+        return
+    ctx.out.line("retained, with their data; to remove them by hand (irreversible):")
+    for r in kept:
+        ctx.out.line(f"  {r.stack}/{r.logical_id} ({r.type} {r.physical_id}):")
+        for command in r.removal(ctx.p.region):
+            ctx.out.line(f"    {command}")

@@ -1,0 +1,140 @@
+"""Upload the rendered templates to S3 under content-addressed keys and write the packaged root.
+
+Why content addressing (``<stack>/<sha256 of the bytes>.yaml``): an unchanged child keeps its key, so a second
+``package`` uploads nothing and CloudFormation sees an unchanged ``TemplateURL`` (the nested stack is not touched);
+a key, once written, never changes meaning, so an old root or quick-create link keeps working.
+
+Order matters: every child is uploaded (or found) before the root is rendered and uploaded, so a failure part way
+never leaves a root that points at a child that is not there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote, urlencode
+
+from botocore.exceptions import ClientError
+
+import templates
+from templates.config import EnvParams
+
+from .aws import Aws, aws_errors, caller_account, error_code, error_message
+from .errors import BadInput, DeployError
+
+ROOT_FILE = f"{templates.ROOT}.yaml"
+
+
+@dataclass
+class Packaged:
+    """What ``package`` produced: the root's S3 URL and file, and which keys were uploaded or already there."""
+
+    bucket: str
+    root_url: str
+    root_file: Path
+    root_body: str
+    urls: dict[str, str]
+    uploaded: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    has_transform: bool = False
+
+
+def default_bucket(account: str, region: str) -> str:
+    return f"wwhd-infra-{account}-{region}"
+
+
+def template_bucket(aws: Aws, p: EnvParams, account: str | None = None) -> str:
+    """``ci.template_bucket`` from the params, else ``wwhd-infra-<account>-<region>`` (what ``bootstrap`` makes)."""
+    if p.ci and p.ci.template_bucket:
+        return p.ci.template_bucket
+    return default_bucket(account or caller_account(aws), p.region)
+
+
+def object_url(bucket: str, region: str, key: str) -> str:
+    """The virtual-hosted S3 URL, the form CloudFormation documents for ``TemplateURL``."""
+    return f"https://{bucket}.s3.{region}.amazonaws.com/{key}"
+
+
+def content_key(stack_name: str, body: str) -> str:
+    return f"{stack_name}/{hashlib.sha256(body.encode('utf-8')).hexdigest()}.yaml"
+
+
+def package(aws: Aws, p: EnvParams, home: Path, bucket: str) -> Packaged:
+    """Upload the children, then render, upload and write the root; nothing of the root exists if a child failed."""
+    local = templates.render(p)
+    children = {name.removesuffix(".yaml"): body for name, body in sorted(local.items()) if name != ROOT_FILE}
+    urls, uploaded, skipped = {}, [], []
+    for stem, body in children.items():
+        key = content_key(p.stack_name, body)
+        (uploaded if _upload(aws, bucket, key, body) else skipped).append(key)
+        urls[stem] = object_url(bucket, p.region, key)
+    root_body = templates.render(p, template_url=lambda stem: urls[stem])[ROOT_FILE]
+    root_key = content_key(p.stack_name, root_body)
+    (uploaded if _upload(aws, bucket, root_key, root_body) else skipped).append(root_key)
+    root_file = home / "output" / p.env / "packaged" / ROOT_FILE
+    _write_atomically(root_file, root_body)
+    transform = any(map(uses_transform, [root_body, *children.values()]))
+    return Packaged(bucket, object_url(bucket, p.region, root_key), root_file, root_body, urls, uploaded, skipped,
+                    transform)
+
+
+def uses_transform(body: str) -> bool:
+    """A top-level ``Transform`` or an ``Fn::Transform``: the stack then needs CAPABILITY_AUTO_EXPAND."""
+    return bool(re.search(r"^Transform:|Fn::Transform|!Transform\b", body, re.MULTILINE))
+
+
+def _upload(aws: Aws, bucket: str, key: str, body: str) -> bool:
+    """Put ``key`` unless it exists; True when uploaded. Same key means same bytes, so existing is enough."""
+    with aws_errors():
+        try:
+            aws.s3.head_object(Bucket=bucket, Key=key)
+            return False
+        except ClientError as e:
+            if error_code(e) not in {"404", "NoSuchKey", "NotFound"}:
+                raise _upload_error(bucket, key, e) from None
+        try:
+            aws.s3.put_object(Bucket=bucket, Key=key, Body=body.encode("utf-8"), ContentType="text/yaml")
+        except ClientError as e:
+            raise _upload_error(bucket, key, e) from None
+    return True
+
+
+def _upload_error(bucket: str, key: str, e: ClientError) -> DeployError:
+    # HeadObject answers 404 for a missing bucket as for a missing key; PutObject then says NoSuchBucket.
+    if error_code(e) == "NoSuchBucket":
+        return BadInput(f"the template bucket {bucket} does not exist in this account and region",
+                        "create it once per account and region: python generate.py bootstrap --env ENV")
+    if error_code(e) in {"403", "AccessDenied"}:
+        return DeployError(f"access denied to s3://{bucket}/{key} (is the bucket in another account?)",
+                           "use credentials of the bucket's account, or set ci.template_bucket in params")
+    return DeployError(f"upload of s3://{bucket}/{key} failed: {error_code(e)} {error_message(e)}; the root template "
+                       "was not uploaded, so nothing points at a missing child", "run the same command again")
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Readers (and a concurrent run) see the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def quick_create_url(p: EnvParams, root_url: str, image_tag: str | None = None, desired_count: int | None = None) -> str:
+    """The console's quick-create page for the packaged root, with the root parameters filled in."""
+    query = urlencode({
+        "templateURL": root_url,
+        "stackName": p.stack_name,
+        "param_ImageTag": image_tag or p.image.default_tag,
+        "param_DesiredCount": str(p.service.desired_count if desired_count is None else desired_count),
+    }, quote_via=quote, safe="")
+    return (f"https://{p.region}.console.aws.amazon.com/cloudformation/home?region={p.region}"
+            f"#/stacks/quickcreate?{query}")

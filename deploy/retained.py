@@ -1,0 +1,71 @@
+"""What survives ``destroy``: resources whose DeletionPolicy is Retain, found in the deployed templates.
+
+Why the deployed templates and not a fresh render: what CloudFormation will keep is decided by the templates it
+holds now, which may be older than the working tree. For each kept resource we print how to remove it by hand,
+because deleting data must stay a deliberate, separate act.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import yaml
+
+from .aws import Aws, aws_errors
+from .stacks import StackInfo, list_resources, nested_stacks
+
+RETAINING = {"Retain", "RetainExceptOnCreate"}
+# Removal order: what depends on a thing goes before it (access points before their file system).
+ORDER = {"AWS::EFS::AccessPoint": 0, "AWS::EFS::FileSystem": 1}
+
+
+@dataclass(frozen=True)
+class Retained:
+    stack: str
+    logical_id: str
+    type: str
+    physical_id: str
+
+    def removal(self, region: str) -> list[str]:
+        """The commands that delete it for good (data included)."""
+        r, pid = f"--region {region}", self.physical_id
+        return {
+            "AWS::EFS::AccessPoint": [f"aws efs delete-access-point --access-point-id {pid} {r}"],
+            "AWS::EFS::FileSystem": [f"aws efs delete-file-system --file-system-id {pid} {r}  "
+                                     "# after its mount targets are gone (the stack deletes them)"],
+            "AWS::Backup::BackupVault": [
+                f"aws backup list-recovery-points-by-backup-vault --backup-vault-name {pid} {r}",
+                f"aws backup delete-recovery-point --backup-vault-name {pid} --recovery-point-arn <each ARN above> {r}",
+                f"aws backup delete-backup-vault --backup-vault-name {pid} {r}"],
+            "AWS::SecretsManager::Secret": [f"aws secretsmanager delete-secret --secret-id {pid} --recovery-window-in-days 7 {r}"],
+            "AWS::ECR::Repository": [f"aws ecr delete-repository --repository-name {pid} --force {r}"],
+            "AWS::Logs::LogGroup": [f"aws logs delete-log-group --log-group-name {pid} {r}"],
+            "AWS::S3::Bucket": [f"aws s3 rb s3://{pid} --force {r}  # versioned: delete old versions first"],
+        }.get(self.type, [f"delete {self.type} {pid} in the console or with its service's CLI"])
+
+
+class _Loader(yaml.SafeLoader):
+    """Reads CloudFormation YAML: short-form intrinsics (``!Ref``, ``!GetAtt``) become opaque values."""
+
+
+_Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
+
+
+def retained(aws: Aws, root: StackInfo) -> list[Retained]:
+    """Every resource with a retaining DeletionPolicy in the root and its nested stacks, with its physical id."""
+    stacks = {("root",): root.id, **nested_stacks(aws, root.id)}
+    found = []
+    for path, stack_id in stacks.items():
+        label = "/".join(path)
+        physical = {r["LogicalResourceId"]: r.get("PhysicalResourceId", "") for r in list_resources(aws, stack_id)}
+        for logical, resource in sorted(_resources(aws, stack_id).items()):
+            if isinstance(resource, dict) and resource.get("DeletionPolicy") in RETAINING and logical in physical:
+                found.append(Retained(label, logical, resource.get("Type", ""), physical[logical] or "(id not reported)"))
+    return sorted(found, key=lambda r: (ORDER.get(r.type, 0), r.stack, r.logical_id))
+
+
+def _resources(aws: Aws, stack_id: str) -> dict:
+    with aws_errors():
+        body = aws.cfn.get_template(StackName=stack_id, TemplateStage="Original")["TemplateBody"]
+    template = body if isinstance(body, dict) else yaml.load(body, Loader=_Loader)  # noqa: S506 - safe loader subclass
+    return (template or {}).get("Resources", {}) or {}

@@ -1,0 +1,153 @@
+"""Terminal output, confirmation and polling.
+
+Two renderings of the same content: ``Plain`` writes deterministic lines (CI logs, pipes, tests) and ``Rich`` adds
+colour, tables and a live spinner when stdout is a terminal. Everything the commands show goes through ``Out`` so
+the choice is made once, in ``deploy.cli``.
+
+``Poller`` owns every wait: exponential backoff between a first and a longest interval, with ``sleep`` and
+``clock`` injectable so tests never sleep and the benchmark can count polls.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TextIO
+
+STATUS_STYLE = {"FAILED": "bold red", "ROLLBACK": "red", "IN_PROGRESS": "yellow", "COMPLETE": "green", "SKIPPED": "dim"}
+
+
+def status_style(status: str) -> str:
+    """Red for failures and rollbacks, yellow while in progress, green when done."""
+    for key in ("FAILED", "ROLLBACK", "IN_PROGRESS", "COMPLETE", "SKIPPED"):
+        if key in status:
+            return STATUS_STYLE[key]
+    return ""
+
+
+@dataclass
+class Poller:
+    """Backoff for every wait: ``first`` seconds, times ``factor`` per round, never more than ``longest``."""
+
+    first: float = 2.0
+    factor: float = 1.5
+    longest: float = 15.0
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+
+    def intervals(self) -> Iterator[float]:
+        delay = self.first
+        while True:
+            yield delay
+            delay = min(self.longest, delay * self.factor)
+
+    def wait(self, delay: float) -> None:
+        self.sleep(delay)
+
+
+class Out:
+    """Plain lines: the rendering for logs, pipes and tests."""
+
+    rich = False
+
+    def __init__(self, stdout: TextIO | None = None, stderr: TextIO | None = None, interactive: bool = False,
+                 ask: Callable[[str], str] | None = None):
+        self.stdout = stdout or sys.stdout
+        self.stderr = stderr or sys.stderr
+        self.interactive = interactive
+        self._ask = ask or input
+
+    def line(self, text: str = "", style: str = "") -> None:
+        print(text, file=self.stdout, flush=True)
+
+    def heading(self, text: str) -> None:
+        self.line(text)
+
+    def error(self, text: str) -> None:
+        print(text, file=self.stderr, flush=True)
+
+    def warn(self, text: str) -> None:
+        self.line(f"WARNING: {text}", "bold yellow")
+
+    def event(self, when: str, where: str, what: str, type_: str, status: str, reason: str) -> None:
+        self.line("  ".join(x for x in (when, where, what, type_, status, reason) if x))
+
+    def table(self, title: str, columns: list[str], rows: list[list[str]]) -> None:
+        """Aligned columns, widths from the content; deterministic for the same rows."""
+        if title:
+            self.line(title)
+        widths = [max([len(c)] + [len(r[i]) for r in rows]) for i, c in enumerate(columns)]
+        for row in [columns] + rows:
+            self.line("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+
+    @contextmanager
+    def progress(self, text: str) -> Iterator[Callable[[str], None]]:
+        """Plain output has no spinner: updates are dropped, the caller prints heartbeats as lines."""
+        yield lambda _text: None
+
+    def confirm(self, question: str) -> bool:
+        """Ask only when a person can answer; callers handle the non-interactive case (``--yes``)."""
+        if not self.interactive:
+            return False
+        answer = self._ask(f"{question} [y/N] ").strip().lower()
+        return answer in {"y", "yes"}
+
+    def confirm_typed(self, question: str, expected: str) -> bool:
+        """For destructive steps: the person types the name, not just y."""
+        if not self.interactive:
+            return False
+        return self._ask(f"{question} Type {expected} to confirm: ").strip() == expected
+
+
+class Rich(Out):
+    """Colour, tables and a live spinner for a terminal."""
+
+    rich = True
+
+    def __init__(self, console=None, **kw):
+        super().__init__(**kw)
+        from rich.console import Console
+
+        self.console = console or Console(file=self.stdout, highlight=False)
+
+    def line(self, text: str = "", style: str = "") -> None:
+        self.console.print(text, style=style or None, markup=False, soft_wrap=True)
+
+    def heading(self, text: str) -> None:
+        self.console.rule(text, style="bold")
+
+    def event(self, when: str, where: str, what: str, type_: str, status: str, reason: str) -> None:
+        from rich.text import Text
+
+        line = Text(f"{when}  ")
+        line.append(f"{where:<18} ", style="cyan")
+        line.append(f"{what:<28} ")
+        line.append(status, style=status_style(status))
+        if reason:
+            line.append(f"  {reason}", style="dim")
+        self.console.print(line, soft_wrap=True)
+
+    def table(self, title: str, columns: list[str], rows: list[list[str]]) -> None:
+        from rich.table import Table
+
+        t = Table(title=title or None, title_justify="left", show_lines=False)
+        for c in columns:
+            t.add_column(c, overflow="fold")
+        for r in rows:
+            t.add_row(*r)
+        self.console.print(t)
+
+    @contextmanager
+    def progress(self, text: str) -> Iterator[Callable[[str], None]]:
+        with self.console.status(text) as status:
+            yield lambda new: status.update(new)
+
+
+def make_out(interactive: bool | None = None) -> Out:
+    """Rich when stdout is a terminal, plain lines otherwise; questions only when stdin is a terminal too."""
+    tty = sys.stdout.isatty()
+    asks = tty and sys.stdin.isatty() if interactive is None else interactive
+    return Rich(interactive=asks) if tty else Out(interactive=asks)

@@ -1,0 +1,158 @@
+"""Fixtures for the deploy tests: a moto server on 127.0.0.1, a scratch project, the CLI, and a network fence.
+
+No test here may reach AWS or any address off this machine: the environment gets dummy credentials,
+``AWS_ENDPOINT_URL`` pointing at the local moto server and no shared config or credentials files (so ``~/.aws``
+cannot matter), and :func:`_loopback_only` makes any other connection fail loudly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import socket
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from moto.server import ThreadedMotoServer
+
+import generate
+from deploy import commands
+from deploy.ui import Poller
+
+from . import moto_compat
+
+REPO = Path(__file__).resolve().parents[2]
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+REGION = "us-west-2"
+
+
+@pytest.fixture(autouse=True)
+def _loopback_only(monkeypatch):
+    """Refuse every connection that is not to this machine (a misconfigured test must not reach AWS)."""
+    real_connect = socket.socket.connect
+
+    def connect(sock, address):
+        host = address[0] if isinstance(address, tuple) else address
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and host not in LOOPBACK:
+            raise ConnectionRefusedError(f"test tried to reach {address}; only loopback is allowed")
+        return real_connect(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+
+
+@pytest.fixture(autouse=True)
+def _aws_environment(monkeypatch, tmp_path_factory):
+    """Dummy credentials, a region, no config files: whatever ~/.aws holds cannot leak in."""
+    empty = tmp_path_factory.mktemp("aws-config")
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ROLE_ARN",
+                 "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "MOTO_ACCOUNT_ID"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(empty / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty / "credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens: only `moto` tests get a server
+
+
+@pytest.fixture(scope="session")
+def moto_server():
+    """One in-process moto server for the session, with the compatibility shims (tests/deploy/moto_compat.py)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    for noisy in ("werkzeug", "moto"):  # request lines and "no CloudFormation support" notes on every call
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    restore = moto_compat.install()
+    yield f"http://127.0.0.1:{port}"
+    restore()
+    server.stop()
+
+
+@pytest.fixture
+def moto(moto_server, monkeypatch):
+    """A fresh moto state for one test, and AWS_ENDPOINT_URL pointing at it."""
+    urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST"), timeout=10).close()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    return moto_server
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch) -> Path:
+    """A scratch project folder with the committed params: output/ written by tests lands here, not in the repo."""
+    shutil.copytree(REPO / "params", tmp_path / "params")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture(autouse=True)
+def _no_waiting(monkeypatch):
+    """Every Poller made by a command polls without sleeping (moto finishes operations before answering)."""
+    polls = []
+    original = Poller.__init__
+
+    def fast(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        self.sleep = polls.append
+
+    monkeypatch.setattr(Poller, "__init__", fast)
+    return polls
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run ``generate.py`` with arguments, as a user would; returns exit code and output."""
+
+    def run(*argv: str) -> Result:
+        capsys.readouterr()
+        try:
+            code = generate.main(list(argv))
+        except SystemExit as e:  # argparse errors
+            code = e.code
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return run
+
+
+@pytest.fixture
+def deployed(moto, project, cli):
+    """dev bootstrapped, planned and applied (image tag v1): the starting point of update tests."""
+    assert cli("bootstrap", "--env", "dev").code == 0
+    result = cli("apply", "--env", "dev", "--image-tag", "v1", "--yes")
+    assert result.code == 0, result.out + result.err
+    return result
+
+
+def interrupt_after(n: int):
+    """A sleep function that raises KeyboardInterrupt on its n-th call (Ctrl-C while watching)."""
+    calls = []
+
+    def sleep(seconds):
+        calls.append(seconds)
+        if len(calls) >= n:
+            raise KeyboardInterrupt
+
+    return sleep
+
+
+@contextlib.contextmanager
+def stack_status(name: str, status: str, reason: str = ""):
+    moto_compat.set_stack_status(name, status, reason)
+    yield
+
+
+__all__ = ["Result", "interrupt_after", "stack_status", "commands", "REGION"]

@@ -1,0 +1,255 @@
+"""Compatibility shims that let moto's CloudFormation emulator run our real nested templates.
+
+Written against moto 5.2.5 (``TESTED_WITH``); every shim patches the emulator in this test process only (the
+ThreadedMotoServer runs in-process), never the product code, and each says which real CloudFormation behaviour it
+restores. :func:`install` applies them once and returns a function that undoes them.
+
+1. ``!GetAtt A.B.C`` in YAML: CloudFormation splits on the first dot (``[A, B.C]``); moto splits on every dot, which
+   turns ``!GetAtt StorageStack.Outputs.FileSystemId`` into the attribute ``Outputs``.
+2. ``Fn::GetAtt Child.Outputs.X`` on a nested stack: CloudFormation returns the child's output; moto's Stack model
+   has no attribute lookup at all.
+3. Resource types moto does not model in CloudFormation (AWS::Backup::*, AWS::SecretsManager::Secret,
+   AWS::CloudWatch::Alarm, AWS::SNS::TopicPolicy, AWS::S3::BucketPolicy, ...): moto skips them, so every Ref and
+   GetAtt to them resolves to nothing and the consuming nested stack fails with a missing parameter. Here they
+   become inert placeholders with a physical id.
+4. Attributes moto does not implement on a type it models (``AWS::EFS::AccessPoint.Arn``,
+   ``LoadBalancerFullName``): a deterministic placeholder value instead of dropping the property.
+5. ExecuteChangeSet: moto keeps the outputs of the empty template a CREATE change set starts from and the previous
+   parameters; CloudFormation's stack shows the new outputs and parameters.
+6. Change set diff: moto diffs templates only, so an ImageTag change shows no resource change; CloudFormation lists
+   the resources whose properties reference a changed parameter. Parameter values are compared as strings (moto
+   compares the int 0 with the string "0" and finds a change that is not there).
+7. UpdateTerminationProtection is not implemented; DeleteStack ignores termination protection. CloudFormation
+   refuses to delete a protected stack.
+8. Executing a change set: CloudFormation marks the change set EXECUTE_COMPLETE and deletes the stack's other
+   change sets; moto keeps them all AVAILABLE.
+
+Not shimmed (covered with botocore Stubber and recorded API shapes instead): nested change sets (``ChangeSetId``),
+``Replacement``/``Scope``/``Details`` in changes, resource-level events, and failures (moto never yields
+``*_FAILED`` or ``ROLLBACK_COMPLETE``; :func:`set_stack_status` puts a stack into a state for state-handling tests).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+
+import moto
+import yaml
+from moto.cloudformation import models as cfn_models
+from moto.cloudformation import parsing as cfn_parsing
+from moto.cloudformation import responses as cfn_responses
+from moto.cloudformation import utils as cfn_utils
+from moto.cloudformation.exceptions import ValidationError
+
+TESTED_WITH = "5.2.5"
+
+
+def install() -> Callable[[], None]:
+    """Apply every shim; the returned function restores moto as it was."""
+    undo: list[Callable[[], None]] = []
+
+    def patch(owner, name, value):
+        missing = object()
+        old = getattr(owner, name, missing)
+        setattr(owner, name, value)
+        undo.append(lambda: delattr(owner, name) if old is missing else setattr(owner, name, old))
+
+    _getatt_first_dot(patch)
+    patch(cfn_models.Stack, "get_cfn_attribute", _stack_output)
+    _placeholders(patch)
+    _execute_refreshes(patch)
+    patch(cfn_models.ChangeSet, "diff", _diff_with_parameters)
+    patch(cfn_models.Stack, "has_parameters", _same_parameters)
+    _termination_protection(patch)
+
+    def restore():
+        for step in reversed(undo):
+            step()
+
+    return restore
+
+
+# 1 ------------------------------------------------------------------------------------------------------------------
+
+
+def _getatt_first_dot(patch) -> None:
+    original = cfn_utils.yaml_tag_constructor
+
+    def constructor(loader, tag, node):
+        if tag == "!GetAtt" and isinstance(node, yaml.ScalarNode):
+            return {"Fn::GetAtt": node.value.split(".", 1)}
+        return original(loader, tag, node)
+
+    for module in (cfn_models, cfn_responses, cfn_utils):
+        patch(module, "yaml_tag_constructor", constructor)
+
+
+# 2 ------------------------------------------------------------------------------------------------------------------
+
+
+def _stack_output(self, attribute: str):
+    if not attribute.startswith("Outputs."):
+        raise NotImplementedError(attribute)
+    key = attribute.split(".", 1)[1]
+    for output in self.outputs or []:
+        if output["OutputKey"] == key:
+            return output["OutputValue"]
+    raise ValidationError(message=f"Output {key} not found in nested stack {self.name}")
+
+
+# 3 and 4 ------------------------------------------------------------------------------------------------------------
+
+
+class Placeholder:
+    """A resource moto does not model: it exists, has a physical id, and answers any attribute."""
+
+    def __init__(self, name: str, type_: str):
+        self.physical_resource_id = name
+        self.type = type_
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        return cls(resource_name, cloudformation_json["Type"])
+
+    @classmethod
+    def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json, account_id,
+                                        region_name):
+        return original_resource
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, *args, **kwargs):
+        return None
+
+    def is_created(self) -> bool:
+        return True
+
+    def get_cfn_attribute(self, attribute: str) -> str:
+        return synthetic(self.physical_resource_id, attribute)
+
+
+def synthetic(physical_id: str, attribute: str) -> str:
+    return f"arn:aws:moto-compat:::{physical_id}/{attribute}"
+
+
+def _placeholders(patch) -> None:
+    resource_class = cfn_parsing.resource_class_from_type
+    clean_json = cfn_parsing.clean_json
+
+    def with_placeholders(resource_type: str):
+        found = resource_class(resource_type)
+        if found is None and resource_type not in cfn_parsing.NULL_MODELS:
+            return Placeholder
+        return found
+
+    def clean(resource_json, resources_map):
+        if isinstance(resource_json, dict) and "Fn::GetAtt" in resource_json:
+            return _get_att(resource_json["Fn::GetAtt"], resources_map)
+        return clean_json(resource_json, resources_map)
+
+    patch(cfn_parsing, "resource_class_from_type", with_placeholders)
+    patch(cfn_parsing, "clean_json", clean)
+
+
+def _get_att(args, resources_map):
+    name, attribute = args[0], args[1]
+    resource = resources_map.get(name)
+    if resource is None:
+        raise ValidationError(message=f"Template error: instance of Fn::GetAtt references undefined resource {name}")
+    with contextlib.suppress(AttributeError, NotImplementedError):
+        value = resource.get_cfn_attribute(attribute)
+        if value is not None:
+            return value
+    if isinstance(resource, cfn_models.Stack):
+        raise ValidationError(message=f"nested stack {name} has no attribute {attribute}")
+    return synthetic(getattr(resource, "physical_resource_id", name), attribute)
+
+
+# 5 and 8 ------------------------------------------------------------------------------------------------------------
+
+
+def _execute_refreshes(patch) -> None:
+    execute = cfn_models.CloudFormationBackend.execute_change_set
+
+    def execute_change_set(self, change_set_name, stack_name=None):
+        change_set = self.describe_change_set(change_set_name)
+        execute(self, change_set_name, stack_name)
+        stack = self.stacks[change_set.stack_id]
+        stack._parse_template()
+        stack.output_map = stack._create_output_map()
+        for arn, other in list(self.change_sets.items()):
+            if other.stack_id == stack.stack_id and other is not change_set:
+                del self.change_sets[arn]
+
+    patch(cfn_models.CloudFormationBackend, "execute_change_set", execute_change_set)
+
+
+# 6 ------------------------------------------------------------------------------------------------------------------
+
+
+def _as_strings(parameters: dict | None) -> dict[str, str]:
+    return {k: ",".join(map(str, v)) if isinstance(v, list) else str(v) for k, v in (parameters or {}).items()}
+
+
+def _changed_parameters(stack, parameters: dict) -> set[str]:
+    """Keys whose value differs from the stack's resolved value (defaults included), compared as strings."""
+    current = _as_strings(stack.resource_map.resolved_parameters)
+    return {k for k, v in _as_strings(parameters).items() if current.get(k) != v}
+
+
+def _same_parameters(self, other: dict) -> bool:
+    return not _changed_parameters(self, other)
+
+
+def _diff_with_parameters(self) -> list:
+    resource_map = self.stack.resource_map
+    actions = resource_map.build_change_set_actions(self.template_dict)
+    changed = _changed_parameters(self.stack, self.parameters) if self.stack.status != "REVIEW_IN_PROGRESS" else set()
+    new = self.template_dict.get("Resources", {})
+    for name, resource in new.items():
+        if name in actions["Add"] or name in actions["Modify"]:
+            continue
+        if changed & set(cfn_parsing.get_references_from_template(resource)):
+            actions["Modify"][name] = {"LogicalResourceId": name, "ResourceType": resource["Type"]}
+    return [cfn_models.Change(action=action, logical_resource_id=name, resource_type=r["ResourceType"])
+            for action, resources in actions.items() for name, r in resources.items()]
+
+
+# 7 ------------------------------------------------------------------------------------------------------------------
+
+
+def _termination_protection(patch) -> None:
+    def update_termination_protection(self):
+        stack = self.cloudformation_backend.get_stack(self._get_param("StackName"))
+        stack.enable_termination_protection = self._get_bool_param("EnableTerminationProtection", False)
+        return cfn_responses.ActionResult({"StackId": stack.stack_id})
+
+    delete_stack = cfn_models.CloudFormationBackend.delete_stack
+
+    def guarded_delete(self, name_or_stack_id):
+        for stack in self.stacks.values():
+            if name_or_stack_id in (stack.name, stack.stack_id) and stack.enable_termination_protection:
+                raise ValidationError(message=f"Stack [{stack.name}] cannot be deleted while TerminationProtection is enabled")
+        return delete_stack(self, name_or_stack_id)
+
+    patch(cfn_responses.CloudFormationResponse, "update_termination_protection", update_termination_protection)
+    patch(cfn_models.CloudFormationBackend, "delete_stack", guarded_delete)
+
+
+# --- state helpers for tests ----------------------------------------------------------------------------------------
+
+
+def backend(account: str = "123456789012", region: str = "us-west-2") -> cfn_models.CloudFormationBackend:
+    return cfn_models.cloudformation_backends[account][region]
+
+
+def set_stack_status(name: str, status: str, reason: str = "", account: str = "123456789012",
+                     region: str = "us-west-2") -> None:
+    """Put a stack into a state moto never reaches by itself (moto has no failures), with its stack-level event."""
+    stack = next(s for s in backend(account, region).stacks.values() if s.name == name)
+    stack.status = status
+    stack._add_stack_event(status, resource_status_reason=reason or None)
+
+
+def version_note() -> str:
+    return "" if moto.__version__ == TESTED_WITH else f"moto {moto.__version__}; shims tested with {TESTED_WITH}"

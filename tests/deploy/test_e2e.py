@@ -1,0 +1,134 @@
+"""End to end through the CLI against moto: bootstrap, plan (create), apply, outputs, no-change plan, image-tag
+change, apply, status, destroy. Every step runs ``generate.py`` as a user would and checks the exit code, what is
+printed, and what exists in the (emulated) account afterwards."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import parse_qs, urlsplit
+
+import boto3
+
+from .conftest import REGION
+
+BUCKET = "wwhd-infra-123456789012-us-west-2"
+
+
+def cfn():
+    return boto3.client("cloudformation", region_name=REGION)
+
+
+def pending(stack: str) -> list[str]:
+    """Change sets of a stack that were not executed."""
+    return [s["ChangeSetName"] for s in cfn().list_change_sets(StackName=stack)["Summaries"]
+            if s["StackName"] == stack and s["ExecutionStatus"] != "EXECUTE_COMPLETE"]
+
+
+def stack_parameters(name: str) -> dict[str, str]:
+    stack = cfn().describe_stacks(StackName=name)["Stacks"][0]
+    return {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
+
+
+def test_bootstrap_creates_the_bucket_once_and_is_idempotent(moto, project, cli):
+    first = cli("bootstrap", "--env", "dev")
+    assert first.code == 0, first.err
+    assert f"template bucket ready: s3://{BUCKET}" in first.out
+    s3 = boto3.client("s3", region_name=REGION)
+    encryption = s3.get_bucket_encryption(Bucket=BUCKET)["ServerSideEncryptionConfiguration"]["Rules"][0]
+    assert encryption["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+
+    again = cli("bootstrap", "--env", "dev")
+    assert again.code == 0, again.err
+    assert "wwhd-infra-bootstrap is up to date" in again.out
+    assert pending("wwhd-infra-bootstrap") == []  # the no-change set is gone
+
+
+def test_full_lifecycle(moto, project, cli):
+    assert cli("bootstrap", "--env", "dev").code == 0
+
+    # plan (create): a CREATE change set, reviewed, written as JSON and Markdown
+    plan = cli("plan", "--env", "dev", "--image-tag", "v1", "--json", "plan.json", "--markdown", "plan.md")
+    assert plan.code == 0, plan.err
+    assert "Plan for wwhd-dev (CREATE)" in plan.out
+    assert "+ StorageStack  AWS::CloudFormation::Stack  Add" in plan.out
+    review = json.loads((project / "plan.json").read_text())
+    assert review["changeSetType"] == "CREATE" and review["changeSetArn"].startswith("arn:aws:cloudformation:")
+    assert review["summary"]["add"] == 9 and not review["noChanges"]
+    assert (project / "plan.md").read_text().startswith("### Plan for `wwhd-dev`")
+
+    # apply the reviewed change set by name
+    apply = cli("apply", "--env", "dev", "--change-set", review["changeSetName"])
+    assert apply.code == 0, apply.err
+    assert "wwhd-dev: CREATE_COMPLETE in" in apply.out
+    assert "StorageStack  (stack)  CREATE_COMPLETE" in apply.out  # nested stacks' events are shown too
+    assert "FileSystemId = fs-" in apply.out  # outputs at the end
+
+    # status: state, outputs, every nested stack
+    status = cli("status", "--env", "dev")
+    assert status.code == 0
+    assert "wwhd-dev: CREATE_COMPLETE" in status.out and "ServiceUrl" in status.out
+    assert status.out.count("CREATE_COMPLETE") >= 10
+
+    # nothing changed: "No changes", exit 0, no change set left behind
+    same = cli("plan", "--env", "dev", "--json", "same.json")
+    assert same.code == 0, same.err
+    assert "No changes" in same.out and "0 uploaded, 10 unchanged" in same.out
+    assert json.loads((project / "same.json").read_text())["noChanges"] is True
+    assert pending("wwhd-dev") == []
+
+    # an image-tag change: only the service stack changes, the previous DesiredCount is kept
+    update = cli("plan", "--env", "dev", "--image-tag", "v2", "--json", "update.json")
+    assert update.code == 0, update.err
+    assert "~ ServiceStack  AWS::CloudFormation::Stack  Modify" in update.out
+    assert "parameters: DesiredCount=0, ImageTag=v2" in update.out
+    planned = json.loads((project / "update.json").read_text())
+    assert planned["changeSetName"].startswith("wwhd-dev-v2-") and planned["summary"]["modify"] == 1
+    assert cli("apply", "--env", "dev", "--change-set", planned["changeSetArn"]).code == 0
+    assert stack_parameters("wwhd-dev") == {"ImageTag": "v2", "DesiredCount": "0"}
+
+    # destroy: retained data is listed with how to remove it, the file system survives
+    destroy = cli("destroy", "--env", "dev", "--yes")
+    assert destroy.code == 0, destroy.err
+    assert "StorageStack/FileSystem  AWS::EFS::FileSystem  fs-" in destroy.out
+    assert "aws efs delete-file-system --file-system-id fs-" in destroy.out
+    assert "aws secretsmanager delete-secret" in destroy.out
+    assert [s["StackName"] for s in cfn().list_stacks(StackStatusFilter=["CREATE_COMPLETE", "UPDATE_COMPLETE"])[
+        "StackSummaries"] if s["StackName"].startswith("wwhd-dev")] == []
+    assert len(boto3.client("efs", region_name=REGION).describe_file_systems()["FileSystems"]) == 1
+    assert cli("destroy", "--env", "dev", "--yes").out.startswith("nothing to destroy")
+
+
+def test_apply_plans_and_confirms_with_yes(deployed):
+    assert "Plan for wwhd-dev (CREATE)" in deployed.out
+    assert "wwhd-dev: CREATE_COMPLETE" in deployed.out
+    assert stack_parameters("wwhd-dev")["ImageTag"] == "v1"
+
+
+def test_apply_without_a_terminal_needs_yes_and_keeps_the_change_set(deployed, cli):
+    result = cli("apply", "--env", "dev", "--image-tag", "v3")
+    assert result.code == 2
+    assert "--yes" in result.err and "--change-set wwhd-dev-v3-" in result.err
+    assert [name.startswith("wwhd-dev-v3-") for name in pending("wwhd-dev")] == [True]
+    assert stack_parameters("wwhd-dev")["ImageTag"] == "v1"
+
+
+def test_apply_of_an_unchanged_environment_exits_0(deployed, cli):
+    result = cli("apply", "--env", "dev", "--yes")
+    assert result.code == 0 and "No changes" in result.out
+    assert "ExecuteChangeSet" not in result.out
+
+
+def test_package_prints_the_quick_create_link(moto, project, cli):
+    assert cli("bootstrap", "--env", "dev").code == 0
+    result = cli("package", "--env", "dev", "--image-tag", "abc123")
+    assert result.code == 0, result.err
+    root_url = next(line.split(": ", 1)[1] for line in result.out.splitlines() if line.startswith("root template: "))
+    link = next(line.split(": ", 1)[1] for line in result.out.splitlines() if line.startswith("quick-create: "))
+    parts = urlsplit(link)
+    assert parts.netloc == f"{REGION}.console.aws.amazon.com" and parts.query == f"region={REGION}"
+    route, query = parts.fragment.split("?", 1)
+    assert route == "/stacks/quickcreate"
+    assert parse_qs(query) == {"templateURL": [root_url], "stackName": ["wwhd-dev"], "param_ImageTag": ["abc123"],
+                               "param_DesiredCount": ["0"]}
+    assert root_url.startswith(f"https://{BUCKET}.s3.{REGION}.amazonaws.com/wwhd-dev/")
+    assert (project / "output/dev/packaged/root.yaml").read_text().count(f"https://{BUCKET}.s3.{REGION}.amazonaws.com/") == 9

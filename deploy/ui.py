@@ -117,7 +117,9 @@ class Rich(Out):
         self.console.print(text, style=style or None, markup=False, soft_wrap=True)
 
     def heading(self, text: str) -> None:
-        self.console.rule(text, style="bold")
+        from rich.text import Text
+
+        self.console.rule(Text(text, style="bold"), style="bold")
 
     def event(self, when: str, where: str, what: str, type_: str, status: str, reason: str) -> None:
         from rich.text import Text
@@ -132,12 +134,14 @@ class Rich(Out):
 
     def table(self, title: str, columns: list[str], rows: list[list[str]]) -> None:
         from rich.table import Table
+        from rich.text import Text
 
-        t = Table(title=title or None, title_justify="left", show_lines=False)
+        # Text, not strings: "[recreation: Always]" would otherwise be read as console markup and vanish.
+        t = Table(title=Text(title) if title else None, title_justify="left", show_lines=False)
         for c in columns:
             t.add_column(c, overflow="fold")
         for r in rows:
-            t.add_row(*r)
+            t.add_row(*(Text(cell) for cell in r))
         self.console.print(t)
 
     @contextmanager

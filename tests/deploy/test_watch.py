@@ -1,0 +1,160 @@
+"""Following an operation across nested stacks, and explaining failures, from DescribeStackEvents responses shaped as
+the API reference documents them: a nested resource's own failure, the parent's "Embedded stack" echo."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+
+import pytest
+
+from deploy.stacks import StackInfo
+from deploy.ui import Out, Poller
+from deploy.watch import Event, Watch, recovery, resources_to_skip, root_causes, show_failure
+from templates.config import load_params
+
+from . import recorded as r
+
+STACK = "AWS::CloudFormation::Stack"
+SERVICE_ARN = f"arn:aws:ecs:{r.REGION}:{r.ACCOUNT}:service/wwhd-cluster/wwhd-backend"
+OLD = r.event(r.ROOT, r.ROOT_ID, r.ROOT, r.ROOT_ID, STACK, "UPDATE_COMPLETE", -600, uid="previous-operation")
+
+
+class Clock:
+    """Advances ``step`` seconds on every reading: lets a test reach heartbeat and slow-ECS thresholds instantly."""
+
+    def __init__(self, step: float):
+        self.now, self.step = 0.0, step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+def events_call(stubber, stack_id, events):
+    stubber.add_response("describe_stack_events", {"StackEvents": events}, {"StackName": stack_id})
+
+
+def resources_call(stubber, stack_id, resources):
+    summaries = [{"LogicalResourceId": logical, "PhysicalResourceId": physical, "ResourceType": type_,
+                  "LastUpdatedTimestamp": r.T0, "ResourceStatus": status} for logical, physical, type_, status in resources]
+    stubber.add_response("list_stack_resources", {"StackResourceSummaries": summaries}, {"StackName": stack_id})
+
+
+def watch_for(aws, out, poller=None):
+    root = StackInfo(id=r.ROOT_ID, name=r.ROOT, status="UPDATE_IN_PROGRESS")
+    return Watch(aws, root, r.T0, {"previous-operation"}, out, poller or Poller(sleep=lambda s: None))
+
+
+def test_failed_update_shows_the_nested_reason_not_the_echo():
+    aws, stubber = r.stubbed()
+    events_call(stubber, r.ROOT_ID, r.root_events_failed_update() + [OLD])
+    events_call(stubber, r.SERVICE_ID, r.service_events_failed_update())  # read when the nested stack's row ends
+    resources_call(stubber, r.ROOT_ID, [("ServiceStack", r.SERVICE_ID, STACK, "UPDATE_COMPLETE")])
+    resources_call(stubber, r.SERVICE_ID, [("Service", SERVICE_ARN, "AWS::ECS::Service", "UPDATE_COMPLETE")])
+    events_call(stubber, r.SERVICE_ID, r.service_events_failed_update())  # the sweep finds nothing new
+    stubber.add_response("describe_stacks", r.describe_stacks("UPDATE_ROLLBACK_COMPLETE"), {"StackName": r.ROOT_ID})
+    buf = io.StringIO()
+    out = Out(stdout=buf)
+    watch = watch_for(aws, out)
+    final = watch.run()
+    stubber.assert_no_pending_responses()
+    assert final.status == "UPDATE_ROLLBACK_COMPLETE"
+
+    live = buf.getvalue().splitlines()
+    assert "12:00:06  ServiceStack  Service  AWS::ECS::Service  UPDATE_IN_PROGRESS" in live
+    assert not any("previous-operation" in line or "11:50:00" in line for line in live)  # only since the start
+
+    buf.truncate(0), buf.seek(0)
+    show_failure(watch.events, out)
+    summary = buf.getvalue().splitlines()
+    assert summary == ["first failures:",
+                       f"  ServiceStack/Service (AWS::ECS::Service) UPDATE_FAILED: {r.CIRCUIT_BREAKER}"]
+    advice = recovery(aws, load_params("prod"), final)
+    assert advice == ["the stack is back to its previous state; fix the cause above, then plan again:",
+                      "  python generate.py plan --env prod"]
+
+
+def test_root_causes_skip_echoes_and_cancellations_and_keep_time_order():
+    def ev(label, logical, status, reason, seconds):
+        return Event(f"{logical}{seconds}", "id", label, logical, "", "AWS::EFS::FileSystem", status, reason,
+                     r.T0 + timedelta(seconds=seconds))
+
+    events = [
+        ev("root", "StorageStack", "CREATE_FAILED", "Embedded stack arn:...:stack/wwhd-prod-StorageStack-X was not "
+           "successfully created: The following resource(s) failed to create: [FileSystem].", 30),
+        ev("StorageStack", "BackupVault", "CREATE_FAILED", "Resource creation cancelled", 21),
+        ev("StorageStack", "FileSystem", "CREATE_FAILED", "Resource handler returned message: \"Throughput mode "
+           "elastic is not supported in this Region\"", 20),
+        ev("root", "wwhd-prod", "ROLLBACK_IN_PROGRESS", "The following resource(s) failed to create: [StorageStack].", 31),
+    ]
+    assert [(e.stack_label, e.logical_id) for e in root_causes(events)] == [("StorageStack", "FileSystem")]
+    only_echoes = [events[0]]
+    assert root_causes(only_echoes) == only_echoes  # better an echo than nothing
+
+
+@pytest.mark.parametrize("status, expected", [
+    ("ROLLBACK_COMPLETE", "python generate.py destroy --env prod --yes && python generate.py apply --env prod"),
+    ("DELETE_FAILED", "python generate.py destroy --env prod"),
+    ("UPDATE_IN_PROGRESS", "python generate.py status --env prod --watch"),
+])
+def test_recovery_names_the_command_for_the_final_state(status, expected):
+    info = StackInfo(id=r.ROOT_ID, name=r.ROOT, status=status)
+    assert any(expected in line for line in recovery(None, load_params("prod"), info))
+
+
+def test_update_rollback_failed_names_the_resources_to_skip_in_nested_stacks():
+    aws, stubber = r.stubbed()
+    root_rows = [("ServiceStack", r.SERVICE_ID, STACK, "UPDATE_FAILED"), ("Alarm", "a", "AWS::CloudWatch::Alarm", "UPDATE_COMPLETE")]
+    nested_rows = [("Service", SERVICE_ARN, "AWS::ECS::Service", "UPDATE_FAILED"),
+                   ("TaskDefinition", "td", "AWS::ECS::TaskDefinition", "UPDATE_COMPLETE")]
+    resources_call(stubber, r.ROOT_ID, root_rows)      # the root's own resources
+    resources_call(stubber, r.ROOT_ID, root_rows)      # finding the nested stacks
+    resources_call(stubber, r.SERVICE_ID, nested_rows)  # ... and theirs
+    resources_call(stubber, r.SERVICE_ID, nested_rows)  # the nested stack's resources
+    assert resources_to_skip(aws, r.ROOT_ID) == ["ServiceStack.Service"]
+    stubber.assert_no_pending_responses()
+
+
+def test_polling_backs_off_reads_only_active_stacks_and_explains_a_slow_ecs_service():
+    aws, stubber = r.stubbed()
+    started = [r.event(r.ROOT, r.ROOT_ID, r.ROOT, r.ROOT_ID, STACK, "UPDATE_IN_PROGRESS", 1, "User Initiated"),
+               r.event(r.ROOT, r.ROOT_ID, "ServiceStack", r.SERVICE_ID, STACK, "UPDATE_IN_PROGRESS", 2)][::-1]
+    nested_started = [r.event(r.SERVICE_STACK, r.SERVICE_ID, r.SERVICE_STACK, r.SERVICE_ID, STACK, "UPDATE_IN_PROGRESS", 3),
+                      r.event(r.SERVICE_STACK, r.SERVICE_ID, "Service", SERVICE_ARN, "AWS::ECS::Service",
+                              "UPDATE_IN_PROGRESS", 6)][::-1]
+    finished = [r.event(r.ROOT, r.ROOT_ID, "ServiceStack", r.SERVICE_ID, STACK, "UPDATE_COMPLETE", 900),
+                r.event(r.ROOT, r.ROOT_ID, r.ROOT, r.ROOT_ID, STACK, "UPDATE_COMPLETE", 901)][::-1]
+    nested_finished = [r.event(r.SERVICE_STACK, r.SERVICE_ID, "Service", SERVICE_ARN, "AWS::ECS::Service",
+                               "UPDATE_COMPLETE", 890)]
+    # round 1: the root, then the nested stack it started
+    events_call(stubber, r.ROOT_ID, started + [OLD])
+    events_call(stubber, r.SERVICE_ID, nested_started)
+    # round 2: nothing new anywhere, so DescribeStacks confirms the root is still busy
+    events_call(stubber, r.ROOT_ID, started + [OLD])
+    events_call(stubber, r.SERVICE_ID, nested_started)
+    stubber.add_response("describe_stacks", r.describe_stacks("UPDATE_IN_PROGRESS"), {"StackName": r.ROOT_ID})
+    # round 3: the nested stack ends (its last events are read once), then the root
+    events_call(stubber, r.ROOT_ID, finished + started + [OLD])
+    events_call(stubber, r.SERVICE_ID, nested_finished + nested_started)
+    resources_call(stubber, r.ROOT_ID, [("ServiceStack", r.SERVICE_ID, STACK, "UPDATE_COMPLETE")])
+    resources_call(stubber, r.SERVICE_ID, [("Service", SERVICE_ARN, "AWS::ECS::Service", "UPDATE_COMPLETE")])
+    events_call(stubber, r.SERVICE_ID, nested_finished + nested_started)
+    stubber.add_response("describe_stacks", r.describe_stacks("UPDATE_COMPLETE"), {"StackName": r.ROOT_ID})
+
+    sleeps = []
+    buf = io.StringIO()
+    watch = watch_for(aws, Out(stdout=buf), Poller(first=2, factor=2, longest=3, sleep=sleeps.append, clock=Clock(250)))
+    assert watch.run().status == "UPDATE_COMPLETE"
+    stubber.assert_no_pending_responses()
+    assert sleeps == [2, 3]  # backoff, capped; never a tight loop
+    heartbeat = [line for line in buf.getvalue().splitlines() if "waiting on" in line]
+    assert heartbeat == [
+        "wwhd-prod: in progress after 12m30s; waiting on ServiceStack/Service (AWS::ECS::Service); ECS waits until "
+        "the service is stable: read its events with aws ecs describe-services --cluster wwhd-cluster --services "
+        f"{SERVICE_ARN} --query 'services[0].events[:5]'"]
+
+
+def test_poller_intervals_grow_to_the_longest_and_stay():
+    intervals = Poller(first=2, factor=1.5, longest=5).intervals()
+    assert [next(intervals) for _ in range(6)] == [2, 3, 4.5, 5, 5, 5]

@@ -93,8 +93,10 @@ def create(aws: Aws, req: Request) -> str:
         StackName=req.stack_name, ChangeSetName=req.name, ChangeSetType=req.type,
         **({"TemplateURL": req.template_url} if req.template_url else {"TemplateBody": req.template_body}),
         Parameters=req.parameters, Capabilities=list(req.capabilities), IncludeNestedStacks=req.nested,
-        Tags=[{"Key": k, "Value": v} for k, v in sorted(req.tags.items())], Description=req.description[:1024],
+        Tags=[{"Key": k, "Value": v} for k, v in sorted(req.tags.items())],
     )
+    if req.description:  # the API refuses an empty one
+        kwargs["Description"] = req.description[:1024]
     if req.role_arn:
         kwargs["RoleARN"] = req.role_arn
     with aws_errors():

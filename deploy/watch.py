@@ -7,7 +7,8 @@ real reason (inside the nested stack) is shown, live and again in the summary.
 Cost: each round reads the root's events and those of the nested stacks that are in progress (learned from the
 root's events: a nested stack's row carries its stack ARN as PhysicalResourceId), newest first and only until
 the first event already seen or older than the operation. When the root has nothing new, one DescribeStacks
-confirms whether it has ended. After the end, one sweep over every nested stack picks up what was not seen live.
+confirms whether it has ended. After the end, a sweep reads the nested stacks the operation touched (by their
+LastUpdatedTimestamp) that were not followed live: one call when everything was.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ class Watch:
         self.seen: set[str] = set(baseline)
         self.labels: dict[str, str] = {root.id: "root", root.name: "root"}
         self.active: dict[str, str] = {}  # nested stack id -> label, while in progress
+        self.finished: set[str] = set()  # nested stacks followed live to their end
         self.events: list[Event] = []
         self.started = poller.clock()
         self.final: StackInfo | None = None
@@ -107,16 +109,27 @@ class Watch:
         self.final = describe(self.aws, self.root.id)
         return self.final is None or not self.final.status.endswith("_IN_PROGRESS")
 
-    def _sweep(self) -> None:
-        """After the end: every nested stack once, for events not seen live (and failures inside them)."""
+    def _sweep(self, stack_id: str | None = None, prefix: tuple[str, ...] = ()) -> None:
+        """After the end: nested stacks the operation touched but we did not follow to their end, recursively.
+
+        ListStackResources gives each nested stack's LastUpdatedTimestamp, so one call per level finds the stacks
+        changed since the operation started; only those are read. After a normal run every touched stack was
+        followed live, and the sweep costs one call.
+        """
         try:
-            nested = nested_stacks(self.aws, self.root.id)
+            resources = list_resources(self.aws, stack_id or self.root.id)
         except ClientError:
             return  # a deleted root lists no resources; the events read live are all there is
-        for path, physical in nested.items():
-            label = "/".join(path)
-            self.labels.setdefault(physical, label)
-            self._read(physical, label)
+        for r in resources:
+            physical = r.get("PhysicalResourceId", "")
+            if r["ResourceType"] != STACK_TYPE or not physical or physical in self.finished:
+                continue
+            if self.since is not None and r.get("LastUpdatedTimestamp") and r["LastUpdatedTimestamp"] < self.since:
+                continue  # untouched by this operation
+            path = prefix + (r["LogicalResourceId"],)
+            self.labels.setdefault(physical, "/".join(path))
+            self._read(physical, self.labels[physical])
+            self._sweep(physical, path)
 
     # -- reading -------------------------------------------------------------------------------------------------
 
@@ -158,6 +171,7 @@ class Watch:
         elif e.nested_stack in self.active:
             del self.active[e.nested_stack]
             self._read(e.nested_stack, label)  # its last events, before we stop asking
+            self.finished.add(e.nested_stack)
 
     def _print(self, e: Event) -> None:
         what = "(stack)" if e.is_stack_level else e.logical_id

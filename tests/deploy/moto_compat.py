@@ -23,6 +23,9 @@ restores. :func:`install` applies them once and returns a function that undoes t
    refuses to delete a protected stack.
 8. Executing a change set: CloudFormation marks the change set EXECUTE_COMPLETE and deletes the stack's other
    change sets; moto keeps them all AVAILABLE.
+9. ListStackResources: moto reports every resource as CREATE_COMPLETE, last updated when the parent stack was
+   created; CloudFormation reports a nested stack's own status and when it last changed (``watch`` uses that to
+   find the nested stacks an operation touched).
 
 Not shimmed (covered with botocore Stubber and recorded API shapes instead): nested change sets (``ChangeSetId``),
 ``Replacement``/``Scope``/``Details`` in changes, resource-level events, and failures (moto never yields
@@ -62,6 +65,7 @@ def install() -> Callable[[], None]:
     patch(cfn_models.ChangeSet, "diff", _diff_with_parameters)
     patch(cfn_models.Stack, "has_parameters", _same_parameters)
     _termination_protection(patch)
+    patch(cfn_responses.CloudFormationResponse, "list_stack_resources", _list_stack_resources)
 
     def restore():
         for step in reversed(undo):
@@ -234,6 +238,23 @@ def _termination_protection(patch) -> None:
 
     patch(cfn_responses.CloudFormationResponse, "update_termination_protection", update_termination_protection)
     patch(cfn_models.CloudFormationBackend, "delete_stack", guarded_delete)
+
+
+# 9 ------------------------------------------------------------------------------------------------------------------
+
+
+def _list_stack_resources(self):
+    stack, resources = self.cloudformation_backend.list_stack_resources(self._get_param("StackName"))
+
+    def summary(resource) -> dict:
+        nested = isinstance(resource, cfn_models.Stack)
+        changed = resource.events[-1].timestamp if nested and resource.events else stack.creation_time
+        return {"ResourceStatus": resource.status if nested else "CREATE_COMPLETE",
+                "LogicalResourceId": getattr(resource, "logical_resource_id", ""), "LastUpdatedTimestamp": changed,
+                "PhysicalResourceId": getattr(resource, "physical_resource_id", ""),
+                "ResourceType": getattr(resource, "cf_resource_type", "")}
+
+    return cfn_responses.ActionResult({"StackResourceSummaries": [summary(r) for r in resources]})
 
 
 # --- state helpers for tests ----------------------------------------------------------------------------------------

@@ -35,9 +35,10 @@ def events_call(stubber, stack_id, events):
     stubber.add_response("describe_stack_events", {"StackEvents": events}, {"StackName": stack_id})
 
 
-def resources_call(stubber, stack_id, resources):
+def resources_call(stubber, stack_id, resources, updated=None):
     summaries = [{"LogicalResourceId": logical, "PhysicalResourceId": physical, "ResourceType": type_,
-                  "LastUpdatedTimestamp": r.T0, "ResourceStatus": status} for logical, physical, type_, status in resources]
+                  "LastUpdatedTimestamp": (updated or {}).get(logical, r.T0), "ResourceStatus": status}
+                 for logical, physical, type_, status in resources]
     stubber.add_response("list_stack_resources", {"StackResourceSummaries": summaries}, {"StackName": stack_id})
 
 
@@ -50,9 +51,7 @@ def test_failed_update_shows_the_nested_reason_not_the_echo():
     aws, stubber = r.stubbed()
     events_call(stubber, r.ROOT_ID, r.root_events_failed_update() + [OLD])
     events_call(stubber, r.SERVICE_ID, r.service_events_failed_update())  # read when the nested stack's row ends
-    resources_call(stubber, r.ROOT_ID, [("ServiceStack", r.SERVICE_ID, STACK, "UPDATE_COMPLETE")])
-    resources_call(stubber, r.SERVICE_ID, [("Service", SERVICE_ARN, "AWS::ECS::Service", "UPDATE_COMPLETE")])
-    events_call(stubber, r.SERVICE_ID, r.service_events_failed_update())  # the sweep finds nothing new
+    resources_call(stubber, r.ROOT_ID, [("ServiceStack", r.SERVICE_ID, STACK, "UPDATE_COMPLETE")])  # sweep: followed
     stubber.add_response("describe_stacks", r.describe_stacks("UPDATE_ROLLBACK_COMPLETE"), {"StackName": r.ROOT_ID})
     buf = io.StringIO()
     out = Out(stdout=buf)
@@ -73,6 +72,26 @@ def test_failed_update_shows_the_nested_reason_not_the_echo():
     advice = recovery(aws, load_params("prod"), final)
     assert advice == ["the stack is back to its previous state; fix the cause above, then plan again:",
                       "  python generate.py plan --env prod"]
+
+
+def test_the_sweep_reads_touched_nested_stacks_not_seen_live_and_skips_the_others():
+    aws, stubber = r.stubbed()
+    storage_id = r.stack_arn(r.STORAGE_STACK, "77777777-2222-3333-4444-555555555555")
+    quick = [r.event(r.ROOT, r.ROOT_ID, r.ROOT, r.ROOT_ID, STACK, "UPDATE_IN_PROGRESS", 1, "User Initiated"),
+             r.event(r.ROOT, r.ROOT_ID, r.ROOT, r.ROOT_ID, STACK, "UPDATE_COMPLETE", 60)][::-1]
+    events_call(stubber, r.ROOT_ID, quick)
+    resources_call(stubber, r.ROOT_ID, [("ServiceStack", r.SERVICE_ID, STACK, "UPDATE_COMPLETE"),
+                                        ("StorageStack", storage_id, STACK, "UPDATE_COMPLETE")],
+                   updated={"ServiceStack": r.T0 + timedelta(seconds=50), "StorageStack": r.T0 - timedelta(days=30)})
+    events_call(stubber, r.SERVICE_ID, r.service_events_failed_update())
+    resources_call(stubber, r.SERVICE_ID, [("Service", SERVICE_ARN, "AWS::ECS::Service", "UPDATE_COMPLETE")])
+    stubber.add_response("describe_stacks", r.describe_stacks("UPDATE_COMPLETE"), {"StackName": r.ROOT_ID})
+    buf = io.StringIO()
+    watch = watch_for(aws, Out(stdout=buf))
+    watch.run()
+    stubber.assert_no_pending_responses()  # StorageStack (untouched for 30 days) was not read
+    assert {e.stack_label for e in watch.events} == {"root", "ServiceStack"}
+    assert "12:04:50  ServiceStack  Service  AWS::ECS::Service  UPDATE_FAILED" in buf.getvalue()
 
 
 def test_root_causes_skip_echoes_and_cancellations_and_keep_time_order():
@@ -137,9 +156,7 @@ def test_polling_backs_off_reads_only_active_stacks_and_explains_a_slow_ecs_serv
     # round 3: the nested stack ends (its last events are read once), then the root
     events_call(stubber, r.ROOT_ID, finished + started + [OLD])
     events_call(stubber, r.SERVICE_ID, nested_finished + nested_started)
-    resources_call(stubber, r.ROOT_ID, [("ServiceStack", r.SERVICE_ID, STACK, "UPDATE_COMPLETE")])
-    resources_call(stubber, r.SERVICE_ID, [("Service", SERVICE_ARN, "AWS::ECS::Service", "UPDATE_COMPLETE")])
-    events_call(stubber, r.SERVICE_ID, nested_finished + nested_started)
+    resources_call(stubber, r.ROOT_ID, [("ServiceStack", r.SERVICE_ID, STACK, "UPDATE_COMPLETE")])  # one call
     stubber.add_response("describe_stacks", r.describe_stacks("UPDATE_COMPLETE"), {"StackName": r.ROOT_ID})
 
     sleeps = []

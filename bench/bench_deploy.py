@@ -1,0 +1,176 @@
+"""Benchmark of the deploy commands against a local moto server: API calls and wall time.
+
+    .venv/bin/python bench/bench_deploy.py [--repeat 5]
+
+What it measures (numbers are printed, never asserted):
+
+1. ``plan`` of an unchanged environment (dev, already deployed): the common CI case. Target: no uploads, a few
+   calls per stack. Calls are counted per operation by the session factory (``Aws.calls``; ``Aws.attempts`` counts
+   HTTP attempts, so retries would show up there).
+2. ``apply`` polling: an operation that stays in progress for ``--rounds`` polls, then completes. Moto finishes
+   every operation before it answers, so the bench holds the root in UPDATE_IN_PROGRESS (through the test suite's
+   moto compatibility layer) and releases it after the last poll. Reported: calls per poll round while nothing
+   happens, the whole apply's calls, and how many polls the production backoff (2 s, x1.5, at most 15 s) makes in
+   ten minutes of waiting.
+
+Wall times come from moto on this machine; against AWS each call costs 50-300 ms more, which is why the call
+counts are the numbers to watch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from moto.cloudformation import models as cfn_models  # noqa: E402
+from moto.server import ThreadedMotoServer  # noqa: E402
+
+import templates  # noqa: E402
+from deploy import commands  # noqa: E402
+from deploy.aws import connect  # noqa: E402
+from deploy.ui import Out, Poller  # noqa: E402
+from templates.config import load_params  # noqa: E402
+from tests.deploy import moto_compat  # noqa: E402
+
+REGION = "us-west-2"
+
+
+class Quiet(Out):
+    """Collects nothing: the bench measures, it does not show reviews."""
+
+    def line(self, text: str = "", style: str = "") -> None:
+        pass
+
+
+def start_moto() -> tuple[ThreadedMotoServer, str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    for noisy in ("werkzeug", "moto"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    return server, f"http://127.0.0.1:{port}"
+
+
+def isolate(endpoint: str, home: Path) -> None:
+    """Dummy credentials and the local endpoint only: the bench never talks to AWS."""
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "MOTO_ACCOUNT_ID"):
+        os.environ.pop(name, None)
+    os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION=REGION,
+                      AWS_ENDPOINT_URL=endpoint, AWS_CONFIG_FILE=str(home / "none"),
+                      AWS_SHARED_CREDENTIALS_FILE=str(home / "none"), AWS_EC2_METADATA_DISABLED="true")
+
+
+def ctx(home: Path, poller: Poller | None = None) -> commands.Ctx:
+    p = load_params("dev", home / "params")
+    return commands.Ctx(p=p, aws=connect(None, REGION), out=Quiet(stdout=open(os.devnull, "w")), home=home,
+                        poller=poller or Poller(sleep=lambda s: None))
+
+
+def bench_unchanged_plan(home: Path, repeat: int) -> None:
+    times, calls = [], Counter()
+    for _ in range(repeat):
+        c = ctx(home)
+        started = time.perf_counter()
+        assert commands.plan(c, commands.PlanOptions()) == 0
+        times.append(time.perf_counter() - started)
+        calls = c.aws.calls
+    total = sum(calls.values())
+    children = len(templates.enabled_stacks(c.p))
+    print(f"plan, unchanged dev environment (1 root + {children} nested stacks)")
+    print(f"  wall time: median {statistics.median(times):.3f}s, min {min(times):.3f}s over {repeat} runs")
+    print(f"  API calls: {total} ({total / (children + 1):.1f} per stack); uploads: {calls['s3:PutObject']}")
+    for op, n in sorted(calls.items()):
+        print(f"    {op:<40} {n}")
+
+
+def bench_apply_polling(home: Path, rounds: int) -> None:
+    real_execute = cfn_models.CloudFormationBackend.execute_change_set
+    held: dict = {}
+
+    def hold(backend, change_set_name, stack_name=None):  # the operation starts and keeps going
+        stack = backend.stacks[backend.describe_change_set(change_set_name).stack_id]
+        stack.status = "UPDATE_IN_PROGRESS"
+        stack._add_stack_event("UPDATE_IN_PROGRESS", resource_status_reason="User Initiated")
+        held.update(backend=backend, name=change_set_name)
+
+    sleeps: list[float] = []
+    totals: list[int] = []  # API calls made so far, at each poll
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        totals.append(sum(c.aws.calls.values()))
+        if len(sleeps) == rounds and held:
+            real_execute(held["backend"], held["name"])  # the operation completes
+
+    cfn_models.CloudFormationBackend.execute_change_set = hold
+    try:
+        c = ctx(home, Poller(sleep=sleep))
+        planned = commands._plan(c, commands.PlanOptions(image_tag=f"bench{time.time_ns()}"))
+        before = Counter(c.aws.calls)
+        started = time.perf_counter()
+        final, _ = commands._execute(c, c.p.stack_name, planned.arn, planned.review.change_set_name)
+        took = time.perf_counter() - started
+    finally:
+        cfn_models.CloudFormationBackend.execute_change_set = real_execute
+    watching = c.aws.calls - before
+    per_round = [b - a for a, b in zip(totals, totals[1:])]
+    print(f"apply polling: an operation held in progress for {rounds} polls, then complete ({final.status})")
+    print(f"  wall time of execute + watch (sleeps skipped): {took:.3f}s; polls: {len(sleeps)}")
+    print(f"  API calls: {sum(watching.values())} in all; per poll round while nothing happens: "
+          f"{statistics.median(per_round):g} (DescribeStackEvents + DescribeStacks of the root)")
+    for op, n in sorted(watching.items()):
+        print(f"    {op:<40} {n}")
+    print(f"  backoff intervals (s): {', '.join(f'{s:g}' for s in sleeps[:8])}{' ...' if len(sleeps) > 8 else ''}")
+    print(f"  polls in 10 minutes of waiting with the production backoff: {polls_in(600)}")
+
+
+def polls_in(seconds: float) -> int:
+    waited, polls = 0.0, 0
+    for delay in Poller().intervals():
+        if waited + delay > seconds:
+            return polls
+        waited += delay
+        polls += 1
+    return polls  # pragma: no cover
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=5, help="plan runs to time (median reported)")
+    parser.add_argument("--rounds", type=int, default=10, help="polls the held operation lasts")
+    args = parser.parse_args()
+    server, endpoint = start_moto()
+    restore = moto_compat.install()
+    home = Path(tempfile.mkdtemp(prefix="bench-deploy-"))
+    try:
+        shutil.copytree(REPO / "params", home / "params")
+        isolate(endpoint, home)
+        os.chdir(home)
+        setup = ctx(home)
+        assert commands.bootstrap(setup) == 0
+        assert commands.apply(setup, commands.PlanOptions(image_tag="v1"), yes=True) == 0
+        bench_unchanged_plan(home, args.repeat)
+        bench_apply_polling(home, args.rounds)
+    finally:
+        restore()
+        server.stop()
+        shutil.rmtree(home, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -367,6 +367,7 @@ def _ready(ctx: Ctx, info: StackInfo | None, wait: bool, command: str) -> StackI
 
 
 def status(ctx: Ctx, watch: bool = False, events: int = 10) -> int:
+    check_account(ctx.aws, ctx.p.account_id, ctx.env)  # another account would answer "no such stack", misleadingly
     info = describe(ctx.aws, ctx.p.stack_name)
     if info is None:
         raise DeployError(f"no stack {ctx.p.stack_name} in {ctx.p.region}",

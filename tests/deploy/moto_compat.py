@@ -272,5 +272,39 @@ def set_stack_status(name: str, status: str, reason: str = "", account: str = "1
     stack._add_stack_event(status, resource_status_reason=reason or None)
 
 
+def failing_update(nested_logical: str, resource: str, resource_type: str, reason: str):
+    """An ExecuteChangeSet whose update fails inside a nested stack and rolls back, reported the way CloudFormation
+    reports it (moto itself never fails): the nested resource's UPDATE_FAILED with its own reason, the parent's
+    "Embedded stack ... was not successfully updated" echo, then UPDATE_ROLLBACK_COMPLETE. Nothing is changed."""
+
+    def execute(backend, change_set_name, stack_name=None):
+        change_set = backend.describe_change_set(change_set_name)
+        root = backend.stacks[change_set.stack_id]
+        nested = root.resource_map[nested_logical]
+
+        def row(stack, logical, physical, type_, status, why=None):
+            stack.events.append(cfn_models.Event(stack.stack_id, stack.name, logical, physical, type_, status, why, None))
+
+        root._add_stack_event("UPDATE_IN_PROGRESS", resource_status_reason="User Initiated")
+        row(root, nested_logical, nested.stack_id, "AWS::CloudFormation::Stack", "UPDATE_IN_PROGRESS")
+        nested._add_stack_event("UPDATE_IN_PROGRESS", resource_status_reason="User Initiated")
+        row(nested, resource, f"{resource}-physical", resource_type, "UPDATE_IN_PROGRESS")
+        row(nested, resource, f"{resource}-physical", resource_type, "UPDATE_FAILED", reason)
+        failed = f"The following resource(s) failed to update: [{resource}]."
+        nested._add_stack_event("UPDATE_ROLLBACK_IN_PROGRESS", resource_status_reason=failed)
+        nested._add_stack_event("UPDATE_ROLLBACK_COMPLETE")
+        row(root, nested_logical, nested.stack_id, "AWS::CloudFormation::Stack", "UPDATE_FAILED",
+            f"Embedded stack {nested.stack_id} was not successfully updated. Currently in UPDATE_ROLLBACK_IN_PROGRESS "
+            f"with reason: {failed}")
+        root._add_stack_event("UPDATE_ROLLBACK_IN_PROGRESS",
+                              resource_status_reason=f"The following resource(s) failed to update: [{nested_logical}].")
+        row(root, nested_logical, nested.stack_id, "AWS::CloudFormation::Stack", "UPDATE_COMPLETE")
+        root._add_stack_event("UPDATE_ROLLBACK_COMPLETE")
+        root.status = nested.status = "UPDATE_ROLLBACK_COMPLETE"
+        change_set.execution_status = "EXECUTE_FAILED"
+
+    return execute
+
+
 def version_note() -> str:
     return "" if moto.__version__ == TESTED_WITH else f"moto {moto.__version__}; shims tested with {TESTED_WITH}"

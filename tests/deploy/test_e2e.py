@@ -8,7 +8,9 @@ import json
 from urllib.parse import parse_qs, urlsplit
 
 import boto3
+from moto.cloudformation import models as cfn_models
 
+from . import moto_compat
 from .conftest import REGION
 
 BUCKET = "wwhd-infra-123456789012-us-west-2"
@@ -62,6 +64,8 @@ def test_full_lifecycle(moto, project, cli):
     assert "wwhd-dev: CREATE_COMPLETE in" in apply.out
     assert "StorageStack  (stack)  CREATE_COMPLETE" in apply.out  # nested stacks' events are shown too
     assert "FileSystemId = fs-" in apply.out  # outputs at the end
+    tags = {t["Key"]: t["Value"] for t in cfn().describe_stacks(StackName="wwhd-dev")["Stacks"][0]["Tags"]}
+    assert tags == {"app": "wwhd", "env": "dev", "managed-by": "wwhd-infra"}
 
     # status: state, outputs, every nested stack
     status = cli("status", "--env", "dev")
@@ -132,3 +136,18 @@ def test_package_prints_the_quick_create_link(moto, project, cli):
                                "param_DesiredCount": ["0"]}
     assert root_url.startswith(f"https://{BUCKET}.s3.{REGION}.amazonaws.com/wwhd-dev/")
     assert (project / "output/dev/packaged/root.yaml").read_text().count(f"https://{BUCKET}.s3.{REGION}.amazonaws.com/") == 9
+
+
+def test_a_failed_update_shows_the_nested_reason_the_final_state_and_the_way_on(deployed, cli, monkeypatch):
+    reason = "Resource handler returned message: \"ECS Deployment Circuit Breaker was triggered\""
+    monkeypatch.setattr(cfn_models.CloudFormationBackend, "execute_change_set",
+                        moto_compat.failing_update("ServiceStack", "Service", "AWS::ECS::Service", reason))
+    result = cli("apply", "--env", "dev", "--image-tag", "broken", "--yes")
+    assert result.code == 1
+    lines = result.out.splitlines()
+    failures = lines[lines.index("first failures:") + 1:]
+    assert failures[0] == f"  ServiceStack/Service (AWS::ECS::Service) UPDATE_FAILED: {reason}"
+    assert not failures[1].startswith("  ")  # the parent's "Embedded stack" echo is not a cause
+    assert "final state: UPDATE_ROLLBACK_COMPLETE" in result.out
+    assert "  python generate.py plan --env dev" in result.out
+    assert "ServiceStack  Service  AWS::ECS::Service  UPDATE_FAILED" in result.out  # seen live, inside the nested stack

@@ -14,15 +14,16 @@ from pathlib import Path
 
 from templates.config import IMAGE_TAG_PATTERN, ParamsError, load_params
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ParamValidationError
 
 from . import commands
-from .aws import connect, error_code, error_message
+from .aws import aws_errors, connect, error_code, error_message
 from .commands import Ctx, Interrupted, PlanOptions
 from .errors import BadInput, DeployError
 from .ui import make_out
 
 REPO = Path(__file__).resolve().parent.parent
+ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+")
 
 
 def register(subparsers) -> None:
@@ -92,7 +93,16 @@ def _destroy(args) -> int:
 
 def _plan_options(args) -> PlanOptions:
     return PlanOptions(image_tag=_tag(args), desired_count=args.desired_count, json_file=getattr(args, "json", None),
-                       markdown_file=getattr(args, "markdown", None), role_arn=args.role_arn, wait=args.wait)
+                       markdown_file=getattr(args, "markdown", None), role_arn=_role(args), wait=args.wait)
+
+
+def _role(args) -> str | None:
+    role = args.role_arn
+    if role is not None and not ROLE_ARN.fullmatch(role):
+        raise BadInput(f"--role-arn {role!r} is not an IAM role ARN",
+                       "pass the ci stack's output CloudFormationExecutionRoleArn: "
+                       "python generate.py status --env ENV lists it")
+    return role
 
 
 def _tag(args) -> str | None:
@@ -109,7 +119,8 @@ def _run(args, command) -> int:
     out = make_out()
     try:
         ctx = _context(args, out)
-        return command(ctx)
+        with aws_errors():  # credentials and connection problems anywhere become messages
+            return command(ctx)
     except Interrupted:
         out.error(commands.interrupted_message(args.env or "ENV"))
         return commands.INTERRUPTED
@@ -119,6 +130,9 @@ def _run(args, command) -> int:
     except DeployError as e:
         out.error(f"error: {e.render()}")
         return e.exit_code
+    except ParamValidationError as e:  # a value botocore refuses before sending it: the user's input
+        out.error(f"error: {e}")
+        return 2
     except ClientError as e:  # anything AWS refused that no command turned into a better message
         operation = e.operation_name or "the request"
         out.error(f"error: AWS refused {operation}: {error_code(e)}: {error_message(e)}")

@@ -238,7 +238,7 @@ def apply(ctx: Ctx, opts: PlanOptions, change_set: str | None = None, yes: bool 
     final, seconds = _execute(ctx, ctx.p.stack_name, planned.arn, planned.review.change_set_name)
     if final is None or final.status not in SUCCESS:
         return _failed(ctx, final)
-    if ctx.p.production:
+    if ctx.p.production and not (info and info.exists):
         protect(ctx.aws, final, ctx.out)  # a new stack gets its protection as soon as it exists
     _summary(ctx, planned.review, final, seconds)
     return 0

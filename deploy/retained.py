@@ -57,7 +57,10 @@ def retained(aws: Aws, root: StackInfo) -> list[Retained]:
     found = []
     for path, stack_id in stacks.items():
         label = "/".join(path)
-        physical = {r["LogicalResourceId"]: r.get("PhysicalResourceId", "") for r in list_resources(aws, stack_id)}
+        listed = [r for r in list_resources(aws, stack_id) if r.get("ResourceStatus") != "DELETE_COMPLETE"]
+        physical = {r["LogicalResourceId"]: r.get("PhysicalResourceId", "") for r in listed}
+        if not physical:
+            continue  # nothing left in it (e.g. rolled back): nothing to keep, no template to read
         for logical, resource in sorted(_resources(aws, stack_id).items()):
             if isinstance(resource, dict) and resource.get("DeletionPolicy") in RETAINING and logical in physical:
                 found.append(Retained(label, logical, resource.get("Type", ""), physical[logical] or "(id not reported)"))

@@ -98,7 +98,7 @@ class Review:
         return [(s.label, r) for s in self.stacks for r in s.rows if r.security]
 
     def counts(self) -> dict[str, int]:
-        rows = [r for s in self.stacks for r in s.rows if not _is_nested_row(s, r)]
+        rows = [r for s in self.stacks for r in s.rows if not _is_nested_row(r)]
         return _count(rows)
 
 
@@ -159,7 +159,7 @@ def _cause(detail: dict) -> str:
     return f"{text} (known at execution)" if detail.get("Evaluation") == "Dynamic" and text else text
 
 
-def _is_nested_row(stack: StackReview, row: Row) -> bool:
+def _is_nested_row(row: Row) -> bool:
     """A nested stack's own row when its change set is described below: counted there, not twice."""
     return row.type == STACK_TYPE and bool(row.nested_change_set)
 

@@ -158,7 +158,8 @@ def stack_policy(protected: tuple[str, ...]) -> str:
 
 def protect(aws: Aws, info: StackInfo, out: Out) -> None:
     """Production: termination protection on the root, and stack policies on the root and the storage stack."""
-    nested = {path[-1]: physical for path, physical in nested_stacks(aws, info.id).items() if len(path) == 1}
+    nested = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in list_resources(aws, info.id)
+              if r["ResourceType"] == STACK_TYPE and r.get("PhysicalResourceId")}
     with aws_errors():
         if not info.termination_protection:
             aws.cfn.update_termination_protection(EnableTerminationProtection=True, StackName=info.id)

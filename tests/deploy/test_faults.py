@@ -107,6 +107,7 @@ def test_the_wrong_account_is_refused_before_anything_changes(moto, project, cli
     (["plan", "--env", "dev", "--image-tag", "latest"], "--image-tag 'latest' is not a Docker image tag"),
     (["apply", "--env", "dev", "--change-set", "x", "--image-tag", "v2"], "fixed when a change set is planned"),
     (["plan", "--env", "dev", "--profile", "nobody"], "could not be found"),
+    (["plan", "--env", "dev", "--role-arn", "cfn-exec"], "--role-arn 'cfn-exec' is not an IAM role ARN"),
 ])
 def test_user_mistakes_exit_2_with_a_message(moto, project, cli, argv, message):
     result = cli(*argv)

@@ -3,6 +3,7 @@ nested hierarchy, apply it while following every nested stack, report status, de
 
 Layout, one concern per module:
 
+``errors``     the two early endings: DeployError (exit 1) and BadInput (exit 2), each with the command that fixes it
 ``aws``        the one session factory (profile, region, adaptive retries, ``AWS_ENDPOINT_URL`` left to boto3),
                the account guard and API call counting
 ``ui``         terminal output (rich on a TTY, plain lines otherwise), confirmation, polling with backoff
@@ -12,6 +13,7 @@ Layout, one concern per module:
 ``changeset``  change set names, create, wait, describe recursively (nested change sets), clean up
 ``review``     the review model, the data-loss guard, and its text / rich / JSON / Markdown renderings
 ``watch``      following an operation's events across nested stacks, failure summaries, recovery advice
+``retained``   what ``destroy`` leaves behind (DeletionPolicy Retain) and how to remove it by hand
 ``commands``   one function per CLI command; ``cli`` wires them into ``generate.py``
 
 Nothing here builds resources: templates come from ``templates.render()`` (the bootstrap template is the one

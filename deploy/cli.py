@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import sys
 from pathlib import Path
 
 from templates.config import IMAGE_TAG_PATTERN, ParamsError, load_params
@@ -160,13 +159,3 @@ def project_dir() -> Path:
     """The folder with params/ and output/: the current one if it has params/, else the repository (as generate.py)."""
     cwd = Path.cwd()
     return cwd if (cwd / "params").is_dir() else REPO
-
-
-def main(argv: list[str] | None = None) -> int:  # pragma: no cover - convenience: python -m deploy.cli
-    import generate
-
-    return generate.main(argv)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -7,7 +7,6 @@ cannot matter), and :func:`_loopback_only` makes any other connection fail loudl
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import shutil
 import socket
@@ -20,7 +19,6 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 import generate
-from deploy import commands
 from deploy.ui import Poller
 
 from . import moto_compat
@@ -32,8 +30,9 @@ REGION = "us-west-2"
 
 @pytest.fixture(autouse=True)
 def _loopback_only(monkeypatch):
-    """Refuse every connection that is not to this machine (a misconfigured test must not reach AWS)."""
-    real_connect = socket.socket.connect
+    """Refuse every name lookup and connection that is not this machine: a misconfigured test must not reach AWS,
+    not even with a DNS query."""
+    real_connect, real_getaddrinfo = socket.socket.connect, socket.getaddrinfo
 
     def connect(sock, address):
         host = address[0] if isinstance(address, tuple) else address
@@ -41,7 +40,13 @@ def _loopback_only(monkeypatch):
             raise ConnectionRefusedError(f"test tried to reach {address}; only loopback is allowed")
         return real_connect(sock, address)
 
+    def getaddrinfo(host, *args, **kwargs):
+        if host not in LOOPBACK:
+            raise socket.gaierror(f"test tried to resolve {host}; only loopback is allowed")
+        return real_getaddrinfo(host, *args, **kwargs)
+
     monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
 
 
 @pytest.fixture(autouse=True)
@@ -138,24 +143,3 @@ def deployed(moto, project, cli):
     result = cli("apply", "--env", "dev", "--image-tag", "v1", "--yes")
     assert result.code == 0, result.out + result.err
     return result
-
-
-def interrupt_after(n: int):
-    """A sleep function that raises KeyboardInterrupt on its n-th call (Ctrl-C while watching)."""
-    calls = []
-
-    def sleep(seconds):
-        calls.append(seconds)
-        if len(calls) >= n:
-            raise KeyboardInterrupt
-
-    return sleep
-
-
-@contextlib.contextmanager
-def stack_status(name: str, status: str, reason: str = ""):
-    moto_compat.set_stack_status(name, status, reason)
-    yield
-
-
-__all__ = ["Result", "interrupt_after", "stack_status", "commands", "REGION"]

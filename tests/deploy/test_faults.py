@@ -10,6 +10,8 @@ import time
 import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
+from botocore.config import Config
+from botocore.exceptions import EndpointConnectionError
 from botocore.retries import bucket
 
 from deploy import package as pkg
@@ -125,3 +127,16 @@ def test_no_credentials_exit_2_with_how_to_get_them(moto, project, cli, monkeypa
 def test_argparse_mistakes_exit_2(cli):
     assert cli("plan", "--env", "dev", "--desired-count", "3").code == 2
     assert cli("apply", "--bogus").code == 2
+
+
+def test_the_network_fence_refuses_aws(monkeypatch):
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    sts = boto3.client("sts", region_name=REGION, config=Config(retries={"total_max_attempts": 1}))
+    with pytest.raises(EndpointConnectionError, match="sts.us-west-2.amazonaws.com") as refused:
+        sts.get_caller_identity()
+    assert "only loopback is allowed" in str(refused.value.kwargs["error"])  # the fence, not the network
+
+
+def test_env_before_the_command_works_too(moto, project, cli):
+    result = cli("--env", "dev", "status")
+    assert result.code == 1 and "no stack wwhd-dev in us-west-2" in result.err

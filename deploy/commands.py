@@ -232,6 +232,7 @@ def apply(ctx: Ctx, opts: PlanOptions, change_set: str | None = None, yes: bool 
         if not yes and not _confirmed(ctx, planned):
             return 1
     info = _ready(ctx, describe(ctx.aws, ctx.p.stack_name), opts.wait, "apply")
+    change_set_type(info, ctx.p)  # refuses the states no change set may run in (e.g. UPDATE_ROLLBACK_FAILED)
     _guard(ctx, planned.review, allow_data_loss)
     if ctx.p.production and info and info.exists:
         protect(ctx.aws, info, ctx.out)  # before executing: the policy must already cover this update

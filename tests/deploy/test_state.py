@@ -82,13 +82,18 @@ def test_rollback_complete_is_offered_for_deletion_when_someone_can_answer(deplo
     assert "DELETE_COMPLETE" in result.out and "Plan for wwhd-dev (CREATE)" in result.out
 
 
-def test_update_rollback_failed_gets_the_continue_update_rollback_advice(deployed, cli):
+def test_update_rollback_failed_gets_the_continue_update_rollback_advice(deployed, cli, project):
+    assert cli("plan", "--env", "dev", "--image-tag", "v2", "--json", "p.json").code == 0  # reviewed before it broke
     moto_compat.set_stack_status("wwhd-dev", "UPDATE_ROLLBACK_FAILED")
     plan = cli("plan", "--env", "dev")
     assert plan.code == 1 and "continue-update-rollback --stack-name wwhd-dev" in plan.err
     status = cli("status", "--env", "dev")
     assert status.code == 0
     assert "  aws cloudformation continue-update-rollback --stack-name wwhd-dev" in status.out
+    planned = json.loads((project / "p.json").read_text())["changeSetName"]
+    apply = cli("apply", "--env", "dev", "--change-set", planned)
+    assert apply.code == 1 and "is UPDATE_ROLLBACK_FAILED" in apply.err
+    assert status_of("wwhd-dev") == "UPDATE_ROLLBACK_FAILED"  # nothing was executed
 
 
 def test_ctrl_c_while_applying_stops_watching_not_the_deploy(deployed, cli, monkeypatch):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from enum import StrEnum
 
@@ -75,6 +76,46 @@ def lint_ignore(t: Template, rules: dict[str, str]) -> None:
     meta = t.metadata.setdefault("cfn-lint", {"config": {"ignore_checks": []}})
     meta["config"]["ignore_checks"] = sorted({*meta["config"]["ignore_checks"], *rules})
     t.metadata.setdefault("wwhd-infra", {}).setdefault("lint-suppressions", {}).update(rules)
+
+
+# Rule ids of the security scanners (checks/scan.py): checkov's ``CKV_AWS_26``/``CKV2_AWS_5``, cfripper's rule class
+# names (``EC2SecurityGroupMissingEgressRule``).
+CHECKOV_RULE = re.compile(r"^CKV2?_AWS_[0-9]+$")
+CFRIPPER_RULE = re.compile(r"^[A-Z][A-Za-z0-9]+Rule$")
+# cfripper's WildcardResourceRule knows only some of the actions that have no resource-level permission.
+RESOURCE_STAR_ONLY = ("Resource * only for actions AWS offers no resource-level permission for (or pinned by a "
+                      "condition), each listed with its reason in checks/guardrails.py and enforced there")
+
+
+def scan_ignore(resource, reasons: dict[str, str]):
+    """Accept security-scanner findings on one resource, each with its one-line reason. Returns the resource.
+
+    checkov ids go where checkov reads them itself: ``Metadata.checkov.skip`` (``id`` and ``comment``). cfripper has no
+    per-resource suppression; it takes *filters* (``--rules-filters-folder``) that set a rule's mode to ``ALLOWED`` for
+    the findings they match. So cfripper rules go to ``Metadata.wwhd-infra.cfripper-allow`` in the same shape, and
+    ``checks/scan.py`` turns each entry into a filter matching this rule and this logical id in this template only.
+    """
+    checkov, cfripper = [], []
+    for rule, reason in sorted(reasons.items()):
+        if not reason or not reason.strip():
+            raise ValueError(f"{resource.title}: suppressing {rule} needs a reason")
+        if CHECKOV_RULE.match(rule):
+            checkov.append({"id": rule, "comment": reason})
+        elif CFRIPPER_RULE.match(rule):
+            cfripper.append({"id": rule, "comment": reason})
+        else:
+            raise ValueError(f"{resource.title}: {rule!r} is neither a checkov id (CKV_AWS_n) nor a cfripper rule name")
+    meta = dict(resource.resource.get("Metadata") or {})
+    if checkov:
+        skip = {e["id"]: e for e in meta.get("checkov", {}).get("skip", [])} | {e["id"]: e for e in checkov}
+        meta["checkov"] = {"skip": [skip[k] for k in sorted(skip)]}
+    if cfripper:
+        ours = dict(meta.get("wwhd-infra", {}))
+        allow = {e["id"]: e for e in ours.get("cfripper-allow", [])} | {e["id"]: e for e in cfripper}
+        ours["cfripper-allow"] = [allow[k] for k in sorted(allow)]
+        meta["wwhd-infra"] = ours
+    resource.Metadata = meta
+    return resource
 
 
 # --- the network seam: literals when the environment uses an existing VPC, parameters when it creates one ----------

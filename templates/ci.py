@@ -108,7 +108,7 @@ from awacs.aws import (
 from awacs.helpers.trust import make_service_domain_name, make_simple_assume_statement
 from troposphere import AWSHelperFn, GetAtt, Ref, Sub, Template, iam
 
-from ._common import arn, ecr_repository_arn, new_template, outputs, tags
+from ._common import RESOURCE_STAR_ONLY, arn, ecr_repository_arn, new_template, outputs, scan_ignore, tags
 from .config import EnvParams
 
 COMPONENT = "ci"
@@ -240,6 +240,21 @@ def _doc(statements: list[Statement]) -> PolicyDocument:
     return PolicyDocument(Version="2012-10-17", Statement=statements)
 
 
+def _star_reviewed(resource, statements: list[Statement]):
+    """cfripper's WildcardResourceRule misses many actions without resource-level permissions: say where ours are
+    justified, on the resources that have any."""
+    if any("*" in (s.properties.get("Resource") or []) for s in statements):
+        scan_ignore(resource, {"WildcardResourceRule": RESOURCE_STAR_ONLY})
+    return resource
+
+
+# What CloudFormation needs to manage the app's IAM roles is, by definition, a way to grant permissions.
+_MANAGES_APP_IAM = {"PrivilegeEscalationRule": (
+    "CloudFormation must create and change the app's roles and policies: only <root>-* roles and policies, PassRole "
+    "only to ECS tasks, AWS Backup and CloudFormation, attaching only these policies, and only CloudFormation assumes it"
+)}
+
+
 # --- the OIDC provider ---------------------------------------------------------------------------------------------
 
 
@@ -285,7 +300,7 @@ def _github_trust(provider: str | AWSHelperFn, subjects: list[str]) -> PolicyDoc
 
 def _github_role(t: Template, p: EnvParams, title: str, provider, subjects: list[str], statements: list[Statement],
                  description: str) -> iam.Role:
-    return t.add_resource(iam.Role(
+    return t.add_resource(_star_reviewed(iam.Role(
         title,
         Description=f"{p.stack_name}: {description}",
         AssumeRolePolicyDocument=_github_trust(provider, subjects),
@@ -293,7 +308,7 @@ def _github_role(t: Template, p: EnvParams, title: str, provider, subjects: list
         Policies=[iam.Policy(PolicyName=title.removeprefix("GitHub").removesuffix("Role").lower(),
                              PolicyDocument=_doc(statements))],
         Tags=tags(p, COMPONENT),
-    ))
+    ), statements))
 
 
 def _plan_statements(p: EnvParams, execution: iam.Role) -> list[Statement]:
@@ -393,11 +408,12 @@ def _execution_role(t: Template, p: EnvParams) -> iam.Role:
         "MonitoringAndEdge": (_monitoring_statements(p) + _secrets_statements(p) + _certificate_statements(p)
                               + _dns_statements(p) + _repository_statements(p)),
     }
-    policies = [t.add_resource(iam.ManagedPolicy(
+    policies = [t.add_resource(_star_reviewed(iam.ManagedPolicy(
         f"Execution{name}Policy",
         Description=f"{p.stack_name}: what CloudFormation may do for CI deploys ({name})",
         PolicyDocument=_doc(statements),
-    )) for name, statements in groups.items()]
+    ), statements)) for name, statements in groups.items()]
+    scan_ignore(policies[0], _MANAGES_APP_IAM)  # ExecutionStacksAndIamPolicy: the IAM statements
     return t.add_resource(iam.Role(
         "CloudFormationExecutionRole",
         Description=f"{p.stack_name}: CloudFormation creates, updates and deletes this app's resources (CI only)",

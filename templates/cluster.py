@@ -12,7 +12,7 @@ from enum import StrEnum
 
 from troposphere import GetAtt, Ref, Template, ecr, ecs, logs
 
-from ._common import disposable, new_template, outputs, retain, tags
+from ._common import disposable, new_template, outputs, retain, scan_ignore, tags
 from .config import EnvParams
 
 COMPONENT = "cluster"
@@ -33,9 +33,12 @@ def build(p: EnvParams) -> Template:
     t = new_template(p, "ECS cluster (Fargate), log group" + (", ECR repository" if p.image.create_repository else ""))
     cluster = _cluster(t, p)
     # Logs go with the stack: keeping a named group would make the next create of this stack fail on the name.
-    group = t.add_resource(disposable(logs.LogGroup(
+    group = t.add_resource(scan_ignore(disposable(logs.LogGroup(
         "LogGroup", LogGroupName=p.logs.group_name, RetentionInDays=p.logs.retention_days, Tags=tags(p, COMPONENT),
-    )))
+    )), {
+        "CKV_AWS_158": "CloudWatch Logs encrypts every log group at rest already; a CMK (~1 USD/month) would add "
+                       "only key-level access control, and a key policy the logs service must be granted",
+    }))
     if p.image.create_repository:
         _repository(t, p)
     outputs(t, {Out.ClusterName: Ref(cluster), Out.ClusterArn: GetAtt(cluster, "Arn"), Out.LogGroupName: Ref(group)})
@@ -60,7 +63,7 @@ def _repository(t: Template, p: EnvParams) -> ecr.Repository:
         "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": KEEP_IMAGES},
         "action": {"type": "expire"},
     }]}
-    return t.add_resource(retain(ecr.Repository(
+    return t.add_resource(scan_ignore(retain(ecr.Repository(
         "Repository",
         RepositoryName=p.image.repository,
         # A deploy names its image by tag; an immutable tag means the tag always names the same bytes.
@@ -69,4 +72,7 @@ def _repository(t: Template, p: EnvParams) -> ecr.Repository:
         EncryptionConfiguration=ecr.EncryptionConfiguration(EncryptionType="AES256"),
         LifecyclePolicy=ecr.LifecyclePolicy(LifecyclePolicyText=json.dumps(lifecycle, sort_keys=True)),
         Tags=tags(p, COMPONENT),
-    )))
+    )), {
+        "CKV_AWS_136": "AES256 encrypts the images at rest; KMS would add only key-level access control, and the "
+                       "encryption setting is immutable (a change would replace this retained, named repository)",
+    }))

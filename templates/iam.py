@@ -28,7 +28,8 @@ from awacs.aws import Allow, ArnLike, Condition, PolicyDocument, Principal, Stat
 from troposphere import GetAtt, Sub, Template, iam
 
 from . import secrets
-from ._common import ecr_repository_arn, log_group_arn, new_template, outputs, param, tags
+from ._common import (RESOURCE_STAR_ONLY, ecr_repository_arn, log_group_arn, new_template, outputs, param, scan_ignore,
+                      tags)
 from .config import EnvParams
 
 COMPONENT = "iam"
@@ -106,10 +107,13 @@ def _task_role(t: Template, p: EnvParams) -> iam.Role:
                     ssmmessages.OpenControlChannel, ssmmessages.OpenDataChannel],
             Resource=["*"],
         ))
-    return t.add_resource(iam.Role(
+    role = t.add_resource(iam.Role(
         "TaskRole",
         Description=f"{p.stack_name}: the app's own identity (EFS through the access points, ECS Exec)",
         AssumeRolePolicyDocument=_ecs_tasks_trust(confused_deputy_guard=True),
         Policies=[iam.Policy(PolicyName="task", PolicyDocument=PolicyDocument(Version="2012-10-17", Statement=statements))],
         Tags=tags(p, COMPONENT),
     ))
+    if p.service.enable_execute_command:
+        scan_ignore(role, {"WildcardResourceRule": RESOURCE_STAR_ONLY})
+    return role

@@ -12,10 +12,11 @@ from enum import StrEnum
 
 from troposphere import GetAtt, Ref, Sub, Template, elasticloadbalancingv2 as elb
 
-from ._common import new_template, outputs, param, subnet_ids, tags, vpc_id
+from ._common import new_template, outputs, param, scan_ignore, subnet_ids, tags, vpc_id
 from .config import EnvParams
 
 COMPONENT = "load-balancer"
+_NO_DOMAIN = "this environment has no domain, so no certificate: plain HTTP by design (a domain in params turns on HTTPS)"
 
 
 class In(StrEnum):
@@ -59,7 +60,7 @@ def _attributes(pairs: dict[str, object]) -> list:
 
 
 def _load_balancer(t: Template, p: EnvParams) -> elb.LoadBalancer:
-    return t.add_resource(elb.LoadBalancer(
+    return t.add_resource(scan_ignore(elb.LoadBalancer(
         "LoadBalancer",
         Type="application",
         Scheme="internet-facing",
@@ -73,7 +74,12 @@ def _load_balancer(t: Template, p: EnvParams) -> elb.LoadBalancer:
             "routing.http.desync_mitigation_mode": "defensive",
         }),
         Tags=tags(p, COMPONENT),
-    ))
+    ), {
+        "PublicELBCheckerRule": "internet-facing by design: the ALB is how clients reach the API (security stack: "
+                                "80/443 in, only the app port out to the task)",
+        "CKV_AWS_91": "not yet: access logs need an S3 bucket (SSE-S3 only) with a policy for the ELB log delivery "
+                      "account, a lifecycle and CI role permissions; until then ALB metrics and app logs are the record",
+    }))
 
 
 def _target_group(t: Template, p: EnvParams) -> elb.TargetGroup:
@@ -103,8 +109,10 @@ def _target_group(t: Template, p: EnvParams) -> elb.TargetGroup:
 def _listeners(t: Template, p: EnvParams, alb: elb.LoadBalancer, tg: elb.TargetGroup) -> None:
     forward = [elb.Action(Type="forward", TargetGroupArn=Ref(tg))]
     if not p.https:
-        t.add_resource(elb.Listener("HttpListener", LoadBalancerArn=Ref(alb), Port=80, Protocol="HTTP",
-                                    DefaultActions=forward, Tags=tags(p, COMPONENT)))
+        t.add_resource(scan_ignore(elb.Listener(
+            "HttpListener", LoadBalancerArn=Ref(alb), Port=80, Protocol="HTTP", DefaultActions=forward,
+            Tags=tags(p, COMPONENT),
+        ), {rule: _NO_DOMAIN for rule in ("CKV_AWS_2", "CKV_AWS_103")}))
         return
     certificate = p.domain.certificate_arn or param(t, In.CertificateArn, description="ACM certificate (certificate stack).")
     t.add_resource(elb.Listener(

@@ -14,10 +14,12 @@ from enum import StrEnum
 
 from troposphere import AWSHelperFn, Ref, Sub, Template, secretsmanager
 
-from ._common import new_template, outputs, param, pascal, retain, tags
+from ._common import new_template, outputs, param, pascal, retain, scan_ignore, tags
 from .config import EnvParams, SecretRef
 
 COMPONENT = "secrets"
+CMK_NOT_NEEDED = ("encrypted with the AWS managed key aws/secretsmanager; a CMK (~1 USD/month per key) would add "
+                  "cross-account use and key-level control we do not need, and a kms:Decrypt grant to the execution role")
 
 
 class In(StrEnum):
@@ -48,14 +50,14 @@ def build(p: EnvParams) -> Template:
     for var, s in sorted(p.secrets.items()):
         if not s.generate:
             continue
-        secret = t.add_resource(retain(secretsmanager.Secret(
+        secret = t.add_resource(scan_ignore(retain(secretsmanager.Secret(
             f"{pascal(var)}Secret",
             Name=s.name,
             Description=s.description or f"{var} for {p.stack_name}",
             # AWS-managed key aws/secretsmanager: the execution role needs no kms:Decrypt grant of its own.
             GenerateSecretString=secretsmanager.GenerateSecretString(PasswordLength=64, ExcludePunctuation=True),
             Tags=tags(p, COMPONENT),
-        )))
+        )), {"CKV_AWS_149": CMK_NOT_NEEDED}))
         values[output_name(var)] = Ref(secret)  # Ref of a secret is its full ARN
     outputs(t, values)
     return t

@@ -17,11 +17,18 @@ from enum import StrEnum
 
 from troposphere import GetAtt, Template, ec2
 
-from ._common import new_template, outputs, tags, vpc_id
+from ._common import new_template, outputs, scan_ignore, tags, vpc_id
 from .config import EnvParams
 
 COMPONENT = "security"
 NFS_PORT = 2049
+
+# Scanner findings accepted, with the reason each resource carries (templates/_common.scan_ignore).
+_EGRESS_SEPARATE = ("egress is declared by separate AWS::EC2::SecurityGroupEgress resources in this template (they "
+                    "replace the default allow-all); cfripper reads inline rules only")
+_PUBLIC = "the internet-facing ALB is the public entry point; only the ALB's group is open, the tasks accept the ALB only"
+_PUBLIC_ALB_443 = {"EC2SecurityGroupIngressOpenToWorldRule": _PUBLIC}
+_PUBLIC_ALB_80 = {**_PUBLIC_ALB_443, "CKV_AWS_260": _PUBLIC + "; with HTTPS, port 80 only redirects to 443"}
 
 
 class In(StrEnum):
@@ -54,10 +61,10 @@ def build(p: EnvParams) -> Template:
 def _group(t: Template, p: EnvParams, vpc, title: str, description: str) -> ec2.SecurityGroup:
     # A group with no egress rule of ours gets AWS's default allow-all egress; each group below declares its egress,
     # which replaces that default.
-    return t.add_resource(ec2.SecurityGroup(
+    return t.add_resource(scan_ignore(ec2.SecurityGroup(
         title, GroupDescription=f"{p.stack_name} {description}", VpcId=vpc,
         Tags=tags(p, COMPONENT, f"{p.stack_name}-{title.removesuffix('SecurityGroup').lower()}"),
-    ))
+    ), {"EC2SecurityGroupMissingEgressRule": _EGRESS_SEPARATE}))
 
 
 def _load_balancer_rules(t: Template, p: EnvParams, alb, app) -> None:
@@ -65,10 +72,12 @@ def _load_balancer_rules(t: Template, p: EnvParams, alb, app) -> None:
     for port in ports:
         for i, cidr in enumerate(p.load_balancer.ingress_cidrs):
             suffix = "" if i == 0 else str(i + 1)
-            t.add_resource(ec2.SecurityGroupIngress(
+            rule = t.add_resource(ec2.SecurityGroupIngress(
                 f"LoadBalancerIngress{port}{suffix}", GroupId=GetAtt(alb, "GroupId"), IpProtocol="tcp",
                 FromPort=port, ToPort=port, CidrIp=cidr, Description=f"HTTP{'S' if port == 443 else ''} from {cidr}",
             ))
+            if cidr == "0.0.0.0/0":
+                scan_ignore(rule, _PUBLIC_ALB_80 if port == 80 else _PUBLIC_ALB_443)
     t.add_resource(ec2.SecurityGroupEgress(
         "LoadBalancerEgressApp", GroupId=GetAtt(alb, "GroupId"), IpProtocol="tcp",
         FromPort=p.containers.app.port, ToPort=p.containers.app.port, DestinationSecurityGroupId=GetAtt(app, "GroupId"),

@@ -24,7 +24,7 @@ from awacs import sts
 from awacs.aws import Allow, Bool, Condition, Deny, Everybody, PolicyDocument, Principal, Statement
 from troposphere import GetAtt, Ref, Sub, Template, backup, efs, encode_to_dict, iam
 
-from ._common import keyed_subnets, new_template, outputs, param, retain, tag_pairs, tags
+from ._common import keyed_subnets, new_template, outputs, param, retain, scan_ignore, tag_pairs, tags
 from .config import EnvParams
 
 COMPONENT = "storage"
@@ -103,7 +103,7 @@ def _file_system(t: Template, p: EnvParams) -> efs.FileSystem:
         optional["ProvisionedThroughputInMibps"] = s.provisioned_throughput_mibps
     if lifecycle:
         optional["LifecyclePolicies"] = lifecycle
-    return t.add_resource(retain(efs.FileSystem(
+    return t.add_resource(scan_ignore(retain(efs.FileSystem(
         "FileSystem",
         Encrypted=True,
         PerformanceMode="generalPurpose",
@@ -113,7 +113,10 @@ def _file_system(t: Template, p: EnvParams) -> efs.FileSystem:
         FileSystemPolicy=encode_to_dict(_file_system_policy()),
         FileSystemTags=tags(p, COMPONENT, f"{p.stack_name}-data"),
         **optional,
-    )))
+    )), {
+        "WildcardResourceRule": "a file system policy's Resource * is this file system only; the Allow to the account "
+                                "root delegates to IAM, where the task role is pinned to the two access points",
+    }))
 
 
 def _mount_targets(t: Template, p: EnvParams, fs: efs.FileSystem) -> None:
@@ -145,9 +148,12 @@ def _backups(t: Template, p: EnvParams, fs: efs.FileSystem) -> backup.BackupVaul
     outputs, so putting it there would make a cycle.
     """
     b = p.storage.backup
-    vault = t.add_resource(retain(backup.BackupVault(
+    vault = t.add_resource(scan_ignore(retain(backup.BackupVault(
         "BackupVault", BackupVaultName=Sub("${AWS::StackName}-vault"), BackupVaultTags=tag_pairs(p, COMPONENT),
-    )))
+    )), {
+        "CKV_AWS_166": "recovery points are encrypted with the AWS managed key aws/backup; a CMK costs ~1 USD/month, "
+                       "and the key of an existing vault cannot change without replacing this retained vault",
+    }))
     lifecycle = backup.LifecycleResourceType(DeleteAfterDays=b.delete_after_days)
     if b.move_to_cold_storage_after_days:
         lifecycle = backup.LifecycleResourceType(

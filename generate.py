@@ -4,6 +4,7 @@
     python generate.py                 build every environment in params/ into output/<env>/ and lint it
     python generate.py --env prod      only prod
     python generate.py --check         fail if output/ (or params/schema.json) is not what the params produce
+    python generate.py --scan          also run checkov and cfripper over output/ (installed apart: README)
     python generate.py <command> ...   deploy commands: bootstrap, package, plan, apply, status, destroy
 
 Thin by design: parse arguments, call one function per command, print, set the exit code. Exit codes: 0 success,
@@ -64,7 +65,7 @@ def cmd_build(args) -> int:
     rendered = {env: {f"{stem}.yaml": dump_yaml(t) for stem, t in ts.items()} for env, ts in built.items()}
     schema = _schema_text()
     if args.check:
-        return _check(home, out_dir, rendered, schema)
+        return _scanned(args, home, _check(home, out_dir, rendered, schema))
     for env, files in rendered.items():
         freshness.write(out_dir / env, files)
     schema_file = params_dir / "schema.json"
@@ -74,8 +75,8 @@ def cmd_build(args) -> int:
     print(f"generated {sum(map(len, rendered.values()))} templates for {', '.join(rendered)} in {generated:.2f}s")
     violations = _guardrails(built)
     if args.no_lint:
-        return EXIT_FAILED if violations else EXIT_OK
-    return _lint(home, out_dir, loaded) or (EXIT_FAILED if violations else EXIT_OK)
+        return _scanned(args, home, EXIT_FAILED if violations else EXIT_OK)
+    return _scanned(args, home, _lint(home, out_dir, loaded) or (EXIT_FAILED if violations else EXIT_OK))
 
 
 def _guardrails(built: dict) -> int:
@@ -88,6 +89,26 @@ def _guardrails(built: dict) -> int:
     if found:
         print(f"guardrails: {found} violation(s)", file=sys.stderr)
     return found
+
+
+def _scanned(args, home: Path, code: int) -> int:
+    """With ``--scan``: checkov and cfripper over the environments' output (checks/scan.py), after everything else."""
+    if not args.scan:
+        return code
+    from checks import scan  # only with --scan
+
+    started = time.perf_counter()
+    try:
+        findings = scan.scan(home, _selected(args, home / "params"))
+    except scan.ScannersMissing as e:
+        print(f"--scan: {e}", file=sys.stderr)
+        return max(code, EXIT_BAD_INPUT)
+    if findings:
+        print("\n".join(map(str, findings)), file=sys.stderr)
+        print(f"scan: {len(findings)} finding(s) not fixed or suppressed (templates/_common.scan_ignore)", file=sys.stderr)
+        return max(code, EXIT_FAILED)
+    print(f"scan: checkov and cfripper clean ({time.perf_counter() - started:.1f}s)")
+    return code
 
 
 def _check(home: Path, out_dir: Path, rendered: dict, schema: str) -> int:
@@ -135,6 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="environment to build (repeatable); default: every params/*.yaml")
     parser.add_argument("--check", action="store_true", help="compare output/ with a fresh render; write nothing")
     parser.add_argument("--no-lint", action="store_true", help="generate only")
+    parser.add_argument("--scan", action="store_true",
+                        help="also run checkov and cfripper over output/ (their own virtualenv: README, Security scanners)")
     parser.set_defaults(func=cmd_build)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     try:

@@ -16,6 +16,5 @@ Layout, one concern per module:
 ``retained``   what ``destroy`` leaves behind (DeletionPolicy Retain) and how to remove it by hand
 ``commands``   one function per CLI command; ``cli`` wires them into ``generate.py``
 
-Nothing here builds resources: templates come from ``templates.render()`` (the bootstrap template is the one
-documented exception until it moves to ``templates/``; see ``deploy/bootstrap.py``).
+Nothing here builds resources: templates come from ``templates.render()`` and ``templates.bootstrap``.
 """

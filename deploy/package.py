@@ -10,6 +10,7 @@ never leaves a root that points at a child that is not there.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import re
@@ -88,16 +89,25 @@ def uses_transform(body: str) -> bool:
 
 
 def _upload(aws: Aws, bucket: str, key: str, body: str) -> bool:
-    """Put ``key`` unless it exists; True when uploaded. Same key means same bytes, so existing is enough."""
+    """Put ``key`` unless it already holds exactly these bytes; True when uploaded.
+
+    The key names the content, but it is only a name: anyone who may write to the bucket (the CI plan role can) could
+    put other bytes under it. So an existing object counts only when S3's own SHA-256 checksum of it (stored because
+    we upload with ``ChecksumAlgorithm=SHA256``, returned by HeadObject with ``ChecksumMode=ENABLED``) equals ours;
+    anything else is overwritten.
+    """
+    raw = body.encode("utf-8")
+    checksum = base64.b64encode(hashlib.sha256(raw).digest()).decode()
     with aws_errors():
         try:
-            aws.s3.head_object(Bucket=bucket, Key=key)
-            return False
+            head = aws.s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+            if head.get("ChecksumSHA256") == checksum:
+                return False
         except ClientError as e:
             if error_code(e) not in {"404", "NoSuchKey", "NotFound"}:
                 raise _upload_error(bucket, key, e) from None
         try:
-            aws.s3.put_object(Bucket=bucket, Key=key, Body=body.encode("utf-8"), ContentType="text/yaml")
+            aws.s3.put_object(Bucket=bucket, Key=key, Body=raw, ContentType="text/yaml", ChecksumAlgorithm="SHA256")
         except ClientError as e:
             raise _upload_error(bucket, key, e) from None
     return True

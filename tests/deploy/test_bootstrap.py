@@ -4,13 +4,14 @@ objects, is retained with its stack, and is the same for every environment (so b
 from __future__ import annotations
 
 from deploy import bootstrap
+from templates import bootstrap as bootstrap_template
 from templates.config import load_params
 
 BUCKET = "wwhd-infra-018025611404-us-west-2"
 
 
 def template(env="prod") -> dict:
-    return bootstrap.build(load_params(env), BUCKET).to_dict()
+    return bootstrap_template.build(load_params(env), BUCKET).to_dict()
 
 
 def test_bucket_is_encrypted_versioned_private_and_expires_old_objects():

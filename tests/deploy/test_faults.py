@@ -87,6 +87,23 @@ def test_a_failed_upload_leaves_no_root_pointing_at_missing_children(moto, proje
     assert (project / "output/dev/packaged/root.yaml").read_text() == again.root_body
 
 
+def test_an_object_planted_under_a_content_key_is_overwritten(moto, project, cli):
+    """Anyone who may write to the bucket could put other bytes under a content-addressed key; package trusts an
+    existing object only when S3's SHA-256 checksum of it matches, and uploads otherwise."""
+    assert cli("bootstrap", "--env", "dev").code == 0
+    p = load_params("dev", project / "params")
+    first = pkg.package(connect(None, REGION), p, project, BUCKET)
+    s3 = boto3.client("s3", region_name=REGION)
+    victim = first.urls["service"].split(".amazonaws.com/")[1]
+    s3.put_object(Bucket=BUCKET, Key=victim, Body=b"Resources: {}\n")  # planted, no checksum of ours
+
+    again = pkg.package(connect(None, REGION), p, project, BUCKET)
+
+    assert again.uploaded == [victim]
+    body = s3.get_object(Bucket=BUCKET, Key=victim)["Body"].read().decode()
+    assert body == pkg.templates.render(p)["service.yaml"]
+
+
 def test_a_missing_bucket_names_bootstrap(moto, project, cli):
     result = cli("plan", "--env", "dev")
     assert result.code == 2

@@ -24,15 +24,9 @@ from checks import freshness, guardrails
 from checks.lint import lint
 from templates import ROOT, build_all
 from templates._yaml import dump as dump_yaml
-from templates.config import ParamsError, environments, json_schema, load_params
+from templates.config import ParamsError, environments, json_schema, load_params, project_dir
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
-
-
-def project_dir() -> Path:
-    """The folder with params/ and output/: the current one if it has params/, else this file's."""
-    cwd = Path.cwd()
-    return cwd if (cwd / "params").is_dir() else Path(__file__).resolve().parent
 
 
 def _schema_text() -> str:

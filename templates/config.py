@@ -443,6 +443,12 @@ def _pydantic_problems(err: ValidationError) -> list[Problem]:
     return problems
 
 
+def project_dir() -> Path:
+    """The folder with params/ and output/: the current one if it has params/, else this repository's."""
+    cwd = Path.cwd()
+    return cwd if (cwd / "params").is_dir() else PARAMS_DIR.parent
+
+
 def environments(params_dir: Path = PARAMS_DIR) -> list[str]:
     """Every environment with a params file, sorted."""
     return sorted(f.stem for f in params_dir.glob("*.yaml"))

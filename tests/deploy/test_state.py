@@ -10,7 +10,7 @@ import boto3
 import pytest
 from moto.cloudformation import models as cfn_models
 
-from deploy import cli as deploy_cli
+from deploy import adapters as deploy_adapters
 from deploy.stacks import StackInfo, change_set_type
 from deploy.ui import Out, Poller
 from templates.config import load_params
@@ -75,7 +75,7 @@ def test_rollback_complete_must_be_deleted_first(deployed, cli):
 def test_rollback_complete_is_offered_for_deletion_when_someone_can_answer(deployed, cli, monkeypatch):
     moto_compat.set_stack_status("wwhd-dev", "ROLLBACK_COMPLETE")
     questions = []
-    monkeypatch.setattr(deploy_cli, "make_out", lambda: Out(interactive=True, ask=lambda q: questions.append(q) or "y"))
+    monkeypatch.setattr(deploy_adapters, "make_out", lambda: Out(interactive=True, ask=lambda q: questions.append(q) or "y"))
     result = cli("plan", "--env", "dev")
     assert result.code == 0, result.err
     assert questions[0].startswith("wwhd-dev is ROLLBACK_COMPLETE") and "Delete wwhd-dev now?" in questions[0]

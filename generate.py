@@ -4,6 +4,7 @@
     python generate.py                 build every environment in params/ into output/<env>/ and lint it
     python generate.py --env prod      only prod
     python generate.py --check         fail if output/ (or params/schema.json) is not what the params produce
+    python generate.py --diagram       print each environment's stacks and wiring as a Mermaid diagram
     python generate.py --scan          also run checkov and cfripper over output/ (installed apart: README)
     python generate.py <command> ...   deploy commands: bootstrap, package, plan, apply, status, destroy
 
@@ -21,6 +22,7 @@ import time
 from pathlib import Path
 
 from checks import freshness, guardrails
+from checks.diagram import mermaid
 from checks.lint import lint
 from templates import ROOT, build_all
 from templates._yaml import dump as dump_yaml
@@ -56,6 +58,10 @@ def cmd_build(args) -> int:
         print("\n".join(problems), file=sys.stderr)
         return EXIT_BAD_INPUT
     built = {env: {stem: t.to_dict() for stem, t in build_all(p).items()} for env, p in loaded.items()}
+    if args.diagram:
+        for env, templates in built.items():
+            print(f"%% {env}\n{mermaid(templates)}", end="")
+        return EXIT_OK
     rendered = {env: {f"{stem}.yaml": dump_yaml(t) for stem, t in ts.items()} for env, ts in built.items()}
     schema = _schema_text()
     if args.check:
@@ -150,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="environment to build (repeatable); default: every params/*.yaml")
     parser.add_argument("--check", action="store_true", help="compare output/ with a fresh render; write nothing")
     parser.add_argument("--no-lint", action="store_true", help="generate only")
+    parser.add_argument("--diagram", action="store_true", help="print a Mermaid diagram of the stacks; write nothing")
     parser.add_argument("--scan", action="store_true",
                         help="also run checkov and cfripper over output/ (their own virtualenv: README, Security scanners)")
     parser.set_defaults(func=cmd_build)

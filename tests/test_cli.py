@@ -97,3 +97,11 @@ def test_console_script_is_installed_and_runs():
         pytest.skip("package not installed with pip (the README's install step creates the script)")
     r = subprocess.run([str(script), "--check"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and "output/ is fresh" in r.stdout, r.stderr
+
+
+def test_diagram_prints_mermaid_and_writes_nothing(project):
+    before = _snapshot(project / "output")
+    r = run(project, "--diagram", "--env", "prod")
+    assert r.returncode == 0 and r.stdout.startswith("%% prod\nflowchart LR\n")
+    assert "  storage -- AppAccessPointId, FileSystemId, QdrantAccessPointId --> service" in r.stdout
+    assert _snapshot(project / "output") == before

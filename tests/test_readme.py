@@ -56,3 +56,11 @@ def test_quickstart_is_what_ci_runs():
     assert len(blocks) == 2
     for command in blocks:
         assert command in ci, command
+
+
+def test_stack_diagrams_are_the_generated_ones(built):
+    from checks.diagram import mermaid
+
+    section = README.split("## Stacks", 1)[1].split("\n## ", 1)[0]
+    diagrams = re.findall(r"```mermaid\n(.+?)```", section, re.S)
+    assert diagrams == [mermaid(built["prod"]), mermaid(built["dev"])], "run python generate.py --diagram"

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable
 from enum import StrEnum
 
-from troposphere import AWSHelperFn, GetAtt, Join, Output, Parameter, Ref, Select, Sub, Tags, Template
+from troposphere import AWSHelperFn, Join, Output, Parameter, Ref, Select, Sub, Tags, Template
 
 from .config import EnvParams
 
@@ -180,6 +180,3 @@ def image_uri(p: EnvParams, tag: Ref) -> Sub:
         "${AWS::AccountId}.dkr.ecr.${AWS::Region}.${AWS::URLSuffix}/%s:${Tag}" % p.image.repository, Tag=tag
     )
 
-
-def get_att(resource: str, attr: str) -> GetAtt:
-    return GetAtt(resource, attr)

@@ -48,7 +48,7 @@ def build(p: EnvParams) -> Template:
     app = _group(t, p, vpc, "AppSecurityGroup", "ECS task: app port from the ALB only")
     efs = _group(t, p, vpc, "FileSystemSecurityGroup", "EFS mount targets: NFS from the task only")
     _load_balancer_rules(t, p, alb, app)
-    _app_rules(t, p, app, efs)
+    _app_rules(t, p, alb, app, efs)
     _file_system_rules(t, app, efs)
     outputs(t, {
         Out.LoadBalancerSecurityGroupId: GetAtt(alb, "GroupId"),
@@ -85,11 +85,11 @@ def _load_balancer_rules(t: Template, p: EnvParams, alb, app) -> None:
     ))
 
 
-def _app_rules(t: Template, p: EnvParams, app, efs) -> None:
+def _app_rules(t: Template, p: EnvParams, alb, app, efs) -> None:
     port = p.containers.app.port
     t.add_resource(ec2.SecurityGroupIngress(
         "AppIngressLoadBalancer", GroupId=GetAtt(app, "GroupId"), IpProtocol="tcp", FromPort=port, ToPort=port,
-        SourceSecurityGroupId=GetAtt("LoadBalancerSecurityGroup", "GroupId"),
+        SourceSecurityGroupId=GetAtt(alb, "GroupId"),
         Description="App port from the ALB only",
     ))
     t.add_resource(ec2.SecurityGroupEgress(

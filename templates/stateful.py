@@ -18,6 +18,3 @@ STATEFUL: dict[str, tuple[str, ...]] = {
 # The resources a stack policy must never let CloudFormation replace or delete (their loss loses data immediately).
 PROTECTED: dict[str, tuple[str, ...]] = {"StorageStack": ("AppAccessPoint", "FileSystem", "QdrantAccessPoint")}
 
-
-def is_stateful(stack_logical_id: str, resource_logical_id: str) -> bool:
-    return resource_logical_id in STATEFUL.get(stack_logical_id, ())

@@ -21,7 +21,7 @@ from enum import StrEnum
 
 from awacs import elasticfilesystem as efs_actions
 from awacs import sts
-from awacs.aws import Allow, Bool, Condition, Deny, Everybody, PolicyDocument, Principal, Statement
+from awacs.aws import Allow, Bool, Condition, Deny, PolicyDocument, Principal, Statement
 from troposphere import GetAtt, Ref, Sub, Template, backup, efs, encode_to_dict, iam
 
 from ._common import keyed_subnets, new_template, outputs, param, retain, scan_ignore, tag_pairs, tags

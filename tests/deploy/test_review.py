@@ -120,7 +120,7 @@ def test_markdown_has_a_table_per_stack_and_the_warnings():
     assert "> [!CAUTION]" in md and "`StorageStack/FileSystem`" in md
     assert "#### ServiceStack (`wwhd-prod-ServiceStack-1AB2C3D4E5F6G`)" in md
     assert "| ~ Modify | `TaskDefinition` | AWS::ECS::TaskDefinition | REPLACE | `Properties/ContainerDefinitions/0/Image` |" in md
-    assert f"| `FileSystem` | `Properties/ThroughputMode` | `bursting` | `elastic` | Conditionally | template |" in md
+    assert "| `FileSystem` | `Properties/ThroughputMode` | `bursting` | `elastic` | Conditionally | template |" in md
 
 
 def test_markdown_of_no_changes():

@@ -23,10 +23,10 @@ from pathlib import Path
 
 from checks import freshness, guardrails
 from checks.diagram import mermaid
-from checks.lint import lint
+from checks.lint import env_groups, lint
 from templates import ROOT, build_all
 from templates._yaml import dump as dump_yaml
-from templates.config import ParamsError, environments, json_schema, load_params, project_dir
+from templates.config import ParamsError, Problem, environments, json_schema, load_params, project_dir
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -38,7 +38,7 @@ def _schema_text() -> str:
 def _selected(args, params_dir: Path) -> list[str]:
     envs = args.envs or environments(params_dir)
     if not envs:
-        raise ParamsError(params_dir, [])
+        raise ParamsError(params_dir, [Problem("", "no params/<env>.yaml here; run from the repository root")])
     return envs
 
 
@@ -126,17 +126,11 @@ def _check(home: Path, out_dir: Path, rendered: dict, schema: str) -> int:
 
 def _lint(home: Path, out_dir: Path, loaded: dict) -> int:
     started = time.perf_counter()
-    groups = {}
-    for env in loaded:
-        rel = (out_dir / env).relative_to(home)
-        children = sorted(p for p in (home / rel).glob("*.yaml") if p.stem != ROOT)
-        for child in children:
-            groups[child.relative_to(home)] = []
-        groups[rel / f"{ROOT}.yaml"] = [c.relative_to(home) for c in children]
     regions = sorted({p.region for p in loaded.values()})
     cwd = os.getcwd()
     os.chdir(home)  # cfn-lint resolves the root's relative TemplateURLs from where it runs
     try:
+        groups = {k: v for env in loaded for k, v in env_groups(out_dir.relative_to(home) / env, ROOT).items()}
         findings = lint(groups, regions, cache_file=Path(".cache") / "cfn-lint.json")
     finally:
         os.chdir(cwd)

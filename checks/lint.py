@@ -106,6 +106,12 @@ def _run(paths: list[Path], regions: list[str]) -> list[Finding]:
     return [f for part in parts for f in part]
 
 
+def env_groups(env_dir: Path, root_stem: str = "root") -> dict[Path, list[Path]]:
+    """One environment's templates for :func:`lint`: each child alone, the root with the children it nests."""
+    children = sorted(p for p in env_dir.glob("*.yaml") if p.stem != root_stem)
+    return {**{c: [] for c in children}, env_dir / f"{root_stem}.yaml": children}
+
+
 def lint(groups: dict[Path, list[Path]], regions: list[str], cache_file: Path | None = None) -> list[Finding]:
     """Lint templates. ``groups`` maps each template to the templates it nests (the root -> its children).
 

@@ -4,26 +4,22 @@ committed output (the root's relative TemplateURLs let it check the nested wirin
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
-from checks.lint import lint
+from checks.lint import env_groups, lint
 from templates import ROOT
 from templates.config import environments, load_params
 
 
-def _groups(repo):
-    groups = {}
-    for env in environments():
-        children = sorted(p.relative_to(repo) for p in (repo / "output" / env).glob("*.yaml") if p.stem != ROOT)
-        groups.update({c: [] for c in children})
-        groups[(repo / "output" / env / f"{ROOT}.yaml").relative_to(repo)] = children
-    return groups
+def _groups():
+    return {k: v for env in environments() for k, v in env_groups(Path("output") / env, ROOT).items()}
 
 
 def test_cfn_lint_finds_nothing(repo):
     cwd = os.getcwd()
     os.chdir(repo)
     try:
-        findings = lint(_groups(repo), sorted({load_params(e).region for e in environments()}), cache_file=None)
+        findings = lint(_groups(), sorted({load_params(e).region for e in environments()}), cache_file=None)
     finally:
         os.chdir(cwd)
     assert findings == [], "\n".join(map(str, findings))

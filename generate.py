@@ -5,6 +5,7 @@
     python generate.py --env prod      only prod
     python generate.py --check         fail if output/ (or params/schema.json) is not what the params produce
     python generate.py --diagram       print each environment's stacks and wiring as a Mermaid diagram
+    python generate.py --cost          print each environment's estimated monthly cost, read from its templates
     python generate.py --scan          also run checkov and cfripper over output/ (installed apart: README)
     python generate.py <command> ...   deploy commands: bootstrap, package, plan, apply, status, destroy
 
@@ -22,6 +23,7 @@ import time
 from pathlib import Path
 
 from checks import freshness, guardrails
+from checks.cost import cost_table
 from checks.diagram import mermaid
 from checks.lint import env_groups, lint
 from templates import ROOT, build_all
@@ -61,6 +63,10 @@ def cmd_build(args) -> int:
     if args.diagram:
         for env, templates in built.items():
             print(f"%% {env}\n{mermaid(templates)}", end="")
+        return EXIT_OK
+    if args.cost:
+        for env, templates in built.items():
+            print(cost_table(env, templates, loaded[env].region), end="")
         return EXIT_OK
     rendered = {env: {f"{stem}.yaml": dump_yaml(t) for stem, t in ts.items()} for env, ts in built.items()}
     schema = _schema_text()
@@ -151,6 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--check", action="store_true", help="compare output/ with a fresh render; write nothing")
     parser.add_argument("--no-lint", action="store_true", help="generate only")
     parser.add_argument("--diagram", action="store_true", help="print a Mermaid diagram of the stacks; write nothing")
+    parser.add_argument("--cost", action="store_true",
+                        help="print an offline monthly cost estimate of each environment (checks/cost.py); write nothing")
     parser.add_argument("--scan", action="store_true",
                         help="also run checkov and cfripper over output/ (their own virtualenv: README, Security scanners)")
     parser.set_defaults(func=cmd_build)

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import copy
 import datetime
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +16,7 @@ from checks import prices as P
 from checks.cost import delta, estimate, table
 from tests.helpers import only, props, resources
 
+ROOT = Path(__file__).resolve().parent.parent
 H = P.HOURS_PER_MONTH
 
 
@@ -265,3 +270,30 @@ def test_delta_reports_exactly_the_changed_items(prod):
     assert len(d.changes) == 1 and d.changes[0].after is None and d.diff == pytest.approx(-price("cw_dashboard"))
     assert str(d.changes[0]).endswith("CloudWatch dashboards: removed (1 dashboard (the first 3 per account are free: "
                                       "not deducted))")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# CLI
+
+
+def run(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "generate.py"), *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_cli_prints_the_estimate_of_each_selected_environment_and_writes_nothing(tmp_path, prod, dev):
+    shutil.copytree(ROOT / "params", tmp_path / "params")
+    r = run(tmp_path, "--cost", "--env", "prod")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(f"prod (us-west-2): about {estimate(prod).total:,.2f} USD a month\n")
+    assert "\ndev (" not in r.stdout and not (tmp_path / "output").exists()
+    both = run(tmp_path, "--cost")
+    assert both.returncode == 0, both.stderr
+    assert f"dev (us-west-2): about {estimate(dev).total:,.2f} USD a month" in both.stdout
+    assert both.stdout.count("\ntotal ") == 2
+
+
+def test_cli_cost_of_an_unknown_environment_exits_2():
+    r = run(ROOT, "--cost", "--env", "staging")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "no such environment 'staging'" in r.stderr

@@ -590,8 +590,9 @@ def table(est: Estimate) -> str:
 
 
 def cost_table(env: str, templates: Templates, region: str) -> str:
-    """The CLI's text for one environment (``generate.py --cost``): the estimate with its default assumptions."""
-    return table(estimate(templates, region, env))
+    """The CLI's text for one environment (``generate.py --cost``): the estimate with its default assumptions, and a
+    blank line that separates it from the next environment's."""
+    return table(estimate(templates, region, env)) + "\n"
 
 
 # ---------------------------------------------------------------------------------------------------------------

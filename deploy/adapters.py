@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError, ParamValidationError
 from templates.config import IMAGE_TAG_PATTERN, ParamsError, load_params, project_dir
 
 from . import commands
+from . import verify as checklist
 from .aws import aws_errors, connect, error_code, error_message
 from .commands import Ctx, Interrupted, PlanOptions
 from .errors import BadInput, DeployError
@@ -46,6 +47,17 @@ def status(args) -> int:
 
 def destroy(args) -> int:
     return _run(args, lambda ctx: commands.destroy(ctx, args.yes, args.wait))
+
+
+def verify(args) -> int:
+    return _run(args, lambda ctx: checklist.verify(ctx, _since(args), args.http))
+
+
+def _since(args) -> int:
+    if args.since < 1:
+        raise BadInput(f"--since {args.since} is not a number of minutes of 1 or more",
+                       f"python generate.py verify --env {args.env} --since 15")
+    return args.since
 
 
 def _plan_options(args) -> PlanOptions:

@@ -18,7 +18,7 @@ def _lazy(name: str):
 
 
 def register(subparsers) -> None:
-    """Add bootstrap, package, plan, apply, status and destroy to generate.py's parser."""
+    """Add bootstrap, package, plan, apply, status, destroy and verify to generate.py's parser."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--env", dest="env", metavar="NAME", help="environment (params/NAME.yaml); required")
     common.add_argument("--profile", help="AWS profile (default: boto3's credential chain)")
@@ -53,3 +53,9 @@ def register(subparsers) -> None:
     st.add_argument("--events", type=int, default=10, metavar="N", help="how many latest events (default 10)")
     de = add("destroy", _lazy("destroy"), "delete the stack after confirmation; list what is retained", [waiting])
     de.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    ve = add("verify", _lazy("verify"), "check the deployed environment against the seed's testing checklist "
+                                        "(read-only)", [])
+    ve.add_argument("--since", type=int, default=15, metavar="MINUTES",
+                    help="each container must have logged within this many minutes (default 15)")
+    ve.add_argument("--http", action="store_true",
+                    help="also GET ServiceUrl + the health check path from here (off by default)")

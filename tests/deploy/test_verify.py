@@ -3,8 +3,8 @@
 moto models no running ECS task, container health or target health, so the checks run against botocore Stubber
 responses shaped as the API references document them (Stubber validates every response against the service model).
 One healthy production environment (``healthy()``) is the baseline; each failure test changes one piece of it.
-The optional HTTP check and the printed ECS Exec commands run against a local ``http.server`` and a local SQLite
-file, never the network.
+The CLI's exit codes for bad input run against moto; the optional HTTP check and the printed ECS Exec commands run
+against a local ``http.server`` and a local SQLite file, never the network.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from deploy import verify
+from deploy import adapters, verify
 from deploy.aws import Aws
 from deploy.commands import Ctx
 from deploy.ui import Out
@@ -673,3 +673,62 @@ def test_http_gets_the_service_url_health_path(local_http, status, verdict):
 def test_http_is_off_by_default():
     r = run(World())  # no DescribeTargetGroups queued: Stubber would fail on the call, run() on a missing one
     assert "GET " not in r.item(8)
+
+
+# --- through the CLI -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("world, expected", [(World, 0), (lambda: World(targets=[]), 1)])
+def test_exit_codes_through_the_cli(cli, monkeypatch, world, expected):
+    w = world()
+    now = datetime.now(timezone.utc)  # the CLI reads the clock: log events relative to it
+    w.streams = [stream(f"fastapi/fastapi/{TASK_ID}", now), stream(f"qdrant/qdrant/{TASK_ID}", now)]
+    st = Stubs()
+    expect(w, st)
+    monkeypatch.setattr(adapters, "connect", lambda profile, region: st.aws)
+    result = cli("verify", "--env", "prod")
+    assert result.code == expected, result.out + result.err
+    st.done()
+    assert result.out.splitlines()[-1].startswith("summary: ")
+
+
+def test_no_stack_is_bad_input(moto, project, cli):
+    result = cli("verify", "--env", "dev")
+    assert result.code == 2
+    assert "error: no stack wwhd-dev in us-west-2 (account 123456789012): nothing to verify" in result.err
+    assert "fix: deploy it first: python generate.py plan --env dev, then apply" in result.err
+
+
+def test_credentials_of_another_account_are_bad_input(moto, project, cli):
+    result = cli("verify", "--env", "prod")
+    assert result.code == 2
+    assert "these credentials are for account 123456789012, but params/prod.yaml deploys to account 018025611404" in result.err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["verify"], "--env is required for verify"),
+    (["verify", "--env", "dev", "--since", "0"], "--since 0 is not a number of minutes of 1 or more"),
+])
+def test_bad_arguments_are_bad_input(project, cli, argv, message):
+    result = cli(*argv)
+    assert result.code == 2 and message in result.err
+
+
+def test_against_a_deployed_stack_everything_is_found_through_the_stack_and_only_read(deployed, cli, monkeypatch):
+    """moto's dev stack (desiredCount 0): the generated cluster name, the log group and the listener come from the
+    stack's outputs and nested resources. moto keeps no ECS Exec flag, subnets or access point ids on the emulated
+    service and stack, and its secrets are placeholders: those items fail here and are covered above."""
+    made = []
+    real_connect = adapters.connect
+    monkeypatch.setattr(adapters, "connect",
+                        lambda profile, region: made.append(real_connect(profile, region)) or made[-1])
+    result = cli("verify", "--env", "dev")
+    out = Run(result.code, result.out.splitlines(), [])
+    assert re.search(r"^SKIP  1\. ECS service starts successfully: wwhd-dev-ClusterStack-\w+-Cluster-\w+/wwhd-backend-dev "
+                     r"ACTIVE; 0 of 0 task\(s\) running; .*desiredCount 0: the service is stopped", out.item(1))
+    assert out.item(7).startswith("SKIP  7. CloudWatch logging active: /ecs/wwhd-backend-dev retention 14 days")
+    assert out.item(8).startswith("SKIP  8. Load balancer routes traffic correctly: listener HTTP:80 -> target group "
+                                  "(no domain, so no HTTPS); 0 target(s)")
+    operations = {c.split(":", 1)[1] for c in made[0].calls}
+    assert {"DescribeServices", "DescribeListeners", "DescribeTargetHealth", "DescribeLogStreams"} <= operations
+    assert all(op.startswith(("Describe", "List")) or op == "GetCallerIdentity" for op in operations), operations

@@ -1,0 +1,587 @@
+"""What IAM and network access changes between two renderings of an environment, and whether it widens.
+
+Like the guardrails and the cost estimate, both functions read one environment's templates as plain dicts
+(``{stem: template}``): ``troposphere``'s ``to_dict()`` of what is about to be deployed, or what ``GetTemplate``
+returns for what is deployed now (parsed into the same long form, ``{"Fn::GetAtt": [A, B]}``). They are pure and
+work on any two renderings: two params variants, a deployed and a packaged environment, or ``{}`` and a new one
+(CREATE: everything is added).
+
+:func:`iam_diff` compares, per stack, resource and policy, the statements of every policy document a template
+carries: role trust policies, inline policies, managed and stand-alone policies, and resource policies (SNS, SQS,
+S3, Secrets Manager, KMS, ECR, EFS, Logs). Statements are matched by ``Sid``, else by identical content, else by the
+most similar statement of the same effect; what is left is added or removed. A change *widens* when an ``Allow``
+gains an action, resource or principal that no pattern of the old statement covered (``s3:Get*`` covers
+``s3:GetObject``, ``*`` covers every ARN), gains ``*``, loses a condition (or a condition accepts new values), or a
+``Deny`` covers less; a new ``Allow`` statement, a new managed policy, a new attachment and a dropped permissions
+boundary widen too. Each widening change says why.
+
+:func:`sg_diff` compares security group rules (inline on ``AWS::EC2::SecurityGroup`` and the stand-alone
+``SecurityGroupIngress``/``Egress`` resources, plus the allow-all egress AWS gives a group that declares none) by
+content within a stack: direction, group, protocol, ports and peer; the rule's logical id and description are shown
+but are not its identity, so moving a rule to another resource is no change. An added rule widens unless an old rule
+of the same group already allowed it (same or ``all`` protocol, a port range and a CIDR that contain it); rules open
+to ``0.0.0.0/0`` or ``::/0`` are marked ``internet``.
+
+Intrinsic functions are compared structurally through one deterministic text form (:func:`text`): ``!Ref X``,
+``!GetAtt A.B``, ``!Sub ...``, else compact JSON with sorted keys. Not followed: values wired through parameters
+(a CIDR passed in as a parameter is compared as ``!Ref Name``), and which groups a service or load balancer is in.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+
+Templates = dict[str, dict]
+OPEN = ("0.0.0.0/0", "::/0")
+SYMBOL = {"added": "+", "removed": "-", "changed": "~"}
+
+# Resource type -> (label, property) of each policy document it carries. Roles, users and groups carry a list of
+# inline policies under ``Policies`` (handled separately); resource policies may be JSON strings.
+POLICY_PROPERTIES: dict[str, tuple[tuple[str, str], ...]] = {
+    "AWS::IAM::Role": (("trust", "AssumeRolePolicyDocument"),),
+    "AWS::IAM::User": (),
+    "AWS::IAM::Group": (),
+    "AWS::IAM::Policy": (("policy", "PolicyDocument"),),
+    "AWS::IAM::ManagedPolicy": (("policy", "PolicyDocument"),),
+    "AWS::IAM::RolePolicy": (("policy", "PolicyDocument"),),
+    "AWS::IAM::UserPolicy": (("policy", "PolicyDocument"),),
+    "AWS::IAM::GroupPolicy": (("policy", "PolicyDocument"),),
+    "AWS::S3::BucketPolicy": (("bucket policy", "PolicyDocument"),),
+    "AWS::SNS::TopicPolicy": (("topic policy", "PolicyDocument"),),
+    "AWS::SQS::QueuePolicy": (("queue policy", "PolicyDocument"),),
+    "AWS::SecretsManager::ResourcePolicy": (("secret policy", "ResourcePolicy"),),
+    "AWS::KMS::Key": (("key policy", "KeyPolicy"),),
+    "AWS::ECR::Repository": (("repository policy", "RepositoryPolicyText"),),
+    "AWS::EFS::FileSystem": (("file system policy", "FileSystemPolicy"),),
+    "AWS::Logs::ResourcePolicy": (("logs policy", "PolicyDocument"),),
+}
+WITH_INLINE_POLICIES = {"AWS::IAM::Role", "AWS::IAM::User", "AWS::IAM::Group"}
+ATTACHMENTS = ("Roles", "Users", "Groups")
+FIELDS = ("Principal", "NotPrincipal", "Action", "NotAction", "Resource", "NotResource", "Condition")
+
+
+def text(value) -> str:
+    """One deterministic text per template value: strings as they are, intrinsic functions in their short form."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, dict) and len(value) == 1:
+        (key, inner), = value.items()
+        if key == "Ref" and isinstance(inner, str):
+            return f"!Ref {inner}"
+        if key == "Fn::GetAtt" and isinstance(inner, list) and all(isinstance(x, str) for x in inner):
+            return f"!GetAtt {'.'.join(inner)}"
+        if key == "Fn::Sub" and isinstance(inner, str):
+            return f"!Sub {inner}"
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _list(value) -> list:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# IAM
+
+
+@dataclass(frozen=True)
+class _Statement:
+    """A statement in comparable form: each field a frozenset of texts; conditions by (operator, key)."""
+
+    sid: str
+    effect: str
+    fields: tuple[tuple[str, frozenset[str]], ...]
+    conditions: tuple[tuple[tuple[str, str], frozenset[str]], ...]
+
+    def get(self, name: str) -> frozenset[str]:
+        return dict(self.fields).get(name, frozenset())
+
+    @property
+    def condition_map(self) -> dict[tuple[str, str], frozenset[str]]:
+        return dict(self.conditions)
+
+
+def _principals(value) -> frozenset[str]:
+    if value == "*":
+        return frozenset({"*"})
+    if isinstance(value, dict) and not _is_intrinsic(value):
+        return frozenset(f"{kind}:{text(v)}" for kind, vs in value.items() for v in _list(vs))
+    return frozenset({text(value)})
+
+
+def _is_intrinsic(value) -> bool:
+    if not (isinstance(value, dict) and len(value) == 1):
+        return False
+    key = next(iter(value))
+    return key == "Ref" or key.startswith("Fn::")
+
+
+def _statement(raw) -> _Statement:
+    if not isinstance(raw, dict) or _is_intrinsic(raw):  # e.g. an Fn::If: compared as one opaque value
+        return _Statement("", "?", (("Statement", frozenset({text(raw)})),), ())
+    fields = []
+    for name in FIELDS[:-1]:
+        if name in raw:
+            value = raw[name]
+            items = _principals(value) if name.endswith("Principal") else frozenset(text(v) for v in _list(value))
+            fields.append((name, items))
+    conditions = []
+    condition = raw.get("Condition") or {}
+    if isinstance(condition, dict) and not _is_intrinsic(condition):
+        for op, keys in sorted(condition.items()):
+            if isinstance(keys, dict):
+                for key, values in sorted(keys.items()):
+                    conditions.append(((op, key), frozenset(text(v) for v in _list(values))))
+            else:
+                conditions.append(((op, ""), frozenset({text(keys)})))
+    elif condition:
+        conditions.append((("?", ""), frozenset({text(condition)})))
+    return _Statement(str(raw.get("Sid", "")), str(raw.get("Effect", "")), tuple(sorted(fields)), tuple(conditions))
+
+
+def _document(value) -> list | None:
+    """The statements of a policy document (a dict, or a JSON string); None when it cannot be read."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None
+    if not isinstance(value, dict) or _is_intrinsic(value):
+        return None
+    return _list(value.get("Statement"))
+
+
+@dataclass(frozen=True)
+class IamChange:
+    """One statement (or managed policy, attachment, boundary) added, removed or changed."""
+
+    stack: str
+    resource: str
+    type: str
+    policy: str
+    statement: str
+    change: str  # added | removed | changed
+    effect: str
+    added: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    removed: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    why: tuple[str, ...] = ()  # why it widens; empty: it does not
+
+    @property
+    def widens(self) -> bool:
+        return bool(self.why)
+
+    @property
+    def where(self) -> str:
+        return f"{self.stack}/{self.resource}"
+
+    @property
+    def symbol(self) -> str:
+        return SYMBOL[self.change]
+
+    def __str__(self) -> str:
+        stmt = f" {self.statement}" if self.statement else ""
+        effect = f" ({self.effect})" if self.effect else ""
+        flag = f"  WIDENS: {'; '.join(self.why)}" if self.why else ""
+        return f"{self.symbol} {self.where} {self.policy}{stmt}{effect}{flag}"
+
+
+def _policies(r: dict) -> Iterator[tuple[str, object]]:
+    """(label, document) of every policy document on a resource."""
+    p = r.get("Properties", {}) or {}
+    rtype = r.get("Type", "")
+    for label, prop in POLICY_PROPERTIES.get(rtype, ()):
+        if prop in p:
+            name = p.get("PolicyName") or p.get("ManagedPolicyName")
+            yield (f"{label} {text(name)}" if label == "policy" and name else label), p[prop]
+    if rtype in WITH_INLINE_POLICIES:
+        for i, pol in enumerate(_list(p.get("Policies"))):
+            name = pol.get("PolicyName", f"#{i + 1}") if isinstance(pol, dict) else f"#{i + 1}"
+            yield f"policy {text(name)}", pol.get("PolicyDocument") if isinstance(pol, dict) else pol
+
+
+def _iam_resources(templates: Templates) -> dict[tuple[str, str], dict]:
+    return {(stem, rid): r for stem, t in templates.items() for rid, r in (t.get("Resources") or {}).items()
+            if r.get("Type") in POLICY_PROPERTIES}
+
+
+def iam_diff(before: Templates | None, after: Templates) -> list[IamChange]:
+    """Every IAM statement and grant that differs between two renderings, sorted by stack, resource, policy."""
+    old, new = _iam_resources(before or {}), _iam_resources(after)
+    changes: list[IamChange] = []
+    for key in sorted(set(old) | set(new)):
+        stem, rid = key
+        b, a = old.get(key, {}), new.get(key, {})
+        rtype = (a or b).get("Type", "")
+        changes += _grants(stem, rid, rtype, b, a)
+        b_docs, a_docs = dict(_policies(b)), dict(_policies(a))
+        for label in sorted(set(b_docs) | set(a_docs)):
+            changes += _document_diff(stem, rid, rtype, label, b_docs.get(label), a_docs.get(label))
+    return changes
+
+
+def _grants(stem: str, rid: str, rtype: str, b: dict, a: dict) -> list[IamChange]:
+    """Managed policies, attachments to roles/users/groups, and the permissions boundary."""
+    out = []
+    bp, ap = b.get("Properties", {}) or {}, a.get("Properties", {}) or {}
+    lists = [("managed policies", "ManagedPolicyArns", "new managed policy")]
+    if rtype in {"AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"}:
+        lists += [(f"attached to {n.lower()}", n, f"attached to a new {n.lower()[:-1]}") for n in ATTACHMENTS]
+    for label, prop, reason in lists:
+        was = {text(v) for v in _list(bp.get(prop))}
+        now = {text(v) for v in _list(ap.get(prop))}
+        if was != now:
+            added, removed = tuple(sorted(now - was)), tuple(sorted(was - now))
+            change = "added" if not was else "removed" if not now else "changed"
+            why = (f"{reason}: {', '.join(added)}",) if added else ()
+            out.append(IamChange(stem, rid, rtype, label, "", change, "",
+                                 ((prop, added),) if added else (), ((prop, removed),) if removed else (), why))
+    was_b, now_b = bp.get("PermissionsBoundary"), ap.get("PermissionsBoundary")
+    if rtype in WITH_INLINE_POLICIES and text(was_b) != text(now_b) and (was_b is not None or now_b is not None):
+        change = "added" if was_b is None else "removed" if now_b is None else "changed"
+        why = () if was_b is None else ("permissions boundary " + ("dropped" if now_b is None else "changed"),)
+        out.append(IamChange(stem, rid, rtype, "permissions boundary", "", change, "",
+                             (("PermissionsBoundary", (text(now_b),)),) if now_b is not None else (),
+                             (("PermissionsBoundary", (text(was_b),)),) if was_b is not None else (), why))
+    return out
+
+
+def _document_diff(stem: str, rid: str, rtype: str, label: str, b_doc, a_doc) -> list[IamChange]:
+    b_raw = _document(b_doc) if b_doc is not None else []
+    a_raw = _document(a_doc) if a_doc is not None else []
+    if b_raw is None or a_raw is None:  # not readable (an intrinsic function): compare as one value
+        if text(b_doc) == text(a_doc):
+            return []
+        return [IamChange(stem, rid, rtype, label, "", "changed", "", (("Document", (text(a_doc),)),),
+                          (("Document", (text(b_doc),)),), ("policy document not readable here: review it by hand",))]
+    b_st = [(_label(s, i), _statement(s)) for i, s in enumerate(b_raw)]
+    a_st = [(_label(s, i), _statement(s)) for i, s in enumerate(a_raw)]
+    pairs, added, removed = _match(b_st, a_st)
+    trust = label == "trust"
+    out = []
+    for (bl, bs), (al, as_) in pairs:
+        plus, minus = _field_diff(bs, as_)
+        why = _widening(bs, as_, trust)
+        out.append(IamChange(stem, rid, rtype, label, al, "changed", as_.effect, plus, minus, why))
+    for al, as_ in added:
+        plus, _ = _field_diff(None, as_)
+        out.append(IamChange(stem, rid, rtype, label, al, "added", as_.effect, plus, (), _widening(None, as_, trust)))
+    for bl, bs in removed:
+        _, minus = _field_diff(bs, None)
+        out.append(IamChange(stem, rid, rtype, label, bl, "removed", bs.effect, (), minus, _widening(bs, None, trust)))
+    return sorted(out, key=lambda c: (c.statement, c.change))
+
+
+def _label(raw, index: int) -> str:
+    return str(raw["Sid"]) if isinstance(raw, dict) and raw.get("Sid") else f"statement {index + 1}"
+
+
+def _match(before: list, after: list) -> tuple[list, list, list]:
+    """Pairs of changed statements, added ones, removed ones; identical statements drop out."""
+    before, after = list(before), list(after)
+    for item in list(after):  # identical content (wherever it moved)
+        same = next((x for x in before if x[1] == item[1]), None)
+        if same is not None:
+            before.remove(same)
+            after.remove(item)
+    pairs = []
+    for item in list(after):  # the same Sid
+        if item[1].sid:
+            same = next((x for x in before if x[1].sid == item[1].sid), None)
+            if same is not None:
+                before.remove(same)
+                after.remove(item)
+                pairs.append((same, item))
+    for item in list(after):  # the most similar statement of the same effect
+        scored = [(_similarity(x[1], item[1]), i) for i, x in enumerate(before)
+                  if x[1].effect == item[1].effect and not (x[1].sid and item[1].sid)]
+        best = max(scored, default=(0, -1))
+        if best[0] > 0:
+            pairs.append((before.pop(best[1]), item))
+            after.remove(item)
+    return pairs, after, before
+
+
+def _similarity(a: _Statement, b: _Statement) -> int:
+    return sum(len(a.get(f) & b.get(f)) for f in ("Action", "NotAction", "Principal", "Resource"))
+
+
+def _field_diff(b: _Statement | None, a: _Statement | None):
+    plus, minus = [], []
+    for name in FIELDS:
+        was = _field_items(b, name)
+        now = _field_items(a, name)
+        if now - was:
+            plus.append((name, tuple(sorted(now - was))))
+        if was - now:
+            minus.append((name, tuple(sorted(was - now))))
+    return tuple(plus), tuple(minus)
+
+
+def _field_items(s: _Statement | None, name: str) -> frozenset[str]:
+    if s is None:
+        return frozenset()
+    if name == "Condition":
+        return frozenset(f"{op} {key} = {v}" if key else f"{op} = {v}" for (op, key), vs in s.conditions for v in vs)
+    return s.get(name)
+
+
+@lru_cache(maxsize=4096)
+def _glob(pattern: str, case: bool) -> re.Pattern:
+    body = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.compile(f"^{body}$", 0 if case else re.IGNORECASE)
+
+
+def _covered(item: str, patterns: frozenset[str], case: bool = True) -> bool:
+    """An IAM pattern (``*`` and ``?`` wildcards) of the old statement already allowed ``item``."""
+    return any(p == item or _glob(p, case).match(item) for p in patterns)
+
+
+# What counts as a wildcard grant: any action of a service, any resource, anyone.
+WILDCARDS = {
+    "Action": lambda x: {x} if x == "*" or x.endswith(":*") else set(),
+    "Resource": lambda x: {x} if x == "*" else set(),
+    "Principal": lambda x: {x} if x in ("*", "AWS:*") else set(),
+}
+
+
+def _wild(name: str, items) -> list[str]:
+    return sorted(x for x in items if WILDCARDS[name](x))
+
+
+def _widening(b: _Statement | None, a: _Statement | None, trust: bool) -> tuple[str, ...]:
+    """Why this change grants more than before; empty when it does not."""
+    who = "trust principal" if trust else "principal"
+    if a is None:  # removed
+        return ("Deny statement removed",) if b.effect == "Deny" else ()
+    if a.effect == "?" or (b is not None and b.effect == "?"):
+        return ("statement not readable here: review it by hand",) if b is None or b != a else ()
+    if a.effect == "Deny":
+        if b is None or b.effect != "Deny":
+            return ()
+        return _deny_widening(b, a)
+    why = []
+    if b is None or b.effect != "Allow":
+        why.append("new Allow statement" if b is None else "Deny became Allow")
+        wild = _wild("Action", a.get("Action"))
+        if wild:
+            why.append(f"wildcard action {', '.join(wild)}")
+        if _wild("Resource", a.get("Resource")):
+            why.append("Resource *")
+        if _wild("Principal", a.get("Principal")):
+            why.append(f"any {who}")
+        if a.get("NotAction") or a.get("NotResource"):
+            why.append("NotAction/NotResource: allows everything not listed")
+        return tuple(why)
+    for name, noun, case in (("Action", "action", False), ("Resource", "resource", True), ("Principal", who, True)):
+        fresh = sorted(x for x in a.get(name) - b.get(name) if not _covered(x, b.get(name), case))
+        wild = [x for x in fresh if x in WILDCARDS[name](x)]
+        if wild:
+            why.append({"Action": f"wildcard action {', '.join(wild)}", "Resource": "Resource *",
+                        "Principal": f"any {who}"}[name])
+        rest = [x for x in fresh if x not in wild]
+        if rest:
+            why.append(f"new {noun}{'s' if len(rest) > 1 else ''} {', '.join(rest)}")
+    for name in ("NotAction", "NotResource", "NotPrincipal"):
+        dropped = sorted(b.get(name) - a.get(name))
+        if dropped:
+            why.append(f"{name} no longer excludes {', '.join(dropped)}")
+    why += _condition_widening(b.condition_map, a.condition_map)
+    return tuple(why)
+
+
+def _condition_widening(was: dict, now: dict) -> list[str]:
+    """A dropped condition widens; so do new values of a positive operator and dropped values of a negated one."""
+    why = []
+    for (op, key), values in sorted(was.items()):
+        label = f"{op} {key}".rstrip()
+        if (op, key) not in now:
+            why.append(f"condition dropped: {label}")
+            continue
+        negated = "Not" in op
+        loosened = sorted(values - now[(op, key)]) if negated else sorted(now[(op, key)] - values)
+        if loosened:
+            why.append(f"condition {label} now {'excludes fewer' if negated else 'accepts'}: {', '.join(loosened)}")
+    return why
+
+
+def _deny_widening(b: _Statement, a: _Statement) -> tuple[str, ...]:
+    why = []
+    for name in ("Action", "Resource", "Principal"):
+        lost = sorted(x for x in b.get(name) - a.get(name) if not _covered(x, a.get(name), name != "Action"))
+        if lost:
+            why.append(f"Deny no longer covers {', '.join(lost)}")
+    added = sorted(set(a.condition_map) - set(b.condition_map))
+    if added:
+        why.append("Deny now applies only under " + ", ".join(f"{op} {key}".rstrip() for op, key in added))
+    return tuple(why)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Security groups
+
+
+PROTOCOLS = {"-1": "all", "6": "tcp", "17": "udp", "1": "icmp", "58": "icmpv6"}
+# Rule property -> how its peer is shown ("sg X": the group with logical id X, or the value given).
+PEERS = {"CidrIp": "", "CidrIpv6": "", "SourceSecurityGroupId": "sg ", "DestinationSecurityGroupId": "sg ",
+         "SourceSecurityGroupName": "sg ", "SourceSecurityGroupOwnerId": "owner ", "SourcePrefixListId": "pl ",
+         "DestinationPrefixListId": "pl "}
+DEFAULT_EGRESS = "(AWS default: the group declares no egress rule)"
+
+
+@dataclass(frozen=True, order=True)
+class _Rule:
+    direction: str
+    group: str
+    protocol: str
+    low: int
+    high: int
+    peer: str
+
+
+@dataclass(frozen=True)
+class RuleChange:
+    """A security group rule added or removed."""
+
+    stack: str
+    group: str
+    direction: str  # ingress | egress
+    protocol: str
+    ports: str
+    peer: str
+    change: str  # added | removed
+    defined_by: str
+    description: str = ""
+    widens: bool = False
+    internet: bool = False
+
+    @property
+    def where(self) -> str:
+        return f"{self.stack}/{self.group}"
+
+    @property
+    def symbol(self) -> str:
+        return SYMBOL[self.change]
+
+    @property
+    def rule(self) -> str:
+        towards = "from" if self.direction == "ingress" else "to"
+        ports = "" if self.ports == "all" and self.protocol == "all" else f" {self.ports}"
+        return f"{self.direction} {self.protocol}{ports} {towards} {self.peer}"
+
+    def __str__(self) -> str:
+        flags = [f for f, on in (("WIDENS", self.widens), ("INTERNET", self.internet and self.change == "added")) if on]
+        shown = f"{self.symbol} {self.where} {self.rule} ({self.defined_by})"
+        return f"{shown}  {', '.join(flags)}" if flags else shown
+
+
+def _group(value) -> str:
+    """The group a rule belongs to or names: the logical id behind ``!GetAtt X.GroupId`` or ``!Ref X``."""
+    if isinstance(value, dict) and len(value) == 1:
+        (key, inner), = value.items()
+        if key == "Fn::GetAtt" and isinstance(inner, list) and inner[1:] == ["GroupId"]:
+            return str(inner[0])
+        if key == "Ref" and isinstance(inner, str):
+            return inner
+    return text(value)
+
+
+def _ports(protocol: str, raw: dict) -> tuple[int, int]:
+    if protocol == "all":
+        return (0, 65535)
+    try:
+        low, high = int(raw.get("FromPort", -1)), int(raw.get("ToPort", -1))
+    except (TypeError, ValueError):
+        return (-2, -2)  # not a literal: compared by the rule's text below
+    return (0, 65535) if low == -1 and protocol not in ("icmp", "icmpv6") else (low, high)
+
+
+def _port_text(protocol: str, low: int, high: int) -> str:
+    if protocol in ("icmp", "icmpv6"):
+        return f"type {low} code {high}"
+    if (low, high) == (0, 65535):
+        return "all"
+    return str(low) if low == high else f"{low}-{high}"
+
+
+def _rule(direction: str, group: str, raw: dict) -> _Rule:
+    protocol = str(raw.get("IpProtocol", "-1")).lower()
+    protocol = PROTOCOLS.get(protocol, protocol)
+    peer = " ".join(f"{shown}{_group(raw[name]) if shown else text(raw[name])}"
+                    for name, shown in PEERS.items() if name in raw) or "(no peer)"
+    low, high = _ports(protocol, raw)
+    if low == -2:
+        peer += f" ports {text(raw.get('FromPort'))}-{text(raw.get('ToPort'))}"
+    return _Rule(direction, group, protocol, low, high, peer)
+
+
+def _rules(templates: Templates) -> dict[tuple[str, _Rule], tuple[str, str]]:
+    """``{(stem, rule): (defined by, description)}`` for every rule, with AWS's default egress where it applies."""
+    found: dict[tuple[str, _Rule], tuple[str, str]] = {}
+    for stem, t in templates.items():
+        resources = t.get("Resources") or {}
+        with_egress = set()
+        for rid, r in sorted(resources.items()):
+            p, rtype = r.get("Properties", {}) or {}, r.get("Type")
+            if rtype == "AWS::EC2::SecurityGroup":
+                for direction, prop in (("ingress", "SecurityGroupIngress"), ("egress", "SecurityGroupEgress")):
+                    for raw in _list(p.get(prop)):
+                        if isinstance(raw, dict):
+                            found.setdefault((stem, _rule(direction, rid, raw)), (rid, str(raw.get("Description", ""))))
+                if p.get("SecurityGroupEgress"):
+                    with_egress.add(rid)
+            elif rtype in ("AWS::EC2::SecurityGroupIngress", "AWS::EC2::SecurityGroupEgress"):
+                direction = "ingress" if rtype.endswith("Ingress") else "egress"
+                group = _group(p.get("GroupId", p.get("GroupName")))
+                found.setdefault((stem, _rule(direction, group, p)), (rid, str(p.get("Description", ""))))
+                if direction == "egress":
+                    with_egress.add(group)
+        for rid, r in sorted(resources.items()):
+            if r.get("Type") == "AWS::EC2::SecurityGroup" and rid not in with_egress:
+                found.setdefault((stem, _Rule("egress", rid, "all", 0, 65535, "0.0.0.0/0")), (DEFAULT_EGRESS, ""))
+    return found
+
+
+def _cidr(peer: str):
+    try:
+        return ipaddress.ip_network(peer, strict=False)
+    except ValueError:
+        return None
+
+
+def _contains(old: _Rule, new: _Rule) -> bool:
+    """``old`` already allowed all that ``new`` allows (same direction and group)."""
+    if (old.direction, old.group) != (new.direction, new.group):
+        return False
+    if old.protocol != "all" and old.protocol != new.protocol:
+        return False
+    if old.protocol != "all" and not (old.low <= new.low and new.high <= old.high):
+        return False
+    if old.peer == new.peer:
+        return True
+    a, b = _cidr(old.peer), _cidr(new.peer)
+    return a is not None and b is not None and a.version == b.version and b.subnet_of(a)
+
+
+def sg_diff(before: Templates | None, after: Templates) -> list[RuleChange]:
+    """Every security group rule added or removed between two renderings, sorted by stack, group and rule."""
+    old, new = _rules(before or {}), _rules(after)
+    out = []
+    for key in sorted(set(old) ^ set(new)):
+        stem, rule = key
+        added = key in new
+        defined_by, description = (new if added else old)[key]
+        widens = added and not any(_contains(o, rule) for (s, o) in old if s == stem)
+        out.append(RuleChange(stem, rule.group, rule.direction, rule.protocol,
+                              _port_text(rule.protocol, rule.low, rule.high), rule.peer,
+                              "added" if added else "removed", defined_by, description, widens, rule.peer in OPEN))
+    return sorted(out, key=lambda c: (c.stack, c.group, c.direction, c.change == "added", c.protocol, c.ports, c.peer))

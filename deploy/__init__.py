@@ -7,11 +7,14 @@ Layout, one concern per module:
 ``aws``        the one session factory (profile, region, adaptive retries, ``AWS_ENDPOINT_URL`` left to boto3),
                the account guard and API call counting
 ``ui``         terminal output (rich on a TTY, plain lines otherwise), confirmation, polling with backoff
-``package``    content-addressed upload of the children, then the root; the console quick-create URL
+``package``    guardrails, then content-addressed upload of the children, then the root; the quick-create URL
 ``bootstrap``  the template bucket's own small stack
 ``stacks``     stack state: what may be done now, nested stacks, prod protection (termination, stack policy)
 ``changeset``  change set names, create, wait, describe recursively (nested change sets), clean up
-``review``     the review model, the data-loss guard, and its text / rich / JSON / Markdown renderings
+``diff``       the deployed templates read back (GetTemplate), compared with the packaged ones: IAM, security
+               groups and cost (the comparisons themselves are pure, in ``checks``)
+``review``     the review model (with the template diff), the data-loss guard, and its text / rich / JSON /
+               Markdown renderings
 ``watch``      following an operation's events across nested stacks, failure summaries, recovery advice
 ``retained``   what ``destroy`` leaves behind (DeletionPolicy Retain) and how to remove it by hand
 ``commands``   one function per CLI command; ``cli`` wires them into ``generate.py``

@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from checks import guardrails
 from templates._common import TOOL
 from templates.config import EnvParams
 from templates.root import Param
 
 from . import bootstrap as boot
-from . import changeset, review
+from . import changeset, diff, review
 from .aws import Aws, aws_errors, check_account
 from .errors import BadInput, DeployError
 from .package import Packaged, default_bucket, package, quick_create_url, template_bucket
@@ -124,13 +125,24 @@ def package_cmd(ctx: Ctx, image_tag: str | None = None, desired_count: int | Non
 
 def _package(ctx: Ctx, account: str) -> Packaged:
     bucket = template_bucket(ctx.aws, ctx.p, account)
-    packaged = package(ctx.aws, ctx.p, ctx.home, bucket)
+    packaged = package(ctx.aws, ctx.p, ctx.home, bucket, check=lambda built: _guardrails(ctx, built))
     ctx.out.line(f"packaged to s3://{bucket}: {len(packaged.uploaded)} uploaded, {len(packaged.skipped)} unchanged")
     for key in packaged.uploaded:
         ctx.out.line(f"  uploaded {key}")
     ctx.out.line(f"root template: {packaged.root_url}")
     ctx.out.line(f"packaged root: {_shown(packaged.root_file, ctx.home)}")
     return packaged
+
+
+def _guardrails(ctx: Ctx, built: dict[str, dict]) -> None:
+    """Our own rules (checks/guardrails.py) over exactly what would be uploaded: a violation stops before any upload."""
+    violations = guardrails.check(built)
+    if violations:
+        listed = "\n".join(f"  {v}" for v in violations)
+        raise DeployError(f"refusing to package {ctx.p.stack_name}: the templates break {len(violations)} guardrail(s) "
+                          f"(checks/guardrails.py); nothing was uploaded and no change set created\n{listed}",
+                          f"fix params/{ctx.env}.yaml or the template module named above; python generate.py --env "
+                          f"{ctx.env} --no-lint lists the same violations")
 
 
 def _shown(path: Path, home: Path) -> str:
@@ -164,7 +176,12 @@ def _plan(ctx: Ctx, opts: PlanOptions) -> Planned | None:
         _write(opts, review.empty(ctx.p.stack_name, cs_type, _shown_parameters(req, info)))
         return None
     _require_created(desc)
-    result = review.build(changeset.describe_tree(ctx.aws, arn), cs_type)
+    tree = changeset.describe_tree(ctx.aws, arn)
+    deployed = info.parameters if info and info.exists else {}
+    # Read back only when there is something to review: an unchanged plan costs no extra call.
+    before = diff.deployed_templates(ctx.aws, ctx.p.stack_name) if cs_type == "UPDATE" else None
+    compared = diff.compare(before, packaged.templates, ctx.p.region, ctx.env, deployed, tree.parameters)
+    result = review.build(tree, cs_type, compared)
     review.show(result, ctx.out)
     _write(opts, result)
     return Planned(result, arn, info)

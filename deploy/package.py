@@ -4,8 +4,10 @@ Why content addressing (``<stack>/<sha256 of the bytes>.yaml``): an unchanged ch
 ``package`` uploads nothing and CloudFormation sees an unchanged ``TemplateURL`` (the nested stack is not touched);
 a key, once written, never changes meaning, so an old root or quick-create link keeps working.
 
-Order matters: every child is uploaded (or found) before the root is rendered and uploaded, so a failure part way
-never leaves a root that points at a child that is not there.
+Order matters: every child is uploaded (or found) before the root is uploaded, so a failure part way never leaves a
+root that points at a child that is not there. The root is *built* first, though (a child's key depends only on its
+bytes), so ``check`` (the guardrails) sees every template as it would be deployed and a violation stops before
+anything reaches S3. Each template is built once; ``Packaged.templates`` carries the dicts for the plan's diff.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import hashlib
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urlencode
@@ -22,7 +25,9 @@ from urllib.parse import quote, urlencode
 from botocore.exceptions import ClientError
 
 import templates
+from templates._yaml import dump as dump_yaml
 from templates.config import EnvParams
+from templates.root import build as build_root
 
 from .aws import Aws, aws_errors, caller_account, error_code, error_message
 from .errors import BadInput, DeployError
@@ -32,7 +37,8 @@ ROOT_FILE = f"{templates.ROOT}.yaml"
 
 @dataclass
 class Packaged:
-    """What ``package`` produced: the root's S3 URL and file, and which keys were uploaded or already there."""
+    """What ``package`` produced: the root's S3 URL and file, which keys were uploaded or already there, and the
+    templates themselves as dicts (what ``plan`` compares with the deployed ones)."""
 
     bucket: str
     root_url: str
@@ -42,6 +48,7 @@ class Packaged:
     uploaded: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     has_transform: bool = False
+    templates: dict[str, dict] = field(default_factory=dict)  # {stem: template dict} as uploaded (root with S3 URLs)
 
 
 def default_bucket(account: str, region: str) -> str:
@@ -64,23 +71,30 @@ def content_key(stack_name: str, body: str) -> str:
     return f"{stack_name}/{hashlib.sha256(body.encode('utf-8')).hexdigest()}.yaml"
 
 
-def package(aws: Aws, p: EnvParams, home: Path, bucket: str) -> Packaged:
-    """Upload the children, then render, upload and write the root; nothing of the root exists if a child failed."""
-    local = templates.render(p)
-    children = {name.removesuffix(".yaml"): body for name, body in sorted(local.items()) if name != ROOT_FILE}
-    urls, uploaded, skipped = {}, [], []
-    for stem, body in children.items():
+def package(aws: Aws, p: EnvParams, home: Path, bucket: str,
+            check: Callable[[dict[str, dict]], None] | None = None) -> Packaged:
+    """Build the templates (the root with the children's S3 URLs), let ``check`` refuse them before anything is
+    uploaded, upload the children, then the root, and write the root; nothing of the root exists if a child failed."""
+    built = templates.build_all(p)
+    dicts = {stem: t.to_dict() for stem, t in built.items()}
+    children = {stem: dump_yaml(d) for stem, d in sorted(dicts.items()) if stem != templates.ROOT}
+    urls = {stem: object_url(bucket, p.region, content_key(p.stack_name, body)) for stem, body in children.items()}
+    root = build_root(p, {stem: t for stem, t in built.items() if stem != templates.ROOT}, lambda stem: urls[stem])
+    dicts[templates.ROOT] = root.to_dict()
+    root_body = dump_yaml(dicts[templates.ROOT])
+    if check is not None:
+        check(dicts)
+    uploaded, skipped = [], []
+    for body in children.values():
         key = content_key(p.stack_name, body)
         (uploaded if _upload(aws, bucket, key, body) else skipped).append(key)
-        urls[stem] = object_url(bucket, p.region, key)
-    root_body = templates.render(p, template_url=lambda stem: urls[stem])[ROOT_FILE]
     root_key = content_key(p.stack_name, root_body)
     (uploaded if _upload(aws, bucket, root_key, root_body) else skipped).append(root_key)
     root_file = home / "output" / p.env / "packaged" / ROOT_FILE
     _write_atomically(root_file, root_body)
     transform = any(map(uses_transform, [root_body, *children.values()]))
     return Packaged(bucket, object_url(bucket, p.region, root_key), root_file, root_body, urls, uploaded, skipped,
-                    transform)
+                    transform, dicts)
 
 
 def uses_transform(body: str) -> bool:

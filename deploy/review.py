@@ -7,16 +7,24 @@ Replacement comes from ``ResourceChange.Replacement``: ``True`` (will be replace
 depending on a value known only while executing) or ``False``. Per property, ``Details[].Target.RequiresRecreation``
 says ``Always``, ``Conditionally`` or ``Never``; with ``IncludePropertyValues`` the details also carry
 ``BeforeValue`` / ``AfterValue``.
+
+Beside the change set, ``plan`` attaches a :class:`deploy.diff.TemplateDiff`: the IAM statements, security group
+rules and monthly cost that differ between the deployed templates and the planned ones. A change that widens access
+is marked in every rendering (``WIDENS`` in text, yellow in a terminal, a ``> [!WARNING]`` block in Markdown,
+``"widens": true`` in JSON). A review rebuilt from a change set alone (``apply --change-set``) has no diff: ``plan``
+showed it.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 
 from templates.stateful import STATEFUL
 
 from .changeset import Node
+from .diff import TemplateDiff
 from .stacks import STACK_TYPE
 from .ui import Out
 
@@ -27,6 +35,7 @@ SECURITY_PREFIXES = ("AWS::IAM::", "AWS::EC2::SecurityGroup")
 SECURITY_TYPES = {"AWS::S3::BucketPolicy", "AWS::SNS::TopicPolicy", "AWS::SQS::QueuePolicy", "AWS::KMS::Key",
                   "AWS::SecretsManager::ResourcePolicy", "AWS::Lambda::Permission"}
 VALUE_WIDTH = 80
+FOLD_ROWS = 15  # Markdown tables longer than this are folded in <details>
 
 
 @dataclass
@@ -88,6 +97,7 @@ class Review:
     parameters: dict[str, str]
     stacks: list[StackReview]
     no_changes: bool = False
+    diff: TemplateDiff | None = None  # deployed vs planned templates; None when not compared
 
     @property
     def data_loss(self) -> list[Finding]:
@@ -105,11 +115,11 @@ class Review:
 # --- building -----------------------------------------------------------------------------------------------------
 
 
-def build(tree: Node, change_set_type: str) -> Review:
+def build(tree: Node, change_set_type: str, diff: TemplateDiff | None = None) -> Review:
     stacks = [StackReview(n.path, n.stack_name, n.arn, sorted((_row(rc) for rc in n.changes), key=lambda r: r.logical_id))
               for n in tree.walk()]
     return Review(tree.stack_name, tree.arn, tree.name, change_set_type, tree.include_nested, dict(sorted(tree.parameters.items())),
-                  stacks, no_changes=tree.no_changes)
+                  stacks, no_changes=tree.no_changes, diff=diff)
 
 
 def empty(stack_name: str, change_set_type: str, parameters: dict[str, str]) -> Review:
@@ -231,6 +241,8 @@ def show(review: Review, out: Out) -> None:
         out.warn("nested change sets are not included: nested stacks show as one row each")
     for stack in review.stacks:
         _show_stack(stack, out)
+    if review.diff is not None:
+        _show_diff(review.diff, out)
     _show_warnings(review, out)
     out.line(f"Summary: {summary_text(review.counts())} across {len(review.stacks)} stack(s)", "bold")
 
@@ -277,10 +289,52 @@ def _show_warnings(review: Review, out: Out) -> None:
         out.warn(f"DATA LOSS: {finding}")
     if review.data_loss:
         out.line("  apply refuses this change set unless given --allow-data-loss", "bold red")
+    if review.diff is not None and review.diff.widens:
+        out.warn(f"access widens: {_widening_summary(review.diff)} (marked WIDENS above)")
     if review.security:
         out.line("security-relevant changes (IAM, security groups, resource policies):", "bold yellow")
         for label, r in review.security:
             out.line(f"  {label}/{r.logical_id}  {r.type}  {r.action}")
+
+
+def _widening_summary(diff: TemplateDiff) -> str:
+    parts = []
+    if diff.widening_iam:
+        parts.append(f"{len(diff.widening_iam)} IAM change(s)")
+    if diff.widening_network:
+        internet = sum(1 for c in diff.widening_network if c.internet)
+        parts.append(f"{len(diff.widening_network)} security group rule(s)" + (f", {internet} open to the internet"
+                                                                              if internet else ""))
+    return " and ".join(parts)
+
+
+def _compared(diff: TemplateDiff) -> str:
+    return "nothing deployed -> planned templates" if diff.created else "deployed -> planned templates"
+
+
+def _show_diff(diff: TemplateDiff, out: Out) -> None:
+    """IAM, then security groups, then cost; widening lines in yellow."""
+    widening = len(diff.widening_iam)
+    out.line(f"IAM ({_compared(diff)}): " + (f"{len(diff.iam)} change(s), {widening} widen(s) access" if diff.iam
+                                            else "no change"), "bold yellow" if widening else "bold")
+    for c in diff.iam:
+        out.line(f"  {c}", "yellow" if c.widens else "")
+        for sign, fields in (("+", c.added), ("-", c.removed)):
+            for name, items in fields:
+                out.line(f"      {sign} {name}: {', '.join(items)}")
+    widening = len(diff.widening_network)
+    out.line(f"security groups ({_compared(diff)}): " + (
+        f"{len(diff.network)} rule change(s), {widening} widen(s) access" if diff.network else "no change"),
+        "bold yellow" if widening else "bold")
+    for c in diff.network:
+        out.line(f"  {c}", ("bold yellow" if c.internet else "yellow") if c.widens else "")
+    if diff.cost is None:
+        out.line(f"cost: {diff.cost_error}", "bold")
+        return
+    lines = str(diff.cost).rstrip("\n").splitlines()
+    out.line(f"cost (monthly estimate, {_compared(diff)}): {lines[0]}", "bold")
+    for line in lines[1:]:
+        out.line(line)
 
 
 def as_json(review: Review) -> dict:
@@ -295,6 +349,7 @@ def as_json(review: Review) -> dict:
         "parameters": review.parameters,
         "summary": review.counts(),
         "dataLoss": [vars(f) for f in review.data_loss],
+        **_json_diff(review.diff),
         "security": [{"stack": label, "logicalId": r.logical_id, "type": r.type, "action": r.action} for label, r in review.security],
         "stacks": [{
             "path": s.label, "stackName": s.stack_name, "changeSetId": s.change_set_id,
@@ -304,6 +359,32 @@ def as_json(review: Review) -> dict:
                 "properties": [vars(pc) for pc in r.properties],
             } for r in s.rows],
         } for s in review.stacks],
+    }
+
+
+def _json_diff(diff: TemplateDiff | None) -> dict:
+    if diff is None:
+        return {"templatesCompared": False, "widens": None, "iam": None, "network": None, "cost": None}
+    cost = None
+    if diff.cost is not None:
+        cost = {"before": round(diff.cost.before_total, 2), "after": round(diff.cost.after_total, 2),
+                "delta": round(diff.cost.diff, 2), "changes": [{
+                    "service": c.key[0], "item": c.key[1], "delta": round(c.diff, 2),
+                    "before": round(c.before.monthly, 2) if c.before else None,
+                    "after": round(c.after.monthly, 2) if c.after else None,
+                    "beforeBasis": c.before.basis if c.before else None, "afterBasis": c.after.basis if c.after else None,
+                    "text": str(c)} for c in diff.cost.changes]}
+    return {
+        "templatesCompared": True, "created": diff.created, "widens": diff.widens,
+        "iam": [{"stack": c.stack, "resource": c.resource, "type": c.type, "policy": c.policy,
+                 "statement": c.statement or None, "change": c.change, "effect": c.effect or None,
+                 "added": {k: list(v) for k, v in c.added}, "removed": {k: list(v) for k, v in c.removed},
+                 "widens": c.widens, "why": list(c.why)} for c in diff.iam],
+        "network": [{"stack": c.stack, "group": c.group, "direction": c.direction, "protocol": c.protocol,
+                     "ports": c.ports, "peer": c.peer, "change": c.change, "definedBy": c.defined_by,
+                     "description": c.description or None, "widens": c.widens, "internet": c.internet}
+                    for c in diff.network],
+        "cost": cost, "costError": diff.cost_error or None,
     }
 
 
@@ -325,12 +406,74 @@ def markdown(review: Review) -> str:
     if review.data_loss:
         lines += ["> [!CAUTION]", "> **Data loss**: `apply` refuses this change set unless given `--allow-data-loss`."]
         lines += [f"> - `{f.stack}/{f.logical_id}` ({f.type}): {f.why}" for f in review.data_loss] + [""]
+    if review.diff is not None and review.diff.widens:
+        lines += _md_widening(review.diff)
     if review.security:
         lines += ["> [!IMPORTANT]", "> Security-relevant changes:"]
         lines += [f"> - `{label}/{r.logical_id}` {r.type}: {r.action}" for label, r in review.security] + [""]
+    if review.diff is not None:
+        lines += _md_diff(review.diff)
     for s in review.stacks:
         lines += _md_stack(s)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _md_widening(diff: TemplateDiff) -> list[str]:
+    lines = ["> [!WARNING]", f"> **Access widens** ({_compared(diff)}): {_widening_summary(diff)}."]
+    shown = [f"> - `{c.where}` {c.policy}{f' `{c.statement}`' if c.statement else ''}: {_md_text('; '.join(c.why))}"
+             for c in diff.widening_iam]
+    shown += [f"> - `{c.where}` {c.rule}" + (" **(internet)**" if c.internet else "") for c in diff.widening_network]
+    if len(shown) > FOLD_ROWS:
+        shown = shown[:FOLD_ROWS] + [f"> - ... and {len(shown) - FOLD_ROWS} more (tables below)"]
+    return lines + shown + [""]
+
+
+def _md_fold(summary: str, table: list[str]) -> list[str]:
+    if len(table) - 2 > FOLD_ROWS:
+        return [f"<details><summary>{summary}</summary>", "", *table, "", "</details>", ""]
+    return [*table, ""]
+
+
+def _md_items(fields) -> str:
+    return "<br>".join(f"{name}: " + ", ".join(f"`{_md(x)}`" for x in items) for name, items in fields)
+
+
+def _md_diff(diff: TemplateDiff) -> list[str]:
+    """IAM, security groups and cost, each a section; long tables folded."""
+    lines = [f"#### IAM ({_compared(diff)})", ""]
+    if diff.iam:
+        table = ["| | Resource | Policy | Statement | Added | Removed | Widens |", "|---|---|---|---|---|---|---|"]
+        table += [f"| {c.symbol} | `{c.where}` {c.type} | {_md_text(c.policy)} | "
+                  f"{_md_text(c.statement)}{f' ({c.effect})' if c.effect else ''} | {_md_items(c.added)} | "
+                  f"{_md_items(c.removed)} | {('**yes**: ' + _md_text('; '.join(c.why))) if c.widens else 'no'} |"
+                  for c in diff.iam]
+        lines += _md_fold(f"{len(diff.iam)} IAM changes, {len(diff.widening_iam)} widen access", table)
+    else:
+        lines += ["No IAM change.", ""]
+    lines += [f"#### Security groups ({_compared(diff)})", ""]
+    if diff.network:
+        table = ["| | Group | Rule | Defined by | Widens |", "|---|---|---|---|---|"]
+        table += [f"| {c.symbol} | `{c.where}` | {_md_text(c.rule)} | `{_md(c.defined_by)}` | "
+                  f"{('**yes**' + (', **internet**' if c.internet else '')) if c.widens else 'no'} |"
+                  for c in diff.network]
+        lines += _md_fold(f"{len(diff.network)} rule changes, {len(diff.widening_network)} widen access", table)
+    else:
+        lines += ["No security group rule change.", ""]
+    lines += ["#### Cost (monthly estimate)", ""]
+    if diff.cost is None:
+        lines += [_md_text(diff.cost_error), ""]
+    elif not diff.cost.changes:
+        lines += [f"No change in the estimated cost ({diff.cost.after_total:,.2f} USD/month).", ""]
+    else:
+        c = diff.cost
+        counts = "as planned" if diff.created else "as deployed and as planned"
+        lines += [f"**{c.diff:+,.2f} USD/month** ({c.before_total:,.2f} -> {c.after_total:,.2f}), estimated by "
+                  f"`checks/cost.py` from the templates, with `DesiredCount` {counts}.", ""]
+        table = ["| Change | Line | Before | After |", "|---|---|---|---|"]
+        table += [f"| {ch.diff:+,.2f} | {_md_text(' '.join(ch.key))} | {_md_text(ch.before.basis) if ch.before else ''} | "
+                  f"{_md_text(ch.after.basis) if ch.after else ''} |" for ch in c.changes]
+        lines += _md_fold(f"{len(c.changes)} changed cost lines", table)
+    return lines
 
 
 def _md_stack(s: StackReview) -> list[str]:
@@ -354,6 +497,11 @@ def _md_stack(s: StackReview) -> list[str]:
 
 def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _md_text(text: str) -> str:
+    """Values in running text (not in a code span): no emphasis from ``*``/``_``, no math from ``$``, no HTML."""
+    return _md(re.sub(r"([\\*_$<~`])", r"\\\1", text))
 
 
 def _md_value(value: str | None) -> str:

@@ -1,0 +1,231 @@
+"""The plan review's template comparison and the guardrails before it: the deployed templates read back (Stubber
+and moto), the IAM / security group / cost sections in every rendering, and guardrails that stop a plan before
+anything is uploaded."""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+
+import boto3
+import pytest
+import yaml
+from rich.console import Console
+
+import templates
+from checks import prices as P
+from deploy import changeset, commands, diff, review
+from deploy.aws import connect
+from deploy.ui import Out, Rich
+from templates.config import load_params
+
+from . import recorded as r
+from .conftest import REGION
+
+BUCKET = "wwhd-infra-123456789012-us-west-2"
+EXTRA_SECRET = "arn:aws:secretsmanager:us-west-2:123456789012:secret:wwhd-dev/dev/extra-AbCdEf"
+
+
+def edit_params(project, env: str = "dev", **sections) -> None:
+    path = project / "params" / f"{env}.yaml"
+    data = yaml.safe_load(path.read_text())
+    for key, value in sections.items():
+        data[key] = {**data.get(key, {}), **value} if isinstance(value, dict) else value
+    path.write_text(yaml.safe_dump(data))
+
+
+def cfn():
+    return boto3.client("cloudformation", region_name=REGION)
+
+
+# --- reading the deployed templates --------------------------------------------------------------------------------
+
+
+ROOT_BODY = """\
+AWSTemplateFormatVersion: 2010-09-09
+Resources:
+  StorageStack:
+    Type: AWS::CloudFormation::Stack
+    Properties:
+      TemplateURL: https://b.s3.us-west-2.amazonaws.com/wwhd-prod/1.yaml
+  ServiceStack:
+    Type: AWS::CloudFormation::Stack
+    Properties:
+      TemplateURL: https://b.s3.us-west-2.amazonaws.com/wwhd-prod/2.yaml
+      Parameters:
+        FileSystemId: !GetAtt StorageStack.Outputs.FileSystemId
+"""
+STORAGE_BODY = "Resources:\n  FileSystem:\n    Type: AWS::EFS::FileSystem\n    Properties:\n      Encrypted: true\n"
+SERVICE_BODY = json.dumps({"Resources": {"Service": {"Type": "AWS::ECS::Service", "Properties": {"DesiredCount": 1}}}})
+
+
+def summary(logical: str, physical: str, type_: str) -> dict:
+    return {"LogicalResourceId": logical, "PhysicalResourceId": physical, "ResourceType": type_,
+            "LastUpdatedTimestamp": r.T0, "ResourceStatus": "UPDATE_COMPLETE"}
+
+
+def test_deployed_templates_reads_the_root_and_every_nested_stack():
+    aws, stubber = r.stubbed()
+    original = {"TemplateStage": "Original"}
+    stubber.add_response("get_template", {"TemplateBody": ROOT_BODY}, {"StackName": r.ROOT, **original})
+    stubber.add_response("list_stack_resources", {"StackResourceSummaries": [
+        summary("ServiceStack", r.stack_arn(r.SERVICE_STACK), "AWS::CloudFormation::Stack"),
+        summary("StorageStack", r.stack_arn(r.STORAGE_STACK), "AWS::CloudFormation::Stack"),
+        summary("Topic", "arn:aws:sns:us-west-2:1:t", "AWS::SNS::Topic"),
+    ]}, {"StackName": r.ROOT})
+    # sorted by logical id: ServiceStack first; its body is JSON, which botocore hands back decoded
+    stubber.add_response("get_template", {"TemplateBody": SERVICE_BODY},
+                         {"StackName": r.stack_arn(r.SERVICE_STACK), **original})
+    stubber.add_response("get_template", {"TemplateBody": STORAGE_BODY},
+                         {"StackName": r.stack_arn(r.STORAGE_STACK), **original})
+    found = diff.deployed_templates(aws, r.ROOT)
+    stubber.assert_no_pending_responses()
+    assert sorted(found) == ["root", "service", "storage"]
+    assert found["root"]["AWSTemplateFormatVersion"] == "2010-09-09"
+    assert found["root"]["Resources"]["ServiceStack"]["Properties"]["Parameters"]["FileSystemId"] == {
+        "Fn::GetAtt": ["StorageStack", "Outputs.FileSystemId"]}
+    assert found["storage"]["Resources"]["FileSystem"]["Properties"] == {"Encrypted": True}
+    assert found["service"]["Resources"]["Service"]["Properties"] == {"DesiredCount": 1}
+
+
+def test_deployed_templates_is_none_before_the_first_deploy():
+    aws, stubber = r.stubbed()
+    stubber.add_client_error("get_template", "ValidationError", "Stack with id wwhd-prod does not exist", 400,
+                             expected_params={"StackName": r.ROOT, "TemplateStage": "Original"})
+    assert diff.deployed_templates(aws, r.ROOT) is None
+
+
+def test_after_apply_the_deployed_templates_are_the_packaged_ones_and_only_a_change_reads_them(deployed, project):
+    p = load_params("dev", project / "params")
+    found = diff.deployed_templates(connect(None, REGION), "wwhd-dev")
+    local = {stem: t.to_dict() for stem, t in templates.build_all(p).items()}
+    assert sorted(found) == sorted(local)
+    assert all(found[stem] == local[stem] for stem in local if stem != "root")
+    assert found["root"] == diff.parse((project / "output/dev/packaged/root.yaml").read_text())  # with its S3 URLs
+
+    def plan(**options) -> commands.Ctx:
+        ctx = commands.Ctx(p=p, aws=connect(None, REGION), out=Out(stdout=io.StringIO()), home=project)
+        assert commands.plan(ctx, commands.PlanOptions(**options)) == 0
+        return ctx
+
+    unchanged, changed = plan(), plan(image_tag="v2")
+    assert unchanged.aws.calls["cloudformation:GetTemplate"] == 0  # "No changes": nothing to compare
+    assert changed.aws.calls["cloudformation:GetTemplate"] == 1 + len(templates.enabled_stacks(p))
+    assert changed.aws.calls["cloudformation:ListStackResources"] == 1
+    assert "IAM (deployed -> planned templates): no change" in changed.out.stdout.getvalue()
+
+
+# --- the plan review end to end ------------------------------------------------------------------------------------
+
+
+def test_plan_after_apply_shows_what_access_widens_and_what_it_costs(moto, project, cli):
+    edit_params(project, load_balancer={"ingress_cidrs": ["10.0.0.0/8"]})
+    assert cli("bootstrap", "--env", "dev").code == 0
+    assert cli("apply", "--env", "dev", "--image-tag", "v1", "--yes").code == 0
+    edit_params(project, load_balancer={"ingress_cidrs": ["10.0.0.0/8", "0.0.0.0/0"]},
+                secrets={"EXTRA_TOKEN": {"arn": EXTRA_SECRET}})
+
+    plan = cli("plan", "--env", "dev", "--desired-count", "1", "--markdown", "plan.md", "--json", "plan.json")
+    assert plan.code == 0, plan.err
+    assert (f"  ~ iam/ExecutionRole policy execution ReadInjectedSecrets (Allow)  WIDENS: new resource {EXTRA_SECRET}"
+            in plan.out)
+    assert ("  + security/LoadBalancerSecurityGroup ingress tcp 80 from 0.0.0.0/0 (LoadBalancerIngress802)  "
+            "WIDENS, INTERNET") in plan.out
+    assert "WARNING: access widens: 1 IAM change(s) and 1 security group rule(s), 1 open to the internet" in plan.out
+
+    data = json.loads((project / "plan.json").read_text())
+    assert data["templatesCompared"] is True and data["widens"] is True and data["created"] is False
+    assert data["iam"] == [{
+        "stack": "iam", "resource": "ExecutionRole", "type": "AWS::IAM::Role", "policy": "policy execution",
+        "statement": "ReadInjectedSecrets", "change": "changed", "effect": "Allow",
+        "added": {"Resource": [EXTRA_SECRET]}, "removed": {}, "widens": True, "why": [f"new resource {EXTRA_SECRET}"]}]
+    assert [(n["peer"], n["change"], n["widens"], n["internet"]) for n in data["network"]] == [
+        ("0.0.0.0/0", "added", True, True)]
+    cost = data["cost"]
+    fargate = next(c for c in cost["changes"] if c["item"] == "vCPU-hours (X86_64)")
+    assert fargate["delta"] == round(1 * P.HOURS_PER_MONTH * P.PRICES["fargate_vcpu_x86_64"].usd, 2)  # 0 -> 1 task
+    secrets = next(c for c in cost["changes"] if c["service"] == "Secrets Manager")
+    assert secrets["delta"] == round(P.PRICES["secret_month"].usd, 2)  # one more secret read by the task
+    assert cost["delta"] == pytest.approx(cost["after"] - cost["before"], abs=0.011) and cost["delta"] > 0
+
+    md = (project / "plan.md").read_text()
+    assert ("> [!WARNING]\n> **Access widens** (deployed -> planned templates): 1 IAM change(s) and 1 security group "
+            "rule(s), 1 open to the internet.\n") in md
+    assert "> - `security/LoadBalancerSecurityGroup` ingress tcp 80 from 0.0.0.0/0 **(internet)**" in md
+    assert (f"| ~ | `iam/ExecutionRole` AWS::IAM::Role | policy execution | ReadInjectedSecrets (Allow) | "
+            f"Resource: `{EXTRA_SECRET}` |  | **yes**: new resource {EXTRA_SECRET} |") in md
+    assert ("| + | `security/LoadBalancerSecurityGroup` | ingress tcp 80 from 0.0.0.0/0 | `LoadBalancerIngress802` | "
+            "**yes**, **internet** |") in md
+    assert f"**{cost['delta']:+,.2f} USD/month** ({cost['before']:,.2f} -> {cost['after']:,.2f})" in md
+    assert f"| {fargate['delta']:+,.2f} | Fargate vCPU-hours (X86\\_64) | 0 tasks x 1 vCPU" in md
+
+
+def test_a_guardrail_violation_stops_plan_before_anything_is_uploaded(moto, project, cli, monkeypatch):
+    assert cli("bootstrap", "--env", "dev").code == 0
+    real = templates.service.build
+
+    def two_tasks_at_once(p):
+        t = real(p)
+        t.resources["Service"].DeploymentConfiguration.MaximumPercent = 200
+        return t
+
+    monkeypatch.setattr(templates.service, "build", two_tasks_at_once)
+    result = cli("plan", "--env", "dev")
+    assert result.code == 1
+    assert "refusing to package wwhd-dev: the templates break 1 guardrail(s) (checks/guardrails.py)" in result.err
+    assert "  service.Service: [single-writer] MaximumPercent above 100 starts the new task before the old stops" in result.err
+    assert "fix: fix params/dev.yaml or the template module named above" in result.err
+    assert boto3.client("s3", region_name=REGION).list_objects_v2(Bucket=BUCKET, Prefix="wwhd-dev/")["KeyCount"] == 0
+    assert "wwhd-dev" not in [s["StackName"] for s in cfn().list_stacks()["StackSummaries"]]
+
+
+# --- renderings of a review with a diff ----------------------------------------------------------------------------
+
+
+def recorded_review(prod) -> review.Review:
+    """The recorded change set hierarchy, with a diff in which the task role gains s3:* and a statement is removed."""
+    aws, stubber = r.stubbed()
+    r.expect_tree(stubber)
+    tree = changeset.describe_tree(aws, r.ROOT_CS)
+    after = copy.deepcopy(prod)
+    policy = after["iam"]["Resources"]["TaskRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+    policy["Statement"].append({"Sid": "Everything", "Effect": "Allow", "Action": "s3:*", "Resource": "*"})
+    execution = after["iam"]["Resources"]["ExecutionRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+    execution["Statement"] = [s for s in execution["Statement"] if s["Sid"] != "EcrLogin"]
+    compared = diff.compare(prod, after, "us-west-2", "prod", {"DesiredCount": "1"}, {"DesiredCount": "1"})
+    return review.build(tree, "UPDATE", compared)
+
+
+def test_widening_is_yellow_in_a_terminal_and_narrowing_is_not(prod):
+    buf = io.StringIO()
+    review.show(recorded_review(prod), Rich(console=Console(file=buf, force_terminal=True, width=300,
+                                                            color_system="standard")))
+    lines = buf.getvalue().splitlines()
+    widening = next(line for line in lines if "Everything" in line)
+    narrowing = next(line for line in lines if "EcrLogin" in line)
+    assert "\x1b[33m" in widening and "WIDENS: new Allow statement; wildcard action s3:*; Resource *" in widening
+    assert "\x1b[33m" not in narrowing and "WIDENS" not in narrowing
+
+
+def test_markdown_and_json_mark_what_widens(prod):
+    result = recorded_review(prod)
+    md = review.markdown(result)
+    warning = md.index("> [!WARNING]")
+    assert md[warning:].startswith("> [!WARNING]\n> **Access widens** (deployed -> planned templates): 1 IAM change(s).\n"
+                                   "> - `iam/TaskRole` policy task `Everything`: new Allow statement; wildcard action "
+                                   "s3:\\*; Resource \\*\n")  # escaped: no emphasis in running text
+    assert "| - | `iam/ExecutionRole` AWS::IAM::Role | policy execution | EcrLogin (Allow) |  | Action: " in md
+    assert "No security group rule change." in md and "No change in the estimated cost" in md
+    data = review.as_json(result)
+    assert [(c["statement"], c["widens"]) for c in data["iam"]] == [("EcrLogin", False), ("Everything", True)]
+    assert data["widens"] is True and data["network"] == [] and data["cost"]["changes"] == []
+
+
+def test_a_review_rebuilt_from_a_change_set_alone_says_it_did_not_compare():
+    aws, stubber = r.stubbed()
+    r.expect_tree(stubber)
+    result = review.build(changeset.describe_tree(aws, r.ROOT_CS), "UPDATE")
+    data = review.as_json(result)
+    assert data["templatesCompared"] is False and data["iam"] is None and data["widens"] is None
+    assert "#### IAM" not in review.markdown(result)

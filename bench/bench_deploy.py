@@ -7,7 +7,11 @@ What it measures (numbers are printed, never asserted):
 1. ``plan`` of an unchanged environment (dev, already deployed): the common CI case. Target: no uploads, a few
    calls per stack. Calls are counted per operation by the session factory (``Aws.calls``; ``Aws.attempts`` counts
    HTTP attempts, so retries would show up there).
-2. ``apply`` polling: an operation that stays in progress for ``--rounds`` polls, then completes. Moto finishes
+2. ``plan`` with a change (a new image tag): the same, plus describing the change set and reading the deployed
+   templates for the IAM, network and cost diff (one ListStackResources of the root, one GetTemplate per stack; an
+   unchanged plan reads none). Against AWS, DescribeChangeSet also runs once per nested change set, which moto does
+   not create.
+3. ``apply`` polling: an operation that stays in progress for ``--rounds`` polls, then completes. Moto finishes
    every operation before it answers, so the bench holds the root in UPDATE_IN_PROGRESS (through the test suite's
    moto compatibility layer) and releases it after the last poll. Reported: calls per poll round while nothing
    happens, the whole apply's calls, and how many polls the production backoff (2 s, x1.5, at most 15 s) makes in
@@ -97,6 +101,23 @@ def bench_unchanged_plan(home: Path, repeat: int) -> None:
         print(f"    {op:<40} {n}")
 
 
+def bench_changed_plan(home: Path, repeat: int) -> None:
+    times, calls = [], Counter()
+    for _ in range(repeat):
+        c = ctx(home)
+        started = time.perf_counter()
+        assert commands.plan(c, commands.PlanOptions(image_tag=f"bench{time.time_ns()}")) == 0
+        times.append(time.perf_counter() - started)
+        calls = c.aws.calls
+    total = sum(calls.values())
+    children = len(templates.enabled_stacks(c.p))
+    print(f"plan, a new image tag (1 root + {children} nested stacks)")
+    print(f"  wall time: median {statistics.median(times):.3f}s, min {min(times):.3f}s over {repeat} runs")
+    print(f"  API calls: {total} ({total / (children + 1):.1f} per stack); uploads: {calls['s3:PutObject']}")
+    for op, n in sorted(calls.items()):
+        print(f"    {op:<40} {n}")
+
+
 def bench_apply_polling(home: Path, rounds: int) -> None:
     real_execute = cfn_models.CloudFormationBackend.execute_change_set
     held: dict = {}
@@ -164,6 +185,7 @@ def main() -> int:
         assert commands.bootstrap(setup) == 0
         assert commands.apply(setup, commands.PlanOptions(image_tag="v1"), yes=True) == 0
         bench_unchanged_plan(home, args.repeat)
+        bench_changed_plan(home, args.repeat)
         bench_apply_polling(home, args.rounds)
     finally:
         restore()

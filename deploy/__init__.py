@@ -13,8 +13,8 @@ Layout, one concern per module:
 ``changeset``  change set names, create, wait, describe recursively (nested change sets), clean up
 ``diff``       the deployed templates read back (GetTemplate), compared with the packaged ones: IAM, security
                groups and cost (the comparisons themselves are pure, in ``checks``)
-``review``     the review model (with the template diff), the data-loss guard, and its text / rich / JSON /
-               Markdown renderings
+``review``     the review model, the data-loss and single-writer guards, and its text / rich / JSON / Markdown
+               renderings
 ``watch``      following an operation's events across nested stacks, failure summaries, recovery advice
 ``retained``   what ``destroy`` leaves behind (DeletionPolicy Retain) and how to remove it by hand
 ``commands``   one function per CLI command; ``cli`` wires them into ``generate.py``

@@ -181,7 +181,7 @@ def _plan(ctx: Ctx, opts: PlanOptions) -> Planned | None:
     # Read back only when there is something to review: an unchanged plan costs no extra call.
     before = diff.deployed_templates(ctx.aws, ctx.p.stack_name) if cs_type == "UPDATE" else None
     compared = diff.compare(before, packaged.templates, ctx.p.region, ctx.env, deployed, tree.parameters)
-    result = review.build(tree, cs_type, compared)
+    result = review.build(tree, cs_type, compared, deployed)
     review.show(result, ctx.out)
     _write(opts, result)
     return Planned(result, arn, info)
@@ -278,7 +278,8 @@ def _reviewed(ctx: Ctx, name_or_arn: str) -> Planned | None:
                           f"plan again: python generate.py plan --env {ctx.env}")
     info = describe(ctx.aws, ctx.p.stack_name)
     cs_type = "CREATE" if info is None or not info.exists else "UPDATE"
-    result = review.build(changeset.describe_tree(ctx.aws, desc["ChangeSetId"]), cs_type)
+    deployed = info.parameters if info and info.exists else {}
+    result = review.build(changeset.describe_tree(ctx.aws, desc["ChangeSetId"]), cs_type, deployed_parameters=deployed)
     review.show(result, ctx.out)
     return Planned(result, desc["ChangeSetId"], info)
 
@@ -294,7 +295,18 @@ def _confirmed(ctx: Ctx, planned: Planned) -> bool:
 
 
 def _guard(ctx: Ctx, result: review.Review, allow_data_loss: bool) -> None:
-    """Stop before executing when stateful resources would be removed or replaced (or cannot be checked)."""
+    """Stop before executing when the ECS service would be replaced while it runs (two writers on EFS; no override),
+    or when stateful resources would be removed or replaced (or cannot be checked)."""
+    writers = result.single_writer
+    if writers:
+        listed = "\n".join(f"  {f}" for f in writers)
+        raise DeployError(
+            f"refusing to apply: this change set would run a second ECS service on the same EFS data (single writer)\n"
+            f"{listed}",
+            f"to replace the service deliberately, scale it to 0 in the same deploy: python generate.py apply --env "
+            f"{ctx.env} --desired-count 0 (the new service starts without a task, the old one's task stops when it is "
+            f"deleted), then python generate.py apply --env {ctx.env} --desired-count 1. The service has a fixed name "
+            f"(task.family): CloudFormation replaces it only when that name changes too")
     findings = result.data_loss
     if not findings:
         return

@@ -1,4 +1,4 @@
-"""The review of a change set hierarchy: one model, four renderings, and the data-loss guard.
+"""The review of a change set hierarchy: one model, four renderings, and the guards (data loss, single writer).
 
 The model is built once from the described change sets (:class:`deploy.changeset.Node`) and is plain data, so the
 terminal view, the rich view, the JSON for CI and the Markdown for a pull request comment always agree.
@@ -13,6 +13,11 @@ rules and monthly cost that differ between the deployed templates and the planne
 is marked in every rendering (``WIDENS`` in text, yellow in a terminal, a ``> [!WARNING]`` block in Markdown,
 ``"widens": true`` in JSON). A review rebuilt from a change set alone (``apply --change-set``) has no diff: ``plan``
 showed it.
+
+The single-writer guard: CloudFormation replaces a resource by creating the new one before deleting the old, so a
+replaced ``AWS::ECS::Service`` would run a second task on the same EFS data while the old one still runs (and with our
+fixed ``ServiceName`` the replacement fails anyway, after a long wait). ``apply`` refuses such a change set, with no
+override flag, unless no task can overlap: the deployed or the planned ``DesiredCount`` is 0.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
+from templates.root import Param
 from templates.stateful import STATEFUL
 
 from .changeset import Node
@@ -35,6 +41,7 @@ SECURITY_PREFIXES = ("AWS::IAM::", "AWS::EC2::SecurityGroup")
 SECURITY_TYPES = {"AWS::S3::BucketPolicy", "AWS::SNS::TopicPolicy", "AWS::SQS::QueuePolicy", "AWS::KMS::Key",
                   "AWS::SecretsManager::ResourcePolicy", "AWS::Lambda::Permission"}
 VALUE_WIDTH = 80
+SERVICE_TYPE = "AWS::ECS::Service"
 FOLD_ROWS = 15  # Markdown tables longer than this are folded in <details>
 
 
@@ -97,11 +104,16 @@ class Review:
     parameters: dict[str, str]
     stacks: list[StackReview]
     no_changes: bool = False
+    deployed_parameters: dict[str, str] = field(default_factory=dict)
     diff: TemplateDiff | None = None  # deployed vs planned templates; None when not compared
 
     @property
     def data_loss(self) -> list[Finding]:
         return data_loss(self)
+
+    @property
+    def single_writer(self) -> list[Finding]:
+        return single_writer(self)
 
     @property
     def security(self) -> list[tuple[str, Row]]:
@@ -115,11 +127,13 @@ class Review:
 # --- building -----------------------------------------------------------------------------------------------------
 
 
-def build(tree: Node, change_set_type: str, diff: TemplateDiff | None = None) -> Review:
+def build(tree: Node, change_set_type: str, diff: TemplateDiff | None = None,
+          deployed_parameters: dict[str, str] | None = None) -> Review:
     stacks = [StackReview(n.path, n.stack_name, n.arn, sorted((_row(rc) for rc in n.changes), key=lambda r: r.logical_id))
               for n in tree.walk()]
     return Review(tree.stack_name, tree.arn, tree.name, change_set_type, tree.include_nested, dict(sorted(tree.parameters.items())),
-                  stacks, no_changes=tree.no_changes, diff=diff)
+                  stacks, no_changes=tree.no_changes, deployed_parameters=dict(sorted((deployed_parameters or {}).items())),
+                  diff=diff)
 
 
 def empty(stack_name: str, change_set_type: str, parameters: dict[str, str]) -> Review:
@@ -229,6 +243,28 @@ def _loss(row: Row, owner: str | None) -> str:
     return ""
 
 
+def single_writer(review: Review) -> list[Finding]:
+    """ECS services this change set replaces (or may), or removes while adding another in the same stack: in both
+    cases CloudFormation starts the new service before the old one is gone. None when the deployed or the planned
+    ``DesiredCount`` is 0 (then one of the two services runs no task)."""
+    count = str(Param.DesiredCount)
+    if "0" in (review.deployed_parameters.get(count), review.parameters.get(count)):
+        return []
+    found = []
+    for stack in review.stacks:
+        services = [r for r in stack.rows if r.type == SERVICE_TYPE]
+        added = [r.logical_id for r in services if r.action == "Add"]
+        for row in services:
+            if row.replacement in ("True", "Conditional"):
+                verb = "replaced" if row.replacement == "True" else "may be replaced"
+                found.append(Finding(stack.label, row.logical_id, row.type,
+                                     f"{verb}: CloudFormation starts the new service before it deletes the old one"))
+            elif row.action == "Remove" and added:
+                found.append(Finding(stack.label, row.logical_id, row.type,
+                                     f"removed while {', '.join(added)} is added: both run until the old one is deleted"))
+    return found
+
+
 # --- renderings ---------------------------------------------------------------------------------------------------
 
 
@@ -289,6 +325,10 @@ def _show_warnings(review: Review, out: Out) -> None:
         out.warn(f"DATA LOSS: {finding}")
     if review.data_loss:
         out.line("  apply refuses this change set unless given --allow-data-loss", "bold red")
+    for finding in review.single_writer:
+        out.warn(f"SINGLE WRITER: {finding}")
+    if review.single_writer:
+        out.line("  apply refuses this change set: two tasks would write the same EFS data", "bold red")
     if review.diff is not None and review.diff.widens:
         out.warn(f"access widens: {_widening_summary(review.diff)} (marked WIDENS above)")
     if review.security:
@@ -349,6 +389,7 @@ def as_json(review: Review) -> dict:
         "parameters": review.parameters,
         "summary": review.counts(),
         "dataLoss": [vars(f) for f in review.data_loss],
+        "singleWriter": [vars(f) for f in review.single_writer],
         **_json_diff(review.diff),
         "security": [{"stack": label, "logicalId": r.logical_id, "type": r.type, "action": r.action} for label, r in review.security],
         "stacks": [{
@@ -406,6 +447,10 @@ def markdown(review: Review) -> str:
     if review.data_loss:
         lines += ["> [!CAUTION]", "> **Data loss**: `apply` refuses this change set unless given `--allow-data-loss`."]
         lines += [f"> - `{f.stack}/{f.logical_id}` ({f.type}): {f.why}" for f in review.data_loss] + [""]
+    if review.single_writer:
+        lines += ["> [!CAUTION]", "> **Single writer**: `apply` refuses this change set (two tasks would write the "
+                                  "same EFS data); scale `DesiredCount` to 0 in the same apply to do it deliberately."]
+        lines += [f"> - `{f.stack}/{f.logical_id}` ({f.type}): {f.why}" for f in review.single_writer] + [""]
     if review.diff is not None and review.diff.widens:
         lines += _md_widening(review.diff)
     if review.security:

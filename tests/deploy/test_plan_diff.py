@@ -1,6 +1,6 @@
-"""The plan review's template comparison and the guardrails before it: the deployed templates read back (Stubber
-and moto), the IAM / security group / cost sections in every rendering, and guardrails that stop a plan before
-anything is uploaded."""
+"""The plan review's template comparison and the guards around it: the deployed templates read back (Stubber and
+moto), the IAM / security group / cost sections in every rendering, guardrails that stop a plan before anything is
+uploaded, and the single-writer guard that refuses to replace a running ECS service."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ import templates
 from checks import prices as P
 from deploy import changeset, commands, diff, review
 from deploy.aws import connect
+from deploy.changeset import Node
+from deploy.review import Row, StackReview
 from deploy.ui import Out, Rich
 from templates.config import load_params
 
@@ -194,7 +196,7 @@ def recorded_review(prod) -> review.Review:
     execution = after["iam"]["Resources"]["ExecutionRole"]["Properties"]["Policies"][0]["PolicyDocument"]
     execution["Statement"] = [s for s in execution["Statement"] if s["Sid"] != "EcrLogin"]
     compared = diff.compare(prod, after, "us-west-2", "prod", {"DesiredCount": "1"}, {"DesiredCount": "1"})
-    return review.build(tree, "UPDATE", compared)
+    return review.build(tree, "UPDATE", compared, {"DesiredCount": "1", "ImageTag": "2025-11-07"})
 
 
 def test_widening_is_yellow_in_a_terminal_and_narrowing_is_not(prod):
@@ -229,3 +231,66 @@ def test_a_review_rebuilt_from_a_change_set_alone_says_it_did_not_compare():
     data = review.as_json(result)
     assert data["templatesCompared"] is False and data["iam"] is None and data["widens"] is None
     assert "#### IAM" not in review.markdown(result)
+
+
+# --- the single-writer guard ---------------------------------------------------------------------------------------
+
+
+def service_review(rows: list[Row], deployed: str = "1", planned: str = "1") -> review.Review:
+    return review.Review("wwhd-prod", r.ROOT_CS, r.CS_NAME, "UPDATE", True, {"DesiredCount": planned},
+                         [StackReview(("ServiceStack",), "s", "cs", rows)], deployed_parameters={"DesiredCount": deployed})
+
+
+@pytest.mark.parametrize("rows, deployed, planned, expected", [
+    ([Row("Service", "AWS::ECS::Service", "Modify", "True")], "1", "1", ["replaced: CloudFormation starts the new"]),
+    ([Row("Service", "AWS::ECS::Service", "Modify", "Conditional")], "1", "1", ["may be replaced"]),
+    ([Row("Service", "AWS::ECS::Service", "Remove"), Row("Service2", "AWS::ECS::Service", "Add")], "1", "1",
+     ["removed while Service2 is added"]),
+    ([Row("Service", "AWS::ECS::Service", "Modify", "True")], "0", "1", []),  # the old service runs no task
+    ([Row("Service", "AWS::ECS::Service", "Modify", "True")], "1", "0", []),  # the new one starts none
+    ([Row("Service", "AWS::ECS::Service", "Modify", "False")], "1", "1", []),
+    ([Row("TaskDefinition", "AWS::ECS::TaskDefinition", "Modify", "True")], "1", "1", []),
+])
+def test_single_writer_guard(rows, deployed, planned, expected):
+    found = service_review(rows, deployed, planned).single_writer
+    assert [f.why[:len(e)] for f, e in zip(found, expected)] == expected and len(found) == len(expected)
+
+
+def with_service_replacement():
+    """describe_tree as AWS would answer if the templates replaced the ECS service (moto has no nested change sets)."""
+    real = changeset.describe_tree
+
+    def describe_tree(aws, arn, path=()):
+        node = real(aws, arn, path)
+        node.children["ServiceStack"] = Node(
+            path=("ServiceStack",), arn=f"{arn}-ServiceStack", name="nested", stack_id="id",
+            stack_name="wwhd-dev-ServiceStack-X", status="CREATE_COMPLETE", execution_status="AVAILABLE", reason="",
+            parameters={}, include_nested=True,
+            changes=[{"Action": "Modify", "LogicalResourceId": "Service", "ResourceType": "AWS::ECS::Service",
+                      "Replacement": "True"}])
+        return node
+
+    return describe_tree
+
+
+def stack_parameters() -> dict[str, str]:
+    stack = cfn().describe_stacks(StackName="wwhd-dev")["Stacks"][0]
+    return {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
+
+
+def test_replacing_a_running_service_is_refused_without_override_and_allowed_when_scaled_to_zero(deployed, cli,
+                                                                                                  monkeypatch):
+    assert cli("apply", "--env", "dev", "--desired-count", "1", "--yes").code == 0
+    monkeypatch.setattr(changeset, "describe_tree", with_service_replacement())
+
+    refused = cli("apply", "--env", "dev", "--image-tag", "v2", "--yes", "--allow-data-loss")
+    assert refused.code == 1
+    assert "WARNING: SINGLE WRITER: ServiceStack/Service (AWS::ECS::Service): replaced" in refused.out
+    assert "refusing to apply: this change set would run a second ECS service on the same EFS data" in refused.err
+    assert "python generate.py apply --env dev --desired-count 0" in refused.err
+    assert stack_parameters() == {"ImageTag": "v1", "DesiredCount": "1"}  # nothing was executed
+
+    deliberate = cli("apply", "--env", "dev", "--image-tag", "v2", "--desired-count", "0", "--yes")
+    assert deliberate.code == 0, deliberate.err
+    assert "SINGLE WRITER" not in deliberate.out
+    assert stack_parameters() == {"ImageTag": "v2", "DesiredCount": "0"}

@@ -179,7 +179,7 @@ def _plan(ctx: Ctx, opts: PlanOptions) -> Planned | None:
     tree = changeset.describe_tree(ctx.aws, arn)
     deployed = info.parameters if info and info.exists else {}
     # Read back only when there is something to review: an unchanged plan costs no extra call.
-    before = diff.deployed_templates(ctx.aws, ctx.p.stack_name) if cs_type == "UPDATE" else None
+    before = diff.deployed_templates(ctx.aws, ctx.p.stack_name, packaged.templates) if cs_type == "UPDATE" else None
     compared = diff.compare(before, packaged.templates, ctx.p.region, ctx.env, deployed, tree.parameters)
     result = review.build(tree, cs_type, compared, deployed)
     review.show(result, ctx.out)

@@ -78,11 +78,19 @@ def stem_of(logical_id: str) -> str:
     return STEMS.get(logical_id, logical_id)
 
 
-def deployed_templates(aws: Aws, stack_name: str) -> Templates | None:
-    """``{stem: template}`` of the deployed root and its nested stacks; None when the stack does not exist yet."""
+def deployed_templates(aws: Aws, stack_name: str, planned: Templates | None = None) -> Templates | None:
+    """``{stem: template}`` of the deployed root and its nested stacks; None when the stack does not exist yet.
+
+    When the deployed root equals the planned one, so do the children: the root names each child by a
+    content-addressed URL (the sha256 of its bytes), so equal roots mean byte-identical children and they need not
+    be read back (a new image tag or desired count, the usual deploy, then costs one GetTemplate, not one per stack).
+    This trusts that nested stacks change only through their root, as CloudFormation intends.
+    """
     root = _template(aws, stack_name)
     if root is None:
         return None
+    if planned is not None and planned.get(templates.ROOT) == root:
+        return copy.deepcopy(planned)
     found = {templates.ROOT: root}
     for r in list_resources(aws, stack_name):
         if r["ResourceType"] == STACK_TYPE and r.get("PhysicalResourceId"):

@@ -113,9 +113,16 @@ def test_after_apply_the_deployed_templates_are_the_packaged_ones_and_only_a_cha
 
     unchanged, changed = plan(), plan(image_tag="v2")
     assert unchanged.aws.calls["cloudformation:GetTemplate"] == 0  # "No changes": nothing to compare
-    assert changed.aws.calls["cloudformation:GetTemplate"] == 1 + len(templates.enabled_stacks(p))
-    assert changed.aws.calls["cloudformation:ListStackResources"] == 1
+    # Same templates, new parameter: the deployed root equals the planned one, so the children are not read back.
+    assert changed.aws.calls["cloudformation:GetTemplate"] == 1
+    assert changed.aws.calls["cloudformation:ListStackResources"] == 0
     assert "IAM (deployed -> planned templates): no change" in changed.out.stdout.getvalue()
+
+    edit_params(project, load_balancer={"idle_timeout": 120})
+    p = load_params("dev", project / "params")
+    templated = plan()  # a template changed: the root's child URL changes, so every nested template is read back
+    assert templated.aws.calls["cloudformation:GetTemplate"] == 1 + len(templates.enabled_stacks(p))
+    assert templated.aws.calls["cloudformation:ListStackResources"] == 1
 
 
 # --- the plan review end to end ------------------------------------------------------------------------------------

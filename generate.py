@@ -22,13 +22,18 @@ import sys
 import time
 from pathlib import Path
 
-from checks import freshness, guardrails
-from checks.cost import cost_table
-from checks.diagram import mermaid
-from checks.lint import env_groups, lint
-from templates import ROOT, build_all
-from templates._yaml import dump as dump_yaml
-from templates.config import ParamsError, Problem, environments, json_schema, load_params, project_dir
+try:
+    from checks import freshness, guardrails
+    from checks.cost import cost_table
+    from checks.diagram import mermaid
+    from checks.lint import env_groups, lint
+    from templates import ROOT, build_all
+    from templates._yaml import dump as dump_yaml
+    from templates.config import ParamsError, Problem, environments, json_schema, load_params, project_dir
+except ModuleNotFoundError as missing:  # run by an interpreter without the install step: say how, no traceback
+    print(f"{missing.name} is not installed for {sys.executable}: install the project first (README, Quickstart):\n"
+          "  python3 -m venv .venv && . .venv/bin/activate && pip install -q -e . && python generate.py", file=sys.stderr)
+    sys.exit(2)
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 

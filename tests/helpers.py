@@ -42,3 +42,26 @@ def statements(role: dict) -> list[dict]:
 def actions(statement: dict) -> list[str]:
     a = statement["Action"]
     return a if isinstance(a, list) else [a]
+
+
+def build_variant(tmp_path, env: str = "dev", **changes) -> dict[str, dict]:
+    """``{stem: template dict}`` of a params variant: each ``a__b=value`` sets key path ``a.b`` in a copy of
+    ``params/<env>.yaml`` (written to a fresh folder under ``tmp_path``, so one test can build several)."""
+    from pathlib import Path
+
+    import yaml
+
+    from templates import build_all
+    from templates.config import load_params
+
+    data = yaml.safe_load((Path(__file__).resolve().parent.parent / "params" / f"{env}.yaml").read_text())
+    for path, value in changes.items():
+        node = data
+        *parents, last = path.split("__")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[last] = value
+    folder = tmp_path / f"params-{len(list(tmp_path.glob('params-*')))}"
+    folder.mkdir()
+    (folder / f"{env}.yaml").write_text(yaml.safe_dump(data))
+    return {stem: t.to_dict() for stem, t in build_all(load_params(env, folder)).items()}

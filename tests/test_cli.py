@@ -105,3 +105,11 @@ def test_diagram_prints_mermaid_and_writes_nothing(project):
     assert r.returncode == 0 and r.stdout.startswith("%% prod\nflowchart LR\n")
     assert "  storage -- AppAccessPointId, FileSystemId, QdrantAccessPointId --> service" in r.stdout
     assert _snapshot(project / "output") == before
+
+
+def test_without_the_install_step_it_says_how_to_install():
+    """An interpreter without the dependencies (here: no site-packages) gets the install command, not a traceback."""
+    r = subprocess.run([sys.executable, "-S", str(ROOT / "generate.py"), "--check"], cwd=ROOT, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "is not installed for" in r.stderr and "pip install -q -e ." in r.stderr

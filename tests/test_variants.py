@@ -5,29 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
 from checks import guardrails
-from templates import build_all
-from templates.config import load_params
 
-from .helpers import only, props, resources
-
-ROOT = Path(__file__).resolve().parent.parent
+from .helpers import build_variant, only, props, resources
 
 
 def _build(tmp_path: Path, env: str, **changes) -> dict[str, dict]:
-    data = yaml.safe_load((ROOT / "params" / f"{env}.yaml").read_text())
-    for dotted, value in changes.items():
-        cur = data
-        *parents, last = dotted.split("__")
-        for k in parents:
-            cur = cur.setdefault(k, {})
-        cur[last] = value
-    (tmp_path / "params").mkdir(exist_ok=True)
-    (tmp_path / "params" / f"{env}.yaml").write_text(yaml.safe_dump(data))
-    p = load_params(env, tmp_path / "params")
-    built = {stem: t.to_dict() for stem, t in build_all(p).items()}
+    built = build_variant(tmp_path, env, **changes)
     assert guardrails.check(built) == []  # every variant the params allow stays within the guardrails
     return built
 

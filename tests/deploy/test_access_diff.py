@@ -5,33 +5,15 @@ reason, narrowing is not, identical renderings give nothing. No AWS here."""
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 
 import pytest
-import yaml
 from cfn_flip import load_yaml
 
 import templates
 from checks.access_diff import iam_diff, sg_diff
 from deploy.diff import compare, parse, with_parameters
-from templates.config import load_params
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-def build(tmp_path: Path, env: str = "dev", **changes) -> dict[str, dict]:
-    """``{stem: template dict}`` of a params variant: ``changes`` are dotted key paths set in a copy of the YAML."""
-    data = yaml.safe_load((REPO / "params" / f"{env}.yaml").read_text())
-    for path, value in changes.items():
-        node = data
-        *parents, last = path.split("__")
-        for key in parents:
-            node = node.setdefault(key, {})
-        node[last] = value
-    folder = tmp_path / f"params-{len(list(tmp_path.glob('params-*')))}"
-    folder.mkdir()
-    (folder / f"{env}.yaml").write_text(yaml.safe_dump(data))
-    return {stem: t.to_dict() for stem, t in templates.build_all(load_params(env, folder)).items()}
+from ..helpers import build_variant as build
 
 
 def statement(built: dict, stem: str, role: str, sid: str) -> dict:

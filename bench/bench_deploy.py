@@ -84,34 +84,18 @@ def ctx(home: Path, poller: Poller | None = None) -> commands.Ctx:
                         poller=poller or Poller(sleep=lambda s: None))
 
 
-def bench_unchanged_plan(home: Path, repeat: int) -> None:
+def bench_plan(home: Path, repeat: int, title: str, options=lambda: commands.PlanOptions()) -> None:
+    """Median wall time and the API calls of one ``plan`` (``options`` gives each run its PlanOptions)."""
     times, calls = [], Counter()
     for _ in range(repeat):
         c = ctx(home)
         started = time.perf_counter()
-        assert commands.plan(c, commands.PlanOptions()) == 0
+        assert commands.plan(c, options()) == 0
         times.append(time.perf_counter() - started)
         calls = c.aws.calls
     total = sum(calls.values())
     children = len(templates.enabled_stacks(c.p))
-    print(f"plan, unchanged dev environment (1 root + {children} nested stacks)")
-    print(f"  wall time: median {statistics.median(times):.3f}s, min {min(times):.3f}s over {repeat} runs")
-    print(f"  API calls: {total} ({total / (children + 1):.1f} per stack); uploads: {calls['s3:PutObject']}")
-    for op, n in sorted(calls.items()):
-        print(f"    {op:<40} {n}")
-
-
-def bench_changed_plan(home: Path, repeat: int) -> None:
-    times, calls = [], Counter()
-    for _ in range(repeat):
-        c = ctx(home)
-        started = time.perf_counter()
-        assert commands.plan(c, commands.PlanOptions(image_tag=f"bench{time.time_ns()}")) == 0
-        times.append(time.perf_counter() - started)
-        calls = c.aws.calls
-    total = sum(calls.values())
-    children = len(templates.enabled_stacks(c.p))
-    print(f"plan, a new image tag (1 root + {children} nested stacks)")
+    print(f"plan, {title} (1 root + {children} nested stacks)")
     print(f"  wall time: median {statistics.median(times):.3f}s, min {min(times):.3f}s over {repeat} runs")
     print(f"  API calls: {total} ({total / (children + 1):.1f} per stack); uploads: {calls['s3:PutObject']}")
     for op, n in sorted(calls.items()):
@@ -184,8 +168,9 @@ def main() -> int:
         setup = ctx(home)
         assert commands.bootstrap(setup) == 0
         assert commands.apply(setup, commands.PlanOptions(image_tag="v1"), yes=True) == 0
-        bench_unchanged_plan(home, args.repeat)
-        bench_changed_plan(home, args.repeat)
+        bench_plan(home, args.repeat, "unchanged dev environment")
+        bench_plan(home, args.repeat, "a new image tag",
+                   lambda: commands.PlanOptions(image_tag=f"bench{time.time_ns()}"))
         bench_apply_polling(home, args.rounds)
     finally:
         restore()

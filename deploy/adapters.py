@@ -114,7 +114,8 @@ def _context(args, out) -> Ctx:
     p = load_params(env, home / "params")
     if args.region and args.region != p.region:
         p = p.model_copy(update={"region": args.region})
-    return Ctx(p=p, aws=connect(args.profile, p.region), out=out, home=home)
+    return Ctx(p=p, aws=connect(args.profile, p.region), out=out, home=home, profile=args.profile,
+               region_given=args.region)
 
 
 def _env(args) -> str:

@@ -9,6 +9,7 @@ anything (upload, create, execute, delete).
 from __future__ import annotations
 
 from collections.abc import Callable
+import shlex
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -54,10 +55,17 @@ class Ctx:
     poller: Poller = field(default_factory=Poller)
     now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
     last_events: list[Event] = field(default_factory=list)  # of the last watched operation, for failure summaries
+    profile: str | None = None  # --profile as given, repeated in every suggested command
+    region_given: str | None = None  # --region as given (None: the params file's region)
 
     @property
     def env(self) -> str:
         return self.p.env
+
+    def command(self, verb: str, *extra: str) -> str:
+        """A command that runs as printed: this verb for this environment, with the --region and --profile the user
+        gave, then ``extra`` (flags and values, quoted for a POSIX shell)."""
+        return suggest(verb, self.env, self.region_given, self.profile, *extra)
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,16 @@ class Planned:
     review: review.Review
     arn: str
     info: StackInfo | None
+
+
+def suggest(verb: str, env: str, region: str | None = None, profile: str | None = None, *extra: str) -> str:
+    """``python generate.py VERB --env ENV [--region R] [--profile P] EXTRA...``, each word shell-quoted."""
+    words = ["python", "generate.py", verb, "--env", env]
+    if region:
+        words += ["--region", region]
+    if profile:
+        words += ["--profile", profile]
+    return " ".join(shlex.quote(w) for w in [*words, *extra])
 
 
 class Interrupted(Exception):

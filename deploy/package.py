@@ -30,7 +30,7 @@ from templates.config import EnvParams
 from templates.root import build as build_root
 
 from .aws import Aws, aws_errors, caller_account, error_code, error_message
-from .errors import BadInput, DeployError
+from .errors import BadInput, DeployError, suggest
 
 ROOT_FILE = f"{templates.ROOT}.yaml"
 
@@ -87,9 +87,9 @@ def package(aws: Aws, p: EnvParams, home: Path, bucket: str,
     uploaded, skipped = [], []
     for body in children.values():
         key = content_key(p.stack_name, body)
-        (uploaded if _upload(aws, bucket, key, body) else skipped).append(key)
+        (uploaded if _upload(aws, p, bucket, key, body) else skipped).append(key)
     root_key = content_key(p.stack_name, root_body)
-    (uploaded if _upload(aws, bucket, root_key, root_body) else skipped).append(root_key)
+    (uploaded if _upload(aws, p, bucket, root_key, root_body) else skipped).append(root_key)
     root_file = home / "output" / p.env / "packaged" / ROOT_FILE
     _write_atomically(root_file, root_body)
     transform = any(map(uses_transform, [root_body, *children.values()]))
@@ -102,7 +102,7 @@ def uses_transform(body: str) -> bool:
     return bool(re.search(r"^Transform:|Fn::Transform|!Transform\b", body, re.MULTILINE))
 
 
-def _upload(aws: Aws, bucket: str, key: str, body: str) -> bool:
+def _upload(aws: Aws, p: EnvParams, bucket: str, key: str, body: str) -> bool:
     """Put ``key`` unless it already holds exactly these bytes; True when uploaded.
 
     The key names the content, but it is only a name: anyone who may write to the bucket (the CI plan role can) could
@@ -119,19 +119,19 @@ def _upload(aws: Aws, bucket: str, key: str, body: str) -> bool:
                 return False
         except ClientError as e:
             if error_code(e) not in {"404", "NoSuchKey", "NotFound"}:
-                raise _upload_error(bucket, key, e) from None
+                raise _upload_error(p, bucket, key, e) from None
         try:
             aws.s3.put_object(Bucket=bucket, Key=key, Body=raw, ContentType="text/yaml", ChecksumAlgorithm="SHA256")
         except ClientError as e:
-            raise _upload_error(bucket, key, e) from None
+            raise _upload_error(p, bucket, key, e) from None
     return True
 
 
-def _upload_error(bucket: str, key: str, e: ClientError) -> DeployError:
+def _upload_error(p: EnvParams, bucket: str, key: str, e: ClientError) -> DeployError:
     # HeadObject answers 404 for a missing bucket as for a missing key; PutObject then says NoSuchBucket.
     if error_code(e) == "NoSuchBucket":
         return BadInput(f"the template bucket {bucket} does not exist in this account and region",
-                        "create it once per account and region: python generate.py bootstrap --env ENV")
+                        f"create it once per account and region: {suggest('bootstrap', p.env)}")
     if error_code(e) in {"403", "AccessDenied"}:
         return DeployError(f"access denied to s3://{bucket}/{key} (is the bucket in another account?)",
                            "use credentials of the bucket's account, or set ci.template_bucket in params")

@@ -108,7 +108,7 @@ def test_a_missing_bucket_names_bootstrap(moto, project, cli):
     result = cli("plan", "--env", "dev")
     assert result.code == 2
     assert f"the template bucket {BUCKET} does not exist" in result.err
-    assert "python generate.py bootstrap --env ENV" in result.err
+    assert "python generate.py bootstrap --env dev" in result.err
     assert "Traceback" not in result.err
 
 

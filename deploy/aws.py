@@ -53,7 +53,10 @@ class Aws:
             with aws_errors():
                 client = self.session.client(service, region_name=self.region, config=client_config(self.timeout))
             client.meta.events.register("before-call", self._count_call)
-            client.meta.events.register_first("needs-retry", self._deadline)
+            # botocore calls the handlers of the most specific event name first (the retry mode registers on
+            # "needs-retry.<service-id>"), and register_first puts ours before it there.
+            service_id = client.meta.service_model.service_id.hyphenize()
+            client.meta.events.register_first(f"needs-retry.{service_id}", self._deadline)
             client.meta.events.register("before-send", self._count_attempt)
             self._clients[service] = client
         return self._clients[service]

@@ -160,6 +160,10 @@ def explain(e: BaseException, argv: list[str]) -> DeployError:
         return DeployError("interrupted", f"run it again: {rerun(argv)}", EXIT["interrupted"])
     if type(e).__module__.startswith(("botocore", "boto3")):
         return _aws(e, argv)
+    if _raised_in_botocore(e):  # e.g. a KeyError while parsing an HTML page that answered in AWS's place
+        return DeployError(f"the answer was not AWS's (a proxy or a captive portal?): botocore could not read it "
+                           f"({name}: {e})", f"check HTTPS_PROXY and AWS_ENDPOINT_URL, then run it again: {rerun(argv)}",
+                           EXIT["unreachable"])
     if isinstance(e, OSError):
         where = f" {e.filename}" if getattr(e, "filename", None) else ""
         return DeployError(f"cannot use{where}: {e.strerror or e}",
@@ -167,6 +171,14 @@ def explain(e: BaseException, argv: list[str]) -> DeployError:
     return DeployError(f"internal error (a bug in wwhd-infra): {name}: {e}",
                        f"run it again with --debug for the traceback and report it: {rerun([*argv, '--debug'])}",
                        EXIT["internal"])
+
+
+def _raised_in_botocore(e: BaseException) -> bool:
+    """Whether the innermost frame of ``e`` is botocore's own code (reading a response), not ours."""
+    tb = e.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and tb.tb_frame.f_globals.get("__name__", "").startswith("botocore.")
 
 
 THROTTLING = {"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded",
@@ -206,7 +218,8 @@ def _aws(e: BaseException, argv: list[str]) -> DeployError:
         return DeployError(f"the SSO session has expired ({e})", "aws sso login (with the --profile you use)",
                            EXIT["bad-input"])
     if isinstance(e, bx.ParamValidationError):
-        return DeployError(f"AWS would refuse this value: {e}", "correct the argument or params value named above",
+        return DeployError(f"AWS would refuse this value: {' '.join(str(e).split())}",
+                           "correct the argument or params value named above",
                            EXIT["bad-input"])
     if isinstance(e, bx.WaiterError):
         return DeployError(f"gave up waiting: {e}", f"run it again: {again}")

@@ -106,19 +106,42 @@ def bootstrap(ctx: Ctx, wait: bool = False) -> int:
                             parameters=[], capabilities=(), tags=boot.stack_tags(ctx.p),
                             template_body=boot.template_body(ctx.p, bucket), nested=False,
                             description=f"{TOOL} bootstrap: template bucket {bucket}")
+    if cs_type == "UPDATE" and boot.bucket_problems(ctx.aws, bucket, account) is None:
+        # The stack lists a bucket that is gone: CloudFormation would call it up to date and package would keep
+        # saying "run bootstrap". Delete the stack (the bucket is Retain and gone: nothing else is lost) and create it.
+        ctx.out.warn(f"the template bucket {bucket} no longer exists, but {name} still lists it: deleting {name} "
+                     "and creating it again")
+        final, _ = _delete(ctx, info)
+        if final is not None and final.status != "DELETE_COMPLETE":
+            return _failed(ctx, final)
+        return bootstrap(ctx, wait)
     arn, req, desc = changeset.create_and_wait(ctx.aws, req, ctx.out, ctx.poller)
     if changeset.no_changes(desc):
         changeset.delete(ctx.aws, arn)
+        _healthy_bucket(ctx, bucket, account)
         ctx.out.line(f"{name} is up to date: template bucket s3://{bucket}")
         return 0
     _require_created(desc)
     ctx.out.line(f"{'creating' if cs_type == 'CREATE' else 'updating'} {name}: template bucket s3://{bucket}")
     final, _ = _execute(ctx, name, arn, req.name)
     if final is not None and final.status in SUCCESS:
+        _healthy_bucket(ctx, bucket, account)
         ctx.out.line(f"template bucket ready: s3://{bucket}")
         ctx.out.line(f"next: {ctx.command('plan')}")
         return 0
     return _failed(ctx, final)
+
+
+def _healthy_bucket(ctx: Ctx, bucket: str, account: str) -> None:
+    """The bucket as the template builds it: put back what was changed outside CloudFormation, and say so."""
+    problems = boot.bucket_problems(ctx.aws, bucket, account)
+    if problems is None:
+        raise DeployError(f"the template bucket {bucket} does not exist although its stack was just deployed",
+                          f"run it again: {ctx.command('bootstrap')}")
+    if problems:
+        ctx.out.warn(f"the template bucket {bucket} was changed outside CloudFormation ({'; '.join(problems)}): "
+                     "putting the template's settings back")
+        boot.repair_bucket(ctx.aws, ctx.p, bucket, account)
 
 
 # --- package ------------------------------------------------------------------------------------------------------
@@ -133,7 +156,7 @@ def package_cmd(ctx: Ctx, image_tag: str | None = None, desired_count: int | Non
 
 def _package(ctx: Ctx, account: str) -> Packaged:
     bucket = template_bucket(ctx.aws, ctx.p, account)
-    packaged = package(ctx.aws, ctx.p, ctx.home, bucket, check=lambda built: _guardrails(ctx, built))
+    packaged = package(ctx.aws, ctx.p, ctx.home, bucket, check=lambda built: _guardrails(ctx, built), owner=account)
     ctx.out.line(f"packaged to s3://{bucket}: {len(packaged.uploaded)} uploaded, {len(packaged.skipped)} unchanged")
     for key in packaged.uploaded:
         ctx.out.line(f"  uploaded {key}")

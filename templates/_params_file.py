@@ -209,6 +209,17 @@ def _tag(tag: str) -> str:
     return "!!" + tag.removeprefix(_TAG) if tag.startswith(_TAG) else tag
 
 
+def _wrong_scalar(node: Node) -> str | None:
+    """What is wrong with a node on its own: a tag other than the plain ones, a number Python would refuse."""
+    line = node.start_mark.line + 1
+    if node.tag not in PLAIN_TAGS:
+        return f"line {line}: the tag {_tag(node.tag)} is not allowed; allowed: {ALLOWED_VALUES}"
+    if node.tag == _TAG + "int" and len(node.value) > MAX_NUMBER_CHARS:
+        return (f"line {line}: a number of {len(node.value)} characters is too large; "
+                f"allowed: at most {MAX_NUMBER_CHARS} characters")
+    return None
+
+
 def _problems(root: Node) -> list[tuple[str, str]]:
     """Duplicate keys, tags other than the plain ones, oversized numbers, too many values; iterative, bounded."""
     problems: list[tuple[str, str]] = []
@@ -225,14 +236,11 @@ def _problems(root: Node) -> list[tuple[str, str]]:
             problems.append((loc(parts), f"line {line}: nested deeper than {MAX_DEPTH} levels (through aliases); "
                                          f"allowed: at most {MAX_DEPTH}"))
             continue
-        if node.tag not in PLAIN_TAGS:
-            problems.append((loc(parts), f"line {line}: the tag {_tag(node.tag)} is not allowed; allowed: "
-                                         f"{ALLOWED_VALUES}"))
+        wrong = _wrong_scalar(node)
+        if wrong:
+            problems.append((loc(parts), wrong))
             continue
         if isinstance(node, ScalarNode):
-            if node.tag == _TAG + "int" and len(node.value) > MAX_NUMBER_CHARS:
-                problems.append((loc(parts), f"line {line}: a number of {len(node.value)} characters is too large; "
-                                             f"allowed: at most {MAX_NUMBER_CHARS} characters"))
             continue
         if isinstance(node, SequenceNode):
             todo += [(item, [*parts, i], depth + 1) for i, item in reversed(list(enumerate(node.value)))]
@@ -250,14 +258,16 @@ def _problems(root: Node) -> list[tuple[str, str]]:
                 problems.append((loc(parts), f"line {key_line}: a key must be a plain name, not a "
                                              f"{'list' if isinstance(key, SequenceNode) else 'mapping'}"))
                 continue
+            wrong = _wrong_scalar(key)
+            if wrong:
+                problems.append((loc([*parts, key.value]), wrong.replace(": ", ": as a key, ", 1)))
+                continue
             if (key.tag, key.value) in first_line:
                 problems.append((loc([*parts, key.value]),
                                  f"duplicate key: at line {first_line[key.tag, key.value]} and again at line {key_line};"
                                  " YAML would silently keep only the later one: remove one"))
                 continue
             first_line[key.tag, key.value] = key_line
-            if key.tag not in PLAIN_TAGS:
-                children.append((key, [*parts, key.value], depth + 1))
             children.append((value, [*parts, key.value], depth + 1))
         todo += reversed(children)
     return problems

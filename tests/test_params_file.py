@@ -76,6 +76,12 @@ def test_oversized_integer_is_one_line(project, capsys):
                      "allowed: at most 20 characters"]
 
 
+def test_oversized_integer_key_is_one_line(project, capsys):
+    lines = _refused(project, capsys, "region: us-west-2\n" + "9" * 1000 + ": 1\n")
+    assert lines == ["params/dev.yaml: " + repr("9" * 1000)[:28] + "..." + repr("9" * 1000)[-29:] + ": line 2: as a key, "
+                     "a number of 1000 characters is too large; allowed: at most 20 characters"]
+
+
 def test_deep_flow_nesting_is_one_line(project, capsys):
     """5000 levels were a RecursionError in PyYAML's composer."""
     lines = _refused(project, capsys, "region: " + "[" * 5000 + "]" * 5000 + "\n")
@@ -316,3 +322,36 @@ def test_file_growing_after_the_size_check_is_still_bounded(project, monkeypatch
     assert e.value.render() == (f"{e.value.path}: is more than 1048576 bytes; allowed: at most 1048576 bytes (1 MiB), "
                                 "a params file is a few KiB")
     assert sum(read) <= _params_file.MAX_BYTES + 1
+
+
+# --- anything else: a ParamsError, never another exception ---------------------------------------------------------
+
+PIECES = ["\n", " ", "  ", ":", ": ", "- ", "[", "]", "{", "}", ",", "&a ", "*a", "<<: ", "!!", "!x ", "'", '"', "#",
+          "?", "|", ">", "---\n", "\t", "\\", "%YAML 1.1\n", "0x", "1e999", "9" * 30, "2020-13-45", "\x00", "\u2028",
+          "~", "null", "yes", ".nan", "\ufeff", "\xe9"]
+
+
+def test_mutated_params_only_ever_give_params_errors(tmp_path):
+    """Deterministic fuzzing: 800 random edits of dev.yaml load or fail with ParamsError (one line per problem)."""
+    import random
+
+    rng = random.Random(6)
+    (tmp_path / "params").mkdir()
+    f = tmp_path / "params" / "dev.yaml"
+    outcomes = set()
+    for _ in range(800):
+        text = DEV
+        for _ in range(rng.randint(1, 4)):
+            at = rng.randrange(len(text) + 1)
+            cut = rng.choice([0, 0, 1, rng.randint(1, 40)])
+            text = text[:at] + rng.choice(PIECES) + text[at + cut:]
+        f.write_bytes(text.encode("utf-8", "surrogatepass"))
+        try:
+            load_params("dev", tmp_path / "params")
+            outcomes.add("loaded")
+        except ParamsError as e:
+            rendered = e.render()
+            assert 1 <= len(rendered.splitlines()) <= ParamsError.SHOWN + 1
+            assert all(line.startswith(str(f)) for line in rendered.splitlines()), rendered
+            outcomes.add("refused")
+    assert outcomes == {"loaded", "refused"}

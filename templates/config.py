@@ -1,10 +1,14 @@
 """The typed parameters of one environment, loaded from ``params/<env>.yaml``.
 
-Two layers of validation, both run once by :func:`load_params`:
+Three layers of validation, all run once by :func:`load_params`:
 
-1. pydantic checks the shape: types, formats (account, VPC, subnet, ARN ids), unknown keys.
+0. :mod:`templates._params_file` reads the file defensively: a regular file of at most 1 MiB, plain YAML only,
+   no duplicate keys, bounded nesting and numbers; anything else is a problem with its key path, never a crash.
+1. pydantic checks the shape: types, formats (account, VPC, subnet, ARN ids), unknown keys (with the closest name).
 2. :func:`rule_problems` checks the business rules that need several fields at once (Fargate CPU/memory
    pairs, containers fit the task, a single writer on EFS, HTTPS in production) and names the key path of each.
+   They run even when pydantic refused some values (on the rest, defaults in their place), except the rules that
+   read a refused key: one mistake, one line.
 
 Why rules live in a function and not in a pydantic ``model_validator``: a model validator can only report its
 problems at the model's own location, so "task.memory" would be reported as "(root)". A separate pass keeps

@@ -139,11 +139,13 @@ def _plain_dir(path: Path) -> bool:
 
 
 def _carry(old: Path, env_dir: Path) -> None:
-    """Move ``old``'s kept folders into ``env_dir`` where it has none; never through a symbolic link."""
+    """Move ``old``'s kept folders into ``env_dir`` where it has none; never through a symbolic link ``old``.
+
+    A kept entry that is itself a link is moved as the link (rename does not follow it)."""
     if not _plain_dir(old):
         return
     for keep in KEEP:
-        if _plain_dir(old / keep) and not os.path.lexists(env_dir / keep):
+        if os.path.lexists(old / keep) and not os.path.lexists(env_dir / keep):
             os.rename(old / keep, env_dir / keep)
 
 

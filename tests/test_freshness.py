@@ -223,3 +223,13 @@ def test_a_leftover_that_is_a_symlink_is_unlinked_not_followed(project, capsys):
     assert (target / "packaged" / "x").read_text() == "mine\n"
     assert (project / "output" / "dev" / PACKAGED).read_text() == "packaged by deploy\n"
     assert _hidden(project) == []
+
+
+def test_a_packaged_link_is_kept_as_a_link(project, capsys):
+    """output/<env>/packaged may be the operator's link (to a larger disk, say): kept, its target untouched."""
+    target = project / "bigdisk"
+    shutil.move(project / "output" / "dev" / "packaged", target)
+    (project / "output" / "dev" / "packaged").symlink_to(target)
+    assert _main(capsys, "--env", "dev", "--no-lint")[0] == 0
+    assert (project / "output" / "dev" / "packaged").is_symlink()
+    assert (target / "root.yaml").read_text() == "packaged by deploy\n"

@@ -261,6 +261,13 @@ def test_broken_symlink_is_named_as_such(project, capsys):
     assert err == f"params/dev.yaml: is a symbolic link to {project / 'gone.yaml'}, which does not exist\n"
 
 
+def test_symlink_loop_is_named(project, capsys):
+    (project / "params" / "dev.yaml").symlink_to(project / "params" / "dev.yaml")
+    code, err = _cli(capsys)
+    assert code == 2
+    assert err == "params/dev.yaml: cannot be read: Too many levels of symbolic links\n"
+
+
 def test_symlink_to_a_good_file_loads(project):
     (project / "elsewhere.yaml").write_text(DEV)
     (project / "params" / "dev.yaml").symlink_to(project / "elsewhere.yaml")

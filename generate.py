@@ -96,10 +96,13 @@ def cmd_offline(args) -> int:
         return _scanned(home, list(loaded), EXIT_OK)
     rendered = {env: {f"{stem}.yaml": dump_yaml(t) for stem, t in ts.items()} for env, ts in built.items()}
     schema = _schema_text()
+    for env in rendered:  # a symbolic link or a file at output/<env>: refused before anything is written or compared
+        freshness.refuse_unsafe(out_dir / env)
     if args.verb == "check":
         return _check(home, out_dir, rendered, schema)
     for env, files in rendered.items():
-        freshness.write(out_dir / env, files)
+        for name in freshness.write(out_dir / env, files):
+            print(f"removed output/{name}, left by an interrupted run")
     schema_file = params_dir / "schema.json"
     if not schema_file.is_file() or schema_file.read_text() != schema:
         schema_file.write_text(schema)
@@ -145,6 +148,8 @@ def _scanned(home: Path, envs: list[str], code: int) -> int:
 
 def _check(home: Path, out_dir: Path, rendered: dict, schema: str) -> int:
     stale = [f"output/{env}/{name}" for env, files in rendered.items() for name in freshness.stale(out_dir / env, files)]
+    stale += [f"output/{p.name} (left by an interrupted run; generating removes it)"
+              for env in rendered for p in freshness.leftovers(out_dir / env)]
     schema_file = home / "params" / "schema.json"
     if not schema_file.is_file() or schema_file.read_text() != schema:
         stale.append("params/schema.json")

@@ -153,9 +153,12 @@ def explain(e: BaseException, argv: list[str]) -> DeployError:
     if isinstance(e, DeployError):
         return e
     name = type(e).__name__
-    if name == "ParamsError" or name == "ParamsErrors":
-        return DeployError(str(e.render() if hasattr(e, "render") else e).removeprefix("error: "),
+    if name in {"ParamsError", "ParamsErrors"}:  # templates.config, generate.py: bad params (no import: no cycle)
+        return DeployError(str(e.render() if hasattr(e, "render") else e),
                            "correct the file named above (README, Params reference)", EXIT["bad-input"])
+    if name == "OutputError":  # checks.freshness: output/<env> is a link or a file, never followed
+        return DeployError(e.render(), "make it a plain directory (remove the link or file), then: python generate.py",
+                           EXIT["bad-input"])
     if isinstance(e, KeyboardInterrupt):
         return DeployError("interrupted", f"run it again: {rerun(argv)}", EXIT["interrupted"])
     if type(e).__module__.startswith(("botocore", "boto3")):

@@ -25,6 +25,7 @@ from urllib.parse import quote, urlencode
 from botocore.exceptions import ClientError
 
 import templates
+from checks import freshness
 from templates._yaml import dump as dump_yaml
 from templates.config import EnvParams
 from templates.root import build as build_root
@@ -91,6 +92,7 @@ def package(aws: Aws, p: EnvParams, home: Path, bucket: str,
         (uploaded if _upload(aws, p, bucket, owner, key, body) else skipped).append(key)
     root_key = content_key(p.stack_name, root_body)
     (uploaded if _upload(aws, p, bucket, owner, root_key, root_body) else skipped).append(root_key)
+    freshness.refuse_unsafe(home / "output" / p.env)  # a link at output/<env> is never written through
     root_file = home / "output" / p.env / "packaged" / ROOT_FILE
     _write_atomically(root_file, root_body)
     transform = any(map(uses_transform, [root_body, *children.values()]))

@@ -9,18 +9,41 @@ work on any two renderings: two params variants, a deployed and a packaged envir
 :func:`iam_diff` compares, per stack, resource and policy, the statements of every policy document a template
 carries: role trust policies, inline policies, managed and stand-alone policies, and resource policies (SNS, SQS,
 S3, Secrets Manager, KMS, ECR, EFS, Logs). Statements are matched by ``Sid``, else by identical content, else by the
-most similar statement of the same effect; what is left is added or removed. A change *widens* when an ``Allow``
-gains an action, resource or principal that no pattern of the old statement covered (``s3:Get*`` covers
-``s3:GetObject``, ``*`` covers every ARN), gains ``*``, loses a condition (or a condition accepts new values), or a
-``Deny`` covers less; a new ``Allow`` statement, a new managed policy, a new attachment and a dropped permissions
-boundary widen too. Each widening change says why.
+most similar statement of the same effect; what is left is added or removed.
+
+Statements are read as IAM evaluates them (IAM User Guide: "Conditions with multiple context keys or values",
+"Single-valued vs. multivalued context keys", "IAM JSON policy elements: Condition operators", "IAM JSON policy
+elements: NotAction" / "NotResource" / "NotPrincipal"):
+
+- a request matches a statement when it matches one item of each of ``Principal``, ``Action`` and ``Resource``
+  (the items of an element are ORed), none of the items of a ``NotPrincipal``/``NotAction``/``NotResource`` (which
+  match everything not listed), and every clause of the ``Condition`` block;
+- in the ``Condition`` block, operators are ANDed, the keys under one operator are ANDed, and the values of one key
+  are ORed; for a negated operator (``StringNotEquals``, ``ArnNotLike``, ``NotIpAddress``, ...) the values are NORed
+  (the request value must match none of them), and the condition is true when the key is absent;
+- ``...IfExists`` makes a clause true when the key is absent; ``ForAllValues:`` tests that every value of a
+  multivalued request key matches (true when the key is absent), ``ForAnyValue:`` that at least one does (false
+  when absent).
+
+Each condition clause is therefore one item, ``StringEquals k (a OR b)``, and the block reads ``X AND Y``
+(:class:`Clause`, :func:`element_text`). A changed statement widens when the new one matches a request the old one
+did not (for a Deny: when the old one blocked a request the new one does not), and narrows the other way round.
+:func:`_beyond` decides this by proving containment element by element (a pattern of the old statement covers each
+new item: ``s3:Get*`` covers ``s3:GetObject``, ``*`` covers every ARN; a new value list for a key is a subset of
+the old for a positive operator, a superset for a negated one; ``IfExists`` and another set operator are weaker;
+an added clause or key only narrows an Allow) and names whatever it cannot prove, so a change and its inverse are
+judged opposite and what cannot be read is reported as "may widen", never as narrowing. A new Allow statement, a
+removed Deny, a new managed policy, a new attachment and a dropped permissions boundary widen; each widening change
+says why (``why``) and each narrowing one too (``narrowing``).
 
 :func:`sg_diff` compares security group rules (inline on ``AWS::EC2::SecurityGroup`` and the stand-alone
 ``SecurityGroupIngress``/``Egress`` resources, plus the allow-all egress AWS gives a group that declares none) by
 content within a stack: direction, group, protocol, ports and peer; the rule's logical id and description are shown
-but are not its identity, so moving a rule to another resource is no change. An added rule widens unless an old rule
-of the same group already allowed it (same or ``all`` protocol, a port range and a CIDR that contain it); rules open
-to ``0.0.0.0/0`` or ``::/0`` are marked ``internet``.
+but are not its identity, so moving a rule to another resource is no change. Rules are ORed: an added rule widens
+unless an old rule of the same group already allowed it (same or ``all`` protocol, a port range and a CIDR that
+contain it), a removed rule narrows unless a remaining one still allows it; rules open to ``0.0.0.0/0`` or ``::/0``
+are marked ``internet``. The rule that matches nothing (``icmp`` type 252 code 86 to ``255.255.255.255/32``) only
+displaces AWS's default allow-all egress, so it reads as narrowing (see ``MATCHES_NOTHING``).
 
 Intrinsic functions are compared structurally through one deterministic text form (:func:`text`): ``!Ref X``,
 ``!GetAtt A.B``, ``!Sub ...``, else compact JSON with sorted keys. Not followed: values wired through parameters

@@ -57,6 +57,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 
 Templates = dict[str, dict]
@@ -539,7 +540,7 @@ def _element_beyond(a: _Statement, b: _Statement, pos: str, neg: str, noun: str,
     if a_form == pos and b_form == neg:  # inside b unless an item of a meets b's exclusions
         meets = sorted(x for x in a.get(pos) if _overlaps(x, b.get(neg), case))
         return [f"{noun}{'s' if len(meets) > 1 else ''} {', '.join(meets)} (excluded by {neg})"] if meets else []
-    if a_form == neg and b_form == pos and "*" in b.get(pos):
+    if a_form == neg and b_form == pos and b.get(pos) & {"*", "AWS:*"}:
         return []
     if a_form == neg:
         return [f"every {noun} {neg} does not list"]
@@ -568,6 +569,8 @@ def _conditions_beyond(a: tuple[Clause, ...], b: tuple[Clause, ...]) -> list[str
             out.append("requests without a condition not readable here (review it by hand)")
         elif bc.op == "?" or any(ac.op == "?" for ac in a):
             out.append("may widen: a condition not readable here changed: review it by hand")
+        elif same and bc.base.endswith(ORDERED):
+            out.append(f"requests beyond {bc.op} {bc.key} {' or '.join(sorted(bc.values))}")
         elif same:
             extra = sorted(same[0].values - bc.values) if not bc.negated else sorted(bc.values - same[0].values)
             out.append(f"requests where {bc.key} is {' or '.join(extra)} ({bc.op})" if extra else
@@ -580,7 +583,19 @@ def _conditions_beyond(a: tuple[Clause, ...], b: tuple[Clause, ...]) -> list[str
     return out
 
 
-NUMERIC = ("Numeric", "Date")
+ORDERED = ("LessThan", "LessThanEquals", "GreaterThan", "GreaterThanEquals")
+
+
+def _ordered(value: str):
+    """A number or a date of a Numeric*/Date* condition, comparable; None when it is neither (e.g. ``!Ref X``)."""
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
 
 
 def _implies(a: Clause, b: Clause) -> bool:
@@ -593,6 +608,12 @@ def _implies(a: Clause, b: Clause) -> bool:
     # values is stricter.
     inner, outer = (b.values, a.values) if a.negated else (a.values, b.values)
     base = a.base
+    if base.startswith(("Numeric", "Date")) and base.endswith(ORDERED):
+        # x < v1 OR x < v2 is x < max(v): a implies b when a's bound is no looser than b's
+        got, want = [_ordered(v) for v in a.values], [_ordered(v) for v in b.values]
+        if None in got or None in want:
+            return a.values == b.values
+        return max(got) <= max(want) if "LessThan" in base else min(got) >= min(want)
     if base.startswith(("IpAddress", "NotIpAddress")):
         return all(any(_subnet(x, y) for y in outer) for x in inner)
     if base.startswith("Arn") or base.endswith("Like"):

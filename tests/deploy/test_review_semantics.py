@@ -103,6 +103,10 @@ def test_condition_changes_are_judged_as_iam_evaluates_them(after, expected):
      "widens"),
     ({"ForAllValues:StringEquals": {"aws:TagKeys": ["a"]}}, {"ForAnyValue:StringEquals": {"aws:TagKeys": ["a"]}},
      "widens"),  # another set operator: not proven inside, so it may widen
+    ({"NumericLessThan": {"s3:max-keys": "10"}}, {"NumericLessThan": {"s3:max-keys": "20"}}, "widens"),
+    ({"NumericLessThan": {"s3:max-keys": "20"}}, {"NumericLessThan": {"s3:max-keys": ["10", "5"]}}, "narrows"),
+    ({"DateGreaterThan": {"aws:CurrentTime": "2026-01-01T00:00:00Z"}},
+     {"DateGreaterThan": {"aws:CurrentTime": "2026-06-01T00:00:00Z"}}, "narrows"),
 ])
 def test_negated_ifexists_like_ip_and_set_operators(before, after, expected):
     assert verdicts(policy(allow(Condition=before)), policy(allow(Condition=after))) == [expected]
@@ -200,9 +204,9 @@ ACTIONS = ["s3:GetObject", "s3:PutObject", "s3:Get*", "ec2:DescribeInstances", "
 RESOURCES = ["*", "arn:aws:s3:::b/*", "arn:aws:s3:::b/k", "arn:aws:kms:us-west-2:1:key/k", {"Ref": "Param"}]
 PRINCIPALS = ["arn:aws:iam::111122223333:root", "arn:aws:iam::444455556666:role/r", "*"]
 OPERATORS = ["StringEquals", "StringLike", "StringNotEquals", "StringEqualsIfExists", "ArnLike", "Bool",
-             "ForAllValues:StringEquals", "ForAnyValue:StringLike", "IpAddress"]
+             "ForAllValues:StringEquals", "ForAnyValue:StringLike", "IpAddress", "NumericLessThan"]
 KEYS = ["aws:SourceAccount", "aws:PrincipalTag/team", "aws:TagKeys", "aws:SourceIp"]
-VALUES = ["a", "b", "c*", "10.0.0.0/8", "10.1.0.0/16", "true", {"Ref": "AWS::AccountId"}]
+VALUES = ["a", "b", "c*", "10.0.0.0/8", "10.1.0.0/16", "true", "10", "20", {"Ref": "AWS::AccountId"}]
 FRESH = "zz:NeverSeenBefore"  # matches no generated pattern but "*"
 
 conditions = st.dictionaries(st.sampled_from(OPERATORS), st.dictionaries(
@@ -277,8 +281,11 @@ def grow_cases(stmts: list[dict], data) -> dict:
         elif kind == "add value" and s.get("Condition"):
             op = data.draw(st.sampled_from(sorted(s["Condition"])))
             key = data.draw(st.sampled_from(sorted(s["Condition"][op])))
-            if "Not" not in op:  # a value more for a negated operator excludes more: not a grow
-                s["Condition"][op][key] = list(s["Condition"][op][key]) + ["zz-new-value"]
+            values = s["Condition"][op][key]
+            if op == "NumericLessThan" and all(str(v).isdigit() for v in values):
+                s["Condition"][op][key] = list(values) + ["1000000"]  # a higher bound, ORed: accepts more
+            elif "Not" not in op and op != "NumericLessThan":  # more values for a negated operator exclude more
+                s["Condition"][op][key] = list(values) + ["zz-new-value"]
         elif kind == "drop clause" and s.get("Condition"):
             op = data.draw(st.sampled_from(sorted(s["Condition"])))
             del s["Condition"][op]

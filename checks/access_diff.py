@@ -813,9 +813,15 @@ def sg_diff(before: Templates | None, after: Templates) -> list[RuleChange]:
         nothing = _matches_nothing(rule)
         widens = added and not covered and not nothing
         narrows = not added and not covered and not nothing
-        if added and nothing:
+        if nothing:
+            # It matters only where it stands in for AWS's allow-all egress: added to a new group, or to one that
+            # had the default, it takes that egress away; removed as the group's last egress rule, it brings it back.
             default = (stem, _Rule("egress", rule.group, "all", 0, 65535, "0.0.0.0/0"))
-            narrows = default not in new  # it keeps (or takes away) AWS's allow-all egress from the group
+            if added:
+                existed = any(s == stem and o.group == rule.group for (s, o) in old)
+                narrows = default in old or not existed
+            else:
+                widens = default in new
         out.append(RuleChange(stem, rule.group, rule.direction, rule.protocol,
                               _port_text(rule.protocol, rule.low, rule.high), rule.peer,
                               "added" if added else "removed", defined_by, description, widens, rule.peer in OPEN,

@@ -38,14 +38,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from checks.access_diff import element_text
 from templates.root import Param
 from templates.stateful import STATEFUL
 
 from .changeset import Node
 from .diff import TemplateDiff
 from .stacks import STACK_TYPE
-from checks.access_diff import element_text
-
 from .ui import Out, clean
 
 SYMBOL = {"Add": "+", "Modify": "~", "Remove": "-", "Import": "<", "Dynamic": "?"}

@@ -133,14 +133,14 @@ class Out:
         """Ask only when a person can answer; callers handle the non-interactive case (``--yes``)."""
         if not self.interactive:
             return False
-        answer = self._ask(f"{question} [y/N] ").strip().lower()
+        answer = self._ask(clean(f"{question} [y/N] ")).strip().lower()
         return answer in {"y", "yes"}
 
     def confirm_typed(self, question: str, expected: str) -> bool:
         """For destructive steps: the person types the name, not just y."""
         if not self.interactive:
             return False
-        return self._ask(f"{question} Type {expected} to confirm: ").strip() == expected
+        return self._ask(clean(f"{question} Type {expected} to confirm: ")).strip() == expected
 
 
 class Rich(Out):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import pytest
 from rich.console import Console
@@ -133,9 +134,11 @@ def test_markdown_of_no_changes():
 
 def test_rich_rendering_for_a_terminal():
     buf = io.StringIO()
-    review.show(review.build(tree(), "UPDATE"), Rich(console=Console(file=buf, force_terminal=True, width=200,
-                                                                     color_system=None)))
+    review.show(review.build(tree(), "UPDATE", deployed_parameters={"DesiredCount": "1", "ImageTag": "v1"}),
+                Rich(console=Console(file=buf, force_terminal=True, width=200, color_system=None)))
     text = buf.getvalue()
+    assert "parameters (deployed -> planned)" in text
+    assert re.search(r"ImageTag\s*│\s*v1\s*│\s*abc1234\s*│\s*changed", text), text  # deployed -> planned
     assert "TaskDefinition" in text and "REPLACE" in text and "┃ Action" in text
     assert "[recreation: Always]" in text  # cell text is not read as console markup
     assert "DATA LOSS" in text

@@ -161,8 +161,17 @@ def test_the_rule_that_removes_the_default_egress_reads_as_narrowing(dev):
     assert changes == {("added", "FileSystemEgressNone"): "narrows",
                        ("removed", "(AWS default: the group declares no egress rule)"): "narrows"}
     back = {(c.change, c.defined_by): c.verdict for c in sg_diff(dev, before)}
-    assert back == {("removed", "FileSystemEgressNone"): "neutral",
+    assert back == {("removed", "FileSystemEgressNone"): "widens",  # its removal brings the allow-all egress back
                     ("added", "(AWS default: the group declares no egress rule)"): "widens"}
+    # beside other egress rules it changes nothing, either way
+    resources = before["security"]["Resources"]
+    other = copy.deepcopy(before)
+    other["security"]["Resources"]["FileSystemEgressHttps"] = {
+        "Type": "AWS::EC2::SecurityGroupEgress", "Properties": {
+            **resources["AppEgressHttps"]["Properties"], "GroupId": {"Fn::GetAtt": ["FileSystemSecurityGroup", "GroupId"]}}}
+    both = copy.deepcopy(other)
+    both["security"]["Resources"]["FileSystemEgressNone"] = dev["security"]["Resources"]["FileSystemEgressNone"]
+    assert [c.verdict for c in sg_diff(other, both)] == ["neutral"] == [c.verdict for c in sg_diff(both, other)]
 
 
 # --- Markdown values stay inert ------------------------------------------------------------------------------------
@@ -324,12 +333,13 @@ def test_a_change_and_its_inverse_are_judged_opposite(a, b):
 
 # --- properties over generated security group rules ----------------------------------------------------------------
 
+PLACEHOLDER = {"IpProtocol": "icmp", "FromPort": 252, "ToPort": 86, "CidrIp": "255.255.255.255/32"}
 rules = st.lists(st.fixed_dictionaries({
     "IpProtocol": st.sampled_from(["tcp", "udp", "-1"]),
     "FromPort": st.sampled_from([22, 80, 443, 1000]),
     "ToPort": st.sampled_from([22, 443, 2000, 65535]),
     "CidrIp": st.sampled_from(["0.0.0.0/0", "10.0.0.0/8", "10.1.0.0/16", "192.168.1.1/32"]),
-}), max_size=4)
+}) | st.just(PLACEHOLDER), max_size=4)
 
 
 def group(ingress: list[dict], egress: list[dict]) -> dict:
@@ -345,8 +355,9 @@ def test_adding_rules_never_reads_as_narrowing_and_removing_them_never_as_wideni
     before = group(ingress, egress)
     after = group(ingress + extra, egress) if where == "ingress" else group(ingress, egress + extra)
     forward, backward = sg_diff(before, after), sg_diff(after, before)
-    assert not any(c.narrows for c in forward if c.change == "added")
-    assert not any(c.widens for c in backward if c.change == "removed")
+    placeholder = "255.255.255.255/32"  # the rule that matches nothing: judged by the default egress it displaces
+    assert not any(c.narrows for c in forward if c.change == "added" and c.peer != placeholder)
+    assert not any(c.widens for c in backward if c.change == "removed" and c.peer != placeholder)
     assert sorted(opposite(c.verdict) for c in forward) == sorted(c.verdict for c in backward)
-    # the only narrowing a new rule brings: a group's first egress rule ends AWS's default allow-all egress
-    assert all(c.defined_by.startswith("(AWS default") for c in forward if c.narrows)
+    # the only narrowing new rules bring: a group's first egress rule ends AWS's default allow-all egress
+    assert all(c.defined_by.startswith("(AWS default") or c.peer == placeholder for c in forward if c.narrows)

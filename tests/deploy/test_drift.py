@@ -1,0 +1,196 @@
+"""``drift`` over the full dev and prod hierarchies, against recorded responses (tests/deploy/recorded_drift.py):
+in sync, modified with property differences, deleted, not checked, known false positives, a nested stack whose
+detection fails, throttling past the retries, pagination; the CLI's exit codes and the four renderings."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from deploy import adapters, drift
+from deploy.ui import Out, Poller
+
+from .recorded import ACCOUNT, T0
+from .recorded_drift import World, modified, physical_id, routed, rule_properties
+
+
+@pytest.fixture
+def connected(monkeypatch):
+    """The CLI's AWS session answers from a RoutedStubber (CloudFormation) and a plain Stubber (STS)."""
+    aws, stubber = routed()
+    from botocore.stub import Stubber
+
+    sts = Stubber(aws.client("sts"))
+    sts.activate()
+    sts.add_response("get_caller_identity", {"UserId": "AIDAEXAMPLE", "Account": ACCOUNT,
+                                             "Arn": f"arn:aws:iam::{ACCOUNT}:user/ci"})
+    monkeypatch.setattr(adapters, "connect", lambda profile, region: aws)
+    return aws, stubber
+
+
+def drifted_prod() -> World:
+    """One night in prod: a hand-changed file system, a widened task role, a hand-added SSH rule, a deleted
+    listener, known false positives, unsupported resources, a failed and a throttled nested stack."""
+    w = World("prod", page_size=4)  # several pages per stack: NextToken is followed
+    w.rounds[("ClusterStack",)] = 3
+    w.drifts[(("StorageStack",), "FileSystem")] = modified(
+        {"ThroughputMode": "bursting"}, {"ThroughputMode": "elastic"},
+        [("/ThroughputMode", "bursting", "elastic", "NOT_EQUAL")])
+    w.drifts[(("IamStack",), "TaskRole")] = modified({}, {}, [(
+        "/Policies/0/PolicyDocument/Statement/1", "null",
+        '{"Action":"s3:*","Effect":"Allow","Resource":"*"}', "ADD")])
+    ingress = rule_properties("AppSecurityGroup", IpProtocol="tcp", FromPort=8000, ToPort=8000,
+                              SourceSecurityGroupId=physical_id("LoadBalancerSecurityGroup", "AWS::EC2::SecurityGroup"))
+    w.drifts[(("SecurityStack",), "AppIngressLoadBalancer")] = {"ExpectedProperties": json.dumps(ingress),
+                                                                "ActualProperties": json.dumps(ingress)}
+    w.drifts[(("SecurityStack",), "AppSecurityGroup")] = modified({}, {}, [(
+        "/SecurityGroupIngress/0", "null", json.dumps({k: v for k, v in ingress.items() if k != "GroupId"}), "ADD")])
+    https = rule_properties("LoadBalancerSecurityGroup", IpProtocol="tcp", FromPort=443, ToPort=443, CidrIp="0.0.0.0/0")
+    w.drifts[(("SecurityStack",), "LoadBalancerIngress443")] = {"ExpectedProperties": json.dumps(https),
+                                                                "ActualProperties": json.dumps(https)}
+    w.drifts[(("SecurityStack",), "LoadBalancerSecurityGroup")] = modified({}, {}, [
+        ("/SecurityGroupIngress/0", "null", '{"CidrIp":"0.0.0.0/0","FromPort":443,"IpProtocol":"tcp","ToPort":443}', "ADD"),
+        ("/SecurityGroupIngress/2", "null", '{"CidrIp":"0.0.0.0/0","FromPort":22,"IpProtocol":"tcp","ToPort":22}', "ADD"),
+    ])
+    w.drifts[(("ServiceStack",), "Service")] = modified({}, {}, [
+        ("/DeploymentController", '{"Type":"ECS"}', "null", "REMOVE"),
+        ("/DeploymentConfiguration/Strategy", "null", '"ROLLING"', "ADD")])
+    w.drifts[(("LoadBalancerStack",), "HttpListener")] = {"StackResourceDriftStatus": "DELETED"}
+    w.drifts[(("MonitoringStack",), "AlarmTopicPolicy")] = {"StackResourceDriftStatus": "NOT_CHECKED"}
+    w.omit.add((("MonitoringStack",), "Dashboard"))
+    w.failed[("CiStack",)] = "Failed to detect drift on resource [GitHubDeployRole]: Access Denied"
+    w.throttled.add(("DnsStack",))
+    return w
+
+
+def run(world: World, out: Out | None = None) -> drift.Report:
+    aws, stubber = routed()
+    world.expect(stubber)
+    report = drift.detect(aws, world.stacks[0].name, Poller(), out or Out(),
+                          lambda verb, *extra: f"python generate.py {verb} --env {world.env}")
+    stubber.assert_no_pending_responses()  # every stack detected, every poll and page read
+    return report
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_in_sync_hierarchy_checks_every_stack(env, cli, connected, tmp_path):
+    aws, stubber = connected
+    world = World(env)
+    world.expect(stubber)
+    result = cli("drift", "--env", env, "--json", str(tmp_path / "d.json"))
+    assert result.code == 0, result.out + result.err
+    stubber.assert_no_pending_responses()
+    data = json.loads((tmp_path / "d.json").read_text())
+    assert [s["path"] for s in data["stacks"]] == ["root"] + ["/".join(s.path) for s in world.stacks[1:]]
+    resources = sum(len([t for t in s.resources.values() if t != "AWS::CloudFormation::Stack"]) for s in world.stacks)
+    assert data["summary"]["inSync"] == resources + len(world.stacks) - 1  # nested stack resources are checked too
+    assert data["ok"] is True and aws.calls["cloudformation:DetectStackDrift"] == len(world.stacks)
+    assert "Drift summary: 0 modified, 0 deleted" in result.out
+
+
+def test_drifted_prod_exit_1_with_every_kind(cli, connected, tmp_path):
+    aws, stubber = connected
+    drifted_prod().expect(stubber)
+    result = cli("drift", "--env", "prod", "--json", str(tmp_path / "d.json"), "--markdown", str(tmp_path / "d.md"))
+    assert result.code == 1, result.out + result.err
+    stubber.assert_no_pending_responses()
+    out = result.out
+    assert "~ FileSystem  AWS::EFS::FileSystem  MODIFIED STATEFUL" in out
+    assert "/ThroughputMode: bursting -> elastic (NOT_EQUAL)" in out
+    assert "~ TaskRole  AWS::IAM::Role  MODIFIED SECURITY" in out
+    assert "- HttpListener  AWS::ElasticLoadBalancingV2::Listener  DELETED" in out
+    assert "what to do: re-create" in out
+    assert "CiStack (wwhd-prod-CiStack-" in out and "DETECTION FAILED: Failed to detect drift on resource [GitHubDeployRole]" in out
+    assert "DnsStack" in out and "throttled by AWS on DetectStackDrift even after the client's retries" in out
+    data = json.loads((tmp_path / "d.json").read_text())
+    assert data["summary"]["modified"] == 3 and data["summary"]["deleted"] == 1
+    assert data["summary"]["failedStacks"] == 2 and data["summary"]["ignored"] == 2
+    assert "Detection failed" in (tmp_path / "d.md").read_text()
+
+
+def test_not_checked_is_listed_never_in_sync():
+    report = run(drifted_prod())
+    monitoring = next(s for s in report.stacks if s.path == ("MonitoringStack",))
+    status = {r.logical_id: r.status for r in monitoring.resources}
+    assert status["Dashboard"] == "NOT_CHECKED"  # left out of the answer, as unsupported types are
+    assert status["AlarmTopicPolicy"] == "NOT_CHECKED"  # reported NOT_CHECKED by CloudFormation
+    ci = next(s for s in report.stacks if s.path == ("CiStack",))  # failed: half its resources have results
+    unread = [r.logical_id for r in ci.resources if r.status == "NOT_CHECKED"]
+    assert len(unread) == 4 and report.counts()["notChecked"] == 2 + len(unread)
+
+
+def test_known_false_positives_are_ignored_with_reason_but_a_hand_added_rule_is_drift():
+    report = run(drifted_prod())
+    security = {r.logical_id: r for s in report.stacks if s.path == ("SecurityStack",) for r in s.resources}
+    app = security["AppSecurityGroup"]
+    assert app.status == "IGNORED" and "issues/1198" in app.differences[0].ignored
+    lb = security["LoadBalancerSecurityGroup"]
+    assert lb.status == "MODIFIED" and lb.security  # port 22 from anywhere has no rule resource: real drift
+    assert [bool(d.ignored) for d in lb.differences] == [True, False]
+    service = next(r for s in report.stacks for r in s.resources if r.logical_id == "Service")
+    assert service.status == "IGNORED"
+    assert {d.path for d in service.differences} == {"/DeploymentController", "/DeploymentConfiguration/Strategy"}
+
+
+def test_a_default_with_another_value_is_not_ignored():
+    w = World("dev")
+    w.drifts[(("ServiceStack",), "Service")] = modified({}, {}, [
+        ("/DeploymentConfiguration/Strategy", "null", '"BLUE_GREEN"', "ADD")])
+    report = run(w)
+    service = next(r for s in report.stacks for r in s.resources if r.logical_id == "Service")
+    assert service.status == "MODIFIED" and not report.ok
+
+
+def test_throttled_stack_fails_alone_and_others_are_read():
+    w = World("dev")
+    w.throttled.add(("StorageStack",))
+    report = run(w)
+    assert [s.label for s in report.failed] == ["StorageStack"]
+    assert all(s.resources for s in report.stacks if s.path != ("StorageStack",))
+    assert not report.ok
+
+
+def test_detection_polls_all_stacks_together(_no_waiting):
+    w = World("prod")
+    w.rounds[("StorageStack",)] = 4  # the slowest stack: 4 in-progress answers, then complete
+    run(w)
+    assert len(_no_waiting) == 5  # one shared wait per round, not one per stack
+
+
+def test_failed_detection_keeps_partial_results_and_reason():
+    w = World("dev")
+    w.failed[("StorageStack",)] = "Internal Failure"
+    report = run(w)
+    storage = next(s for s in report.stacks if s.path == ("StorageStack",))
+    assert storage.detection == "DETECTION_FAILED" and storage.reason == "Internal Failure"
+    checked = [r for r in storage.resources if r.status == "IN_SYNC"]
+    assert checked and len(checked) < len(storage.resources)  # the rest is NOT_CHECKED, not in sync
+
+
+def test_markdown_escapes_aws_values():
+    w = World("dev")
+    w.drifts[(("ClusterStack",), "LogGroup")] = modified({}, {}, [
+        ("/RetentionInDays", "30", "7 | <b>x</b> *y*", "NOT_EQUAL")])
+    text = drift.markdown(run(w))
+    assert "7 \\| <b>x</b> *y*" in text  # inside a code span: only the table pipe is escaped
+    assert "| `ClusterStack` | `LogGroup` |" in text
+
+
+def test_busy_stack_is_refused_before_detection(cli, connected):
+    aws, stubber = connected
+    w = World("dev", status="UPDATE_IN_PROGRESS")
+    stubber.add_response("describe_stacks", {"Stacks": [{
+        "StackId": w.stacks[0].arn, "StackName": w.stacks[0].name, "CreationTime": T0,
+        "StackStatus": "UPDATE_IN_PROGRESS"}]},
+        {"StackName": "wwhd-dev"})
+    result = cli("drift", "--env", "dev")
+    assert result.code == 1
+    assert "wwhd-dev is UPDATE_IN_PROGRESS" in result.err
+    assert "fix: wait for the operation to end: python generate.py status --env dev --watch" in result.err
+    assert aws.calls["cloudformation:DetectStackDrift"] == 0
+
+
+def test_drift_without_env_is_bad_input(cli):
+    result = cli("drift")
+    assert result.code == 2 and "--env is required for drift" in result.err

@@ -86,7 +86,7 @@ def test_in_sync_hierarchy_checks_every_stack(env, cli, connected, tmp_path):
     resources = sum(len([t for t in s.resources.values() if t != "AWS::CloudFormation::Stack"]) for s in world.stacks)
     assert data["summary"]["inSync"] == resources + len(world.stacks) - 1  # nested stack resources are checked too
     assert data["ok"] is True and aws.calls["cloudformation:DetectStackDrift"] == len(world.stacks)
-    assert "Drift summary: 0 modified, 0 deleted" in result.out
+    assert f"Drift summary: {len(world.stacks)} stack(s): 0 modified, 0 deleted" in result.out
 
 
 def test_drifted_prod_exit_1_with_every_kind(cli, connected, tmp_path):

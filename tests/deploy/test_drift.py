@@ -194,3 +194,128 @@ def test_busy_stack_is_refused_before_detection(cli, connected):
 def test_drift_without_env_is_bad_input(cli):
     result = cli("drift")
     assert result.code == 2 and "--env is required for drift" in result.err
+
+
+# --- in the plan and at apply ---------------------------------------------------------------------------------------
+
+
+def _planned_review(report):
+    """The recorded prod change set's review (tests/deploy/recorded.py) with a drift report attached, as plan does."""
+    from deploy import changeset, review
+
+    from . import recorded as r
+
+    aws, stubber = r.stubbed()
+    r.expect_tree(stubber)
+    result = review.build(changeset.describe_tree(aws, r.ROOT_CS), "UPDATE")
+    result.drift = report
+    return result
+
+
+def _ctx(env: str, aws=None, buf=None):
+    import io
+    from pathlib import Path
+
+    from deploy.commands import Ctx
+    from templates.config import load_params
+
+    return Ctx(p=load_params(env, Path(__file__).resolve().parents[2] / "params"), aws=aws,
+               out=Out(stdout=buf or io.StringIO()), home=Path("."))
+
+
+def test_plan_review_puts_drift_first_in_every_rendering():
+    import io
+
+    from deploy import review
+
+    result = _planned_review(run(drifted_prod()))
+    buf = io.StringIO()
+    review.show(result, Out(stdout=buf))
+    text = buf.getvalue()
+    assert text.index("Drift for wwhd-prod:") < text.index("Drift summary:") < text.index("parameters:")
+    md = review.markdown(result)
+    assert md.index("#### Drift for `wwhd-prod`") < md.index("UPDATE change set")
+    data = json.loads(review.json_text(result))
+    assert data["drift"]["checked"] is True and data["drift"]["summary"]["modified"] == 3
+
+
+@pytest.mark.parametrize("env, flag, expected", [
+    ("prod", None, "detect"), ("prod", False, "skipped"), ("dev", None, None), ("dev", True, "detect")])
+def test_plan_drift_default_on_for_production(env, flag, expected, monkeypatch):
+    from deploy import commands
+    from deploy.stacks import StackInfo
+
+    calls = []
+    monkeypatch.setattr(drift, "detect", lambda *a, **k: calls.append(a[1]) or "report")
+    ctx = _ctx(env)
+    info = StackInfo(id="arn", name=ctx.p.stack_name, status="UPDATE_COMPLETE")
+    got = commands._plan_drift(ctx, info, commands.PlanOptions(drift=flag))
+    if expected == "detect":
+        assert got == "report" and calls == [ctx.p.stack_name]
+    elif expected == "skipped":
+        assert isinstance(got, drift.Skipped) and got.why == "--no-drift" and not calls
+        assert got.as_json() == {"checked": False, "skipped": "--no-drift"}
+    else:
+        assert got is None and not calls
+
+
+def test_plan_drift_skipped_when_nothing_is_deployed(monkeypatch):
+    from deploy import commands
+
+    monkeypatch.setattr(drift, "detect", lambda *a, **k: pytest.fail("nothing deployed: no detection"))
+    got = commands._plan_drift(_ctx("prod"), None, commands.PlanOptions())
+    assert isinstance(got, drift.Skipped) and "nothing is deployed" in got.why
+
+
+def test_apply_repeats_the_drift_recorded_in_the_review_file(tmp_path):
+    import io
+
+    from deploy import commands, review
+
+    result = _planned_review(run(drifted_prod()))
+    file = tmp_path / "plan.json"
+    file.write_text(review.json_text(result))
+    buf = io.StringIO()
+    ctx = _ctx("prod", buf=buf)
+    commands._repeat_drift(ctx, commands.Planned(result, result.change_set_arn, None), file)
+    out = buf.getvalue()
+    assert "WARNING: DRIFT: StorageStack/FileSystem (AWS::EFS::FileSystem): MODIFIED" in out
+    assert "WARNING: DRIFT: LoadBalancerStack/HttpListener (AWS::ElasticLoadBalancingV2::Listener): DELETED" in out
+    assert "WARNING: DRIFT: DnsStack: detection failed: throttled" in out
+    assert "AppSecurityGroup" not in out  # ignored false positives are not repeated as drift
+    assert "python generate.py drift --env prod" in out
+
+
+def test_apply_refuses_a_review_file_of_another_change_set(tmp_path):
+    from deploy import commands, review
+    from deploy.errors import BadInput
+
+    result = _planned_review(run(drifted_prod()))
+    file = tmp_path / "plan.json"
+    file.write_text(review.json_text(result))
+    with pytest.raises(BadInput, match="review of another change set"):
+        commands._repeat_drift(_ctx("prod"), commands.Planned(result, "arn:other", None), file)
+
+
+def test_apply_without_review_rechecks_the_drifted_resources_only():
+    import io
+
+    from deploy import commands
+
+    w = World("prod")
+    aws, stubber = routed()
+    w.expect(stubber, detect=False)  # drift.recorded: DescribeStacks + the walk
+    storage = w.stack(("StorageStack",))
+    for s in w.stacks:
+        entries = [w.entry(storage, "FileSystem") | modified({}, {}, [
+            ("/ThroughputMode", "bursting", "elastic", "NOT_EQUAL")])] if s is storage else []
+        w.expect_drifts(stubber, s, entries, ["MODIFIED", "DELETED"])
+    w.expect(stubber, detect=False)  # drift.detect(only=...): DescribeStacks + the walk again
+    stubber.add_response("detect_stack_resource_drift", {"StackResourceDrift": w.entry(storage, "FileSystem") | modified(
+        {}, {}, [("/ThroughputMode", "bursting", "elastic", "NOT_EQUAL")])},
+        {"StackName": storage.arn, "LogicalResourceId": "FileSystem"})
+    buf = io.StringIO()
+    commands._repeat_drift(_ctx("prod", aws, buf), None, None)
+    stubber.assert_no_pending_responses()
+    assert aws.calls["cloudformation:DetectStackDrift"] == 0  # no full detection at apply time
+    assert "WARNING: DRIFT: StorageStack/FileSystem (AWS::EFS::FileSystem): MODIFIED" in buf.getvalue()

@@ -55,7 +55,7 @@ def drift(args) -> int:
 
 
 def verify(args) -> int:
-    return _run(args, lambda ctx: checklist.verify(ctx, _since(args), args.http))
+    return _run(args, lambda ctx: checklist.verify(ctx, _since(args), args.http, args.drift))
 
 
 def _since(args) -> int:

@@ -67,3 +67,5 @@ def register(subparsers) -> None:
                     help="each container must have logged within this many minutes (default 15)")
     ve.add_argument("--http", action="store_true",
                     help="also GET ServiceUrl + the health check path from here (off by default)")
+    ve.add_argument("--drift", action="store_true",
+                    help="also detect drift on every stack (starts CloudFormation drift detections; off by default)")

@@ -300,7 +300,18 @@ def apply(ctx: Ctx, opts: PlanOptions, change_set: str | None = None, yes: bool 
     if ctx.p.production and not (info and info.exists):
         protect(ctx.aws, final, ctx.out)  # a new stack gets its protection as soon as it exists
     _summary(ctx, planned.review, final, seconds)
+    if info and info.exists and (ctx.p.production if opts.drift is None else opts.drift):
+        _after_apply_drift(ctx)
     return 0
+
+
+def _after_apply_drift(ctx: Ctx) -> None:
+    """Drift of what was just deployed: a resource the update did not touch keeps its hand-made change."""
+    report = drift.detect(ctx.aws, ctx.p.stack_name, ctx.poller, ctx.out, ctx.command)
+    drift.show(report, ctx.out, heading=False)
+    if not report.ok:
+        ctx.out.warn(f"applied, but the deployed stacks still differ from the templates (above); "
+                     f"to see it again: {ctx.command('drift')}")
 
 
 def _reviewed(ctx: Ctx, name_or_arn: str) -> Planned | None:

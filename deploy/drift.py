@@ -38,7 +38,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
 
 from templates.stateful import STATEFUL
 
@@ -365,6 +366,9 @@ def _guarded(stack: StackDrift, call: Callable[[], None]) -> None:
                             f"({error_message(e)}); nothing is known about this stack's drift")
         else:
             stack.reason = f"AWS refused {e.operation_name}: {code}: {error_message(e)}"
+    except (BotoCoreError, ResponseParserError) as e:  # an answer botocore cannot read (after its retries): this stack only
+        stack.detection, stack.detection_id = "ERROR", ""
+        stack.reason = f"no usable answer from AWS: {e}"
 
 
 def _start(aws: Aws, stack: StackDrift) -> None:

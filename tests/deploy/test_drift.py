@@ -117,7 +117,9 @@ def test_not_checked_is_listed_never_in_sync():
     assert status["AlarmTopicPolicy"] == "NOT_CHECKED"  # reported NOT_CHECKED by CloudFormation
     ci = next(s for s in report.stacks if s.path == ("CiStack",))  # failed: half its resources have results
     unread = [r.logical_id for r in ci.resources if r.status == "NOT_CHECKED"]
-    assert len(unread) == 4 and report.counts()["notChecked"] == 2 + len(unread)
+    total = len(drifted_prod().stack(("CiStack",)).resources)
+    assert len(unread) == total - total // 2 and report.counts()["notChecked"] == 2 + len(unread)
+    assert all(r.reason == "no result: this stack's detection failed" for r in ci.resources if r.status == "NOT_CHECKED")
 
 
 def test_known_false_positives_are_ignored_with_reason_but_a_hand_added_rule_is_drift():
@@ -319,3 +321,66 @@ def test_apply_without_review_rechecks_the_drifted_resources_only():
     stubber.assert_no_pending_responses()
     assert aws.calls["cloudformation:DetectStackDrift"] == 0  # no full detection at apply time
     assert "WARNING: DRIFT: StorageStack/FileSystem (AWS::EFS::FileSystem): MODIFIED" in buf.getvalue()
+
+
+# --- after an apply and in verify -------------------------------------------------------------------------------------
+
+
+def test_after_apply_the_drift_of_what_was_deployed_is_shown():
+    import io
+
+    from deploy import commands
+
+    aws, stubber = routed()
+    drifted_prod().expect(stubber)
+    buf = io.StringIO()
+    commands._after_apply_drift(_ctx("prod", aws, buf))
+    stubber.assert_no_pending_responses()
+    out = buf.getvalue()
+    assert "Drift for wwhd-prod:" in out and "~ FileSystem  AWS::EFS::FileSystem  MODIFIED STATEFUL" in out
+    assert "WARNING: applied, but the deployed stacks still differ from the templates" in out
+
+
+@pytest.mark.parametrize("world, status", [(lambda: World("prod"), "PASS"), (drifted_prod, "FAIL")])
+def test_verify_drift_item(world, status):
+    from deploy import verify
+
+    aws, stubber = routed()
+    world().expect(stubber)
+    verdict = verify.check_drift(_ctx("prod", aws))
+    stubber.assert_no_pending_responses()
+    assert verdict.status == status
+    if status == "FAIL":
+        assert "StorageStack/FileSystem (AWS::EFS::FileSystem): MODIFIED" in verdict.details
+        assert "DnsStack: detection failed" in " ".join(verdict.details)
+        assert verdict.details[-1] == "details: python generate.py drift --env prod"
+
+
+def test_verify_and_apply_accept_the_drift_flags():
+    import generate
+
+    parser = generate.build_parser()
+    assert parser.parse_args(["verify", "--env", "prod", "--drift"]).drift is True
+    assert parser.parse_args(["verify", "--env", "prod"]).drift is False
+    assert parser.parse_args(["plan", "--env", "prod", "--no-drift"]).drift is False
+    assert parser.parse_args(["apply", "--env", "prod", "--change-set", "x", "--review", "p.json"]).review.name == "p.json"
+
+
+def test_an_unreadable_answer_fails_that_stack_only(monkeypatch):
+    from botocore.parsers import ResponseParserError
+
+    w = World("dev")
+    aws, stubber = routed()
+    w.expect(stubber)
+    real = aws.cfn.detect_stack_drift
+    storage = w.stack(("StorageStack",)).arn
+
+    def detect(**kwargs):
+        if kwargs["StackName"] == storage:
+            raise ResponseParserError("Unable to parse response")
+        return real(**kwargs)
+
+    monkeypatch.setattr(aws.cfn, "detect_stack_drift", detect)
+    report = drift.detect(aws, "wwhd-dev", Poller(), Out(), lambda *a: "")
+    assert [s.label for s in report.failed] == ["StorageStack"]
+    assert "no usable answer from AWS" in report.failed[0].reason

@@ -513,10 +513,14 @@ def guidance(r: Resource) -> str:
 
 def summary_text(report: Report) -> str:
     c = report.counts()
-    text = (f"{len(report.stacks)} stack(s): {c['modified']} modified, {c['deleted']} deleted, {c['inSync']} in sync, {c['notChecked']} not checked, "
-            f"{c['ignored']} ignored")
+    ignored = sum(1 for s in report.stacks for r in s.resources for d in r.differences if d.ignored)
+    in_sync = c["inSync"] + c["ignored"]  # a resource whose every difference is a known false positive is in sync
+    text = (f"{len(report.stacks)} stack(s): {c['modified']} modified, {c['deleted']} deleted, {in_sync} in sync, "
+            f"{c['notChecked']} not checked")
     if c["unknown"]:
         text += f", {c['unknown']} unknown"
+    if ignored:
+        text += f"; {ignored} known false positive(s) ignored"
     if c["failedStacks"]:
         text += f"; detection failed on {c['failedStacks']} stack(s) (drift there is unknown)"
     return text

@@ -384,3 +384,37 @@ def test_an_unreadable_answer_fails_that_stack_only(monkeypatch):
     report = drift.detect(aws, "wwhd-dev", Poller(), Out(), lambda *a: "")
     assert [s.label for s in report.failed] == ["StorageStack"]
     assert "no usable answer from AWS" in report.failed[0].reason
+
+
+# --- the README's example ---------------------------------------------------------------------------------------------
+
+
+def readme_world() -> World:
+    """The README's example: dev with a hand-changed file system, a hand-added SSH rule next to a rule of a separate
+    resource (a known false positive), a deleted listener and a resource the answer leaves out."""
+    w = World("dev")
+    w.drifts[(("StorageStack",), "FileSystem")] = modified(
+        {"ThroughputMode": "bursting"}, {"ThroughputMode": "elastic"},
+        [("/ThroughputMode", "bursting", "elastic", "NOT_EQUAL")])
+    http = rule_properties("LoadBalancerSecurityGroup", IpProtocol="tcp", FromPort=80, ToPort=80, CidrIp="0.0.0.0/0")
+    w.drifts[(("SecurityStack",), "LoadBalancerIngress80")] = {"ExpectedProperties": json.dumps(http),
+                                                               "ActualProperties": json.dumps(http)}
+    w.drifts[(("SecurityStack",), "LoadBalancerSecurityGroup")] = modified({}, {}, [
+        ("/SecurityGroupIngress/0", "null", '{"CidrIp":"0.0.0.0/0","FromPort":80,"IpProtocol":"tcp","ToPort":80}', "ADD"),
+        ("/SecurityGroupIngress/1", "null", '{"CidrIp":"0.0.0.0/0","FromPort":22,"IpProtocol":"tcp","ToPort":22}', "ADD"),
+    ])
+    w.drifts[(("LoadBalancerStack",), "HttpListener")] = {"StackResourceDriftStatus": "DELETED"}
+    w.omit.add((("MonitoringStack",), "Dashboard"))
+    return w
+
+
+def test_readme_example_is_what_drift_prints():
+    import io
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("### Drift", 1)[1]
+    example = section.split("```text\n", 1)[1].split("```", 1)[0]
+    buf = io.StringIO()
+    drift.show(run(readme_world()), Out(stdout=buf))
+    assert example == buf.getvalue()

@@ -552,19 +552,14 @@ def _show_stack(s: StackDrift, out: Out) -> None:
     if not s.failed:
         out.line(f"{head}: {'in sync' if not listed else f'{len(listed)} to look at'}", "bold")
     if out.rich and listed:
-        out.table("", ["", "Resource", "Type", "Status", "Differences"],
-                  [[SYMBOL.get(r.status, "?"), r.logical_id, r.type, _flags(r),
-                    "\n".join(_difference_line(d) for d in r.differences)] for r in listed])
-    for r in listed:
-        if not out.rich:
-            out.line(f"  {SYMBOL.get(r.status, '?')} {r.logical_id}  {r.type}  {_flags(r)}",
-                     "bold red" if r.drifted else "")
-            for d in r.differences:
-                out.line(f"      {_difference_line(d)}")
-        if r.status == "NOT_CHECKED" and r.reason:
-            out.line(f"      not checked: {r.reason}", "dim")
-        if r.status == "UNKNOWN" and r.reason:
-            out.line(f"      unknown: {r.reason}", "dim")
+        out.table("", ["", "Resource", "Type", "Status", "Differences", "What to do"],
+                  [[SYMBOL.get(r.status, "?"), r.logical_id, r.type, _flags(r), _notes(r), guidance(r)] for r in listed])
+    for r in listed if not out.rich else ():
+        out.line(f"  {SYMBOL.get(r.status, '?')} {r.logical_id}  {r.type}  {_flags(r)}", "bold red" if r.drifted else "")
+        for d in r.differences:
+            out.line(f"      {_difference_line(d)}")
+        if r.status in ("NOT_CHECKED", "UNKNOWN") and r.reason:
+            out.line(f"      {r.status.lower().replace('_', ' ')}: {r.reason}", "dim")
         if guidance(r):
             out.line(f"      what to do: {guidance(r)}", "yellow")
     if in_sync:
@@ -575,6 +570,13 @@ def _flags(r: Resource) -> str:
     status = "ignored (known false positive)" if r.status == "IGNORED" else r.status
     flags = [f for f, on in (("SECURITY", r.drifted and r.security), ("STATEFUL", r.stateful and r.drifted)) if on]
     return " ".join([status, *flags])
+
+
+def _notes(r: Resource) -> str:
+    lines = [_difference_line(d) for d in r.differences]
+    if r.status in ("NOT_CHECKED", "UNKNOWN") and r.reason:
+        lines.append(f"{r.status.lower().replace('_', ' ')}: {r.reason}")
+    return "\n".join(lines)
 
 
 def _difference_line(d: Difference) -> str:

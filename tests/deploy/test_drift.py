@@ -418,3 +418,18 @@ def test_readme_example_is_what_drift_prints():
     buf = io.StringIO()
     drift.show(run(readme_world()), Out(stdout=buf))
     assert example == buf.getvalue()
+
+
+def test_rich_view_puts_each_drift_and_its_guidance_in_one_row():
+    import io
+
+    from rich.console import Console
+
+    from deploy.ui import Rich
+
+    buf = io.StringIO()
+    drift.show(run(readme_world()), Rich(console=Console(file=buf, width=250, highlight=False), stdout=buf))
+    text = buf.getvalue()
+    row = next(line for line in text.splitlines() if "FileSystem" in line and "MODIFIED" in line)
+    assert "/ThroughputMode: bursting -> elastic (NOT_EQUAL)" in row and "stateful: revert it by hand" in row
+    assert "[recreation" not in text and "Drift summary: 10 stack(s): 2 modified" in text

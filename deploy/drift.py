@@ -45,7 +45,7 @@ from templates.stateful import STATEFUL
 
 from .aws import Aws, aws_errors, error_code, error_message
 from .errors import DeployError
-from .review import _md, _md_text, _md_value
+from .review import _md, _md_fold, _md_text, _md_value
 from .stacks import STACK_TYPE, describe, list_resources
 from .ui import Out, Poller
 
@@ -411,6 +411,8 @@ def _read(aws: Aws, stack: StackDrift, target: _Target, filters: tuple[str, ...]
                   **({"StackResourceDriftStatusFilters": list(filters)} if filters else {})}
         page = aws.cfn.describe_stack_resource_drifts(**kwargs)
         for d in page["StackResourceDrifts"]:
+            if d["ResourceType"] == STACK_TYPE and d["StackResourceDriftStatus"] == "NOT_CHECKED":
+                continue  # a nested stack: its resources are detected in its own right and listed under it
             seen[d["LogicalResourceId"]] = _resource(stack.path, d)
         token = page.get("NextToken")
         if not token:
@@ -620,16 +622,16 @@ def _md_body(report: Report, level: str) -> list[str]:
         lines += [f"> - `{_md(s.label)}/{_md(r.logical_id)}` {r.type}: {_flags(r)}" for s, r in report.drifted] + [""]
     rows = [(s, r) for s in report.stacks for r in s.resources if r.status != "IN_SYNC"]
     if rows:
-        lines += ["| Stack | Resource | Type | Status | Differences | What to do |", "|---|---|---|---|---|---|"]
+        table = ["| Stack | Resource | Type | Status | Differences | What to do |", "|---|---|---|---|---|---|"]
         for s, r in rows:
             diffs = "<br>".join(f"`{_md(d.path)}`: {_md_value(d.expected)} -> {_md_value(d.actual)} ({d.kind})"
                                 + (" **security**" if d.security and not d.ignored else "")
                                 + (f" ignored: {_md_text(d.ignored)}" if d.ignored else "") for d in r.differences)
             if r.status == "NOT_CHECKED":
                 diffs = f"not checked: {_md_text(r.reason)}"
-            lines.append(f"| `{_md(s.label)}` | `{_md(r.logical_id)}` | {r.type} | {_flags(r)} | {diffs} | "
+            table.append(f"| `{_md(s.label)}` | `{_md(r.logical_id)}` | {r.type} | {_flags(r)} | {diffs} | "
                          f"{_md_text(guidance(r))} |")
-        lines.append("")
+        lines += _md_fold(f"{len(rows)} resources to look at", table)
     in_sync = sum(1 for s in report.stacks for r in s.resources if r.status == "IN_SYNC")
     lines += [f"{in_sync} resource(s) in sync. Drift detection compares only the properties the templates set.", ""]
     return lines

@@ -433,3 +433,49 @@ def test_rich_view_puts_each_drift_and_its_guidance_in_one_row():
     row = next(line for line in text.splitlines() if "FileSystem" in line and "MODIFIED" in line)
     assert "/ThroughputMode: bursting -> elastic (NOT_EQUAL)" in row and "stateful: revert it by hand" in row
     assert "[recreation" not in text and "Drift summary: 10 stack(s): 2 modified" in text
+
+
+def test_a_nested_stack_row_not_checked_is_not_listed_twice():
+    w = World("dev")
+    w.drifts[((), "StorageStack")] = {"StackResourceDriftStatus": "NOT_CHECKED"}
+    report = run(w)
+    root = report.stacks[0]
+    assert "StorageStack" not in {r.logical_id for r in root.resources}  # listed as its own stack instead
+    assert any(s.path == ("StorageStack",) and s.resources for s in report.stacks)
+
+
+def test_long_markdown_tables_are_folded():
+    w = World("prod")
+    for path in (("MonitoringStack",), ("SecurityStack",)):  # 14 + 11 resources the answer leaves out
+        w.omit |= {(path, logical) for logical in w.stack(path).resources}
+    text = drift.markdown(run(w))
+    assert "<details><summary>25 resources to look at</summary>" in text
+
+
+# --- plan against the local emulator (drift detection itself from the recording) ------------------------------------
+
+
+def test_plan_with_drift_puts_it_in_the_review_and_its_files(deployed, cli, monkeypatch, tmp_path):
+    report = run(readme_world())
+    asked = []
+    monkeypatch.setattr(drift, "detect", lambda aws, name, *a, **k: asked.append(name) or report)
+    result = cli("plan", "--env", "dev", "--drift", "--image-tag", "v2", "--json", str(tmp_path / "p.json"),
+                 "--markdown", str(tmp_path / "p.md"))
+    assert result.code == 0, result.out + result.err
+    assert asked == ["wwhd-dev"]
+    assert result.out.index("Drift for wwhd-dev:") < result.out.index("Summary:")
+    data = json.loads((tmp_path / "p.json").read_text())
+    assert data["drift"]["summary"]["deleted"] == 1 and data["changeSetArn"]
+    assert "#### Drift for `wwhd-dev`" in (tmp_path / "p.md").read_text()
+
+    unchanged = cli("plan", "--env", "dev", "--drift", "--image-tag", "v1", "--json", str(tmp_path / "same.json"))
+    assert unchanged.code == 0 and "Drift for wwhd-dev:" in unchanged.out and "No changes" in unchanged.out
+    same = json.loads((tmp_path / "same.json").read_text())
+    assert same["noChanges"] is True and same["drift"]["checked"] is True
+
+
+def test_plan_on_dev_checks_no_drift_unless_asked(deployed, cli, monkeypatch, tmp_path):
+    monkeypatch.setattr(drift, "detect", lambda *a, **k: pytest.fail("dev is not production: no drift by default"))
+    result = cli("plan", "--env", "dev", "--image-tag", "v2", "--json", str(tmp_path / "p.json"))
+    assert result.code == 0, result.out + result.err
+    assert json.loads((tmp_path / "p.json").read_text())["drift"] is None

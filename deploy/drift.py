@@ -230,8 +230,13 @@ class Report:
         return [s for s in self.stacks if s.failed]
 
     @property
+    def unknown(self) -> list[tuple[StackDrift, Resource]]:
+        return [(s, r) for s in self.stacks for r in s.resources if r.status == "UNKNOWN"]
+
+    @property
     def ok(self) -> bool:
-        return not self.drifted and not self.failed
+        """Every checked resource in sync; an UNKNOWN result is not proof of that."""
+        return not self.drifted and not self.failed and not self.unknown
 
     def counts(self) -> dict[str, int]:
         counts = {"inSync": 0, "modified": 0, "deleted": 0, "notChecked": 0, "ignored": 0, "unknown": 0}
@@ -454,6 +459,8 @@ def _resource(path: tuple[str, ...], d: dict) -> Resource:
                               security=bool(SECURITY_PROPERTIES.match(x["PropertyPath"])))
                    for x in d.get("PropertyDifferences", []) or []]
     reason = d.get("DriftStatusReason", "")
+    if status == "UNSUPPORTED":  # newer API value: a resource drift detection cannot check
+        status, reason = "NOT_CHECKED", reason or "CloudFormation drift detection does not support this resource"
     if status == "NOT_CHECKED" and not reason:
         reason = "CloudFormation did not check this resource (type not supported, or skipped in a rollback)"
     return Resource(d["LogicalResourceId"], d["ResourceType"], status, d.get("PhysicalResourceId", ""),

@@ -479,3 +479,15 @@ def test_plan_on_dev_checks_no_drift_unless_asked(deployed, cli, monkeypatch, tm
     result = cli("plan", "--env", "dev", "--image-tag", "v2", "--json", str(tmp_path / "p.json"))
     assert result.code == 0, result.out + result.err
     assert json.loads((tmp_path / "p.json").read_text())["drift"] is None
+
+
+def test_unsupported_and_unknown_are_never_in_sync():
+    w = World("dev")
+    w.drifts[(("ClusterStack",), "Repository")] = {"StackResourceDriftStatus": "UNSUPPORTED"}
+    w.drifts[(("ClusterStack",), "LogGroup")] = {"StackResourceDriftStatus": "UNKNOWN",
+                                                 "DriftStatusReason": "Internal error reading the resource"}
+    report = run(w)
+    status = {r.logical_id: r.status for s in report.stacks for r in s.resources if s.path == ("ClusterStack",)}
+    assert status == {"Cluster": "IN_SYNC", "Repository": "NOT_CHECKED", "LogGroup": "UNKNOWN"}
+    assert report.counts()["unknown"] == 1 and "1 unknown" in drift.summary_text(report)
+    assert not report.ok  # exit 1: an unknown result is not "in sync"

@@ -297,15 +297,20 @@ class _Target:
     inventory: list[dict]  # ListStackResources summaries of this stack
 
 
-def hierarchy(aws: Aws, stack_id: str, prefix: tuple[str, ...] = ()) -> list[_Target]:
-    """The stack and every nested stack below it, depth first, each with its resources (one ListStackResources
-    per stack, which also names the nested stacks: the walk of deploy.stacks.nested_stacks, keeping the rows)."""
-    inventory = list_resources(aws, stack_id)
-    found = [_Target(prefix, stack_id, inventory)]
-    for r in inventory:
-        if r["ResourceType"] == STACK_TYPE and r.get("PhysicalResourceId"):
-            found += hierarchy(aws, r["PhysicalResourceId"], prefix + (r["LogicalResourceId"],))
-    return found
+def hierarchy(aws: Aws, stack_id: str, pool: ThreadPoolExecutor | None = None) -> list[_Target]:
+    """The stack and every nested stack below it, depth first, each with its resources: one ListStackResources per
+    stack, which also names the nested stacks (the walk of deploy.stacks.nested_stacks, keeping the rows). Level by
+    level, each level's stacks listed concurrently when given a pool."""
+    listing = pool.map if pool else map
+    found: dict[tuple[str, ...], _Target] = {}
+    level = [((), stack_id)]
+    while level:
+        for (path, sid), inventory in zip(level, listing(lambda x: list_resources(aws, x[1]), level)):
+            found[path] = _Target(path, sid, inventory)
+        level = [(t.path + (r["LogicalResourceId"],), r["PhysicalResourceId"]) for t in found.values()
+                 if t.path in {p for p, _ in level} for r in t.inventory
+                 if r["ResourceType"] == STACK_TYPE and r.get("PhysicalResourceId")]
+    return [found[k] for k in sorted(found)]
 
 
 def detect(aws: Aws, stack_name: str, poller: Poller, out: Out, command: Callable[..., str],
@@ -320,11 +325,11 @@ def detect(aws: Aws, stack_name: str, poller: Poller, out: Out, command: Callabl
         raise DeployError(f"{stack_name} is {info.status}: CloudFormation detects drift only on stacks in "
                           f"{', '.join(sorted(DETECTABLE))}",
                           f"wait for the operation to end: {command('status', '--watch')}, then run drift again")
-    targets = hierarchy(aws, info.id)
-    if only is not None:
-        targets = [t for t in targets if t.path in only]
-    stacks = [StackDrift(t.path, t.stack_id) for t in targets]
-    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, max(1, len(targets)))) as pool:
+    with ThreadPoolExecutor(max_workers=MAX_PARALLEL) as pool:
+        targets = hierarchy(aws, info.id, pool)
+        if only is not None:
+            targets = [t for t in targets if t.path in only]
+        stacks = [StackDrift(t.path, t.stack_id) for t in targets]
         if only is not None:
             list(pool.map(lambda s, t: _recheck(aws, s, t, only[t.path]), stacks, targets))
         else:

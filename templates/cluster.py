@@ -12,7 +12,7 @@ from enum import StrEnum
 
 from troposphere import GetAtt, Ref, Template, ecr, ecs, logs
 
-from ._common import disposable, new_template, outputs, retain, scan_ignore, tags
+from ._common import disposable, new_template, outputs, retain_except_on_create, scan_ignore, tags
 from .config import EnvParams
 
 COMPONENT = "cluster"
@@ -63,7 +63,7 @@ def _repository(t: Template, p: EnvParams) -> ecr.Repository:
         "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": KEEP_IMAGES},
         "action": {"type": "expire"},
     }]}
-    return t.add_resource(scan_ignore(retain(ecr.Repository(
+    return t.add_resource(scan_ignore(retain_except_on_create(ecr.Repository(
         "Repository",
         RepositoryName=p.image.repository,
         # A deploy names its image by tag; an immutable tag means the tag always names the same bytes.

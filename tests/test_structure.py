@@ -174,7 +174,9 @@ def test_backup_plan_from_params(prod):
     assert_subset({"ScheduleExpression": p.schedule, "Lifecycle": {"DeleteAfterDays": p.delete_after_days},
                    "TargetBackupVault": {"Ref": "BackupVault"}}, rule)
     assert props(only(t, "AWS::Backup::BackupSelection"))["BackupSelection"]["Resources"] == [{"Fn::GetAtt": ["FileSystem", "Arn"]}]
-    assert t["Resources"]["BackupVault"]["DeletionPolicy"] == "Retain"
+    # fixed name (<stack>-vault): a rolled-back first create removes it, or the retry would fail on the name
+    assert t["Resources"]["BackupVault"]["DeletionPolicy"] == "RetainExceptOnCreate"
+    assert t["Resources"]["BackupVault"]["UpdateReplacePolicy"] == "Retain"
 
 
 # --- iam -----------------------------------------------------------------------------------------------------------
@@ -222,7 +224,7 @@ def test_cluster_and_log_group(prod):
 
 def test_dev_creates_an_immutable_retained_repository(dev):
     repo = only(dev["cluster"], "AWS::ECR::Repository")
-    assert repo["DeletionPolicy"] == "Retain"
+    assert (repo["DeletionPolicy"], repo["UpdateReplacePolicy"]) == ("RetainExceptOnCreate", "Retain")
     assert_subset({"RepositoryName": "wwhd-backend-dev", "ImageTagMutability": "IMMUTABLE"}, props(repo))
 
 
@@ -324,7 +326,8 @@ def test_jwt_secret_is_generated_and_openai_key_referenced_in_prod(prod):
     secrets = resources(prod["secrets"], "AWS::SecretsManager::Secret")
     assert list(secrets) == ["JwtSecretSecret"]
     assert_subset({"Name": "wwhd-dev/jwt-secret", "GenerateSecretString": {"PasswordLength": 64}}, props(secrets["JwtSecretSecret"]))
-    assert secrets["JwtSecretSecret"]["DeletionPolicy"] == "Retain"
+    assert secrets["JwtSecretSecret"]["DeletionPolicy"] == "RetainExceptOnCreate"  # a retry must not meet its name
+    assert secrets["JwtSecretSecret"]["UpdateReplacePolicy"] == "Retain"
     assert "SecretString" not in props(secrets["JwtSecretSecret"])
 
 

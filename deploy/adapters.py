@@ -62,7 +62,8 @@ def _since(args) -> int:
 
 def _plan_options(args) -> PlanOptions:
     return PlanOptions(image_tag=_tag(args), desired_count=args.desired_count, json_file=getattr(args, "json", None),
-                       markdown_file=getattr(args, "markdown", None), role_arn=_role(args), wait=args.wait)
+                       markdown_file=getattr(args, "markdown", None), role_arn=_role(args), wait=args.wait,
+                       adopt=getattr(args, "adopt", False))
 
 
 def _role(args) -> str | None:

@@ -9,8 +9,9 @@ anything (upload, create, execute, delete).
 from __future__ import annotations
 
 from collections.abc import Callable
+import json
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from templates._common import TOOL
 from templates.config import EnvParams
 from templates.root import Param
 
+from . import adopt as adoption
 from . import bootstrap as boot
 from . import changeset, diff, review
 from .aws import Aws, aws_errors, check_account
@@ -76,6 +78,7 @@ class PlanOptions:
     markdown_file: Path | None = None
     role_arn: str | None = None
     wait: bool = False
+    adopt: bool = False  # import the resources of ours that exist outside any stack (deploy/adopt.py)
 
 
 @dataclass
@@ -141,9 +144,9 @@ def package_cmd(ctx: Ctx, image_tag: str | None = None, desired_count: int | Non
     return 0
 
 
-def _package(ctx: Ctx, account: str) -> Packaged:
+def _package(ctx: Ctx, account: str, adjust: Callable[[dict[str, dict]], None] | None = None) -> Packaged:
     bucket = template_bucket(ctx.aws, ctx.p, account)
-    packaged = package(ctx.aws, ctx.p, ctx.home, bucket, check=lambda built: _guardrails(ctx, built))
+    packaged = package(ctx.aws, ctx.p, ctx.home, bucket, check=lambda built: _guardrails(ctx, built), adjust=adjust)
     ctx.out.line(f"packaged to s3://{bucket}: {len(packaged.uploaded)} uploaded, {len(packaged.skipped)} unchanged")
     for key in packaged.uploaded:
         ctx.out.line(f"  uploaded {key}")
@@ -185,8 +188,15 @@ def _plan(ctx: Ctx, opts: PlanOptions) -> Planned | None:
     account = check_account(ctx.aws, ctx.p.account_id, ctx.env)
     info = _ready(ctx, describe(ctx.aws, ctx.p.stack_name), opts.wait, "plan")
     cs_type = change_set_type(info, ctx.p)
-    packaged = _package(ctx, account)
+    adopted: list[adoption.Found] = []
+    if opts.adopt:  # read what exists under our names and upload its properties as found (deploy/adopt.py)
+        def adjust(built: dict[str, dict]) -> None:
+            adopted.extend(adoption.find(ctx.aws, ctx.p.stack_name, built))
+            adoption.as_found(built, adopted)
+    packaged = _package(ctx, account, adjust if opts.adopt else None)
     req = _request(ctx, info, cs_type, packaged, opts)
+    if adopted:
+        req = replace(req, import_existing=True)
     arn, req, desc = changeset.create_and_wait(ctx.aws, req, ctx.out, ctx.poller)
     if changeset.no_changes(desc):
         changeset.delete(ctx.aws, arn)  # nothing to review or apply; leave no clutter
@@ -201,7 +211,9 @@ def _plan(ctx: Ctx, opts: PlanOptions) -> Planned | None:
     compared = diff.compare(before, packaged.templates, ctx.p.region, ctx.env, deployed, tree.parameters)
     result = review.build(tree, cs_type, compared, deployed)
     review.show(result, ctx.out)
-    _write(opts, result)
+    if opts.adopt:
+        adoption.show(adopted, ctx.out)
+    _write(opts, result, adopted)
     return Planned(result, arn, info)
 
 
@@ -233,9 +245,13 @@ def _shown_parameters(req: changeset.Request, info: StackInfo | None) -> dict[st
     return {x["ParameterKey"]: x.get("ParameterValue", previous.get(x["ParameterKey"], "")) for x in req.parameters}
 
 
-def _write(opts: PlanOptions, result: review.Review) -> None:
-    for path, text in ((opts.json_file, review.json_text(result) if opts.json_file else ""),
-                       (opts.markdown_file, review.markdown(result) if opts.markdown_file else "")):
+def _write(opts: PlanOptions, result: review.Review, adopted: list | None = None) -> None:
+    json_text = review.json_text(result) if opts.json_file else ""
+    if json_text and opts.adopt:
+        json_text = json.dumps({**review.as_json(result), "imported": adoption.as_json(adopted or [])}, indent=2,
+                               sort_keys=True) + "\n"
+    markdown = review.markdown(result) + adoption.markdown(adopted or []) if opts.markdown_file else ""
+    for path, text in ((opts.json_file, json_text), (opts.markdown_file, markdown)):
         if path:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
@@ -277,6 +293,9 @@ def apply(ctx: Ctx, opts: PlanOptions, change_set: str | None = None, yes: bool 
     if ctx.p.production and not (info and info.exists):
         protect(ctx.aws, final, ctx.out)  # a new stack gets its protection as soon as it exists
     _summary(ctx, planned.review, final, seconds)
+    if adoption.imports(planned.review):
+        for line in adoption.next_steps(ctx.command):
+            ctx.out.line(line)
     return 0
 
 

@@ -49,6 +49,12 @@ def destroy(args) -> int:
     return _run(args, lambda ctx: commands.destroy(ctx, args.yes, args.wait))
 
 
+def migrate_data(args) -> int:
+    from . import migrate
+
+    return _run(args, lambda ctx: migrate.migrate_data(ctx, args.source, args.execute, args.yes, args.seed_family))
+
+
 def verify(args) -> int:
     return _run(args, lambda ctx: checklist.verify(ctx, _since(args), args.http))
 

@@ -57,6 +57,13 @@ def register(subparsers) -> None:
     st.add_argument("--events", type=int, default=10, metavar="N", help="how many latest events (default 10)")
     de = add("destroy", _lazy("destroy"), "delete the stack after confirmation; list what is retained", [waiting])
     de.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    mi = add("migrate-data", _lazy("migrate_data"), "copy the seed's file system into this environment's (a one-off "
+                                                     "Fargate task; dry run unless --execute)", [])
+    mi.add_argument("--from", dest="source", required=True, metavar="FS_ID", help="the seed's file system id (fs-...)")
+    mi.add_argument("--execute", action="store_true", help="copy (default: list what is there and the mapping)")
+    mi.add_argument("--yes", action="store_true", help="do not ask before creating the temporary path stack")
+    mi.add_argument("--seed-family", default="wwhd-backend", metavar="FAMILY",
+                    help="task definition family of the seed's tasks, refused while running (default wwhd-backend)")
     ve = add("verify", _lazy("verify"), "check the deployed environment against the seed's testing checklist "
                                         "(read-only)", [])
     ve.add_argument("--since", type=int, default=15, metavar="MINUTES",

@@ -103,10 +103,10 @@ def refuse_writers(ctx, o: Ours, seed_family: str) -> None:
                           "the new file system while data is copied into it",
                           f"stop it first: {ctx.command('apply', '--desired-count', '0')}")
     if seeds:
-        raise DeployError(f"{len(seeds)} task(s) of the seed's family {seed_family} run ({', '.join(sorted(seeds))}): "
-                          "the source would change while it is copied",
-                          "stop them: aws ecs stop-task --cluster CLUSTER --task ARN (each one listed), then run "
-                          "migrate-data again")
+        stops = "; ".join(f"aws ecs stop-task --cluster {arn.split('/')[-2]} --task {arn} --region {ctx.p.region}"
+                          for arn in sorted(seeds))
+        raise DeployError(f"{len(seeds)} task(s) of the seed's family {seed_family} run: the source would change "
+                          "while it is copied", f"stop them ({stops}), then run migrate-data again")
 
 
 def source(ctx, o: Ours, file_system: str) -> Source:
@@ -127,8 +127,11 @@ def source(ctx, o: Ours, file_system: str) -> Source:
     usable = [t for t in targets if t["SubnetId"] in o.subnets and t.get("LifeCycleState") == "available"]
     common = set.intersection(*(set(groups[t["MountTargetId"]]) for t in usable)) if usable else set()
     if not usable:
+        groups_of_any = " ".join(sorted({g for gs in groups.values() for g in gs}))
         raise DeployError(f"{file_system} has no available mount target in the task subnets {', '.join(o.subnets)}",
-                          "create one there (aws efs create-mount-target), then run migrate-data again")
+                          f"aws efs create-mount-target --file-system-id {file_system} --subnet-id {o.subnets[0]} "
+                          f"--security-groups {groups_of_any or o.file_system_security_group} --region {ctx.p.region}, "
+                          "then run migrate-data again")
     if len(common) != 1:
         raise DeployError(f"the mount targets of {file_system} share {len(common)} security groups "
                           f"({', '.join(sorted(common)) or 'none'}); the path needs exactly one to open NFS on")

@@ -41,6 +41,7 @@ class Retained:
             "AWS::SecretsManager::Secret": [f"aws secretsmanager delete-secret --secret-id {pid} --recovery-window-in-days 7 {r}"],
             "AWS::ECR::Repository": [f"aws ecr delete-repository --repository-name {pid} --force {r}"],
             "AWS::Logs::LogGroup": [f"aws logs delete-log-group --log-group-name {pid} {r}"],
+            "AWS::ECS::Cluster": [f"aws ecs delete-cluster --cluster {pid} {r}"],
             "AWS::S3::Bucket": [f"aws s3 rb s3://{pid} --force {r}  # versioned: delete old versions first"],
         }.get(self.type, [f"delete {self.type} {pid} in the console or with its service's CLI"])
 

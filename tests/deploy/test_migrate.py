@@ -132,8 +132,9 @@ def test_a_running_service_is_refused_with_the_command_that_stops_it():
 def test_a_running_task_of_the_seeds_family_is_refused():
     s = Stubbed("ecs")
     writers(s, 0, [], [TASK])
-    with pytest.raises(DeployError, match="task\\(s\\) of the seed's family wwhd-backend run"):
+    with pytest.raises(DeployError, match="task\\(s\\) of the seed's family wwhd-backend run") as e:
         migrate.refuse_writers(s.ctx, OURS, "wwhd-backend")
+    assert f"aws ecs stop-task --cluster {CLUSTER} --task {TASK} --region us-west-2" in e.value.render()
 
 
 def file_system(fs: str = SEED_FS) -> dict:

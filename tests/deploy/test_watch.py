@@ -216,3 +216,45 @@ def test_a_rollback_that_kept_nothing_says_so():
     resources_call(stubber, r.ROOT_ID, [])
     advice = recovery(aws, load_params("dev"), StackInfo(id=r.ROOT_ID, name="wwhd-dev", status="ROLLBACK_COMPLETE"))
     assert advice[-1] == "the rollback kept nothing: every resource it created was deleted"
+
+
+def test_the_failure_summary_of_a_rolled_back_first_create_ends_with_what_to_remove():
+    """What `apply` prints after ROLLBACK_COMPLETE (commands._failed): the nested resource's own reason, the final
+    state, the command that allows the retry, and the leftovers with their removal commands."""
+    from pathlib import Path
+
+    from deploy.commands import Ctx, _failed
+
+    aws, stubber = r.stubbed()
+    storage_id = r.stack_arn(r.STORAGE_STACK, "33333333-2222-3333-4444-555555555555")
+
+    def ev(label, stack_id, logical, status, reason, seconds, type_="AWS::EFS::FileSystem", physical=""):
+        return Event(f"{label}{logical}{status}", stack_id, label, logical, physical, type_, status, reason,
+                     r.T0 + timedelta(seconds=seconds))
+
+    events = [
+        ev("StorageStack", storage_id, "FileSystem", "CREATE_COMPLETE", "", 20, physical="fs-0123456789abcdef0"),
+        ev("StorageStack", storage_id, "BackupVault", "CREATE_FAILED", "Resource handler returned message: "
+           "\"Insufficient privileges to perform this action.\"", 25, "AWS::Backup::BackupVault"),
+        ev("root", r.ROOT_ID, "StorageStack", "CREATE_FAILED", "Embedded stack was not successfully created", 30, STACK),
+        ev("StorageStack", storage_id, "FileSystem", "DELETE_SKIPPED", "", 40, physical="fs-0123456789abcdef0"),
+        ev("root", r.ROOT_ID, r.ROOT, "ROLLBACK_COMPLETE", "", 60, STACK, r.ROOT_ID),
+    ]
+    for _ in range(2):
+        resources_call(stubber, r.ROOT_ID, [("StorageStack", storage_id, STACK, "DELETE_COMPLETE")])
+        resources_call(stubber, storage_id, [("FileSystem", "fs-0123456789abcdef0", "AWS::EFS::FileSystem", "DELETE_SKIPPED"),
+                                             ("BackupVault", "", "AWS::Backup::BackupVault", "DELETE_COMPLETE")])
+    buf = io.StringIO()
+    ctx = Ctx(p=load_params("dev"), aws=aws, out=Out(stdout=buf), home=Path("."), last_events=events)
+    final = StackInfo(id=r.ROOT_ID, name="wwhd-dev", status="ROLLBACK_COMPLETE",
+                      reason="The following resource(s) failed to create: [StorageStack].")
+    assert _failed(ctx, final) == 1
+    stubber.assert_no_pending_responses()
+    lines = buf.getvalue().splitlines()
+    assert lines[:2] == ["first failures:", "  StorageStack/BackupVault (AWS::Backup::BackupVault) CREATE_FAILED: Resource "
+                         "handler returned message: \"Insufficient privileges to perform this action.\""]
+    assert "final state: ROLLBACK_COMPLETE: The following resource(s) failed to create: [StorageStack]." in lines
+    assert "  python generate.py destroy --env dev --yes && python generate.py apply --env dev" in lines
+    assert lines[-2:] == ["  StorageStack/FileSystem (AWS::EFS::FileSystem fs-0123456789abcdef0):",
+                          "    aws efs delete-file-system --file-system-id fs-0123456789abcdef0 --region us-west-2  "
+                          "# after its mount targets are gone (the stack deletes them)"]

@@ -1,5 +1,8 @@
 """Secrets Manager secrets this environment creates (``generate: true`` in params). STATEFUL: retained, except
 when the create that made them rolls back (``RetainExceptOnCreate``: their fixed names would block the retry).
+CloudFormation's handler deletes a secret without a recovery window (force delete; aws-cloudformation/
+cloudformation-coverage-roadmap#1999), so the name is free for the retry at once; a secret deleted by hand with the
+default recovery window would keep it for 7 to 30 days.
 
 A generated secret gets its value from CloudFormation's ``GenerateSecretString``, so no value ever passes through
 params, output or logs. A secret that already exists (the OpenAI key in prod, filled in by the operator) is not

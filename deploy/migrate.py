@@ -27,6 +27,7 @@ from pathlib import Path
 
 from botocore.exceptions import ClientError, WaiterError
 
+from checks import guardrails
 from templates import migrate as template
 from templates._yaml import dump as dump_yaml
 
@@ -179,7 +180,23 @@ def wait_and_report(ctx, o: Ours, task_arn: str) -> tuple[int | None, list[dict]
         task = ecs.describe_tasks(cluster=o.cluster, tasks=[task_arn])["tasks"][0]
     container = next((c for c in task.get("containers", []) if c.get("name") == template.CONTAINER), {})
     why = " ".join(x for x in (task.get("stopCode", ""), task.get("stoppedReason", ""), container.get("reason", "")) if x)
-    return container.get("exitCode"), report(ctx, task_arn), why
+    return container.get("exitCode"), complete_report(ctx, task_arn), why
+
+
+FINAL = {"done", "refused", "nothing", "mismatch"}
+REPORT_READS = 5
+
+
+def complete_report(ctx, task_arn: str) -> list[dict]:
+    """The report, read again (with backoff) until its last line has arrived: CloudWatch Logs ingests the task's
+    lines shortly after they are written, so a task that has just stopped may not have all of them there yet."""
+    events: list[dict] = []
+    for attempt, delay in zip(range(REPORT_READS), ctx.poller.intervals()):
+        events = report(ctx, task_arn)
+        if any(e.get("event") in FINAL for e in events) or attempt == REPORT_READS - 1:
+            break
+        ctx.poller.wait(delay)
+    return events
 
 
 def report(ctx, task_arn: str) -> list[dict]:
@@ -295,7 +312,11 @@ def _remove_path(ctx, name: str, s: Source) -> None:
 
 def _plan(ctx, name: str, o: Ours, s: Source) -> str:
     """The temporary stack as a reviewed CREATE change set; its ARN."""
-    body = dump_yaml(template.build(ctx.p, SCRIPT.read_text(encoding="utf-8")).to_dict())
+    built = template.build(ctx.p, SCRIPT.read_text(encoding="utf-8")).to_dict()
+    violations = guardrails.check({"migrate": built})
+    if violations:  # the same rules as every environment's templates (tests/deploy/test_migrate.py keeps them clean)
+        raise DeployError("the migrate template breaks guardrails:\n" + "\n".join(f"  {v}" for v in violations))
+    body = dump_yaml(built)
     req = changeset.Request(stack_name=name, name=changeset.change_set_name(f"{name}-", "", ctx.now()), type="CREATE",
                             parameters=parameters(o, s), capabilities=(), template_body=body, nested=False,
                             tags={"app": ctx.p.app, "env": ctx.p.env, "managed-by": "wwhd-infra"},

@@ -298,3 +298,22 @@ def test_a_running_service_stops_migrate_data_before_anything_is_planned(deploye
     result = cli("migrate-data", "--env", "dev", "--from", fs)
     assert result.code == 1 and "runs (desired 1" in result.err
     assert "Plan for wwhd-dev-migrate" not in result.out and not migrate_stack_exists()
+
+
+def test_a_report_whose_last_line_has_not_arrived_is_read_again(monkeypatch):
+    """CloudWatch Logs ingests with a delay: the first read lacks the final line, the second has it."""
+    s = Stubbed("logs")
+    s.ctx.poller.sleep = lambda seconds: None
+    stream = f"migrate/copy/{TASK.rsplit('/', 1)[-1]}"
+    found = {"event": "found", "layout": "empty", "entries": [], "files": 0, "directories": 0, "bytes": 0}
+    nothing = {"event": "nothing", "message": "nothing to copy: the source holds no data"}
+    base = {"logGroupName": "/ecs/wwhd-backend", "logStreamName": stream, "startFromHead": True}
+    for lines in ([found], [found, nothing]):
+        events = [{"timestamp": 1762592400000 + i, "message": json.dumps(e), "ingestionTime": 1762592401000 + i}
+                  for i, e in enumerate(lines)]
+        s.stub["logs"].add_response("get_log_events", {"events": events, "nextForwardToken": "f/1",
+                                                       "nextBackwardToken": "b/1"}, base)
+        s.stub["logs"].add_response("get_log_events", {"events": [], "nextForwardToken": "f/1",
+                                                       "nextBackwardToken": "b/1"}, {**base, "nextToken": "f/1"})
+    assert migrate.complete_report(s.ctx, TASK) == [found, nothing]
+    s.done()

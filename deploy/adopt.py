@@ -114,6 +114,10 @@ def _log_group(aws: Aws, name: str) -> dict | None:
     props: dict = {"LogGroupName": name}
     if match[0].get("retentionInDays"):
         props["RetentionInDays"] = match[0]["retentionInDays"]
+    if match[0].get("logGroupArn"):  # the ARN without ":*", which ListTagsForResource takes
+        tags = aws.client("logs").list_tags_for_resource(resourceArn=match[0]["logGroupArn"]).get("tags", {})
+        if tags:
+            props["Tags"] = [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
     return props
 
 

@@ -240,3 +240,10 @@ def test_the_adopted_template_is_what_gets_uploaded(moto, project, cli):
     bodies = [s3.get_object(Bucket=bucket, Key=k)["Body"].read().decode() for k in keys]
     cluster = [b for b in bodies if "AWS::Logs::LogGroup" in b]
     assert len(cluster) == 1 and "RetentionInDays" not in cluster[0] and "DeletionPolicy: Retain" in cluster[0]
+
+
+def test_a_tagged_log_group_is_imported_with_its_tags(moto):
+    logs = boto3.client("logs", region_name=REGION)
+    logs.create_log_group(logGroupName=SEED_LOG_GROUP, tags={"owner": "seed"})
+    assert adopt.read(moto_aws(), "AWS::Logs::LogGroup", SEED_LOG_GROUP) == {
+        "LogGroupName": SEED_LOG_GROUP, "Tags": [{"Key": "owner", "Value": "seed"}]}

@@ -53,6 +53,12 @@ def drift(args) -> int:
     return _run(args, lambda ctx: commands.drift_cmd(ctx, args.json, args.markdown))
 
 
+def migrate_data(args) -> int:
+    from . import migrate
+
+    return _run(args, lambda ctx: migrate.migrate_data(ctx, args.source, args.execute, args.yes, args.seed_family))
+
+
 def verify(args) -> int:
     return _run(args, lambda ctx: checklist.verify(ctx, _since(args), args.http, args.drift))
 
@@ -71,7 +77,7 @@ def _again(args, *extra: str) -> str:
 def _plan_options(args) -> PlanOptions:
     return PlanOptions(image_tag=_tag(args), desired_count=args.desired_count, json_file=getattr(args, "json", None),
                        markdown_file=getattr(args, "markdown", None), role_arn=_role(args), wait=args.wait,
-                       drift=args.drift)
+                       drift=args.drift, adopt=getattr(args, "adopt", False))
 
 
 def _role(args) -> str | None:

@@ -52,6 +52,10 @@ def register(subparsers, debug_flag=None) -> None:
     pl = add("plan", _lazy("plan"), "package, create a change set over all nested stacks and review it", [planning, waiting])
     pl.add_argument("--json", type=Path, metavar="FILE", help="also write the review as JSON (with the change set ARN)")
     pl.add_argument("--markdown", type=Path, metavar="FILE", help="also write the review as Markdown")
+    pl.add_argument("--adopt", action="store_true",
+                    help="import the resources of ours that already exist under their fixed names (the seed's cluster "
+                         "and log group), as they are (ImportExistingResources); the next plan brings them to the "
+                         "template's values")
     ap = add("apply", _lazy("apply"), "execute a reviewed change set (or plan, confirm, execute) and follow it", [planning, waiting])
     ap.add_argument("--change-set", metavar="NAME|ARN", help="the reviewed change set to execute")
     ap.add_argument("--yes", action="store_true", help="do not ask for confirmation")
@@ -67,6 +71,13 @@ def register(subparsers, debug_flag=None) -> None:
     dr = add("drift", _lazy("drift"), "detect drift on the root and every nested stack and review it (read-only)", [])
     dr.add_argument("--json", type=Path, metavar="FILE", help="also write the drift review as JSON")
     dr.add_argument("--markdown", type=Path, metavar="FILE", help="also write the drift review as Markdown")
+    mi = add("migrate-data", _lazy("migrate_data"), "copy the seed's file system into this environment's (a one-off "
+                                                     "Fargate task; dry run unless --execute)", [])
+    mi.add_argument("--from", dest="source", required=True, metavar="FS_ID", help="the seed's file system id (fs-...)")
+    mi.add_argument("--execute", action="store_true", help="copy (default: list what is there and the mapping)")
+    mi.add_argument("--yes", action="store_true", help="do not ask before creating the temporary path stack")
+    mi.add_argument("--seed-family", default="wwhd-backend", metavar="FAMILY",
+                    help="task definition family of the seed's tasks, refused while running (default wwhd-backend)")
     ve = add("verify", _lazy("verify"), "check the deployed environment against the seed's testing checklist "
                                         "(read-only)", [])
     ve.add_argument("--since", type=int, default=15, metavar="MINUTES",

@@ -9,7 +9,8 @@ anything (upload, create, execute, delete).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+import json
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from templates._common import TOOL
 from templates.config import EnvParams
 from templates.root import Param
 
+from . import adopt as adoption
 from . import bootstrap as boot
 from . import changeset, diff, drift, review
 from .aws import Aws, aws_errors, check_account
@@ -75,6 +77,7 @@ class PlanOptions:
     role_arn: str | None = None
     wait: bool = False
     drift: bool | None = None  # None: on for production environments
+    adopt: bool = False  # import the resources of ours that exist outside any stack (deploy/adopt.py)
 
 
 @dataclass
@@ -155,9 +158,10 @@ def package_cmd(ctx: Ctx, image_tag: str | None = None, desired_count: int | Non
     return 0
 
 
-def _package(ctx: Ctx, account: str) -> Packaged:
+def _package(ctx: Ctx, account: str, adjust: Callable[[dict[str, dict]], None] | None = None) -> Packaged:
     bucket = template_bucket(ctx.aws, ctx.p, account)
-    packaged = package(ctx.aws, ctx.p, ctx.home, bucket, check=lambda built: _guardrails(ctx, built), owner=account)
+    packaged = package(ctx.aws, ctx.p, ctx.home, bucket, check=lambda built: _guardrails(ctx, built), owner=account,
+                       adjust=adjust)
     ctx.out.line(f"packaged to s3://{bucket}: {len(packaged.uploaded)} uploaded, {len(packaged.skipped)} unchanged")
     for key in packaged.uploaded:
         ctx.out.line(f"  uploaded {key}")
@@ -201,8 +205,15 @@ def _plan(ctx: Ctx, opts: PlanOptions) -> Planned | None:
     info = _ready(ctx, describe(ctx.aws, ctx.p.stack_name), opts.wait, "plan")
     cs_type = change_set_type(info, ctx.p)
     drifted = _plan_drift(ctx, info, opts)
-    packaged = _package(ctx, account)
+    adopted: list[adoption.Found] = []
+    if opts.adopt:  # read what exists under our names and upload its properties as found (deploy/adopt.py)
+        def adjust(built: dict[str, dict]) -> None:
+            adopted.extend(adoption.find(ctx.aws, ctx.p.stack_name, built))
+            adoption.as_found(built, adopted)
+    packaged = _package(ctx, account, adjust if opts.adopt else None)
     req = _request(ctx, info, cs_type, packaged, opts)
+    if adopted:
+        req = replace(req, import_existing=True)
     arn, req, desc = changeset.create_and_wait(ctx.aws, req, ctx.out, ctx.poller)
     if changeset.no_changes(desc):
         changeset.delete(ctx.aws, arn)  # nothing to review or apply; leave no clutter
@@ -222,7 +233,9 @@ def _plan(ctx: Ctx, opts: PlanOptions) -> Planned | None:
     result = review.build(tree, cs_type, compared, deployed)
     result.drift = drifted
     review.show(result, ctx.out)
-    _write(opts, result)
+    if opts.adopt:
+        adoption.show(adopted, ctx.out)
+    _write(opts, result, adopted)
     return Planned(result, arn, info)
 
 
@@ -269,9 +282,13 @@ def _shown_parameters(req: changeset.Request, info: StackInfo | None) -> dict[st
     return {x["ParameterKey"]: x.get("ParameterValue", previous.get(x["ParameterKey"], "")) for x in req.parameters}
 
 
-def _write(opts: PlanOptions, result: review.Review) -> None:
-    for path, text in ((opts.json_file, review.json_text(result) if opts.json_file else ""),
-                       (opts.markdown_file, review.markdown(result) if opts.markdown_file else "")):
+def _write(opts: PlanOptions, result: review.Review, adopted: list | None = None) -> None:
+    json_text = review.json_text(result) if opts.json_file else ""
+    if json_text and opts.adopt:
+        json_text = json.dumps({**review.as_json(result), "imported": adoption.as_json(adopted or [])}, indent=2,
+                               sort_keys=True) + "\n"
+    markdown = review.markdown(result) + adoption.markdown(adopted or []) if opts.markdown_file else ""
+    for path, text in ((opts.json_file, json_text), (opts.markdown_file, markdown)):
         if path:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
@@ -314,6 +331,9 @@ def apply(ctx: Ctx, opts: PlanOptions, change_set: str | None = None, yes: bool 
     if ctx.p.production and not (info and info.exists):
         protect(ctx.aws, final, ctx.out)  # a new stack gets its protection as soon as it exists
     _summary(ctx, planned.review, final, seconds)
+    if adoption.imports(planned.review):
+        for line in adoption.next_steps(ctx.command):
+            ctx.out.line(line)
     if info and info.exists and (ctx.p.production if opts.drift is None else opts.drift):
         _after_apply_drift(ctx)
     return 0

@@ -7,7 +7,7 @@
     python generate.py --diagram       print each environment's stacks and wiring as a Mermaid diagram
     python generate.py --cost          print each environment's estimated monthly cost, read from its templates
     python generate.py --scan          also run checkov and cfripper over output/ (installed apart: README)
-    python generate.py <command> ...   deploy commands: bootstrap, package, plan, apply, status, destroy, verify
+    python generate.py <command> ...   deploy commands: bootstrap, package, plan, apply, status, destroy, verify, discover
 
 Thin by design: parse arguments, call one function per command, print, set the exit code. Exit codes: 0 success,
 1 a check or a deploy failed, 2 bad input (params, arguments), which is printed without a traceback.

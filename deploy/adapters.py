@@ -14,7 +14,8 @@ from botocore.exceptions import ClientError, ParamValidationError
 
 from templates.config import IMAGE_TAG_PATTERN, ParamsError, load_params, project_dir
 
-from . import commands
+from . import commands, preflight
+from . import discover as seed
 from . import verify as checklist
 from .aws import aws_errors, connect, error_code, error_message
 from .commands import Ctx, Interrupted, PlanOptions
@@ -53,6 +54,11 @@ def verify(args) -> int:
     return _run(args, lambda ctx: checklist.verify(ctx, _since(args), args.http))
 
 
+def discover(args) -> int:
+    # Read-only, and the way to learn the values UNCONFIRMED stands for: the one AWS command placeholders do not stop.
+    return _run(args, lambda ctx: seed.discover(ctx, args.json), placeholders_ok=True)
+
+
 def _since(args) -> int:
     if args.since < 1:
         raise BadInput(f"--since {args.since} is not a number of minutes of 1 or more",
@@ -83,11 +89,14 @@ def _tag(args) -> str | None:
     return tag
 
 
-def _run(args, command) -> int:
-    """Build the context, run, and turn outcomes into messages and exit codes."""
+def _run(args, command, placeholders_ok: bool = False) -> int:
+    """Build the context, refuse placeholders (before any AWS call), run, and turn outcomes into messages and exit
+    codes."""
     out = make_out()
     try:
         ctx = _context(args, out)
+        if not placeholders_ok:
+            preflight.refuse_placeholders(ctx.p)
         with aws_errors():  # credentials and connection problems anywhere become messages
             return command(ctx)
     except Interrupted:

@@ -18,7 +18,7 @@ def _lazy(name: str):
 
 
 def register(subparsers) -> None:
-    """Add bootstrap, package, plan, apply, status, destroy and verify to generate.py's parser."""
+    """Add bootstrap, package, plan, apply, status, destroy, verify and discover to generate.py's parser."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--env", dest="env", metavar="NAME", help="environment (params/NAME.yaml); required")
     common.add_argument("--profile", help="AWS profile (default: boto3's credential chain)")
@@ -59,3 +59,6 @@ def register(subparsers) -> None:
                     help="each container must have logged within this many minutes (default 15)")
     ve.add_argument("--http", action="store_true",
                     help="also GET ServiceUrl + the health check path from here (off by default)")
+    di = add("discover", _lazy("discover"), "find the seed's hand-made resources, what runs and what the file system "
+                                            "holds; print the params to set (read-only)", [])
+    di.add_argument("--json", type=Path, metavar="FILE", help="also write what was found as JSON")

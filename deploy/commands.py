@@ -20,7 +20,7 @@ from templates.config import EnvParams
 from templates.root import Param
 
 from . import bootstrap as boot
-from . import changeset, diff, review
+from . import changeset, diff, preflight, review
 from .aws import Aws, aws_errors, check_account
 from .errors import BadInput, DeployError
 from .package import Packaged, default_bucket, package, quick_create_url, template_bucket
@@ -136,6 +136,7 @@ def bootstrap(ctx: Ctx, wait: bool = False) -> int:
 
 def package_cmd(ctx: Ctx, image_tag: str | None = None, desired_count: int | None = None) -> int:
     account = check_account(ctx.aws, ctx.p.account_id, ctx.env)
+    preflight.enforce(ctx, preflight.run(ctx, account, describe(ctx.aws, ctx.p.stack_name), image_tag, desired_count))
     packaged = _package(ctx, account)
     ctx.out.line(f"quick-create: {quick_create_url(ctx.p, packaged.root_url, image_tag, desired_count)}")
     return 0
@@ -185,13 +186,17 @@ def _plan(ctx: Ctx, opts: PlanOptions) -> Planned | None:
     account = check_account(ctx.aws, ctx.p.account_id, ctx.env)
     info = _ready(ctx, describe(ctx.aws, ctx.p.stack_name), opts.wait, "plan")
     cs_type = change_set_type(info, ctx.p)
+    checks = preflight.run(ctx, account, info, opts.image_tag, opts.desired_count)
+    if any(c.status == preflight.BLOCK for c in checks):
+        preflight.write_blocked(ctx.p.stack_name, checks, opts.json_file, opts.markdown_file)
+    preflight.enforce(ctx, checks)  # before anything is uploaded or created
     packaged = _package(ctx, account)
     req = _request(ctx, info, cs_type, packaged, opts)
     arn, req, desc = changeset.create_and_wait(ctx.aws, req, ctx.out, ctx.poller)
     if changeset.no_changes(desc):
         changeset.delete(ctx.aws, arn)  # nothing to review or apply; leave no clutter
         ctx.out.line(f"No changes: {ctx.p.stack_name} already matches the templates and parameters")
-        _write(opts, review.empty(ctx.p.stack_name, cs_type, _shown_parameters(req, info)))
+        _write(opts, review.empty(ctx.p.stack_name, cs_type, _shown_parameters(req, info), checks))
         return None
     _require_created(desc)
     tree = changeset.describe_tree(ctx.aws, arn)
@@ -200,6 +205,7 @@ def _plan(ctx: Ctx, opts: PlanOptions) -> Planned | None:
     before = diff.deployed_templates(ctx.aws, ctx.p.stack_name, packaged.templates) if cs_type == "UPDATE" else None
     compared = diff.compare(before, packaged.templates, ctx.p.region, ctx.env, deployed, tree.parameters)
     result = review.build(tree, cs_type, compared, deployed)
+    result.preflight = checks
     review.show(result, ctx.out)
     _write(opts, result)
     return Planned(result, arn, info)

@@ -30,6 +30,7 @@ from templates.root import Param
 from templates.stateful import STATEFUL
 
 from .changeset import Node
+from . import preflight
 from .diff import TemplateDiff
 from .stacks import STACK_TYPE
 from .ui import Out
@@ -106,6 +107,7 @@ class Review:
     no_changes: bool = False
     deployed_parameters: dict[str, str] = field(default_factory=dict)
     diff: TemplateDiff | None = None  # deployed vs planned templates; None when not compared
+    preflight: list = field(default_factory=list)  # deploy.preflight.Check, run before the change set existed
 
     @property
     def data_loss(self) -> list[Finding]:
@@ -136,9 +138,10 @@ def build(tree: Node, change_set_type: str, diff: TemplateDiff | None = None,
                   diff=diff)
 
 
-def empty(stack_name: str, change_set_type: str, parameters: dict[str, str]) -> Review:
+def empty(stack_name: str, change_set_type: str, parameters: dict[str, str], checks: list | None = None) -> Review:
     """The review of a plan that found nothing to change (for the JSON and Markdown files)."""
-    return Review(stack_name, "", "", change_set_type, True, dict(sorted(parameters.items())), [], no_changes=True)
+    return Review(stack_name, "", "", change_set_type, True, dict(sorted(parameters.items())), [], no_changes=True,
+                  preflight=list(checks or []))
 
 
 def _row(rc: dict) -> Row:
@@ -388,6 +391,7 @@ def as_json(review: Review) -> dict:
         "noChanges": review.no_changes,
         "parameters": review.parameters,
         "summary": review.counts(),
+        "preflight": preflight.as_json(review.preflight),
         "dataLoss": [vars(f) for f in review.data_loss],
         "singleWriter": [vars(f) for f in review.single_writer],
         **_json_diff(review.diff),
@@ -436,8 +440,9 @@ def json_text(review: Review) -> str:
 def markdown(review: Review) -> str:
     """For a pull request comment or a job summary: a table per stack, values folded in details."""
     head = f"### Plan for `{review.stack_name}`"
+    checks = preflight.markdown(review.preflight, _md_text)
     if review.no_changes:
-        return f"{head}\n\nNo changes.\n"
+        return "\n".join([head, "", "No changes.", "", *checks]).rstrip() + "\n"
     lines = [head, "", f"{review.change_set_type} change set `{review.change_set_name}`: "
                        f"**{summary_text(review.counts())}** across {len(review.stacks)} stack(s).", ""]
     if review.parameters:
@@ -456,6 +461,7 @@ def markdown(review: Review) -> str:
     if review.security:
         lines += ["> [!IMPORTANT]", "> Security-relevant changes:"]
         lines += [f"> - `{label}/{r.logical_id}` {r.type}: {r.action}" for label, r in review.security] + [""]
+    lines += checks
     if review.diff is not None:
         lines += _md_diff(review.diff)
     for s in review.stacks:

@@ -16,7 +16,8 @@ one state. It replays the seed's own commands ("Commands Executed") with boto3, 
 9. task definition ``wwhd-backend`` revision 1 (fastapi + qdrant, the seed's values)
 
 plus what the seed had before those commands and a scratch account lacks: a VPC with three subnets in distinct
-Availability Zones (the seed's ``vpc-7b44bd03`` is given), and the two secrets under ``wwhd-dev/`` (the seed names
+Availability Zones (the seed's ``vpc-7b44bd03`` is given), the ECR repository ``wwhd-dev-backend`` its image names
+(created with the CLI's defaults, without images), and the two secrets under ``wwhd-dev/`` (the seed names
 only the prefix; ``wwhd-dev/OPENAI_API_KEY`` and ``wwhd-dev/JWT_SECRET`` are a guess, which is why ``discover``
 searches the prefix rather than these names). Their values are random rehearsal values, never real keys.
 
@@ -95,6 +96,10 @@ def recreate(session: boto3.Session, region: str, vpc_id: str | None = None,
         FileSystemId=fs_id, PosixUser={"Uid": 1000, "Gid": 1000},
         RootDirectory={"Path": "/wwhd-data", "CreationInfo": {"OwnerUid": 1000, "OwnerGid": 1000, "Permissions": "755"}},
     )["AccessPointId"]
+
+    # The repository the seed's image names (wwhd-dev-backend:latest), as `aws ecr create-repository` makes it by
+    # default: mutable tags, no scan on push. Its images are the app's, pushed by the app's CI, so none here.
+    c("ecr").create_repository(repositoryName=REPOSITORY)
 
     secret_arns = {var: sm.create_secret(Name=name, SecretString=f"rehearsal-{random_values.token_hex(16)}")["ARN"]
                    for var, name in SECRET_NAMES.items()}

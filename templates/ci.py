@@ -369,7 +369,9 @@ def _preflight_statements(p: EnvParams) -> list[Statement]:
         Statement(Sid="PreflightLogGroup", Effect=Allow, Action=[logs.ListTagsForResource],
                   Resource=[arn("logs", f"log-group:{p.logs.group_name}")]),
         Statement(Sid="PreflightRepository", Effect=Allow,
-                  Action=[ecr.DescribeImages, ecr.DescribeRepositories, ecr.ListTagsForResource],
+                  # the tags tell whether a repository of the name we create belongs to this stack
+                  Action=[ecr.DescribeImages, ecr.DescribeRepositories]
+                  + ([ecr.ListTagsForResource] if p.image.create_repository else []),
                   Resource=[ecr_repository_arn(p)]),
     ]
     if p.cluster.name:

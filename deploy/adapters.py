@@ -96,7 +96,7 @@ def _run(args, command, placeholders_ok: bool = False) -> int:
     try:
         ctx = _context(args, out)
         if not placeholders_ok:
-            preflight.refuse_placeholders(ctx.p)
+            preflight.refuse_placeholders(ctx)
         with aws_errors():  # credentials and connection problems anywhere become messages
             return command(ctx)
     except Interrupted:

@@ -84,8 +84,10 @@ def reserved(host: str) -> bool:
         tuple(s if s.startswith(".") else "." + s for s in RESERVED_SUFFIXES))
 
 
-def placeholders(p: EnvParams) -> list[Check]:
-    """Every value in the params that is not real yet, by key path."""
+def placeholders(p: EnvParams, discover: str | None = None) -> list[Check]:
+    """Every value in the params that is not real yet, by key path (``discover``: the command that finds the seed's
+    secret ARNs, as the user would run it)."""
+    discover = discover or f"python generate.py discover --env {p.env}"
     found = []
     hosts = {"domain.name": p.domain.name if p.domain else None,
              "monitoring.alarm_email": p.monitoring.alarm_email.rsplit("@", 1)[1] if p.monitoring.alarm_email else None}
@@ -98,8 +100,7 @@ def placeholders(p: EnvParams) -> list[Check]:
             found.append(Check(BLOCK, loc, f"{value} is a placeholder", f"set the real value of {loc} in params/{p.env}.yaml"))
     for loc in unconfirmed(p):
         found.append(Check(BLOCK, loc, f"still {UNCONFIRMED}", f"set the confirmed value of {loc} in params/{p.env}.yaml"
-                           + (" (python generate.py discover --env {} prints the seed's ARNs)".format(p.env)
-                              if loc.startswith("secrets.") else "")))
+                           + (f" ({discover} prints the seed's ARNs)" if loc.startswith("secrets.") else "")))
     return found
 
 
@@ -114,11 +115,12 @@ def _leaves(value, loc: str = ""):
         yield loc, value
 
 
-def refuse_placeholders(p: EnvParams) -> None:
+def refuse_placeholders(ctx) -> None:
     """Before any AWS call: a command that talks to AWS never acts on values that are not real (exit 2)."""
-    found = placeholders(p)
+    p = ctx.p
+    found = placeholders(p, ctx.command("discover"))
     if found:
-        listed = "\n".join(f"  {c.subject}: {c.evidence}" for c in found)
+        listed = "\n".join(f"  {c.subject}: {c.evidence}; {c.fix}" for c in found)
         raise BadInput(f"params/{p.env}.yaml holds {len(found)} placeholder(s); no AWS call was made\n{listed}",
                        f"set the real values in params/{p.env}.yaml (offline generation still works: "
                        f"python generate.py --env {p.env})")

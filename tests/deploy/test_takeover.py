@@ -105,6 +105,8 @@ def test_every_aws_command_refuses_the_committed_prod_placeholders_before_any_ca
                 "secrets.JWT_SECRET.arn", "secrets.OPENAI_API_KEY.arn"):
         assert f"\n  {key}: " in result.err, key
     assert "no AWS call was made" in result.err and "Traceback" not in result.err
+    assert ("secrets.JWT_SECRET.arn: still UNCONFIRMED; set the confirmed value of secrets.JWT_SECRET.arn in "
+            "params/prod.yaml (python generate.py discover --env prod prints the seed's ARNs)") in result.err
     # the account check would have said "these credentials are for account 123456789012": it never ran
     assert "credentials" not in result.err
     assert boto3.client("s3", region_name=REGION).list_buckets()["Buckets"] == []
@@ -197,7 +199,8 @@ def test_a_dev_secret_name_still_held_by_a_deleted_secret_blocks_the_retry(moto,
 
 
 def test_names_the_stack_owns_pass_on_the_next_plan(deployed, cli, project):
-    result = cli("plan", "--env", "dev", "--image-tag", "v2", "--json", str(project / "plan.json"))
+    result = cli("plan", "--env", "dev", "--image-tag", "v2", "--json", str(project / "plan.json"),
+                 "--markdown", str(project / "plan.md"))
     assert result.code == 0, result.out + result.err
     lines = _checks(result.out)
     assert "PASS log group /ecs/wwhd-backend-dev: exists and belongs to wwhd-dev" in lines
@@ -206,3 +209,23 @@ def test_names_the_stack_owns_pass_on_the_next_plan(deployed, cli, project):
     assert not [line for line in lines if line.startswith("BLOCK")]
     review = json.loads((project / "plan.json").read_text())
     assert review["changeSetArn"] and {c["status"] for c in review["preflight"]} <= {"PASS", "WARN"}
+    assert {"status": "PASS", "subject": "log group /ecs/wwhd-backend-dev", "evidence": "exists and belongs to wwhd-dev",
+            "fix": None} in review["preflight"]
+    md = (project / "plan.md").read_text()
+    assert "#### Preflight" in md and "| PASS | log group /ecs/wwhd-backend-dev | exists and belongs to wwhd-dev |" in md
+
+
+def test_preflight_in_a_terminal_keeps_brackets_and_every_column():
+    import io
+
+    from rich.console import Console
+
+    from deploy.preflight import Check, show
+    from deploy.ui import Rich
+
+    buf = io.StringIO()
+    show([Check("BLOCK", "log group [x]", "exists outside this stack", "aws logs delete-log-group")],
+         Rich(console=Console(file=buf, width=200, highlight=False)))
+    text = buf.getvalue()
+    assert "Preflight: 0 pass, 0 warn, 1 block" in text
+    assert "log group [x]" in text and "aws logs delete-log-group" in text

@@ -32,7 +32,6 @@ threads start) and their order in the output is fixed, so the same state prints 
 from __future__ import annotations
 
 import json
-import shlex
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -44,7 +43,7 @@ from templates.config import UNCONFIRMED, EnvParams, unconfirmed
 from templates.root import Param
 
 from .aws import aws_errors, error_code, error_message
-from .errors import BadInput, DeployError
+from .errors import BadInput, DeployError, aws_cli
 from .stacks import STACK_TYPE, StackInfo
 from .ui import Out
 
@@ -199,8 +198,7 @@ def _ours(ctx, facts: Facts, ids: tuple[str, ...], tags: dict[str, str]) -> bool
 
 def _aws(ctx, *words: str) -> str:
     """An AWS CLI command that runs as printed, with this environment's region and the --profile given."""
-    extra = ["--region", ctx.p.region] + (["--profile", ctx.profile] if ctx.profile else [])
-    return " ".join(shlex.quote(w) for w in ["aws", *words, *extra])
+    return aws_cli(ctx.p.region, *words)
 
 
 def _collision(ctx, facts: Facts, what: str, ids: tuple[str, ...], tags: dict[str, str], free: str,

@@ -99,7 +99,9 @@ def test_full_lifecycle(moto, project, cli):
     assert [s["StackName"] for s in cfn().list_stacks(StackStatusFilter=["CREATE_COMPLETE", "UPDATE_COMPLETE"])[
         "StackSummaries"] if s["StackName"].startswith("wwhd-dev")] == []
     assert len(boto3.client("efs", region_name=REGION).describe_file_systems()["FileSystems"]) == 1
-    assert cli("destroy", "--env", "dev", "--yes").out.startswith("nothing to destroy")
+    again = cli("destroy", "--env", "dev", "--yes")  # README: 1, no stack (a wrong --env or --region must not pass)
+    assert again.code == 1 and again.err.startswith("error: nothing to destroy: there is no stack wwhd-dev")
+    assert "fix: check the environment and region: python generate.py status --env dev" in again.err
 
 
 def test_apply_plans_and_confirms_with_yes(deployed):

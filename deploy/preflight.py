@@ -122,7 +122,7 @@ def refuse_placeholders(ctx) -> None:
         listed = "\n".join(f"  {c.subject}: {c.evidence}; {c.fix}" for c in found)
         raise BadInput(f"params/{p.env}.yaml holds {len(found)} placeholder(s); no AWS call was made\n{listed}",
                        f"set the real values in params/{p.env}.yaml (offline generation still works: "
-                       f"python generate.py --env {p.env})")
+                       f"python generate.py build --env {p.env})")
 
 
 # --- running ---------------------------------------------------------------------------------------------------------

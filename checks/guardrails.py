@@ -39,6 +39,7 @@ RESOURCE_STAR_OK = {
     "backup-storage:MountCapsule": "CloudFormation execution role (backup vault handler)",
     "route53:ListHostedZones": "CloudFormation execution role (record set handler)",
     "secretsmanager:GetRandomPassword": "CloudFormation execution role (GenerateSecretString)",
+    "cloudformation:DescribeStackDriftDetectionStatus": "CI drift role (takes a detection id, not a stack)",
 }
 # Read-only describe calls of services that offer no resource-level permission for them.
 RESOURCE_STAR_PREFIXES = ("ec2:Describe", "elasticloadbalancing:Describe", "logs:Describe")

@@ -16,7 +16,6 @@ pay for it at start-up.
 from __future__ import annotations
 
 import os
-import re
 import shlex
 import sys
 import traceback
@@ -24,6 +23,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+
+from .ui import clean
 
 EXIT = {
     "ok": 0,             # done; also "No changes", "nothing to destroy" is not this (see README)
@@ -34,15 +35,6 @@ EXIT = {
     "interrupted": 130,  # Ctrl-C (128 + SIGINT); during apply the deploy goes on in CloudFormation
     "closed-pipe": 141,  # stdout was closed by its reader (128 + SIGPIPE), e.g. `status | head -2`: ends quietly
 }
-
-_CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def printable(text: str) -> str:
-    """``text`` without terminal control sequences (ANSI CSI/OSC escapes, C0 and C1 controls other than a newline
-    and a tab): messages carry what AWS or a params file returned, which is data, not instructions to a terminal."""
-    return _CONTROL.sub("", text)
-
 
 class DeployError(Exception):
     """The deploy or check failed, or AWS is in a state we must not act on (exit code 1 unless given)."""
@@ -130,7 +122,7 @@ def boundary(argv: list[str], stderr=None) -> Iterator[Outcome]:
         try:
             if debug:
                 traceback.print_exception(e, file=stream)
-            print(printable(f"error: {err.render()}"), file=stream, flush=True)
+            print(clean(f"error: {err.render()}", newlines=True), file=stream, flush=True)
         except (BrokenPipeError, ValueError):  # stderr closed too: nothing left to tell
             pass
 

@@ -518,7 +518,7 @@ def markdown(checks: list[Check], escape: Callable[[str], str]) -> list[str]:
 
 def write_blocked(stack_name: str, checks: list[Check], json_file, markdown_file) -> None:
     """The review files of a plan that preflight stopped: no change set, only the checks."""
-    from .review import _md_text
+    from .review import md_code, md_text
 
     if json_file:
         json_file.parent.mkdir(parents=True, exist_ok=True)
@@ -526,8 +526,8 @@ def write_blocked(stack_name: str, checks: list[Check], json_file, markdown_file
                                          "preflight": as_json(checks)}, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     if markdown_file:
         markdown_file.parent.mkdir(parents=True, exist_ok=True)
-        text = [f"### Plan for `{stack_name}`", "", "**Blocked by preflight**: no change set was created.", "",
-                *markdown(checks, _md_text)]
+        text = [f"### Plan for {md_code(stack_name)}", "", "**Blocked by preflight**: no change set was created.", "",
+                *markdown(checks, md_text)]
         markdown_file.write_text("\n".join(text).rstrip() + "\n", encoding="utf-8")
 
 

@@ -23,7 +23,7 @@ from templates.config import EnvParams
 from .aws import Aws, aws_errors
 from .stacks import STACK_TYPE, StackInfo, describe, list_resources, nested_stacks
 from .errors import aws_cli, suggest
-from .ui import Out, Poller
+from .ui import Out, Poller, clean
 
 ECHOES = ("Embedded stack", "The following resource(s) failed", "Resource creation cancelled",
           "Resource update cancelled", "Resource deletion cancelled")
@@ -230,7 +230,7 @@ def show_failure(events: list[Event], out: Out) -> None:
         return
     out.line("first failures:", "bold red")
     for e in causes:
-        out.line(f"  {e.stack_label}/{e.logical_id} ({e.type}) {e.status}: {e.reason}", "red")
+        out.line(clean(f"  {e.stack_label}/{e.logical_id} ({e.type}) {e.status}: {e.reason}"), "red")  # one line each
 
 
 def resources_to_skip(aws: Aws, root_id: str) -> list[str]:

@@ -56,7 +56,7 @@ def test_full_lifecycle(moto, project, cli):
     review = json.loads((project / "plan.json").read_text())
     assert review["changeSetType"] == "CREATE" and review["changeSetArn"].startswith("arn:aws:cloudformation:")
     assert review["summary"]["add"] == 9 and not review["noChanges"]
-    assert (project / "plan.md").read_text().startswith("### Plan for `wwhd-dev`")
+    assert (project / "plan.md").read_text().startswith("### Plan for <code>wwhd-dev</code>")
 
     # apply the reviewed change set by name
     apply = cli("apply", "--env", "dev", "--change-set", review["changeSetName"])
@@ -84,7 +84,7 @@ def test_full_lifecycle(moto, project, cli):
     update = cli("plan", "--env", "dev", "--image-tag", "v2", "--json", "update.json")
     assert update.code == 0, update.err
     assert "~ ServiceStack  AWS::CloudFormation::Stack  Modify" in update.out
-    assert "parameters: DesiredCount=0, ImageTag=v2" in update.out
+    assert "parameters (deployed -> planned): DesiredCount=0, ImageTag=v1 -> v2" in update.out
     planned = json.loads((project / "update.json").read_text())
     assert planned["changeSetName"].startswith("wwhd-dev-v2-") and planned["summary"]["modify"] == 1
     assert cli("apply", "--env", "dev", "--change-set", planned["changeSetArn"]).code == 0

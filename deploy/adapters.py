@@ -13,7 +13,8 @@ import re
 
 from templates.config import IMAGE_TAG_PATTERN, environments, load_params, project_dir
 
-from . import commands
+from . import commands, preflight
+from . import discover as seed
 from . import verify as checklist
 from .aws import DEFAULT_TIMEOUT, connect
 from .commands import Ctx, PlanOptions
@@ -63,6 +64,11 @@ def verify(args) -> int:
     return _run(args, lambda ctx: checklist.verify(ctx, _since(args), args.http, args.drift))
 
 
+def discover(args) -> int:
+    # Read-only, and the way to learn the values UNCONFIRMED stands for: the one AWS command placeholders do not stop.
+    return _run(args, lambda ctx: seed.discover(ctx, args.json), placeholders_ok=True)
+
+
 def _since(args) -> int:
     if args.since < 1:
         raise BadInput(f"--since {args.since} is not a number of minutes of 1 or more",
@@ -98,10 +104,14 @@ def _tag(args) -> str | None:
     return tag
 
 
-def _run(args, command) -> int:
-    """Build the context and run. Whatever the command raises is turned into ``error:``/``fix:`` and an exit code by
-    the one boundary around every command (``deploy.errors.boundary``, in ``generate.main``)."""
-    return command(_context(args, make_out()))
+def _run(args, command, placeholders_ok: bool = False) -> int:
+    """Build the context, refuse placeholders (before any AWS call), and run. Whatever the command raises is turned
+    into ``error:``/``fix:`` and an exit code by the one boundary around every command (``deploy.errors.boundary``,
+    in ``generate.main``)."""
+    ctx = _context(args, make_out())
+    if not placeholders_ok:
+        preflight.refuse_placeholders(ctx)
+    return command(ctx)
 
 
 REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")

@@ -11,6 +11,7 @@ stacks at once.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -47,8 +48,10 @@ class Aws:
     calls: Counter = field(default_factory=Counter)
     attempts: Counter = field(default_factory=Counter)
     _clients: dict = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)  # preflight calls AWS from several threads
 
     def client(self, service: str):
+        """One client per service, made on first use (not thread-safe: make clients before starting threads)."""
         if service not in self._clients:
             with aws_errors():
                 client = self.session.client(service, region_name=self.region, config=client_config(self.timeout))
@@ -71,7 +74,8 @@ class Aws:
 
     def _count_call(self, event_name, context=None, **_):
         _, service, operation = event_name.split(".", 2)  # "before-call.<service>.<Operation>"
-        self.calls[f"{service}:{operation}"] += 1
+        with self._lock:
+            self.calls[f"{service}:{operation}"] += 1
         if context is not None:
             context[STARTED] = self.clock()
 
@@ -88,7 +92,8 @@ class Aws:
 
     def _count_attempt(self, event_name, **_):
         _, service, operation = event_name.split(".", 2)  # "before-send.<service>.<Operation>"
-        self.attempts[f"{service}:{operation}"] += 1
+        with self._lock:
+            self.attempts[f"{service}:{operation}"] += 1
 
 
 def connect(profile: str | None, region: str, timeout: float = DEFAULT_TIMEOUT) -> Aws:

@@ -18,8 +18,8 @@ def _lazy(name: str):
 
 
 def register(subparsers, debug_flag=None) -> None:
-    """Add the verbs that talk to AWS (bootstrap, package, plan, apply, status, destroy, drift, verify) to generate.py's
-    parser; ``debug_flag`` adds generate.py's ``--debug`` to each."""
+    """Add the verbs that talk to AWS (bootstrap, package, plan, apply, status, destroy, drift, verify, discover) to
+    generate.py's parser; ``debug_flag`` adds generate.py's ``--debug`` to each."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--env", dest="env", metavar="NAME", help="environment (params/NAME.yaml); required")
     common.add_argument("--profile", help="AWS profile (default: boto3's credential chain)")
@@ -86,3 +86,6 @@ def register(subparsers, debug_flag=None) -> None:
                     help="also GET ServiceUrl + the health check path from here (off by default)")
     ve.add_argument("--drift", action="store_true",
                     help="also detect drift on every stack (starts CloudFormation drift detections; off by default)")
+    di = add("discover", _lazy("discover"), "find the seed's hand-made resources, what runs and what the file system "
+                                            "holds; print the params to set (read-only)", [])
+    di.add_argument("--json", type=Path, metavar="FILE", help="also write what was found as JSON")

@@ -23,7 +23,7 @@ from templates.root import Param
 
 from . import adopt as adoption
 from . import bootstrap as boot
-from . import changeset, diff, drift, review
+from . import changeset, diff, drift, preflight, review
 from .aws import Aws, aws_errors, check_account
 from .errors import EXIT, BadInput, DeployError, explain, suggest
 from .package import Packaged, default_bucket, package, quick_create_url, template_bucket
@@ -153,6 +153,7 @@ def _healthy_bucket(ctx: Ctx, bucket: str, account: str) -> None:
 
 def package_cmd(ctx: Ctx, image_tag: str | None = None, desired_count: int | None = None) -> int:
     account = check_account(ctx.aws, ctx.p.account_id, ctx.env)
+    preflight.enforce(ctx, preflight.run(ctx, account, describe(ctx.aws, ctx.p.stack_name), image_tag, desired_count))
     packaged = _package(ctx, account)
     ctx.out.line(f"quick-create: {quick_create_url(ctx.p, packaged.root_url, image_tag, desired_count)}")
     return 0
@@ -204,6 +205,10 @@ def _plan(ctx: Ctx, opts: PlanOptions) -> Planned | None:
     account = check_account(ctx.aws, ctx.p.account_id, ctx.env)
     info = _ready(ctx, describe(ctx.aws, ctx.p.stack_name), opts.wait, "plan")
     cs_type = change_set_type(info, ctx.p)
+    checks = preflight.run(ctx, account, info, opts.image_tag, opts.desired_count, opts.adopt)
+    if any(c.status == preflight.BLOCK for c in checks):
+        preflight.write_blocked(ctx.p.stack_name, checks, opts.json_file, opts.markdown_file)
+    preflight.enforce(ctx, checks)  # before anything is uploaded or created
     drifted = _plan_drift(ctx, info, opts)
     adopted: list[adoption.Found] = []
     if opts.adopt:  # read what exists under our names and upload its properties as found (deploy/adopt.py)
@@ -220,7 +225,7 @@ def _plan(ctx: Ctx, opts: PlanOptions) -> Planned | None:
         if drifted is not None:
             drifted.show_section(ctx.out)
         ctx.out.line(f"No changes: {ctx.p.stack_name} already matches the templates and parameters")
-        unchanged = review.empty(ctx.p.stack_name, cs_type, _shown_parameters(req, info))
+        unchanged = review.empty(ctx.p.stack_name, cs_type, _shown_parameters(req, info), checks)
         unchanged.drift = drifted
         _write(opts, unchanged)
         return None
@@ -231,6 +236,7 @@ def _plan(ctx: Ctx, opts: PlanOptions) -> Planned | None:
     before = diff.deployed_templates(ctx.aws, ctx.p.stack_name, packaged.templates) if cs_type == "UPDATE" else None
     compared = diff.compare(before, packaged.templates, ctx.p.region, ctx.env, deployed, tree.parameters)
     result = review.build(tree, cs_type, compared, deployed)
+    result.preflight = checks
     result.drift = drifted
     review.show(result, ctx.out)
     if opts.adopt:

@@ -43,6 +43,7 @@ from templates.root import Param
 from templates.stateful import STATEFUL
 
 from .changeset import Node
+from . import preflight
 from .diff import TemplateDiff
 from .stacks import STACK_TYPE
 from .ui import Out, clean
@@ -119,6 +120,7 @@ class Review:
     no_changes: bool = False
     deployed_parameters: dict[str, str] = field(default_factory=dict)
     diff: TemplateDiff | None = None  # deployed vs planned templates; None when not compared
+    preflight: list = field(default_factory=list)  # deploy.preflight.Check, run before the change set existed
     # deploy.drift.Report or .Skipped when plan checked drift (rendered by them; None: not asked for)
     drift: object | None = None
 
@@ -151,11 +153,11 @@ def build(tree: Node, change_set_type: str, diff: TemplateDiff | None = None,
                   diff=diff)
 
 
-def empty(stack_name: str, change_set_type: str, parameters: dict[str, str]) -> Review:
+def empty(stack_name: str, change_set_type: str, parameters: dict[str, str], checks: list | None = None) -> Review:
     """The review of a plan that found nothing to change (for the JSON and Markdown files): deployed == planned."""
     values = dict(sorted(parameters.items()))
     return Review(stack_name, "", "", change_set_type, True, values, [], no_changes=True,
-                  deployed_parameters=dict(values) if change_set_type == "UPDATE" else {})
+                  deployed_parameters=dict(values) if change_set_type == "UPDATE" else {}, preflight=list(checks or []))
 
 
 @dataclass(frozen=True)
@@ -441,6 +443,7 @@ def as_json(review: Review) -> dict:
         "parameterChanges": [{"key": p.key, "before": p.before, "after": p.after}
                              for p in parameter_changes(review) if p.changed and review.change_set_type != "CREATE"],
         "summary": review.counts(),
+        "preflight": preflight.as_json(review.preflight),
         "dataLoss": [vars(f) for f in review.data_loss],
         "singleWriter": [vars(f) for f in review.single_writer],
         **_json_diff(review.diff),
@@ -493,8 +496,9 @@ def markdown(review: Review) -> str:
     """For a pull request comment or a job summary: a table per stack, values folded in details; every value inert."""
     head = f"### Plan for {md_code(review.stack_name)}"
     drift = review.drift.markdown_section() if review.drift is not None else []
+    checks = preflight.markdown(review.preflight, md_text)
     if review.no_changes:
-        return "\n".join([head, "", *drift, "No changes."]) + "\n"
+        return "\n".join([head, "", *checks, *drift, "No changes."]) + "\n"
     lines = [head, "", *drift, f"{md_text(review.change_set_type)} change set {md_code(review.change_set_name)}: "
                        f"**{summary_text(review.counts())}** across {len(review.stacks)} stack(s).", ""]
     params = parameter_changes(review)
@@ -519,6 +523,7 @@ def markdown(review: Review) -> str:
         lines += ["> [!IMPORTANT]", "> Security-relevant changes:"]
         lines += [f"> - {md_code(f'{label}/{r.logical_id}')} {md_text(r.type)}: {md_text(r.action)}"
                   for label, r in review.security] + [""]
+    lines += checks
     if review.diff is not None:
         lines += _md_diff(review.diff)
     for s in review.stacks:

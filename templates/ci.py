@@ -109,7 +109,7 @@ from awacs.helpers.trust import make_service_domain_name, make_simple_assume_sta
 from troposphere import AWSHelperFn, GetAtt, Ref, Sub, Template, iam
 
 from ._common import RESOURCE_STAR_ONLY, arn, ecr_repository_arn, new_template, outputs, scan_ignore, tags
-from .config import EnvParams
+from .config import UNCONFIRMED, EnvParams
 
 COMPONENT = "ci"
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
@@ -354,7 +354,47 @@ def _plan_statements(p: EnvParams, execution: iam.Role) -> list[Statement]:
             Resource=[execution_arn],
             Condition=Condition(StringEquals("iam:PassedToService", CLOUDFORMATION)),
         ),
+    ] + _preflight_statements(p)
+
+
+def _preflight_statements(p: EnvParams) -> list[Statement]:
+    """Exactly the reads deploy/preflight.py makes before a change set exists, on the names the templates use
+    (tests/deploy/test_preflight_permissions.py counts the calls of a run and checks each is allowed here)."""
+    secrets = []
+    for var, s in sorted(p.secrets.items()):
+        if s.arn and s.arn != UNCONFIRMED:
+            secrets.append(s.arn)
+        else:  # generated or referenced by name, or still UNCONFIRMED (rendered as UNCONFIRMED/<VAR>, secrets.py)
+            secrets.append(arn("secretsmanager", f"secret:{s.name or f'{UNCONFIRMED}/{var}'}-??????"))
+    names = [
+        # EC2 Describe* and logs:DescribeLogGroups have no resource-level permissions: "*".
+        Statement(Sid="PreflightDescribe", Effect=Allow,
+                  Action=[ec2.DescribeSubnets, ec2.DescribeVpcs, logs.DescribeLogGroups], Resource=["*"]),
+        Statement(Sid="PreflightLogGroup", Effect=Allow, Action=[logs.ListTagsForResource],
+                  Resource=[arn("logs", f"log-group:{p.logs.group_name}")]),
+        Statement(Sid="PreflightRepository", Effect=Allow,
+                  # the tags tell whether a repository of the name we create belongs to this stack
+                  Action=[ecr.DescribeImages, ecr.DescribeRepositories]
+                  + ([ecr.ListTagsForResource] if p.image.create_repository else []),
+                  Resource=[ecr_repository_arn(p)]),
     ]
+    if p.cluster.name:
+        names.append(Statement(Sid="PreflightClusterAndService", Effect=Allow,
+                               Action=[ecs.DescribeClusters, ecs.DescribeServices],
+                               Resource=[_cluster_arn(p), _service_arn(p)]))
+    if secrets:
+        names.append(Statement(Sid="PreflightSecrets", Effect=Allow, Action=[secretsmanager.DescribeSecret],
+                               Resource=secrets))
+    names.append(Statement(Sid="PreflightOidcProvider", Effect=Allow, Action=[iam_actions.GetOpenIDConnectProvider],
+                           Resource=[p.ci.oidc_provider_arn or arn("iam", f"oidc-provider/{GITHUB_OIDC_HOST}", region=False)]))
+    if p.domain:
+        names.append(Statement(Sid="PreflightHostedZone", Effect=Allow, Action=[route53.GetHostedZone],
+                               Resource=[arn("route53", f"hostedzone/{p.domain.hosted_zone_id}", region=False,
+                                             account=False)]))
+        if p.domain.certificate_arn:
+            names.append(Statement(Sid="PreflightCertificate", Effect=Allow, Action=[acm.DescribeCertificate],
+                                   Resource=[p.domain.certificate_arn]))
+    return names
 
 
 def _deploy_statements(p: EnvParams) -> list[Statement]:

@@ -46,9 +46,20 @@ AcmArn = Annotated[str, StringConstraints(pattern=r"^arn:aws[a-z-]*:acm:[a-z0-9-
 OidcProviderArn = Annotated[
     str, StringConstraints(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:oidc-provider/token\.actions\.githubusercontent\.com$")
 ]
-SecretArn = Annotated[
-    str, StringConstraints(pattern=r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$")
-]
+# The typed sentinel for a value nobody has confirmed yet (the seed's secret ARNs until `discover` prints them, the
+# backend repository until its owner confirms it). The model accepts it only in the fields typed ``...OrUnconfirmed``;
+# offline generation renders it as is, and every command that talks to AWS refuses it (deploy/preflight.py, exit 2).
+UNCONFIRMED = "UNCONFIRMED"
+
+
+def _or_unconfirmed(pattern: str) -> str:
+    """``pattern`` (anchored ``^...$``) or exactly the sentinel."""
+    return rf"^(?:{UNCONFIRMED}|{pattern[1:-1]})$"
+
+
+SECRET_ARN_PATTERN = r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$"
+SecretArn = Annotated[str, StringConstraints(pattern=SECRET_ARN_PATTERN)]
+SecretArnOrUnconfirmed = Annotated[str, StringConstraints(pattern=_or_unconfirmed(SECRET_ARN_PATTERN))]
 SecretName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9/_+=.@-]{1,512}$")]
 DomainName = Annotated[
     str, StringConstraints(pattern=r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
@@ -62,7 +73,8 @@ ImageTag = Annotated[str, StringConstraints(pattern=IMAGE_TAG_PATTERN)]
 EcrRepositoryName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+([._/-][a-z0-9]+)*$", max_length=256)]
 # Container images referenced by a fixed tag or digest, never latest.
 ImageRef = Annotated[str, StringConstraints(pattern=r"^[a-z0-9./_-]+(:(?!latest$)[A-Za-z0-9_.-]{1,128}|@sha256:[0-9a-f]{64})$")]
-GithubRepo = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")]
+GITHUB_REPO_PATTERN = r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"
+GithubRepoOrUnconfirmed = Annotated[str, StringConstraints(pattern=_or_unconfirmed(GITHUB_REPO_PATTERN))]
 # AWS Backup cron: cron(Minutes Hours Day-of-month Month Day-of-week Year).
 BackupCron = Annotated[str, StringConstraints(pattern=r"^cron\(\S+ \S+ \S+ \S+ \S+ \S+\)$")]
 LogGroupName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_/.#-]{1,512}$")]
@@ -184,7 +196,7 @@ class SecretRef(Strict):
     """
 
     name: SecretName | None = None
-    arn: SecretArn | None = None
+    arn: SecretArnOrUnconfirmed | None = Field(None, description=f"Full ARN, or {UNCONFIRMED} until `discover` prints it.")
     generate: bool = False
     description: str = ""
 
@@ -261,7 +273,8 @@ class Monitoring(Strict):
 
 
 class Ci(Strict):
-    github_repository: GithubRepo
+    github_repository: GithubRepoOrUnconfirmed = Field(
+        description=f"owner/name of the backend repository, or {UNCONFIRMED} until its owner confirms it.")
     branch: str = Field("main", pattern=r"^[A-Za-z0-9_./-]+$")
     deploy_environment: str = Field("production", pattern=r"^[A-Za-z0-9_ .-]+$",
                                     description="GitHub environment the apply job runs in (protected).")
@@ -390,7 +403,7 @@ def _secrets(p: EnvParams) -> list[Problem]:
             out.append(Problem(loc, "`generate: true` needs a `name` for the new secret"))
         elif not s.generate and len(given) != 1:
             out.append(Problem(loc, "give exactly one of `name` or `arn` of the existing secret (or `generate: true`)"))
-        if s.arn and not s.arn.split(":")[3] == p.region:
+        if s.arn and s.arn != UNCONFIRMED and not s.arn.split(":")[3] == p.region:
             out.append(Problem(f"{loc}.arn", f"secret is in {s.arn.split(':')[3]}, the environment in {p.region}"))
         if var in p.containers.app.environment:
             out.append(Problem(loc, f"{var} is also a plain environment variable in containers.app.environment"))
@@ -423,6 +436,14 @@ RULES = (
     (_secrets, ("secrets", "region", "containers.app.environment")),
     (_storage, ("storage",)),
 )
+
+
+def unconfirmed(p: EnvParams) -> list[str]:
+    """The key paths that still hold the :data:`UNCONFIRMED` sentinel."""
+    found = [f"secrets.{var}.arn" for var, s in sorted(p.secrets.items()) if s.arn == UNCONFIRMED]
+    if p.ci is not None and p.ci.github_repository == UNCONFIRMED:
+        found.append("ci.github_repository")
+    return found
 
 
 def _overlaps(a: str, b: str) -> bool:

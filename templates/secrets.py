@@ -19,7 +19,7 @@ from enum import StrEnum
 from troposphere import AWSHelperFn, Ref, Sub, Template, secretsmanager
 
 from ._common import new_template, outputs, param, pascal, retain_except_on_create, scan_ignore, tags
-from .config import EnvParams, SecretRef
+from .config import UNCONFIRMED, EnvParams, SecretRef
 
 COMPONENT = "secrets"
 CMK_NOT_NEEDED = ("encrypted with the AWS managed key aws/secretsmanager; a CMK (~1 USD/month per key) would add "
@@ -72,18 +72,26 @@ def secret_value_from(t: Template, p: EnvParams, var: str) -> str | AWSHelperFn:
 
     ECS documents the full ARN; Secrets Manager resolves a partial ARN (no 6-character suffix) too, which is what a
     name alone gives us. Prefer ``arn`` in params for existing secrets.
+
+    An ``arn`` still :data:`~templates.config.UNCONFIRMED` renders as the partial ARN of the name
+    ``UNCONFIRMED/<VAR>``: offline generation and cfn-lint keep working (an IAM resource must be ARN-shaped), the
+    output shows the gap, and every command that talks to AWS refuses the params before it matters.
     """
     s = p.secrets[var]
     if s.generate:
         return param(t, output_name(var), "String", f"ARN of the generated {var} secret.")
-    if s.arn:
+    if s.arn and s.arn != UNCONFIRMED:
         return s.arn
-    return Sub("arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:%s" % s.name)
+    return Sub("arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:%s" % _name(s, var))
+
+
+def _name(s: SecretRef, var: str) -> str:
+    return f"{UNCONFIRMED}/{var}" if s.arn == UNCONFIRMED else s.name
 
 
 def secret_policy_resource(t: Template, p: EnvParams, var: str) -> str | AWSHelperFn:
     """IAM resource for reading one secret: the exact ARN, or ``<name>-??????`` (the suffix Secrets Manager adds)."""
     s: SecretRef = p.secrets[var]
-    if s.generate or s.arn:
+    if s.generate or (s.arn and s.arn != UNCONFIRMED):
         return secret_value_from(t, p, var)
-    return Sub("arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:%s-??????" % s.name)
+    return Sub("arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:%s-??????" % _name(s, var))

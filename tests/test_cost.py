@@ -170,8 +170,8 @@ def test_dashboards_and_the_free_tier(prod):
 
 
 def test_secrets_count_generated_and_referenced_once_each(prod, dev):
-    # prod: JWT_SECRET generated here, OPENAI_API_KEY an existing secret the task reads
-    assert len(resources(prod["secrets"], "AWS::SecretsManager::Secret")) == 1
+    # prod: both are the seed's existing secrets the task reads (no secrets stack)
+    assert "secrets" not in prod
     assert quantity(estimate(prod), "Secrets Manager", "secrets") == 2
     # dev: both generated, and the task reads them through the root's wiring: still two, not four
     assert len(resources(dev["secrets"], "AWS::SecretsManager::Secret")) == 2

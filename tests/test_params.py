@@ -85,6 +85,10 @@ BAD = [
      "give it a `name`, not an `arn`"),
     ("dev", "secrets.APP_ENV", {"name": "x"}, "secrets.APP_ENV", "also a plain environment variable"),
     ("dev", "image", _DELETE, "image", "required key is missing"),
+    # the UNCONFIRMED sentinel is accepted only where the model types it (SecretRef.arn, Ci.github_repository)
+    ("prod", "network.vpc_id", "UNCONFIRMED", "network.vpc_id", "does not match"),
+    ("prod", "image.repository", "UNCONFIRMED", "image.repository", "does not match"),
+    ("prod", "secrets.JWT_SECRET.arn", "unconfirmed", "secrets.JWT_SECRET.arn", "does not match"),
 ]
 
 
@@ -94,6 +98,18 @@ def test_bad_value_is_refused_with_key_path_and_reason(tmp_path, env, key, value
     text = err.render()
     assert text.startswith(str(tmp_path / "params" / f"{env}.yaml") + ": ") or f"params/{env}.yaml: " in text
     assert any(p.loc == loc and words in p.message for p in err.problems), text
+
+
+def test_unconfirmed_names_each_key_that_still_holds_the_sentinel(tmp_path):
+    from templates.config import UNCONFIRMED, unconfirmed
+
+    assert unconfirmed(load_params("prod")) == ["secrets.JWT_SECRET.arn", "secrets.OPENAI_API_KEY.arn",
+                                                 "ci.github_repository"]
+    assert unconfirmed(load_params("dev")) == []
+    confirmed = _set(_base("prod"), "ci.github_repository", "wwhd/wwhd-backend")
+    (tmp_path / "prod.yaml").write_text(yaml.safe_dump(confirmed))
+    assert "ci.github_repository" not in unconfirmed(load_params("prod", tmp_path))
+    assert UNCONFIRMED in (ROOT / "params" / "schema.json").read_text()
 
 
 def test_every_problem_is_reported_at_once(tmp_path):

@@ -12,7 +12,7 @@ from templates import ROOT, enabled_stacks, stem
 from templates._common import stack_id
 from templates.config import IMAGE_TAG_PATTERN, load_params
 
-from .helpers import actions, assert_subset, only, props, resources, statements
+from .helpers import actions, assert_subset, build_variant, only, props, resources, statements
 
 ENVS = ("dev", "prod")
 
@@ -42,7 +42,7 @@ def test_each_module_takes_only_parameters_named_in_its_in_enum(env, built):
 def test_stacks_per_environment(built):
     assert set(built["dev"]) == {"network", "security", "storage", "secrets", "iam", "cluster", "load_balancer",
                                  "service", "monitoring", ROOT}
-    assert set(built["prod"]) == {"security", "storage", "secrets", "iam", "cluster", "certificate",
+    assert set(built["prod"]) == {"security", "storage", "iam", "cluster", "certificate",
                                   "load_balancer", "service", "dns", "monitoring", "ci", ROOT}
 
 
@@ -188,9 +188,10 @@ def test_execution_role_reads_exactly_the_injected_secrets(prod):
     secrets ECS injects into a container."""
     role = prod["iam"]["Resources"]["ExecutionRole"]
     secret_stmt = next(s for s in statements(role) if "secretsmanager:GetSecretValue" in actions(s))
+    # prod's secrets are still UNCONFIRMED: rendered as the partial ARN of UNCONFIRMED/<VAR> (templates/secrets.py)
     assert secret_stmt["Resource"] == [
-        {"Ref": "JwtSecretSecretArn"},
-        {"Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:wwhd-dev/openai-api-key-??????"},
+        {"Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:UNCONFIRMED/JWT_SECRET-??????"},
+        {"Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:UNCONFIRMED/OPENAI_API_KEY-??????"},
     ]
     injected = only(prod["service"], "AWS::ECS::TaskDefinition")["Properties"]["ContainerDefinitions"][1]["Secrets"]
     assert [s["Name"] for s in injected] == ["JWT_SECRET", "OPENAI_API_KEY"]
@@ -347,10 +348,18 @@ def test_service_is_a_single_writer_behind_the_target_group(prod):
 # --- secrets -------------------------------------------------------------------------------------------------------
 
 
-def test_jwt_secret_is_generated_and_openai_key_referenced_in_prod(prod):
-    secrets = resources(prod["secrets"], "AWS::SecretsManager::Secret")
-    assert list(secrets) == ["JwtSecretSecret"]
-    assert_subset({"Name": "wwhd-dev/jwt-secret", "GenerateSecretString": {"PasswordLength": 64}}, props(secrets["JwtSecretSecret"]))
+def test_prod_references_the_seeds_secrets_and_dev_generates_its_own(prod, dev, tmp_path):
+    """Issue 7 item 4: prod keeps the seed's secret values (referenced by full ARN), generates none."""
+    assert "secrets" not in prod
+    confirmed = "arn:aws:secretsmanager:us-west-2:018025611404:secret:wwhd-dev/JWT_SECRET-AbC123"
+    built = build_variant(tmp_path, "prod", secrets__JWT_SECRET__arn=confirmed)
+    task = only(built["service"], "AWS::ECS::TaskDefinition")
+    injected = {s["Name"]: s["ValueFrom"] for s in props(task)["ContainerDefinitions"][1]["Secrets"]}
+    assert injected["JWT_SECRET"] == confirmed
+    secrets = resources(dev["secrets"], "AWS::SecretsManager::Secret")
+    assert sorted(secrets) == ["JwtSecretSecret", "OpenaiApiKeySecret"]
+    assert_subset({"Name": "wwhd-dev/dev/jwt-secret", "GenerateSecretString": {"PasswordLength": 64}},
+                  props(secrets["JwtSecretSecret"]))
     assert secrets["JwtSecretSecret"]["DeletionPolicy"] == "RetainExceptOnCreate"  # a retry must not meet its name
     assert secrets["JwtSecretSecret"]["UpdateReplacePolicy"] == "Retain"
     assert "SecretString" not in props(secrets["JwtSecretSecret"])

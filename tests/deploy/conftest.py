@@ -143,3 +143,34 @@ def deployed(moto, project, cli):
     result = cli("apply", "--env", "dev", "--image-tag", "v1", "--yes")
     assert result.code == 0, result.out + result.err
     return result
+
+
+def confirm_prod(project: Path, **top) -> Path:
+    """params/prod.yaml in the scratch project with its placeholders and UNCONFIRMED values replaced by real-looking
+    ones (every command that talks to AWS refuses them, deploy/preflight.py); ``top`` sets top-level keys."""
+    import yaml
+
+    path = project / "params" / "prod.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["domain"] = {"name": "api.wwhd-takeover.net", "hosted_zone_id": "Z0TAKEOVER0ZONE"}
+    data["monitoring"]["alarm_email"] = "ops@wwhd-takeover.net"
+    data["ci"]["github_repository"] = "wwhd/wwhd-backend"
+    for var in data["secrets"]:
+        data["secrets"][var]["arn"] = f"arn:aws:secretsmanager:{REGION}:018025611404:secret:wwhd-dev/{var}-AbCdEf"
+    data.update(top)
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def push_image(repository: str, *tags: str) -> None:
+    """An image in moto's ECR under each tag (preflight requires the deployed tag whenever DesiredCount is 1)."""
+    import json
+
+    import boto3
+
+    ecr = boto3.client("ecr", region_name=REGION)
+    for tag in tags:
+        manifest = {"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                    "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 7023,
+                               "digest": "sha256:" + f"{tag:0>64}"[-64:].encode().hex()[:64]}, "layers": []}
+        ecr.put_image(repositoryName=repository, imageTag=tag, imageManifest=json.dumps(manifest))

@@ -223,19 +223,32 @@ def test_after_an_import_the_next_steps_are_runnable_commands():
     assert lines[2].endswith("python generate.py drift --env prod --region us-west-2 --profile ops")
 
 
-def test_the_adopted_template_is_what_gets_uploaded(moto, project, cli):
-    """End to end in the emulator up to the change set: plan --adopt reads the seed's resources and uploads the
-    cluster stack with their properties as found; the review lists them (moto ignores the import flag itself)."""
-    params = yaml.safe_load((project / "params" / "prod.yaml").read_text())
-    params.pop("account_id")  # moto's account
-    params.pop("ci")  # no placeholders (moto's zone ids do not have Route 53's Z... form), no CI identity
-    params["domain"] = {"name": "api.wwhd-adopt-test.net", "hosted_zone_id": "Z04207212QWERTYUIOPAS"}
-    params["monitoring"] = {"alarm_email": "ops@wwhd-adopt-test.net"}
-    (project / "params" / "prod.yaml").write_text(yaml.safe_dump(params))
-    seed()
+def test_the_adopted_template_is_what_gets_uploaded(moto, project, cli, monkeypatch):
+    """End to end in the emulator up to the change set, over the recreated seed (scripts/recreate_seed.py) with
+    confirmed params: preflight lets plan --adopt import the seed's cluster and log group (a plain plan blocks them:
+    tests/deploy/test_takeover.py), and the cluster stack is uploaded with their properties as found; the review lists
+    them (moto ignores the import flag itself)."""
+    from moto.route53.models import HostedZoneIdentifier
+    from moto.utilities.id_generator import moto_id_manager
+
+    from scripts.recreate_seed import recreate
+
+    from .test_takeover import ZONE, ZONE_ID, write_prod
+
+    monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+    seeded = recreate(boto3.Session(), REGION)
+    zone = HostedZoneIdentifier("123456789012", f"{ZONE}.", None)
+    moto_id_manager.set_custom_id(zone, ZONE_ID)
+    try:
+        boto3.client("route53").create_hosted_zone(Name=f"{ZONE}.", CallerReference="adopt")
+    finally:
+        moto_id_manager.unset_custom_id(zone)
+    write_prod(project, seeded)
     assert cli("bootstrap", "--env", "prod").code == 0
     result = cli("plan", "--env", "prod", "--adopt", "--desired-count", "0", "--json", "plan.json")
-    assert result.code == 0, result.err
+    assert result.code == 0, result.out + result.err
+    assert "PASS  ECS cluster wwhd-cluster: exists outside any stack: imported as it is" in result.out
+    assert "PASS  log group /ecs/wwhd-backend: exists outside any stack: imported as it is" in result.out
     assert "Imported as they are (ImportExistingResources)" in result.out
     planned = json.loads((project / "plan.json").read_text())
     assert [i["logicalId"] for i in planned["imported"]] == ["Cluster", "LogGroup"]

@@ -11,6 +11,7 @@ import pytest
 from deploy import adapters, drift
 from deploy.ui import Out, Poller
 
+from .conftest import confirm_prod
 from .recorded import ACCOUNT, T0
 from .recorded_drift import World, modified, physical_id, routed, rule_properties
 
@@ -74,7 +75,8 @@ def run(world: World, out: Out | None = None) -> drift.Report:
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
-def test_in_sync_hierarchy_checks_every_stack(env, cli, connected, tmp_path):
+def test_in_sync_hierarchy_checks_every_stack(env, cli, connected, tmp_path, project):
+    confirm_prod(project)  # the committed placeholders are refused before any AWS call (test_takeover.py)
     aws, stubber = connected
     world = World(env)
     world.expect(stubber)
@@ -89,7 +91,8 @@ def test_in_sync_hierarchy_checks_every_stack(env, cli, connected, tmp_path):
     assert f"Drift summary: {len(world.stacks)} stack(s): 0 modified, 0 deleted" in result.out
 
 
-def test_drifted_prod_exit_1_with_every_kind(cli, connected, tmp_path):
+def test_drifted_prod_exit_1_with_every_kind(cli, connected, tmp_path, project):
+    confirm_prod(project)  # the committed placeholders are refused before any AWS call (test_takeover.py)
     aws, stubber = connected
     drifted_prod().expect(stubber)
     result = cli("drift", "--env", "prod", "--json", str(tmp_path / "d.json"), "--markdown", str(tmp_path / "d.md"))

@@ -19,7 +19,7 @@ from deploy.aws import connect
 from deploy.errors import DeployError
 from templates.config import load_params
 
-from .conftest import REGION
+from .conftest import REGION, confirm_prod
 
 BUCKET = "wwhd-infra-123456789012-us-west-2"
 THROTTLED = (b"<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message>"
@@ -113,6 +113,7 @@ def test_a_missing_bucket_names_bootstrap(moto, project, cli):
 
 
 def test_the_wrong_account_is_refused_before_anything_changes(moto, project, cli):
+    confirm_prod(project)  # the committed placeholders would be refused first (test_takeover.py)
     result = cli("apply", "--env", "prod", "--yes")
     assert result.code == 2
     assert "these credentials are for account 123456789012, but params/prod.yaml deploys to account 018025611404" in result.err

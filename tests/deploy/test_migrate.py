@@ -245,7 +245,7 @@ def test_a_task_ecs_cannot_start_is_an_error_with_ecs_reason():
 def test_a_malformed_file_system_id_is_bad_input_before_any_call(capsys):
     import generate
 
-    assert generate.main(["migrate-data", "--env", "prod", "--from", "fs-XYZ"]) == 2
+    assert generate.main(["migrate-data", "--env", "dev", "--from", "fs-XYZ"]) == 2
     assert "is not a file system id" in capsys.readouterr().err
 
 
@@ -293,7 +293,11 @@ def test_the_path_is_removed_even_when_the_task_does_not_finish(deployed, cli, m
 
 
 def test_a_running_service_stops_migrate_data_before_anything_is_planned(deployed, cli):
-    cli("apply", "--env", "dev", "--desired-count", "1", "--yes")
+    from .conftest import push_image
+
+    push_image("wwhd-backend-dev", "v1")  # DesiredCount 1 needs the image (preflight)
+    started = cli("apply", "--env", "dev", "--desired-count", "1", "--yes")
+    assert started.code == 0, started.err
     fs = seed_file_system()
     result = cli("migrate-data", "--env", "dev", "--from", fs)
     assert result.code == 1 and "runs (desired 1" in result.err

@@ -23,7 +23,7 @@ from deploy.ui import Out, Rich
 from templates.config import load_params
 
 from . import recorded as r
-from .conftest import REGION
+from .conftest import REGION, push_image
 
 BUCKET = "wwhd-infra-123456789012-us-west-2"
 EXTRA_SECRET = "arn:aws:secretsmanager:us-west-2:123456789012:secret:wwhd-dev/dev/extra-AbCdEf"
@@ -132,6 +132,10 @@ def test_plan_after_apply_shows_what_access_widens_and_what_it_costs(moto, proje
     edit_params(project, load_balancer={"ingress_cidrs": ["10.0.0.0/8"]})
     assert cli("bootstrap", "--env", "dev").code == 0
     assert cli("apply", "--env", "dev", "--image-tag", "v1", "--yes").code == 0
+    push_image("wwhd-backend-dev", "v1")  # DesiredCount 1 needs the image (preflight)
+    # the referenced secret exists (preflight checks its full ARN); moto's _custom_id_ tag fixes the ARN's suffix
+    boto3.client("secretsmanager", region_name=REGION).create_secret(
+        Name="wwhd-dev/dev/extra", SecretString="x", Tags=[{"Key": "_custom_id_", "Value": "AbCdEf"}])
     edit_params(project, load_balancer={"ingress_cidrs": ["10.0.0.0/8", "0.0.0.0/0"]},
                 secrets={"EXTRA_TOKEN": {"arn": EXTRA_SECRET}})
 
@@ -297,6 +301,7 @@ def stack_parameters() -> dict[str, str]:
 
 def test_replacing_a_running_service_is_refused_without_override_and_allowed_when_scaled_to_zero(deployed, cli,
                                                                                                   monkeypatch):
+    push_image("wwhd-backend-dev", "v1", "v2")  # DesiredCount 1 needs the image (preflight)
     assert cli("apply", "--env", "dev", "--desired-count", "1", "--yes").code == 0
     monkeypatch.setattr(changeset, "describe_tree", with_service_replacement())
 

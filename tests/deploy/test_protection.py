@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import boto3
+from moto import settings as moto_settings
 import pytest
 from moto.route53.models import HostedZoneIdentifier
 from moto.utilities.id_generator import moto_id_manager
@@ -38,22 +39,23 @@ secrets:
 service:
   desired_count: 0
 domain:
-  name: api.stage.example.com
+  name: api.stage.wwhd-takeover.net
   hosted_zone_id: {zone}
   certificate_arn: {certificate}
 """
 
 
 @pytest.fixture
-def stage(moto, project, cli):
+def stage(moto, project, cli, monkeypatch):
     """A production environment whose hosted zone and certificate exist in moto (ids fixed: params validate them)."""
-    zone_id = HostedZoneIdentifier("123456789012", "stage.example.com.", None)
+    monkeypatch.setattr(moto_settings, "ACM_VALIDATION_WAIT", -1)  # moto issues after 60 s, ACM once DNS validates
+    zone_id = HostedZoneIdentifier("123456789012", "stage.wwhd-takeover.net.", None)
     moto_id_manager.set_custom_id(zone_id, ZONE)
     try:
-        boto3.client("route53").create_hosted_zone(Name="stage.example.com.", CallerReference="stage")
+        boto3.client("route53").create_hosted_zone(Name="stage.wwhd-takeover.net.", CallerReference="stage")
     finally:
         moto_id_manager.unset_custom_id(zone_id)
-    certificate = boto3.client("acm", region_name=REGION).request_certificate(DomainName="api.stage.example.com")
+    certificate = boto3.client("acm", region_name=REGION).request_certificate(DomainName="api.stage.wwhd-takeover.net")
     (project / "params/stage.yaml").write_text(STAGE.format(zone=ZONE, certificate=certificate["CertificateArn"]))
     assert cli("bootstrap", "--env", "stage").code == 0
 

@@ -52,12 +52,13 @@ def test_the_task_roles_access_point_condition_reads_as_an_or_of_its_values(dev)
 def test_the_ci_trust_policies_read_as_an_or_of_subjects_and_an_and_of_keys(prod):
     trusts = {c.resource: added_text(c) for c in iam_diff(None, prod) if c.stack == "ci" and c.policy == "trust"}
     aud = "StringEquals token.actions.githubusercontent.com:aud sts.amazonaws.com"
+    repo = "UNCONFIRMED"  # params/prod.yaml's ci.github_repository until its owner confirms it
     assert trusts["GitHubPlanRole"].endswith(
         f"Condition (all of): {aud} AND StringEquals token.actions.githubusercontent.com:sub "
-        "(repo:wwhd/wwhd-backend:pull_request OR repo:wwhd/wwhd-backend:ref:refs/heads/main)")
+        f"(repo:{repo}:pull_request OR repo:{repo}:ref:refs/heads/main)")
     assert trusts["GitHubDeployRole"].endswith(
         f"Condition (all of): {aud} AND StringEquals token.actions.githubusercontent.com:sub "
-        "repo:wwhd/wwhd-backend:environment:production")
+        f"repo:{repo}:environment:production")
     assert trusts["CloudFormationExecutionRole"].endswith(
         "Condition: StringEqualsIfExists aws:SourceAccount !Sub ${AWS::AccountId} [or the key is absent]")
 

@@ -11,6 +11,7 @@ import pytest
 from moto.cloudformation import models as cfn_models
 
 from deploy import adapters as deploy_adapters
+from deploy import commands
 from deploy.stacks import StackInfo, change_set_type
 from deploy.ui import Out, Poller
 from templates.config import load_params
@@ -61,6 +62,14 @@ def test_wait_polls_until_the_running_operation_ends(deployed, cli, monkeypatch)
     assert waits == [2.0]
 
 
+def free_retained_names() -> None:
+    """Free the fixed names a deleted dev stack leaves behind: the retained ECR repository (preflight blocks a new
+    create on it, as CloudFormation would fail it) and the log group, which moto keeps though its DeletionPolicy is
+    Delete."""
+    boto3.client("ecr", region_name="us-west-2").delete_repository(repositoryName="wwhd-backend-dev", force=True)
+    boto3.client("logs", region_name="us-west-2").delete_log_group(logGroupName="/ecs/wwhd-backend-dev")
+
+
 def test_rollback_complete_must_be_deleted_first(deployed, cli):
     moto_compat.set_stack_status("wwhd-dev", "ROLLBACK_COMPLETE", "The following resource(s) failed to create: [StorageStack].")
     result = cli("apply", "--env", "dev", "--yes")
@@ -68,12 +77,21 @@ def test_rollback_complete_must_be_deleted_first(deployed, cli):
     assert "wwhd-dev is ROLLBACK_COMPLETE: its creation failed and was rolled back" in result.err
     assert "fix: python generate.py destroy --env dev, then plan again" in result.err
     assert cli("destroy", "--env", "dev", "--yes").code == 0
+    free_retained_names()
     again = cli("plan", "--env", "dev")
     assert again.code == 0 and "(CREATE)" in again.out
 
 
 def test_rollback_complete_is_offered_for_deletion_when_someone_can_answer(deployed, cli, monkeypatch):
     moto_compat.set_stack_status("wwhd-dev", "ROLLBACK_COMPLETE")
+    delete = commands._delete
+
+    def delete_then_free(*args):  # a real rolled-back create leaves none of these names (the status is faked)
+        found = delete(*args)
+        free_retained_names()
+        return found
+
+    monkeypatch.setattr(commands, "_delete", delete_then_free)
     questions = []
     monkeypatch.setattr(deploy_adapters, "make_out", lambda: Out(interactive=True, ask=lambda q: questions.append(q) or "y"))
     result = cli("plan", "--env", "dev")

@@ -32,6 +32,7 @@ from deploy.commands import Ctx
 from deploy.ui import Out
 from templates.config import load_params
 
+from .conftest import confirm_prod
 from .recorded import ACCOUNT, REGION, ROOT, ROOT_ID, stack_arn
 
 PROD = load_params("prod")
@@ -679,7 +680,8 @@ def test_http_is_off_by_default():
 
 
 @pytest.mark.parametrize("world, expected", [(World, 0), (lambda: World(targets=[]), 1)])
-def test_exit_codes_through_the_cli(cli, monkeypatch, world, expected):
+def test_exit_codes_through_the_cli(cli, project, monkeypatch, world, expected):
+    confirm_prod(project)  # the committed placeholders are refused before any AWS call (test_takeover.py)
     w = world()
     now = datetime.now(timezone.utc)  # the CLI reads the clock: log events relative to it
     w.streams = [stream(f"fastapi/fastapi/{TASK_ID}", now), stream(f"qdrant/qdrant/{TASK_ID}", now)]
@@ -700,6 +702,7 @@ def test_no_stack_is_bad_input(moto, project, cli):
 
 
 def test_credentials_of_another_account_are_bad_input(moto, project, cli):
+    confirm_prod(project)
     result = cli("verify", "--env", "prod")
     assert result.code == 2
     assert "these credentials are for account 123456789012, but params/prod.yaml deploys to account 018025611404" in result.err

@@ -1,0 +1,540 @@
+"""Preflight: read-only checks that run inside ``plan``, ``package`` and ``apply`` before any change set exists.
+
+A change set finds a name collision or a missing reference only when it executes, halfway through the nested stacks
+(issue 7). These checks find them first, each a line ``PASS`` / ``WARN`` / ``BLOCK`` with its evidence and the exact
+fix. A BLOCK stops the command before anything is uploaded or created (exit 1); placeholders stop every command
+that talks to AWS before its first call (exit 2).
+
+The checks and the AWS rules behind them:
+
+* **placeholders**: host names under the reserved example domains (RFC 2606 section 2 and 3: ``.test``, ``.example``,
+  ``.invalid``, ``.localhost``, ``example.com``/``.net``/``.org``; RFC 6761 section 6 makes them special-use), any
+  value containing ``PLACEHOLDER``, and the typed sentinel ``UNCONFIRMED`` (templates/config.py).
+* **fixed names the templates create** (cluster, log group, generated secrets, the ECR repository when created, the
+  ECS service, the IAM OIDC provider of ``token.actions.githubusercontent.com``): CloudFormation fails a create whose
+  physical name exists ("AlreadyExists"); IAM allows one OIDC provider per URL per account
+  (CreateOpenIDConnectProvider: EntityAlreadyExists); a secret scheduled for deletion keeps its name until the
+  recovery window ends (DeleteSecret: 7 to 30 days). A name is ours when the resource belongs to this stack's
+  hierarchy (ListStackResources of the root and its nested stacks) or carries the tag CloudFormation adds,
+  ``aws:cloudformation:stack-name`` ("Resource tags", CloudFormation User Guide). Otherwise: BLOCK, with the two
+  ways out (adopt with ``plan --adopt``, or free the name with the AWS CLI command shown).
+* **references the templates do not create**: the VPC, its subnets (distinct Availability Zones: EFS allows one
+  mount target per Availability Zone, CreateMountTarget), the public hosted zone that serves the domain (an alias
+  record and ACM DNS validation need it), a given certificate (``ISSUED``, and covering the domain: a wildcard
+  covers one label, ACM User Guide), referenced secrets (the full ARN exists), the ECR repository (a mutable tag or
+  no scan on push is a WARN), a given OIDC provider, and the image tag whenever ``DesiredCount`` is 1 (the circuit
+  breaker fails the deploy otherwise).
+
+The checks run concurrently (a bounded thread pool; boto3 clients are thread-safe, so they are made before the
+threads start) and their order in the output is fixed, so the same state prints the same lines.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from botocore.exceptions import ClientError
+
+from templates.config import UNCONFIRMED, EnvParams, unconfirmed
+from templates.root import Param
+
+from .aws import aws_errors, error_code, error_message
+from .errors import BadInput, DeployError, aws_cli
+from .stacks import STACK_TYPE, StackInfo
+from .ui import Out
+
+PASS, WARN, BLOCK = "PASS", "WARN", "BLOCK"
+WORKERS = 8
+RESERVED_SUFFIXES = (".test", ".example", ".invalid", ".localhost", "example.com", "example.net", "example.org")
+OIDC_HOST = "token.actions.githubusercontent.com"
+STACK_TAG = "aws:cloudformation:stack-name"
+DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnauthorizedException"}
+SERVICES = ("ec2", "ecs", "ecr", "logs", "secretsmanager", "iam", "route53", "acm", "cloudformation")
+
+
+@dataclass(frozen=True)
+class Check:
+    status: str
+    subject: str
+    evidence: str
+    fix: str = ""
+
+
+@dataclass
+class Facts:
+    """What every check may need, read once before the checks start."""
+
+    account: str
+    owned: Owned | set[str] = field(default_factory=set)  # physical ids of this stack's hierarchy
+    image_tag: str = ""
+    desired_count: int = 1
+    adopt: bool = False  # plan --adopt: what ImportExistingResources can import by name is imported, not a collision
+
+
+# --- placeholders (offline) ------------------------------------------------------------------------------------------
+
+
+def reserved(host: str) -> bool:
+    host = host.lower().rstrip(".")
+    return host in {"localhost", *(s.lstrip(".") for s in RESERVED_SUFFIXES)} or host.endswith(
+        tuple(s if s.startswith(".") else "." + s for s in RESERVED_SUFFIXES))
+
+
+def placeholders(p: EnvParams, discover: str | None = None) -> list[Check]:
+    """Every value in the params that is not real yet, by key path (``discover``: the command that finds the seed's
+    secret ARNs, as the user would run it)."""
+    discover = discover or f"python generate.py discover --env {p.env}"
+    found = []
+    hosts = {"domain.name": p.domain.name if p.domain else None,
+             "monitoring.alarm_email": p.monitoring.alarm_email.rsplit("@", 1)[1] if p.monitoring.alarm_email else None}
+    for loc, host in hosts.items():
+        if host and reserved(host):
+            found.append(Check(BLOCK, loc, f"{host} is a reserved example domain (RFC 2606, RFC 6761)",
+                               f"set the real value of {loc} in params/{p.env}.yaml"))
+    for loc, value in _leaves(p.model_dump(mode="json", exclude={"env"})):
+        if "PLACEHOLDER" in str(value):  # the marker ids carry, e.g. Z0000000000000PLACEHOLDER
+            found.append(Check(BLOCK, loc, f"{value} is a placeholder", f"set the real value of {loc} in params/{p.env}.yaml"))
+    for loc in unconfirmed(p):
+        found.append(Check(BLOCK, loc, f"still {UNCONFIRMED}", f"set the confirmed value of {loc} in params/{p.env}.yaml"
+                           + (f" ({discover} prints the seed's ARNs)" if loc.startswith("secrets.") else "")))
+    return found
+
+
+def _leaves(value, loc: str = ""):
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _leaves(v, f"{loc}.{k}" if loc else str(k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _leaves(v, f"{loc}[{i}]")
+    elif value is not None:
+        yield loc, value
+
+
+def refuse_placeholders(ctx) -> None:
+    """Before any AWS call: a command that talks to AWS never acts on values that are not real (exit 2)."""
+    p = ctx.p
+    found = placeholders(p, ctx.command("discover"))
+    if found:
+        listed = "\n".join(f"  {c.subject}: {c.evidence}; {c.fix}" for c in found)
+        raise BadInput(f"params/{p.env}.yaml holds {len(found)} placeholder(s); no AWS call was made\n{listed}",
+                       f"set the real values in params/{p.env}.yaml (offline generation still works: "
+                       f"python generate.py build --env {p.env})")
+
+
+# --- running ---------------------------------------------------------------------------------------------------------
+
+
+def run(ctx, account: str, info: StackInfo | None, image_tag: str | None = None,
+        desired_count: int | None = None, adopt: bool = False) -> list[Check]:
+    """Every check, concurrently; the result in a fixed order."""
+    for service in SERVICES:  # make the clients before the threads: creating them is not thread-safe
+        ctx.aws.client(service)
+    deployed = info.parameters if info and info.exists else {}
+    facts = Facts(account, Owned(ctx, info),
+                  image_tag or deployed.get(Param.ImageTag) or ctx.p.image.default_tag,
+                  desired_count if desired_count is not None else int(deployed.get(Param.DesiredCount,
+                                                                                   ctx.p.service.desired_count)),
+                  adopt)
+    checks = [c for c in CHECKS if c is not _oidc or ctx.p.ci is not None]
+    with aws_errors(), ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        results = list(pool.map(lambda check: _guarded(check, ctx, facts), checks))
+    return [c for found in results for c in found]
+
+
+def _guarded(check: Callable, ctx, facts: Facts) -> list[Check]:
+    """A check AWS does not let us run is a WARN that says which permission is missing, not a pass."""
+    try:
+        return check(ctx, facts)
+    except ClientError as e:
+        if error_code(e) in DENIED:
+            return [Check(WARN, check.__name__.strip("_").replace("_", " "),
+                          f"not allowed to check ({e.operation_name}: {error_message(e)})",
+                          "run with the ci stack's plan role, which may read everything preflight checks")]
+        raise
+
+
+def enforce(ctx, checks: list[Check]) -> None:
+    show(checks, ctx.out)
+    blocked = [c for c in checks if c.status == BLOCK]
+    if blocked:
+        raise DeployError(f"preflight: {len(blocked)} blocking problem(s) above; nothing was uploaded and no change "
+                          "set created", f"fix each BLOCK as its fix says, then: {ctx.command('plan')}")
+
+
+class Owned:
+    """The physical ids of this stack's hierarchy, read only when a name exists without CloudFormation's tag (on AWS,
+    resources CloudFormation makes carry it; the lookup is the fallback). DescribeStackResources answers a whole stack
+    in one call (up to 100 resources)."""
+
+    def __init__(self, ctx, info: StackInfo | None):
+        self.ctx, self.info = ctx, info
+        self._ids: set[str] | None = None
+        self._lock = threading.Lock()
+
+    def __contains__(self, physical_id: str) -> bool:
+        with self._lock:
+            if self._ids is None:
+                self._ids = self._read()
+        return physical_id in self._ids
+
+    def _read(self) -> set[str]:
+        if self.info is None or not self.info.exists:
+            return set()
+        ids, stacks = set(), [self.info.id]
+        while stacks:
+            found = self.ctx.aws.cfn.describe_stack_resources(StackName=stacks.pop())["StackResources"]
+            ids |= {r["PhysicalResourceId"] for r in found if r.get("PhysicalResourceId")}
+            stacks += [r["PhysicalResourceId"] for r in found if r["ResourceType"] == STACK_TYPE and r.get("PhysicalResourceId")]
+        return ids
+
+
+def _ours(ctx, facts: Facts, ids: tuple[str, ...], tags: dict[str, str]) -> bool:
+    stack = tags.get(STACK_TAG, "")
+    return stack == ctx.p.stack_name or stack.startswith(ctx.p.stack_name + "-") or any(i in facts.owned for i in ids)
+
+
+def _aws(ctx, *words: str) -> str:
+    """An AWS CLI command that runs as printed, with this environment's region and the --profile given."""
+    return aws_cli(ctx.p.region, *words)
+
+
+def _collision(ctx, facts: Facts, what: str, ids: tuple[str, ...], tags: dict[str, str], free: str,
+               adopt: str | None = None, importable: bool = False) -> Check:
+    if _ours(ctx, facts, ids, tags):
+        return Check(PASS, what, f"exists and belongs to {ctx.p.stack_name}")
+    owner = tags.get(STACK_TAG)
+    if importable and facts.adopt and not owner:  # deploy/adopt.py imports it by name, with its properties as found
+        return Check(PASS, what, "exists outside any stack: imported as it is (plan --adopt, ImportExistingResources)")
+    evidence = f"exists outside this stack ({f'stack {owner}' if owner else 'made by hand'}): the create would fail"
+    way_in = adopt or f"adopt it: {ctx.command('plan', '--adopt')}"
+    return Check(BLOCK, what, evidence, f"{way_in}; or free the name: {free}")
+
+
+# --- fixed names the templates create --------------------------------------------------------------------------------
+
+
+def _cluster(ctx, facts: Facts) -> list[Check]:
+    name = ctx.p.cluster.name
+    if not name:
+        return [Check(PASS, "ECS cluster", "name generated by CloudFormation: cannot collide")]
+    clusters = [c for c in ctx.aws.client("ecs").describe_clusters(clusters=[name], include=["TAGS"])["clusters"]
+                if c["status"] != "INACTIVE"]
+    what = f"ECS cluster {name}"
+    if not clusters:
+        return [Check(PASS, what, "name is free")]
+    c = clusters[0]
+    return [_collision(ctx, facts, what, (name, c["clusterArn"]), _tags(c.get("tags", []), "key", "value"),
+                       _aws(ctx, "ecs", "delete-cluster", "--cluster", name), importable=True)]
+
+
+def _service(ctx, facts: Facts) -> list[Check]:
+    cluster, name = ctx.p.cluster.name, ctx.p.task.family
+    if not cluster:
+        return [Check(PASS, f"ECS service {name}", "in a cluster the stack creates: cannot collide")]
+    found = [s for s in ctx.aws.client("ecs").describe_services(cluster=cluster, services=[name],
+                                                                 include=["TAGS"]).get("services", [])
+             if s["status"] != "INACTIVE"]
+    what = f"ECS service {name} in {cluster}"
+    if not found:
+        return [Check(PASS, what, "name is free")]
+    s = found[0]
+    return [_collision(ctx, facts, what, (s["serviceArn"], name), _tags(s.get("tags", []), "key", "value"),
+                       _aws(ctx, "ecs", "delete-service", "--cluster", cluster, "--service", name, "--force"))]
+
+
+def _log_group(ctx, facts: Facts) -> list[Check]:
+    name = ctx.p.logs.group_name
+    logs = ctx.aws.client("logs")
+    groups = [g for g in logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"] if g["logGroupName"] == name]
+    what = f"log group {name}"
+    if not groups:
+        return [Check(PASS, what, "name is free")]
+    tags = logs.list_tags_for_resource(resourceArn=groups[0]["logGroupArn"]).get("tags", {})
+    return [_collision(ctx, facts, what, (name,), tags,
+                       _aws(ctx, "logs", "delete-log-group", "--log-group-name", name) + " (deletes its log events)",
+                       importable=True)]
+
+
+def _generated_secrets(ctx, facts: Facts) -> list[Check]:
+    sm = ctx.aws.client("secretsmanager")
+    out = []
+    for var, s in sorted(ctx.p.secrets.items()):
+        if not s.generate:
+            continue
+        what = f"secret {s.name} ({var}, generated)"
+        try:
+            d = sm.describe_secret(SecretId=s.name)
+        except ClientError as e:
+            if error_code(e) != "ResourceNotFoundException":
+                raise
+            out.append(Check(PASS, what, "name is free"))
+            continue
+        tags = _tags(d.get("Tags", []), "Key", "Value")
+        if d.get("DeletedDate") and not _ours(ctx, facts, (d["ARN"],), tags):
+            out.append(Check(BLOCK, what, f"scheduled for deletion on {d.get('DeletedDate')}: the name stays taken until then",
+                             f"free it now: {_aws(ctx, 'secretsmanager', 'delete-secret', '--secret-id', d['ARN'], '--force-delete-without-recovery')}; "
+                             f"or keep it: {_aws(ctx, 'secretsmanager', 'restore-secret', '--secret-id', d['ARN'])} and "
+                             f"set secrets.{var}.arn: {d['ARN']} (instead of generate) in params/{ctx.env}.yaml"))
+            continue
+        out.append(_collision(ctx, facts, what, (d["ARN"],), tags,
+                              _aws(ctx, "secretsmanager", "delete-secret", "--secret-id", d["ARN"]),
+                              adopt=f"reference it: set secrets.{var}.arn: {d['ARN']} (instead of generate) in "
+                                    f"params/{ctx.env}.yaml"))
+    return out
+
+
+def _oidc(ctx, facts: Facts) -> list[Check]:
+    arn = ctx.p.ci.oidc_provider_arn or f"arn:aws:iam::{facts.account}:oidc-provider/{OIDC_HOST}"
+    what = f"IAM OIDC provider {OIDC_HOST}"
+    try:
+        d = ctx.aws.client("iam").get_open_id_connect_provider(OpenIDConnectProviderArn=arn)
+    except ClientError as e:
+        if error_code(e) != "NoSuchEntity":
+            raise
+        if ctx.p.ci.oidc_provider_arn:
+            return [Check(BLOCK, what, f"ci.oidc_provider_arn {arn} does not exist",
+                          f"remove ci.oidc_provider_arn from params/{ctx.env}.yaml (the ci stack then creates it)")]
+        return [Check(PASS, what, "none in this account: the ci stack creates it")]
+    if ctx.p.ci.oidc_provider_arn:
+        return [Check(PASS, what, f"exists: {arn}")]
+    return [_collision(ctx, facts, what, (arn,), _tags(d.get("Tags", []), "Key", "Value"),
+                       _aws(ctx, "iam", "delete-open-id-connect-provider", "--open-id-connect-provider-arn", arn)
+                       + " (breaks every role that trusts it)",
+                       adopt=f"reference it: set ci.oidc_provider_arn: {arn} in params/{ctx.env}.yaml")]
+
+
+# --- what the templates reference ------------------------------------------------------------------------------------
+
+
+def _network(ctx, facts: Facts) -> list[Check]:
+    n = ctx.p.network
+    if n.creates_vpc:
+        return [Check(PASS, "VPC", "created by the network stack")]
+    ec2 = ctx.aws.client("ec2")
+    vpcs = ec2.describe_vpcs(Filters=[{"Name": "vpc-id", "Values": [n.vpc_id]}])["Vpcs"]
+    if not vpcs:
+        return [Check(BLOCK, f"VPC {n.vpc_id}", "does not exist in this account and region",
+                      f"set network.vpc_id in params/{ctx.env}.yaml: {_aws(ctx, 'ec2', 'describe-vpcs')} lists them")]
+    out = [Check(PASS, f"VPC {n.vpc_id}", f"exists ({vpcs[0].get('CidrBlock', '')})")]
+    subnets = {s["SubnetId"]: s for s in ec2.describe_subnets(
+        Filters=[{"Name": "subnet-id", "Values": list(n.subnet_ids)}])["Subnets"]}
+    missing = [s for s in n.subnet_ids if s not in subnets]
+    elsewhere = [s for s, d in subnets.items() if d["VpcId"] != n.vpc_id]
+    zones = [subnets[s]["AvailabilityZone"] for s in n.subnet_ids if s in subnets]
+    shared = sorted({z for z in zones if zones.count(z) > 1})
+    what = f"subnets {', '.join(n.subnet_ids)}"
+    fix = f"set network.subnet_ids in params/{ctx.env}.yaml: " + _aws(
+        ctx, "ec2", "describe-subnets", "--filters", f"Name=vpc-id,Values={n.vpc_id}")
+    if missing:
+        out.append(Check(BLOCK, what, f"not found: {', '.join(missing)}", fix))
+    elif elsewhere:
+        out.append(Check(BLOCK, what, f"not in {n.vpc_id}: {', '.join(sorted(elsewhere))}", fix))
+    elif shared:
+        out.append(Check(BLOCK, what, f"two subnets in {', '.join(shared)}: EFS allows one mount target per "
+                                      "Availability Zone", fix + " (one subnet per Availability Zone)"))
+    else:
+        out.append(Check(PASS, what, f"in {n.vpc_id}, one per Availability Zone ({', '.join(zones)})"))
+    return out
+
+
+def _hosted_zone(ctx, facts: Facts) -> list[Check]:
+    d = ctx.p.domain
+    if d is None:
+        return []
+    what = f"hosted zone {d.hosted_zone_id}"
+    fix = f"set domain.hosted_zone_id in params/{ctx.env}.yaml: {_aws(ctx, 'route53', 'list-hosted-zones-by-name')}"
+    try:
+        zone = ctx.aws.client("route53").get_hosted_zone(Id=d.hosted_zone_id)["HostedZone"]
+    except ClientError as e:
+        if error_code(e) not in {"NoSuchHostedZone", "InvalidInput"}:
+            raise
+        return [Check(BLOCK, what, "does not exist in this account", fix)]
+    zone_name = zone["Name"].rstrip(".").lower()
+    if not (d.name == zone_name or d.name.endswith("." + zone_name)):
+        return [Check(BLOCK, what, f"serves {zone_name}, not {d.name}", fix)]
+    if zone.get("Config", {}).get("PrivateZone"):
+        return [Check(BLOCK, what, f"{zone_name} is a private zone: the API's alias and the certificate's DNS "
+                                   "validation need the public zone", fix)]
+    return [Check(PASS, what, f"public zone {zone_name} serves {d.name}")]
+
+
+def _certificate(ctx, facts: Facts) -> list[Check]:
+    d = ctx.p.domain
+    if d is None:
+        return []
+    if not d.certificate_arn:
+        return [Check(PASS, f"certificate for {d.name}", "created by the certificate stack (DNS validation)")]
+    what = f"certificate {d.certificate_arn}"
+    fix = f"set domain.certificate_arn in params/{ctx.env}.yaml, or remove it to have the certificate stack create one"
+    try:
+        c = ctx.aws.client("acm").describe_certificate(CertificateArn=d.certificate_arn)["Certificate"]
+    except ClientError as e:
+        if error_code(e) != "ResourceNotFoundException":
+            raise
+        return [Check(BLOCK, what, "does not exist", fix)]
+    names = [c.get("DomainName", ""), *c.get("SubjectAlternativeNames", [])]
+    if c.get("Status") != "ISSUED":
+        return [Check(BLOCK, what, f"status {c.get('Status')}, not ISSUED", fix)]
+    if not any(_covers(n, d.name) for n in names):
+        return [Check(BLOCK, what, f"covers {', '.join(sorted(set(names)))}, not {d.name}", fix)]
+    return [Check(PASS, what, f"ISSUED, covers {d.name}")]
+
+
+def _covers(pattern: str, host: str) -> bool:
+    """ACM: a wildcard name covers exactly one label (``*.example.com`` covers ``api.example.com`` only)."""
+    pattern, host = pattern.lower(), host.lower()
+    if pattern.startswith("*."):
+        return host.count(".") == pattern.count(".") and host.endswith(pattern[1:])
+    return pattern == host
+
+
+def _referenced_secrets(ctx, facts: Facts) -> list[Check]:
+    sm = ctx.aws.client("secretsmanager")
+    out = []
+    for var, s in sorted(ctx.p.secrets.items()):
+        if s.generate:
+            continue
+        ref = s.arn or s.name
+        what = f"secret {ref} ({var})"
+        try:
+            d = sm.describe_secret(SecretId=ref)
+        except ClientError as e:
+            if error_code(e) != "ResourceNotFoundException":
+                raise
+            out.append(Check(BLOCK, what, "does not exist", f"set secrets.{var}.arn in params/{ctx.env}.yaml: "
+                                                            f"{ctx.command('discover')} lists the seed's secrets"))
+            continue
+        if d.get("DeletedDate"):
+            out.append(Check(BLOCK, what, f"scheduled for deletion on {d['DeletedDate']}",
+                             _aws(ctx, "secretsmanager", "restore-secret", "--secret-id", d["ARN"])))
+        elif s.arn and d["ARN"] != s.arn:
+            out.append(Check(BLOCK, what, f"the secret's full ARN is {d['ARN']}",
+                             f"set secrets.{var}.arn: {d['ARN']} in params/{ctx.env}.yaml"))
+        elif not s.arn:
+            out.append(Check(WARN, what, f"referenced by name (a partial ARN); its full ARN is {d['ARN']}",
+                             f"set secrets.{var}.arn: {d['ARN']} in params/{ctx.env}.yaml"))
+        else:
+            out.append(Check(PASS, what, "exists (full ARN)"))
+    return out
+
+
+def _repository(ctx, facts: Facts) -> list[Check]:
+    name = ctx.p.image.repository
+    ecr = ctx.aws.client("ecr")
+    what = f"ECR repository {name}"
+    try:
+        repo = ecr.describe_repositories(repositoryNames=[name])["repositories"][0]
+    except ClientError as e:
+        if error_code(e) != "RepositoryNotFoundException":
+            raise
+        if ctx.p.image.create_repository:
+            return [Check(PASS, what, "name is free: the cluster stack creates it")] + _image(ctx, facts, exists=False)
+        return [Check(BLOCK, what, "does not exist", f"create it, or set image.repository in params/{ctx.env}.yaml: "
+                                                     f"{_aws(ctx, 'ecr', 'describe-repositories')} lists them")]
+    out = []
+    if ctx.p.image.create_repository:
+        tags = _tags(ecr.list_tags_for_resource(resourceArn=repo["repositoryArn"]).get("tags", []), "Key", "Value")
+        out.append(_collision(ctx, facts, what, (name, repo["repositoryArn"]), tags,
+                              _aws(ctx, "ecr", "delete-repository", "--repository-name", name, "--force")
+                              + " (deletes its images)",
+                              adopt=f"use it: set image.create_repository: false in params/{ctx.env}.yaml"))
+    settings = []
+    if repo.get("imageTagMutability", "MUTABLE") != "IMMUTABLE":
+        settings.append(("tags are mutable: a pushed tag can be moved to another image",
+                         _aws(ctx, "ecr", "put-image-tag-mutability", "--repository-name", name,
+                              "--image-tag-mutability", "IMMUTABLE")))
+    if not repo.get("imageScanningConfiguration", {}).get("scanOnPush"):
+        settings.append(("no scan on push",
+                         _aws(ctx, "ecr", "put-image-scanning-configuration", "--repository-name", name,
+                              "--image-scanning-configuration", "scanOnPush=true")))
+    if not ctx.p.image.create_repository:
+        out += [Check(WARN, what, why, fix) for why, fix in settings] or [Check(PASS, what, "immutable tags, scan on push")]
+    return out + _image(ctx, facts, exists=True)
+
+
+def _image(ctx, facts: Facts, exists: bool) -> list[Check]:
+    """With DesiredCount 1 the service starts a task at once: its image must exist, or the deploy fails."""
+    name, tag = ctx.p.image.repository, facts.image_tag
+    what = f"image {name}:{tag}"
+    if facts.desired_count != 1:
+        return [Check(PASS, what, "not needed yet: DesiredCount 0")]
+    later = f"create with no task first: {ctx.command('plan', '--desired-count', '0')}, push the image, then plan with --desired-count 1"
+    if not exists:
+        return [Check(BLOCK, what, "the repository is created empty by this deploy, and DesiredCount is 1", later)]
+    try:
+        found = ctx.aws.client("ecr").describe_images(repositoryName=name, imageIds=[{"imageTag": tag}])["imageDetails"]
+    except ClientError as e:
+        if error_code(e) != "ImageNotFoundException":
+            raise
+        found = []
+    if not found:
+        return [Check(BLOCK, what, "no such tag in the repository, and DesiredCount is 1",
+                      f"push {name}:{tag} first (or pass the tag of a pushed image with --image-tag); or {later}")]
+    counts = found[0].get("imageScanFindingsSummary", {}).get("findingSeverityCounts", {})
+    serious = {k: v for k, v in sorted(counts.items()) if k in {"CRITICAL", "HIGH"} and v}
+    if serious:
+        return [Check(WARN, what, "scan findings: " + ", ".join(f"{k} {v}" for k, v in serious.items()),
+                      _aws(ctx, "ecr", "describe-image-scan-findings", "--repository-name", name, "--image-id",
+                           f"imageTag={tag}"))]
+    return [Check(PASS, what, f"exists ({found[0].get('imageDigest', '')})")]
+
+
+def _tags(items: list[dict], key: str, value: str) -> dict[str, str]:
+    return {t[key]: t[value] for t in items}
+
+
+# Output order: names first, then references.
+CHECKS = (_cluster, _service, _log_group, _generated_secrets, _oidc, _network, _hosted_zone, _certificate,
+          _referenced_secrets, _repository)
+
+
+# --- renderings ------------------------------------------------------------------------------------------------------
+
+
+def show(checks: list[Check], out: Out) -> None:
+    counts = {s: sum(c.status == s for c in checks) for s in (PASS, WARN, BLOCK)}
+    title = f"Preflight: {counts[PASS]} pass, {counts[WARN]} warn, {counts[BLOCK]} block"
+    if out.rich:
+        out.table(title, ["Check", "Subject", "Evidence", "Fix"], [[c.status, c.subject, c.evidence, c.fix] for c in checks])
+        return
+    out.line(title)
+    for c in checks:
+        out.line(f"  {c.status:<5} {c.subject}: {c.evidence}")
+        if c.fix:
+            out.line(f"        fix: {c.fix}")
+
+
+def as_json(checks: list[Check]) -> list[dict]:
+    return [{"status": c.status, "subject": c.subject, "evidence": c.evidence, "fix": c.fix or None} for c in checks]
+
+
+def markdown(checks: list[Check], escape: Callable[[str], str]) -> list[str]:
+    if not checks:
+        return []
+    lines = ["#### Preflight", "", "| | check | evidence | fix |", "|---|---|---|---|"]
+    lines += [f"| {c.status} | {escape(c.subject)} | {escape(c.evidence)} | {escape(c.fix)} |" for c in checks]
+    return lines + [""]
+
+
+def write_blocked(stack_name: str, checks: list[Check], json_file, markdown_file) -> None:
+    """The review files of a plan that preflight stopped: no change set, only the checks."""
+    from .review import md_code, md_text
+
+    if json_file:
+        json_file.parent.mkdir(parents=True, exist_ok=True)
+        json_file.write_text(json.dumps({"stackName": stack_name, "changeSetArn": None, "blocked": True,
+                                         "preflight": as_json(checks)}, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    if markdown_file:
+        markdown_file.parent.mkdir(parents=True, exist_ok=True)
+        text = [f"### Plan for {md_code(stack_name)}", "", "**Blocked by preflight**: no change set was created.", "",
+                *markdown(checks, md_text)]
+        markdown_file.write_text("\n".join(text).rstrip() + "\n", encoding="utf-8")
+
+
+__all__ = ["Check", "PASS", "WARN", "BLOCK", "placeholders", "refuse_placeholders", "run", "enforce", "show",
+           "as_json", "markdown", "write_blocked", "reserved"]

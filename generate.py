@@ -26,7 +26,7 @@ try:
     from checks import freshness, guardrails
     from checks.cost import cost_table
     from checks.diagram import mermaid
-    from checks.lint import env_groups, lint
+    from checks.lint import env_groups, lint, prestart
     from templates import ROOT, build_all
     from templates._yaml import dump as dump_yaml
     from templates.config import ParamsError, Problem, environments, json_schema, load_params, project_dir
@@ -52,6 +52,8 @@ def _selected(args, params_dir: Path) -> list[str]:
 def cmd_build(args) -> int:
     started = time.perf_counter()
     home = project_dir()
+    # cfn-lint loads in a forked process while we generate (checks/lint.py: prestart; skipped on a warm run)
+    prestarted = None if args.no_lint or args.check or args.diagram or args.cost else prestart(home, args.envs)
     params_dir, out_dir = home / "params", home / "output"
     envs = _selected(args, params_dir)
     problems = []
@@ -87,7 +89,7 @@ def cmd_build(args) -> int:
     violations = _guardrails(built)
     if args.no_lint:
         return _scanned(args, home, EXIT_FAILED if violations else EXIT_OK)
-    return _scanned(args, home, _lint(home, out_dir, loaded) or (EXIT_FAILED if violations else EXIT_OK))
+    return _scanned(args, home, _lint(home, out_dir, loaded, prestarted) or (EXIT_FAILED if violations else EXIT_OK))
 
 
 def _guardrails(built: dict) -> int:
@@ -135,14 +137,14 @@ def _check(home: Path, out_dir: Path, rendered: dict, schema: str) -> int:
     return EXIT_OK
 
 
-def _lint(home: Path, out_dir: Path, loaded: dict) -> int:
+def _lint(home: Path, out_dir: Path, loaded: dict, prestarted=None) -> int:
     started = time.perf_counter()
     regions = sorted({p.region for p in loaded.values()})
     cwd = os.getcwd()
     os.chdir(home)  # cfn-lint resolves the root's relative TemplateURLs from where it runs
     try:
         groups = {k: v for env in loaded for k, v in env_groups(out_dir.relative_to(home) / env, ROOT).items()}
-        findings = lint(groups, regions, cache_file=Path(".cache") / "cfn-lint.json")
+        findings = lint(groups, regions, cache_file=Path(".cache") / "cfn-lint.json", prestarted=prestarted)
     finally:
         os.chdir(cwd)
     took = time.perf_counter() - started

@@ -1,14 +1,20 @@
 #!/usr/bin/env python3
-"""Time `python generate.py` as a user runs it: medians of several runs, and each run's peak memory (max RSS).
+"""Time `python generate.py` as a user runs it: medians of interleaved runs, with each run's peak memory.
 
-Scenarios, each in a fresh process in a scratch copy of the project (the repository is not touched):
+Scenarios, each run in a fresh process in a scratch copy of the project (the repository is not touched):
 
-* cold:     every environment, generate + lint, with an empty lint cache (first run on a fresh clone)
+* cold:     every environment, generate + lint, with an empty lint cache (first run on a fresh clone, and CI)
 * warm:     the same with nothing changed (the lint cache answers; cfn-lint is not even imported)
 * generate: every environment, --no-lint
 * check:    --check (CI's freshness proof)
 
-Usage: python bench/bench_generate.py [--runs N]. Numbers go to the README; tests never assert them.
+The runs of the scenarios (and of a baseline checkout, if given) are interleaved: run 1 of each, then run 2 of each,
+..., so a machine that gets busier or quieter during the benchmark shifts every scenario alike. Peak memory is the
+largest resident set of any one process of the run (the linter's forked processes included), in MiB.
+
+Usage: python bench/bench_generate.py [--runs N] [--baseline DIR]
+(DIR: another checkout, e.g. `git worktree add /tmp/base main`, run by the same interpreter for a before/after.)
+Numbers go to the README; tests never assert them.
 """
 
 from __future__ import annotations
@@ -24,51 +30,54 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = {  # name -> (arguments, empty the lint cache before each run)
+    "cold (generate + lint, empty cache)": ([], True),
+    "warm (generate + lint, nothing changed)": ([], False),
+    "generate only (--no-lint)": (["--no-lint"], False),
+    "--check": (["--check"], False),
+}
 
 
-def run(cwd: Path, args: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS in MiB of one `generate.py` process."""
+def run(checkout: Path, cwd: Path, args: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS in MiB of one `generate.py` process (wait4 reports the largest of the process and
+    the descendants it waited for)."""
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, str(ROOT / "generate.py"), *args], cwd=cwd,
+    proc = subprocess.Popen([sys.executable, str(checkout / "generate.py"), *args], cwd=cwd,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
     took = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"generate.py {' '.join(args)} failed: {proc.stderr.read().decode()}")
+        raise SystemExit(f"{checkout}/generate.py {' '.join(args)} failed: {proc.stderr.read().decode()}")
     return took, usage.ru_maxrss / 1024
-
-
-def scenario(cwd: Path, args: list[str], runs: int, before=None) -> dict:
-    times, peaks = [], []
-    for _ in range(runs):
-        if before:
-            before()
-        t, m = run(cwd, args)
-        times.append(t)
-        peaks.append(m)
-    return {"median_s": statistics.median(times), "min_s": min(times), "max_s": max(times), "peak_mib": max(peaks)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--baseline", type=Path, help="another checkout to compare with, run interleaved")
     args = parser.parse_args()
+    checkouts = {"": ROOT} | ({"baseline ": args.baseline.resolve()} if args.baseline else {})
+    samples: dict[tuple[str, str], list[tuple[float, float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        for name in ("params", "output"):
-            shutil.copytree(ROOT / name, work / name, ignore=shutil.ignore_patterns("packaged"))
-        cache = work / ".cache"
-        results = {
-            "cold (generate + lint, empty cache)": scenario(work, [], args.runs,
-                                                            before=lambda: shutil.rmtree(cache, ignore_errors=True)),
-            "warm (generate + lint, nothing changed)": scenario(work, [], args.runs),
-            "generate only (--no-lint)": scenario(work, ["--no-lint"], args.runs),
-            "--check": scenario(work, ["--check"], args.runs),
-        }
-    print(f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}, {args.runs} runs each")
-    print(f"{'scenario':42} {'median':>8} {'min':>8} {'max':>8} {'peak RSS':>10}")
-    for name, r in results.items():
-        print(f"{name:42} {r['median_s']:7.2f}s {r['min_s']:7.2f}s {r['max_s']:7.2f}s {r['peak_mib']:7.0f} MiB")
+        works = {}
+        for label, checkout in checkouts.items():
+            work = works[label] = Path(tmp) / (label.strip() or "current")
+            for name in ("params", "output"):
+                shutil.copytree(checkout / name, work / name, ignore=shutil.ignore_patterns("packaged"))
+            run(checkout, work, [])  # fill the lint cache for the warm scenario (and warm the OS file cache)
+        for _ in range(args.runs):
+            for name, (argv, cold) in SCENARIOS.items():
+                for label, checkout in checkouts.items():
+                    cache = works[label] / ".cache"
+                    if cold:
+                        shutil.rmtree(cache, ignore_errors=True)
+                    samples.setdefault((label, name), []).append(run(checkout, works[label], argv))
+    print(f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}, {args.runs} interleaved runs each")
+    print(f"{'scenario':52} {'median':>8} {'min':>8} {'max':>8} {'median peak RSS':>16}")
+    for (label, name), got in samples.items():
+        times, peaks = [t for t, _ in got], [m for _, m in got]
+        print(f"{label + name:52} {statistics.median(times):7.2f}s {min(times):7.2f}s {max(times):7.2f}s"
+              f" {statistics.median(peaks):12.0f} MiB")
 
 
 if __name__ == "__main__":

@@ -10,10 +10,11 @@ Scenarios, each run in a fresh process in a scratch copy of the project (the rep
 
 The runs of the scenarios (and of a baseline checkout, if given) are interleaved: run 1 of each, then run 2 of each,
 ..., so a machine that gets busier or quieter during the benchmark shifts every scenario alike. Peak memory is the
-largest resident set of any one process of the run (the linter's forked processes included), in MiB.
+largest resident set of any one process of the run (the linter's forked processes included), in MiB; CPU is
+the user + system time of all of them (on a busy machine the wall time grows, the CPU time hardly).
 
 Usage: python bench/bench_generate.py [--runs N] [--baseline DIR]
-(DIR: another checkout, e.g. `git worktree add /tmp/base main`, run by the same interpreter for a before/after.)
+(DIR: another checkout, e.g. `git worktree add --detach /tmp/base main`, run by the same interpreter: before/after.)
 Numbers go to the README; tests never assert them.
 """
 
@@ -38,9 +39,9 @@ SCENARIOS = {  # name -> (arguments, empty the lint cache before each run)
 }
 
 
-def run(checkout: Path, cwd: Path, args: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS in MiB of one `generate.py` process (wait4 reports the largest of the process and
-    the descendants it waited for)."""
+def run(checkout: Path, cwd: Path, args: list[str]) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds and peak RSS in MiB of one `generate.py` process (wait4 counts the process and the
+    descendants it waited for: their CPU time summed, their resident sets' largest)."""
     started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, str(checkout / "generate.py"), *args], cwd=cwd,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -48,7 +49,7 @@ def run(checkout: Path, cwd: Path, args: list[str]) -> tuple[float, float]:
     took = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{checkout}/generate.py {' '.join(args)} failed: {proc.stderr.read().decode()}")
-    return took, usage.ru_maxrss / 1024
+    return took, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def main() -> None:
@@ -57,7 +58,7 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, help="another checkout to compare with, run interleaved")
     args = parser.parse_args()
     checkouts = {"": ROOT} | ({"baseline ": args.baseline.resolve()} if args.baseline else {})
-    samples: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    samples: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         works = {}
         for label, checkout in checkouts.items():
@@ -73,11 +74,11 @@ def main() -> None:
                         shutil.rmtree(cache, ignore_errors=True)
                     samples.setdefault((label, name), []).append(run(checkout, works[label], argv))
     print(f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}, {args.runs} interleaved runs each")
-    print(f"{'scenario':52} {'median':>8} {'min':>8} {'max':>8} {'median peak RSS':>16}")
+    print(f"{'scenario':52} {'median':>8} {'min':>8} {'max':>8} {'CPU':>8} {'peak RSS':>10}  (medians)")
     for (label, name), got in samples.items():
-        times, peaks = [t for t, _ in got], [m for _, m in got]
+        times, cpus, peaks = zip(*got)
         print(f"{label + name:52} {statistics.median(times):7.2f}s {min(times):7.2f}s {max(times):7.2f}s"
-              f" {statistics.median(peaks):12.0f} MiB")
+              f" {statistics.median(cpus):7.2f}s {statistics.median(peaks):6.0f} MiB")
 
 
 if __name__ == "__main__":

@@ -235,10 +235,43 @@ def _stop(pid: int | None, fds: list[int]) -> None:
             pass
 
 
+_EARLY: tuple[tuple, Prestarted] | None = None  # started by prestart_early, for the build's prestart to take
+
+
+def prestart_early(argv: list[str]) -> None:
+    """Call first thing in ``generate.py``, before its own imports: if the arguments are a plain build (nothing, or
+    ``build``, with only ``--env NAME`` and ``--scan``), start the linter now, for :func:`prestart` to hand to the
+    build. Anything else starts nothing here; the build's own :func:`prestart` then decides. Only an optimisation:
+    it never fails."""
+    global _EARLY
+    args = list(argv[1:] if argv[:1] == ["build"] else argv)
+    envs = []
+    while args:
+        arg = args.pop(0)
+        if arg == "--env" and args and not args[0].startswith("-"):
+            envs.append(args.pop(0))
+        elif arg.startswith("--env=") and len(arg) > 6:
+            envs.append(arg[6:])
+        elif arg != "--scan":
+            return
+    try:
+        cwd = Path.cwd()
+        home = cwd if (cwd / "params").is_dir() else Path(__file__).resolve().parent.parent  # as project_dir()
+        _EARLY = ((home.resolve(), sorted(envs)), prestart(home, envs))
+    except Exception:  # noqa: BLE001 - e.g. cfn-lint not installed: generate.py says how to install
+        _EARLY = None
+
+
 def prestart(home: Path, envs: list[str] | None = None, cache_file: Path | None = None) -> Prestarted:
     """Call first thing in a build that lints: fork a process that imports cfn-lint and loads its rules while this
     one generates. Not started when the fingerprint equals the one stored with the last complete lint (a warm run),
-    or where fork is not available."""
+    or where fork is not available. Returns the one :func:`prestart_early` started for this build, if any."""
+    global _EARLY
+    early, _EARLY = _EARLY, None
+    if early is not None:
+        if early[0] == (home.resolve(), sorted(envs or [])) and cache_file is None:
+            return early[1]
+        early[1].close()
     fp = fingerprint(home, envs)
     if _load(home / CACHE if cache_file is None else cache_file)["fingerprint"] == fp or not hasattr(os, "fork"):
         return Prestarted(fp)

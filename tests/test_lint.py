@@ -257,3 +257,31 @@ def test_a_wrong_entry_is_dropped_and_the_others_kept(tmp_path, monkeypatch):
     found = lint({Path("bad.yaml"): [], Path("good.yaml"): []}, ["us-west-2"], cache)
     assert [(f.path, f.rule, f.message) for f in found][1:] == [("good.yaml", "E3002", "kept from the cache")]
     assert found[0].path == "bad.yaml" and found[0].rule == "E3002" and found[0].message != "m"
+
+
+@pytest.mark.parametrize("argv", [["--check"], ["--no-lint"], ["--diagram"], ["--cost"], ["-h"], ["plan", "--env", "dev"],
+                                  ["--env"], ["--env", "--check"], ["build", "--no-lint"], ["--en", "dev"]])
+def test_only_a_plain_build_prestarts_before_the_imports(tmp_path, monkeypatch, argv):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params").mkdir()
+    mod.prestart_early(argv)
+    assert mod._EARLY is None
+
+
+def test_the_build_takes_the_linter_started_before_the_imports(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params").mkdir()
+    mod.prestart_early(["build", "--env", "prod", "--env=dev", "--scan"])
+    early = mod._EARLY[1]
+    assert early.pid is not None
+    taken = prestart(tmp_path, ["prod", "dev"])
+    assert taken is early and mod._EARLY is None
+    taken.close()
+
+    mod.prestart_early(["--env", "dev"])
+    early = mod._EARLY[1]
+    other = prestart(tmp_path, ["prod"])  # another selection: the early one is stopped, a fitting one started
+    assert other is not early and other.fingerprint == mod.fingerprint(tmp_path, ["prod"])
+    with pytest.raises(ChildProcessError):
+        os.waitpid(early.pid, os.WNOHANG)
+    other.close()

@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-if __name__ == "__main__":  # first: a plain build starts loading cfn-lint in a fork while the rest imports (checks/lint.py)
+if __name__ == "__main__":  # first: a plain build starts loading cfn-lint in a fork meanwhile (checks/lint.py)
     from checks.lint import prestart_early
     prestart_early(sys.argv[1:])
 

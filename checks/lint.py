@@ -1,14 +1,15 @@
 """cfn-lint over the generated templates, with a cache keyed by content.
 
-cfn-lint costs about 0.75 s of imports and rule loading per process and 20-500 ms per template (README, Speed), so:
+cfn-lint costs about 0.36-0.53 s of imports and rule loading per process and 13-260 ms per template (README, Speed), so:
 one set of loaded rules for every template that needs linting, shared by two forked workers, and none at all when
 every template's result is already cached. A template's key is the sha256 of its bytes, the bytes of the templates
 it nests (the root's checks E3043/E6101 read the children), the cfn-lint version and our lint configuration.
 Informational findings count: the bar is zero findings of any level; suppressions live in each template's Metadata
 with a reason.
 
-A cold build overlaps cfn-lint's start-up with generation: :func:`prestart` forks a process that loads the rules
-while the parent validates params and renders templates, then lints what :func:`lint` hands it. It is skipped when
+A cold build overlaps cfn-lint's start-up with generation: :func:`prestart` (or :func:`prestart_early`, before
+generate.py's imports) forks a process that loads the rules while the parent validates params and renders templates,
+then lints what :func:`lint` hands it. It is skipped when
 the inputs (params, template sources, library versions) are the ones of the last complete lint, whose results are
 then all cached. Before any fork the loaded heap is frozen (:func:`gc.freeze`), so no worker runs a full collection
 over the ~200k objects it inherits, and no process holding cfn-lint collects them at exit.

@@ -259,8 +259,9 @@ def test_a_wrong_entry_is_dropped_and_the_others_kept(tmp_path, monkeypatch):
     assert found[0].path == "bad.yaml" and found[0].rule == "E3002" and found[0].message != "m"
 
 
-@pytest.mark.parametrize("argv", [["--check"], ["--no-lint"], ["--diagram"], ["--cost"], ["-h"], ["plan", "--env", "dev"],
-                                  ["--env"], ["--env", "--check"], ["build", "--no-lint"], ["--en", "dev"]])
+@pytest.mark.parametrize("argv", [["--check"], ["--no-lint"], ["--diagram"], ["--cost"], ["-h"],
+                                  ["plan", "--env", "dev"], ["--env"], ["--env", "--check"], ["build", "--no-lint"],
+                                  ["--en", "dev"]])
 def test_only_a_plain_build_prestarts_before_the_imports(tmp_path, monkeypatch, argv):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "params").mkdir()

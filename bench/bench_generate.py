@@ -62,7 +62,10 @@ def main() -> None:
     args = parser.parse_args()
     pause = 0.0
     if args.fifo:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))  # inherited by every generate.py it runs
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))  # inherited by every generate.py it runs
+        except (AttributeError, PermissionError) as e:
+            raise SystemExit(f"--fifo needs Linux and root (SCHED_FIFO): {e}")
         pause = 0.5
     checkouts = {"": ROOT} | ({"baseline ": args.baseline.resolve()} if args.baseline else {})
     samples: dict[tuple[str, str], list[tuple[float, float, float]]] = {}

@@ -111,9 +111,14 @@ def test_findings_are_identical_with_and_without_the_speed_ups(corpus, tmp_path,
         via_prestart = lint(corpus, REGIONS, tmp_path / "c1.json", prestarted=started)
     assert _text(via_prestart) == _text(expected)
 
-    # in this process, with groups balanced by the times the first run measured (other groups than by size)
     saved = json.loads((tmp_path / "c1.json").read_text())
     assert set(saved["seconds"]) == {str(p) for p in corpus}
+
+    # in this process, with groups balanced by recorded times that differ from the sizes' order
+    paths = [str(p) for p in corpus]
+    times = {p: 1 / Path(p).stat().st_size for p in paths}
+    assert sorted(map(sorted, mod._balanced(paths, 2, times))) != sorted(map(sorted, mod._balanced(paths, 2, {})))
+    (tmp_path / "c2.json").write_text(json.dumps({"version": mod.CACHE_VERSION, "results": {}, "seconds": times}))
     assert lint(corpus, REGIONS, tmp_path / "c2.json") == expected
     assert gc.get_freeze_count() == 0 and gc.isenabled()  # the in-process linter leaves the collector as it was
 

@@ -30,7 +30,7 @@ import tempfile
 import time
 import weakref
 from dataclasses import asdict, dataclass, field, fields
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 CONFIG = {"include_checks": ["I"], "include_experimental": False}
@@ -176,7 +176,7 @@ def fingerprint(home: Path, envs: list[str] | None = None) -> str:
     versions, and which environments are built. Equal fingerprints give equal templates."""
     h = hashlib.sha256()
     h.update(json.dumps([CACHE_VERSION, CONFIG, sorted(envs or []), sys.version,
-                         [version(d) for d in ("cfn-lint", "troposphere", "awacs", "pydantic", "PyYAML")]]).encode())
+                         [_version(d) for d in ("cfn-lint", "troposphere", "awacs", "pydantic", "PyYAML")]]).encode())
     sources = Path(__file__).resolve().parent.parent / "templates"
     for p in [*sorted((home / "params").glob("*.yaml")), *sorted(sources.glob("*.py"))]:
         try:
@@ -184,6 +184,13 @@ def fingerprint(home: Path, envs: list[str] | None = None) -> str:
         except OSError:
             h.update(p.name.encode() + b"\0?\0")
     return h.hexdigest()
+
+
+def _version(dist: str) -> str:
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return "?"
 
 
 @dataclass(eq=False)
@@ -280,7 +287,12 @@ def prestart(home: Path, envs: list[str] | None = None, cache_file: Path | None 
     res_r, res_w = os.pipe()
     sys.stdout.flush()
     sys.stderr.flush()
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError:  # no process to spare: lint here, later
+        for fd in (job_r, job_w, res_r, res_w):
+            os.close(fd)
+        return Prestarted(fp)
     if pid == 0:  # the child never returns: it serves one job and leaves with os._exit (no collection at exit)
         code = 1
         try:

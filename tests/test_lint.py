@@ -291,3 +291,12 @@ def test_the_build_takes_the_linter_started_before_the_imports(tmp_path, monkeyp
     with pytest.raises(ChildProcessError):
         os.waitpid(early.pid, os.WNOHANG)
     other.close()
+
+
+def test_no_process_to_spare_means_linting_here(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("bad.yaml").write_text(BAD_PROPERTY)
+    monkeypatch.setattr(os, "fork", lambda: (_ for _ in ()).throw(BlockingIOError(11, "no process to spare")))
+    started = prestart(tmp_path, cache_file=tmp_path / "c.json")
+    assert started.pid is None
+    assert [f.rule for f in lint({Path("bad.yaml"): []}, ["us-west-2"], tmp_path / "c.json", started)] == ["E3002"]

@@ -25,6 +25,7 @@ import math
 import os
 import pickle
 import signal
+import stat
 import sys
 import tempfile
 import time
@@ -179,11 +180,20 @@ def fingerprint(home: Path, envs: list[str] | None = None) -> str:
                          [_version(d) for d in ("cfn-lint", "troposphere", "awacs", "pydantic", "PyYAML")]]).encode())
     sources = Path(__file__).resolve().parent.parent / "templates"
     for p in [*sorted((home / "params").glob("*.yaml")), *sorted(sources.glob("*.py"))]:
-        try:
-            h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
-        except OSError:
-            h.update(p.name.encode() + b"\0?\0")
+        h.update(p.name.encode() + b"\0" + _content(p) + b"\0")
     return h.hexdigest()
+
+
+def _content(path: Path, limit: int = 1 << 20) -> bytes:
+    """A file's bytes for the fingerprint; for anything else (a FIFO, whose reading would block, a directory, a
+    broken link, a huge file) its type and size, so the fingerprint still changes with it and never waits."""
+    try:
+        st = path.stat()
+        if stat.S_ISREG(st.st_mode) and st.st_size <= limit:
+            return path.read_bytes()
+        return f"?{stat.S_IFMT(st.st_mode)}:{st.st_size}:{st.st_mtime_ns}".encode()
+    except OSError:
+        return b"?"
 
 
 def _version(dist: str) -> str:
@@ -248,7 +258,7 @@ _EARLY: tuple[tuple, Prestarted] | None = None  # started by prestart_early, for
 
 def prestart_early(argv: list[str]) -> None:
     """Call first thing in ``generate.py``, before its own imports: if the arguments are a plain build (nothing, or
-    ``build``, with only ``--env NAME`` and ``--scan``), start the linter now, for :func:`prestart` to hand to the
+    ``build``, with only ``--env NAME``, ``--scan`` and ``--debug``), start the linter now, for :func:`prestart` to hand to the
     build. Anything else starts nothing here; the build's own :func:`prestart` then decides. Only an optimisation:
     it never fails."""
     global _EARLY
@@ -260,7 +270,7 @@ def prestart_early(argv: list[str]) -> None:
             envs.append(args.pop(0))
         elif arg.startswith("--env=") and len(arg) > 6:
             envs.append(arg[6:])
-        elif arg != "--scan":
+        elif arg not in ("--scan", "--debug"):
             return
     try:
         cwd = Path.cwd()

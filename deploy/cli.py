@@ -17,12 +17,18 @@ def _lazy(name: str):
     return handler
 
 
-def register(subparsers) -> None:
-    """Add bootstrap, package, plan, apply, status, destroy and verify to generate.py's parser."""
+def register(subparsers, debug_flag=None) -> None:
+    """Add the verbs that talk to AWS (bootstrap, package, plan, apply, status, destroy, verify) to generate.py's
+    parser; ``debug_flag`` adds generate.py's ``--debug`` to each."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--env", dest="env", metavar="NAME", help="environment (params/NAME.yaml); required")
     common.add_argument("--profile", help="AWS profile (default: boto3's credential chain)")
     common.add_argument("--region", help="AWS region (default: the params file's region)")
+    common.add_argument("--timeout", type=float, metavar="SECONDS",
+                        help="give up on an AWS endpoint that does not answer within this many seconds, retries "
+                             "included (default: WWHD_AWS_TIMEOUT, else 60)")
+    if debug_flag:
+        debug_flag(common)
     waiting = argparse.ArgumentParser(add_help=False)
     waiting.add_argument("--wait", action="store_true", help="wait for a running stack operation instead of refusing")
     planning = argparse.ArgumentParser(add_help=False)

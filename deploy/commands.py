@@ -9,12 +9,13 @@ anything (upload, create, execute, delete).
 from __future__ import annotations
 
 from collections.abc import Callable
-import shlex
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from checks import guardrails
+from botocore.exceptions import ClientError
+
 from templates._common import TOOL
 from templates.config import EnvParams
 from templates.root import Param
@@ -22,7 +23,7 @@ from templates.root import Param
 from . import bootstrap as boot
 from . import changeset, diff, review
 from .aws import Aws, aws_errors, check_account
-from .errors import BadInput, DeployError
+from .errors import EXIT, BadInput, DeployError, explain, suggest
 from .package import Packaged, default_bucket, package, quick_create_url, template_bucket
 from .retained import retained
 from .stacks import (
@@ -40,7 +41,6 @@ from .ui import Out, Poller
 from .watch import Event, Watch, duration, latest_event, recovery, show_failure
 
 SUCCESS = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE", "DELETE_COMPLETE"}
-INTERRUPTED = 130
 OPERATION_STARTS = {"CREATE_IN_PROGRESS", "UPDATE_IN_PROGRESS", "DELETE_IN_PROGRESS", "IMPORT_IN_PROGRESS"}
 
 
@@ -55,8 +55,6 @@ class Ctx:
     poller: Poller = field(default_factory=Poller)
     now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
     last_events: list[Event] = field(default_factory=list)  # of the last watched operation, for failure summaries
-    profile: str | None = None  # --profile as given, repeated in every suggested command
-    region_given: str | None = None  # --region as given (None: the params file's region)
 
     @property
     def env(self) -> str:
@@ -65,7 +63,7 @@ class Ctx:
     def command(self, verb: str, *extra: str) -> str:
         """A command that runs as printed: this verb for this environment, with the --region and --profile the user
         gave, then ``extra`` (flags and values, quoted for a POSIX shell)."""
-        return suggest(verb, self.env, self.region_given, self.profile, *extra)
+        return suggest(verb, self.env, *extra)
 
 
 @dataclass(frozen=True)
@@ -85,18 +83,10 @@ class Planned:
     info: StackInfo | None
 
 
-def suggest(verb: str, env: str, region: str | None = None, profile: str | None = None, *extra: str) -> str:
-    """``python generate.py VERB --env ENV [--region R] [--profile P] EXTRA...``, each word shell-quoted."""
-    words = ["python", "generate.py", verb, "--env", env]
-    if region:
-        words += ["--region", region]
-    if profile:
-        words += ["--profile", profile]
-    return " ".join(shlex.quote(w) for w in [*words, *extra])
+class Interrupted(DeployError):
+    """Ctrl-C while watching: the operation goes on in CloudFormation (exit 130)."""
 
-
-class Interrupted(Exception):
-    """Ctrl-C while watching: the operation goes on in CloudFormation."""
+    exit_code = EXIT["interrupted"]
 
 
 # --- bootstrap ----------------------------------------------------------------------------------------------------
@@ -116,19 +106,42 @@ def bootstrap(ctx: Ctx, wait: bool = False) -> int:
                             parameters=[], capabilities=(), tags=boot.stack_tags(ctx.p),
                             template_body=boot.template_body(ctx.p, bucket), nested=False,
                             description=f"{TOOL} bootstrap: template bucket {bucket}")
+    if cs_type == "UPDATE" and boot.bucket_problems(ctx.aws, bucket, account) is None:
+        # The stack lists a bucket that is gone: CloudFormation would call it up to date and package would keep
+        # saying "run bootstrap". Delete the stack (the bucket is Retain and gone: nothing else is lost) and create it.
+        ctx.out.warn(f"the template bucket {bucket} no longer exists, but {name} still lists it: deleting {name} "
+                     "and creating it again")
+        final, _ = _delete(ctx, info)
+        if final is not None and final.status != "DELETE_COMPLETE":
+            return _failed(ctx, final)
+        return bootstrap(ctx, wait)
     arn, req, desc = changeset.create_and_wait(ctx.aws, req, ctx.out, ctx.poller)
     if changeset.no_changes(desc):
         changeset.delete(ctx.aws, arn)
+        _healthy_bucket(ctx, bucket, account)
         ctx.out.line(f"{name} is up to date: template bucket s3://{bucket}")
         return 0
     _require_created(desc)
     ctx.out.line(f"{'creating' if cs_type == 'CREATE' else 'updating'} {name}: template bucket s3://{bucket}")
     final, _ = _execute(ctx, name, arn, req.name)
     if final is not None and final.status in SUCCESS:
+        _healthy_bucket(ctx, bucket, account)
         ctx.out.line(f"template bucket ready: s3://{bucket}")
-        ctx.out.line(f"next: python generate.py plan --env {ctx.env}")
+        ctx.out.line(f"next: {ctx.command('plan')}")
         return 0
     return _failed(ctx, final)
+
+
+def _healthy_bucket(ctx: Ctx, bucket: str, account: str) -> None:
+    """The bucket as the template builds it: put back what was changed outside CloudFormation, and say so."""
+    problems = boot.bucket_problems(ctx.aws, bucket, account)
+    if problems is None:
+        raise DeployError(f"the template bucket {bucket} does not exist although its stack was just deployed",
+                          f"run it again: {ctx.command('bootstrap')}")
+    if problems:
+        ctx.out.warn(f"the template bucket {bucket} was changed outside CloudFormation ({'; '.join(problems)}): "
+                     "putting the template's settings back")
+        boot.repair_bucket(ctx.aws, ctx.p, bucket, account)
 
 
 # --- package ------------------------------------------------------------------------------------------------------
@@ -143,7 +156,7 @@ def package_cmd(ctx: Ctx, image_tag: str | None = None, desired_count: int | Non
 
 def _package(ctx: Ctx, account: str) -> Packaged:
     bucket = template_bucket(ctx.aws, ctx.p, account)
-    packaged = package(ctx.aws, ctx.p, ctx.home, bucket, check=lambda built: _guardrails(ctx, built))
+    packaged = package(ctx.aws, ctx.p, ctx.home, bucket, check=lambda built: _guardrails(ctx, built), owner=account)
     ctx.out.line(f"packaged to s3://{bucket}: {len(packaged.uploaded)} uploaded, {len(packaged.skipped)} unchanged")
     for key in packaged.uploaded:
         ctx.out.line(f"  uploaded {key}")
@@ -159,7 +172,7 @@ def _guardrails(ctx: Ctx, built: dict[str, dict]) -> None:
         listed = "\n".join(f"  {v}" for v in violations)
         raise DeployError(f"refusing to package {ctx.p.stack_name}: the templates break {len(violations)} guardrail(s) "
                           f"(checks/guardrails.py); nothing was uploaded and no change set created\n{listed}",
-                          f"fix params/{ctx.env}.yaml or the template module named above; python generate.py --env "
+                          f"fix params/{ctx.env}.yaml or the template module named above; python generate.py build --env "
                           f"{ctx.env} --no-lint lists the same violations")
 
 
@@ -176,7 +189,8 @@ def _shown(path: Path, home: Path) -> str:
 def plan(ctx: Ctx, opts: PlanOptions) -> int:
     planned = _plan(ctx, opts)
     if planned:
-        ctx.out.line(f"apply it: python generate.py apply --env {ctx.env} --change-set {planned.review.change_set_name}")
+        extra = ("--allow-data-loss",) if planned.review.data_loss else ()
+        ctx.out.line(f"apply it: {ctx.command('apply', '--change-set', planned.review.change_set_name, *extra)}")
     return 0
 
 
@@ -256,7 +270,7 @@ def apply(ctx: Ctx, opts: PlanOptions, change_set: str | None = None, yes: bool 
     if change_set:
         if opts.image_tag or opts.desired_count is not None:
             raise BadInput("--image-tag and --desired-count are fixed when a change set is planned",
-                           f"plan a new one: python generate.py plan --env {ctx.env} --image-tag TAG")
+                           f"plan a new one: {ctx.command('plan', *_given_flags(opts))}")
         planned = _reviewed(ctx, change_set)
         if planned is None:
             return 0
@@ -280,10 +294,20 @@ def apply(ctx: Ctx, opts: PlanOptions, change_set: str | None = None, yes: bool 
     return 0
 
 
+def _given_flags(opts: PlanOptions) -> list[str]:
+    """--image-tag and --desired-count as they were given, for a suggested ``plan``."""
+    flags = []
+    if opts.image_tag:
+        flags += ["--image-tag", opts.image_tag]
+    if opts.desired_count is not None:
+        flags += ["--desired-count", str(opts.desired_count)]
+    return flags
+
+
 def _reviewed(ctx: Ctx, name_or_arn: str) -> Planned | None:
     """A change set planned earlier: check it belongs here and can run, then show its review again."""
     check_account(ctx.aws, ctx.p.account_id, ctx.env)
-    desc = changeset.find(ctx.aws, ctx.p.stack_name, name_or_arn)
+    desc = changeset.find(ctx.aws, ctx.p.stack_name, name_or_arn, ctx.env)
     if desc["StackName"] != ctx.p.stack_name:
         raise BadInput(f"change set {desc['ChangeSetName']} is for stack {desc['StackName']}, not {ctx.p.stack_name}",
                        "pass the --env the change set was planned for")
@@ -293,7 +317,7 @@ def _reviewed(ctx: Ctx, name_or_arn: str) -> Planned | None:
     if desc.get("ExecutionStatus") != "AVAILABLE" or desc["Status"] != "CREATE_COMPLETE":
         raise DeployError(f"change set {desc['ChangeSetName']} cannot be executed: {desc['Status']}, "
                           f"{desc.get('ExecutionStatus')} {desc.get('StatusReason', '')}".rstrip(),
-                          f"plan again: python generate.py plan --env {ctx.env}")
+                          f"plan again: {ctx.command('plan')}")
     info = describe(ctx.aws, ctx.p.stack_name)
     cs_type = "CREATE" if info is None or not info.exists else "UPDATE"
     deployed = info.parameters if info and info.exists else {}
@@ -305,7 +329,7 @@ def _reviewed(ctx: Ctx, name_or_arn: str) -> Planned | None:
 def _confirmed(ctx: Ctx, planned: Planned) -> bool:
     if not ctx.out.interactive:
         raise BadInput("apply needs a confirmation and there is no terminal to ask (the change set is kept for review)",
-                       f"python generate.py apply --env {ctx.env} --change-set {planned.review.change_set_name} --yes")
+                       ctx.command("apply", "--change-set", planned.review.change_set_name, "--yes"))
     if ctx.out.confirm(f"Apply change set {planned.review.change_set_name} to {ctx.p.stack_name}?"):
         return True
     ctx.out.line(f"not applied; the change set is kept: {planned.review.change_set_name}")
@@ -321,9 +345,9 @@ def _guard(ctx: Ctx, result: review.Review, allow_data_loss: bool) -> None:
         raise DeployError(
             f"refusing to apply: this change set would run a second ECS service on the same EFS data (single writer)\n"
             f"{listed}",
-            f"to replace the service deliberately, scale it to 0 in the same deploy: python generate.py apply --env "
-            f"{ctx.env} --desired-count 0 (the new service starts without a task, the old one's task stops when it is "
-            f"deleted), then python generate.py apply --env {ctx.env} --desired-count 1. The service has a fixed name "
+            f"to replace the service deliberately, scale it to 0 in the same deploy: {ctx.command('apply', '--desired-count', '0')} "
+            f"(the new service starts without a task, the old one's task stops when it is "
+            f"deleted), then {ctx.command('apply', '--desired-count', '1')}. The service has a fixed name "
             f"(task.family): CloudFormation replaces it only when that name changes too")
     findings = result.data_loss
     if not findings:
@@ -356,17 +380,32 @@ def _execute(ctx: Ctx, stack_name: str, arn: str, token: str) -> tuple[StackInfo
     before = describe(ctx.aws, stack_name)
     since, baseline = latest_event(ctx.aws, before.id)
     started = ctx.poller.clock()
-    with aws_errors():
-        # ExecuteChangeSet on the root executes the nested change sets too.
+    try:
+        # ExecuteChangeSet on the root executes the nested change sets too. The token makes a retried call (botocore
+        # retries a dropped connection) idempotent: CloudFormation ignores a second execute with the same token.
         ctx.aws.cfn.execute_change_set(ChangeSetName=arn, ClientRequestToken=token[:128])
+    except Exception as e:  # noqa: BLE001 - only AWS's errors are translated; anything else is re-raised
+        if not _from_aws(e) or isinstance(e, ClientError):
+            raise
+        err = explain(e, [])
+        raise DeployError(f"{err.message}, while asking CloudFormation to execute {token}: it may have started",
+                          f"see whether it runs and follow it: {ctx.command('status', '--watch')}",
+                          err.exit_code) from None
     return _follow(ctx, Watch(ctx.aws, before, since, baseline, ctx.out, ctx.poller), started)
 
 
 def _follow(ctx: Ctx, watch: Watch, started: float) -> tuple[StackInfo | None, float]:
+    goes_on = "the operation goes on in CloudFormation (nothing was cancelled)"
     try:
         final = watch.run()
     except KeyboardInterrupt:
-        raise Interrupted() from None
+        raise Interrupted(f"stopped watching; {goes_on}", f"keep watching: {ctx.command('status', '--watch')}") from None
+    except Exception as e:  # noqa: BLE001 - AWS's errors while watching: the deploy itself is not affected
+        if not _from_aws(e):
+            raise
+        err = explain(e, [])
+        raise DeployError(f"{err.message}; stopped watching, {goes_on}",
+                          f"follow it again: {ctx.command('status', '--watch')}", err.exit_code) from None
     ctx.last_events = watch.events  # for the failure summary
     return final, ctx.poller.clock() - started
 
@@ -380,9 +419,8 @@ def _failed(ctx: Ctx, final: StackInfo | None) -> int:
     return 1
 
 
-def interrupted_message(env: str) -> str:
-    return ("stopped watching; the operation goes on in CloudFormation (nothing was cancelled).\n"
-            f"  keep watching: python generate.py status --env {env} --watch")
+def _from_aws(e: BaseException) -> bool:
+    return type(e).__module__.startswith(("botocore", "boto3"))
 
 
 # --- stack state before acting ------------------------------------------------------------------------------------
@@ -419,7 +457,7 @@ def status(ctx: Ctx, watch: bool = False, events: int = 10) -> int:
     info = describe(ctx.aws, ctx.p.stack_name)
     if info is None:
         raise DeployError(f"no stack {ctx.p.stack_name} in {ctx.p.region}",
-                          f"create it: python generate.py plan --env {ctx.env}, then apply")
+                          f"create it: {ctx.command('plan')}, then apply")
     _show_stack(ctx, info)
     nested = nested_stacks(ctx.aws, info.id)
     _show_nested(ctx, nested)
@@ -495,9 +533,9 @@ def _operation_start(aws: Aws, stack_id: str) -> datetime | None:
 def destroy(ctx: Ctx, yes: bool = False, wait: bool = False) -> int:
     check_account(ctx.aws, ctx.p.account_id, ctx.env)
     info = _idle(ctx, describe(ctx.aws, ctx.p.stack_name), wait, "destroy")
-    if info is None:
-        ctx.out.line(f"nothing to destroy: there is no stack {ctx.p.stack_name} in {ctx.p.region}")
-        return 0
+    if info is None:  # README: exit 1, as status does: a wrong --env or --region should not pass silently
+        raise DeployError(f"nothing to destroy: there is no stack {ctx.p.stack_name} in {ctx.p.region}",
+                          f"check the environment and region: {ctx.command('status')}")
     if info.termination_protection:
         raise DeployError(f"{info.name} has termination protection (production); deleting it is a deliberate act",
                           f"aws cloudformation update-termination-protection --no-enable-termination-protection "
@@ -507,7 +545,7 @@ def destroy(ctx: Ctx, yes: bool = False, wait: bool = False) -> int:
     if not yes and not ctx.out.confirm_typed(f"Delete stack {info.name} and its nested stacks?", info.name):
         if not ctx.out.interactive:
             raise BadInput("destroy needs a confirmation and there is no terminal to ask",
-                           f"python generate.py destroy --env {ctx.env} --yes")
+                           ctx.command("destroy", "--yes"))
         ctx.out.line("not deleted")
         return 1
     final, seconds = _delete(ctx, info)

@@ -277,7 +277,7 @@ def test_only_a_plain_build_prestarts_before_the_imports(tmp_path, monkeypatch, 
 def test_the_build_takes_the_linter_started_before_the_imports(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "params").mkdir()
-    mod.prestart_early(["build", "--env", "prod", "--env=dev", "--scan"])
+    mod.prestart_early(["build", "--env", "prod", "--env=dev", "--scan", "--debug"])
     early = mod._EARLY[1]
     assert early.pid is not None
     taken = prestart(tmp_path, ["prod", "dev"])
@@ -300,3 +300,11 @@ def test_no_process_to_spare_means_linting_here(tmp_path, monkeypatch):
     started = prestart(tmp_path, cache_file=tmp_path / "c.json")
     assert started.pid is None
     assert [f.rule for f in lint({Path("bad.yaml"): []}, ["us-west-2"], tmp_path / "c.json", started)] == ["E3002"]
+
+
+def test_the_fingerprint_never_waits_on_a_params_fifo(tmp_path):
+    (tmp_path / "params").mkdir()
+    (tmp_path / "params" / "prod.yaml").write_text("env: prod\n")
+    before = mod.fingerprint(tmp_path)
+    os.mkfifo(tmp_path / "params" / "dev.yaml")  # reading it would block until a writer comes
+    assert mod.fingerprint(tmp_path) != before

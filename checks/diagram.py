@@ -11,6 +11,7 @@ from collections import Counter, defaultdict
 
 from templates import ROOT
 from templates._common import stack_id
+from templates.stateful import STATEFUL
 
 STACK = "AWS::CloudFormation::Stack"
 
@@ -28,7 +29,7 @@ def mermaid(built: dict[str, dict]) -> str:
     stems = {stack_id(stem): stem for stem in built if stem != ROOT}
     lines = ["flowchart LR", f'  root{{{{"<b>root</b><br/>{", ".join(root.get("Parameters", {}))}"}}}}']
     for sid, stem in sorted(stems.items(), key=lambda kv: list(built).index(kv[1])):
-        stateful = any(r.get("DeletionPolicy") == "Retain" for r in built[stem].get("Resources", {}).values())
+        stateful = any(rid in STATEFUL.get(sid, ()) for rid in built[stem].get("Resources", {}))
         open_, close = ('[("', '")]') if stateful else ('["', '"]')
         lines.append(f"  {stem}{open_}{_label(stem, built[stem])}{close}")
     edges: dict[tuple[str, str], list[str]] = defaultdict(list)

@@ -5,7 +5,8 @@ from S3 or from ``GetTemplate``, so the same rules can later run on the template
 returns :class:`Violation` s; an empty list means the environment is fine. ``generate.py`` runs them after cfn-lint,
 and the policy tests prove each rule catches what it is meant to catch.
 
-Rules: stateful resources are retained and match ``templates/stateful.py``; a single writer on EFS; data encrypted at
+Rules: stateful resources are retained and match ``templates/stateful.py``; a retained resource with a fixed name
+is ``RetainExceptOnCreate`` so a failed first create can be retried (or says why not); a single writer on EFS; data encrypted at
 rest and in transit; IAM ``Allow`` statements name their actions (no ``*`` or ``service:*``) and use ``Resource: *``
 only for actions AWS offers no resource-level permission for; nothing but the load balancer accepts traffic from
 the internet; every taggable resource carries the house tags.
@@ -17,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from templates._common import stack_id
-from templates.stateful import STATEFUL
+from templates.stateful import ADOPTABLE, STATEFUL
 
 HOUSE_TAGS = ("app", "component", "env", "managed-by")
 
@@ -39,6 +40,7 @@ RESOURCE_STAR_OK = {
     "backup-storage:MountCapsule": "CloudFormation execution role (backup vault handler)",
     "route53:ListHostedZones": "CloudFormation execution role (record set handler)",
     "secretsmanager:GetRandomPassword": "CloudFormation execution role (GenerateSecretString)",
+    "cloudformation:DescribeStackDriftDetectionStatus": "CI drift role (takes a detection id, not a stack)",
 }
 # Read-only describe calls of services that offer no resource-level permission for them.
 RESOURCE_STAR_PREFIXES = ("ec2:Describe", "elasticloadbalancing:Describe", "logs:Describe")
@@ -71,18 +73,50 @@ def _props(r: dict) -> dict:
     return r.get("Properties", {})
 
 
+RETAINING = ("Retain", "RetainExceptOnCreate")
+# Resource type -> the property that gives it a fixed physical name. A retained leftover with a fixed name blocks the
+# retry of a failed first create (CloudFormation: "... already exists"); one with a generated name does not.
+NAME_PROPERTY = {
+    "AWS::SecretsManager::Secret": "Name",
+    "AWS::ECR::Repository": "RepositoryName",
+    "AWS::Backup::BackupVault": "BackupVaultName",
+    "AWS::Logs::LogGroup": "LogGroupName",
+    "AWS::ECS::Cluster": "ClusterName",
+    "AWS::S3::Bucket": "BucketName",
+}
+
+
 def stateful_retained(templates: Templates) -> Iterator[Violation]:
     """Every resource of a stateful type is retained and listed; every listed one that exists is retained."""
     for stem, rid, r in _resources(templates):
-        retained = r.get("DeletionPolicy") == "Retain" and r.get("UpdateReplacePolicy") == "Retain"
+        retained = r.get("DeletionPolicy") in RETAINING and r.get("UpdateReplacePolicy") == "Retain"
         listed = rid in STATEFUL.get(stack_id(stem), ())
+        adoptable = rid in ADOPTABLE.get(stack_id(stem), ())
         if listed and not retained:
             yield Violation(stem, rid, "stateful", "listed in templates/stateful.py but not retained on delete and replacement")
-        if retained and not listed:
+        if retained and not (listed or adoptable):
             yield Violation(stem, rid, "stateful", "retained but not listed in templates/stateful.py (logical ids are an API)")
         if r["Type"] in {"AWS::EFS::FileSystem", "AWS::EFS::AccessPoint", "AWS::Backup::BackupVault",
                          "AWS::SecretsManager::Secret", "AWS::ECR::Repository"} and not listed:
             yield Violation(stem, rid, "stateful", f"{r['Type']} holds data: retain it and list it in templates/stateful.py")
+
+
+def retry_after_rollback(templates: Templates) -> Iterator[Violation]:
+    """A failed first create can be retried: a retained resource with a fixed name is RetainExceptOnCreate (a
+    rolled-back create deletes it) unless a reason says why not; one without a fixed name is Retain (its leftover does
+    not block the retry, and a create that reached the service may already have written data to it)."""
+    for stem, rid, r in _resources(templates):
+        policy = r.get("DeletionPolicy")
+        if policy not in RETAINING:
+            continue
+        named = bool(_props(r).get(NAME_PROPERTY.get(r["Type"], ""), None))
+        reason = (r.get("Metadata") or {}).get("wwhd-infra", {}).get("deletion-policy-reason")
+        if named and policy == "Retain" and not reason:
+            yield Violation(stem, rid, "retry", f"fixed {NAME_PROPERTY[r['Type']]}: a leftover of a rolled-back first "
+                            "create blocks the retry; use RetainExceptOnCreate, or give the reason (retain(..., reason=))")
+        if not named and policy == "RetainExceptOnCreate" and not reason:
+            yield Violation(stem, rid, "retry", "no fixed name: keep Retain (a rolled-back create may already have "
+                            "written data to it, and its leftover does not block a retry)")
 
 
 def single_writer(templates: Templates) -> Iterator[Violation]:
@@ -211,7 +245,7 @@ def tagged(templates: Templates) -> Iterator[Violation]:
             yield Violation(stem, rid, "tags", f"missing tag(s) {', '.join(missing)}")
 
 
-RULES: tuple[Rule, ...] = (stateful_retained, single_writer, encryption, least_privilege, internet_ingress, tagged)
+RULES: tuple[Rule, ...] = (stateful_retained, retry_after_rollback, single_writer, encryption, least_privilege, internet_ingress, tagged)
 
 
 def check(templates: Templates) -> list[Violation]:

@@ -16,8 +16,13 @@ Layout, one concern per module:
 ``review``     the review model, the data-loss and single-writer guards, and its text / rich / JSON / Markdown
                renderings
 ``watch``      following an operation's events across nested stacks, failure summaries, recovery advice
-``retained``   what ``destroy`` leaves behind (DeletionPolicy Retain) and how to remove it by hand
+``retained``   what ``destroy`` leaves behind (DeletionPolicy Retain), what a rolled-back create kept, and how to
+               remove it by hand
+``adopt``      ``plan --adopt``: the resources of ours that exist outside any stack, imported as they are
+``migrate``    ``migrate-data``: the temporary path stack, the one-off copy task, its report; ``copy_data`` is the
+               program that task runs (standard library only)
 ``commands``   one function per CLI command; ``cli`` wires them into ``generate.py``
 
-Nothing here builds resources: templates come from ``templates.render()`` and ``templates.bootstrap``.
+Nothing here builds resources: templates come from ``templates.render()``, ``templates.bootstrap`` and
+``templates.migrate``; ``adopt`` only writes the properties it read from AWS into the resources it imports.
 """

@@ -37,7 +37,8 @@ def plan(args) -> int:
 
 
 def apply(args) -> int:
-    return _run(args, lambda ctx: commands.apply(ctx, _plan_options(args), args.change_set, args.yes, args.allow_data_loss))
+    return _run(args, lambda ctx: commands.apply(ctx, _plan_options(args), args.change_set, args.yes, args.allow_data_loss,
+                                                 args.review))
 
 
 def status(args) -> int:
@@ -48,8 +49,18 @@ def destroy(args) -> int:
     return _run(args, lambda ctx: commands.destroy(ctx, args.yes, args.wait))
 
 
+def drift(args) -> int:
+    return _run(args, lambda ctx: commands.drift_cmd(ctx, args.json, args.markdown))
+
+
+def migrate_data(args) -> int:
+    from . import migrate
+
+    return _run(args, lambda ctx: migrate.migrate_data(ctx, args.source, args.execute, args.yes, args.seed_family))
+
+
 def verify(args) -> int:
-    return _run(args, lambda ctx: checklist.verify(ctx, _since(args), args.http))
+    return _run(args, lambda ctx: checklist.verify(ctx, _since(args), args.http, args.drift))
 
 
 def _since(args) -> int:
@@ -65,7 +76,8 @@ def _again(args, *extra: str) -> str:
 
 def _plan_options(args) -> PlanOptions:
     return PlanOptions(image_tag=_tag(args), desired_count=args.desired_count, json_file=getattr(args, "json", None),
-                       markdown_file=getattr(args, "markdown", None), role_arn=_role(args), wait=args.wait)
+                       markdown_file=getattr(args, "markdown", None), role_arn=_role(args), wait=args.wait,
+                       drift=args.drift, adopt=getattr(args, "adopt", False))
 
 
 def _role(args) -> str | None:

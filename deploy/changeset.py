@@ -58,6 +58,7 @@ class Request:
     role_arn: str | None = None
     description: str = ""
     nested: bool = True
+    import_existing: bool = False  # ImportExistingResources: plan --adopt (deploy/adopt.py)
 
 
 @dataclass
@@ -99,6 +100,8 @@ def create(aws: Aws, req: Request) -> str:
         kwargs["Description"] = req.description[:1024]
     if req.role_arn:
         kwargs["RoleARN"] = req.role_arn
+    if req.import_existing:
+        kwargs["ImportExistingResources"] = True
     with aws_errors():
         return aws.cfn.create_change_set(**kwargs)["Id"]
 

@@ -18,7 +18,7 @@ def _lazy(name: str):
 
 
 def register(subparsers, debug_flag=None) -> None:
-    """Add the verbs that talk to AWS (bootstrap, package, plan, apply, status, destroy, verify) to generate.py's
+    """Add the verbs that talk to AWS (bootstrap, package, plan, apply, status, destroy, drift, verify) to generate.py's
     parser; ``debug_flag`` adds generate.py's ``--debug`` to each."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--env", dest="env", metavar="NAME", help="environment (params/NAME.yaml); required")
@@ -34,6 +34,9 @@ def register(subparsers, debug_flag=None) -> None:
     planning = argparse.ArgumentParser(add_help=False)
     planning.add_argument("--image-tag", metavar="TAG", help="app image tag (default: keep the deployed one)")
     planning.add_argument("--desired-count", type=int, choices=(0, 1), help="running tasks (default: keep)")
+    planning.add_argument("--drift", action=argparse.BooleanOptionalAction, default=None,
+                          help="detect drift on every stack first and put it at the top of the review (default: on "
+                               "when params set production: true)")
     planning.add_argument("--role-arn", metavar="ARN", help="CloudFormation service role (CI: the ci stack's "
                                                             "CloudFormationExecutionRoleArn)")
 
@@ -49,9 +52,15 @@ def register(subparsers, debug_flag=None) -> None:
     pl = add("plan", _lazy("plan"), "package, create a change set over all nested stacks and review it", [planning, waiting])
     pl.add_argument("--json", type=Path, metavar="FILE", help="also write the review as JSON (with the change set ARN)")
     pl.add_argument("--markdown", type=Path, metavar="FILE", help="also write the review as Markdown")
+    pl.add_argument("--adopt", action="store_true",
+                    help="import the resources of ours that already exist under their fixed names (the seed's cluster "
+                         "and log group), as they are (ImportExistingResources); the next plan brings them to the "
+                         "template's values")
     ap = add("apply", _lazy("apply"), "execute a reviewed change set (or plan, confirm, execute) and follow it", [planning, waiting])
     ap.add_argument("--change-set", metavar="NAME|ARN", help="the reviewed change set to execute")
     ap.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    ap.add_argument("--review", type=Path, metavar="FILE",
+                    help="the plan's --json review of this change set: repeat the drift it recorded")
     ap.add_argument("--allow-data-loss", action="store_true",
                     help="execute even when stateful resources would be removed or replaced")
     st = add("status", _lazy("status"), "stack state, outputs, nested stacks and latest events", [])
@@ -59,9 +68,21 @@ def register(subparsers, debug_flag=None) -> None:
     st.add_argument("--events", type=int, default=10, metavar="N", help="how many latest events (default 10)")
     de = add("destroy", _lazy("destroy"), "delete the stack after confirmation; list what is retained", [waiting])
     de.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    dr = add("drift", _lazy("drift"), "detect drift on the root and every nested stack and review it (read-only)", [])
+    dr.add_argument("--json", type=Path, metavar="FILE", help="also write the drift review as JSON")
+    dr.add_argument("--markdown", type=Path, metavar="FILE", help="also write the drift review as Markdown")
+    mi = add("migrate-data", _lazy("migrate_data"), "copy the seed's file system into this environment's (a one-off "
+                                                     "Fargate task; dry run unless --execute)", [])
+    mi.add_argument("--from", dest="source", required=True, metavar="FS_ID", help="the seed's file system id (fs-...)")
+    mi.add_argument("--execute", action="store_true", help="copy (default: list what is there and the mapping)")
+    mi.add_argument("--yes", action="store_true", help="do not ask before creating the temporary path stack")
+    mi.add_argument("--seed-family", default="wwhd-backend", metavar="FAMILY",
+                    help="task definition family of the seed's tasks, refused while running (default wwhd-backend)")
     ve = add("verify", _lazy("verify"), "check the deployed environment against the seed's testing checklist "
                                         "(read-only)", [])
     ve.add_argument("--since", type=int, default=15, metavar="MINUTES",
                     help="each container must have logged within this many minutes (default 15)")
     ve.add_argument("--http", action="store_true",
                     help="also GET ServiceUrl + the health check path from here (off by default)")
+    ve.add_argument("--drift", action="store_true",
+                    help="also detect drift on every stack (starts CloudFormation drift detections; off by default)")

@@ -9,7 +9,8 @@ anything (upload, create, execute, delete).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+import json
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -20,8 +21,9 @@ from templates._common import TOOL
 from templates.config import EnvParams
 from templates.root import Param
 
+from . import adopt as adoption
 from . import bootstrap as boot
-from . import changeset, diff, review
+from . import changeset, diff, drift, review
 from .aws import Aws, aws_errors, check_account
 from .errors import EXIT, BadInput, DeployError, explain, suggest
 from .package import Packaged, default_bucket, package, quick_create_url, template_bucket
@@ -74,6 +76,8 @@ class PlanOptions:
     markdown_file: Path | None = None
     role_arn: str | None = None
     wait: bool = False
+    drift: bool | None = None  # None: on for production environments
+    adopt: bool = False  # import the resources of ours that exist outside any stack (deploy/adopt.py)
 
 
 @dataclass
@@ -154,9 +158,10 @@ def package_cmd(ctx: Ctx, image_tag: str | None = None, desired_count: int | Non
     return 0
 
 
-def _package(ctx: Ctx, account: str) -> Packaged:
+def _package(ctx: Ctx, account: str, adjust: Callable[[dict[str, dict]], None] | None = None) -> Packaged:
     bucket = template_bucket(ctx.aws, ctx.p, account)
-    packaged = package(ctx.aws, ctx.p, ctx.home, bucket, check=lambda built: _guardrails(ctx, built), owner=account)
+    packaged = package(ctx.aws, ctx.p, ctx.home, bucket, check=lambda built: _guardrails(ctx, built), owner=account,
+                       adjust=adjust)
     ctx.out.line(f"packaged to s3://{bucket}: {len(packaged.uploaded)} uploaded, {len(packaged.skipped)} unchanged")
     for key in packaged.uploaded:
         ctx.out.line(f"  uploaded {key}")
@@ -199,13 +204,25 @@ def _plan(ctx: Ctx, opts: PlanOptions) -> Planned | None:
     account = check_account(ctx.aws, ctx.p.account_id, ctx.env)
     info = _ready(ctx, describe(ctx.aws, ctx.p.stack_name), opts.wait, "plan")
     cs_type = change_set_type(info, ctx.p)
-    packaged = _package(ctx, account)
+    drifted = _plan_drift(ctx, info, opts)
+    adopted: list[adoption.Found] = []
+    if opts.adopt:  # read what exists under our names and upload its properties as found (deploy/adopt.py)
+        def adjust(built: dict[str, dict]) -> None:
+            adopted.extend(adoption.find(ctx.aws, ctx.p.stack_name, built))
+            adoption.as_found(built, adopted)
+    packaged = _package(ctx, account, adjust if opts.adopt else None)
     req = _request(ctx, info, cs_type, packaged, opts)
+    if adopted:
+        req = replace(req, import_existing=True)
     arn, req, desc = changeset.create_and_wait(ctx.aws, req, ctx.out, ctx.poller)
     if changeset.no_changes(desc):
         changeset.delete(ctx.aws, arn)  # nothing to review or apply; leave no clutter
+        if drifted is not None:
+            drifted.show_section(ctx.out)
         ctx.out.line(f"No changes: {ctx.p.stack_name} already matches the templates and parameters")
-        _write(opts, review.empty(ctx.p.stack_name, cs_type, _shown_parameters(req, info)))
+        unchanged = review.empty(ctx.p.stack_name, cs_type, _shown_parameters(req, info))
+        unchanged.drift = drifted
+        _write(opts, unchanged)
         return None
     _require_created(desc)
     tree = changeset.describe_tree(ctx.aws, arn)
@@ -214,9 +231,27 @@ def _plan(ctx: Ctx, opts: PlanOptions) -> Planned | None:
     before = diff.deployed_templates(ctx.aws, ctx.p.stack_name, packaged.templates) if cs_type == "UPDATE" else None
     compared = diff.compare(before, packaged.templates, ctx.p.region, ctx.env, deployed, tree.parameters)
     result = review.build(tree, cs_type, compared, deployed)
+    result.drift = drifted
     review.show(result, ctx.out)
-    _write(opts, result)
+    if opts.adopt:
+        adoption.show(adopted, ctx.out)
+    _write(opts, result, adopted)
     return Planned(result, arn, info)
+
+
+def _plan_drift(ctx: Ctx, info: StackInfo | None, opts: PlanOptions) -> drift.Report | drift.Skipped | None:
+    """``--drift`` (default on for production): the deployed hierarchy's drift, for the top of the review. A change
+    set compares templates, not reality: without this the reviewer approves a change whose effect on hand-changed
+    resources nobody has seen."""
+    wanted = ctx.p.production if opts.drift is None else opts.drift
+    if not wanted:
+        return drift.Skipped("--no-drift") if ctx.p.production else None
+    if info is None or not info.exists:
+        return drift.Skipped("nothing is deployed yet")
+    if info.status not in drift.DETECTABLE:
+        return drift.Skipped(f"{info.name} is {info.status}; CloudFormation detects drift only after an operation "
+                             "completed")
+    return drift.detect(ctx.aws, ctx.p.stack_name, ctx.poller, ctx.out, ctx.command)
 
 
 def _request(ctx: Ctx, info: StackInfo | None, cs_type: str, packaged: Packaged, opts: PlanOptions) -> changeset.Request:
@@ -247,9 +282,13 @@ def _shown_parameters(req: changeset.Request, info: StackInfo | None) -> dict[st
     return {x["ParameterKey"]: x.get("ParameterValue", previous.get(x["ParameterKey"], "")) for x in req.parameters}
 
 
-def _write(opts: PlanOptions, result: review.Review) -> None:
-    for path, text in ((opts.json_file, review.json_text(result) if opts.json_file else ""),
-                       (opts.markdown_file, review.markdown(result) if opts.markdown_file else "")):
+def _write(opts: PlanOptions, result: review.Review, adopted: list | None = None) -> None:
+    json_text = review.json_text(result) if opts.json_file else ""
+    if json_text and opts.adopt:
+        json_text = json.dumps({**review.as_json(result), "imported": adoption.as_json(adopted or [])}, indent=2,
+                               sort_keys=True) + "\n"
+    markdown = review.markdown(result) + adoption.markdown(adopted or []) if opts.markdown_file else ""
+    for path, text in ((opts.json_file, json_text), (opts.markdown_file, markdown)):
         if path:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
@@ -265,7 +304,7 @@ def _require_created(desc: dict) -> None:
 
 
 def apply(ctx: Ctx, opts: PlanOptions, change_set: str | None = None, yes: bool = False,
-          allow_data_loss: bool = False) -> int:
+          allow_data_loss: bool = False, review_file: Path | None = None) -> int:
     """Execute a reviewed change set (or plan one and confirm), guard the data, follow it to the end."""
     if change_set:
         if opts.image_tag or opts.desired_count is not None:
@@ -274,6 +313,7 @@ def apply(ctx: Ctx, opts: PlanOptions, change_set: str | None = None, yes: bool 
         planned = _reviewed(ctx, change_set)
         if planned is None:
             return 0
+        _repeat_drift(ctx, planned, review_file)
     else:
         planned = _plan(ctx, opts)
         if planned is None:
@@ -291,6 +331,11 @@ def apply(ctx: Ctx, opts: PlanOptions, change_set: str | None = None, yes: bool 
     if ctx.p.production and not (info and info.exists):
         protect(ctx.aws, final, ctx.out)  # a new stack gets its protection as soon as it exists
     _summary(ctx, planned.review, final, seconds)
+    if adoption.imports(planned.review):
+        for line in adoption.next_steps(ctx.command):
+            ctx.out.line(line)
+    if info and info.exists and (ctx.p.production if opts.drift is None else opts.drift):
+        _after_apply_drift(ctx)
     return 0
 
 
@@ -302,6 +347,15 @@ def _given_flags(opts: PlanOptions) -> list[str]:
     if opts.desired_count is not None:
         flags += ["--desired-count", str(opts.desired_count)]
     return flags
+
+
+def _after_apply_drift(ctx: Ctx) -> None:
+    """Drift of what was just deployed: a resource the update did not touch keeps its hand-made change."""
+    report = drift.detect(ctx.aws, ctx.p.stack_name, ctx.poller, ctx.out, ctx.command)
+    drift.show(report, ctx.out, heading=False)
+    if not report.ok:
+        ctx.out.warn(f"applied, but the deployed stacks still differ from the templates (above); "
+                     f"to see it again: {ctx.command('drift')}")
 
 
 def _reviewed(ctx: Ctx, name_or_arn: str) -> Planned | None:
@@ -324,6 +378,51 @@ def _reviewed(ctx: Ctx, name_or_arn: str) -> Planned | None:
     result = review.build(changeset.describe_tree(ctx.aws, desc["ChangeSetId"]), cs_type, deployed_parameters=deployed)
     review.show(result, ctx.out)
     return Planned(result, desc["ChangeSetId"], info)
+
+
+def _repeat_drift(ctx: Ctx, planned: Planned, review_file: Path | None) -> None:
+    """Repeat the drift warning of a reviewed change set: from its plan's JSON review when given, else (production)
+    by detecting again the resources CloudFormation's latest detection found drifted. A warning, not a refusal:
+    applying does not make drift worse, but it does not repair it either."""
+    if review_file is not None:
+        recorded = _review_drift(ctx, planned, review_file)
+        if recorded is None:
+            return
+        if not recorded.get("checked"):
+            ctx.out.warn(f"drift was not checked when this change set was planned ({recorded.get('skipped')})")
+            return
+        lines = [f"{s['path']}/{r['logicalId']} ({r['type']}): {r['status']}" for s in recorded["stacks"]
+                 for r in s["resources"] if r["status"] in drift.DRIFTED]
+        lines += [f"{s['path']}: detection failed: {s['reason']}" for s in recorded["stacks"]
+                  if s["detectionStatus"] != "DETECTION_COMPLETE"]
+    elif ctx.p.production:
+        again = drift.recorded(ctx.aws, ctx.p.stack_name)
+        if not again:
+            return
+        report = drift.detect(ctx.aws, ctx.p.stack_name, ctx.poller, ctx.out, ctx.command, only=again)
+        lines = [f"{s.label}/{r.logical_id} ({r.type}): {r.status}" for s, r in report.drifted]
+        lines += [f"{s.label}: detection failed: {s.reason}" for s in report.failed]
+    else:
+        return
+    for line in lines:
+        ctx.out.warn(f"DRIFT: {line}")
+    if lines:
+        ctx.out.line("  this change set does not reset drift the templates do not change; "
+                     f"details: {ctx.command('drift')}", "bold yellow")
+
+
+def _review_drift(ctx: Ctx, planned: Planned, path: Path) -> dict | None:
+    import json
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise BadInput(f"--review {path}: cannot read the plan's JSON review ({e})",
+                       f"pass the file plan wrote with --json: {ctx.command('plan', '--json', str(path))}") from None
+    if not isinstance(data, dict) or data.get("changeSetArn") != planned.arn:
+        raise BadInput(f"--review {path} is the review of another change set, not {planned.review.change_set_name}",
+                       "pass the --json file of the plan that created this change set")
+    return data.get("drift")
 
 
 def _confirmed(ctx: Ctx, planned: Planned) -> bool:
@@ -525,6 +624,19 @@ def _operation_start(aws: Aws, stack_id: str) -> datetime | None:
     starts = [e["Timestamp"] for e in page if e.get("PhysicalResourceId") == e["StackId"]
               and e.get("ResourceStatus") in OPERATION_STARTS]
     return starts[0] if starts else (page[0]["Timestamp"] if page else None)
+
+
+# --- drift --------------------------------------------------------------------------------------------------------
+
+
+def drift_cmd(ctx: Ctx, json_file: Path | None = None, markdown_file: Path | None = None) -> int:
+    """Detect drift on every stack of the hierarchy; 0 when every checked resource is in sync, 1 on drift or a
+    failed detection."""
+    check_account(ctx.aws, ctx.p.account_id, ctx.env)
+    report = drift.detect(ctx.aws, ctx.p.stack_name, ctx.poller, ctx.out, ctx.command)
+    drift.show(report, ctx.out)
+    drift.write(report, json_file, markdown_file)
+    return 0 if report.ok else 1
 
 
 # --- destroy ------------------------------------------------------------------------------------------------------

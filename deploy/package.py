@@ -13,6 +13,7 @@ anything reaches S3. Each template is built once; ``Packaged.templates`` carries
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import os
 import re
@@ -73,18 +74,25 @@ def content_key(stack_name: str, body: str) -> str:
 
 
 def package(aws: Aws, p: EnvParams, home: Path, bucket: str,
-            check: Callable[[dict[str, dict]], None] | None = None, owner: str | None = None) -> Packaged:
+            check: Callable[[dict[str, dict]], None] | None = None, owner: str | None = None,
+            adjust: Callable[[dict[str, dict]], None] | None = None) -> Packaged:
     """Build the templates (the root with the children's S3 URLs), let ``check`` refuse them before anything is
-    uploaded, upload the children, then the root, and write the root; nothing of the root exists if a child failed."""
+    uploaded, upload the children, then the root, and write the root; nothing of the root exists if a child failed.
+    ``adjust`` may change the children's dicts in place before they are dumped (``plan --adopt`` writes the
+    properties of the resources it imports as found); ``check`` still sees the templates' own values."""
     built = templates.build_all(p)
     dicts = {stem: t.to_dict() for stem, t in built.items()}
+    target = None
+    if adjust is not None:
+        target = copy.deepcopy(dicts)  # the guardrails judge the templates' own values, not the adjusted ones
+        adjust(dicts)
     children = {stem: dump_yaml(d) for stem, d in sorted(dicts.items()) if stem != templates.ROOT}
     urls = {stem: object_url(bucket, p.region, content_key(p.stack_name, body)) for stem, body in children.items()}
     root = build_root(p, {stem: t for stem, t in built.items() if stem != templates.ROOT}, lambda stem: urls[stem])
     dicts[templates.ROOT] = root.to_dict()
     root_body = dump_yaml(dicts[templates.ROOT])
     if check is not None:
-        check(dicts)
+        check({**(target or dicts), templates.ROOT: dicts[templates.ROOT]})
     owner = owner or caller_account(aws)
     uploaded, skipped = [], []
     for body in children.values():

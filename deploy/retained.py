@@ -1,4 +1,5 @@
-"""What survives ``destroy``: resources whose DeletionPolicy is Retain, found in the deployed templates.
+"""What survives ``destroy`` (resources whose DeletionPolicy is Retain, found in the deployed templates), and what a
+rolled-back first create left behind.
 
 Why the deployed templates and not a fresh render: what CloudFormation will keep is decided by the templates it
 holds now, which may be older than the working tree. For each kept resource we print how to remove it by hand,
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 import yaml
 
 from .aws import Aws, aws_errors
-from .stacks import StackInfo, list_resources, nested_stacks
+from .stacks import STACK_TYPE, StackInfo, list_resources, nested_stacks
 
 RETAINING = {"Retain", "RetainExceptOnCreate"}
 # Removal order: what depends on a thing goes before it (access points before their file system).
@@ -40,6 +41,7 @@ class Retained:
             "AWS::SecretsManager::Secret": [f"aws secretsmanager delete-secret --secret-id {pid} --recovery-window-in-days 7 {r}"],
             "AWS::ECR::Repository": [f"aws ecr delete-repository --repository-name {pid} --force {r}"],
             "AWS::Logs::LogGroup": [f"aws logs delete-log-group --log-group-name {pid} {r}"],
+            "AWS::ECS::Cluster": [f"aws ecs delete-cluster --cluster {pid} {r}"],
             "AWS::S3::Bucket": [f"aws s3 rb s3://{pid} --force {r}  # versioned: delete old versions first"],
         }.get(self.type, [f"delete {self.type} {pid} in the console or with its service's CLI"])
 
@@ -72,3 +74,30 @@ def _resources(aws: Aws, stack_id: str) -> dict:
         body = aws.cfn.get_template(StackName=stack_id, TemplateStage="Original")["TemplateBody"]
     template = body if isinstance(body, dict) else yaml.load(body, Loader=_Loader)  # noqa: S506 - safe loader subclass
     return (template or {}).get("Resources", {}) or {}
+
+
+def left_by_rollback(aws: Aws, root_id: str) -> list[Retained]:
+    """What a rolled-back create kept: resources in ``DELETE_SKIPPED`` in the root and its (deleted) nested stacks.
+
+    Those are the ``Retain`` ones (file system, access points); ``RetainExceptOnCreate`` ones were deleted by the
+    rollback. No template is read: the status says it. API reference, ListStackResources: "For deleted stacks,
+    ListStackResources returns resource information for up to 90 days after the stack has been deleted" (by stack
+    id, which the root's rows for its nested stacks carry as PhysicalResourceId).
+    """
+    stacks = {("root",): root_id, **nested_stacks(aws, root_id)}
+    found = [Retained("/".join(path), r["LogicalResourceId"], r["ResourceType"], r.get("PhysicalResourceId") or "(id not reported)")
+             for path, stack_id in stacks.items() for r in list_resources(aws, stack_id)
+             if r.get("ResourceStatus") == "DELETE_SKIPPED" and r["ResourceType"] != STACK_TYPE]
+    return sorted(found, key=lambda r: (ORDER.get(r.type, 0), r.stack, r.logical_id))
+
+
+def leftover_lines(kept: list[Retained], region: str) -> list[str]:
+    """The failure summary's part about what a rolled-back create kept, with the commands that remove it."""
+    if not kept:
+        return ["the rollback kept nothing: every resource it created was deleted"]
+    lines = ["the rollback kept these (no fixed names, so they do not block the retry; they are new and hold only "
+             "what the failed create wrote). Keep them, or remove them for good:"]
+    for r in kept:
+        lines.append(f"  {r.stack}/{r.logical_id} ({r.type} {r.physical_id}):")
+        lines += [f"    {command}" for command in r.removal(region)]
+    return lines

@@ -119,6 +119,8 @@ class Review:
     no_changes: bool = False
     deployed_parameters: dict[str, str] = field(default_factory=dict)
     diff: TemplateDiff | None = None  # deployed vs planned templates; None when not compared
+    # deploy.drift.Report or .Skipped when plan checked drift (rendered by them; None: not asked for)
+    drift: object | None = None
 
     @property
     def data_loss(self) -> list[Finding]:
@@ -310,6 +312,8 @@ def single_writer(review: Review) -> list[Finding]:
 def show(review: Review, out: Out) -> None:
     """The terminal review: per stack its rows and changed properties, then the summary and warnings."""
     out.heading(f"Plan for {review.stack_name} ({review.change_set_type}): change set {review.change_set_name}")
+    if review.drift is not None:
+        review.drift.show_section(out)
     params = parameter_changes(review)
     if params and out.rich:
         out.table("parameters (deployed -> planned)", ["Parameter", "Deployed", "Planned", ""],
@@ -440,6 +444,7 @@ def as_json(review: Review) -> dict:
         "dataLoss": [vars(f) for f in review.data_loss],
         "singleWriter": [vars(f) for f in review.single_writer],
         **_json_diff(review.diff),
+        "drift": review.drift.as_json() if review.drift is not None else None,
         "security": [{"stack": label, "logicalId": r.logical_id, "type": r.type, "action": r.action} for label, r in review.security],
         "stacks": [{
             "path": s.label, "stackName": s.stack_name, "changeSetId": s.change_set_id,
@@ -487,9 +492,10 @@ def json_text(review: Review) -> str:
 def markdown(review: Review) -> str:
     """For a pull request comment or a job summary: a table per stack, values folded in details; every value inert."""
     head = f"### Plan for {md_code(review.stack_name)}"
+    drift = review.drift.markdown_section() if review.drift is not None else []
     if review.no_changes:
-        return f"{head}\n\nNo changes.\n"
-    lines = [head, "", f"{md_text(review.change_set_type)} change set {md_code(review.change_set_name)}: "
+        return "\n".join([head, "", *drift, "No changes."]) + "\n"
+    lines = [head, "", *drift, f"{md_text(review.change_set_type)} change set {md_code(review.change_set_name)}: "
                        f"**{summary_text(review.counts())}** across {len(review.stacks)} stack(s).", ""]
     params = parameter_changes(review)
     if params:

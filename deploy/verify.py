@@ -760,7 +760,19 @@ def run_check(d: Deployed, check: Callable[[Deployed], Verdict]) -> Verdict:
 # --- the command --------------------------------------------------------------------------------------------------
 
 
-def verify(ctx: Ctx, since_minutes: int = 15, http: bool = False) -> int:
+def check_drift(ctx: Ctx) -> Verdict:
+    """Opt-in (``--drift``) last item: the deployed hierarchy's drift (deploy/drift.py); FAIL on drift or a failed
+    detection. Not read-only in the strict sense: it starts CloudFormation drift detections (which change nothing)."""
+    from . import drift
+
+    report = drift.detect(ctx.aws, ctx.p.stack_name, ctx.poller, ctx.out, ctx.command)
+    details = tuple(f"{s.label}/{r.logical_id} ({r.type}): {r.status}" for s, r in report.drifted)
+    details += tuple(f"{s.label}: detection failed: {s.reason}" for s in report.failed)
+    return Verdict(PASS if report.ok else FAIL, drift.summary_text(report), details + (
+        (f"details: {ctx.command('drift')}",) if details else ()))
+
+
+def verify(ctx: Ctx, since_minutes: int = 15, http: bool = False, drift: bool = False) -> int:
     """Check the deployed environment against the seed's testing checklist; 0 when nothing fails, else 1."""
     account = check_account(ctx.aws, ctx.p.account_id, ctx.env)
     info = describe(ctx.aws, ctx.p.stack_name)
@@ -773,6 +785,8 @@ def verify(ctx: Ctx, since_minutes: int = 15, http: bool = False) -> int:
         ctx.out.warn(f"{info.name} is {info.status}: what is checked may change when the operation ends")
     d = Deployed(ctx.aws, ctx.p, info, now=ctx.now(), since=timedelta(minutes=since_minutes), http=http)
     results = [Result(n, item, run_check(d, check)) for n, (item, check) in enumerate(CHECKLIST, 1)]
+    if drift:
+        results.append(Result(len(results) + 1, "Deployed resources match the templates (drift)", check_drift(ctx)))
     for r in results:
         lines = r.lines()
         ctx.out.line(lines[0], STYLE[r.status])

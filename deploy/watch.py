@@ -20,7 +20,8 @@ from botocore.exceptions import ClientError
 
 from templates.config import EnvParams
 
-from .aws import Aws, aws_errors
+from .aws import Aws, aws_errors, error_message
+from .retained import left_by_rollback, leftover_lines
 from .stacks import STACK_TYPE, StackInfo, describe, list_resources, nested_stacks
 from .errors import aws_cli, suggest
 from .ui import Out, Poller, clean
@@ -247,6 +248,16 @@ def resources_to_skip(aws: Aws, root_id: str) -> list[str]:
     return sorted(skip)
 
 
+def _leftovers(aws: Aws | None, info: StackInfo, region: str) -> list[str]:
+    """What the rolled-back create kept (``aws`` None: advice without looking)."""
+    if aws is None:
+        return []
+    try:
+        return leftover_lines(left_by_rollback(aws, info.id), region)
+    except ClientError as e:
+        return [f"could not list what the rollback kept ({error_message(e)}); see the DELETE_SKIPPED events above"]
+
+
 def recovery(aws: Aws, p: EnvParams, info: StackInfo | None) -> list[str]:
     """What to do next for the final state, as commands to run."""
     if info is None:
@@ -254,7 +265,8 @@ def recovery(aws: Aws, p: EnvParams, info: StackInfo | None) -> list[str]:
     status = info.status
     if status == "ROLLBACK_COMPLETE":
         return ["the stack was never created and can only be deleted before trying again:",
-                f"  {suggest('destroy', p.env, '--yes')} && {suggest('apply', p.env)}"]
+                f"  {suggest('destroy', p.env, '--yes')} && {suggest('apply', p.env)}",
+                *_leftovers(aws, info, p.region)]
     if status in {"ROLLBACK_FAILED", "DELETE_FAILED", "CREATE_FAILED"}:
         return [f"the stack must be deleted; fix the cause above, then: {suggest('destroy', p.env)}",
                 f"  (still failing? {aws_cli(p.region, 'cloudformation', 'delete-stack', '--stack-name', info.name)} "

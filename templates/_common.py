@@ -55,9 +55,35 @@ def outputs(t: Template, values: dict[StrEnum | str, object], descriptions: dict
         t.add_output(Output(str(key), Value=value, Description=(descriptions or {}).get(key, str(key))))
 
 
-def retain(resource):
-    """Stateful: keep the resource when it is removed from the template, replaced, or the stack is deleted."""
+def retain(resource, reason: str | None = None):
+    """Stateful: keep the resource when it is removed from the template, replaced, or the stack is deleted, and also
+    when the create that made it rolls back.
+
+    For resources without a fixed physical name (file system, access points): a leftover never blocks a retry, and a
+    create that got as far as starting the service may already have written data to it. A resource *with* a fixed
+    name needs ``reason`` (kept in ``Metadata.wwhd-infra.deletion-policy-reason``; ``checks/guardrails.py`` asks for
+    it), because its leftover blocks the retry of a failed first create.
+    """
     resource.DeletionPolicy = "Retain"
+    resource.UpdateReplacePolicy = "Retain"
+    if reason:
+        meta = dict(resource.resource.get("Metadata") or {})
+        meta["wwhd-infra"] = {**meta.get("wwhd-infra", {}), "deletion-policy-reason": reason}
+        resource.Metadata = meta
+    return resource
+
+
+def retain_except_on_create(resource):
+    """Stateful with a fixed physical name: retained like :func:`retain`, except that a rolled-back *first* create
+    deletes it, so the retry does not fail on the name (a secret deleted with a recovery window keeps its name
+    for at least 7 days).
+
+    CloudFormation User Guide, "DeletionPolicy attribute": RetainExceptOnCreate "behaves like Retain for stack
+    operations, except for the stack operation that initially created the resource. If the stack operation that
+    created the resource is rolled back, CloudFormation deletes the resource." UpdateReplacePolicy accepts only
+    Delete, Retain and Snapshot, so it stays Retain.
+    """
+    resource.DeletionPolicy = "RetainExceptOnCreate"
     resource.UpdateReplacePolicy = "Retain"
     return resource
 

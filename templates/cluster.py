@@ -1,8 +1,14 @@
 """The ECS cluster, the log group both containers write to, and (dev) the app's ECR repository.
 
-The log group keeps the seed's name ``/ecs/wwhd-backend`` (operators and runbooks use it) with a retention period;
-logs are not kept when the stack goes. The ECR repository, when this environment creates it, is retained: it holds
-the images every task definition revision points at. Not otherwise stateful.
+The log group keeps the seed's name ``/ecs/wwhd-backend`` (operators and runbooks use it) with a retention period.
+The ECR repository, when this environment creates it, is retained: it holds the images every task definition
+revision points at. Not otherwise stateful.
+
+In production the cluster and the log group are ``Retain``: production takes over the seed's hand-made ones with
+``plan --adopt`` (``deploy/adopt.py``), and CloudFormation imports only resources whose DeletionPolicy is Retain or
+RetainExceptOnCreate. Not RetainExceptOnCreate: AWS does not document whether a rolled-back create deletes a resource
+that it *imported*, and Retain never deletes the seed's resources; a retry imports them again. Elsewhere logs and
+cluster go with the stack (a kept named log group would make the next create of the stack fail on its name).
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from enum import StrEnum
 
 from troposphere import GetAtt, Ref, Template, ecr, ecs, logs
 
-from ._common import disposable, new_template, outputs, retain, scan_ignore, tags
+from ._common import disposable, new_template, outputs, retain, retain_except_on_create, scan_ignore, tags
 from .config import EnvParams
 
 COMPONENT = "cluster"
@@ -32,8 +38,7 @@ class Out(StrEnum):
 def build(p: EnvParams) -> Template:
     t = new_template(p, "ECS cluster (Fargate), log group" + (", ECR repository" if p.image.create_repository else ""))
     cluster = _cluster(t, p)
-    # Logs go with the stack: keeping a named group would make the next create of this stack fail on the name.
-    group = t.add_resource(scan_ignore(disposable(logs.LogGroup(
+    group = t.add_resource(scan_ignore(_kept_in_production(p, logs.LogGroup(
         "LogGroup", LogGroupName=p.logs.group_name, RetentionInDays=p.logs.retention_days, Tags=tags(p, COMPONENT),
     )), {
         "CKV_AWS_158": "CloudWatch Logs encrypts every log group at rest already; a CMK (~1 USD/month) would add "
@@ -47,14 +52,24 @@ def build(p: EnvParams) -> Template:
 
 def _cluster(t: Template, p: EnvParams) -> ecs.Cluster:
     optional = {"ClusterName": p.cluster.name} if p.cluster.name else {}
-    return t.add_resource(ecs.Cluster(
+    cluster = ecs.Cluster(
         "Cluster",
         CapacityProviders=["FARGATE", "FARGATE_SPOT"],
         DefaultCapacityProviderStrategy=[ecs.CapacityProviderStrategyItem(CapacityProvider="FARGATE", Weight=1)],
         ClusterSettings=[ecs.ClusterSetting(Name="containerInsights", Value=p.cluster.container_insights)],
         Tags=tags(p, COMPONENT),
         **optional,
-    ))
+    )
+    return t.add_resource(_kept_in_production(p, cluster) if p.cluster.name else cluster)
+
+
+ADOPT_REASON = ("production adopts the seed's resource of this name (plan --adopt): import needs Retain or "
+                "RetainExceptOnCreate, and Retain never deletes the seed's resource, also when the create that "
+                "imported it rolls back; the retry imports it again")
+
+
+def _kept_in_production(p: EnvParams, resource):
+    return retain(resource, reason=ADOPT_REASON) if p.production else disposable(resource)
 
 
 def _repository(t: Template, p: EnvParams) -> ecr.Repository:
@@ -63,7 +78,7 @@ def _repository(t: Template, p: EnvParams) -> ecr.Repository:
         "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": KEEP_IMAGES},
         "action": {"type": "expire"},
     }]}
-    return t.add_resource(scan_ignore(retain(ecr.Repository(
+    return t.add_resource(scan_ignore(retain_except_on_create(ecr.Repository(
         "Repository",
         RepositoryName=p.image.repository,
         # A deploy names its image by tag; an immutable tag means the tag always names the same bytes.

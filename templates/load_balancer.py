@@ -16,6 +16,7 @@ from ._common import new_template, outputs, param, scan_ignore, subnet_ids, tags
 from .config import EnvParams
 
 COMPONENT = "load-balancer"
+HEALTH_CHECK_INTERVAL, HEALTHY_THRESHOLD = 15, 2  # also the deploy outage's last step (service.worst_case_outage)
 _NO_DOMAIN = "this environment has no domain, so no certificate: plain HTTP by design (a domain in params turns on HTTPS)"
 
 
@@ -93,9 +94,9 @@ def _target_group(t: Template, p: EnvParams) -> elb.TargetGroup:
         HealthCheckEnabled=True,
         HealthCheckProtocol="HTTP",
         HealthCheckPath=app.health_check_path,
-        HealthCheckIntervalSeconds=15,
+        HealthCheckIntervalSeconds=HEALTH_CHECK_INTERVAL,
         HealthCheckTimeoutSeconds=5,
-        HealthyThresholdCount=2,
+        HealthyThresholdCount=HEALTHY_THRESHOLD,
         UnhealthyThresholdCount=3,
         Matcher=elb.Matcher(HttpCode="200"),
         TargetGroupAttributes=[

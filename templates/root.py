@@ -35,6 +35,7 @@ ROOT_OUTPUTS = {
     "PlanRoleArn": "Role GitHub Actions assumes to plan (pull requests)",
     "DeployRoleArn": "Role GitHub Actions assumes to deploy (protected environment)",
     "CloudFormationExecutionRoleArn": "Role CloudFormation uses for CI deploys",
+    "DriftRoleArn": "Role GitHub Actions assumes for the nightly drift check (read-only)",
 }
 
 

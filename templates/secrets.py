@@ -1,4 +1,8 @@
-"""Secrets Manager secrets this environment creates (``generate: true`` in params). STATEFUL: retained.
+"""Secrets Manager secrets this environment creates (``generate: true`` in params). STATEFUL: retained, except
+when the create that made them rolls back (``RetainExceptOnCreate``: their fixed names would block the retry).
+CloudFormation's handler deletes a secret without a recovery window (force delete; aws-cloudformation/
+cloudformation-coverage-roadmap#1999), so the name is free for the retry at once; a secret deleted by hand with the
+default recovery window would keep it for 7 to 30 days.
 
 A generated secret gets its value from CloudFormation's ``GenerateSecretString``, so no value ever passes through
 params, output or logs. A secret that already exists (the OpenAI key in prod, filled in by the operator) is not
@@ -14,7 +18,7 @@ from enum import StrEnum
 
 from troposphere import AWSHelperFn, Ref, Sub, Template, secretsmanager
 
-from ._common import new_template, outputs, param, pascal, retain, scan_ignore, tags
+from ._common import new_template, outputs, param, pascal, retain_except_on_create, scan_ignore, tags
 from .config import EnvParams, SecretRef
 
 COMPONENT = "secrets"
@@ -50,7 +54,7 @@ def build(p: EnvParams) -> Template:
     for var, s in sorted(p.secrets.items()):
         if not s.generate:
             continue
-        secret = t.add_resource(scan_ignore(retain(secretsmanager.Secret(
+        secret = t.add_resource(scan_ignore(retain_except_on_create(secretsmanager.Secret(
             f"{pascal(var)}Secret",
             Name=s.name,
             Description=s.description or f"{var} for {p.stack_name}",

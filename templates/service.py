@@ -13,12 +13,24 @@ AWS rules this module follows (ECS Developer Guide):
 * Fargate platform 1.4.0 or later is required for EFS volumes; ``LATEST`` is 1.4.0 or later. A volume that uses an
   access point must enable transit encryption; with IAM authorization the task role is the EFS identity.
 * ``dependsOn`` with condition ``HEALTHY`` requires the dependency to have a container health check: the app starts
-  only after Qdrant answers. ECS stops containers in reverse dependency order, so the app stops before Qdrant.
+  only after Qdrant answers. ECS API reference, ContainerDependency: "When a dependency is defined for container
+  startup, for container shutdown it is reversed": Qdrant starts first and stops last, so the app (SQLite) has
+  closed before Qdrant (RocksDB) gets its SIGTERM, and never writes to a Qdrant that is going away.
+* Stop timeouts (ECS API reference, ContainerDefinition ``stopTimeout``: "For tasks that use the Fargate launch type,
+  the max stop timeout value is 120 seconds", default 30): the time between SIGTERM and SIGKILL. Qdrant gets the
+  maximum, 120 s: on SIGTERM it flushes RocksDB's memtables and its WAL, and on EFS every fsync is a network round
+  trip. The app gets 60 s: a SQLite transaction and the WAL checkpoint on close take well under a second, and by the
+  time ECS stops the task the load balancer has drained its connections (``deregistration_delay``). A container
+  that exits sooner costs nothing; the timeouts only bound a slow one. :func:`worst_case_outage` adds them up.
 * Health checks run inside each container, so they may only use what its image ships. The Qdrant image has no curl
   or wget (qdrant/qdrant#3491, #4250: refused upstream for security), but v1.7.x is built on Debian slim and has
   bash: the check opens ``/dev/tcp`` with bash builtins and asks Qdrant's ``/readyz`` (added in Qdrant 1.5.0,
-  qdrant/qdrant#2409, and always open even with an API key; the seed's ``/health`` is not a Qdrant endpoint). The app image is a Python
-  image (FastAPI), so its check uses Python's standard library instead of assuming curl.
+  qdrant/qdrant#2409, and always open even with an API key; the seed's ``/health`` is not a Qdrant endpoint). The app
+  image is built by the backend repository, not here, and the only record of what it ships is the seed's task
+  definition, whose app health check is ``curl http://localhost:8000/health``: so the app check is that curl, in the
+  ``CMD-SHELL`` form of the ECS documentation's example (``curl -f ... || exit 1``: ``-f`` fails on HTTP errors,
+  ``|| exit 1`` gives the exit code Docker defines as unhealthy). It does not assume a ``python`` binary (a slim
+  or distroless Python image may have only ``python3``, or none on ``PATH``).
 """
 
 from __future__ import annotations
@@ -95,8 +107,39 @@ def qdrant_health_command(port: int) -> list[str]:
 
 
 def app_health_command(port: int, path: str) -> list[str]:
-    code = f"import urllib.request; urllib.request.urlopen('http://localhost:{port}{path}', timeout=4)"
-    return ["CMD", "python", "-c", code]
+    """The seed's check (curl, which the seed's image has), failing on HTTP errors and within the check's timeout."""
+    return ["CMD-SHELL", f"curl -fsS --max-time 4 -o /dev/null http://localhost:{port}{path} || exit 1"]
+
+
+# Seconds (see the module docstring). Fargate's maximum stop timeout is 120.
+APP_STOP_TIMEOUT, QDRANT_STOP_TIMEOUT = 60, 120
+QDRANT_CHECK = {"Interval": 15, "Timeout": 5, "Retries": 3, "StartPeriod": 30}
+APP_CHECK = {"Interval": 15, "Timeout": 5, "Retries": 3, "StartPeriod": 60}
+# Assumed, not configured: Fargate provisioning (ENI), image pulls and the EFS mounts of a new task, and the app and
+# Qdrant starting up. About a minute for these images; the README says it is an assumption.
+ASSUMED_TASK_START = 60
+
+
+def worst_case_outage(p: EnvParams) -> dict[str, int]:
+    """Seconds without a healthy target in one deploy, worst case, by step (the single writer's price).
+
+    With ``maximumPercent`` 100 and ``minimumHealthyPercent`` 0 the old task stops before the new one starts:
+    the target is deregistered (traffic stops) and drains; ECS then stops the app (SIGTERM, up to its stop
+    timeout), then Qdrant (reverse dependency order, up to its stop timeout); the new task starts (assumed); the app
+    starts when Qdrant's health check passes (up to one interval after Qdrant is ready); the target becomes healthy
+    after ``HealthyThresholdCount`` passing checks, up to one interval after registration plus that many intervals.
+    """
+    from .load_balancer import HEALTH_CHECK_INTERVAL, HEALTHY_THRESHOLD
+
+    return {
+        "deregistration delay (connections drain)": p.load_balancer.deregistration_delay,
+        "app stops (stop timeout)": APP_STOP_TIMEOUT,
+        "Qdrant stops (stop timeout)": QDRANT_STOP_TIMEOUT,
+        "new task provisioned, images pulled, containers started (assumed)": ASSUMED_TASK_START,
+        "Qdrant health check passes (one interval)": QDRANT_CHECK["Interval"],
+        "load balancer health checks pass (one interval + healthy threshold x interval)":
+            HEALTH_CHECK_INTERVAL * (1 + HEALTHY_THRESHOLD),
+    }
 
 
 def _qdrant(t: Template, p: EnvParams) -> ecs.ContainerDefinition:
@@ -106,7 +149,8 @@ def _qdrant(t: Template, p: EnvParams) -> ecs.ContainerDefinition:
         PortMappings=[ecs.PortMapping(ContainerPort=q.port, Protocol="tcp", Name="qdrant-http")],
         Environment=_env(q.environment),
         MountPoints=[ecs.MountPoint(SourceVolume=QDRANT_VOLUME, ContainerPath=QDRANT_DATA_PATH, ReadOnly=False)],
-        HealthCheck=ecs.HealthCheck(Command=qdrant_health_command(q.port), Interval=15, Timeout=5, Retries=3, StartPeriod=30),
+        HealthCheck=ecs.HealthCheck(Command=qdrant_health_command(q.port), **QDRANT_CHECK),
+        StopTimeout=QDRANT_STOP_TIMEOUT,  # RocksDB flushes to EFS on SIGTERM; stops last (reverse dependency order)
         # RocksDB keeps many files open; Qdrant's docs ask for a high open-files limit.
         Ulimits=[ecs.Ulimit(Name="nofile", SoftLimit=65535, HardLimit=65535)],
         LogConfiguration=_log(p, QDRANT),
@@ -123,9 +167,8 @@ def _app(t: Template, p: EnvParams) -> ecs.ContainerDefinition:
         Secrets=[ecs.Secret(Name=var, ValueFrom=secrets.secret_value_from(t, p, var)) for var in sorted(p.secrets)],
         MountPoints=[ecs.MountPoint(SourceVolume=APP_VOLUME, ContainerPath=APP_DATA_PATH, ReadOnly=False)],
         DependsOn=[ecs.ContainerDependency(ContainerName=QDRANT, Condition="HEALTHY")],
-        HealthCheck=ecs.HealthCheck(Command=app_health_command(a.port, a.health_check_path), Interval=15, Timeout=5,
-                                    Retries=3, StartPeriod=60),
-        StopTimeout=30,  # let SQLite finish its transaction on SIGTERM
+        HealthCheck=ecs.HealthCheck(Command=app_health_command(a.port, a.health_check_path), **APP_CHECK),
+        StopTimeout=APP_STOP_TIMEOUT,  # SQLite finishes its transaction and closes; stops before Qdrant
         LogConfiguration=_log(p, APP),
     )
 

@@ -1,5 +1,10 @@
 """The committed list of stateful logical ids: the resources whose replacement or deletion loses data.
 
+Deletion policies (checked by ``checks/guardrails.py``): a stateful resource with a fixed physical name (secret, ECR
+repository, backup vault) is ``RetainExceptOnCreate``, so a rolled-back first create removes it and the retry does
+not fail on its name; one without (file system, access points) is ``Retain``, also on a rolled-back create. Both keep
+``UpdateReplacePolicy: Retain``.
+
 Logical ids are an API: renaming one makes CloudFormation create a new resource and drop the old (retained, but
 orphaned, and the app would start on an empty file system). ``tests/test_policy.py`` fails when a rendered template's
 retained resources differ from this list, so changing either needs changing both, on purpose. The deploy stage uses
@@ -14,6 +19,11 @@ STATEFUL: dict[str, tuple[str, ...]] = {
     "SecretsStack": ("JwtSecretSecret", "OpenaiApiKeySecret"),
     "ClusterStack": ("Repository",),
 }
+
+# Retained although they hold no data of ours: the resources ``plan --adopt`` may import by their fixed names (the
+# seed's cluster and log group; CloudFormation imports only resources whose DeletionPolicy is Retain or
+# RetainExceptOnCreate). Production environments only (templates/cluster.py).
+ADOPTABLE: dict[str, tuple[str, ...]] = {"ClusterStack": ("Cluster", "LogGroup")}
 
 # The resources a stack policy must never let CloudFormation replace or delete (their loss loses data immediately).
 PROTECTED: dict[str, tuple[str, ...]] = {"StorageStack": ("AppAccessPoint", "FileSystem", "QdrantAccessPoint")}

@@ -1,7 +1,9 @@
 """EFS for the SQLite file and the Qdrant storage, and its AWS Backup plan. STATEFUL: the data lives here.
 
-The file system and both access points are retained on delete and on replacement (DeletionPolicy and
-UpdateReplacePolicy Retain); their logical ids are listed in ``templates/stateful.py`` and guarded by a test.
+The file system and both access points are retained on delete, on replacement and on a rolled-back create
+(DeletionPolicy and UpdateReplacePolicy Retain): they have no fixed name, so a leftover never blocks a retry, and a
+create that got as far as the service may already have written data. The backup vault has a fixed name and is
+``RetainExceptOnCreate`` (see ``_backups``). Their logical ids are listed in ``templates/stateful.py`` and guarded.
 
 Layout on the file system, as the seed has it (so data copied from the hand-made file system keeps its paths)::
 
@@ -24,7 +26,8 @@ from awacs import sts
 from awacs.aws import Allow, Bool, Condition, Deny, PolicyDocument, Principal, Statement
 from troposphere import GetAtt, Ref, Sub, Template, backup, efs, encode_to_dict, iam
 
-from ._common import keyed_subnets, new_template, outputs, param, retain, scan_ignore, tag_pairs, tags
+from ._common import (keyed_subnets, new_template, outputs, param, retain, retain_except_on_create, scan_ignore,
+                      tag_pairs, tags)
 from .config import EnvParams
 
 COMPONENT = "storage"
@@ -148,7 +151,10 @@ def _backups(t: Template, p: EnvParams, fs: efs.FileSystem) -> backup.BackupVaul
     outputs, so putting it there would make a cycle.
     """
     b = p.storage.backup
-    vault = t.add_resource(scan_ignore(retain(backup.BackupVault(
+    # The vault's name is required and fixed (``<stack>-vault``), so a leftover would block the retry of a failed first
+    # create: RetainExceptOnCreate. It cannot cost backups: AWS Backup deletes only an empty vault (DeleteBackupVault
+    # fails while it holds recovery points), and a vault made by a create that rolled back holds none.
+    vault = t.add_resource(scan_ignore(retain_except_on_create(backup.BackupVault(
         "BackupVault", BackupVaultName=Sub("${AWS::StackName}-vault"), BackupVaultTags=tag_pairs(p, COMPONENT),
     )), {
         "CKV_AWS_166": "recovery points are encrypted with the AWS managed key aws/backup; a CMK costs ~1 USD/month, "

@@ -8,7 +8,7 @@ import copy
 import pytest
 
 from checks import guardrails
-from templates.stateful import STATEFUL
+from templates.stateful import ADOPTABLE, STATEFUL
 from templates._common import stack_id
 
 
@@ -23,10 +23,29 @@ def test_stateful_list_matches_what_the_templates_retain(built):
     for env_templates in built.values():
         for stem, t in env_templates.items():
             for rid, r in t.get("Resources", {}).items():
-                if r.get("DeletionPolicy") == "Retain":
+                if r.get("DeletionPolicy") in ("Retain", "RetainExceptOnCreate"):
                     retained.add((stack_id(stem), rid))
     listed = {(s, r) for s, ids in STATEFUL.items() for r in ids}
-    assert retained == listed
+    adoptable = {(s, r) for s, ids in ADOPTABLE.items() for r in ids}
+    assert listed <= retained <= listed | adoptable
+
+
+def test_named_stateful_resources_are_removed_by_a_rolled_back_create(built):
+    """Item: a failed first create can be retried. Fixed names (secrets, ECR repository, backup vault) are
+    RetainExceptOnCreate; the file system and access points (no fixed name) stay Retain."""
+    policies = {}
+    for env_templates in built.values():
+        for stem, t in env_templates.items():
+            for rid, r in t.get("Resources", {}).items():
+                if rid in STATEFUL.get(stack_id(stem), ()):
+                    policies.setdefault((r["Type"], r["DeletionPolicy"], r["UpdateReplacePolicy"]), set()).add(rid)
+    assert policies == {
+        ("AWS::EFS::FileSystem", "Retain", "Retain"): {"FileSystem"},
+        ("AWS::EFS::AccessPoint", "Retain", "Retain"): {"AppAccessPoint", "QdrantAccessPoint"},
+        ("AWS::Backup::BackupVault", "RetainExceptOnCreate", "Retain"): {"BackupVault"},
+        ("AWS::SecretsManager::Secret", "RetainExceptOnCreate", "Retain"): {"JwtSecretSecret", "OpenaiApiKeySecret"},
+        ("AWS::ECR::Repository", "RetainExceptOnCreate", "Retain"): {"Repository"},
+    }
 
 
 def _mutated(templates, stem, rid, fn):
@@ -57,12 +76,20 @@ MUTATIONS = [
     ("security", "AppIngressLoadBalancer", lambda r: (r["Properties"].pop("SourceSecurityGroupId"),
                                                        r["Properties"].update(CidrIp="0.0.0.0/0")), "network"),
     ("cluster", "Cluster", lambda r: r["Properties"].update(Tags=[{"Key": "app", "Value": "wwhd"}]), "tags"),
+    ("secrets", "JwtSecretSecret", lambda r: r.update(DeletionPolicy="Retain"), "retry"),
+    ("storage", "FileSystem", lambda r: r.update(DeletionPolicy="RetainExceptOnCreate"), "retry"),
 ]
 
 
 @pytest.mark.parametrize("stem,rid,mutate,rule", MUTATIONS, ids=[f"{m[0]}.{m[1]}-{m[3]}" for m in MUTATIONS])
 def test_each_guardrail_catches_its_mistake(prod, stem, rid, mutate, rule):
     assert (stem, rid, rule) in _rules(guardrails.check(_mutated(prod, stem, rid, mutate)))
+
+
+def test_a_named_retain_with_its_reason_is_accepted(prod):
+    t = _mutated(prod, "secrets", "JwtSecretSecret",
+                 lambda r: r.update(DeletionPolicy="Retain", Metadata={"wwhd-infra": {"deletion-policy-reason": "why"}}))
+    assert not [v for v in guardrails.check(t) if v.rule == "retry"]
 
 
 def test_a_new_stateful_type_must_be_listed(prod):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -174,7 +175,9 @@ def test_backup_plan_from_params(prod):
     assert_subset({"ScheduleExpression": p.schedule, "Lifecycle": {"DeleteAfterDays": p.delete_after_days},
                    "TargetBackupVault": {"Ref": "BackupVault"}}, rule)
     assert props(only(t, "AWS::Backup::BackupSelection"))["BackupSelection"]["Resources"] == [{"Fn::GetAtt": ["FileSystem", "Arn"]}]
-    assert t["Resources"]["BackupVault"]["DeletionPolicy"] == "Retain"
+    # fixed name (<stack>-vault): a rolled-back first create removes it, or the retry would fail on the name
+    assert t["Resources"]["BackupVault"]["DeletionPolicy"] == "RetainExceptOnCreate"
+    assert t["Resources"]["BackupVault"]["UpdateReplacePolicy"] == "Retain"
 
 
 # --- iam -----------------------------------------------------------------------------------------------------------
@@ -222,7 +225,7 @@ def test_cluster_and_log_group(prod):
 
 def test_dev_creates_an_immutable_retained_repository(dev):
     repo = only(dev["cluster"], "AWS::ECR::Repository")
-    assert repo["DeletionPolicy"] == "Retain"
+    assert (repo["DeletionPolicy"], repo["UpdateReplacePolicy"]) == ("RetainExceptOnCreate", "Retain")
     assert_subset({"RepositoryName": "wwhd-backend-dev", "ImageTagMutability": "IMMUTABLE"}, props(repo))
 
 
@@ -293,7 +296,31 @@ def test_app_starts_only_after_qdrant_is_healthy_and_checks_use_what_images_ship
     assert qcmd[:3] == ["CMD", "bash", "-c"] and "/dev/tcp/127.0.0.1/6333" in qcmd[3] and "/readyz" in qcmd[3]
     assert not any(tool in " ".join(qcmd) for tool in ("curl", "wget"))
     acmd = c["fastapi"]["HealthCheck"]["Command"]
-    assert acmd[:2] == ["CMD", "python"] and "http://localhost:8000/health" in acmd[3]
+    # the seed's app check used curl (the one record of what the app image ships); no python binary assumed
+    assert acmd == ["CMD-SHELL", "curl -fsS --max-time 4 -o /dev/null http://localhost:8000/health || exit 1"]
+
+
+def test_stop_timeouts_let_sqlite_and_rocksdb_close_and_the_app_stops_first(prod):
+    """ECS: Fargate's maximum stopTimeout is 120 s; shutdown runs in reverse dependency order, so the app (which
+    depends on Qdrant) gets SIGTERM first and Qdrant last."""
+    c = _containers(prod["service"])
+    assert c["qdrant"]["StopTimeout"] == 120 and c["fastapi"]["StopTimeout"] == 60
+    assert all(x["StopTimeout"] <= 120 for x in c.values())
+    assert {d["ContainerName"] for d in c["fastapi"]["DependsOn"]} == {"qdrant"} and "DependsOn" not in c["qdrant"]
+
+
+def test_the_worst_case_deploy_outage_follows_the_templates_and_is_in_the_readme(prod):
+    from templates.service import worst_case_outage
+
+    steps = worst_case_outage(load_params("prod"))
+    tg = only(prod["load_balancer"], "AWS::ElasticLoadBalancingV2::TargetGroup")["Properties"]
+    drain = {a["Key"]: a["Value"] for a in tg["TargetGroupAttributes"]}["deregistration_delay.timeout_seconds"]
+    c = _containers(prod["service"])
+    assert list(steps.values())[:3] == [int(drain), c["fastapi"]["StopTimeout"], c["qdrant"]["StopTimeout"]]
+    assert list(steps.values())[-1] == tg["HealthCheckIntervalSeconds"] * (1 + tg["HealthyThresholdCount"])
+    total = sum(steps.values())
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert f"worst case {total} s ({total / 60:.1f} min)" in readme
 
 
 def test_both_containers_log_to_the_log_group(prod):
@@ -324,7 +351,8 @@ def test_jwt_secret_is_generated_and_openai_key_referenced_in_prod(prod):
     secrets = resources(prod["secrets"], "AWS::SecretsManager::Secret")
     assert list(secrets) == ["JwtSecretSecret"]
     assert_subset({"Name": "wwhd-dev/jwt-secret", "GenerateSecretString": {"PasswordLength": 64}}, props(secrets["JwtSecretSecret"]))
-    assert secrets["JwtSecretSecret"]["DeletionPolicy"] == "Retain"
+    assert secrets["JwtSecretSecret"]["DeletionPolicy"] == "RetainExceptOnCreate"  # a retry must not meet its name
+    assert secrets["JwtSecretSecret"]["UpdateReplacePolicy"] == "Retain"
     assert "SecretString" not in props(secrets["JwtSecretSecret"])
 
 

@@ -26,6 +26,9 @@ restores. :func:`install` applies them once and returns a function that undoes t
 9. ListStackResources: moto reports every resource as CREATE_COMPLETE, last updated when the parent stack was
    created; CloudFormation reports a nested stack's own status and when it last changed (``watch`` uses that to
    find the nested stacks an operation touched).
+10. DeleteStack and DeletionPolicy ``RetainExceptOnCreate``: moto keeps only ``Retain`` and deletes the rest;
+    CloudFormation treats RetainExceptOnCreate like Retain for every operation except the rollback of the create that
+    made the resource (which moto never performs).
 
 Not shimmed (covered with botocore Stubber and recorded API shapes instead): nested change sets (``ChangeSetId``),
 ``Replacement``/``Scope``/``Details`` in changes, resource-level events, and failures (moto never yields
@@ -66,6 +69,7 @@ def install() -> Callable[[], None]:
     patch(cfn_models.Stack, "has_parameters", _same_parameters)
     _termination_protection(patch)
     patch(cfn_responses.CloudFormationResponse, "list_stack_resources", _list_stack_resources)
+    _retain_except_on_create(patch)
 
     def restore():
         for step in reversed(undo):
@@ -258,6 +262,27 @@ def _list_stack_resources(self):
 
 
 # --- state helpers for tests ----------------------------------------------------------------------------------------
+
+
+# 10 -----------------------------------------------------------------------------------------------------------------
+
+
+def _retain_except_on_create(patch) -> None:
+    original = cfn_parsing.ResourceMap.delete
+
+    def delete(self):
+        saved = {k: v.get("DeletionPolicy") for k, v in self._resource_json_map.items()}
+        for v in self._resource_json_map.values():
+            if v.get("DeletionPolicy") == "RetainExceptOnCreate":
+                v["DeletionPolicy"] = "Retain"
+        try:
+            return original(self)
+        finally:
+            for k, v in self._resource_json_map.items():
+                if saved.get(k) is not None:
+                    v["DeletionPolicy"] = saved[k]
+
+    patch(cfn_parsing.ResourceMap, "delete", delete)
 
 
 def backend(account: str = "123456789012", region: str = "us-west-2") -> cfn_models.CloudFormationBackend:

@@ -175,3 +175,86 @@ def test_polling_backs_off_reads_only_active_stacks_and_explains_a_slow_ecs_serv
 def test_poller_intervals_grow_to_the_longest_and_stay():
     intervals = Poller(first=2, factor=1.5, longest=5).intervals()
     assert [next(intervals) for _ in range(6)] == [2, 3, 4.5, 5, 5, 5]
+
+
+def test_a_rolled_back_first_create_lists_what_it_kept_with_the_commands_that_remove_it():
+    """Item "a failed first create can be retried". After ROLLBACK_COMPLETE the nested stacks are deleted; their
+    resources are still listed by stack id (ListStackResources: up to 90 days). The Retain ones are DELETE_SKIPPED;
+    the RetainExceptOnCreate ones (the named secret and backup vault) were deleted and must not be listed."""
+    aws, stubber = r.stubbed()
+    secrets_id = r.stack_arn("wwhd-prod-SecretsStack-9Z", "22222222-2222-3333-4444-555555555555")
+    storage_id = r.stack_arn(r.STORAGE_STACK, "33333333-2222-3333-4444-555555555555")
+    root_rows = [("SecretsStack", secrets_id, STACK, "DELETE_COMPLETE"),
+                 ("ServiceStack", "", STACK, "DELETE_COMPLETE"),  # never got an id: nothing to read
+                 ("StorageStack", storage_id, STACK, "DELETE_COMPLETE")]
+    secrets_rows = [("JwtSecretSecret", f"arn:aws:secretsmanager:{r.REGION}:{r.ACCOUNT}:secret:wwhd-dev/jwt-secret-AbCdEf",
+                     "AWS::SecretsManager::Secret", "DELETE_COMPLETE")]
+    storage_rows = [("AppAccessPoint", "fsap-0123456789abcdef0", "AWS::EFS::AccessPoint", "DELETE_SKIPPED"),
+                    ("BackupVault", "wwhd-prod-vault", "AWS::Backup::BackupVault", "DELETE_COMPLETE"),
+                    ("FileSystem", "fs-0123456789abcdef0", "AWS::EFS::FileSystem", "DELETE_SKIPPED"),
+                    ("MountTarget677d281e", "fsmt-1", "AWS::EFS::MountTarget", "DELETE_COMPLETE")]
+    for _ in range(2):  # nested_stacks walks the tree, then each stack is read for its leftovers
+        resources_call(stubber, r.ROOT_ID, root_rows)
+        resources_call(stubber, secrets_id, secrets_rows)
+        resources_call(stubber, storage_id, storage_rows)
+    info = StackInfo(id=r.ROOT_ID, name=r.ROOT, status="ROLLBACK_COMPLETE")
+    advice = recovery(aws, load_params("prod"), info)
+    stubber.assert_no_pending_responses()
+    text = "\n".join(advice)
+    assert "python generate.py destroy --env prod --yes && python generate.py apply --env prod" in text
+    # access points before their file system; each with the command that removes it
+    assert advice[advice.index("  StorageStack/AppAccessPoint (AWS::EFS::AccessPoint fsap-0123456789abcdef0):") + 1] == \
+        f"    aws efs delete-access-point --access-point-id fsap-0123456789abcdef0 --region {r.REGION}"
+    assert text.index("StorageStack/AppAccessPoint") < text.index("StorageStack/FileSystem")
+    assert "aws efs delete-file-system --file-system-id fs-0123456789abcdef0" in text
+    assert "JwtSecretSecret" not in text and "BackupVault" not in text and "MountTarget" not in text
+
+
+def test_a_rollback_that_kept_nothing_says_so():
+    aws, stubber = r.stubbed()
+    resources_call(stubber, r.ROOT_ID, [])
+    resources_call(stubber, r.ROOT_ID, [])
+    advice = recovery(aws, load_params("dev"), StackInfo(id=r.ROOT_ID, name="wwhd-dev", status="ROLLBACK_COMPLETE"))
+    assert advice[-1] == "the rollback kept nothing: every resource it created was deleted"
+
+
+def test_the_failure_summary_of_a_rolled_back_first_create_ends_with_what_to_remove():
+    """What `apply` prints after ROLLBACK_COMPLETE (commands._failed): the nested resource's own reason, the final
+    state, the command that allows the retry, and the leftovers with their removal commands."""
+    from pathlib import Path
+
+    from deploy.commands import Ctx, _failed
+
+    aws, stubber = r.stubbed()
+    storage_id = r.stack_arn(r.STORAGE_STACK, "33333333-2222-3333-4444-555555555555")
+
+    def ev(label, stack_id, logical, status, reason, seconds, type_="AWS::EFS::FileSystem", physical=""):
+        return Event(f"{label}{logical}{status}", stack_id, label, logical, physical, type_, status, reason,
+                     r.T0 + timedelta(seconds=seconds))
+
+    events = [
+        ev("StorageStack", storage_id, "FileSystem", "CREATE_COMPLETE", "", 20, physical="fs-0123456789abcdef0"),
+        ev("StorageStack", storage_id, "BackupVault", "CREATE_FAILED", "Resource handler returned message: "
+           "\"Insufficient privileges to perform this action.\"", 25, "AWS::Backup::BackupVault"),
+        ev("root", r.ROOT_ID, "StorageStack", "CREATE_FAILED", "Embedded stack was not successfully created", 30, STACK),
+        ev("StorageStack", storage_id, "FileSystem", "DELETE_SKIPPED", "", 40, physical="fs-0123456789abcdef0"),
+        ev("root", r.ROOT_ID, r.ROOT, "ROLLBACK_COMPLETE", "", 60, STACK, r.ROOT_ID),
+    ]
+    for _ in range(2):
+        resources_call(stubber, r.ROOT_ID, [("StorageStack", storage_id, STACK, "DELETE_COMPLETE")])
+        resources_call(stubber, storage_id, [("FileSystem", "fs-0123456789abcdef0", "AWS::EFS::FileSystem", "DELETE_SKIPPED"),
+                                             ("BackupVault", "", "AWS::Backup::BackupVault", "DELETE_COMPLETE")])
+    buf = io.StringIO()
+    ctx = Ctx(p=load_params("dev"), aws=aws, out=Out(stdout=buf), home=Path("."), last_events=events)
+    final = StackInfo(id=r.ROOT_ID, name="wwhd-dev", status="ROLLBACK_COMPLETE",
+                      reason="The following resource(s) failed to create: [StorageStack].")
+    assert _failed(ctx, final) == 1
+    stubber.assert_no_pending_responses()
+    lines = buf.getvalue().splitlines()
+    assert lines[:2] == ["first failures:", "  StorageStack/BackupVault (AWS::Backup::BackupVault) CREATE_FAILED: Resource "
+                         "handler returned message: \"Insufficient privileges to perform this action.\""]
+    assert "final state: ROLLBACK_COMPLETE: The following resource(s) failed to create: [StorageStack]." in lines
+    assert "  python generate.py destroy --env dev --yes && python generate.py apply --env dev" in lines
+    assert lines[-2:] == ["  StorageStack/FileSystem (AWS::EFS::FileSystem fs-0123456789abcdef0):",
+                          "    aws efs delete-file-system --file-system-id fs-0123456789abcdef0 --region us-west-2  "
+                          "# after its mount targets are gone (the stack deletes them)"]

@@ -26,11 +26,15 @@ import sys
 import time
 from pathlib import Path
 
+if __name__ == "__main__":  # first: a plain build starts loading cfn-lint in a fork meanwhile (checks/lint.py)
+    from checks.lint import prestart_early
+    prestart_early(sys.argv[1:])
+
 try:
     from checks import freshness, guardrails
     from checks.cost import cost_table
     from checks.diagram import mermaid
-    from checks.lint import env_groups, lint
+    from checks.lint import env_groups, lint, prestart
     from deploy.errors import EXIT, DeployError, boundary
     from templates import ROOT, build_all
     from templates._yaml import dump as dump_yaml
@@ -81,6 +85,8 @@ def cmd_offline(args) -> int:
     """build, check, cost, diagram and scan: read params, render in memory, then the verb's own step."""
     started = time.perf_counter()
     home = project_dir()
+    # cfn-lint loads in a forked process while we generate (checks/lint.py: prestart; skipped on a warm run)
+    prestarted = prestart(home, args.envs) if args.verb == "build" and not args.no_lint else None
     params_dir, out_dir = home / "params", home / "output"
     loaded = _loaded(args, params_dir)
     built = {env: {stem: t.to_dict() for stem, t in build_all(p).items()} for env, p in loaded.items()}
@@ -111,7 +117,7 @@ def cmd_offline(args) -> int:
     violations = _guardrails(built)
     code = EXIT_FAILED if violations else EXIT_OK
     if not args.no_lint:
-        code = _lint(home, out_dir, loaded) or code
+        code = _lint(home, out_dir, loaded, prestarted) or code
     return _scanned(home, list(loaded), code) if args.scan else code
 
 
@@ -161,14 +167,14 @@ def _check(home: Path, out_dir: Path, rendered: dict, schema: str) -> int:
     return EXIT_OK
 
 
-def _lint(home: Path, out_dir: Path, loaded: dict) -> int:
+def _lint(home: Path, out_dir: Path, loaded: dict, prestarted=None) -> int:
     started = time.perf_counter()
     regions = sorted({p.region for p in loaded.values()})
     cwd = os.getcwd()
     os.chdir(home)  # cfn-lint resolves the root's relative TemplateURLs from where it runs
     try:
         groups = {k: v for env in loaded for k, v in env_groups(out_dir.relative_to(home) / env, ROOT).items()}
-        findings = lint(groups, regions, cache_file=Path(".cache") / "cfn-lint.json")
+        findings = lint(groups, regions, cache_file=Path(".cache") / "cfn-lint.json", prestarted=prestarted)
     finally:
         os.chdir(cwd)
     took = time.perf_counter() - started

@@ -1,24 +1,42 @@
-"""cfn-lint over the generated templates, in one process, with a cache keyed by content.
+"""cfn-lint over the generated templates, with a cache keyed by content.
 
-cfn-lint costs about a second of imports and rule loading per process and tens of milliseconds per template
-(DESIGN.md section 8), so: one runner for every template that needs linting, and none at all when every template's
-result is already cached. A template's key is the sha256 of its bytes, the bytes of the templates it nests (the root's
-checks E3043/E6101 read the children), the cfn-lint version and our lint configuration. Informational findings count:
-the bar is zero findings of any level; suppressions live in each template's Metadata with a reason.
+cfn-lint costs about 0.36-0.53 s of imports and rule loading per process and 13-260 ms per template (README, Speed), so:
+one set of loaded rules for every template that needs linting, shared by two forked workers, and none at all when
+every template's result is already cached. A template's key is the sha256 of its bytes, the bytes of the templates
+it nests (the root's checks E3043/E6101 read the children), the cfn-lint version and our lint configuration.
+Informational findings count: the bar is zero findings of any level; suppressions live in each template's Metadata
+with a reason.
+
+A cold build overlaps cfn-lint's start-up with generation: :func:`prestart` (or :func:`prestart_early`, before
+generate.py's imports) forks a process that loads the rules while the parent validates params and renders templates,
+then lints what :func:`lint` hands it. It is skipped when
+the inputs (params, template sources, library versions) are the ones of the last complete lint, whose results are
+then all cached. Before any fork the loaded heap is frozen (:func:`gc.freeze`), so no worker runs a full collection
+over the ~200k objects it inherits, and no process holding cfn-lint collects them at exit.
 """
 
 from __future__ import annotations
 
+import atexit
+import gc
 import hashlib
 import json
+import math
 import os
+import pickle
+import signal
+import stat
+import sys
 import tempfile
-from dataclasses import asdict, dataclass
-from importlib.metadata import version
+import time
+import weakref
+from dataclasses import asdict, dataclass, field, fields
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 CONFIG = {"include_checks": ["I"], "include_experimental": False}
-CACHE_VERSION = 1
+CACHE_VERSION = 2
+CACHE = Path(".cache") / "cfn-lint.json"  # relative to the project folder
 
 
 @dataclass(frozen=True, order=True)
@@ -31,6 +49,9 @@ class Finding:
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}: {self.rule} [{self.level}] {self.message}"
+
+
+_FIELDS = {f.name: f.type for f in fields(Finding)}  # "str" / "int" (postponed annotations)
 
 
 def _key(path: Path, nested: list[Path], regions: list[str], linter: str) -> str:
@@ -51,31 +72,65 @@ def _config(paths: list[Path], regions: list[str]):
     return ConfigMixIn(**ManualArgs(templates=[str(p) for p in paths], regions=regions, **CONFIG))
 
 
-def _lint_group(args: tuple[list[Path], list[str]]) -> list[Finding]:
+def _load_rules() -> None:
+    """Import cfn-lint and load its rules (they depend on CONFIG only, not on the templates or regions).
+
+    The collector is off meanwhile: the ~200k objects this creates are all kept, so the full collections their
+    allocation triggers (about a third of the loading time) would free nothing.
+    """
+    global _RULES
+    if _RULES is None:
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            from cfnlint.runner import Runner  # imported only on a cache miss: it is the slow part
+
+            _RULES = Runner(_config([], ["us-east-1"])).rules
+        finally:
+            if enabled:
+                gc.enable()
+
+
+# One result per template: (path, findings as dicts, seconds it took)
+Result = tuple[str, list[dict], float]
+
+
+def _lint_group(args: tuple[list[str], list[str]]) -> list[Result]:
+    """Lint each template of a group on its own, timing it (the times balance the next run's groups)."""
     from cfnlint.runner.template.runner import run_template_by_file_paths
 
     paths, regions = args
-    return [Finding(str(m.filename), int(m.linenumber), m.rule.id, m.rule.severity, m.message)
-            for m in run_template_by_file_paths(_config(paths, regions), _RULES)]
+    out = []
+    for path in paths:
+        started = time.perf_counter()
+        found = [asdict(Finding(str(m.filename), int(m.linenumber), m.rule.id, m.rule.severity, m.message))
+                 for m in run_template_by_file_paths(_config([path], regions), _RULES)]
+        out.append((path, found, time.perf_counter() - started))
+    return out
 
 
-def _balanced(paths: list[Path], n: int) -> list[list[Path]]:
-    """Split by file size (a fair proxy of cfn-lint's cost), biggest first, each into the lightest group."""
-    groups: list[list[Path]] = [[] for _ in range(n)]
-    weights = [0] * n
-    for path in sorted(paths, key=lambda p: (-p.stat().st_size, str(p))):
-        i = weights.index(min(weights))
+def _balanced(paths: list[str], n: int, seconds: dict[str, float]) -> list[list[str]]:
+    """Split into ``n`` groups of about equal lint time: each template's time from the previous run, biggest first,
+    each into the lightest group. A template not timed yet is estimated from its size at the timed ones' rate."""
+    sizes = {p: max(Path(p).stat().st_size, 1) for p in paths}
+    timed = [p for p in paths if p in seconds]
+    rate = sum(seconds[p] for p in timed) / sum(sizes[p] for p in timed) if timed else 1.0
+    weight = {p: seconds[p] if p in seconds else sizes[p] * rate for p in paths}
+    groups: list[list[str]] = [[] for _ in range(n)]
+    totals = [0.0] * n
+    for path in sorted(paths, key=lambda p: (-weight[p], p)):
+        i = totals.index(min(totals))
         groups[i].append(path)
-        weights[i] += path.stat().st_size
+        totals[i] += weight[path]
     return [g for g in groups if g]
 
 
-def _preload_schemas(paths: list[Path], regions: list[str]) -> None:
+def _preload_schemas(paths: list[str], regions: list[str]) -> None:
     """Load the resource schemas the templates use before forking, so the workers share them instead of each
     parsing the same JSON schemas again."""
     from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
 
-    types = {line.split(":", 1)[1].strip() for p in paths for line in p.read_text().splitlines()
+    types = {line.split(":", 1)[1].strip() for p in paths for line in Path(p).read_text().splitlines()
              if line.strip().startswith("Type: AWS::")}
     for region in regions:
         for rtype in sorted(types):
@@ -85,26 +140,193 @@ def _preload_schemas(paths: list[Path], regions: list[str]) -> None:
                 pass
 
 
-def _run(paths: list[Path], regions: list[str]) -> list[Finding]:
-    """Lint ``paths`` with one set of loaded rules; with many misses, in two forked workers that share it.
+def _lint_loaded(paths: list[str], regions: list[str], seconds: dict[str, float]) -> list[Result]:
+    """Lint with the loaded rules; with many templates, in two forked workers that share them (copy-on-write).
 
-    Loading the rules costs about 0.75 s and ~60 MiB; a fork after loading shares both (copy-on-write), so two
-    workers split only the per-template work, which is what grows with the number of templates.
+    The heap is frozen before the fork: a worker's first full collection would otherwise walk (and, touching each
+    object's header, copy) every inherited object. It is unfrozen afterwards, so a long-lived caller (the tests)
+    collects as usual.
     """
-    global _RULES
     import multiprocessing
 
-    from cfnlint.runner import Runner  # imported only on a cache miss: it is the slow part
-
-    _RULES = Runner(_config(paths, regions)).rules
     _preload_schemas(paths, regions)
     workers = min(2, os.cpu_count() or 1)
     if len(paths) < PARALLEL_FROM or workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
         return _lint_group((paths, regions))
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
-        parts = pool.map(_lint_group, [(g, regions) for g in _balanced(paths, workers)])
-    return [f for part in parts for f in part]
+    gc.freeze()
+    try:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            parts = pool.map(_lint_group, [(g, regions) for g in _balanced(paths, workers, seconds)])
+    finally:
+        gc.unfreeze()
+    return [r for part in parts for r in part]
 
+
+def _run(paths: list[str], regions: list[str], seconds: dict[str, float]) -> list[Result]:
+    """Lint in this process (no prestarted linter)."""
+    if _RULES is None:
+        _load_rules()
+        atexit.register(gc.freeze)  # the exit-time collection would walk all of cfn-lint's objects for nothing
+    return _lint_loaded(paths, regions, seconds)
+
+
+# --- the prestarted linter ------------------------------------------------------------------------------------------
+
+def fingerprint(home: Path, envs: list[str] | None = None) -> str:
+    """What the generated templates depend on: every params file, the template modules' sources, the libraries'
+    versions, and which environments are built. Equal fingerprints give equal templates."""
+    h = hashlib.sha256()
+    h.update(json.dumps([CACHE_VERSION, CONFIG, sorted(envs or []), sys.version,
+                         [_version(d) for d in ("cfn-lint", "troposphere", "awacs", "pydantic", "PyYAML")]]).encode())
+    sources = Path(__file__).resolve().parent.parent / "templates"
+    for p in [*sorted((home / "params").glob("*.yaml")), *sorted(sources.glob("*.py"))]:
+        h.update(p.name.encode() + b"\0" + _content(p) + b"\0")
+    return h.hexdigest()
+
+
+def _content(path: Path, limit: int = 1 << 20) -> bytes:
+    """A file's bytes for the fingerprint; for anything else (a FIFO, whose reading would block, a directory, a
+    broken link, a huge file) its type and size, so the fingerprint still changes with it and never waits."""
+    try:
+        st = path.stat()
+        if stat.S_ISREG(st.st_mode) and st.st_size <= limit:
+            return path.read_bytes()
+        return f"?{stat.S_IFMT(st.st_mode)}:{st.st_size}:{st.st_mtime_ns}".encode()
+    except OSError:
+        return b"?"
+
+
+def _version(dist: str) -> str:
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return "?"
+
+
+@dataclass(eq=False)
+class Prestarted:
+    """A linter loading in a forked process (``pid``), or nothing to start (``pid`` None): hand it to :func:`lint`."""
+
+    fingerprint: str
+    pid: int | None = None
+    _fds: list[int] = field(default_factory=list, repr=False)
+
+    def __post_init__(self):
+        self._closer = weakref.finalize(self, _stop, self.pid, self._fds)
+
+    def run(self, paths: list[str], regions: list[str], seconds: dict[str, float]) -> list[Result] | None:
+        """Hand over the templates and wait for the findings; None if the process is gone (lint here instead)."""
+        if self.pid is None or not self._closer.alive:
+            return None
+        job_w, res_r = self._fds
+        try:
+            with open(job_w, "wb", closefd=False) as f:
+                pickle.dump((os.getcwd(), paths, regions, seconds), f)
+            os.close(job_w)
+            self._fds.remove(job_w)
+            with open(res_r, "rb", closefd=False) as f:
+                return pickle.load(f)
+        except (OSError, EOFError, pickle.UnpicklingError):
+            return None
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the process if it still runs (nothing to lint, or an error before linting) and reap it."""
+        self._closer()
+
+
+def _stop(pid: int | None, fds: list[int]) -> None:
+    for fd in fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    if pid is not None:
+        try:
+            os.kill(pid, signal.SIGKILL)  # our own child; it may still be importing cfn-lint
+        except OSError:
+            pass
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+
+
+_EARLY: tuple[tuple, Prestarted] | None = None  # started by prestart_early, for the build's prestart to take
+
+
+def prestart_early(argv: list[str]) -> None:
+    """Call first thing in ``generate.py``, before its own imports: if the arguments are a plain build (nothing, or
+    ``build``, with only ``--env NAME``, ``--scan`` and ``--debug``), start the linter now, for :func:`prestart` to hand to the
+    build. Anything else starts nothing here; the build's own :func:`prestart` then decides. Only an optimisation:
+    it never fails."""
+    global _EARLY
+    args = list(argv[1:] if argv[:1] == ["build"] else argv)
+    envs = []
+    while args:
+        arg = args.pop(0)
+        if arg == "--env" and args and not args[0].startswith("-"):
+            envs.append(args.pop(0))
+        elif arg.startswith("--env=") and len(arg) > 6:
+            envs.append(arg[6:])
+        elif arg not in ("--scan", "--debug"):
+            return
+    try:
+        cwd = Path.cwd()
+        home = cwd if (cwd / "params").is_dir() else Path(__file__).resolve().parent.parent  # as project_dir()
+        _EARLY = ((home.resolve(), sorted(envs)), prestart(home, envs))
+    except Exception:  # noqa: BLE001 - e.g. cfn-lint not installed: generate.py says how to install
+        _EARLY = None
+
+
+def prestart(home: Path, envs: list[str] | None = None, cache_file: Path | None = None) -> Prestarted:
+    """Call first thing in a build that lints: fork a process that imports cfn-lint and loads its rules while this
+    one generates. Not started when the fingerprint equals the one stored with the last complete lint (a warm run),
+    or where fork is not available. Returns the one :func:`prestart_early` started for this build, if any."""
+    global _EARLY
+    early, _EARLY = _EARLY, None
+    if early is not None:
+        if early[0] == (home.resolve(), sorted(envs or [])) and cache_file is None:
+            return early[1]
+        early[1].close()
+    fp = fingerprint(home, envs)
+    if _load(home / CACHE if cache_file is None else cache_file)["fingerprint"] == fp or not hasattr(os, "fork"):
+        return Prestarted(fp)
+    job_r, job_w = os.pipe()
+    res_r, res_w = os.pipe()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        pid = os.fork()
+    except OSError:  # no process to spare: lint here, later
+        for fd in (job_r, job_w, res_r, res_w):
+            os.close(fd)
+        return Prestarted(fp)
+    if pid == 0:  # the child never returns: it serves one job and leaves with os._exit (no collection at exit)
+        code = 1
+        try:
+            os.close(job_w)
+            os.close(res_r)
+            _load_rules()
+            gc.freeze()
+            with open(job_r, "rb") as f:
+                cwd, paths, regions, seconds = pickle.load(f)
+            os.chdir(cwd)
+            result = _lint_loaded(paths, regions, seconds)
+            with open(res_w, "wb") as f:
+                pickle.dump(result, f)
+            code = 0
+        except BaseException:  # noqa: BLE001 - the parent then lints itself and reports any error as usual
+            pass
+        finally:
+            os._exit(code)
+    os.close(job_r)
+    os.close(res_w)
+    return Prestarted(fp, pid, [job_w, res_r])
+
+
+# --- linting with the cache -----------------------------------------------------------------------------------------
 
 def env_groups(env_dir: Path, root_stem: str = "root") -> dict[Path, list[Path]]:
     """One environment's templates for :func:`lint`: each child alone, the root with the children it nests."""
@@ -112,41 +334,85 @@ def env_groups(env_dir: Path, root_stem: str = "root") -> dict[Path, list[Path]]
     return {**{c: [] for c in children}, env_dir / f"{root_stem}.yaml": children}
 
 
-def lint(groups: dict[Path, list[Path]], regions: list[str], cache_file: Path | None = None) -> list[Finding]:
+def lint(groups: dict[Path, list[Path]], regions: list[str], cache_file: Path | None = None,
+         prestarted: Prestarted | None = None) -> list[Finding]:
     """Lint templates. ``groups`` maps each template to the templates it nests (the root -> its children).
 
     Paths are linted relative to the current directory (cfn-lint resolves nested TemplateURLs from the root's folder).
+    With ``prestarted`` (from :func:`prestart`), misses go to that process; the findings are the same either way.
     """
     linter = version("cfn-lint")
     cache = _load(cache_file)
+    results, seconds = cache["results"], cache["seconds"]
     keys = {path: _key(path, nested, regions, linter) for path, nested in groups.items()}
-    todo = [path for path, key in keys.items() if key not in cache]
+    todo = [str(path) for path, key in keys.items() if key not in results]
     if todo:
-        found = _run(todo, regions)
-        for path in todo:
-            cache[keys[path]] = [asdict(f) for f in found if Path(f.path) == path]
-        _save(cache_file, {k: cache[k] for k in keys.values()} | {k: v for k, v in cache.items() if k not in keys.values()})
-    return sorted(Finding(**f) for path in groups for f in cache[keys[path]])
+        done = prestarted.run(todo, regions, seconds) if prestarted else None
+        if done is None:
+            done = _run(todo, regions, seconds)
+        by_path = {p: (found, took) for p, found, took in done}
+        for path in groups:
+            if str(path) in by_path:
+                results[keys[path]], seconds[str(path)] = by_path[str(path)]
+    if prestarted:
+        prestarted.close()
+    if todo or (prestarted and prestarted.fingerprint != cache["fingerprint"]):
+        current = set(keys.values())
+        _save(cache_file, {
+            "version": CACHE_VERSION,
+            "fingerprint": prestarted.fingerprint if prestarted else cache["fingerprint"],
+            "results": {k: results[k] for k in current} | {k: v for k, v in results.items() if k not in current},
+            "seconds": seconds,
+        })
+    return sorted(Finding(**f) for path in groups for f in results[keys[path]])
 
 
 def _load(cache_file: Path | None) -> dict:
-    if cache_file is None or not cache_file.is_file():
-        return {}
+    """The cache, or an empty one: whatever is wrong with the file (missing, unreadable, not JSON, another shape)
+    only costs a re-lint. Entries of the wrong shape are dropped one by one."""
+    empty = {"fingerprint": None, "results": {}, "seconds": {}}
+    if cache_file is None:
+        return empty
     try:
-        return json.loads(cache_file.read_text())
-    except (OSError, ValueError):
-        return {}  # a broken cache only costs a re-lint
+        if not cache_file.is_file():  # a directory, a FIFO (reading it would block), a dangling link
+            return empty
+        data = json.loads(cache_file.read_bytes())
+    except (OSError, ValueError, RecursionError):  # ValueError includes JSONDecodeError and UnicodeDecodeError
+        return empty
+    if not isinstance(data, dict) or data.get("version") != CACHE_VERSION:
+        return empty
+    results, seconds, fp = data.get("results"), data.get("seconds"), data.get("fingerprint")
+    return {
+        "fingerprint": fp if isinstance(fp, str) else None,
+        "results": {k: v for k, v in results.items() if _findings_ok(v)} if isinstance(results, dict) else {},
+        "seconds": {k: float(v) for k, v in seconds.items()
+                    if type(v) in (int, float) and math.isfinite(v) and v >= 0} if isinstance(seconds, dict) else {},
+    }
+
+
+def _findings_ok(entry) -> bool:
+    return isinstance(entry, list) and all(
+        isinstance(f, dict) and f.keys() == _FIELDS.keys()
+        and all(type(f[name]) is {"str": str, "int": int}[kind] for name, kind in _FIELDS.items())
+        for f in entry)
 
 
 MAX_ENTRIES = 200
 
 
 def _save(cache_file: Path | None, cache: dict) -> None:
+    """Write the cache atomically; a cache that cannot be written only costs the next run a re-lint."""
     if cache_file is None:
         return
-    cache_file.parent.mkdir(parents=True, exist_ok=True)
-    entries = dict(list(cache.items())[:MAX_ENTRIES])
-    fd, tmp = tempfile.mkstemp(dir=cache_file.parent, prefix=".lint-")
-    with os.fdopen(fd, "w") as f:
-        json.dump(entries, f, sort_keys=True)
-    os.replace(tmp, cache_file)
+    cache = {**cache, "results": dict(list(cache["results"].items())[:MAX_ENTRIES]),
+             "seconds": dict(list(cache["seconds"].items())[-MAX_ENTRIES:])}
+    tmp = None
+    try:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=cache_file.parent, prefix=".lint-")
+        with os.fdopen(fd, "w") as f:
+            json.dump(cache, f, sort_keys=True)
+        os.replace(tmp, cache_file)
+    except OSError:
+        if tmp:
+            Path(tmp).unlink(missing_ok=True)

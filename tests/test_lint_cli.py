@@ -29,7 +29,7 @@ def test_a_cache_that_is_json_but_not_an_object_is_rebuilt_and_the_next_run_is_w
 
     cold = _generate(tmp_path)
     assert cold.returncode == 0, cold.stderr
-    assert "Traceback" not in cold.stderr and "22 templates clean" in cold.stdout
+    assert "Traceback" not in cold.stderr and f"{_count()} templates clean" in cold.stdout
     stored = json.loads(cache.read_text())
     assert stored["fingerprint"] == fingerprint(tmp_path)
     templates = {str(p.relative_to(tmp_path)) for p in (tmp_path / "output").glob("*/*.yaml")}
@@ -38,5 +38,11 @@ def test_a_cache_that_is_json_but_not_an_object_is_rebuilt_and_the_next_run_is_w
     assert prestart(tmp_path).pid is None  # what the next build will do: nothing to start
     warm = _generate(tmp_path)
     assert warm.returncode == 0, warm.stderr
-    assert "22 templates clean" in warm.stdout
+    assert f"{_count()} templates clean" in warm.stdout
     assert json.loads(cache.read_text()) == stored  # all answered from the cache, nothing re-linted
+
+
+def _count() -> int:
+    """How many templates the committed output has (the build lints every one)."""
+    root = Path(__file__).resolve().parent.parent / "output"
+    return sum(1 for env in root.iterdir() if env.is_dir() for _ in env.glob("*.yaml"))

@@ -20,9 +20,15 @@ from dataclasses import dataclass, field
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import (
+    ClientError,
+    NoCredentialsError,
+    PartialCredentialsError,
+    ProfileNotFound,
+    TokenRetrievalError,
+)
 
-from .errors import INVOCATION, BadInput, suggest
+from .errors import CREDENTIALS, INVOCATION, BadInput, explain, suggest
 
 RETRIES = {"mode": "adaptive", "max_attempts": 10}
 DEFAULT_TIMEOUT = 60.0
@@ -129,6 +135,15 @@ def error_message(e: ClientError) -> str:
 
 @contextmanager
 def aws_errors() -> Iterator[None]:
-    """Marks calls whose botocore errors the caller leaves to the command line's one boundary
-    (``deploy.errors.explain``), which turns each into ``error:``/``fix:`` with the command to run again."""
-    yield
+    """Credential problems end the command here, whatever the caller catches: a caller that turns a refused call into
+    one failed check (``except ClientError``) must not turn expired credentials into a list of failed checks. They
+    become the boundary's own message (``deploy.errors.explain``: exit 2 with the sign-in fix); everything else
+    passes through to the caller, and what it does not handle reaches the boundary as it is."""
+    try:
+        yield
+    except ClientError as e:
+        if error_code(e) in CREDENTIALS:
+            raise explain(e, []) from None
+        raise
+    except (NoCredentialsError, PartialCredentialsError, ProfileNotFound, TokenRetrievalError) as e:
+        raise explain(e, []) from None

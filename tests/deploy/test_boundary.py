@@ -246,3 +246,34 @@ def test_readme_exit_code_table_is_the_code():
     section = readme.split("### Exit codes", 1)[1].split("\n#", 1)[0]
     rows = dict((int(code), name) for code, name in re.findall(r"^\| (\d+) \| `([a-z-]+)` \|", section, re.M))
     assert rows == {code: name for name, code in EXIT.items()}
+
+
+def test_expired_credentials_inside_a_guarded_check_still_end_the_run():
+    """Callers that turn a refused call into one failed check (verify, drift) catch ClientError; expired credentials
+    must not become one failed check each: aws_errors makes them the boundary's exit 2 first."""
+    from botocore.exceptions import ClientError
+
+    from deploy.aws import aws_errors
+    from deploy.errors import DeployError
+
+    def guarded(raise_):
+        try:
+            with aws_errors():
+                raise_()
+        except ClientError:
+            return "one check failed"
+        return "passed"
+
+    def expired():
+        raise bx.ClientError({"Error": {"Code": "ExpiredToken", "Message": "The security token included in the "
+                                        "request is expired"}}, "DescribeServices")
+
+    def denied():
+        raise bx.ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "DescribeServices")
+
+    with pytest.raises(DeployError) as e:
+        guarded(expired)
+    assert e.value.exit_code == EXIT["bad-input"] and "AWS refused the credentials" in e.value.message
+    assert guarded(denied) == "one check failed"
+    with pytest.raises(DeployError):
+        guarded(lambda: (_ for _ in ()).throw(bx.NoCredentialsError()))

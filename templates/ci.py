@@ -55,9 +55,15 @@ AWS and GitHub rules this module relies on:
 
 Least-privilege choices of the execution role beyond scoping each statement:
 
-* It cannot delete what holds data: no ``DeleteFileSystem``/``DeleteAccessPoint``, ``DeleteBackupVault``,
-  ``DeleteSecret`` or ``DeleteRepository``. Those resources are retained (``templates/stateful.py``), so CloudFormation
-  never calls these; if a template ever dropped the Retain policy, the deletion fails instead of losing data.
+* It holds every permission the registry handlers of its resource types list within each type's own service, plus
+  the documented dependent actions, and ``checks/execution_role.py`` proves it against the rendered policies (a
+  guardrail). Actions the Service Authorization Reference lists without a resource type are moved onto ``*`` by
+  :func:`_star_only_apart` (``templates/_sar.py`` is that data); on an ARN they would be denied.
+* It cannot delete what holds data for good: no ``DeleteFileSystem``/``DeleteAccessPoint`` or ``DeleteBackupVault``.
+  Those resources are ``Retain`` (``templates/stateful.py``), so CloudFormation never calls these; if a template ever
+  dropped the Retain policy, the deletion fails instead of losing data. Secrets and the ECR repository are
+  ``RetainExceptOnCreate``: a rolled-back first create deletes them, so ``DeleteSecret``/``DeleteRepository`` are
+  granted, on exactly their names.
 * Secrets: exactly the generated secrets' names (``<name>-??????``), not their ``wwhd-dev/`` prefix, which in prod
   also covers the operator-filled OpenAI key that no template manages.
 * IAM: roles named ``<root stack>-*`` (CloudFormation names a nested stack's roles ``<root>-<Stack>-<id>-<Id>-..``),
@@ -108,6 +114,7 @@ from awacs.aws import (
 from awacs.helpers.trust import make_service_domain_name, make_simple_assume_statement
 from troposphere import AWSHelperFn, GetAtt, Ref, Sub, Template, iam
 
+from ._sar import STAR_ONLY
 from ._common import RESOURCE_STAR_ONLY, arn, ecr_repository_arn, new_template, outputs, scan_ignore, tags
 from .config import EnvParams
 
@@ -408,6 +415,7 @@ def _execution_role(t: Template, p: EnvParams) -> iam.Role:
         "MonitoringAndEdge": (_monitoring_statements(p) + _secrets_statements(p) + _certificate_statements(p)
                               + _dns_statements(p) + _repository_statements(p)),
     }
+    groups = {name: _star_only_apart(name, statements) for name, statements in groups.items()}
     policies = [t.add_resource(_star_reviewed(iam.ManagedPolicy(
         f"Execution{name}Policy",
         Description=f"{p.stack_name}: what CloudFormation may do for CI deploys ({name})",
@@ -424,6 +432,35 @@ def _execution_role(t: Template, p: EnvParams) -> iam.Role:
     ))
 
 
+def _action_name(action) -> str:
+    return f"{action.prefix}:{action.action}"
+
+
+def _star_only_apart(group: str, statements: list[Statement]) -> list[Statement]:
+    """Move the actions AWS authorizes only on ``*`` (no resource type in the Service Authorization Reference, as
+    ``templates/_sar.py`` records it) out of statements scoped to ARNs, into one ``*`` statement per policy: on an ARN
+    they would be denied. A statement with a condition keeps its actions: a star-only action there is a mistake
+    (its condition may name a resource key the action never has), so it fails the build instead."""
+    scoped, star_only = [], []
+    for s in statements:
+        resources = s.properties["Resource"]
+        names = [_action_name(a) for a in s.properties["Action"]]
+        moved = [a for a, n in zip(s.properties["Action"], names) if n in STAR_ONLY and "*" not in resources]
+        if moved and "Condition" in s.properties:
+            raise ValueError(f"statement {s.properties.get('Sid')}: {', '.join(map(_action_name, moved))} "
+                             "are authorized on * only: grant them in a statement of their own")
+        kept = [a for a in s.properties["Action"] if a not in moved]
+        star_only += moved
+        if kept:
+            scoped.append(Statement(**{**s.properties, "Action": kept}))
+    if star_only:
+        unique = {_action_name(a): a for a in star_only}
+        # No resource type for these in the Service Authorization Reference: "*" is the only resource they accept.
+        scoped.append(Statement(Sid=f"{group}WithoutResourceTypes", Effect=Allow,
+                                Action=[unique[n] for n in sorted(unique)], Resource=["*"]))
+    return scoped
+
+
 def _stack_statements(p: EnvParams) -> list[Statement]:
     """The nested stacks (AWS::CloudFormation::Stack handler) and their templates in the bucket."""
     return [
@@ -433,6 +470,8 @@ def _stack_statements(p: EnvParams) -> list[Statement]:
                 cfn.CreateStack, cfn.DeleteStack, cfn.DescribeStacks, cfn.GetStackPolicy, cfn.GetTemplate,
                 cfn.SetStackPolicy, cfn.TagResource, cfn.UntagResource, cfn.UpdateStack,
                 cfn.UpdateTerminationProtection,
+                # dependent actions (checks/execution_role.py DEPENDENT): rolling back a nested stack's update
+                cfn.CancelUpdateStack, cfn.ContinueUpdateRollback,
                 # nested change sets, created and run by CloudFormation under this role
                 cfn.CreateChangeSet, cfn.DeleteChangeSet, cfn.DescribeChangeSet, cfn.ExecuteChangeSet,
             ],
@@ -449,7 +488,8 @@ def _iam_statements(p: EnvParams) -> list[Statement]:
         Statement(
             Sid="AppRoles", Effect=Allow,
             Action=[
-                iam_actions.CreateRole, iam_actions.DeleteRole, iam_actions.DeleteRolePolicy, iam_actions.GetRole,
+                iam_actions.CreateRole, iam_actions.DeleteRole, iam_actions.DeleteRolePermissionsBoundary,
+                iam_actions.DeleteRolePolicy, iam_actions.GetRole, iam_actions.PutRolePermissionsBoundary,
                 iam_actions.GetRolePolicy, iam_actions.ListAttachedRolePolicies, iam_actions.ListRolePolicies,
                 iam_actions.PutRolePolicy, iam_actions.TagRole, iam_actions.UntagRole,
                 iam_actions.UpdateAssumeRolePolicy, iam_actions.UpdateRole, iam_actions.UpdateRoleDescription,
@@ -508,6 +548,7 @@ def _network_statements(p: EnvParams) -> list[Statement]:
             # EC2 Describe* actions have no resource-level permissions: "*". DescribeAvailabilityZones is Fn::GetAZs.
             Sid="DescribeNetwork", Effect=Allow,
             Action=[
+                ec2.DescribeAccountAttributes, ec2.DescribeAddresses,  # ELB CreateLoadBalancer calls these
                 ec2.DescribeAvailabilityZones, ec2.DescribeInstances, ec2.DescribeInternetGateways,
                 ec2.DescribeIpamPools, ec2.DescribeNetworkAcls, ec2.DescribeNetworkInterfaceAttribute,
                 ec2.DescribeNetworkInterfaces, ec2.DescribeRouteTables, ec2.DescribeSecurityGroupRules,
@@ -577,7 +618,8 @@ def _storage_statements(p: EnvParams) -> list[Statement]:
         Statement(
             Sid="FileSystems", Effect=Allow,
             Action=[
-                efs.CreateAccessPoint, efs.CreateMountTarget, efs.DeleteFileSystemPolicy, efs.DeleteMountTarget,
+                efs.CreateAccessPoint, efs.CreateMountTarget, efs.CreateReplicationConfiguration,
+                efs.DeleteFileSystemPolicy, efs.DeleteMountTarget, efs.DeleteReplicationConfiguration, efs.DeleteTags,
                 efs.DescribeBackupPolicy, efs.DescribeFileSystemPolicy, efs.DescribeFileSystems,
                 efs.DescribeLifecycleConfiguration, efs.DescribeMountTargetSecurityGroups,
                 efs.DescribeReplicationConfigurations, efs.ModifyMountTargetSecurityGroups, efs.PutBackupPolicy,
@@ -594,8 +636,11 @@ def _storage_statements(p: EnvParams) -> list[Statement]:
         ),
         Statement(
             Sid="BackupVault", Effect=Allow,
-            Action=[backup.CreateBackupVault, backup.DescribeBackupVault, backup.GetBackupVaultAccessPolicy,
-                    backup.GetBackupVaultNotifications, backup.ListTags, backup.TagResource, backup.UntagResource],
+            Action=[backup.CreateBackupVault, backup.DeleteBackupVaultAccessPolicy,
+                    backup.DeleteBackupVaultLockConfiguration, backup.DeleteBackupVaultNotifications,
+                    backup.DescribeBackupVault, backup.GetBackupVaultAccessPolicy, backup.GetBackupVaultNotifications,
+                    backup.ListTags, backup.PutBackupVaultAccessPolicy, backup.PutBackupVaultLockConfiguration,
+                    backup.PutBackupVaultNotifications, backup.TagResource, backup.UntagResource],
             # the vault is named "${AWS::StackName}-vault" in the storage stack: "<root>-StorageStack-<id>-vault"
             Resource=[arn("backup", f"backup-vault:{_root(p)}-*")],
         ),
@@ -622,8 +667,9 @@ def _ecs_statements(p: EnvParams) -> list[Statement]:
     return [
         Statement(
             Sid="Cluster", Effect=Allow,
-            Action=[ecs.CreateCluster, ecs.DeleteCluster, ecs.DescribeClusters, ecs.PutClusterCapacityProviders,
-                    ecs.UpdateCluster, ecs.UpdateClusterSettings],
+            Action=[ecs.CreateCluster, ecs.DeleteCluster, ecs.DescribeClusters, ecs.PutAccountSetting,
+                    ecs.PutAccountSettingDefault, ecs.PutClusterCapacityProviders, ecs.UpdateCluster,
+                    ecs.UpdateClusterSettings],
             Resource=[cluster],
         ),
         Statement(
@@ -669,7 +715,7 @@ def _load_balancer_statements(p: EnvParams) -> list[Statement]:
         Statement(
             Sid="LoadBalancers", Effect=Allow,
             Action=[elb.CreateListener, elb.CreateLoadBalancer, elb.DeleteLoadBalancer, elb.ModifyCapacityReservation,
-                    elb.ModifyLoadBalancerAttributes, elb.SetIpAddressType, elb.SetSecurityGroups, elb.SetSubnets],
+                    elb.ModifyIpPools, elb.ModifyLoadBalancerAttributes, elb.SetIpAddressType, elb.SetSecurityGroups, elb.SetSubnets],
             Resource=[load_balancers],
         ),
         Statement(
@@ -701,8 +747,12 @@ def _logs_statements(p: EnvParams) -> list[Statement]:
         ),
         Statement(
             Sid="LogGroup", Effect=Allow,
-            Action=[logs.CreateLogGroup, logs.DeleteLogGroup, logs.DeleteRetentionPolicy, logs.GetDataProtectionPolicy,
-                    logs.ListTagsForResource, logs.PutRetentionPolicy, logs.TagResource, logs.UntagResource],
+            Action=[logs.AssociateKmsKey, logs.CreateLogDelivery, logs.CreateLogGroup, logs.DeleteDataProtectionPolicy,
+                    logs.DeleteIndexPolicy, logs.DeleteLogGroup, logs.DeleteResourcePolicy, logs.DeleteRetentionPolicy,
+                    logs.DisassociateKmsKey, logs.GetDataProtectionPolicy, logs.ListTagsForResource,
+                    logs.PutBearerTokenAuthentication, logs.PutDataProtectionPolicy, logs.PutIndexPolicy,
+                    logs.PutLogGroupDeletionProtection, logs.PutResourcePolicy, logs.PutRetentionPolicy,
+                    logs.TagResource, logs.UntagResource],
             Resource=[arn("logs", f"log-group:{group}"), arn("logs", f"log-group:{group}:*")],
         ),
     ]
@@ -736,7 +786,7 @@ def _monitoring_statements(p: EnvParams) -> list[Statement]:
             Action=[
                 sns.CreateTopic, sns.DeleteTopic, sns.GetDataProtectionPolicy, sns.GetSubscriptionAttributes,
                 sns.GetTopicAttributes, sns.ListSubscriptionsByTopic, sns.ListTagsForResource,
-                sns.SetSubscriptionAttributes, sns.SetTopicAttributes, sns.Subscribe, sns.TagResource,
+                sns.PutDataProtectionPolicy, sns.SetSubscriptionAttributes, sns.SetTopicAttributes, sns.Subscribe, sns.TagResource,
                 sns.Unsubscribe, sns.UntagResource,
             ],
             Resource=[arn("sns", f"{root}-*")],
@@ -751,8 +801,11 @@ def _secrets_statements(p: EnvParams) -> list[Statement]:
     return [
         Statement(
             Sid="GeneratedSecrets", Effect=Allow,
-            Action=[secretsmanager.CreateSecret, secretsmanager.DescribeSecret, secretsmanager.GetSecretValue,
-                    secretsmanager.TagResource, secretsmanager.UntagResource, secretsmanager.UpdateSecret],
+            # DeleteSecret: RetainExceptOnCreate, so a rolled-back first create deletes the new secret.
+            Action=[secretsmanager.CreateSecret, secretsmanager.DeleteSecret, secretsmanager.DescribeSecret,
+                    secretsmanager.GetSecretValue, secretsmanager.RemoveRegionsFromReplication,
+                    secretsmanager.ReplicateSecretToRegions, secretsmanager.TagResource, secretsmanager.UntagResource,
+                    secretsmanager.UpdateSecret],
             Resource=secrets,
         ),
         Statement(
@@ -819,7 +872,8 @@ def _repository_statements(p: EnvParams) -> list[Statement]:
     return [Statement(
         Sid="AppRepository", Effect=Allow,
         Action=[
-            ecr.CreateRepository, ecr.DeleteLifecyclePolicy, ecr.DeleteRepositoryPolicy, ecr.DescribeRepositories,
+            # DeleteRepository: RetainExceptOnCreate, so a rolled-back first create deletes the new repository.
+            ecr.CreateRepository, ecr.DeleteLifecyclePolicy, ecr.DeleteRepository, ecr.DeleteRepositoryPolicy, ecr.DescribeRepositories,
             ecr.GetLifecyclePolicy, ecr.GetRepositoryPolicy, ecr.ListTagsForResource, ecr.PutImageScanningConfiguration,
             ecr.PutImageTagMutability, ecr.PutLifecyclePolicy, ecr.SetRepositoryPolicy, ecr.TagResource,
             ecr.UntagResource,

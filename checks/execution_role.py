@@ -77,6 +77,7 @@ WITHHELD = {
     "elasticfilesystem:DeleteAccessPoint": "the access points are Retain: CloudFormation never deletes them",
     "backup:DeleteBackupVault": "the backup vault is Retain: CloudFormation never deletes it",
     "backup-storage:Mount": "no such action in the Service Authorization Reference (only MountCapsule): not grantable",
+    "iam:DeleteRolePermissionsBoundary": "would lift the permissions boundary: denied outright (templates/ci.py)",
     # The handler attaches a managed policy to the groups and users its template names; ours name roles only.
     "iam:AttachGroupPolicy": "the templates attach managed policies to roles only",
     "iam:AttachUserPolicy": "the templates attach managed policies to roles only",

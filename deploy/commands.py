@@ -113,7 +113,8 @@ def bootstrap(ctx: Ctx, wait: bool = False) -> int:
                           f"aws cloudformation delete-stack --stack-name {name} --region {ctx.p.region}, then bootstrap again")
     cs_type = "CREATE" if info is None or not info.exists else "UPDATE"
     req = changeset.Request(stack_name=name, name=changeset.change_set_name(f"{name}-", "", ctx.now()), type=cs_type,
-                            parameters=[], capabilities=(), tags=boot.stack_tags(ctx.p),
+                            # the named permissions boundary (templates/bootstrap.py)
+                            parameters=[], capabilities=("CAPABILITY_NAMED_IAM",), tags=boot.stack_tags(ctx.p),
                             template_body=boot.template_body(ctx.p, bucket), nested=False,
                             description=f"{TOOL} bootstrap: template bucket {bucket}")
     arn, req, desc = changeset.create_and_wait(ctx.aws, req, ctx.out, ctx.poller)

@@ -7,13 +7,22 @@ public, reachable over TLS only, owned by the bucket owner (no ACLs), and expire
 noncurrent versions after 30 days, templates after 365 (a later ``package`` uploads again whatever is missing;
 CloudFormation keeps its own copy of a deployed template). It is retained when its stack is deleted, so deleting the
 bootstrap stack never strands a deployed stack's history.
+
+It also holds the **permissions boundary** of every role a CI deploy creates (``<bucket>-boundary``): it lives
+outside the app's stacks, so the CloudFormation execution role that must create roles with it (``templates/ci.py``)
+cannot change or delete it, and it is the same for every environment of the account and region. It allows what the
+app's roles' own policies say (``Allow *``: a boundary grants nothing by itself, IAM User Guide, "Permissions
+boundaries for IAM entities": the effective permissions are the intersection with the identity policy) and denies
+every IAM write and any Organizations or account change, so no role made by a deploy can grant or escalate anything.
+Creating a named IAM policy needs ``CAPABILITY_NAMED_IAM`` (``deploy/commands.py`` bootstrap).
 """
 
 from __future__ import annotations
 
-from awacs.aws import Bool, Condition, Deny, PolicyDocument, Principal, Statement
+from awacs.aws import Action, Allow, Bool, Condition, Deny, PolicyDocument, Principal, Statement
 from awacs.s3 import Action as S3Action
-from troposphere import GetAtt, Output, Sub, Tags, Template
+from troposphere.iam import ManagedPolicy
+from troposphere import GetAtt, Output, Ref, Sub, Tags, Template
 from troposphere.s3 import (
     AbortIncompleteMultipartUpload,
     Bucket,
@@ -30,9 +39,12 @@ from troposphere.s3 import (
     VersioningConfiguration,
 )
 
-from ._common import TOOL
+from ._common import TOOL, boundary_policy_name
 from .config import EnvParams
 
+# IAM writes a bounded role may never make: creating or changing any identity, policy, boundary or credential.
+IAM_WRITES = ("Add*", "Attach*", "Change*", "Create*", "Deactivate*", "Delete*", "Detach*", "Enable*", "Put*",
+              "Remove*", "Reset*", "Resync*", "Set*", "Tag*", "Untag*", "Update*", "Upload*")
 NONCURRENT_DAYS = 30
 EXPIRE_DAYS = 365
 
@@ -48,7 +60,10 @@ def build(p: EnvParams, bucket: str) -> Template:
     t.set_version("2010-09-09")
     b = t.add_resource(_bucket(p, bucket))
     t.add_resource(BucketPolicy("TemplateBucketPolicy", Bucket=bucket, PolicyDocument=_tls_only(bucket)))
+    boundary = t.add_resource(_boundary(bucket))
     t.add_output(Output("BucketName", Value=bucket, Description="Where `package` uploads templates"))
+    t.add_output(Output("PermissionsBoundaryArn", Value=Ref(boundary),
+                        Description="The boundary of every role a CI deploy creates"))
     t.add_output(Output("BucketArn", Value=GetAtt(b, "Arn"), Description="The template bucket"))
     return t
 
@@ -81,3 +96,18 @@ def _tls_only(bucket: str) -> PolicyDocument:
         Resource=[Sub(f"arn:${{AWS::Partition}}:s3:::{bucket}"), Sub(f"arn:${{AWS::Partition}}:s3:::{bucket}/*")],
         Condition=Condition(Bool("aws:SecureTransport", False)),
     )])
+
+
+def _boundary(bucket: str) -> ManagedPolicy:
+    return ManagedPolicy(
+        "PermissionsBoundary",
+        ManagedPolicyName=boundary_policy_name(bucket),
+        Description=f"Permissions boundary of the roles {TOOL} deploys create (bootstrap of {bucket})",
+        PolicyDocument=PolicyDocument(Version="2012-10-17", Statement=[
+            # A boundary grants nothing itself: this lets the roles' own policies take effect, the denies below cap them.
+            Statement(Sid="WhatTheRolesOwnPoliciesAllow", Effect=Allow, Action=[Action("*")], Resource=["*"]),
+            Statement(Sid="NoIamWrites", Effect=Deny, Action=[Action("iam", a) for a in IAM_WRITES], Resource=["*"]),
+            Statement(Sid="NoAccountOrOrganizationChanges", Effect=Deny,
+                      Action=[Action("account", "*"), Action("organizations", "*")], Resource=["*"]),
+        ]),
+    )

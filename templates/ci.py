@@ -66,10 +66,13 @@ Least-privilege choices of the execution role beyond scoping each statement:
   granted, on exactly their names.
 * Secrets: exactly the generated secrets' names (``<name>-??????``), not their ``wwhd-dev/`` prefix, which in prod
   also covers the operator-filled OpenAI key that no template manages.
-* IAM: roles named ``<root stack>-*`` (CloudFormation names a nested stack's roles ``<root>-<Stack>-<id>-<Id>-..``),
-  pass-role only to ECS tasks, AWS Backup and CloudFormation, managed policy attachment only of the stacks' own
-  policies (``<root>-*``) and AWS Backup's service policies, service-linked roles only for the four services that
-  create one on first use.
+* IAM, bounded: only roles and policies under the app's path ``/<app>/<env>/`` (the ci stack's own roles and
+  policies, this one included, keep the root path, so it cannot change itself); every grant that could give a role
+  permissions requires the bootstrap stack's permissions boundary (``iam:PermissionsBoundary``), which it can
+  neither change nor remove; pass-role only to ECS tasks and AWS Backup (and itself to CloudFormation for the nested
+  stacks); managed policy attachment only of the app's own policies and AWS Backup's service policies;
+  service-linked roles only for the four services that create one on first use. Changes to the ci stack's roles are
+  therefore an operator's deploy with their own credentials, never a CI one.
 * KMS: none. The file system, backup vault and secrets use AWS managed keys, whose key policies already allow use
   through the owning service by principals of the account.
 """
@@ -103,6 +106,7 @@ from awacs.aws import (
     ArnLike,
     Bool,
     Condition,
+    Deny,
     ForAllValuesStringEquals,
     ForAllValuesStringLike,
     PolicyDocument,
@@ -115,7 +119,8 @@ from awacs.helpers.trust import make_service_domain_name, make_simple_assume_sta
 from troposphere import AWSHelperFn, GetAtt, Ref, Sub, Template, iam
 
 from ._sar import STAR_ONLY
-from ._common import RESOURCE_STAR_ONLY, arn, ecr_repository_arn, new_template, outputs, scan_ignore, tags
+from ._common import (RESOURCE_STAR_ONLY, app_role, arn, ecr_repository_arn, new_template, outputs, role_path,
+                      scan_ignore, stack_id, tags, template_bucket)
 from .config import EnvParams
 
 COMPONENT = "ci"
@@ -123,11 +128,10 @@ GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 GITHUB_OIDC_URL = f"https://{GITHUB_OIDC_HOST}"
 STS_AUDIENCE = "sts.amazonaws.com"
 MAX_SESSION_SECONDS = 3600
-DEFAULT_TEMPLATE_BUCKET = "wwhd-infra-${AWS::AccountId}-${AWS::Region}"  # what `bootstrap` creates (a Sub string)
 CLOUDFORMATION = make_service_domain_name("cloudformation")
-# Services the execution role may pass the app's roles to: task definitions (execution and task role), the backup
-# selection (backup role), and nested stacks (the execution role itself).
-PASS_ROLE_TO = ("backup.amazonaws.com", CLOUDFORMATION, "ecs-tasks.amazonaws.com")
+# Services the execution role may pass the app's roles to: task definitions (execution and task role) and the backup
+# selection (backup role). It passes itself to CloudFormation for the nested stacks.
+PASS_ROLE_TO = ("backup.amazonaws.com", "ecs-tasks.amazonaws.com")
 # Service-linked roles created on first use of the service in an account: (service principal, role name).
 SERVICE_LINKED_ROLES = (
     ("backup.amazonaws.com", "AWSServiceRoleForBackup"),
@@ -199,7 +203,7 @@ def _nested_stacks(p: EnvParams) -> list[Sub]:
 
 
 def _template_bucket(p: EnvParams) -> str:
-    return p.ci.template_bucket or DEFAULT_TEMPLATE_BUCKET
+    return template_bucket(p)
 
 
 def _bucket_arn(p: EnvParams, key: str = "") -> Sub:
@@ -207,7 +211,21 @@ def _bucket_arn(p: EnvParams, key: str = "") -> Sub:
 
 
 def _app_roles(p: EnvParams) -> Sub:
-    return arn("iam", f"role/{_root(p)}-*", region=False)
+    """Roles under the app's path (``templates/_common.role_path``): never the ci stack's own roles."""
+    return arn("iam", f"role{role_path(p)}*", region=False)
+
+
+def _app_policies(p: EnvParams) -> Sub:
+    return arn("iam", f"policy{role_path(p)}*", region=False)
+
+
+def _boundary_arn(p: EnvParams) -> Sub:
+    return app_role(p)["PermissionsBoundary"]
+
+
+def _own_roles(p: EnvParams) -> Sub:
+    """The ci stack's roles (``<root>-CiStack-<id>-<LogicalId>-<id>``, root path): the execution role among them."""
+    return arn("iam", f"role/{_root(p)}-{stack_id(COMPONENT)}-*", region=False)
 
 
 def _cluster_name(p: EnvParams) -> str:
@@ -255,10 +273,12 @@ def _star_reviewed(resource, statements: list[Statement]):
     return resource
 
 
-# What CloudFormation needs to manage the app's IAM roles is, by definition, a way to grant permissions.
-_MANAGES_APP_IAM = {"PrivilegeEscalationRule": (
-    "CloudFormation must create and change the app's roles and policies: only <root>-* roles and policies, PassRole "
-    "only to ECS tasks, AWS Backup and CloudFormation, attaching only these policies, and only CloudFormation assumes it"
+# cfripper's PrivilegeEscalationRule flags these action names whatever their conditions (a fixed name list over
+# get_allowed_actions); the escalation itself is closed by the permissions boundary every grant requires, which
+# tests/test_execution_role.py proves against the rendered policies.
+_BOUNDED_IAM = {"PrivilegeEscalationRule": (
+    "CloudFormation must create the app's roles: each grant requires iam:PermissionsBoundary = the bootstrap "
+    "boundary (it denies IAM writes), only under /<app>/<env>/, never the ci roles; tests/test_execution_role.py"
 )}
 
 
@@ -421,7 +441,7 @@ def _execution_role(t: Template, p: EnvParams) -> iam.Role:
         Description=f"{p.stack_name}: what CloudFormation may do for CI deploys ({name})",
         PolicyDocument=_doc(statements),
     ), statements)) for name, statements in groups.items()]
-    scan_ignore(policies[0], _MANAGES_APP_IAM)  # ExecutionStacksAndIamPolicy: the IAM statements
+    scan_ignore(policies[0], _BOUNDED_IAM)  # ExecutionStacksAndIamPolicy: the IAM statements
     return t.add_resource(iam.Role(
         "CloudFormationExecutionRole",
         Description=f"{p.stack_name}: CloudFormation creates, updates and deletes this app's resources (CI only)",
@@ -443,6 +463,9 @@ def _star_only_apart(group: str, statements: list[Statement]) -> list[Statement]
     (its condition may name a resource key the action never has), so it fails the build instead."""
     scoped, star_only = [], []
     for s in statements:
+        if s.properties["Effect"] is not Allow:
+            scoped.append(s)
+            continue
         resources = s.properties["Resource"]
         names = [_action_name(a) for a in s.properties["Action"]]
         moved = [a for a, n in zip(s.properties["Action"], names) if n in STAR_ONLY and "*" not in resources]
@@ -482,18 +505,36 @@ def _stack_statements(p: EnvParams) -> list[Statement]:
 
 
 def _iam_statements(p: EnvParams) -> list[Statement]:
+    """The app's roles, bounded.
+
+    Every statement that lets the role create a role, put or attach a policy on one, or set its boundary requires
+    ``iam:PermissionsBoundary`` to be the bootstrap stack's boundary policy (Service Authorization Reference, IAM:
+    CreateRole, PutRolePolicy, AttachRolePolicy, PutRolePermissionsBoundary ... all take that key; IAM User Guide,
+    "Permissions boundaries for IAM entities", delegation example). So no role it makes can do more than the
+    boundary allows, and the boundary denies every IAM write. ``DeleteRolePermissionsBoundary`` is denied
+    outright, and so is any change of the boundary policy itself. The grants name roles and policies under the app's
+    path only: the ci stack's roles and policies (this role included) keep the root path, so it cannot change itself.
+    """
     roles = _app_roles(p)
-    policies = arn("iam", f"policy/{_root(p)}-*", region=False)  # generated names, like the roles'
+    policies = _app_policies(p)
+    boundary = _boundary_arn(p)
+    bounded = Condition(StringEquals("iam:PermissionsBoundary", boundary))
     statements = [
         Statement(
-            Sid="AppRoles", Effect=Allow,
+            Sid="BoundedAppRoles", Effect=Allow,
             Action=[
-                iam_actions.CreateRole, iam_actions.DeleteRole, iam_actions.DeleteRolePermissionsBoundary,
-                iam_actions.DeleteRolePolicy, iam_actions.GetRole, iam_actions.PutRolePermissionsBoundary,
-                iam_actions.GetRolePolicy, iam_actions.ListAttachedRolePolicies, iam_actions.ListRolePolicies,
-                iam_actions.PutRolePolicy, iam_actions.TagRole, iam_actions.UntagRole,
-                iam_actions.UpdateAssumeRolePolicy, iam_actions.UpdateRole, iam_actions.UpdateRoleDescription,
+                iam_actions.CreateRole, iam_actions.DeleteRole, iam_actions.DeleteRolePolicy, iam_actions.GetRole,
+                iam_actions.PutRolePermissionsBoundary, iam_actions.PutRolePolicy, iam_actions.UpdateAssumeRolePolicy,
+                iam_actions.UpdateRole, iam_actions.UpdateRoleDescription,
             ],
+            Resource=[roles],
+            Condition=bounded,
+        ),
+        Statement(
+            # these actions have no iam:PermissionsBoundary key: reads and tags only
+            Sid="ReadAndTagAppRoles", Effect=Allow,
+            Action=[iam_actions.GetRolePolicy, iam_actions.ListAttachedRolePolicies, iam_actions.ListRolePolicies,
+                    iam_actions.TagRole, iam_actions.UntagRole],
             Resource=[roles],
         ),
         Statement(
@@ -506,19 +547,38 @@ def _iam_statements(p: EnvParams) -> list[Statement]:
             Resource=[policies],
         ),
         Statement(
-            Sid="AttachKnownPolicies", Effect=Allow,
+            Sid="AttachKnownPoliciesToBoundedRoles", Effect=Allow,
             Action=[iam_actions.AttachRolePolicy, iam_actions.DetachRolePolicy], Resource=[roles],
-            Condition=Condition(ArnLike("iam:PolicyARN", [policies, *(Sub(a) for a in ATTACHABLE_MANAGED_POLICIES)])),
+            Condition=Condition([
+                ArnLike("iam:PolicyARN", [policies, *(Sub(a) for a in ATTACHABLE_MANAGED_POLICIES)]),
+                StringEquals("iam:PermissionsBoundary", boundary),
+            ]),
         ),
         Statement(
             Sid="PassAppRoles", Effect=Allow, Action=[iam_actions.PassRole], Resource=[roles],
             Condition=Condition(StringEquals("iam:PassedToService", list(PASS_ROLE_TO))),
         ),
         Statement(
+            # nested stacks run under this same role: CloudFormation passes it on (AWS::CloudFormation::Stack handler)
+            Sid="PassItselfToNestedStacks", Effect=Allow, Action=[iam_actions.PassRole], Resource=[_own_roles(p)],
+            Condition=Condition(StringEquals("iam:PassedToService", CLOUDFORMATION)),
+        ),
+        Statement(
             Sid="ServiceLinkedRoles", Effect=Allow, Action=[iam_actions.CreateServiceLinkedRole],
             Resource=[arn("iam", f"role/aws-service-role/{service}/{name}", region=False)
                       for service, name in SERVICE_LINKED_ROLES],
             Condition=Condition(StringEquals("iam:AWSServiceName", [service for service, _ in SERVICE_LINKED_ROLES])),
+        ),
+        Statement(
+            # a role without the boundary could do anything its policies say: the boundary never comes off
+            Sid="NeverLiftTheBoundary", Effect=Deny, Action=[iam_actions.DeleteRolePermissionsBoundary],
+            Resource=["*"],
+        ),
+        Statement(
+            Sid="NeverChangeTheBoundary", Effect=Deny,
+            Action=[iam_actions.CreatePolicyVersion, iam_actions.DeletePolicy, iam_actions.DeletePolicyVersion,
+                    iam_actions.SetDefaultPolicyVersion, iam_actions.TagPolicy, iam_actions.UntagPolicy],
+            Resource=[boundary],
         ),
     ]
     if not p.ci.oidc_provider_arn:

@@ -120,3 +120,101 @@ def test_each_managed_policy_stays_under_iam_s_size_quota(prod):
             text = text.replace("${AWS::Partition}", "aws-us-gov").replace("${AWS::Region}", "ap-southeast-2")
             text = text.replace("${AWS::AccountId}", "123456789012")
             assert len(text) < 6144, rid
+
+
+# --- the permissions boundary ----------------------------------------------------------------------------------------
+
+ACCOUNT, REGION = "018025611404", "us-west-2"
+GRANTING = {"iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePolicy", "iam:DetachRolePolicy",
+            "iam:DeleteRolePolicy", "iam:PutRolePermissionsBoundary", "iam:UpdateAssumeRolePolicy"}
+
+
+def _expand(value) -> str:
+    text = value["Fn::Sub"] if isinstance(value, dict) else value
+    return text.replace("${AWS::Partition}", "aws").replace("${AWS::Region}", REGION).replace(
+        "${AWS::AccountId}", ACCOUNT)
+
+
+def _acts(s) -> list[str]:
+    return s["Action"] if isinstance(s["Action"], list) else [s["Action"]]
+
+
+def _all_statements(templates):
+    ci = templates["ci"]["Resources"]
+    return [s for r in ci.values() if r["Type"] == "AWS::IAM::ManagedPolicy"
+            for s in r["Properties"]["PolicyDocument"]["Statement"]]
+
+
+def _boundary(templates) -> str:
+    return _expand(templates["iam"]["Resources"]["TaskRole"]["Properties"]["PermissionsBoundary"])
+
+
+def _allows(templates, action, arn) -> bool:
+    import fnmatch
+
+    return any(s["Effect"] == "Allow" and action in _acts(s)
+               and any(fnmatch.fnmatchcase(arn, _expand(r)) for r in s["Resource"])
+               for s in _all_statements(templates))
+
+
+def test_the_boundary_is_the_bootstrap_stack_s_policy(prod):
+    from templates import bootstrap
+    from templates.config import load_params
+
+    bucket = f"wwhd-infra-{ACCOUNT}-{REGION}"
+    boundary = bootstrap.build(load_params("prod"), bucket).to_dict()["Resources"]["PermissionsBoundary"]
+    assert _boundary(prod) == f"arn:aws:iam::{ACCOUNT}:policy/{boundary['Properties']['ManagedPolicyName']}"
+    denies = [s for s in boundary["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
+    assert {"iam:Create*", "iam:Put*", "iam:Attach*", "iam:Delete*", "iam:Update*"} <= {a for s in denies for a in _acts(s)}
+
+
+def test_every_statement_that_grants_permissions_to_a_role_requires_the_boundary(prod):
+    boundary = _boundary(prod)
+    granting = [s for s in _all_statements(prod) if s["Effect"] == "Allow" and GRANTING & set(_acts(s))]
+    assert {a for s in granting for a in _acts(s)} >= GRANTING
+    for s in granting:
+        assert _expand(s["Condition"]["StringEquals"]["iam:PermissionsBoundary"]) == boundary, s["Sid"]
+
+
+def test_every_app_role_carries_the_boundary_under_the_app_path(prod):
+    boundary = _boundary(prod)
+    for stem in ("iam", "storage"):
+        for rid, r in prod[stem]["Resources"].items():
+            if r["Type"] == "AWS::IAM::Role":
+                assert _expand(r["Properties"]["PermissionsBoundary"]) == boundary, rid
+                assert r["Properties"]["Path"] == "/wwhd/prod/", rid
+                assert _allows(prod, "iam:CreateRole", f"arn:aws:iam::{ACCOUNT}:role/wwhd/prod/{rid}-X")
+
+
+def test_the_boundary_can_never_be_lifted_or_changed(prod):
+    boundary = _boundary(prod)
+    statements = _all_statements(prod)
+    assert not any(s["Effect"] == "Allow" and "iam:DeleteRolePermissionsBoundary" in _acts(s) for s in statements)
+    assert any(s["Effect"] == "Deny" and "iam:DeleteRolePermissionsBoundary" in _acts(s) and s["Resource"] == ["*"]
+               for s in statements)
+    for action in ("iam:CreatePolicyVersion", "iam:DeletePolicy", "iam:DeletePolicyVersion", "iam:SetDefaultPolicyVersion"):
+        assert not _allows(prod, action, boundary), action
+        assert any(s["Effect"] == "Deny" and action in _acts(s) and [_expand(r) for r in s["Resource"]] == [boundary]
+                   for s in statements), action
+
+
+@pytest.mark.parametrize("name", ["CloudFormationExecutionRole", "GitHubPlanRole", "GitHubDeployRole",
+                                  "GitHubPullRequestRole"])
+def test_the_role_cannot_modify_itself_or_the_ci_roles(prod, name):
+    """CloudFormation names the ci stack's roles ``<root>-CiStack-<id>-<LogicalId>-<id>`` at the root path."""
+    role = f"arn:aws:iam::{ACCOUNT}:role/wwhd-prod-CiStack-1A2B3C4D5E6F-{name}-ABCDEFGHIJKL"
+    for action in GRANTING | {"iam:DeleteRole", "iam:TagRole", "iam:UpdateRole"}:
+        assert not _allows(prod, action, role), (action, name)
+
+
+def test_the_role_cannot_modify_its_own_policies(prod):
+    for rid, r in prod["ci"]["Resources"].items():
+        if r["Type"] == "AWS::IAM::ManagedPolicy":
+            policy = f"arn:aws:iam::{ACCOUNT}:policy/wwhd-prod-CiStack-1A2B3C4D5E6F-{rid}-ABCDEFGHIJKL"
+            for action in ("iam:CreatePolicyVersion", "iam:DeletePolicy", "iam:DeletePolicyVersion"):
+                assert not _allows(prod, action, policy), (action, rid)
+            attachable = [_expand(a) for s in _all_statements(prod) if "iam:AttachRolePolicy" in _acts(s)
+                          for a in s["Condition"]["ArnLike"]["iam:PolicyARN"]]
+            import fnmatch
+
+            assert attachable and not any(fnmatch.fnmatchcase(policy, a) for a in attachable), rid

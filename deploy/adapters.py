@@ -19,6 +19,7 @@ from . import verify as checklist
 from .aws import aws_errors, connect, error_code, error_message
 from .commands import Ctx, Interrupted, PlanOptions
 from .errors import BadInput, DeployError
+from .package import PULL_REQUEST_PREFIX
 from .ui import make_out
 
 ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+")
@@ -62,7 +63,8 @@ def _since(args) -> int:
 
 def _plan_options(args) -> PlanOptions:
     return PlanOptions(image_tag=_tag(args), desired_count=args.desired_count, json_file=getattr(args, "json", None),
-                       markdown_file=getattr(args, "markdown", None), role_arn=_role(args), wait=args.wait)
+                       markdown_file=getattr(args, "markdown", None), role_arn=_role(args), wait=args.wait,
+                       key_prefix=PULL_REQUEST_PREFIX if getattr(args, "pull_request", False) else "")
 
 
 def _role(args) -> str | None:

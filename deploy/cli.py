@@ -43,6 +43,9 @@ def register(subparsers) -> None:
     pl = add("plan", _lazy("plan"), "package, create a change set over all nested stacks and review it", [planning, waiting])
     pl.add_argument("--json", type=Path, metavar="FILE", help="also write the review as JSON (with the change set ARN)")
     pl.add_argument("--markdown", type=Path, metavar="FILE", help="also write the review as Markdown")
+    pl.add_argument("--pull-request", action="store_true",
+                    help="package under the pull-request key prefix (pr/), the only one the CI pull-request role "
+                         "may write; such a change set is for review, never applied")
     ap = add("apply", _lazy("apply"), "execute a reviewed change set (or plan, confirm, execute) and follow it", [planning, waiting])
     ap.add_argument("--change-set", metavar="NAME|ARN", help="the reviewed change set to execute")
     ap.add_argument("--yes", action="store_true", help="do not ask for confirmation")

@@ -76,6 +76,7 @@ class PlanOptions:
     markdown_file: Path | None = None
     role_arn: str | None = None
     wait: bool = False
+    key_prefix: str = ""  # "pr": a pull request's plan (deploy/package.py PULL_REQUEST_PREFIX)
 
 
 @dataclass
@@ -142,9 +143,10 @@ def package_cmd(ctx: Ctx, image_tag: str | None = None, desired_count: int | Non
     return 0
 
 
-def _package(ctx: Ctx, account: str) -> Packaged:
+def _package(ctx: Ctx, account: str, key_prefix: str = "") -> Packaged:
     bucket = template_bucket(ctx.aws, ctx.p, account)
-    packaged = package(ctx.aws, ctx.p, ctx.home, bucket, check=lambda built: _guardrails(ctx, built))
+    packaged = package(ctx.aws, ctx.p, ctx.home, bucket, check=lambda built: _guardrails(ctx, built),
+                       key_prefix=key_prefix)
     ctx.out.line(f"packaged to s3://{bucket}: {len(packaged.uploaded)} uploaded, {len(packaged.skipped)} unchanged")
     for key in packaged.uploaded:
         ctx.out.line(f"  uploaded {key}")
@@ -176,7 +178,7 @@ def _shown(path: Path, home: Path) -> str:
 
 def plan(ctx: Ctx, opts: PlanOptions) -> int:
     planned = _plan(ctx, opts)
-    if planned:
+    if planned and not opts.key_prefix:  # a pull request's change set is for review only
         ctx.out.line(f"apply it: python generate.py apply --env {ctx.env} --change-set {planned.review.change_set_name}")
     return 0
 
@@ -186,7 +188,7 @@ def _plan(ctx: Ctx, opts: PlanOptions) -> Planned | None:
     account = check_account(ctx.aws, ctx.p.account_id, ctx.env)
     info = _ready(ctx, describe(ctx.aws, ctx.p.stack_name), opts.wait, "plan")
     cs_type = change_set_type(info, ctx.p)
-    packaged = _package(ctx, account)
+    packaged = _package(ctx, account, opts.key_prefix)
     req = _request(ctx, info, cs_type, packaged, opts)
     arn, req, desc = changeset.create_and_wait(ctx.aws, req, ctx.out, ctx.poller)
     if changeset.no_changes(desc):

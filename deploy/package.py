@@ -67,18 +67,25 @@ def object_url(bucket: str, region: str, key: str) -> str:
     return f"https://{bucket}.s3.{region}.amazonaws.com/{key}"
 
 
-def content_key(stack_name: str, body: str) -> str:
-    return f"{stack_name}/{hashlib.sha256(body.encode('utf-8')).hexdigest()}.yaml"
+# Pull-request plans package under their own prefix (``pr/<stack>/...``): the pull-request role may write only there,
+# and the main plan and deploy roles never read it (templates/ci.py), so a pull request cannot replace what main runs.
+from templates.ci import PULL_REQUEST_PREFIX  # noqa: E402  (one definition for the roles and the packaging)
+
+
+def content_key(stack_name: str, body: str, key_prefix: str = "") -> str:
+    prefix = f"{key_prefix}/" if key_prefix else ""
+    return f"{prefix}{stack_name}/{hashlib.sha256(body.encode('utf-8')).hexdigest()}.yaml"
 
 
 def package(aws: Aws, p: EnvParams, home: Path, bucket: str,
-            check: Callable[[dict[str, dict]], None] | None = None) -> Packaged:
+            check: Callable[[dict[str, dict]], None] | None = None, key_prefix: str = "") -> Packaged:
     """Build the templates (the root with the children's S3 URLs), let ``check`` refuse them before anything is
     uploaded, upload the children, then the root, and write the root; nothing of the root exists if a child failed."""
     built = templates.build_all(p)
     dicts = {stem: t.to_dict() for stem, t in built.items()}
     children = {stem: dump_yaml(d) for stem, d in sorted(dicts.items()) if stem != templates.ROOT}
-    urls = {stem: object_url(bucket, p.region, content_key(p.stack_name, body)) for stem, body in children.items()}
+    urls = {stem: object_url(bucket, p.region, content_key(p.stack_name, body, key_prefix))
+            for stem, body in children.items()}
     root = build_root(p, {stem: t for stem, t in built.items() if stem != templates.ROOT}, lambda stem: urls[stem])
     dicts[templates.ROOT] = root.to_dict()
     root_body = dump_yaml(dicts[templates.ROOT])
@@ -86,9 +93,9 @@ def package(aws: Aws, p: EnvParams, home: Path, bucket: str,
         check(dicts)
     uploaded, skipped = [], []
     for body in children.values():
-        key = content_key(p.stack_name, body)
+        key = content_key(p.stack_name, body, key_prefix)
         (uploaded if _upload(aws, bucket, key, body) else skipped).append(key)
-    root_key = content_key(p.stack_name, root_body)
+    root_key = content_key(p.stack_name, root_body, key_prefix)
     (uploaded if _upload(aws, bucket, root_key, root_body) else skipped).append(root_key)
     root_file = home / "output" / p.env / "packaged" / ROOT_FILE
     _write_atomically(root_file, root_body)

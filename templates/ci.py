@@ -1,10 +1,14 @@
 """The GitHub Actions deploy identity: an OIDC trust and three roles, no long-lived keys. Not stateful.
 
-Two GitHub roles and one CloudFormation role, so that no workflow ever holds the power to change resources itself:
+Three GitHub roles and one CloudFormation role, so that no workflow ever holds the power to change resources itself:
 
-* ``GitHubPlanRole`` is for pull requests (and the branch): it uploads templates to the template bucket and creates,
-  describes and deletes change sets on this app's stacks. It can never execute one, so a PR can show what it would
-  change but not change it.
+* ``GitHubPullRequestRole`` is trusted only by the ``pull_request`` subject: it uploads templates under its own key
+  prefix of the template bucket (``pr/<root>/``, ``deploy/package.py``) and creates, describes and deletes change
+  sets on this app's stacks. It can never execute one, so a pull request shows what it would change but not change
+  it, and it cannot write where ``main`` reads.
+* ``GitHubPlanRole`` is for the branch (``main``): the same on ``<root>/`` keys, which it alone (with the deploy
+  role) writes; neither ever reads ``pr/``. So a content-addressed key under ``<root>/`` holds what ``main`` put
+  there.
 * ``GitHubDeployRole`` is for the protected GitHub environment (and the branch): everything the plan role may do,
   plus ``ExecuteChangeSet``, pushing the app image to its one ECR repository and reading the service's state to
   verify a deploy.
@@ -125,6 +129,7 @@ from .config import EnvParams
 
 COMPONENT = "ci"
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
+PULL_REQUEST_PREFIX = "pr"  # deploy/package.py writes a pull request's templates under it
 GITHUB_OIDC_URL = f"https://{GITHUB_OIDC_HOST}"
 STS_AUDIENCE = "sts.amazonaws.com"
 MAX_SESSION_SECONDS = 3600
@@ -153,6 +158,7 @@ class In(StrEnum):
 
 
 class Out(StrEnum):
+    PullRequestRoleArn = "PullRequestRoleArn"
     PlanRoleArn = "PlanRoleArn"
     DeployRoleArn = "DeployRoleArn"
     CloudFormationExecutionRoleArn = "CloudFormationExecutionRoleArn"
@@ -164,6 +170,11 @@ def build(p: EnvParams) -> Template:
     provider = _oidc_provider(t, p)
     execution = _execution_role(t, p)
     plan_statements = _plan_statements(p, execution)
+    pull_request = _github_role(
+        t, p, "GitHubPullRequestRole", provider, _pull_request_subjects(p),
+        _plan_statements(p, execution, PULL_REQUEST_PREFIX),
+        "GitHub Actions pull request: upload templates under pr/, create and inspect change sets (never execute)",
+    )
     plan = _github_role(
         t, p, "GitHubPlanRole", provider, _plan_subjects(p), plan_statements,
         "GitHub Actions plan: upload templates, create and inspect change sets (never execute)",
@@ -173,12 +184,14 @@ def build(p: EnvParams) -> Template:
         "GitHub Actions deploy: plan, execute change sets, push the app image, verify the service",
     )
     outputs(t, {
+        Out.PullRequestRoleArn: GetAtt(pull_request, "Arn"),
         Out.PlanRoleArn: GetAtt(plan, "Arn"),
         Out.DeployRoleArn: GetAtt(deploy, "Arn"),
         Out.CloudFormationExecutionRoleArn: GetAtt(execution, "Arn"),
         Out.OidcProviderArn: provider,
     }, {
-        Out.PlanRoleArn: "Role the plan job assumes (pull requests and the branch)",
+        Out.PullRequestRoleArn: "Role the plan job assumes for a pull request (never executes)",
+        Out.PlanRoleArn: "Role the plan job assumes on the branch",
         Out.DeployRoleArn: "Role the deploy job assumes (protected environment)",
         Out.CloudFormationExecutionRoleArn: "RoleArn every CI change set must name",
         Out.OidcProviderArn: "IAM OIDC provider of token.actions.githubusercontent.com",
@@ -301,9 +314,12 @@ def _oidc_provider(t: Template, p: EnvParams) -> str | AWSHelperFn:
 # --- the GitHub roles ----------------------------------------------------------------------------------------------
 
 
+def _pull_request_subjects(p: EnvParams) -> list[str]:
+    return [f"repo:{p.ci.github_repository}:pull_request"]
+
+
 def _plan_subjects(p: EnvParams) -> list[str]:
-    repo = p.ci.github_repository
-    return [f"repo:{repo}:pull_request", f"repo:{repo}:ref:refs/heads/{p.ci.branch}"]
+    return [f"repo:{p.ci.github_repository}:ref:refs/heads/{p.ci.branch}"]
 
 
 def _deploy_subjects(p: EnvParams) -> list[str]:
@@ -338,8 +354,14 @@ def _github_role(t: Template, p: EnvParams, title: str, provider, subjects: list
     ), statements))
 
 
-def _plan_statements(p: EnvParams, execution: iam.Role) -> list[Statement]:
-    """Change sets and stack reads on this app's stacks, the template bucket, passing the execution role."""
+def _template_keys(p: EnvParams, key_prefix: str = "") -> Sub:
+    """Where ``package`` puts this app's templates: ``<root>/<sha256>.yaml``, a pull request's under ``pr/``."""
+    return _bucket_arn(p, f"/{key_prefix + '/' if key_prefix else ''}{_root(p)}/*")
+
+
+def _plan_statements(p: EnvParams, execution: iam.Role, key_prefix: str = "") -> list[Statement]:
+    """Change sets and stack reads on this app's stacks, the template keys of ``key_prefix`` only, passing the
+    execution role."""
     execution_arn = GetAtt(execution, "Arn")
     return [
         Statement(
@@ -365,8 +387,8 @@ def _plan_statements(p: EnvParams, execution: iam.Role) -> list[Statement]:
             Resource=["*"],
         ),
         Statement(
-            Sid="TemplateBucketObjects", Effect=Allow, Action=[s3.GetObject, s3.PutObject],
-            Resource=[_bucket_arn(p, "/*")],
+            Sid="TemplateObjects", Effect=Allow, Action=[s3.GetObject, s3.PutObject],
+            Resource=[_template_keys(p, key_prefix)],
         ),
         Statement(
             Sid="TemplateBucket", Effect=Allow, Action=[s3.GetBucketLocation, s3.ListBucket],
@@ -500,7 +522,9 @@ def _stack_statements(p: EnvParams) -> list[Statement]:
             ],
             Resource=_nested_stacks(p),
         ),
-        Statement(Sid="ReadTemplates", Effect=Allow, Action=[s3.GetObject], Resource=[_bucket_arn(p, "/*")]),
+        # the main keys, and a pull request's (its change set's nested stacks are read under this role too)
+        Statement(Sid="ReadTemplates", Effect=Allow, Action=[s3.GetObject],
+                  Resource=[_template_keys(p), _template_keys(p, PULL_REQUEST_PREFIX)]),
     ]
 
 

@@ -32,7 +32,8 @@ ROOT_OUTPUTS = {
     "BackupVaultName": "AWS Backup vault of the file system (retained)",
     "DashboardName": "CloudWatch dashboard",
     "AlarmTopicArn": "SNS topic the alarms notify",
-    "PlanRoleArn": "Role GitHub Actions assumes to plan (pull requests)",
+    "PullRequestRoleArn": "Role GitHub Actions assumes to plan a pull request (never executes)",
+    "PlanRoleArn": "Role GitHub Actions assumes to plan on the branch",
     "DeployRoleArn": "Role GitHub Actions assumes to deploy (protected environment)",
     "CloudFormationExecutionRoleArn": "Role CloudFormation uses for CI deploys",
 }

@@ -218,3 +218,67 @@ def test_the_role_cannot_modify_its_own_policies(prod):
             import fnmatch
 
             assert attachable and not any(fnmatch.fnmatchcase(policy, a) for a in attachable), rid
+
+
+# --- the pull-request role -------------------------------------------------------------------------------------------
+
+
+def _role_statements(prod, name):
+    return [s for pol in prod["ci"]["Resources"][name]["Properties"]["Policies"]
+            for s in pol["PolicyDocument"]["Statement"]]
+
+
+def _subjects(prod, name):
+    trust = prod["ci"]["Resources"][name]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
+    subjects = trust["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"]
+    return subjects if isinstance(subjects, list) else [subjects]
+
+
+def test_each_github_role_trusts_exactly_one_subject(prod):
+    assert _subjects(prod, "GitHubPullRequestRole") == ["repo:wwhd/wwhd-backend:pull_request"]
+    assert _subjects(prod, "GitHubPlanRole") == ["repo:wwhd/wwhd-backend:ref:refs/heads/main"]
+    assert _subjects(prod, "GitHubDeployRole") == ["repo:wwhd/wwhd-backend:environment:production"]
+
+
+def test_the_pull_request_role_plans_but_never_executes(prod):
+    statements = _role_statements(prod, "GitHubPullRequestRole")
+    granted = {a for s in statements for a in _acts(s)}
+    assert {"cloudformation:CreateChangeSet", "cloudformation:DescribeChangeSet",
+            "cloudformation:DeleteChangeSet"} <= granted
+    assert not {a for a in granted if a.startswith("cloudformation:Execute") or a.startswith("ecr:")} | (
+        granted & {"cloudformation:SetStackPolicy", "cloudformation:UpdateTerminationProtection"})
+    create = next(s for s in statements if "cloudformation:CreateChangeSet" in _acts(s))
+    assert create["Condition"]["StringEquals"]["cloudformation:RoleArn"] == {
+        "Fn::GetAtt": ["CloudFormationExecutionRole", "Arn"]}
+
+
+def _object_grants(prod, name, action):
+    import fnmatch
+
+    def allowed(key):
+        arn = f"arn:aws:s3:::wwhd-infra-{ACCOUNT}-{REGION}/{key}"
+        return any(action in _acts(s) and any(fnmatch.fnmatchcase(arn, _expand(r)) for r in s["Resource"])
+                   for s in _role_statements(prod, name) if s["Effect"] == "Allow")
+    return allowed
+
+
+MAIN_KEY, PR_KEY = "wwhd-prod/0a1b.yaml", "pr/wwhd-prod/0a1b.yaml"
+
+
+def test_the_pull_request_role_writes_only_under_its_prefix(prod):
+    put = _object_grants(prod, "GitHubPullRequestRole", "s3:PutObject")
+    assert put(PR_KEY) and not put(MAIN_KEY) and not put("wwhd-dev/0a1b.yaml")
+
+
+@pytest.mark.parametrize("name", ["GitHubPlanRole", "GitHubDeployRole"])
+def test_main_roles_never_read_or_write_the_pull_request_prefix(prod, name):
+    for action in ("s3:GetObject", "s3:PutObject"):
+        grant = _object_grants(prod, name, action)
+        assert grant(MAIN_KEY) and not grant(PR_KEY), action
+
+
+def test_pull_request_keys_are_under_the_prefix():
+    from deploy.package import PULL_REQUEST_PREFIX, content_key
+
+    assert content_key("wwhd-prod", "x", PULL_REQUEST_PREFIX).startswith("pr/wwhd-prod/")
+    assert content_key("wwhd-prod", "x").startswith("wwhd-prod/")

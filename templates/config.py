@@ -154,7 +154,8 @@ class AppContainer(Strict):
 
 
 class QdrantContainer(Strict):
-    image: ImageRef = "qdrant/qdrant:v1.7.4"
+    # the non-root build of the seed's version (Qdrant docs, "Security": *-unprivileged images run as uid 1000)
+    image: ImageRef = "qdrant/qdrant:v1.7.4-unprivileged"
     cpu: int = Field(256, ge=0)
     memory: int = Field(512, ge=6)
     port: int = Field(6333, ge=1, le=65535)

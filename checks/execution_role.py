@@ -17,6 +17,11 @@ A required action is granted when some ``Allow`` statement of the execution role
 matching it). An action the Service Authorization Reference lists without a resource type (``templates/_sar.py``)
 must be granted on ``*``: AWS denies it on any ARN.
 
+Some handler lists name API operations that are no IAM action (``s3:DeleteBucketCors`` is authorized by
+``s3:PutBucketCORS``, ``backup-storage:Mount`` does not exist): IAM cannot grant them and cfn-lint warns (W3037) on a
+policy that names them, so only actions cfn-lint's IAM action list (``AdditionalSpecs/Policies.json``) knows are
+required; :func:`not_iam_actions` lists the rest.
+
 Reading the schemas does not import cfn-lint (slow): the package's folder is found with ``importlib.util``.
 """
 
@@ -76,7 +81,8 @@ WITHHELD = {
     "elasticfilesystem:DeleteFileSystem": "the file system is Retain: CloudFormation never deletes it",
     "elasticfilesystem:DeleteAccessPoint": "the access points are Retain: CloudFormation never deletes them",
     "backup:DeleteBackupVault": "the backup vault is Retain: CloudFormation never deletes it",
-    "backup-storage:Mount": "no such action in the Service Authorization Reference (only MountCapsule): not grantable",
+    "s3:DeleteBucket": "the ALB access log bucket is Retain: CloudFormation never deletes it",
+    "s3:DeleteObject": "CloudFormation never deletes objects; the access logs expire by the bucket's lifecycle",
     "iam:DeleteRolePermissionsBoundary": "would lift the permissions boundary: denied outright (templates/ci.py)",
     # The handler attaches a managed policy to the groups and users its template names; ours name roles only.
     "iam:AttachGroupPolicy": "the templates attach managed policies to roles only",
@@ -92,11 +98,31 @@ class MissingHandlers(RuntimeError):
     """cfn-lint's schemas do not list a type's handler permissions: upgrade cfn-lint (``setup.cfg`` floor)."""
 
 
+def _cfnlint_data() -> Path:
+    spec = importlib.util.find_spec("cfnlint")
+    return Path(next(iter(spec.submodule_search_locations))) / "data"
+
+
 @cache
 def _schemas() -> tuple[Path, dict[str, str]]:
-    spec = importlib.util.find_spec("cfnlint")
-    root = Path(next(iter(spec.submodule_search_locations))) / "data" / "schemas"
+    root = _cfnlint_data() / "schemas"
     return root, json.loads((root / "providers" / "us-west-2.json").read_text(encoding="utf-8"))
+
+
+@cache
+def _iam_actions() -> dict[str, frozenset[str]]:
+    """service prefix -> its IAM action names, lower case (cfn-lint's copy of the IAM policy reference)."""
+    data = json.loads((_cfnlint_data() / "AdditionalSpecs" / "Policies.json").read_text(encoding="utf-8"))
+    return {service: frozenset(v.get("Actions", {})) for service, v in data.items()}
+
+
+def is_iam_action(action: str) -> bool:
+    service, _, name = action.partition(":")
+    return name.lower() in _iam_actions().get(service, frozenset())
+
+
+def not_iam_actions(type_: str) -> list[str]:
+    return sorted(a for a in handler_permissions(type_) if not is_iam_action(a))
 
 
 @cache
@@ -118,7 +144,8 @@ def required(type_: str) -> dict[str, str]:
     if namespace not in OWN_SERVICES:
         raise MissingHandlers(f"{type_}: add its service prefix to OWN_SERVICES in checks/execution_role.py")
     own = OWN_SERVICES[namespace]
-    out = {a: f"{type_} handler" for a in handler_permissions(type_) if a.split(":")[0] in own and a not in WITHHELD}
+    out = {a: f"{type_} handler" for a in handler_permissions(type_)
+           if a.split(":")[0] in own and a not in WITHHELD and is_iam_action(a)}
     actions, source = DEPENDENT.get(type_, ((), ""))
     out.update({a: f"{type_}: {source}" for a in actions})
     return out

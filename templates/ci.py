@@ -455,7 +455,7 @@ def _execution_role(t: Template, p: EnvParams) -> iam.Role:
         "NetworkAndStorage": _network_statements(p) + _storage_statements(p),
         "Compute": _ecs_statements(p) + _load_balancer_statements(p) + _logs_statements(p),
         "MonitoringAndEdge": (_monitoring_statements(p) + _secrets_statements(p) + _certificate_statements(p)
-                              + _dns_statements(p) + _repository_statements(p)),
+                              + _dns_statements(p) + _repository_statements(p) + _access_log_statements(p)),
     }
     groups = {name: _star_only_apart(name, statements) for name, statements in groups.items()}
     policies = [t.add_resource(_star_reviewed(iam.ManagedPolicy(
@@ -948,6 +948,41 @@ def _dns_statements(p: EnvParams) -> list[Statement]:
             Sid="ListZones", Effect=Allow, Action=[route53.ListHostedZones], Resource=["*"],
         ),
     ]
+
+
+# AWS::S3::Bucket and AWS::S3::BucketPolicy handler permissions (cfn-lint's schemas) that are IAM actions, less
+# DeleteBucket and DeleteObject (checks/execution_role.py WITHHELD: the bucket is Retain). The handlers' API names
+# DeleteBucketCors/Encryption/Lifecycle/Replication are authorized by the Put*Configuration actions listed here.
+ACCESS_LOG_BUCKET_ACTIONS = (
+    "CreateBucket", "CreateBucketMetadataTableConfiguration", "DeleteBucketMetadataTableConfiguration",
+    "DeleteBucketPolicy", "DeleteBucketWebsite",
+    "GetAccelerateConfiguration", "GetAnalyticsConfiguration", "GetBucketAbac", "GetBucketAcl", "GetBucketCORS",
+    "GetBucketLogging", "GetBucketMetadataTableConfiguration", "GetBucketNotification",
+    "GetBucketObjectLockConfiguration", "GetBucketOwnershipControls", "GetBucketPolicy", "GetBucketPublicAccessBlock",
+    "GetBucketTagging", "GetBucketVersioning", "GetBucketWebsite", "GetEncryptionConfiguration",
+    "GetIntelligentTieringConfiguration", "GetInventoryConfiguration", "GetLifecycleConfiguration",
+    "GetMetricsConfiguration", "GetReplicationConfiguration", "ListBucket", "ListTagsForResource",
+    "PutAccelerateConfiguration", "PutAnalyticsConfiguration", "PutBucketAbac", "PutBucketAcl", "PutBucketCORS",
+    "PutBucketLogging", "PutBucketNotification", "PutBucketObjectLockConfiguration", "PutBucketOwnershipControls",
+    "PutBucketPolicy", "PutBucketPublicAccessBlock", "PutBucketTagging",
+    "PutBucketVersioning", "PutBucketWebsite", "PutEncryptionConfiguration", "PutIntelligentTieringConfiguration",
+    "PutInventoryConfiguration", "PutLifecycleConfiguration", "PutMetricsConfiguration", "PutObjectAcl",
+    "PutReplicationConfiguration", "TagResource", "UntagResource",
+    "UpdateBucketMetadataAnnotationTableConfiguration", "UpdateBucketMetadataInventoryTableConfiguration",
+    "UpdateBucketMetadataJournalTableConfiguration",
+)
+
+
+def _access_log_statements(p: EnvParams) -> list[Statement]:
+    """Production's ALB access log bucket (load_balancer stack). CloudFormation generates its name from the nested
+    stack's name, lower case: ``<root>-loadbalancerstack-<id>-accesslogsbucket-<id>`` (cut to 63 characters)."""
+    if not p.production:
+        return []
+    bucket = f"{_root(p).lower()}-*"
+    return [Statement(
+        Sid="AccessLogBucket", Effect=Allow, Action=[s3.Action(a) for a in ACCESS_LOG_BUCKET_ACTIONS],
+        Resource=[arn("s3", bucket, region=False, account=False), arn("s3", f"{bucket}/*", region=False, account=False)],
+    )]
 
 
 def _repository_statements(p: EnvParams) -> list[Statement]:

@@ -13,6 +13,7 @@ STATEFUL: dict[str, tuple[str, ...]] = {
     "StorageStack": ("AppAccessPoint", "BackupVault", "FileSystem", "QdrantAccessPoint"),
     "SecretsStack": ("JwtSecretSecret", "OpenaiApiKeySecret"),
     "ClusterStack": ("Repository",),
+    "LoadBalancerStack": ("AccessLogsBucket",),  # prod's ALB access logs
 }
 
 # The resources a stack policy must never let CloudFormation replace or delete (their loss loses data immediately).

@@ -282,3 +282,12 @@ def test_pull_request_keys_are_under_the_prefix():
 
     assert content_key("wwhd-prod", "x", PULL_REQUEST_PREFIX).startswith("pr/wwhd-prod/")
     assert content_key("wwhd-prod", "x").startswith("wwhd-prod/")
+
+
+def test_handler_entries_that_are_no_iam_action_are_not_required():
+    """IAM authorizes DeleteBucketCors with s3:PutBucketCORS; backup-storage:Mount exists in no policy reference."""
+    assert "s3:DeleteBucketCors" in execution_role.not_iam_actions("AWS::S3::Bucket")
+    assert "s3:DeleteBucketCors" not in required("AWS::S3::Bucket")
+    assert "s3:PutBucketCORS" in required("AWS::S3::Bucket")
+    assert "backup-storage:Mount" not in required("AWS::Backup::BackupVault")
+    assert "backup-storage:MountCapsule" in required("AWS::Backup::BackupVault")

@@ -402,3 +402,29 @@ def test_without_ecs_exec_there_is_no_scratch_volume(tmp_path):
     t = build_variant(tmp_path, "dev", service__enable_execute_command=False)
     volumes = props(only(t["service"], "AWS::ECS::TaskDefinition"))["Volumes"]
     assert all("EFSVolumeConfiguration" in v for v in volumes)
+
+
+# --- ALB access logs -------------------------------------------------------------------------------------------------
+
+
+def test_prod_alb_logs_to_a_retained_sse_s3_tls_only_bucket(prod, dev):
+    """ALB User Guide, "Enable access logs": SSE-S3 only; us-west-2's ELB account 797873946194 writes AWSLogs/."""
+    lb = prod["load_balancer"]["Resources"]
+    bucket = lb["AccessLogsBucket"]
+    assert bucket["DeletionPolicy"] == bucket["UpdateReplacePolicy"] == "Retain" and "BucketName" not in bucket["Properties"]
+    rule = bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+    assert rule["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+    assert bucket["Properties"]["LifecycleConfiguration"]["Rules"][0]["ExpirationInDays"] > 0
+    statements = {s["Sid"]: s for s in lb["AccessLogsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]}
+    write = statements["ElbWritesAccessLogs"]
+    assert write["Principal"] == {"AWS": "arn:aws:iam::797873946194:root"} and write["Action"] == ["s3:PutObject"]
+    assert write["Resource"] == [{"Fn::Sub": "${AccessLogsBucket.Arn}/AWSLogs/${AWS::AccountId}/*"}]
+    deny = statements["DenyInsecureTransport"]
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": False}}
+    alb = lb["LoadBalancer"]
+    attributes = {a["Key"]: a["Value"] for a in alb["Properties"]["LoadBalancerAttributes"]}
+    assert attributes["access_logs.s3.enabled"] == "true"
+    assert attributes["access_logs.s3.bucket"] == {"Ref": "AccessLogsBucket"}
+    assert "deletion_protection.enabled" not in attributes  # on purpose (load_balancer.py docstring)
+    assert alb["DependsOn"] == ["AccessLogsBucketPolicy"]
+    assert "AccessLogsBucket" not in dev["load_balancer"]["Resources"]

@@ -419,8 +419,10 @@ def _deploy_statements(p: EnvParams) -> list[Statement]:
             Sid="EcrLogin", Effect=Allow, Action=[ecr.GetAuthorizationToken], Resource=["*"],
         ),
         Statement(
+            # push, and wait for the scan-on-push result (the workflow reads the repository's scanning setting)
             Sid="PushAppImage", Effect=Allow,
-            Action=[ecr.BatchCheckLayerAvailability, ecr.BatchGetImage, ecr.CompleteLayerUpload, ecr.DescribeImages,
+            Action=[ecr.BatchCheckLayerAvailability, ecr.BatchGetImage, ecr.CompleteLayerUpload,
+                    ecr.DescribeImageScanFindings, ecr.DescribeImages, ecr.DescribeRepositories,
                     ecr.InitiateLayerUpload, ecr.PutImage, ecr.UploadLayerPart],
             Resource=[ecr_repository_arn(p)],
         ),

@@ -174,11 +174,12 @@ def test_main_pushes_the_commit_sha_and_deploys_exactly_that_tag(workflow):
 
 def test_the_scan_wait_is_bounded_and_critical_findings_stop_the_deploy(workflow):
     assert int(workflow["env"]["SCAN_WAIT_SECONDS"]) <= 900
-    scan = next(s for s in workflow["jobs"]["push"]["steps"] if s.get("name", "").startswith("Wait for the scan"))
+    scan = next(s for s in workflow["jobs"]["push"]["steps"] if s.get("name", "").startswith("Preflight the repository"))
     script = scan["run"]
     assert "describe-image-scan-findings" in script and "SCAN_WAIT_SECONDS" in script and "deadline" in script
     assert "findingSeverityCounts.CRITICAL" in script and "exit 1" in script
     assert "scanOnPush" in script  # a repository without scanning warns instead of waiting forever
+    assert "imageTagMutability" in script and "::warning::" in script  # the seed's mutable repository is named
     # apply runs only after plan, which needs the push (and its scan) to have succeeded on main
     assert "needs.push.result == 'success'" in workflow["jobs"]["plan"]["if"]
 

@@ -118,6 +118,7 @@ from awacs.aws import (
     Statement,
     StringEquals,
     StringEqualsIfExists,
+    StringLike,
 )
 from awacs.helpers.trust import make_service_domain_name, make_simple_assume_statement
 from troposphere import AWSHelperFn, GetAtt, Ref, Sub, Template, iam
@@ -359,15 +360,26 @@ def _template_keys(p: EnvParams, key_prefix: str = "") -> Sub:
     return _bucket_arn(p, f"/{key_prefix + '/' if key_prefix else ''}{_root(p)}/*")
 
 
+def _template_url(p: EnvParams, key_prefix: str = "") -> Sub:
+    """The URLs ``deploy/package.py`` (object_url) gives the root template under ``key_prefix``."""
+    prefix = f"{key_prefix}/" if key_prefix else ""
+    return Sub(f"https://{_template_bucket(p)}.s3.${{AWS::Region}}.${{AWS::URLSuffix}}/{prefix}{_root(p)}/*")
+
+
 def _plan_statements(p: EnvParams, execution: iam.Role, key_prefix: str = "") -> list[Statement]:
     """Change sets and stack reads on this app's stacks, the template keys of ``key_prefix`` only, passing the
     execution role."""
     execution_arn = GetAtt(execution, "Arn")
     return [
         Statement(
+            # cloudformation:TemplateUrl (a condition key of CreateChangeSet): the root template must come from this
+            # role's own key prefix, so a pull request's change set never runs what main uploaded and vice versa
             Sid="CreateChangeSetsThroughExecutionRole", Effect=Allow, Action=[cfn.CreateChangeSet],
             Resource=_app_stacks(p),
-            Condition=Condition(StringEquals("cloudformation:RoleArn", execution_arn)),
+            Condition=Condition([
+                StringEquals("cloudformation:RoleArn", execution_arn),
+                StringLike("cloudformation:TemplateUrl", _template_url(p, key_prefix)),
+            ]),
         ),
         Statement(
             Sid="InspectAppStacks", Effect=Allow,

@@ -291,3 +291,20 @@ def test_handler_entries_that_are_no_iam_action_are_not_required():
     assert "s3:PutBucketCORS" in required("AWS::S3::Bucket")
     assert "backup-storage:Mount" not in required("AWS::Backup::BackupVault")
     assert "backup-storage:MountCapsule" in required("AWS::Backup::BackupVault")
+
+
+@pytest.mark.parametrize("name,prefix,other", [("GitHubPullRequestRole", "pr", ""), ("GitHubPlanRole", "", "pr"),
+                                               ("GitHubDeployRole", "", "pr")])
+def test_change_sets_run_only_templates_from_the_role_s_own_prefix(prod, name, prefix, other):
+    """cloudformation:TemplateUrl on CreateChangeSet matches exactly the URLs package gives under the role's prefix."""
+    import fnmatch
+
+    from deploy.package import content_key, object_url
+
+    create = next(s for s in _role_statements(prod, name) if "cloudformation:CreateChangeSet" in _acts(s))
+    pattern = _expand(create["Condition"]["StringLike"]["cloudformation:TemplateUrl"]).replace(
+        "${AWS::URLSuffix}", "amazonaws.com")
+    bucket = f"wwhd-infra-{ACCOUNT}-{REGION}"
+    own = object_url(bucket, REGION, content_key("wwhd-prod", "root", prefix))
+    foreign = object_url(bucket, REGION, content_key("wwhd-prod", "root", other))
+    assert fnmatch.fnmatchcase(own, pattern) and not fnmatch.fnmatchcase(foreign, pattern)

@@ -694,8 +694,14 @@ def _network_statements(p: EnvParams) -> list[Statement]:
                 ec2.DeleteRouteTable, ec2.DeleteSubnet, ec2.DeleteVpc, ec2.DescribeVpcAttribute,
                 ec2.DetachInternetGateway, ec2.DisassociateRouteTable, ec2.ModifySubnetAttribute,
                 ec2.ModifyVpcAttribute, ec2.ReplaceRoute, ec2.ReplaceRouteTableAssociation,
+                # the rest of the VPC, subnet and gateway attachment handlers (cfn-lint's schemas)
+                ec2.Action("AssociateSubnetCidrBlock"), ec2.Action("AttachVpnGateway"),
+                ec2.Action("CreateVpcEncryptionControl"), ec2.Action("DescribeVpcEncryptionControls"),
+                ec2.Action("DetachVpnGateway"), ec2.Action("DisassociateSubnetCidrBlock"),
+                ec2.Action("ModifyVpcTenancy"),
             ],
-            Resource=_ec2("internet-gateway", "route-table", "subnet", "vpc"),
+            Resource=_ec2("internet-gateway", "ipam-pool", "route-table", "subnet", "vpc", "vpc-encryption-control",
+                          "vpn-gateway"),
         ))
     statements.append(Statement(
         Sid="TagNetwork", Effect=Allow, Action=[ec2.CreateTags, ec2.DeleteTags], Resource=_ec2(*tagged),

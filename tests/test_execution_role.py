@@ -308,3 +308,10 @@ def test_change_sets_run_only_templates_from_the_role_s_own_prefix(prod, name, p
     own = object_url(bucket, REGION, content_key("wwhd-prod", "root", prefix))
     foreign = object_url(bucket, REGION, content_key("wwhd-prod", "root", other))
     assert fnmatch.fnmatchcase(own, pattern) and not fnmatch.fnmatchcase(foreign, pattern)
+
+
+def test_an_environment_that_creates_its_vpc_gets_a_complete_role_too(tmp_path):
+    """dev's own VPC, subnets, gateway and routes, deployed by CI: every handler permission is there as well."""
+    t = build_variant(tmp_path, "dev", ci={"github_repository": "wwhd/wwhd-backend"})
+    assert {"AWS::EC2::VPC", "AWS::EC2::Subnet", "AWS::EC2::VPCGatewayAttachment"} <= execution_role.types_used(t)
+    assert gaps(t) == [] and guardrails.check(t) == []

@@ -112,9 +112,10 @@ def uses_transform(body: str) -> bool:
 def _upload(aws: Aws, bucket: str, key: str, body: str) -> bool:
     """Put ``key`` unless it already holds exactly these bytes; True when uploaded.
 
-    The key names the content, but it is only a name: anyone who may write to the bucket (the CI plan role can) could
-    put other bytes under it. So an existing object counts only when S3's own SHA-256 checksum of it (stored because
-    we upload with ``ChecksumAlgorithm=SHA256``, returned by HeadObject with ``ChecksumMode=ENABLED``) equals ours;
+    The key names the content. In CI only ``main``'s plan and deploy roles may write ``<root>/`` keys (a pull request
+    writes under ``pr/``, templates/ci.py), so an existing key holds what ``main`` put there; the comparison with
+    S3's own SHA-256 checksum (stored because we upload with ``ChecksumAlgorithm=SHA256``, returned by the same
+    HeadObject with ``ChecksumMode=ENABLED``) costs no extra call and still catches a stray upload by an operator:
     anything else is overwritten.
     """
     raw = body.encode("utf-8")

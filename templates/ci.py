@@ -561,17 +561,18 @@ def _iam_statements(p: EnvParams) -> list[Statement]:
         Statement(
             Sid="BoundedAppRoles", Effect=Allow,
             Action=[
-                iam_actions.CreateRole, iam_actions.DeleteRole, iam_actions.DeleteRolePolicy, iam_actions.GetRole,
-                iam_actions.PutRolePermissionsBoundary, iam_actions.PutRolePolicy, iam_actions.UpdateAssumeRolePolicy,
-                iam_actions.UpdateRole, iam_actions.UpdateRoleDescription,
+                iam_actions.CreateRole, iam_actions.PutRolePermissionsBoundary, iam_actions.PutRolePolicy,
+                iam_actions.UpdateAssumeRolePolicy, iam_actions.UpdateRole, iam_actions.UpdateRoleDescription,
             ],
             Resource=[roles],
             Condition=bounded,
         ),
         Statement(
-            # these actions have no iam:PermissionsBoundary key: reads and tags only
-            Sid="ReadAndTagAppRoles", Effect=Allow,
-            Action=[iam_actions.GetRolePolicy, iam_actions.ListAttachedRolePolicies, iam_actions.ListRolePolicies,
+            # grant nothing: reads (a handler reads a role before it exists, without a boundary key), tags, and
+            # removing a role or an inline policy (also one made before the boundary existed)
+            Sid="ReadTagAndRemoveAppRoles", Effect=Allow,
+            Action=[iam_actions.DeleteRole, iam_actions.DeleteRolePolicy, iam_actions.GetRole,
+                    iam_actions.GetRolePolicy, iam_actions.ListAttachedRolePolicies, iam_actions.ListRolePolicies,
                     iam_actions.TagRole, iam_actions.UntagRole],
             Resource=[roles],
         ),

@@ -126,7 +126,7 @@ def test_each_managed_policy_stays_under_iam_s_size_quota(prod):
 
 ACCOUNT, REGION = "018025611404", "us-west-2"
 GRANTING = {"iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePolicy", "iam:DetachRolePolicy",
-            "iam:DeleteRolePolicy", "iam:PutRolePermissionsBoundary", "iam:UpdateAssumeRolePolicy"}
+            "iam:PutRolePermissionsBoundary", "iam:UpdateAssumeRolePolicy"}
 
 
 def _expand(value) -> str:

@@ -1,16 +1,20 @@
 #!/usr/bin/env python3
 """wwhd-infra: generate, check and deploy the W.W.H.D. backend's CloudFormation.
 
-    python generate.py                 build every environment in params/ into output/<env>/ and lint it
-    python generate.py --env prod      only prod
-    python generate.py --check         fail if output/ (or params/schema.json) is not what the params produce
-    python generate.py --diagram       print each environment's stacks and wiring as a Mermaid diagram
-    python generate.py --cost          print each environment's estimated monthly cost, read from its templates
-    python generate.py --scan          also run checkov and cfripper over output/ (installed apart: README)
-    python generate.py <command> ...   deploy commands: bootstrap, package, plan, apply, status, destroy, verify
+    python generate.py                      build every environment in params/ into output/<env>/ and lint it
+    python generate.py build --env prod     only prod (--no-lint: generate only; --scan: also checkov and cfripper)
+    python generate.py check                fail if output/ (or params/schema.json) is not what the params produce
+    python generate.py cost [--env prod]    each environment's estimated monthly cost, read from its templates
+    python generate.py diagram              each environment's stacks and wiring as a Mermaid diagram
+    python generate.py scan                 checkov and cfripper over output/ (installed apart: README)
+    python generate.py <verb> --env NAME    talks to AWS: bootstrap, package, plan, apply, status, destroy, verify, ...
 
-Thin by design: parse arguments, call one function per command, print, set the exit code. Exit codes: 0 success,
-1 a check or a deploy failed, 2 bad input (params, arguments), which is printed without a traceback.
+One style: a verb, then its flags (rain and the CDK CLI read this way). The flags of earlier releases (``--check``,
+``--cost``, ``--diagram``, ``--scan`` without a verb) keep working and mean the verb of the same name.
+
+Thin by design: parse arguments, call one function per command, print, set the exit code. Every failure ends in
+one ``error:`` line and one ``fix:`` line, through one boundary (:func:`main`), with an exit code from the one table
+in ``deploy/errors.py`` (README "Exit codes"); a traceback only with ``--debug``.
 """
 
 from __future__ import annotations
@@ -27,15 +31,19 @@ try:
     from checks.cost import cost_table
     from checks.diagram import mermaid
     from checks.lint import env_groups, lint
+    from deploy.errors import EXIT, DeployError, boundary
     from templates import ROOT, build_all
     from templates._yaml import dump as dump_yaml
     from templates.config import ParamsError, Problem, environments, json_schema, load_params, project_dir
 except ModuleNotFoundError as missing:  # run by an interpreter without the install step: say how, no traceback
-    print(f"{missing.name} is not installed for {sys.executable}: install the project first (README, Quickstart):\n"
-          "  python3 -m venv .venv && . .venv/bin/activate && pip install -q -e . && python generate.py", file=sys.stderr)
+    print(f"error: {missing.name} is not installed for {sys.executable}\n"
+          "fix: install the project first (README, Quickstart): "
+          "python3 -m venv .venv && . .venv/bin/activate && pip install -q -e . && python generate.py", file=sys.stderr)
     sys.exit(2)
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = EXIT["ok"], EXIT["failed"], EXIT["bad-input"]
+OFFLINE_VERBS = ("build", "check", "cost", "diagram", "scan")
+LEGACY_FLAGS = {"--check": "check", "--cost": "cost", "--diagram": "diagram", "--scan": "scan"}
 
 
 def _schema_text() -> str:
@@ -49,45 +57,62 @@ def _selected(args, params_dir: Path) -> list[str]:
     return envs
 
 
-def cmd_build(args) -> int:
-    started = time.perf_counter()
-    home = project_dir()
-    params_dir, out_dir = home / "params", home / "output"
-    envs = _selected(args, params_dir)
-    problems = []
-    loaded = {}
-    for env in envs:  # validate every environment before writing anything
+def _loaded(args, params_dir: Path) -> dict:
+    """Every selected environment validated before anything is written: all problems at once, or the params."""
+    problems, loaded = [], {}
+    for env in _selected(args, params_dir):
         try:
             loaded[env] = load_params(env, params_dir)
         except ParamsError as e:
-            problems.append(e.render())
+            problems.append(e)
     if problems:
-        print("\n".join(problems), file=sys.stderr)
-        return EXIT_BAD_INPUT
+        raise ParamsErrors(problems)
+    return loaded
+
+
+class ParamsErrors(Exception):
+    """The problems of several params files, printed together (exit 2)."""
+
+    def __init__(self, errors: list[ParamsError]):
+        super().__init__("\n".join(e.render() for e in errors))
+
+
+def cmd_offline(args) -> int:
+    """build, check, cost, diagram and scan: read params, render in memory, then the verb's own step."""
+    started = time.perf_counter()
+    home = project_dir()
+    params_dir, out_dir = home / "params", home / "output"
+    loaded = _loaded(args, params_dir)
     built = {env: {stem: t.to_dict() for stem, t in build_all(p).items()} for env, p in loaded.items()}
-    if args.diagram:
+    if args.verb == "diagram":
         for env, templates in built.items():
             print(f"%% {env}\n{mermaid(templates)}", end="")
         return EXIT_OK
-    if args.cost:
+    if args.verb == "cost":
         for env, templates in built.items():
             print(cost_table(env, templates, loaded[env].region), end="")
         return EXIT_OK
+    if args.verb == "scan":
+        return _scanned(home, list(loaded), EXIT_OK)
     rendered = {env: {f"{stem}.yaml": dump_yaml(t) for stem, t in ts.items()} for env, ts in built.items()}
     schema = _schema_text()
-    if args.check:
-        return _scanned(args, home, _check(home, out_dir, rendered, schema))
+    for env in rendered:  # a symbolic link or a file at output/<env>: refused before anything is written or compared
+        freshness.refuse_unsafe(out_dir / env)
+    if args.verb == "check":
+        return _check(home, out_dir, rendered, schema)
     for env, files in rendered.items():
-        freshness.write(out_dir / env, files)
+        for name in freshness.write(out_dir / env, files):
+            print(f"removed output/{name}, left by an interrupted run")
     schema_file = params_dir / "schema.json"
     if not schema_file.is_file() or schema_file.read_text() != schema:
         schema_file.write_text(schema)
     generated = time.perf_counter() - started
     print(f"generated {sum(map(len, rendered.values()))} templates for {', '.join(rendered)} in {generated:.2f}s")
     violations = _guardrails(built)
-    if args.no_lint:
-        return _scanned(args, home, EXIT_FAILED if violations else EXIT_OK)
-    return _scanned(args, home, _lint(home, out_dir, loaded) or (EXIT_FAILED if violations else EXIT_OK))
+    code = EXIT_FAILED if violations else EXIT_OK
+    if not args.no_lint:
+        code = _lint(home, out_dir, loaded) or code
+    return _scanned(home, list(loaded), code) if args.scan else code
 
 
 def _guardrails(built: dict) -> int:
@@ -102,18 +127,17 @@ def _guardrails(built: dict) -> int:
     return found
 
 
-def _scanned(args, home: Path, code: int) -> int:
-    """With ``--scan``: checkov and cfripper over the environments' output (checks/scan.py), after everything else."""
-    if not args.scan:
-        return code
-    from checks import scan  # only with --scan
+def _scanned(home: Path, envs: list[str], code: int) -> int:
+    """checkov and cfripper over the environments' output (checks/scan.py), after everything else."""
+    from checks import scan  # only when scanning
 
     started = time.perf_counter()
     try:
-        findings = scan.scan(home, _selected(args, home / "params"))
+        findings = scan.scan(home, envs)
     except scan.ScannersMissing as e:
-        print(f"--scan: {e}", file=sys.stderr)
-        return max(code, EXIT_BAD_INPUT)
+        raise DeployError(f"scan: {e}", "python3 -m venv .cache/scan-venv && .cache/scan-venv/bin/pip install -q "
+                                        "checkov==3.3.30 cfripper==1.22.1 (README, Security scanners)",
+                          exit_code=EXIT_BAD_INPUT) from None
     if findings:
         print("\n".join(map(str, findings)), file=sys.stderr)
         print(f"scan: {len(findings)} finding(s) not fixed or suppressed (templates/_common.scan_ignore)", file=sys.stderr)
@@ -124,12 +148,14 @@ def _scanned(args, home: Path, code: int) -> int:
 
 def _check(home: Path, out_dir: Path, rendered: dict, schema: str) -> int:
     stale = [f"output/{env}/{name}" for env, files in rendered.items() for name in freshness.stale(out_dir / env, files)]
+    stale += [f"output/{p.name} (left by an interrupted run; generating removes it)"
+              for env in rendered for p in freshness.leftovers(out_dir / env)]
     schema_file = home / "params" / "schema.json"
     if not schema_file.is_file() or schema_file.read_text() != schema:
         stale.append("params/schema.json")
     if stale:
-        print("stale generated files (run `python generate.py` and commit the result):", file=sys.stderr)
-        print("\n".join(f"  {s}" for s in stale), file=sys.stderr)
+        print("\n".join(f"stale: {s}" for s in stale), file=sys.stderr)
+        print("error: generated files are stale\nfix: python generate.py, then commit the result", file=sys.stderr)
         return EXIT_FAILED
     print(f"output/ is fresh for {', '.join(rendered)}")
     return EXIT_OK
@@ -154,40 +180,86 @@ def _lint(home: Path, out_dir: Path, loaded: dict) -> int:
     return EXIT_OK
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with the project's error style: usage, then ``error:`` and a ``fix:`` that runs as printed."""
+
+    argv: list[str] = []
+
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        verbs = set(OFFLINE_VERBS) | set(getattr(self, "_verbs", ()))
+        verb = next((f"{a} " for a in self.argv if a in verbs), "")
+        print(f"error: {message}\nfix: python generate.py {verb}--help", file=sys.stderr)
+        raise SystemExit(EXIT_BAD_INPUT)
+
+
+def _debug_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="print a traceback with any error (for reporting a bug)")
+
+
+def _offline_parsers(commands) -> None:
+    envs = argparse.ArgumentParser(add_help=False)
+    envs.add_argument("--env", dest="envs", action="append", metavar="NAME",
+                      help="environment (repeatable); default: every params/*.yaml")
+    _debug_flag(envs)
+    helps = {
+        "build": "validate params, write output/<env>/ and params/schema.json, run the guardrails and cfn-lint",
+        "check": "compare output/ and params/schema.json with a fresh render; write nothing",
+        "cost": "print an offline monthly cost estimate of each environment (checks/cost.py); write nothing",
+        "diagram": "print a Mermaid diagram of the stacks and their wiring; write nothing",
+        "scan": "run checkov and cfripper over output/ (their own virtualenv: README, Security scanners)",
+    }
+    for verb in OFFLINE_VERBS:
+        p = commands.add_parser(verb, help=helps[verb], description=helps[verb], parents=[envs])
+        p.set_defaults(func=cmd_offline, verb=verb, no_lint=False, scan=False)
+        if verb == "build":
+            p.add_argument("--no-lint", action="store_true", help="generate only (the guardrails still run)")
+            p.add_argument("--scan", action="store_true", help="also run checkov and cfripper")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="wwhd-infra", description=__doc__.split("\n\n")[0],
+    parser = Parser(prog="wwhd-infra", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
+    # No verb means build; these top-level flags are the earlier releases' spelling of the verbs.
     parser.add_argument("--env", dest="envs", action="append", metavar="NAME",
-                        help="environment to build (repeatable); default: every params/*.yaml")
-    parser.add_argument("--check", action="store_true", help="compare output/ with a fresh render; write nothing")
-    parser.add_argument("--no-lint", action="store_true", help="generate only")
-    parser.add_argument("--diagram", action="store_true", help="print a Mermaid diagram of the stacks; write nothing")
-    parser.add_argument("--cost", action="store_true",
-                        help="print an offline monthly cost estimate of each environment (checks/cost.py); write nothing")
-    parser.add_argument("--scan", action="store_true",
-                        help="also run checkov and cfripper over output/ (their own virtualenv: README, Security scanners)")
-    parser.set_defaults(func=cmd_build)
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    try:
-        from deploy.cli import register
-    except ImportError:  # pragma: no cover - the deploy package is optional while it is built
-        register = None
-    if register:
-        register(commands)
+                        help="environment (repeatable); default: every params/*.yaml")
+    parser.add_argument("--no-lint", action="store_true", help="build: generate only")
+    for flag, verb in LEGACY_FLAGS.items():
+        parser.add_argument(flag, dest=f"legacy_{verb}", action="store_true", help=f"the same as the verb `{verb}`")
+    parser.add_argument("--debug", action="store_true", help="print a traceback with any error (for reporting a bug)")
+    parser.set_defaults(func=cmd_offline, verb=None, command=None)
+    commands = parser.add_subparsers(dest="command", metavar="VERB")
+    _offline_parsers(commands)
+    from deploy.cli import register  # argparse definitions only: imports neither boto3 nor rich
+
+    register(commands, _debug_flag)
     return parser
 
 
+def _legacy_verb(args) -> None:
+    """``python generate.py [--check|--cost|--diagram|--scan]`` without a verb: the verb it names (``--scan`` with a
+    build, as before: build, lint, then scan)."""
+    if args.verb is not None or args.command is not None:
+        return
+    args.scan = getattr(args, "legacy_scan", False)
+    for verb in ("check", "cost", "diagram"):
+        if getattr(args, f"legacy_{verb}", False):
+            args.verb = verb
+            return
+    args.verb = "build"
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except ParamsError as e:
-        print(e.render(), file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    argv = sys.argv[1:] if argv is None else list(argv)
+    with boundary(argv) as outcome:
+        parser = build_parser()
+        Parser.argv = argv
+        parser._verbs = tuple(parser._subparsers._group_actions[0].choices)
+        args = parser.parse_args(argv)
+        _legacy_verb(args)
+        outcome.code = args.func(args)
+    return outcome.code
 
 
 if __name__ == "__main__":

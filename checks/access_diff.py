@@ -9,18 +9,41 @@ work on any two renderings: two params variants, a deployed and a packaged envir
 :func:`iam_diff` compares, per stack, resource and policy, the statements of every policy document a template
 carries: role trust policies, inline policies, managed and stand-alone policies, and resource policies (SNS, SQS,
 S3, Secrets Manager, KMS, ECR, EFS, Logs). Statements are matched by ``Sid``, else by identical content, else by the
-most similar statement of the same effect; what is left is added or removed. A change *widens* when an ``Allow``
-gains an action, resource or principal that no pattern of the old statement covered (``s3:Get*`` covers
-``s3:GetObject``, ``*`` covers every ARN), gains ``*``, loses a condition (or a condition accepts new values), or a
-``Deny`` covers less; a new ``Allow`` statement, a new managed policy, a new attachment and a dropped permissions
-boundary widen too. Each widening change says why.
+most similar statement of the same effect; what is left is added or removed.
+
+Statements are read as IAM evaluates them (IAM User Guide: "Conditions with multiple context keys or values",
+"Single-valued vs. multivalued context keys", "IAM JSON policy elements: Condition operators", "IAM JSON policy
+elements: NotAction" / "NotResource" / "NotPrincipal"):
+
+- a request matches a statement when it matches one item of each of ``Principal``, ``Action`` and ``Resource``
+  (the items of an element are ORed), none of the items of a ``NotPrincipal``/``NotAction``/``NotResource`` (which
+  match everything not listed), and every clause of the ``Condition`` block;
+- in the ``Condition`` block, operators are ANDed, the keys under one operator are ANDed, and the values of one key
+  are ORed; for a negated operator (``StringNotEquals``, ``ArnNotLike``, ``NotIpAddress``, ...) the values are NORed
+  (the request value must match none of them), and the condition is true when the key is absent;
+- ``...IfExists`` makes a clause true when the key is absent; ``ForAllValues:`` tests that every value of a
+  multivalued request key matches (true when the key is absent), ``ForAnyValue:`` that at least one does (false
+  when absent).
+
+Each condition clause is therefore one item, ``StringEquals k (a OR b)``, and the block reads ``X AND Y``
+(:class:`Clause`, :func:`element_text`). A changed statement widens when the new one matches a request the old one
+did not (for a Deny: when the old one blocked a request the new one does not), and narrows the other way round.
+:func:`_beyond` decides this by proving containment element by element (a pattern of the old statement covers each
+new item: ``s3:Get*`` covers ``s3:GetObject``, ``*`` covers every ARN; a new value list for a key is a subset of
+the old for a positive operator, a superset for a negated one; ``IfExists`` and another set operator are weaker;
+an added clause or key only narrows an Allow) and names whatever it cannot prove, so a change and its inverse are
+judged opposite and what cannot be read is reported as "may widen", never as narrowing. A new Allow statement, a
+removed Deny, a new managed policy, a new attachment and a dropped permissions boundary widen; each widening change
+says why (``why``) and each narrowing one too (``narrowing``).
 
 :func:`sg_diff` compares security group rules (inline on ``AWS::EC2::SecurityGroup`` and the stand-alone
 ``SecurityGroupIngress``/``Egress`` resources, plus the allow-all egress AWS gives a group that declares none) by
 content within a stack: direction, group, protocol, ports and peer; the rule's logical id and description are shown
-but are not its identity, so moving a rule to another resource is no change. An added rule widens unless an old rule
-of the same group already allowed it (same or ``all`` protocol, a port range and a CIDR that contain it); rules open
-to ``0.0.0.0/0`` or ``::/0`` are marked ``internet``.
+but are not its identity, so moving a rule to another resource is no change. Rules are ORed: an added rule widens
+unless an old rule of the same group already allowed it (same or ``all`` protocol, a port range and a CIDR that
+contain it), a removed rule narrows unless a remaining one still allows it; rules open to ``0.0.0.0/0`` or ``::/0``
+are marked ``internet``. The rule that matches nothing (``icmp`` type 252 code 86 to ``255.255.255.255/32``) only
+displaces AWS's default allow-all egress, so it reads as narrowing (see ``MATCHES_NOTHING``).
 
 Intrinsic functions are compared structurally through one deterministic text form (:func:`text`): ``!Ref X``,
 ``!GetAtt A.B``, ``!Sub ...``, else compact JSON with sorted keys. Not followed: values wired through parameters
@@ -34,6 +57,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 
 Templates = dict[str, dict]
@@ -95,20 +119,67 @@ def _list(value) -> list:
 
 
 @dataclass(frozen=True)
+class Clause:
+    """One condition operator and context key with its values (ORed): one term of the ANDed Condition block.
+
+    ``op`` is the operator as written (``ForAllValues:StringLikeIfExists``); the parts that decide its meaning are
+    split out: the set prefix (``ForAnyValue``/``ForAllValues``, for multivalued keys), the base operator, the
+    ``IfExists`` suffix (true when the key is absent) and negation (``StringNotEquals``, ``ArnNotLike``, ...: true
+    when the value matches none of the listed values, a NOR).
+    """
+
+    op: str
+    key: str
+    values: frozenset[str]
+
+    @property
+    def prefix(self) -> str:
+        head, sep, _ = self.op.partition(":")
+        return head.lower() if sep else ""
+
+    @property
+    def base(self) -> str:
+        name = self.op.partition(":")[2] or self.op
+        return name[: -len("IfExists")] if name.endswith("IfExists") else name
+
+    @property
+    def if_exists(self) -> bool:
+        return self.op.endswith("IfExists")
+
+    @property
+    def negated(self) -> bool:
+        return "Not" in self.base and self.base != "Null"
+
+    def __str__(self) -> str:
+        values = sorted(self.values)
+        shown = values[0] if len(values) == 1 else "(" + " OR ".join(values) + ")"
+        notes = []
+        if self.negated and len(values) > 1:
+            notes.append("NOR: matches none of them")
+        if self.if_exists:
+            notes.append("or the key is absent")
+        if self.prefix == "forallvalues":
+            notes.append("every request value; true when the key is absent")
+        elif self.prefix == "foranyvalue":
+            notes.append("at least one request value")
+        head = " ".join(x for x in (self.op, self.key) if x)
+        return f"{head} {shown}" + (f" [{'; '.join(notes)}]" if notes else "")
+
+
+@dataclass(frozen=True)
 class _Statement:
-    """A statement in comparable form: each field a frozenset of texts; conditions by (operator, key)."""
+    """A statement in comparable form: each element a frozenset of texts; the Condition block as clauses."""
 
     sid: str
     effect: str
     fields: tuple[tuple[str, frozenset[str]], ...]
-    conditions: tuple[tuple[tuple[str, str], frozenset[str]], ...]
+    conditions: tuple[Clause, ...]
 
     def get(self, name: str) -> frozenset[str]:
         return dict(self.fields).get(name, frozenset())
 
-    @property
-    def condition_map(self) -> dict[tuple[str, str], frozenset[str]]:
-        return dict(self.conditions)
+    def has(self, name: str) -> bool:
+        return name in dict(self.fields)
 
 
 def _principals(value) -> frozenset[str]:
@@ -139,14 +210,17 @@ def _statement(raw) -> _Statement:
     condition = raw.get("Condition") or {}
     if isinstance(condition, dict) and not _is_intrinsic(condition):
         for op, keys in sorted(condition.items()):
-            if isinstance(keys, dict):
+            if isinstance(keys, dict) and not _is_intrinsic(keys):
                 for key, values in sorted(keys.items()):
-                    conditions.append(((op, key), frozenset(text(v) for v in _list(values))))
+                    conditions.append(Clause(op, key, frozenset(text(v) for v in _list(values))))
             else:
-                conditions.append(((op, ""), frozenset({text(keys)})))
+                conditions.append(Clause("?", op, frozenset({text(keys)})))
     elif condition:
-        conditions.append((("?", ""), frozenset({text(condition)})))
-    return _Statement(str(raw.get("Sid", "")), str(raw.get("Effect", "")), tuple(sorted(fields)), tuple(conditions))
+        conditions.append(Clause("?", "", frozenset({text(condition)})))
+    effect = raw.get("Effect")
+    effect = effect if effect in ("Allow", "Deny") else "?"
+    return _Statement(str(raw.get("Sid", "")), effect, tuple(sorted(fields)),
+                      tuple(sorted(conditions, key=lambda c: (c.op, c.key))))
 
 
 def _document(value) -> list | None:
@@ -174,11 +248,21 @@ class IamChange:
     effect: str
     added: tuple[tuple[str, tuple[str, ...]], ...] = ()
     removed: tuple[tuple[str, tuple[str, ...]], ...] = ()
-    why: tuple[str, ...] = ()  # why it widens; empty: it does not
+    why: tuple[str, ...] = ()  # why it widens (or may); empty: it does not
+    narrowing: tuple[str, ...] = ()  # why it narrows
 
     @property
     def widens(self) -> bool:
         return bool(self.why)
+
+    @property
+    def narrows(self) -> bool:
+        """Grants strictly less: something narrows and nothing widens."""
+        return bool(self.narrowing) and not self.why
+
+    @property
+    def verdict(self) -> str:
+        return "widens" if self.widens else "narrows" if self.narrows else "neutral"
 
     @property
     def where(self) -> str:
@@ -191,8 +275,22 @@ class IamChange:
     def __str__(self) -> str:
         stmt = f" {self.statement}" if self.statement else ""
         effect = f" ({self.effect})" if self.effect else ""
-        flag = f"  WIDENS: {'; '.join(self.why)}" if self.why else ""
+        flag = (f"  WIDENS: {'; '.join(self.why)}" if self.why
+                else f"  NARROWS: {'; '.join(self.narrowing)}" if self.narrowing else "")
         return f"{self.symbol} {self.where} {self.policy}{stmt}{effect}{flag}"
+
+
+# How each element's items combine, for the renderings: a request must match one item of each listed element
+# (ORed), every clause of the Condition block (ANDed), and no item of a Not* element.
+ELEMENT_LOGIC = {"Principal": "any of", "Action": "any of", "Resource": "any of", "NotPrincipal": "all except",
+                 "NotAction": "all except", "NotResource": "all except", "Condition": "all of"}
+
+
+def element_text(name: str, items) -> str:
+    """``Action (any of): a, b`` / ``Condition (all of): X AND Y``: the logic IAM applies, spelled out."""
+    joined = " AND ".join(items) if name == "Condition" else ", ".join(items)
+    logic = ELEMENT_LOGIC.get(name)
+    return f"{name} ({logic}): {joined}" if logic and (len(items) > 1 or name.startswith("Not")) else f"{name}: {joined}"
 
 
 def _policies(r: dict) -> Iterator[tuple[str, object]]:
@@ -243,15 +341,21 @@ def _grants(stem: str, rid: str, rtype: str, b: dict, a: dict) -> list[IamChange
             added, removed = tuple(sorted(now - was)), tuple(sorted(was - now))
             change = "added" if not was else "removed" if not now else "changed"
             why = (f"{reason}: {', '.join(added)}",) if added else ()
+            narrowing = (f"{label} no longer: {', '.join(removed)}",) if removed else ()
             out.append(IamChange(stem, rid, rtype, label, "", change, "",
-                                 ((prop, added),) if added else (), ((prop, removed),) if removed else (), why))
+                                 ((prop, added),) if added else (), ((prop, removed),) if removed else (), why,
+                                 narrowing))
     was_b, now_b = bp.get("PermissionsBoundary"), ap.get("PermissionsBoundary")
     if rtype in WITH_INLINE_POLICIES and text(was_b) != text(now_b) and (was_b is not None or now_b is not None):
         change = "added" if was_b is None else "removed" if now_b is None else "changed"
-        why = () if was_b is None else ("permissions boundary " + ("dropped" if now_b is None else "changed"),)
+        # A boundary caps what the identity's policies grant: a new one narrows, a dropped one widens, another one
+        # may do either (its content is elsewhere).
+        why = () if was_b is None else (("permissions boundary dropped",) if now_b is None
+                                        else ("may widen: permissions boundary changed: review it by hand",))
+        narrowing = ("permissions boundary added",) if was_b is None else ()
         out.append(IamChange(stem, rid, rtype, "permissions boundary", "", change, "",
                              (("PermissionsBoundary", (text(now_b),)),) if now_b is not None else (),
-                             (("PermissionsBoundary", (text(was_b),)),) if was_b is not None else (), why))
+                             (("PermissionsBoundary", (text(was_b),)),) if was_b is not None else (), why, narrowing))
     return out
 
 
@@ -262,7 +366,8 @@ def _document_diff(stem: str, rid: str, rtype: str, label: str, b_doc, a_doc) ->
         if text(b_doc) == text(a_doc):
             return []
         return [IamChange(stem, rid, rtype, label, "", "changed", "", (("Document", (text(a_doc),)),),
-                          (("Document", (text(b_doc),)),), ("policy document not readable here: review it by hand",))]
+                          (("Document", (text(b_doc),)),),
+                          ("may widen: policy document not readable here: review it by hand",))]
     b_st = [(_label(s, i), _statement(s)) for i, s in enumerate(b_raw)]
     a_st = [(_label(s, i), _statement(s)) for i, s in enumerate(a_raw)]
     pairs, added, removed = _match(b_st, a_st)
@@ -270,14 +375,13 @@ def _document_diff(stem: str, rid: str, rtype: str, label: str, b_doc, a_doc) ->
     out = []
     for (bl, bs), (al, as_) in pairs:
         plus, minus = _field_diff(bs, as_)
-        why = _widening(bs, as_, trust)
-        out.append(IamChange(stem, rid, rtype, label, al, "changed", as_.effect, plus, minus, why))
+        out.append(IamChange(stem, rid, rtype, label, al, "changed", as_.effect, plus, minus, *_judge(bs, as_, trust)))
     for al, as_ in added:
         plus, _ = _field_diff(None, as_)
-        out.append(IamChange(stem, rid, rtype, label, al, "added", as_.effect, plus, (), _widening(None, as_, trust)))
+        out.append(IamChange(stem, rid, rtype, label, al, "added", as_.effect, plus, (), *_judge(None, as_, trust)))
     for bl, bs in removed:
         _, minus = _field_diff(bs, None)
-        out.append(IamChange(stem, rid, rtype, label, bl, "removed", bs.effect, (), minus, _widening(bs, None, trust)))
+        out.append(IamChange(stem, rid, rtype, label, bl, "removed", bs.effect, (), minus, *_judge(bs, None, trust)))
     return sorted(out, key=lambda c: (c.statement, c.change))
 
 
@@ -331,7 +435,7 @@ def _field_items(s: _Statement | None, name: str) -> frozenset[str]:
     if s is None:
         return frozenset()
     if name == "Condition":
-        return frozenset(f"{op} {key} = {v}" if key else f"{op} = {v}" for (op, key), vs in s.conditions for v in vs)
+        return frozenset(str(c) for c in s.conditions)
     return s.get(name)
 
 
@@ -358,72 +462,173 @@ def _wild(name: str, items) -> list[str]:
     return sorted(x for x in items if WILDCARDS[name](x))
 
 
-def _widening(b: _Statement | None, a: _Statement | None, trust: bool) -> tuple[str, ...]:
-    """Why this change grants more than before; empty when it does not."""
+def _judge(b: _Statement | None, a: _Statement | None, trust: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(why it widens, why it narrows) for a statement added (``b`` None), removed (``a`` None) or changed.
+
+    A statement matches a request when the request matches its principal, action and resource elements and every
+    clause of its Condition. An Allow that matches more widens; a Deny that matches less widens (it blocks less);
+    the opposite narrows. Both are judged with :func:`_beyond`, which proves containment or names what escapes it,
+    so a change and its inverse are judged opposite, and what cannot be proved is reported as "may widen".
+    """
     who = "trust principal" if trust else "principal"
-    if a is None:  # removed
-        return ("Deny statement removed",) if b.effect == "Deny" else ()
+    if a is None:
+        return (("Deny statement removed",), ()) if b.effect == "Deny" else \
+            ((), ("Allow statement removed",)) if b.effect == "Allow" else \
+            (("may widen: statement not readable here: review it by hand",), ())
     if a.effect == "?" or (b is not None and b.effect == "?"):
-        return ("statement not readable here: review it by hand",) if b is None or b != a else ()
-    if a.effect == "Deny":
-        if b is None or b.effect != "Deny":
-            return ()
-        return _deny_widening(b, a)
+        return (("may widen: statement not readable here: review it by hand",), ()) if b != a else ((), ())
+    if b is None:
+        if a.effect == "Deny":
+            return (), ("new Deny statement",)
+        return ("new Allow statement", *_wildcards(a, who)), ()
+    if a.effect != b.effect:
+        if a.effect == "Allow":
+            return ("Deny became Allow", *_wildcards(a, who)), ()
+        return (), ("Allow became Deny",)
+    grows, shrinks = _beyond(a, b, who), _beyond(b, a, who)
+    if a.effect == "Allow":
+        return tuple(f"now allows {x}" for x in grows), tuple(f"no longer allows {x}" for x in shrinks)
+    return tuple(f"Deny no longer covers {x}" for x in shrinks), tuple(f"Deny now also covers {x}" for x in grows)
+
+
+def _wildcards(a: _Statement, who: str) -> list[str]:
     why = []
-    if b is None or b.effect != "Allow":
-        why.append("new Allow statement" if b is None else "Deny became Allow")
-        wild = _wild("Action", a.get("Action"))
-        if wild:
-            why.append(f"wildcard action {', '.join(wild)}")
-        if _wild("Resource", a.get("Resource")):
-            why.append("Resource *")
-        if _wild("Principal", a.get("Principal")):
-            why.append(f"any {who}")
-        if a.get("NotAction") or a.get("NotResource"):
-            why.append("NotAction/NotResource: allows everything not listed")
-        return tuple(why)
-    for name, noun, case in (("Action", "action", False), ("Resource", "resource", True), ("Principal", who, True)):
-        fresh = sorted(x for x in a.get(name) - b.get(name) if not _covered(x, b.get(name), case))
-        wild = [x for x in fresh if x in WILDCARDS[name](x)]
-        if wild:
-            why.append({"Action": f"wildcard action {', '.join(wild)}", "Resource": "Resource *",
-                        "Principal": f"any {who}"}[name])
-        rest = [x for x in fresh if x not in wild]
-        if rest:
-            why.append(f"new {noun}{'s' if len(rest) > 1 else ''} {', '.join(rest)}")
+    wild = _wild("Action", a.get("Action"))
+    if wild:
+        why.append(f"wildcard action {', '.join(wild)}")
+    if _wild("Resource", a.get("Resource")):
+        why.append("Resource *")
+    if _wild("Principal", a.get("Principal")):
+        why.append(f"any {who}")
     for name in ("NotAction", "NotResource", "NotPrincipal"):
-        dropped = sorted(b.get(name) - a.get(name))
-        if dropped:
-            why.append(f"{name} no longer excludes {', '.join(dropped)}")
-    why += _condition_widening(b.condition_map, a.condition_map)
-    return tuple(why)
-
-
-def _condition_widening(was: dict, now: dict) -> list[str]:
-    """A dropped condition widens; so do new values of a positive operator and dropped values of a negated one."""
-    why = []
-    for (op, key), values in sorted(was.items()):
-        label = f"{op} {key}".rstrip()
-        if (op, key) not in now:
-            why.append(f"condition dropped: {label}")
-            continue
-        negated = "Not" in op
-        loosened = sorted(values - now[(op, key)]) if negated else sorted(now[(op, key)] - values)
-        if loosened:
-            why.append(f"condition {label} now {'excludes fewer' if negated else 'accepts'}: {', '.join(loosened)}")
+        if a.has(name):
+            why.append(f"{name}: matches everything not listed")
     return why
 
 
-def _deny_widening(b: _Statement, a: _Statement) -> tuple[str, ...]:
-    why = []
-    for name in ("Action", "Resource", "Principal"):
-        lost = sorted(x for x in b.get(name) - a.get(name) if not _covered(x, a.get(name), name != "Action"))
-        if lost:
-            why.append(f"Deny no longer covers {', '.join(lost)}")
-    added = sorted(set(a.condition_map) - set(b.condition_map))
-    if added:
-        why.append("Deny now applies only under " + ", ".join(f"{op} {key}".rstrip() for op, key in added))
-    return tuple(why)
+ELEMENTS = (("Action", "NotAction", "action", False), ("Resource", "NotResource", "resource", True),
+            ("Principal", "NotPrincipal", "principal", True))
+
+
+def _beyond(a: _Statement, b: _Statement, who: str) -> list[str]:
+    """What statement ``a`` matches that ``b`` does not, as phrases; empty when every request ``a`` matches, ``b``
+    matches too. Sufficient, not complete: each element of ``a`` must lie within ``b``'s and each clause of ``b``'s
+    Condition must be implied by one of ``a``'s; anything else is named (at worst as "may widen")."""
+    out = []
+    for pos, neg, noun, case in ELEMENTS:
+        noun = who if noun == "principal" else noun
+        out += _element_beyond(a, b, pos, neg, noun, case)
+    out += _conditions_beyond(a.conditions, b.conditions)
+    return out
+
+
+def _element_beyond(a: _Statement, b: _Statement, pos: str, neg: str, noun: str, case: bool) -> list[str]:
+    a_form = pos if a.has(pos) else neg if a.has(neg) else ""
+    b_form = pos if b.has(pos) else neg if b.has(neg) else ""
+    if a_form == b_form == "":
+        return []
+    if a_form == b_form == pos:
+        fresh = sorted(x for x in a.get(pos) if not _covered(x, b.get(pos), case))
+        wild = [x for x in fresh if WILDCARDS[pos](x)]
+        rest = [x for x in fresh if x not in wild]
+        out = [{"Action": f"wildcard action {', '.join(wild)}", "Resource": "Resource *",
+                "Principal": f"any {noun}"}[pos]] if wild else []
+        return out + ([f"{noun}{'s' if len(rest) > 1 else ''} {', '.join(rest)}"] if rest else [])
+    if a_form == b_form == neg:  # a excludes less than b: what b excludes and a does not is matched by a only
+        lost = sorted(x for x in b.get(neg) if not _covered(x, a.get(neg), case))
+        return [f"{noun}{'s' if len(lost) > 1 else ''} {', '.join(lost)} (outside {neg})"] if lost else []
+    if a_form == pos and b_form == neg:  # inside b unless an item of a meets b's exclusions
+        meets = sorted(x for x in a.get(pos) if _overlaps(x, b.get(neg), case))
+        return [f"{noun}{'s' if len(meets) > 1 else ''} {', '.join(meets)} (excluded by {neg})"] if meets else []
+    if a_form == neg and b_form == pos and b.get(pos) & {"*", "AWS:*"}:
+        return []
+    if a_form == neg:
+        return [f"every {noun} {neg} does not list"]
+    return [f"may widen: the {pos} element changed form ({a_form or 'absent'} against {b_form or 'absent'})"]
+
+
+def _overlaps(item: str, patterns: frozenset[str], case: bool) -> bool:
+    """``item`` and some pattern may match a common value (both may hold ``*``/``?``): conservative."""
+    for p in patterns:
+        if _covered(item, frozenset({p}), case) or _covered(p, frozenset({item}), case):
+            return True
+        if ("*" in item or "?" in item) and ("*" in p or "?" in p):
+            return True  # two patterns: not decided here, so assume they meet
+    return False
+
+
+def _conditions_beyond(a: tuple[Clause, ...], b: tuple[Clause, ...]) -> list[str]:
+    """Requests ``a``'s Condition admits that ``b``'s does not: each of ``b``'s clauses must be implied by one of
+    ``a``'s (the block is an AND); named by the clause of ``b`` that nothing in ``a`` implies."""
+    out = []
+    for bc in b:
+        if any(_implies(ac, bc) for ac in a):
+            continue
+        same = [ac for ac in a if ac.key == bc.key and ac.op == bc.op]
+        if bc.op == "?" and not any(ac.op == "?" for ac in a):
+            out.append("requests without a condition not readable here (review it by hand)")
+        elif bc.op == "?" or any(ac.op == "?" for ac in a):
+            out.append("may widen: a condition not readable here changed: review it by hand")
+        elif same and bc.base.endswith(ORDERED):
+            out.append(f"requests beyond {bc.op} {bc.key} {' or '.join(sorted(bc.values))}")
+        elif same:
+            extra = sorted(same[0].values - bc.values) if not bc.negated else sorted(bc.values - same[0].values)
+            out.append(f"requests where {bc.key} is {' or '.join(extra)} ({bc.op})" if extra else
+                       f"requests {same[0].op} {bc.key} admits beyond the other side's values")
+        elif any(ac.key == bc.key for ac in a):
+            other = next(ac for ac in a if ac.key == bc.key)
+            out.append(f"may widen: condition on {bc.key} changed from {bc.op} to {other.op}")
+        else:
+            out.append(f"requests without condition {bc.op} {bc.key}".rstrip())
+    return out
+
+
+ORDERED = ("LessThan", "LessThanEquals", "GreaterThan", "GreaterThanEquals")
+
+
+def _ordered(value: str):
+    """A number or a date of a Numeric*/Date* condition, comparable; None when it is neither (e.g. ``!Ref X``)."""
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def _implies(a: Clause, b: Clause) -> bool:
+    """Every request clause ``a`` accepts, ``b`` accepts (same key, same operator family)."""
+    if a.key != b.key or a.op == "?" or b.op == "?":
+        return False
+    if a.prefix != b.prefix or a.base != b.base or (a.if_exists and not b.if_exists):
+        return False  # IfExists also accepts an absent key: weaker than the same operator without it
+    # Values of one key are ORed: fewer accepted values is stricter; for a negated operator (NOR), more excluded
+    # values is stricter.
+    inner, outer = (b.values, a.values) if a.negated else (a.values, b.values)
+    base = a.base
+    if base.startswith(("Numeric", "Date")) and base.endswith(ORDERED):
+        # x < v1 OR x < v2 is x < max(v): a implies b when a's bound is no looser than b's
+        got, want = [_ordered(v) for v in a.values], [_ordered(v) for v in b.values]
+        if None in got or None in want:
+            return a.values == b.values
+        return max(got) <= max(want) if "LessThan" in base else min(got) >= min(want)
+    if base.startswith(("IpAddress", "NotIpAddress")):
+        return all(any(_subnet(x, y) for y in outer) for x in inner)
+    if base.startswith("Arn") or base.endswith("Like"):
+        return all(_covered(x, outer) for x in inner)
+    if base.endswith("IgnoreCase"):
+        return {x.lower() for x in inner} <= {y.lower() for y in outer}
+    return inner <= outer
+
+
+def _subnet(x: str, y: str) -> bool:
+    try:
+        a, b = ipaddress.ip_network(x, strict=False), ipaddress.ip_network(y, strict=False)
+    except ValueError:
+        return x == y
+    return a.version == b.version and a.subnet_of(b)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -436,6 +641,13 @@ PEERS = {"CidrIp": "", "CidrIpv6": "", "SourceSecurityGroupId": "sg ", "Destinat
          "SourceSecurityGroupName": "sg ", "SourceSecurityGroupOwnerId": "owner ", "SourcePrefixListId": "pl ",
          "DestinationPrefixListId": "pl "}
 DEFAULT_EGRESS = "(AWS default: the group declares no egress rule)"
+# A rule that matches no traffic: ICMP type 252 code 86 (no such message) to the limited broadcast address, which is
+# never routed. It exists only to replace the allow-all egress AWS adds to a group that declares no egress rule
+# ("AWS::EC2::SecurityGroup": when you create a security group, if you do not add egress rules, we add egress rules
+# that allow all outbound traffic; otherwise we do not add them). templates/security.py and the CDK
+# (``allowAllOutbound: false``) use it.
+MATCHES_NOTHING = ("icmp", 252, 86, "255.255.255.255/32")
+MATCHES_NOTHING_NOTE = "matches no traffic: it replaces the allow-all egress AWS adds to a group without egress rules"
 
 
 @dataclass(frozen=True, order=True)
@@ -463,6 +675,12 @@ class RuleChange:
     description: str = ""
     widens: bool = False
     internet: bool = False
+    narrows: bool = False
+    note: str = ""
+
+    @property
+    def verdict(self) -> str:
+        return "widens" if self.widens else "narrows" if self.narrows else "neutral"
 
     @property
     def where(self) -> str:
@@ -479,8 +697,9 @@ class RuleChange:
         return f"{self.direction} {self.protocol}{ports} {towards} {self.peer}"
 
     def __str__(self) -> str:
-        flags = [f for f, on in (("WIDENS", self.widens), ("INTERNET", self.internet and self.change == "added")) if on]
-        shown = f"{self.symbol} {self.where} {self.rule} ({self.defined_by})"
+        flags = [f for f, on in (("WIDENS", self.widens), ("INTERNET", self.internet and self.change == "added"),
+                                 ("NARROWS", self.narrows)) if on]
+        shown = f"{self.symbol} {self.where} {self.rule} ({self.defined_by})" + (f" [{self.note}]" if self.note else "")
         return f"{shown}  {', '.join(flags)}" if flags else shown
 
 
@@ -572,16 +791,39 @@ def _contains(old: _Rule, new: _Rule) -> bool:
     return a is not None and b is not None and a.version == b.version and b.subnet_of(a)
 
 
+def _matches_nothing(rule: _Rule) -> bool:
+    return (rule.direction, rule.protocol, rule.low, rule.high, rule.peer) == ("egress", *MATCHES_NOTHING)
+
+
 def sg_diff(before: Templates | None, after: Templates) -> list[RuleChange]:
-    """Every security group rule added or removed between two renderings, sorted by stack, group and rule."""
+    """Every security group rule added or removed between two renderings, sorted by stack, group and rule.
+
+    Rules of a group are ORed (traffic any rule allows passes), so an added rule widens unless an old rule of the
+    group already allowed all it allows, and a removed rule narrows unless a remaining rule still allows all it
+    allowed. A rule that matches no traffic does neither; added, it narrows when it takes the place of AWS's
+    default allow-all egress (the group then has an egress rule, so AWS adds none, or removes the default)."""
     old, new = _rules(before or {}), _rules(after)
     out = []
     for key in sorted(set(old) ^ set(new)):
         stem, rule = key
         added = key in new
         defined_by, description = (new if added else old)[key]
-        widens = added and not any(_contains(o, rule) for (s, o) in old if s == stem)
+        other = [o for (s, o) in (old if added else new) if s == stem]
+        covered = any(_contains(o, rule) for o in other)
+        nothing = _matches_nothing(rule)
+        widens = added and not covered and not nothing
+        narrows = not added and not covered and not nothing
+        if nothing:
+            # It matters only where it stands in for AWS's allow-all egress: added to a new group, or to one that
+            # had the default, it takes that egress away; removed as the group's last egress rule, it brings it back.
+            default = (stem, _Rule("egress", rule.group, "all", 0, 65535, "0.0.0.0/0"))
+            if added:
+                existed = any(s == stem and o.group == rule.group for (s, o) in old)
+                narrows = default in old or not existed
+            else:
+                widens = default in new
         out.append(RuleChange(stem, rule.group, rule.direction, rule.protocol,
                               _port_text(rule.protocol, rule.low, rule.high), rule.peer,
-                              "added" if added else "removed", defined_by, description, widens, rule.peer in OPEN))
+                              "added" if added else "removed", defined_by, description, widens, rule.peer in OPEN,
+                              narrows, MATCHES_NOTHING_NOTE if nothing else ""))
     return sorted(out, key=lambda c: (c.stack, c.group, c.direction, c.change == "added", c.protocol, c.ports, c.peer))

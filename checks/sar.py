@@ -19,7 +19,7 @@ from pathlib import Path
 TABLE = Path(__file__).resolve().parent.parent / "templates" / "_sar.py"
 # Every service prefix a rendered template grants or a resource type's registry handlers need.
 SERVICES = ("acm", "backup", "backup-storage", "cloudformation", "cloudwatch", "ec2", "ecr", "ecs",
-            "elasticfilesystem", "elasticloadbalancing", "iam", "logs", "route53", "s3", "secretsmanager", "sns",
+            "elasticfilesystem", "elasticloadbalancing", "iam", "kms", "logs", "route53", "s3", "secretsmanager", "sns",
             "ssmmessages", "sts")
 
 

@@ -86,7 +86,7 @@ def install_hint() -> str:
         "checkov and cfripper are not installed. They cannot share the project's virtualenv (checkov pins "
         "boto3==1.35.49 and packaging<24), so give them their own:\n"
         f"    python3 -m venv {SCAN_VENV} && {SCAN_VENV}/bin/pip install -q {' '.join(TESTED)}\n"
-        f"then run `python generate.py --scan` again (or point {VENV_VARIABLE} at another virtualenv that has them)."
+        f"then run `python generate.py scan` again (or point {VENV_VARIABLE} at another virtualenv that has them)."
     )
 
 

@@ -8,17 +8,16 @@ printed without a traceback, with the command that fixes them.
 
 from __future__ import annotations
 
+import os
 import re
 
-from botocore.exceptions import ClientError, ParamValidationError
-
-from templates.config import IMAGE_TAG_PATTERN, ParamsError, load_params, project_dir
+from templates.config import IMAGE_TAG_PATTERN, environments, load_params, project_dir
 
 from . import commands
 from . import verify as checklist
-from .aws import aws_errors, connect, error_code, error_message
-from .commands import Ctx, Interrupted, PlanOptions
-from .errors import BadInput, DeployError
+from .aws import DEFAULT_TIMEOUT, connect
+from .commands import Ctx, PlanOptions
+from .errors import INVOCATION, BadInput, Invocation, suggest
 from .package import PULL_REQUEST_PREFIX
 from .ui import make_out
 
@@ -39,7 +38,8 @@ def plan(args) -> int:
 
 
 def apply(args) -> int:
-    return _run(args, lambda ctx: commands.apply(ctx, _plan_options(args), args.change_set, args.yes, args.allow_data_loss))
+    return _run(args, lambda ctx: commands.apply(ctx, _plan_options(args), args.change_set, args.yes, args.allow_data_loss,
+                                                 args.review))
 
 
 def status(args) -> int:
@@ -50,20 +50,29 @@ def destroy(args) -> int:
     return _run(args, lambda ctx: commands.destroy(ctx, args.yes, args.wait))
 
 
+def drift(args) -> int:
+    return _run(args, lambda ctx: commands.drift_cmd(ctx, args.json, args.markdown))
+
+
 def verify(args) -> int:
-    return _run(args, lambda ctx: checklist.verify(ctx, _since(args), args.http))
+    return _run(args, lambda ctx: checklist.verify(ctx, _since(args), args.http, args.drift))
 
 
 def _since(args) -> int:
     if args.since < 1:
         raise BadInput(f"--since {args.since} is not a number of minutes of 1 or more",
-                       f"python generate.py verify --env {args.env} --since 15")
+                       _again(args, "--since", "15"))
     return args.since
+
+
+def _again(args, *extra: str) -> str:
+    return suggest(args.command, args.env, *extra)
 
 
 def _plan_options(args) -> PlanOptions:
     return PlanOptions(image_tag=_tag(args), desired_count=args.desired_count, json_file=getattr(args, "json", None),
                        markdown_file=getattr(args, "markdown", None), role_arn=_role(args), wait=args.wait,
+                       drift=args.drift,
                        key_prefix=PULL_REQUEST_PREFIX if getattr(args, "pull_request", False) else "")
 
 
@@ -71,8 +80,8 @@ def _role(args) -> str | None:
     role = args.role_arn
     if role is not None and not ROLE_ARN.fullmatch(role):
         raise BadInput(f"--role-arn {role!r} is not an IAM role ARN",
-                       "pass the ci stack's output CloudFormationExecutionRoleArn: "
-                       "python generate.py status --env ENV lists it")
+                       "pass the ci stack's output CloudFormationExecutionRoleArn, which "
+                       f"{suggest('status', args.env)} lists")
     return role
 
 
@@ -86,44 +95,53 @@ def _tag(args) -> str | None:
 
 
 def _run(args, command) -> int:
-    """Build the context, run, and turn outcomes into messages and exit codes."""
-    out = make_out()
-    try:
-        ctx = _context(args, out)
-        with aws_errors():  # credentials and connection problems anywhere become messages
-            return command(ctx)
-    except Interrupted:
-        out.error(commands.interrupted_message(args.env or "ENV"))
-        return commands.INTERRUPTED
-    except ParamsError as e:
-        out.error(e.render())
-        return 2
-    except DeployError as e:
-        out.error(f"error: {e.render()}")
-        return e.exit_code
-    except ParamValidationError as e:  # a value botocore refuses before sending it: the user's input
-        out.error(f"error: {e}")
-        return 2
-    except ClientError as e:  # anything AWS refused that no command turned into a better message
-        operation = e.operation_name or "the request"
-        out.error(f"error: AWS refused {operation}: {error_code(e)}: {error_message(e)}")
-        return 1
+    """Build the context and run. Whatever the command raises is turned into ``error:``/``fix:`` and an exit code by
+    the one boundary around every command (``deploy.errors.boundary``, in ``generate.main``)."""
+    return command(_context(args, make_out()))
+
+
+REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
 
 
 def _context(args, out) -> Ctx:
     env = _env(args)
     home = project_dir()
     p = load_params(env, home / "params")
+    INVOCATION.set(Invocation(args.command, None, args.profile))
+    if args.region is not None and not REGION.fullmatch(args.region):
+        raise BadInput(f"--region {args.region!r} is not an AWS region name (like us-west-2)",
+                       suggest(args.command, env, '--region', p.region))
     if args.region and args.region != p.region:
         p = p.model_copy(update={"region": args.region})
-    return Ctx(p=p, aws=connect(args.profile, p.region), out=out, home=home, profile=args.profile,
-               region_given=args.region)
+    timeout = _timeout(args)
+    INVOCATION.set(Invocation(args.command, args.region, args.profile))
+    return Ctx(p=p, aws=connect(args.profile, p.region, timeout), out=out, home=home)
+
+
+def _timeout(args) -> float:
+    """--timeout, else WWHD_AWS_TIMEOUT, else 60 seconds: how long an unanswering endpoint is tried, retries included."""
+    given = args.timeout
+    source = "--timeout"
+    if given is None and os.environ.get("WWHD_AWS_TIMEOUT"):
+        source = "WWHD_AWS_TIMEOUT"
+        try:
+            given = float(os.environ["WWHD_AWS_TIMEOUT"])
+        except ValueError:
+            given = float("nan")
+    if given is None:
+        return DEFAULT_TIMEOUT
+    if not (1 <= given <= 3600):
+        raise BadInput(f"{source} {given} is not a number of seconds from 1 to 3600",
+                       f"{source}={DEFAULT_TIMEOUT:.0f}" if source != "--timeout" else "--timeout 60")
+    return given
 
 
 def _env(args) -> str:
     env = args.env or (args.envs[0] if len(getattr(args, "envs", None) or []) == 1 else None)
     if not env:
-        raise BadInput(f"--env is required for {args.command}", f"python generate.py {args.command} --env dev")
+        known = environments(project_dir() / "params")
+        raise BadInput(f"--env is required for {args.command} (one of: {', '.join(known) or 'none in params/'})",
+                       suggest(args.command, known[0] if known else "dev"))
     args.env = env
     return env
 

@@ -199,17 +199,18 @@ def describe_tree(aws: Aws, arn: str, path: tuple[str, ...] = ()) -> Node:
     return node
 
 
-def find(aws: Aws, stack_name: str, name_or_arn: str) -> dict:
+def find(aws: Aws, stack_name: str, name_or_arn: str, env: str) -> dict:
     """A change set given by the user: by ARN, or by name within the environment's stack."""
     try:
         with aws_errors():
             return aws.cfn.describe_change_set(ChangeSetName=name_or_arn, StackName=stack_name)
     except ClientError as e:
         if error_code(e) in {"ChangeSetNotFound", "ChangeSetNotFoundException", "ValidationError"}:
-            from .errors import BadInput
+            from .errors import BadInput, suggest
 
             raise BadInput(f"no change set {name_or_arn!r} for stack {stack_name} ({error_message(e)})",
-                           "list them in the console, or plan a new one: python generate.py plan --env ENV") from None
+                           f"list them: aws cloudformation list-change-sets --stack-name {stack_name} --region "
+                           f"{aws.region}; or plan a new one: {suggest('plan', env)}") from None
         raise
 
 

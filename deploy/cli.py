@@ -17,17 +17,26 @@ def _lazy(name: str):
     return handler
 
 
-def register(subparsers) -> None:
-    """Add bootstrap, package, plan, apply, status, destroy and verify to generate.py's parser."""
+def register(subparsers, debug_flag=None) -> None:
+    """Add the verbs that talk to AWS (bootstrap, package, plan, apply, status, destroy, drift, verify) to generate.py's
+    parser; ``debug_flag`` adds generate.py's ``--debug`` to each."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--env", dest="env", metavar="NAME", help="environment (params/NAME.yaml); required")
     common.add_argument("--profile", help="AWS profile (default: boto3's credential chain)")
     common.add_argument("--region", help="AWS region (default: the params file's region)")
+    common.add_argument("--timeout", type=float, metavar="SECONDS",
+                        help="give up on an AWS endpoint that does not answer within this many seconds, retries "
+                             "included (default: WWHD_AWS_TIMEOUT, else 60)")
+    if debug_flag:
+        debug_flag(common)
     waiting = argparse.ArgumentParser(add_help=False)
     waiting.add_argument("--wait", action="store_true", help="wait for a running stack operation instead of refusing")
     planning = argparse.ArgumentParser(add_help=False)
     planning.add_argument("--image-tag", metavar="TAG", help="app image tag (default: keep the deployed one)")
     planning.add_argument("--desired-count", type=int, choices=(0, 1), help="running tasks (default: keep)")
+    planning.add_argument("--drift", action=argparse.BooleanOptionalAction, default=None,
+                          help="detect drift on every stack first and put it at the top of the review (default: on "
+                               "when params set production: true)")
     planning.add_argument("--role-arn", metavar="ARN", help="CloudFormation service role (CI: the ci stack's "
                                                             "CloudFormationExecutionRoleArn)")
 
@@ -49,6 +58,8 @@ def register(subparsers) -> None:
     ap = add("apply", _lazy("apply"), "execute a reviewed change set (or plan, confirm, execute) and follow it", [planning, waiting])
     ap.add_argument("--change-set", metavar="NAME|ARN", help="the reviewed change set to execute")
     ap.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    ap.add_argument("--review", type=Path, metavar="FILE",
+                    help="the plan's --json review of this change set: repeat the drift it recorded")
     ap.add_argument("--allow-data-loss", action="store_true",
                     help="execute even when stateful resources would be removed or replaced")
     st = add("status", _lazy("status"), "stack state, outputs, nested stacks and latest events", [])
@@ -56,9 +67,14 @@ def register(subparsers) -> None:
     st.add_argument("--events", type=int, default=10, metavar="N", help="how many latest events (default 10)")
     de = add("destroy", _lazy("destroy"), "delete the stack after confirmation; list what is retained", [waiting])
     de.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    dr = add("drift", _lazy("drift"), "detect drift on the root and every nested stack and review it (read-only)", [])
+    dr.add_argument("--json", type=Path, metavar="FILE", help="also write the drift review as JSON")
+    dr.add_argument("--markdown", type=Path, metavar="FILE", help="also write the drift review as Markdown")
     ve = add("verify", _lazy("verify"), "check the deployed environment against the seed's testing checklist "
                                         "(read-only)", [])
     ve.add_argument("--since", type=int, default=15, metavar="MINUTES",
                     help="each container must have logged within this many minutes (default 15)")
     ve.add_argument("--http", action="store_true",
                     help="also GET ServiceUrl + the health check path from here (off by default)")
+    ve.add_argument("--drift", action="store_true",
+                    help="also detect drift on every stack (starts CloudFormation drift detections; off by default)")

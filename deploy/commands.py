@@ -9,20 +9,21 @@ anything (upload, create, execute, delete).
 from __future__ import annotations
 
 from collections.abc import Callable
-import shlex
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from checks import guardrails
+from botocore.exceptions import ClientError
+
 from templates._common import TOOL
 from templates.config import EnvParams
 from templates.root import Param
 
 from . import bootstrap as boot
-from . import changeset, diff, review
+from . import changeset, diff, drift, review
 from .aws import Aws, aws_errors, check_account
-from .errors import BadInput, DeployError
+from .errors import EXIT, BadInput, DeployError, explain, suggest
 from .package import Packaged, default_bucket, package, quick_create_url, template_bucket
 from .retained import retained
 from .stacks import (
@@ -40,7 +41,6 @@ from .ui import Out, Poller
 from .watch import Event, Watch, duration, latest_event, recovery, show_failure
 
 SUCCESS = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE", "DELETE_COMPLETE"}
-INTERRUPTED = 130
 OPERATION_STARTS = {"CREATE_IN_PROGRESS", "UPDATE_IN_PROGRESS", "DELETE_IN_PROGRESS", "IMPORT_IN_PROGRESS"}
 
 
@@ -55,8 +55,6 @@ class Ctx:
     poller: Poller = field(default_factory=Poller)
     now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
     last_events: list[Event] = field(default_factory=list)  # of the last watched operation, for failure summaries
-    profile: str | None = None  # --profile as given, repeated in every suggested command
-    region_given: str | None = None  # --region as given (None: the params file's region)
 
     @property
     def env(self) -> str:
@@ -65,7 +63,7 @@ class Ctx:
     def command(self, verb: str, *extra: str) -> str:
         """A command that runs as printed: this verb for this environment, with the --region and --profile the user
         gave, then ``extra`` (flags and values, quoted for a POSIX shell)."""
-        return suggest(verb, self.env, self.region_given, self.profile, *extra)
+        return suggest(verb, self.env, *extra)
 
 
 @dataclass(frozen=True)
@@ -76,6 +74,7 @@ class PlanOptions:
     markdown_file: Path | None = None
     role_arn: str | None = None
     wait: bool = False
+    drift: bool | None = None  # None: on for production environments
     key_prefix: str = ""  # "pr": a pull request's plan (deploy/package.py PULL_REQUEST_PREFIX)
 
 
@@ -86,18 +85,10 @@ class Planned:
     info: StackInfo | None
 
 
-def suggest(verb: str, env: str, region: str | None = None, profile: str | None = None, *extra: str) -> str:
-    """``python generate.py VERB --env ENV [--region R] [--profile P] EXTRA...``, each word shell-quoted."""
-    words = ["python", "generate.py", verb, "--env", env]
-    if region:
-        words += ["--region", region]
-    if profile:
-        words += ["--profile", profile]
-    return " ".join(shlex.quote(w) for w in [*words, *extra])
+class Interrupted(DeployError):
+    """Ctrl-C while watching: the operation goes on in CloudFormation (exit 130)."""
 
-
-class Interrupted(Exception):
-    """Ctrl-C while watching: the operation goes on in CloudFormation."""
+    exit_code = EXIT["interrupted"]
 
 
 # --- bootstrap ----------------------------------------------------------------------------------------------------
@@ -118,19 +109,42 @@ def bootstrap(ctx: Ctx, wait: bool = False) -> int:
                             parameters=[], capabilities=("CAPABILITY_NAMED_IAM",), tags=boot.stack_tags(ctx.p),
                             template_body=boot.template_body(ctx.p, bucket), nested=False,
                             description=f"{TOOL} bootstrap: template bucket {bucket}")
+    if cs_type == "UPDATE" and boot.bucket_problems(ctx.aws, bucket, account) is None:
+        # The stack lists a bucket that is gone: CloudFormation would call it up to date and package would keep
+        # saying "run bootstrap". Delete the stack (the bucket is Retain and gone: nothing else is lost) and create it.
+        ctx.out.warn(f"the template bucket {bucket} no longer exists, but {name} still lists it: deleting {name} "
+                     "and creating it again")
+        final, _ = _delete(ctx, info)
+        if final is not None and final.status != "DELETE_COMPLETE":
+            return _failed(ctx, final)
+        return bootstrap(ctx, wait)
     arn, req, desc = changeset.create_and_wait(ctx.aws, req, ctx.out, ctx.poller)
     if changeset.no_changes(desc):
         changeset.delete(ctx.aws, arn)
+        _healthy_bucket(ctx, bucket, account)
         ctx.out.line(f"{name} is up to date: template bucket s3://{bucket}")
         return 0
     _require_created(desc)
     ctx.out.line(f"{'creating' if cs_type == 'CREATE' else 'updating'} {name}: template bucket s3://{bucket}")
     final, _ = _execute(ctx, name, arn, req.name)
     if final is not None and final.status in SUCCESS:
+        _healthy_bucket(ctx, bucket, account)
         ctx.out.line(f"template bucket ready: s3://{bucket}")
-        ctx.out.line(f"next: python generate.py plan --env {ctx.env}")
+        ctx.out.line(f"next: {ctx.command('plan')}")
         return 0
     return _failed(ctx, final)
+
+
+def _healthy_bucket(ctx: Ctx, bucket: str, account: str) -> None:
+    """The bucket as the template builds it: put back what was changed outside CloudFormation, and say so."""
+    problems = boot.bucket_problems(ctx.aws, bucket, account)
+    if problems is None:
+        raise DeployError(f"the template bucket {bucket} does not exist although its stack was just deployed",
+                          f"run it again: {ctx.command('bootstrap')}")
+    if problems:
+        ctx.out.warn(f"the template bucket {bucket} was changed outside CloudFormation ({'; '.join(problems)}): "
+                     "putting the template's settings back")
+        boot.repair_bucket(ctx.aws, ctx.p, bucket, account)
 
 
 # --- package ------------------------------------------------------------------------------------------------------
@@ -145,7 +159,7 @@ def package_cmd(ctx: Ctx, image_tag: str | None = None, desired_count: int | Non
 
 def _package(ctx: Ctx, account: str, key_prefix: str = "") -> Packaged:
     bucket = template_bucket(ctx.aws, ctx.p, account)
-    packaged = package(ctx.aws, ctx.p, ctx.home, bucket, check=lambda built: _guardrails(ctx, built),
+    packaged = package(ctx.aws, ctx.p, ctx.home, bucket, check=lambda built: _guardrails(ctx, built), owner=account,
                        key_prefix=key_prefix)
     ctx.out.line(f"packaged to s3://{bucket}: {len(packaged.uploaded)} uploaded, {len(packaged.skipped)} unchanged")
     for key in packaged.uploaded:
@@ -162,7 +176,7 @@ def _guardrails(ctx: Ctx, built: dict[str, dict]) -> None:
         listed = "\n".join(f"  {v}" for v in violations)
         raise DeployError(f"refusing to package {ctx.p.stack_name}: the templates break {len(violations)} guardrail(s) "
                           f"(checks/guardrails.py); nothing was uploaded and no change set created\n{listed}",
-                          f"fix params/{ctx.env}.yaml or the template module named above; python generate.py --env "
+                          f"fix params/{ctx.env}.yaml or the template module named above; python generate.py build --env "
                           f"{ctx.env} --no-lint lists the same violations")
 
 
@@ -179,7 +193,8 @@ def _shown(path: Path, home: Path) -> str:
 def plan(ctx: Ctx, opts: PlanOptions) -> int:
     planned = _plan(ctx, opts)
     if planned and not opts.key_prefix:  # a pull request's change set is for review only
-        ctx.out.line(f"apply it: python generate.py apply --env {ctx.env} --change-set {planned.review.change_set_name}")
+        extra = ("--allow-data-loss",) if planned.review.data_loss else ()
+        ctx.out.line(f"apply it: {ctx.command('apply', '--change-set', planned.review.change_set_name, *extra)}")
     return 0
 
 
@@ -188,13 +203,18 @@ def _plan(ctx: Ctx, opts: PlanOptions) -> Planned | None:
     account = check_account(ctx.aws, ctx.p.account_id, ctx.env)
     info = _ready(ctx, describe(ctx.aws, ctx.p.stack_name), opts.wait, "plan")
     cs_type = change_set_type(info, ctx.p)
+    drifted = _plan_drift(ctx, info, opts)
     packaged = _package(ctx, account, opts.key_prefix)
     req = _request(ctx, info, cs_type, packaged, opts)
     arn, req, desc = changeset.create_and_wait(ctx.aws, req, ctx.out, ctx.poller)
     if changeset.no_changes(desc):
         changeset.delete(ctx.aws, arn)  # nothing to review or apply; leave no clutter
+        if drifted is not None:
+            drifted.show_section(ctx.out)
         ctx.out.line(f"No changes: {ctx.p.stack_name} already matches the templates and parameters")
-        _write(opts, review.empty(ctx.p.stack_name, cs_type, _shown_parameters(req, info)))
+        unchanged = review.empty(ctx.p.stack_name, cs_type, _shown_parameters(req, info))
+        unchanged.drift = drifted
+        _write(opts, unchanged)
         return None
     _require_created(desc)
     tree = changeset.describe_tree(ctx.aws, arn)
@@ -203,9 +223,25 @@ def _plan(ctx: Ctx, opts: PlanOptions) -> Planned | None:
     before = diff.deployed_templates(ctx.aws, ctx.p.stack_name, packaged.templates) if cs_type == "UPDATE" else None
     compared = diff.compare(before, packaged.templates, ctx.p.region, ctx.env, deployed, tree.parameters)
     result = review.build(tree, cs_type, compared, deployed)
+    result.drift = drifted
     review.show(result, ctx.out)
     _write(opts, result)
     return Planned(result, arn, info)
+
+
+def _plan_drift(ctx: Ctx, info: StackInfo | None, opts: PlanOptions) -> drift.Report | drift.Skipped | None:
+    """``--drift`` (default on for production): the deployed hierarchy's drift, for the top of the review. A change
+    set compares templates, not reality: without this the reviewer approves a change whose effect on hand-changed
+    resources nobody has seen."""
+    wanted = ctx.p.production if opts.drift is None else opts.drift
+    if not wanted:
+        return drift.Skipped("--no-drift") if ctx.p.production else None
+    if info is None or not info.exists:
+        return drift.Skipped("nothing is deployed yet")
+    if info.status not in drift.DETECTABLE:
+        return drift.Skipped(f"{info.name} is {info.status}; CloudFormation detects drift only after an operation "
+                             "completed")
+    return drift.detect(ctx.aws, ctx.p.stack_name, ctx.poller, ctx.out, ctx.command)
 
 
 def _request(ctx: Ctx, info: StackInfo | None, cs_type: str, packaged: Packaged, opts: PlanOptions) -> changeset.Request:
@@ -254,15 +290,16 @@ def _require_created(desc: dict) -> None:
 
 
 def apply(ctx: Ctx, opts: PlanOptions, change_set: str | None = None, yes: bool = False,
-          allow_data_loss: bool = False) -> int:
+          allow_data_loss: bool = False, review_file: Path | None = None) -> int:
     """Execute a reviewed change set (or plan one and confirm), guard the data, follow it to the end."""
     if change_set:
         if opts.image_tag or opts.desired_count is not None:
             raise BadInput("--image-tag and --desired-count are fixed when a change set is planned",
-                           f"plan a new one: python generate.py plan --env {ctx.env} --image-tag TAG")
+                           f"plan a new one: {ctx.command('plan', *_given_flags(opts))}")
         planned = _reviewed(ctx, change_set)
         if planned is None:
             return 0
+        _repeat_drift(ctx, planned, review_file)
     else:
         planned = _plan(ctx, opts)
         if planned is None:
@@ -280,13 +317,34 @@ def apply(ctx: Ctx, opts: PlanOptions, change_set: str | None = None, yes: bool 
     if ctx.p.production and not (info and info.exists):
         protect(ctx.aws, final, ctx.out)  # a new stack gets its protection as soon as it exists
     _summary(ctx, planned.review, final, seconds)
+    if info and info.exists and (ctx.p.production if opts.drift is None else opts.drift):
+        _after_apply_drift(ctx)
     return 0
+
+
+def _given_flags(opts: PlanOptions) -> list[str]:
+    """--image-tag and --desired-count as they were given, for a suggested ``plan``."""
+    flags = []
+    if opts.image_tag:
+        flags += ["--image-tag", opts.image_tag]
+    if opts.desired_count is not None:
+        flags += ["--desired-count", str(opts.desired_count)]
+    return flags
+
+
+def _after_apply_drift(ctx: Ctx) -> None:
+    """Drift of what was just deployed: a resource the update did not touch keeps its hand-made change."""
+    report = drift.detect(ctx.aws, ctx.p.stack_name, ctx.poller, ctx.out, ctx.command)
+    drift.show(report, ctx.out, heading=False)
+    if not report.ok:
+        ctx.out.warn(f"applied, but the deployed stacks still differ from the templates (above); "
+                     f"to see it again: {ctx.command('drift')}")
 
 
 def _reviewed(ctx: Ctx, name_or_arn: str) -> Planned | None:
     """A change set planned earlier: check it belongs here and can run, then show its review again."""
     check_account(ctx.aws, ctx.p.account_id, ctx.env)
-    desc = changeset.find(ctx.aws, ctx.p.stack_name, name_or_arn)
+    desc = changeset.find(ctx.aws, ctx.p.stack_name, name_or_arn, ctx.env)
     if desc["StackName"] != ctx.p.stack_name:
         raise BadInput(f"change set {desc['ChangeSetName']} is for stack {desc['StackName']}, not {ctx.p.stack_name}",
                        "pass the --env the change set was planned for")
@@ -296,7 +354,7 @@ def _reviewed(ctx: Ctx, name_or_arn: str) -> Planned | None:
     if desc.get("ExecutionStatus") != "AVAILABLE" or desc["Status"] != "CREATE_COMPLETE":
         raise DeployError(f"change set {desc['ChangeSetName']} cannot be executed: {desc['Status']}, "
                           f"{desc.get('ExecutionStatus')} {desc.get('StatusReason', '')}".rstrip(),
-                          f"plan again: python generate.py plan --env {ctx.env}")
+                          f"plan again: {ctx.command('plan')}")
     info = describe(ctx.aws, ctx.p.stack_name)
     cs_type = "CREATE" if info is None or not info.exists else "UPDATE"
     deployed = info.parameters if info and info.exists else {}
@@ -305,10 +363,55 @@ def _reviewed(ctx: Ctx, name_or_arn: str) -> Planned | None:
     return Planned(result, desc["ChangeSetId"], info)
 
 
+def _repeat_drift(ctx: Ctx, planned: Planned, review_file: Path | None) -> None:
+    """Repeat the drift warning of a reviewed change set: from its plan's JSON review when given, else (production)
+    by detecting again the resources CloudFormation's latest detection found drifted. A warning, not a refusal:
+    applying does not make drift worse, but it does not repair it either."""
+    if review_file is not None:
+        recorded = _review_drift(ctx, planned, review_file)
+        if recorded is None:
+            return
+        if not recorded.get("checked"):
+            ctx.out.warn(f"drift was not checked when this change set was planned ({recorded.get('skipped')})")
+            return
+        lines = [f"{s['path']}/{r['logicalId']} ({r['type']}): {r['status']}" for s in recorded["stacks"]
+                 for r in s["resources"] if r["status"] in drift.DRIFTED]
+        lines += [f"{s['path']}: detection failed: {s['reason']}" for s in recorded["stacks"]
+                  if s["detectionStatus"] != "DETECTION_COMPLETE"]
+    elif ctx.p.production:
+        again = drift.recorded(ctx.aws, ctx.p.stack_name)
+        if not again:
+            return
+        report = drift.detect(ctx.aws, ctx.p.stack_name, ctx.poller, ctx.out, ctx.command, only=again)
+        lines = [f"{s.label}/{r.logical_id} ({r.type}): {r.status}" for s, r in report.drifted]
+        lines += [f"{s.label}: detection failed: {s.reason}" for s in report.failed]
+    else:
+        return
+    for line in lines:
+        ctx.out.warn(f"DRIFT: {line}")
+    if lines:
+        ctx.out.line("  this change set does not reset drift the templates do not change; "
+                     f"details: {ctx.command('drift')}", "bold yellow")
+
+
+def _review_drift(ctx: Ctx, planned: Planned, path: Path) -> dict | None:
+    import json
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise BadInput(f"--review {path}: cannot read the plan's JSON review ({e})",
+                       f"pass the file plan wrote with --json: {ctx.command('plan', '--json', str(path))}") from None
+    if not isinstance(data, dict) or data.get("changeSetArn") != planned.arn:
+        raise BadInput(f"--review {path} is the review of another change set, not {planned.review.change_set_name}",
+                       "pass the --json file of the plan that created this change set")
+    return data.get("drift")
+
+
 def _confirmed(ctx: Ctx, planned: Planned) -> bool:
     if not ctx.out.interactive:
         raise BadInput("apply needs a confirmation and there is no terminal to ask (the change set is kept for review)",
-                       f"python generate.py apply --env {ctx.env} --change-set {planned.review.change_set_name} --yes")
+                       ctx.command("apply", "--change-set", planned.review.change_set_name, "--yes"))
     if ctx.out.confirm(f"Apply change set {planned.review.change_set_name} to {ctx.p.stack_name}?"):
         return True
     ctx.out.line(f"not applied; the change set is kept: {planned.review.change_set_name}")
@@ -324,9 +427,9 @@ def _guard(ctx: Ctx, result: review.Review, allow_data_loss: bool) -> None:
         raise DeployError(
             f"refusing to apply: this change set would run a second ECS service on the same EFS data (single writer)\n"
             f"{listed}",
-            f"to replace the service deliberately, scale it to 0 in the same deploy: python generate.py apply --env "
-            f"{ctx.env} --desired-count 0 (the new service starts without a task, the old one's task stops when it is "
-            f"deleted), then python generate.py apply --env {ctx.env} --desired-count 1. The service has a fixed name "
+            f"to replace the service deliberately, scale it to 0 in the same deploy: {ctx.command('apply', '--desired-count', '0')} "
+            f"(the new service starts without a task, the old one's task stops when it is "
+            f"deleted), then {ctx.command('apply', '--desired-count', '1')}. The service has a fixed name "
             f"(task.family): CloudFormation replaces it only when that name changes too")
     findings = result.data_loss
     if not findings:
@@ -359,17 +462,32 @@ def _execute(ctx: Ctx, stack_name: str, arn: str, token: str) -> tuple[StackInfo
     before = describe(ctx.aws, stack_name)
     since, baseline = latest_event(ctx.aws, before.id)
     started = ctx.poller.clock()
-    with aws_errors():
-        # ExecuteChangeSet on the root executes the nested change sets too.
+    try:
+        # ExecuteChangeSet on the root executes the nested change sets too. The token makes a retried call (botocore
+        # retries a dropped connection) idempotent: CloudFormation ignores a second execute with the same token.
         ctx.aws.cfn.execute_change_set(ChangeSetName=arn, ClientRequestToken=token[:128])
+    except Exception as e:  # noqa: BLE001 - only AWS's errors are translated; anything else is re-raised
+        if not _from_aws(e) or isinstance(e, ClientError):
+            raise
+        err = explain(e, [])
+        raise DeployError(f"{err.message}, while asking CloudFormation to execute {token}: it may have started",
+                          f"see whether it runs and follow it: {ctx.command('status', '--watch')}",
+                          err.exit_code) from None
     return _follow(ctx, Watch(ctx.aws, before, since, baseline, ctx.out, ctx.poller), started)
 
 
 def _follow(ctx: Ctx, watch: Watch, started: float) -> tuple[StackInfo | None, float]:
+    goes_on = "the operation goes on in CloudFormation (nothing was cancelled)"
     try:
         final = watch.run()
     except KeyboardInterrupt:
-        raise Interrupted() from None
+        raise Interrupted(f"stopped watching; {goes_on}", f"keep watching: {ctx.command('status', '--watch')}") from None
+    except Exception as e:  # noqa: BLE001 - AWS's errors while watching: the deploy itself is not affected
+        if not _from_aws(e):
+            raise
+        err = explain(e, [])
+        raise DeployError(f"{err.message}; stopped watching, {goes_on}",
+                          f"follow it again: {ctx.command('status', '--watch')}", err.exit_code) from None
     ctx.last_events = watch.events  # for the failure summary
     return final, ctx.poller.clock() - started
 
@@ -383,9 +501,8 @@ def _failed(ctx: Ctx, final: StackInfo | None) -> int:
     return 1
 
 
-def interrupted_message(env: str) -> str:
-    return ("stopped watching; the operation goes on in CloudFormation (nothing was cancelled).\n"
-            f"  keep watching: python generate.py status --env {env} --watch")
+def _from_aws(e: BaseException) -> bool:
+    return type(e).__module__.startswith(("botocore", "boto3"))
 
 
 # --- stack state before acting ------------------------------------------------------------------------------------
@@ -422,7 +539,7 @@ def status(ctx: Ctx, watch: bool = False, events: int = 10) -> int:
     info = describe(ctx.aws, ctx.p.stack_name)
     if info is None:
         raise DeployError(f"no stack {ctx.p.stack_name} in {ctx.p.region}",
-                          f"create it: python generate.py plan --env {ctx.env}, then apply")
+                          f"create it: {ctx.command('plan')}, then apply")
     _show_stack(ctx, info)
     nested = nested_stacks(ctx.aws, info.id)
     _show_nested(ctx, nested)
@@ -492,15 +609,28 @@ def _operation_start(aws: Aws, stack_id: str) -> datetime | None:
     return starts[0] if starts else (page[0]["Timestamp"] if page else None)
 
 
+# --- drift --------------------------------------------------------------------------------------------------------
+
+
+def drift_cmd(ctx: Ctx, json_file: Path | None = None, markdown_file: Path | None = None) -> int:
+    """Detect drift on every stack of the hierarchy; 0 when every checked resource is in sync, 1 on drift or a
+    failed detection."""
+    check_account(ctx.aws, ctx.p.account_id, ctx.env)
+    report = drift.detect(ctx.aws, ctx.p.stack_name, ctx.poller, ctx.out, ctx.command)
+    drift.show(report, ctx.out)
+    drift.write(report, json_file, markdown_file)
+    return 0 if report.ok else 1
+
+
 # --- destroy ------------------------------------------------------------------------------------------------------
 
 
 def destroy(ctx: Ctx, yes: bool = False, wait: bool = False) -> int:
     check_account(ctx.aws, ctx.p.account_id, ctx.env)
     info = _idle(ctx, describe(ctx.aws, ctx.p.stack_name), wait, "destroy")
-    if info is None:
-        ctx.out.line(f"nothing to destroy: there is no stack {ctx.p.stack_name} in {ctx.p.region}")
-        return 0
+    if info is None:  # README: exit 1, as status does: a wrong --env or --region should not pass silently
+        raise DeployError(f"nothing to destroy: there is no stack {ctx.p.stack_name} in {ctx.p.region}",
+                          f"check the environment and region: {ctx.command('status')}")
     if info.termination_protection:
         raise DeployError(f"{info.name} has termination protection (production); deleting it is a deliberate act",
                           f"aws cloudformation update-termination-protection --no-enable-termination-protection "
@@ -510,7 +640,7 @@ def destroy(ctx: Ctx, yes: bool = False, wait: bool = False) -> int:
     if not yes and not ctx.out.confirm_typed(f"Delete stack {info.name} and its nested stacks?", info.name):
         if not ctx.out.interactive:
             raise BadInput("destroy needs a confirmation and there is no terminal to ask",
-                           f"python generate.py destroy --env {ctx.env} --yes")
+                           ctx.command("destroy", "--yes"))
         ctx.out.line("not deleted")
         return 1
     final, seconds = _delete(ctx, info)

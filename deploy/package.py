@@ -25,12 +25,13 @@ from urllib.parse import quote, urlencode
 from botocore.exceptions import ClientError
 
 import templates
+from checks import freshness
 from templates._yaml import dump as dump_yaml
 from templates.config import EnvParams
 from templates.root import build as build_root
 
 from .aws import Aws, aws_errors, caller_account, error_code, error_message
-from .errors import BadInput, DeployError
+from .errors import BadInput, DeployError, suggest
 
 ROOT_FILE = f"{templates.ROOT}.yaml"
 
@@ -78,7 +79,8 @@ def content_key(stack_name: str, body: str, key_prefix: str = "") -> str:
 
 
 def package(aws: Aws, p: EnvParams, home: Path, bucket: str,
-            check: Callable[[dict[str, dict]], None] | None = None, key_prefix: str = "") -> Packaged:
+            check: Callable[[dict[str, dict]], None] | None = None, owner: str | None = None,
+            key_prefix: str = "") -> Packaged:
     """Build the templates (the root with the children's S3 URLs), let ``check`` refuse them before anything is
     uploaded, upload the children, then the root, and write the root; nothing of the root exists if a child failed."""
     built = templates.build_all(p)
@@ -91,12 +93,14 @@ def package(aws: Aws, p: EnvParams, home: Path, bucket: str,
     root_body = dump_yaml(dicts[templates.ROOT])
     if check is not None:
         check(dicts)
+    owner = owner or caller_account(aws)
     uploaded, skipped = [], []
     for body in children.values():
         key = content_key(p.stack_name, body, key_prefix)
-        (uploaded if _upload(aws, bucket, key, body) else skipped).append(key)
+        (uploaded if _upload(aws, p, bucket, owner, key, body) else skipped).append(key)
     root_key = content_key(p.stack_name, root_body, key_prefix)
-    (uploaded if _upload(aws, bucket, root_key, root_body) else skipped).append(root_key)
+    (uploaded if _upload(aws, p, bucket, owner, root_key, root_body) else skipped).append(root_key)
+    freshness.refuse_unsafe(home / "output" / p.env)  # a link at output/<env> is never written through
     root_file = home / "output" / p.env / "packaged" / ROOT_FILE
     _write_atomically(root_file, root_body)
     transform = any(map(uses_transform, [root_body, *children.values()]))
@@ -109,7 +113,7 @@ def uses_transform(body: str) -> bool:
     return bool(re.search(r"^Transform:|Fn::Transform|!Transform\b", body, re.MULTILINE))
 
 
-def _upload(aws: Aws, bucket: str, key: str, body: str) -> bool:
+def _upload(aws: Aws, p: EnvParams, bucket: str, owner: str, key: str, body: str) -> bool:
     """Put ``key`` unless it already holds exactly these bytes; True when uploaded.
 
     The key names the content. In CI only ``main``'s plan and deploy roles may write ``<root>/`` keys (a pull request
@@ -122,27 +126,29 @@ def _upload(aws: Aws, bucket: str, key: str, body: str) -> bool:
     checksum = base64.b64encode(hashlib.sha256(raw).digest()).decode()
     with aws_errors():
         try:
-            head = aws.s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+            head = aws.s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED", ExpectedBucketOwner=owner)
             if head.get("ChecksumSHA256") == checksum:
                 return False
         except ClientError as e:
             if error_code(e) not in {"404", "NoSuchKey", "NotFound"}:
-                raise _upload_error(bucket, key, e) from None
+                raise _upload_error(p, bucket, key, e) from None
         try:
-            aws.s3.put_object(Bucket=bucket, Key=key, Body=raw, ContentType="text/yaml", ChecksumAlgorithm="SHA256")
+            aws.s3.put_object(Bucket=bucket, Key=key, Body=raw, ContentType="text/yaml", ChecksumAlgorithm="SHA256",
+                              ExpectedBucketOwner=owner)
         except ClientError as e:
-            raise _upload_error(bucket, key, e) from None
+            raise _upload_error(p, bucket, key, e) from None
     return True
 
 
-def _upload_error(bucket: str, key: str, e: ClientError) -> DeployError:
+def _upload_error(p: EnvParams, bucket: str, key: str, e: ClientError) -> DeployError:
     # HeadObject answers 404 for a missing bucket as for a missing key; PutObject then says NoSuchBucket.
     if error_code(e) == "NoSuchBucket":
         return BadInput(f"the template bucket {bucket} does not exist in this account and region",
-                        "create it once per account and region: python generate.py bootstrap --env ENV")
+                        f"create it (or re-create it) once per account and region: {suggest('bootstrap', p.env)}")
     if error_code(e) in {"403", "AccessDenied"}:
-        return DeployError(f"access denied to s3://{bucket}/{key} (is the bucket in another account?)",
-                           "use credentials of the bucket's account, or set ci.template_bucket in params")
+        return DeployError(f"access denied to s3://{bucket}/{key}: the bucket is owned by another account "
+                           "(ExpectedBucketOwner), or these credentials may not write to it",
+                           f"check the bucket with {suggest('bootstrap', p.env)}, or set ci.template_bucket in params")
     return DeployError(f"upload of s3://{bucket}/{key} failed: {error_code(e)} {error_message(e)}; the root template "
                        "was not uploaded, so nothing points at a missing child", "run the same command again")
 

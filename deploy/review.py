@@ -11,28 +11,41 @@ says ``Always``, ``Conditionally`` or ``Never``; with ``IncludePropertyValues`` 
 Beside the change set, ``plan`` attaches a :class:`deploy.diff.TemplateDiff`: the IAM statements, security group
 rules and monthly cost that differ between the deployed templates and the planned ones. A change that widens access
 is marked in every rendering (``WIDENS`` in text, yellow in a terminal, a ``> [!WARNING]`` block in Markdown,
-``"widens": true`` in JSON). A review rebuilt from a change set alone (``apply --change-set``) has no diff: ``plan``
+``"widens": true`` in JSON); a change that only narrows says ``NARROWS``. Conditions read as IAM evaluates them (see
+:mod:`checks.access_diff`). A review rebuilt from a change set alone (``apply --change-set``) has no diff: ``plan``
 showed it.
 
 The single-writer guard: CloudFormation replaces a resource by creating the new one before deleting the old, so a
 replaced ``AWS::ECS::Service`` would run a second task on the same EFS data while the old one still runs (and with our
 fixed ``ServiceName`` the replacement fails anyway, after a long wait). ``apply`` refuses such a change set, with no
 override flag, unless no task can overlap: the deployed or the planned ``DesiredCount`` is 0.
+
+Parameters show deployed -> planned in every rendering (JSON: ``parameters`` planned, ``deployedParameters``, and
+``parameterChanges``).
+
+Everything in the review that AWS or a template supplies is data. The terminal renderings go through
+:class:`deploy.ui.Out`, which strips control characters. In Markdown each value is an HTML ``<code>`` element (or plain
+text) whose markup characters are written as numeric character references (``&#96;`` for a backtick): CommonMark
+treats a character reference as a literal character, never as markup, and GFM splits table cells on ``|`` before any
+inline parsing, so no value can end its code span, open HTML, emphasise, link, or add a table cell. A backtick code
+span was the other choice, but inside a table a value ending in a backslash turns the escaped ``\\|`` back into a cell
+boundary (GFM's cell scanner reads ``\\\\`` as an escaped backslash), so it cannot be made unbreakable there; the
+``<code>`` form is the same everywhere. Line breaks become spaces (as in a CommonMark code span).
 """
 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 
+from checks.access_diff import element_text
 from templates.root import Param
 from templates.stateful import STATEFUL
 
 from .changeset import Node
 from .diff import TemplateDiff
 from .stacks import STACK_TYPE
-from .ui import Out
+from .ui import Out, clean
 
 SYMBOL = {"Add": "+", "Modify": "~", "Remove": "-", "Import": "<", "Dynamic": "?"}
 REPLACEMENT = {"True": "REPLACE", "Conditional": "may replace"}
@@ -106,6 +119,8 @@ class Review:
     no_changes: bool = False
     deployed_parameters: dict[str, str] = field(default_factory=dict)
     diff: TemplateDiff | None = None  # deployed vs planned templates; None when not compared
+    # deploy.drift.Report or .Skipped when plan checked drift (rendered by them; None: not asked for)
+    drift: object | None = None
 
     @property
     def data_loss(self) -> list[Finding]:
@@ -137,8 +152,34 @@ def build(tree: Node, change_set_type: str, diff: TemplateDiff | None = None,
 
 
 def empty(stack_name: str, change_set_type: str, parameters: dict[str, str]) -> Review:
-    """The review of a plan that found nothing to change (for the JSON and Markdown files)."""
-    return Review(stack_name, "", "", change_set_type, True, dict(sorted(parameters.items())), [], no_changes=True)
+    """The review of a plan that found nothing to change (for the JSON and Markdown files): deployed == planned."""
+    values = dict(sorted(parameters.items()))
+    return Review(stack_name, "", "", change_set_type, True, values, [], no_changes=True,
+                  deployed_parameters=dict(values) if change_set_type == "UPDATE" else {})
+
+
+@dataclass(frozen=True)
+class ParameterChange:
+    key: str
+    before: str | None  # deployed value; None: not deployed (CREATE) or a new parameter
+    after: str | None  # planned value; None: no longer passed
+
+    @property
+    def changed(self) -> bool:
+        return self.before != self.after
+
+    def __str__(self) -> str:
+        if not self.changed:
+            return f"{self.key}={self.after}"
+        return f"{self.key}={_short(self.before)} -> {_short(self.after)}"
+
+
+def parameter_changes(review: Review) -> list[ParameterChange]:
+    """Every parameter as deployed -> planned; on CREATE nothing is deployed and only planned values are shown."""
+    if review.change_set_type == "CREATE":
+        return [ParameterChange(k, v, v) for k, v in review.parameters.items()]
+    keys = sorted(set(review.parameters) | set(review.deployed_parameters))
+    return [ParameterChange(k, review.deployed_parameters.get(k), review.parameters.get(k)) for k in keys]
 
 
 def _row(rc: dict) -> Row:
@@ -271,8 +312,15 @@ def single_writer(review: Review) -> list[Finding]:
 def show(review: Review, out: Out) -> None:
     """The terminal review: per stack its rows and changed properties, then the summary and warnings."""
     out.heading(f"Plan for {review.stack_name} ({review.change_set_type}): change set {review.change_set_name}")
-    if review.parameters:
-        out.line("parameters: " + ", ".join(f"{k}={v}" for k, v in review.parameters.items()))
+    if review.drift is not None:
+        review.drift.show_section(out)
+    params = parameter_changes(review)
+    if params and out.rich:
+        out.table("parameters (deployed -> planned)", ["Parameter", "Deployed", "Planned", ""],
+                  [[p.key, _short(p.before), _short(p.after), "changed" if p.changed else ""] for p in params])
+    elif params:
+        out.line(f"parameters{'' if review.change_set_type == 'CREATE' else ' (deployed -> planned)'}: "
+                 + ", ".join(str(p) for p in params))
     if not review.include_nested:
         out.warn("nested change sets are not included: nested stacks show as one row each")
     for stack in review.stacks:
@@ -315,8 +363,10 @@ def _property_line(pc: PropertyChange) -> str:
 
 
 def _short(value: str | None) -> str:
+    """One line of at most VALUE_WIDTH characters, control characters removed."""
     if value is None:
         return "(none)"
+    value = clean(value)
     return value if len(value) <= VALUE_WIDTH else value[: VALUE_WIDTH - 3] + "..."
 
 
@@ -358,16 +408,16 @@ def _show_diff(diff: TemplateDiff, out: Out) -> None:
     out.line(f"IAM ({_compared(diff)}): " + (f"{len(diff.iam)} change(s), {widening} widen(s) access" if diff.iam
                                             else "no change"), "bold yellow" if widening else "bold")
     for c in diff.iam:
-        out.line(f"  {c}", "yellow" if c.widens else "")
+        out.line(f"  {c}", "yellow" if c.widens else "green" if c.narrows else "")
         for sign, fields in (("+", c.added), ("-", c.removed)):
             for name, items in fields:
-                out.line(f"      {sign} {name}: {', '.join(items)}")
+                out.line(f"      {sign} {element_text(name, items)}")
     widening = len(diff.widening_network)
     out.line(f"security groups ({_compared(diff)}): " + (
         f"{len(diff.network)} rule change(s), {widening} widen(s) access" if diff.network else "no change"),
         "bold yellow" if widening else "bold")
     for c in diff.network:
-        out.line(f"  {c}", ("bold yellow" if c.internet else "yellow") if c.widens else "")
+        out.line(f"  {c}", ("bold yellow" if c.internet else "yellow") if c.widens else "green" if c.narrows else "")
     if diff.cost is None:
         out.line(f"cost: {diff.cost_error}", "bold")
         return
@@ -387,10 +437,14 @@ def as_json(review: Review) -> dict:
         "includeNestedStacks": review.include_nested,
         "noChanges": review.no_changes,
         "parameters": review.parameters,
+        "deployedParameters": review.deployed_parameters or None,
+        "parameterChanges": [{"key": p.key, "before": p.before, "after": p.after}
+                             for p in parameter_changes(review) if p.changed and review.change_set_type != "CREATE"],
         "summary": review.counts(),
         "dataLoss": [vars(f) for f in review.data_loss],
         "singleWriter": [vars(f) for f in review.single_writer],
         **_json_diff(review.diff),
+        "drift": review.drift.as_json() if review.drift is not None else None,
         "security": [{"stack": label, "logicalId": r.logical_id, "type": r.type, "action": r.action} for label, r in review.security],
         "stacks": [{
             "path": s.label, "stackName": s.stack_name, "changeSetId": s.change_set_id,
@@ -420,10 +474,12 @@ def _json_diff(diff: TemplateDiff | None) -> dict:
         "iam": [{"stack": c.stack, "resource": c.resource, "type": c.type, "policy": c.policy,
                  "statement": c.statement or None, "change": c.change, "effect": c.effect or None,
                  "added": {k: list(v) for k, v in c.added}, "removed": {k: list(v) for k, v in c.removed},
-                 "widens": c.widens, "why": list(c.why)} for c in diff.iam],
+                 "widens": c.widens, "why": list(c.why), "narrows": c.narrows, "narrowing": list(c.narrowing),
+                 "verdict": c.verdict} for c in diff.iam],
         "network": [{"stack": c.stack, "group": c.group, "direction": c.direction, "protocol": c.protocol,
                      "ports": c.ports, "peer": c.peer, "change": c.change, "definedBy": c.defined_by,
-                     "description": c.description or None, "widens": c.widens, "internet": c.internet}
+                     "description": c.description or None, "widens": c.widens, "internet": c.internet,
+                     "narrows": c.narrows, "note": c.note or None, "verdict": c.verdict}
                     for c in diff.network],
         "cost": cost, "costError": diff.cost_error or None,
     }
@@ -434,28 +490,35 @@ def json_text(review: Review) -> str:
 
 
 def markdown(review: Review) -> str:
-    """For a pull request comment or a job summary: a table per stack, values folded in details."""
-    head = f"### Plan for `{review.stack_name}`"
+    """For a pull request comment or a job summary: a table per stack, values folded in details; every value inert."""
+    head = f"### Plan for {md_code(review.stack_name)}"
+    drift = review.drift.markdown_section() if review.drift is not None else []
     if review.no_changes:
-        return f"{head}\n\nNo changes.\n"
-    lines = [head, "", f"{review.change_set_type} change set `{review.change_set_name}`: "
+        return "\n".join([head, "", *drift, "No changes."]) + "\n"
+    lines = [head, "", *drift, f"{md_text(review.change_set_type)} change set {md_code(review.change_set_name)}: "
                        f"**{summary_text(review.counts())}** across {len(review.stacks)} stack(s).", ""]
-    if review.parameters:
-        lines += ["Parameters: " + ", ".join(f"`{k}={v}`" for k, v in review.parameters.items()), ""]
+    params = parameter_changes(review)
+    if params:
+        lines += ["| Parameter | Deployed | Planned | |", "|---|---|---|---|"]
+        lines += [f"| {md_code(p.key)} | {md_value(p.before) if review.change_set_type != 'CREATE' else ''} | "
+                  f"{md_value(p.after)} | {'**changed**' if p.changed else ''} |" for p in params] + [""]
     if not review.include_nested:
         lines += ["> [!NOTE]", "> Nested change sets are not included: each nested stack shows as one row.", ""]
     if review.data_loss:
         lines += ["> [!CAUTION]", "> **Data loss**: `apply` refuses this change set unless given `--allow-data-loss`."]
-        lines += [f"> - `{f.stack}/{f.logical_id}` ({f.type}): {f.why}" for f in review.data_loss] + [""]
+        lines += [f"> - {md_code(f'{f.stack}/{f.logical_id}')} ({md_text(f.type)}): {md_text(f.why)}"
+                  for f in review.data_loss] + [""]
     if review.single_writer:
         lines += ["> [!CAUTION]", "> **Single writer**: `apply` refuses this change set (two tasks would write the "
                                   "same EFS data); scale `DesiredCount` to 0 in the same apply to do it deliberately."]
-        lines += [f"> - `{f.stack}/{f.logical_id}` ({f.type}): {f.why}" for f in review.single_writer] + [""]
+        lines += [f"> - {md_code(f'{f.stack}/{f.logical_id}')} ({md_text(f.type)}): {md_text(f.why)}"
+                  for f in review.single_writer] + [""]
     if review.diff is not None and review.diff.widens:
         lines += _md_widening(review.diff)
     if review.security:
         lines += ["> [!IMPORTANT]", "> Security-relevant changes:"]
-        lines += [f"> - `{label}/{r.logical_id}` {r.type}: {r.action}" for label, r in review.security] + [""]
+        lines += [f"> - {md_code(f'{label}/{r.logical_id}')} {md_text(r.type)}: {md_text(r.action)}"
+                  for label, r in review.security] + [""]
     if review.diff is not None:
         lines += _md_diff(review.diff)
     for s in review.stacks:
@@ -465,9 +528,10 @@ def markdown(review: Review) -> str:
 
 def _md_widening(diff: TemplateDiff) -> list[str]:
     lines = ["> [!WARNING]", f"> **Access widens** ({_compared(diff)}): {_widening_summary(diff)}."]
-    shown = [f"> - `{c.where}` {c.policy}{f' `{c.statement}`' if c.statement else ''}: {_md_text('; '.join(c.why))}"
-             for c in diff.widening_iam]
-    shown += [f"> - `{c.where}` {c.rule}" + (" **(internet)**" if c.internet else "") for c in diff.widening_network]
+    shown = [f"> - {md_code(c.where)} {md_text(c.policy)}{(' ' + md_code(c.statement)) if c.statement else ''}: "
+             f"{md_text('; '.join(c.why))}" for c in diff.widening_iam]
+    shown += [f"> - {md_code(c.where)} {md_text(c.rule)}" + (" **(internet)**" if c.internet else "")
+              for c in diff.widening_network]
     if len(shown) > FOLD_ROWS:
         shown = shown[:FOLD_ROWS] + [f"> - ... and {len(shown) - FOLD_ROWS} more (tables below)"]
     return lines + shown + [""]
@@ -480,7 +544,16 @@ def _md_fold(summary: str, table: list[str]) -> list[str]:
 
 
 def _md_items(fields) -> str:
-    return "<br>".join(f"{name}: " + ", ".join(f"`{_md(x)}`" for x in items) for name, items in fields)
+    """Each element with the logic IAM applies: ``Action (any of): a, b``, ``Condition (all of): X AND Y``."""
+    return "<br>".join(md_code(element_text(name, items)) for name, items in fields)
+
+
+def _md_verdict(c) -> str:
+    if c.widens:
+        return "**yes**" + (f": {md_text('; '.join(c.why))}" if getattr(c, "why", ()) else "")
+    if c.narrows:
+        return "no (narrows" + (f": {md_text('; '.join(c.narrowing))}" if getattr(c, "narrowing", ()) else "") + ")"
+    return "no"
 
 
 def _md_diff(diff: TemplateDiff) -> list[str]:
@@ -488,25 +561,25 @@ def _md_diff(diff: TemplateDiff) -> list[str]:
     lines = [f"#### IAM ({_compared(diff)})", ""]
     if diff.iam:
         table = ["| | Resource | Policy | Statement | Added | Removed | Widens |", "|---|---|---|---|---|---|---|"]
-        table += [f"| {c.symbol} | `{c.where}` {c.type} | {_md_text(c.policy)} | "
-                  f"{_md_text(c.statement)}{f' ({c.effect})' if c.effect else ''} | {_md_items(c.added)} | "
-                  f"{_md_items(c.removed)} | {('**yes**: ' + _md_text('; '.join(c.why))) if c.widens else 'no'} |"
-                  for c in diff.iam]
+        table += [f"| {c.symbol} | {md_code(c.where)} {md_text(c.type)} | {md_text(c.policy)} | "
+                  f"{md_text(c.statement)}{f' ({md_text(c.effect)})' if c.effect else ''} | {_md_items(c.added)} | "
+                  f"{_md_items(c.removed)} | {_md_verdict(c)} |" for c in diff.iam]
         lines += _md_fold(f"{len(diff.iam)} IAM changes, {len(diff.widening_iam)} widen access", table)
     else:
         lines += ["No IAM change.", ""]
     lines += [f"#### Security groups ({_compared(diff)})", ""]
     if diff.network:
         table = ["| | Group | Rule | Defined by | Widens |", "|---|---|---|---|---|"]
-        table += [f"| {c.symbol} | `{c.where}` | {_md_text(c.rule)} | `{_md(c.defined_by)}` | "
-                  f"{('**yes**' + (', **internet**' if c.internet else '')) if c.widens else 'no'} |"
+        table += [f"| {c.symbol} | {md_code(c.where)} | {md_text(c.rule)}"
+                  f"{(' (' + md_text(c.note) + ')') if c.note else ''} | {md_code(c.defined_by)} | "
+                  f"{('**yes**' + (', **internet**' if c.internet else '')) if c.widens else _md_verdict(c)} |"
                   for c in diff.network]
         lines += _md_fold(f"{len(diff.network)} rule changes, {len(diff.widening_network)} widen access", table)
     else:
         lines += ["No security group rule change.", ""]
     lines += ["#### Cost (monthly estimate)", ""]
     if diff.cost is None:
-        lines += [_md_text(diff.cost_error), ""]
+        lines += [md_text(diff.cost_error), ""]
     elif not diff.cost.changes:
         lines += [f"No change in the estimated cost ({diff.cost.after_total:,.2f} USD/month).", ""]
     else:
@@ -515,39 +588,49 @@ def _md_diff(diff: TemplateDiff) -> list[str]:
         lines += [f"**{c.diff:+,.2f} USD/month** ({c.before_total:,.2f} -> {c.after_total:,.2f}), estimated by "
                   f"`checks/cost.py` from the templates, with `DesiredCount` {counts}.", ""]
         table = ["| Change | Line | Before | After |", "|---|---|---|---|"]
-        table += [f"| {ch.diff:+,.2f} | {_md_text(' '.join(ch.key))} | {_md_text(ch.before.basis) if ch.before else ''} | "
-                  f"{_md_text(ch.after.basis) if ch.after else ''} |" for ch in c.changes]
+        table += [f"| {ch.diff:+,.2f} | {md_text(' '.join(ch.key))} | {md_text(ch.before.basis) if ch.before else ''} | "
+                  f"{md_text(ch.after.basis) if ch.after else ''} |" for ch in c.changes]
         lines += _md_fold(f"{len(c.changes)} changed cost lines", table)
     return lines
 
 
 def _md_stack(s: StackReview) -> list[str]:
-    lines = [f"#### {s.label} (`{s.stack_name}`): {summary_text(_count(s.rows))}", ""]
+    lines = [f"#### {md_text(s.label)} ({md_code(s.stack_name)}): {summary_text(_count(s.rows))}", ""]
     if not s.rows:
         return lines + ["No resource changes.", ""]
     lines += ["| Action | Resource | Type | Replacement | Changed |", "|---|---|---|---|---|"]
     for r in s.rows:
-        changed = "<br>".join(f"`{_md(pc.path)}`" for pc in r.properties)
-        lines.append(f"| {SYMBOL.get(r.action, '')} {r.action} | `{r.logical_id}` | {r.type} | "
+        changed = "<br>".join(md_code(pc.path) for pc in r.properties)
+        lines.append(f"| {SYMBOL.get(r.action, '')} {md_text(r.action)} | {md_code(r.logical_id)} | {md_text(r.type)} | "
                      f"{REPLACEMENT.get(r.replacement, '')} | {changed} |")
     values = [(r, pc) for r in s.rows for pc in r.properties if pc.before is not None or pc.after is not None]
     if values:
         lines += ["", "<details><summary>Before and after</summary>", "",
                   "| Resource | Property | Before | After | Recreation | Cause |", "|---|---|---|---|---|---|"]
-        lines += [f"| `{r.logical_id}` | `{_md(pc.path)}` | {_md_value(pc.before)} | {_md_value(pc.after)} | "
-                  f"{pc.recreation} | {_md('; '.join(pc.causes))} |" for r, pc in values]
+        lines += [f"| {md_code(r.logical_id)} | {md_code(pc.path)} | {md_value(pc.before)} | {md_value(pc.after)} | "
+                  f"{md_text(pc.recreation)} | {md_text('; '.join(pc.causes))} |" for r, pc in values]
         lines += ["", "</details>"]
     return lines + [""]
 
 
-def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+# ASCII punctuation that can mean something inline (code, emphasis, strikethrough, links, images, HTML, entities,
+# escapes, table cells, math, footnotes) or that GitHub turns into links, mentions or emoji (``http:``, ``www.``,
+# ``@user``, ``#123``, ``:smile:``). The rest (``-/,;=+%?{}'"``) is inert in the middle of a line, and every value
+# here is preceded by our own text on its line, so no block syntax can start.
+_ENTITIES = {ord(c): f"&#{ord(c)};" for c in "\\`*_~[]()!<>&|$^:@#."}
 
 
-def _md_text(text: str) -> str:
-    """Values in running text (not in a code span): no emphasis from ``*``/``_``, no math from ``$``, no HTML."""
-    return _md(re.sub(r"([\\*_$<~`])", r"\\\1", text))
+def md_text(value) -> str:
+    """A value as inert Markdown text: every markup character (``_ENTITIES``) as a numeric character reference (literal
+    text in CommonMark, never markup: no emphasis, link, HTML, code span, table cell or autolink can start), control
+    characters removed and line breaks made spaces (see the module docstring)."""
+    return clean(str(value)).translate(_ENTITIES)
 
 
-def _md_value(value: str | None) -> str:
-    return "" if value is None else f"`{_md(_short(value))}`"
+def md_code(value) -> str:
+    """A value in a code element that no content can end or break out of (see :func:`md_text`)."""
+    return f"<code>{md_text(value)}</code>"
+
+
+def md_value(value: str | None) -> str:
+    return "" if value is None else md_code(_short(value))

@@ -24,7 +24,7 @@ from templates.config import EnvParams
 from templates.stateful import PROTECTED
 
 from .aws import Aws, aws_errors, error_code, error_message
-from .errors import DeployError
+from .errors import DeployError, aws_cli, suggest
 from .ui import Out, Poller
 
 NEEDS_DELETE = {"ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "CREATE_FAILED", "DELETE_FAILED"}
@@ -85,11 +85,12 @@ def change_set_type(info: StackInfo | None, p: EnvParams) -> str:
         raise needs_delete(info, p)
     if info.status == "UPDATE_ROLLBACK_FAILED":
         raise DeployError(f"{info.name} is UPDATE_ROLLBACK_FAILED: an update failed and so did its rollback",
-                          f"python generate.py status --env {p.env} shows which resources to skip with "
-                          f"aws cloudformation continue-update-rollback --stack-name {info.name} --resources-to-skip ...")
+                          f"{suggest('status', p.env)} prints the complete command, "
+                          f"{aws_cli(p.region, 'cloudformation', 'continue-update-rollback', '--stack-name', info.name)}"
+                          " with --resources-to-skip")
     if info.status == "UPDATE_FAILED":  # only when rollback was disabled
         raise DeployError(f"{info.name} is UPDATE_FAILED with rollback disabled",
-                          f"aws cloudformation rollback-stack --stack-name {info.name}")
+                          aws_cli(p.region, "cloudformation", "rollback-stack", "--stack-name", info.name))
     return "UPDATE"
 
 
@@ -97,7 +98,7 @@ def refuse_unless_idle(info: StackInfo, p: EnvParams, command: str = "plan") -> 
     if info.busy:
         raise DeployError(f"{info.name} is {info.status}: another operation is running and CloudFormation accepts "
                           "no other until it ends",
-                          f"wait for it: python generate.py status --env {p.env} --watch, or add --wait to {command}")
+                          f"wait for it: {suggest('status', p.env, '--watch')}, or add --wait to {command}")
 
 
 def needs_delete(info: StackInfo, p: EnvParams) -> DeployError:
@@ -106,7 +107,7 @@ def needs_delete(info: StackInfo, p: EnvParams) -> DeployError:
            "CREATE_FAILED": "its creation failed",
            "DELETE_FAILED": "an earlier delete failed"}[info.status]
     return DeployError(f"{info.name} is {info.status}: {why}; a stack in this state can only be deleted before "
-                       "trying again", f"python generate.py destroy --env {p.env}, then plan again")
+                       "trying again", f"{suggest('destroy', p.env)}, then plan again")
 
 
 def wait_until_idle(aws: Aws, info: StackInfo, out: Out, poller: Poller) -> StackInfo | None:

@@ -57,7 +57,7 @@ from templates._common import stack_id
 from templates.config import EnvParams
 
 from .aws import Aws, aws_errors, check_account, error_code, error_message
-from .errors import BadInput
+from .errors import BadInput, suggest
 from .stacks import STACK_TYPE, StackInfo, describe, list_resources
 from .watch import duration
 
@@ -308,7 +308,7 @@ def _eni_detail(task: dict, name: str) -> str | None:
 
 
 def _start_hint(d: Deployed) -> str:
-    return f"start it: python generate.py apply --env {d.p.env} --desired-count 1 (stack parameter DesiredCount=1)"
+    return f"start it: {suggest('apply', d.p.env, '--desired-count', '1')} (stack parameter DesiredCount=1)"
 
 
 def _stopped_line(task: dict) -> str:
@@ -528,7 +528,7 @@ def _in_task(d: Deployed, python: str, expect: str) -> Verdict:
     command = exec_command(d, task, container, python)
     if not usable and not d.service().get("enableExecuteCommand") and d.p.service.enable_execute_command:
         return Verdict(FAIL, f"{state}, although params/{d.p.env}.yaml enables it: the deployed service differs "
-                             "from the params", (f"python generate.py plan --env {d.p.env} shows the change; apply it",))
+                             "from the params", (f"{suggest('plan', d.p.env)} shows the change; apply it",))
     where = f"task {short_id(task['taskArn'])}" if task else "no RUNNING task to run it in yet"
     lead = f"not run by verify (read-only; it would run inside the task); {state}; {where}"
     if not usable:
@@ -760,19 +760,33 @@ def run_check(d: Deployed, check: Callable[[Deployed], Verdict]) -> Verdict:
 # --- the command --------------------------------------------------------------------------------------------------
 
 
-def verify(ctx: Ctx, since_minutes: int = 15, http: bool = False) -> int:
+def check_drift(ctx: Ctx) -> Verdict:
+    """Opt-in (``--drift``) last item: the deployed hierarchy's drift (deploy/drift.py); FAIL on drift or a failed
+    detection. Not read-only in the strict sense: it starts CloudFormation drift detections (which change nothing)."""
+    from . import drift
+
+    report = drift.detect(ctx.aws, ctx.p.stack_name, ctx.poller, ctx.out, ctx.command)
+    details = tuple(f"{s.label}/{r.logical_id} ({r.type}): {r.status}" for s, r in report.drifted)
+    details += tuple(f"{s.label}: detection failed: {s.reason}" for s in report.failed)
+    return Verdict(PASS if report.ok else FAIL, drift.summary_text(report), details + (
+        (f"details: {ctx.command('drift')}",) if details else ()))
+
+
+def verify(ctx: Ctx, since_minutes: int = 15, http: bool = False, drift: bool = False) -> int:
     """Check the deployed environment against the seed's testing checklist; 0 when nothing fails, else 1."""
     account = check_account(ctx.aws, ctx.p.account_id, ctx.env)
     info = describe(ctx.aws, ctx.p.stack_name)
     if info is None or not info.exists:
         raise BadInput(f"no stack {ctx.p.stack_name} in {ctx.p.region} (account {account}): nothing to verify",
-                       f"deploy it first: python generate.py plan --env {ctx.env}, then apply")
+                       f"deploy it first: {ctx.command('plan')}, then apply")
     ctx.out.heading(f"verify {info.name} ({ctx.p.region}, account {account}, {info.status}): "
                     "the testing checklist of infra-change-001")
     if info.busy:
         ctx.out.warn(f"{info.name} is {info.status}: what is checked may change when the operation ends")
     d = Deployed(ctx.aws, ctx.p, info, now=ctx.now(), since=timedelta(minutes=since_minutes), http=http)
     results = [Result(n, item, run_check(d, check)) for n, (item, check) in enumerate(CHECKLIST, 1)]
+    if drift:
+        results.append(Result(len(results) + 1, "Deployed resources match the templates (drift)", check_drift(ctx)))
     for r in results:
         lines = r.lines()
         ctx.out.line(lines[0], STYLE[r.status])

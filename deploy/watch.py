@@ -22,7 +22,8 @@ from templates.config import EnvParams
 
 from .aws import Aws, aws_errors
 from .stacks import STACK_TYPE, StackInfo, describe, list_resources, nested_stacks
-from .ui import Out, Poller
+from .errors import aws_cli, suggest
+from .ui import Out, Poller, clean
 
 ECHOES = ("Embedded stack", "The following resource(s) failed", "Resource creation cancelled",
           "Resource update cancelled", "Resource deletion cancelled")
@@ -229,7 +230,7 @@ def show_failure(events: list[Event], out: Out) -> None:
         return
     out.line("first failures:", "bold red")
     for e in causes:
-        out.line(f"  {e.stack_label}/{e.logical_id} ({e.type}) {e.status}: {e.reason}", "red")
+        out.line(clean(f"  {e.stack_label}/{e.logical_id} ({e.type}) {e.status}: {e.reason}"), "red")  # one line each
 
 
 def resources_to_skip(aws: Aws, root_id: str) -> list[str]:
@@ -249,23 +250,24 @@ def resources_to_skip(aws: Aws, root_id: str) -> list[str]:
 def recovery(aws: Aws, p: EnvParams, info: StackInfo | None) -> list[str]:
     """What to do next for the final state, as commands to run."""
     if info is None:
-        return [f"the stack is gone; start again with: python generate.py plan --env {p.env}"]
+        return [f"the stack is gone; start again with: {suggest('plan', p.env)}"]
     status = info.status
     if status == "ROLLBACK_COMPLETE":
         return ["the stack was never created and can only be deleted before trying again:",
-                f"  python generate.py destroy --env {p.env} --yes && python generate.py apply --env {p.env}"]
+                f"  {suggest('destroy', p.env, '--yes')} && {suggest('apply', p.env)}"]
     if status in {"ROLLBACK_FAILED", "DELETE_FAILED", "CREATE_FAILED"}:
-        return [f"the stack must be deleted; fix the cause above, then: python generate.py destroy --env {p.env}",
-                f"  (still failing? aws cloudformation delete-stack --stack-name {info.name} --retain-resources <ids>)"]
+        return [f"the stack must be deleted; fix the cause above, then: {suggest('destroy', p.env)}",
+                f"  (still failing? {aws_cli(p.region, 'cloudformation', 'delete-stack', '--stack-name', info.name)} "
+                "--retain-resources with the logical ids that fail to delete)"]
     if status == "UPDATE_ROLLBACK_COMPLETE":
         return ["the stack is back to its previous state; fix the cause above, then plan again:",
-                f"  python generate.py plan --env {p.env}"]
+                f"  {suggest('plan', p.env)}"]
     if status == "UPDATE_ROLLBACK_FAILED":
         skip = resources_to_skip(aws, info.id)
         args = f" --resources-to-skip {' '.join(skip)}" if skip else ""
         return ["the rollback failed; fix what blocks it if you can, else skip those resources (they may then "
-                "differ from the template):", f"  aws cloudformation continue-update-rollback --stack-name {info.name}{args}",
-                f"  then: python generate.py status --env {p.env} --watch"]
+                "differ from the template):", f"  {aws_cli(p.region, 'cloudformation', 'continue-update-rollback', '--stack-name', info.name)}{args}",
+                f"  then: {suggest('status', p.env, '--watch')}"]
     if status.endswith("_IN_PROGRESS"):
-        return [f"still running; keep watching: python generate.py status --env {p.env} --watch"]
-    return [f"python generate.py status --env {p.env}"]
+        return [f"still running; keep watching: {suggest('status', p.env, '--watch')}"]
+    return [suggest("status", p.env)]

@@ -1,10 +1,14 @@
 """The typed parameters of one environment, loaded from ``params/<env>.yaml``.
 
-Two layers of validation, both run once by :func:`load_params`:
+Three layers of validation, all run once by :func:`load_params`:
 
-1. pydantic checks the shape: types, formats (account, VPC, subnet, ARN ids), unknown keys.
+0. :mod:`templates._params_file` reads the file defensively: a regular file of at most 1 MiB, plain YAML only,
+   no duplicate keys, bounded nesting and numbers; anything else is a problem with its key path, never a crash.
+1. pydantic checks the shape: types, formats (account, VPC, subnet, ARN ids), unknown keys (with the closest name).
 2. :func:`rule_problems` checks the business rules that need several fields at once (Fargate CPU/memory
    pairs, containers fit the task, a single writer on EFS, HTTPS in production) and names the key path of each.
+   They run even when pydantic refused some values (on the rest, defaults in their place), except the rules that
+   read a refused key: one mistake, one line.
 
 Why rules live in a function and not in a pydantic ``model_validator``: a model validator can only report its
 problems at the model's own location, so "task.memory" would be reported as "(root)". A separate pass keeps
@@ -16,14 +20,17 @@ No secret values live here, ever: a secret is a name or an ARN, or "generate one
 
 from __future__ import annotations
 
+import copy
+import difflib
 import ipaddress
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args, get_origin
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+
+from templates import _params_file
 
 PARAMS_DIR = Path(__file__).resolve().parent.parent / "params"
 
@@ -335,16 +342,24 @@ def _fargate(p: EnvParams) -> list[Problem]:
     return []
 
 
-def _containers_fit(p: EnvParams) -> list[Problem]:
+def _containers_cpu(p: EnvParams) -> list[Problem]:
     c = p.containers
-    out = []
     if c.app.cpu + c.qdrant.cpu > p.task.cpu:
-        out.append(Problem("containers", f"container CPU {c.app.cpu} + {c.qdrant.cpu} exceeds the task's {p.task.cpu} units"))
+        return [Problem("containers", f"container CPU {c.app.cpu} + {c.qdrant.cpu} exceeds the task's {p.task.cpu} units")]
+    return []
+
+
+def _containers_memory(p: EnvParams) -> list[Problem]:
+    c = p.containers
     if c.app.memory + c.qdrant.memory > p.task.memory:
-        out.append(Problem("containers", f"container memory {c.app.memory} + {c.qdrant.memory} MiB exceeds the task's {p.task.memory} MiB"))
-    if c.app.port == c.qdrant.port:
-        out.append(Problem("containers.qdrant.port", "the two containers share one network namespace (awsvpc): ports must differ"))
-    return out
+        return [Problem("containers", f"container memory {c.app.memory} + {c.qdrant.memory} MiB exceeds the task's {p.task.memory} MiB")]
+    return []
+
+
+def _ports(p: EnvParams) -> list[Problem]:
+    if p.containers.app.port == p.containers.qdrant.port:
+        return [Problem("containers.qdrant.port", "the two containers share one network namespace (awsvpc): ports must differ")]
+    return []
 
 
 def _single_writer(p: EnvParams) -> list[Problem]:
@@ -411,11 +426,38 @@ def _storage(p: EnvParams) -> list[Problem]:
     return []
 
 
-RULES = (_fargate, _containers_fit, _single_writer, _network, _https, _secrets, _storage)
+# Each rule with the keys it reads. A rule is skipped when one of them is already reported (by pydantic or by an
+# earlier rule): its verdict would rest on a value known to be wrong, or on the default that replaced it, and would
+# only add a second, confusing error for one mistake (task.cpu 100 is "not a Fargate CPU size"; "containers exceed
+# the task's 100 units" would say the same thing worse). Order matters: sizes before what must fit in them.
+RULES = (
+    (_fargate, ("task.cpu", "task.memory")),
+    (_containers_cpu, ("task.cpu", "containers.app.cpu", "containers.qdrant.cpu")),
+    (_containers_memory, ("task.memory", "containers.app.memory", "containers.qdrant.memory")),
+    (_ports, ("containers.app.port", "containers.qdrant.port")),
+    (_single_writer, ("service.desired_count",)),
+    (_network, ("network",)),
+    (_https, ("production", "domain")),
+    (_secrets, ("secrets", "region", "containers.app.environment")),
+    (_storage, ("storage",)),
+)
 
 
-def rule_problems(p: EnvParams) -> list[Problem]:
-    return [problem for rule in RULES for problem in rule(p)]
+def _overlaps(a: str, b: str) -> bool:
+    """One key path is the other or contains it (``task`` and ``task.cpu``; ``network.subnet_ids[1]``)."""
+    a, b = sorted((a, b), key=len)
+    return a in {"", "(top level)"} or b == a or b.startswith((a + ".", a + "["))
+
+
+def rule_problems(p: EnvParams, reported: set[str] | frozenset[str] = frozenset()) -> list[Problem]:
+    """The business rules' problems, leaving out rules that read a key in ``reported`` (see :data:`RULES`)."""
+    out: list[Problem] = []
+    for rule, needs in RULES:
+        # A rule's own summary location ("containers") does not silence the next rule about another part of it.
+        if any(_overlaps(need, r) for need in needs for r in reported) or any(pr.loc in needs for pr in out):
+            continue
+        out += rule(p)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -425,21 +467,49 @@ def rule_problems(p: EnvParams) -> list[Problem]:
 class ParamsError(Exception):
     """A user's mistake in a params file: printed without a traceback, exit code 2."""
 
+    SHOWN = 20  # a broken 1 MiB file can hold tens of thousands of problems; the first ones are enough to start
+
     def __init__(self, path: Path | str, problems: list[Problem]):
         self.path = str(path)
         self.problems = problems
         super().__init__(self.render())
 
     def render(self) -> str:
-        return "\n".join(f"{self.path}: {p.loc}: {p.message}" if p.loc else f"{self.path}: {p.message}"
-                         for p in self.problems)
+        lines = [f"{self.path}: {p.loc}: {p.message}" if p.loc else f"{self.path}: {p.message}"
+                 for p in self.problems[: self.SHOWN]]
+        if len(self.problems) > self.SHOWN:
+            lines.append(f"{self.path}: ... and {len(self.problems) - self.SHOWN} more problems (fix these first)")
+        return "\n".join(lines)
 
 
 def _loc(parts: tuple) -> str:
-    out = ""
+    return _params_file.loc(parts)
+
+
+def _fields_at(parts: tuple) -> list[str]:
+    """The keys the model allows at ``parts`` (a mapping's location), or [] when that is not a model."""
+    types: list = [EnvParams]
     for part in parts:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
+        nxt = []
+        for t in types:
+            for a in (t, *get_args(t)):  # X | None, dict[K, V], list[X]
+                if isinstance(a, type) and issubclass(a, BaseModel) and part in a.model_fields:
+                    nxt.append(a.model_fields[part].annotation)
+                elif get_origin(a) is dict and isinstance(part, str):
+                    nxt.append(get_args(a)[1])
+                elif get_origin(a) is list and isinstance(part, int):
+                    nxt.append(get_args(a)[0])
+        types = nxt
+    models = [a for t in types for a in (t, *get_args(t)) if isinstance(a, type) and issubclass(a, BaseModel)]
+    return [f for f in models[0].model_fields if f != "env"] if models else []
+
+
+def _unknown_key(parts: tuple) -> str:
+    allowed = _fields_at(parts[:-1])
+    close = difflib.get_close_matches(str(parts[-1]), allowed, n=1)
+    if close:
+        return f"unknown key; did you mean {close[0]!r}?"
+    return f"unknown key; allowed: {', '.join(allowed)}" if allowed else "unknown key"
 
 
 def _pydantic_problems(err: ValidationError) -> list[Problem]:
@@ -448,13 +518,13 @@ def _pydantic_problems(err: ValidationError) -> list[Problem]:
         loc = _loc(e["loc"])
         kind = e["type"]
         if kind == "extra_forbidden":
-            msg = "unknown key (typo? see params/schema.json for the allowed keys)"
+            msg = _unknown_key(e["loc"])
         elif kind == "missing":
             msg = "required key is missing"
         elif kind == "string_pattern_mismatch":
-            msg = f"{e['input']!r} does not match the allowed format {e['ctx']['pattern']}"
+            msg = f"{_params_file.shown(e['input'])} does not match the allowed format {e['ctx']['pattern']}"
         elif kind == "literal_error":
-            msg = f"{e['input']!r} is not allowed; expected {e['ctx']['expected']}"
+            msg = f"{_params_file.shown(e['input'])} is not allowed; expected {e['ctx']['expected']}"
         else:
             msg = e["msg"].removeprefix("Value error, ")
         problems.append(Problem(loc, msg))
@@ -473,22 +543,22 @@ def environments(params_dir: Path = PARAMS_DIR) -> list[str]:
 
 
 def load_params(env: str, params_dir: Path = PARAMS_DIR) -> EnvParams:
-    """Load and validate ``params_dir/<env>.yaml``; raise :class:`ParamsError` for anything wrong."""
+    """Load and validate ``params_dir/<env>.yaml``; raise :class:`ParamsError` for anything wrong.
+
+    Reading is :mod:`templates._params_file`'s job (file type, size, YAML that Python would choke on, duplicate keys);
+    then pydantic checks the shape and :func:`rule_problems` the rules, both reported together where possible.
+    """
     path = params_dir / f"{env}.yaml"
     shown = _display(path)
     if not re.fullmatch(r"[a-z][a-z0-9-]{1,20}", env):
         raise ParamsError(shown, [Problem("", f"{env!r} is not a valid environment name (lowercase letters, digits, -)")])
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():
         known = ", ".join(environments(params_dir)) or "none"
         raise ParamsError(shown, [Problem("", f"no such environment {env!r}; environments with a params file: {known}")])
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise ParamsError(shown, [Problem("", f"not valid YAML: {where}{getattr(e, 'problem', e)}")]) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ParamsError(shown, [Problem("", f"cannot read the file: {e}")]) from None
+        data = _params_file.read(path)
+    except _params_file.Unusable as e:
+        raise ParamsError(shown, [Problem(loc, message) for loc, message in e.problems]) from None
     if data is None:
         raise ParamsError(shown, [Problem("", "the file is empty; see params/dev.yaml for an example")])
     if not isinstance(data, dict):
@@ -496,18 +566,58 @@ def load_params(env: str, params_dir: Path = PARAMS_DIR) -> EnvParams:
     if "env" in data:
         raise ParamsError(shown, [Problem("env", "do not set `env`: it is the file's name")])
     try:
-        p = EnvParams.model_validate({**data, "env": env})
+        return _checked(EnvParams.model_validate({**data, "env": env}), shown)
     except ValidationError as e:
-        raise ParamsError(shown, _pydantic_problems(e)) from None
+        refused = e
+    problems = _pydantic_problems(refused)
+    partial, removed = _without_errors(data, env, refused)
+    if partial is not None:  # the rest is valid: its rule problems too, except those resting on a reported key
+        problems += rule_problems(partial, reported={p.loc for p in problems} | removed)
+    raise ParamsError(shown, problems)
+
+
+def _checked(p: EnvParams, shown: str) -> EnvParams:
     problems = rule_problems(p)
     if problems:
         raise ParamsError(shown, problems)
     return p
 
 
+def _without_errors(data: dict, env: str, err: ValidationError) -> tuple[EnvParams | None, set[str]]:
+    """The model of ``data`` without the values pydantic refused (defaults instead), and the key paths removed.
+
+    None when that is not valid either (a required key is missing, say): then only pydantic's problems are shown.
+    """
+    data = copy.deepcopy(data)
+    removed: set[str] = set()
+    for e in err.errors(include_url=False):
+        if e["type"] == "missing":
+            return None, removed
+        parent, parts = None, []
+        cur = data
+        for part in e["loc"]:  # walk as far as the data goes; "[key]" and union tags end the walk
+            if isinstance(cur, (dict, list)) and not isinstance(part, bool) and (
+                    (isinstance(cur, dict) and part in cur) or (isinstance(cur, list) and isinstance(part, int) and part < len(cur))):
+                parent, cur = cur, cur[part]
+                parts.append(part)
+            else:
+                break
+        if parent is None:
+            return None, removed
+        if isinstance(parent, list):
+            parent[parts[-1]] = None  # keep the other items' positions; the key path is reported anyway
+        else:
+            del parent[parts[-1]]
+        removed.add(_loc(tuple(parts)))
+    try:
+        return EnvParams.model_validate({**data, "env": env}), removed
+    except ValidationError:
+        return None, removed
+
+
 def _display(path: Path) -> str:
     try:
-        return str(path.resolve().relative_to(Path.cwd()))
+        return str(path.absolute().relative_to(Path.cwd()))
     except ValueError:
         return str(path)
 

@@ -36,6 +36,7 @@ ROOT_OUTPUTS = {
     "PlanRoleArn": "Role GitHub Actions assumes to plan on the branch",
     "DeployRoleArn": "Role GitHub Actions assumes to deploy (protected environment)",
     "CloudFormationExecutionRoleArn": "Role CloudFormation uses for CI deploys",
+    "DriftRoleArn": "Role GitHub Actions assumes for the nightly drift check (read-only)",
 }
 
 

@@ -42,7 +42,7 @@ def test_check_names_the_stale_file_and_the_fix(project):
     r = run(project, "--check")
     assert r.returncode == 1
     assert "output/prod/storage.yaml" in r.stderr and "output/dev/leftover.yaml" in r.stderr
-    assert "run `python generate.py`" in r.stderr
+    assert "fix: python generate.py, then commit the result" in r.stderr
 
 
 def test_generate_one_environment_writes_only_it(project):

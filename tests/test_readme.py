@@ -63,4 +63,4 @@ def test_stack_diagrams_are_the_generated_ones(built):
 
     section = README.split("## Stacks", 1)[1].split("\n## ", 1)[0]
     diagrams = re.findall(r"```mermaid\n(.+?)```", section, re.S)
-    assert diagrams == [mermaid(built["prod"]), mermaid(built["dev"])], "run python generate.py --diagram"
+    assert diagrams == [mermaid(built["prod"]), mermaid(built["dev"])], "run python generate.py diagram"

@@ -67,7 +67,8 @@ def test_a_new_action_widens(dev):
     assert (change.where, change.policy, change.statement, change.change) == (
         "iam/ExecutionRole", "policy execution", "EcrPullAppImage", "changed")
     assert change.added == (("Action", ("ecr:PutImage",)),) and change.removed == ()
-    assert change.why == ("new action ecr:PutImage",)
+    assert change.why == ("now allows action ecr:PutImage",)
+    assert change.verdict == "widens" and one(iam_diff(after, dev)).verdict == "narrows"  # and back
 
 
 def test_a_new_resource_from_a_params_variant_widens(tmp_path):
@@ -77,7 +78,7 @@ def test_a_new_resource_from_a_params_variant_widens(tmp_path):
     change = one(iam_diff(before, after))
     assert (change.where, change.statement) == ("iam/ExecutionRole", "ReadInjectedSecrets")
     assert change.added == (("Resource", (arn,)),)
-    assert change.why == (f"new resource {arn}",)
+    assert change.why == (f"now allows resource {arn}",)
 
 
 def test_a_wildcard_action_and_resource_star_widen(dev):
@@ -85,16 +86,17 @@ def test_a_wildcard_action_and_resource_star_widen(dev):
     pull = statement(after, "iam", "ExecutionRole", "EcrPullAppImage")
     pull["Action"], pull["Resource"] = ["ecr:*"], ["*"]
     change = one(iam_diff(dev, after))
-    assert change.why == ("wildcard action ecr:*", "Resource *")
+    assert change.why == ("now allows wildcard action ecr:*", "now allows Resource *")
 
 
 def test_a_dropped_condition_widens(dev):
     after = copy.deepcopy(dev)
     del statement(after, "iam", "TaskRole", "MountDataThroughAccessPoints")["Condition"]
     change = one(iam_diff(dev, after))
-    assert change.why == ("condition dropped: StringEquals elasticfilesystem:AccessPointArn",)
-    assert change.removed == (("Condition", ("StringEquals elasticfilesystem:AccessPointArn = !Ref AppAccessPointArn",
-                                             "StringEquals elasticfilesystem:AccessPointArn = !Ref QdrantAccessPointArn")),)
+    assert change.why == ("now allows requests without condition StringEquals elasticfilesystem:AccessPointArn",)
+    # one key, two values: ORed (either access point), shown as one clause, not two ANDed conditions
+    assert change.removed == (("Condition", ("StringEquals elasticfilesystem:AccessPointArn "
+                                             "(!Ref AppAccessPointArn OR !Ref QdrantAccessPointArn)",)),)
 
 
 def test_a_new_trust_principal_widens(dev):
@@ -102,7 +104,7 @@ def test_a_new_trust_principal_widens(dev):
     trust(after, "iam", "TaskRole")["Principal"]["AWS"] = "arn:aws:iam::111122223333:root"
     change = one(iam_diff(dev, after))
     assert (change.policy, change.change) == ("trust", "changed")
-    assert change.why == ("new trust principal AWS:arn:aws:iam::111122223333:root",)
+    assert change.why == ("now allows trust principal AWS:arn:aws:iam::111122223333:root",)
 
 
 def test_a_condition_that_accepts_more_values_widens(dev):
@@ -110,8 +112,9 @@ def test_a_condition_that_accepts_more_values_widens(dev):
     cond = statement(after, "iam", "TaskRole", "MountDataThroughAccessPoints")["Condition"]["StringEquals"]
     cond["elasticfilesystem:AccessPointArn"].append("arn:aws:elasticfilesystem:us-west-2:1:access-point/fsap-x")
     assert one(iam_diff(dev, after)).why == (
-        "condition StringEquals elasticfilesystem:AccessPointArn now accepts: "
-        "arn:aws:elasticfilesystem:us-west-2:1:access-point/fsap-x",)
+        "now allows requests where elasticfilesystem:AccessPointArn is "
+        "arn:aws:elasticfilesystem:us-west-2:1:access-point/fsap-x (StringEquals)",)
+    assert one(iam_diff(after, dev)).verdict == "narrows"  # one value fewer in an OR: stricter
 
 
 def test_a_new_statement_from_a_params_variant_widens_and_says_resource_star(tmp_path):

@@ -56,7 +56,7 @@ def test_full_lifecycle(moto, project, cli):
     review = json.loads((project / "plan.json").read_text())
     assert review["changeSetType"] == "CREATE" and review["changeSetArn"].startswith("arn:aws:cloudformation:")
     assert review["summary"]["add"] == 9 and not review["noChanges"]
-    assert (project / "plan.md").read_text().startswith("### Plan for `wwhd-dev`")
+    assert (project / "plan.md").read_text().startswith("### Plan for <code>wwhd-dev</code>")
 
     # apply the reviewed change set by name
     apply = cli("apply", "--env", "dev", "--change-set", review["changeSetName"])
@@ -84,7 +84,7 @@ def test_full_lifecycle(moto, project, cli):
     update = cli("plan", "--env", "dev", "--image-tag", "v2", "--json", "update.json")
     assert update.code == 0, update.err
     assert "~ ServiceStack  AWS::CloudFormation::Stack  Modify" in update.out
-    assert "parameters: DesiredCount=0, ImageTag=v2" in update.out
+    assert "parameters (deployed -> planned): DesiredCount=0, ImageTag=v1 -> v2" in update.out
     planned = json.loads((project / "update.json").read_text())
     assert planned["changeSetName"].startswith("wwhd-dev-v2-") and planned["summary"]["modify"] == 1
     assert cli("apply", "--env", "dev", "--change-set", planned["changeSetArn"]).code == 0
@@ -99,7 +99,9 @@ def test_full_lifecycle(moto, project, cli):
     assert [s["StackName"] for s in cfn().list_stacks(StackStatusFilter=["CREATE_COMPLETE", "UPDATE_COMPLETE"])[
         "StackSummaries"] if s["StackName"].startswith("wwhd-dev")] == []
     assert len(boto3.client("efs", region_name=REGION).describe_file_systems()["FileSystems"]) == 1
-    assert cli("destroy", "--env", "dev", "--yes").out.startswith("nothing to destroy")
+    again = cli("destroy", "--env", "dev", "--yes")  # README: 1, no stack (a wrong --env or --region must not pass)
+    assert again.code == 1 and again.err.startswith("error: nothing to destroy: there is no stack wwhd-dev")
+    assert "fix: check the environment and region: python generate.py status --env dev" in again.err
 
 
 def test_apply_plans_and_confirms_with_yes(deployed):

@@ -108,7 +108,7 @@ def test_a_missing_bucket_names_bootstrap(moto, project, cli):
     result = cli("plan", "--env", "dev")
     assert result.code == 2
     assert f"the template bucket {BUCKET} does not exist" in result.err
-    assert "python generate.py bootstrap --env ENV" in result.err
+    assert "python generate.py bootstrap --env dev" in result.err
     assert "Traceback" not in result.err
 
 
@@ -157,3 +157,13 @@ def test_the_network_fence_refuses_aws(monkeypatch):
 def test_env_before_the_command_works_too(moto, project, cli):
     result = cli("--env", "dev", "status")
     assert result.code == 1 and "no stack wwhd-dev in us-west-2" in result.err
+
+
+def test_package_never_writes_through_a_linked_output_folder(moto, project, cli, tmp_path_factory):
+    assert cli("bootstrap", "--env", "dev").code == 0
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    (project / "output").mkdir(exist_ok=True)
+    (project / "output" / "dev").symlink_to(elsewhere)
+    result = cli("package", "--env", "dev")
+    assert result.code == 2 and "output/dev: is a symbolic link" in result.err and "Traceback" not in result.err
+    assert list(elsewhere.iterdir()) == []

@@ -18,7 +18,7 @@ from checks import prices as P
 from deploy import changeset, commands, diff, review
 from deploy.aws import connect
 from deploy.changeset import Node
-from deploy.review import Row, StackReview
+from deploy.review import Row, StackReview, md_code, md_text
 from deploy.ui import Out, Rich
 from templates.config import load_params
 
@@ -137,8 +137,9 @@ def test_plan_after_apply_shows_what_access_widens_and_what_it_costs(moto, proje
 
     plan = cli("plan", "--env", "dev", "--desired-count", "1", "--markdown", "plan.md", "--json", "plan.json")
     assert plan.code == 0, plan.err
-    assert (f"  ~ iam/ExecutionRole policy execution ReadInjectedSecrets (Allow)  WIDENS: new resource {EXTRA_SECRET}"
-            in plan.out)
+    assert (f"  ~ iam/ExecutionRole policy execution ReadInjectedSecrets (Allow)  WIDENS: now allows resource "
+            f"{EXTRA_SECRET}" in plan.out)
+    assert "parameters (deployed -> planned): DesiredCount=0 -> 1, ImageTag=v1" in plan.out
     assert ("  + security/LoadBalancerSecurityGroup ingress tcp 80 from 0.0.0.0/0 (LoadBalancerIngress802)  "
             "WIDENS, INTERNET") in plan.out
     assert "WARNING: access widens: 1 IAM change(s) and 1 security group rule(s), 1 open to the internet" in plan.out
@@ -148,9 +149,12 @@ def test_plan_after_apply_shows_what_access_widens_and_what_it_costs(moto, proje
     assert data["iam"] == [{
         "stack": "iam", "resource": "ExecutionRole", "type": "AWS::IAM::Role", "policy": "policy execution",
         "statement": "ReadInjectedSecrets", "change": "changed", "effect": "Allow",
-        "added": {"Resource": [EXTRA_SECRET]}, "removed": {}, "widens": True, "why": [f"new resource {EXTRA_SECRET}"]}]
-    assert [(n["peer"], n["change"], n["widens"], n["internet"]) for n in data["network"]] == [
-        ("0.0.0.0/0", "added", True, True)]
+        "added": {"Resource": [EXTRA_SECRET]}, "removed": {}, "widens": True,
+        "why": [f"now allows resource {EXTRA_SECRET}"], "narrows": False, "narrowing": [], "verdict": "widens"}]
+    assert [(n["peer"], n["change"], n["widens"], n["internet"], n["verdict"]) for n in data["network"]] == [
+        ("0.0.0.0/0", "added", True, True, "widens")]
+    assert data["parameterChanges"] == [{"key": "DesiredCount", "before": "0", "after": "1"}]
+    assert data["deployedParameters"]["DesiredCount"] == "0" and data["parameters"]["DesiredCount"] == "1"
     cost = data["cost"]
     fargate = next(c for c in cost["changes"] if c["item"] == "vCPU-hours (X86_64)")
     assert fargate["delta"] == round(1 * P.HOURS_PER_MONTH * P.PRICES["fargate_vcpu_x86_64"].usd, 2)  # 0 -> 1 task
@@ -161,13 +165,16 @@ def test_plan_after_apply_shows_what_access_widens_and_what_it_costs(moto, proje
     md = (project / "plan.md").read_text()
     assert ("> [!WARNING]\n> **Access widens** (deployed -> planned templates): 1 IAM change(s) and 1 security group "
             "rule(s), 1 open to the internet.\n") in md
-    assert "> - `security/LoadBalancerSecurityGroup` ingress tcp 80 from 0.0.0.0/0 **(internet)**" in md
-    assert (f"| ~ | `iam/ExecutionRole` AWS::IAM::Role | policy execution | ReadInjectedSecrets (Allow) | "
-            f"Resource: `{EXTRA_SECRET}` |  | **yes**: new resource {EXTRA_SECRET} |") in md
-    assert ("| + | `security/LoadBalancerSecurityGroup` | ingress tcp 80 from 0.0.0.0/0 | `LoadBalancerIngress802` | "
-            "**yes**, **internet** |") in md
+    assert (f"> - {md_code('security/LoadBalancerSecurityGroup')} {md_text('ingress tcp 80 from 0.0.0.0/0')} "
+            "**(internet)**") in md
+    assert (f"| ~ | {md_code('iam/ExecutionRole')} {md_text('AWS::IAM::Role')} | policy execution | ReadInjectedSecrets "
+            f"(Allow) | {md_code('Resource: ' + EXTRA_SECRET)} |  | **yes**: {md_text('now allows resource ' + EXTRA_SECRET)} |"
+            ) in md
+    assert (f"| + | {md_code('security/LoadBalancerSecurityGroup')} | {md_text('ingress tcp 80 from 0.0.0.0/0')} | "
+            f"{md_code('LoadBalancerIngress802')} | **yes**, **internet** |") in md
+    assert f"| {md_code('DesiredCount')} | {md_code('0')} | {md_code('1')} | **changed** |" in md
     assert f"**{cost['delta']:+,.2f} USD/month** ({cost['before']:,.2f} -> {cost['after']:,.2f})" in md
-    assert f"| {fargate['delta']:+,.2f} | Fargate vCPU-hours (X86\\_64) | 0 tasks x 1 vCPU" in md
+    assert f"| {fargate['delta']:+,.2f} | {md_text('Fargate vCPU-hours (X86_64)')} | {md_text('0 tasks x 1 vCPU')}" in md
 
 
 def test_a_guardrail_violation_stops_plan_before_anything_is_uploaded(moto, project, cli, monkeypatch):
@@ -214,7 +221,7 @@ def test_widening_is_yellow_in_a_terminal_and_narrowing_is_not(prod):
     widening = next(line for line in lines if "Everything" in line)
     narrowing = next(line for line in lines if "EcrLogin" in line)
     assert "\x1b[33m" in widening and "WIDENS: new Allow statement; wildcard action s3:*; Resource *" in widening
-    assert "\x1b[33m" not in narrowing and "WIDENS" not in narrowing
+    assert "\x1b[33m" not in narrowing and "WIDENS" not in narrowing and "NARROWS: Allow statement removed" in narrowing
 
 
 def test_markdown_and_json_mark_what_widens(prod):
@@ -222,12 +229,15 @@ def test_markdown_and_json_mark_what_widens(prod):
     md = review.markdown(result)
     warning = md.index("> [!WARNING]")
     assert md[warning:].startswith("> [!WARNING]\n> **Access widens** (deployed -> planned templates): 1 IAM change(s).\n"
-                                   "> - `iam/TaskRole` policy task `Everything`: new Allow statement; wildcard action "
-                                   "s3:\\*; Resource \\*\n")  # escaped: no emphasis in running text
-    assert "| - | `iam/ExecutionRole` AWS::IAM::Role | policy execution | EcrLogin (Allow) |  | Action: " in md
+                                   f"> - {md_code('iam/TaskRole')} policy task {md_code('Everything')}: "
+                                   f"{md_text('new Allow statement; wildcard action s3:*; Resource *')}\n")
+    assert "s3&#58;&#42;; Resource &#42;" in md  # escaped: no emphasis in running text
+    assert (f"| - | {md_code('iam/ExecutionRole')} {md_text('AWS::IAM::Role')} | policy execution | EcrLogin (Allow) |  | "
+            f"{md_code('Action: ecr:GetAuthorizationToken')}") in md
+    assert "| no (narrows: Allow statement removed) |" in md
     assert "No security group rule change." in md and "No change in the estimated cost" in md
     data = review.as_json(result)
-    assert [(c["statement"], c["widens"]) for c in data["iam"]] == [("EcrLogin", False), ("Everything", True)]
+    assert [(c["statement"], c["verdict"]) for c in data["iam"]] == [("EcrLogin", "narrows"), ("Everything", "widens")]
     assert data["widens"] is True and data["network"] == [] and data["cost"]["changes"] == []
 
 

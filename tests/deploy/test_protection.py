@@ -126,3 +126,18 @@ def test_allow_data_loss_applies_with_a_warning(deployed, cli, monkeypatch):
     assert result.code == 0, result.err
     assert "WARNING: --allow-data-loss given; applying although" in result.out
     assert image_tag() == "v2"
+
+
+def test_the_apply_hint_after_a_data_loss_plan_carries_the_flag_it_needs(deployed, cli, monkeypatch):
+    monkeypatch.setattr(changeset, "describe_tree", with_storage_change("True"))
+    result = cli("plan", "--env", "dev", "--image-tag", "v2", "--region", "us-west-2")
+    assert result.code == 0, result.err
+    hint = next(line for line in result.out.splitlines() if line.startswith("apply it: "))
+    assert hint.startswith("apply it: python generate.py apply --env dev --region us-west-2 --change-set wwhd-dev-v2-")
+    assert hint.endswith(" --allow-data-loss")
+
+
+def test_the_apply_hint_of_a_safe_plan_has_no_data_loss_flag(deployed, cli):
+    result = cli("plan", "--env", "dev", "--image-tag", "v2")
+    hint = next(line for line in result.out.splitlines() if line.startswith("apply it: "))
+    assert "--allow-data-loss" not in hint and "--region" not in hint

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import pytest
 from rich.console import Console
@@ -43,10 +44,10 @@ def test_changes_over_several_pages_are_all_read():
 
 
 def test_review_shows_actions_replacements_and_values_per_stack():
-    text = plain(review.build(tree(), "UPDATE"))
+    text = plain(review.build(tree(), "UPDATE", deployed_parameters={"DesiredCount": "1", "ImageTag": "2025-11-07"}))
     lines = text.splitlines()
     assert lines[0] == f"Plan for wwhd-prod (UPDATE): change set {r.CS_NAME}"
-    assert "parameters: DesiredCount=1, ImageTag=abc1234" in lines
+    assert "parameters (deployed -> planned): DesiredCount=1, ImageTag=2025-11-07 -> abc1234" in lines
     assert "ServiceStack (wwhd-prod-ServiceStack-1AB2C3D4E5F6G): 0 to add, 2 to modify (1 replaced), 0 to remove" in lines
     assert "  ~ TaskDefinition  AWS::ECS::TaskDefinition  Modify  REPLACE" in lines
     # one line per property path, the strongest recreation, every cause
@@ -115,23 +116,29 @@ def test_json_and_markdown_are_deterministic():
 
 
 def test_markdown_has_a_table_per_stack_and_the_warnings():
-    md = review.markdown(review.build(tree(), "UPDATE"))
-    assert md.startswith("### Plan for `wwhd-prod`\n")
-    assert "> [!CAUTION]" in md and "`StorageStack/FileSystem`" in md
-    assert "#### ServiceStack (`wwhd-prod-ServiceStack-1AB2C3D4E5F6G`)" in md
-    assert "| ~ Modify | `TaskDefinition` | AWS::ECS::TaskDefinition | REPLACE | `Properties/ContainerDefinitions/0/Image` |" in md
-    assert "| `FileSystem` | `Properties/ThroughputMode` | `bursting` | `elastic` | Conditionally | template |" in md
+    md = review.markdown(review.build(tree(), "UPDATE", deployed_parameters={"DesiredCount": "1", "ImageTag": "v1"}))
+    assert md.startswith("### Plan for <code>wwhd-prod</code>\n")
+    assert "> [!CAUTION]" in md and "<code>StorageStack/FileSystem</code>" in md
+    assert "#### ServiceStack (<code>wwhd-prod-ServiceStack-1AB2C3D4E5F6G</code>)" in md
+    assert ("| ~ Modify | <code>TaskDefinition</code> | AWS&#58;&#58;ECS&#58;&#58;TaskDefinition | REPLACE | "
+            "<code>Properties/ContainerDefinitions/0/Image</code> |") in md
+    assert ("| <code>FileSystem</code> | <code>Properties/ThroughputMode</code> | <code>bursting</code> | "
+            "<code>elastic</code> | Conditionally | template |") in md
+    assert "| <code>ImageTag</code> | <code>v1</code> | <code>abc1234</code> | **changed** |" in md  # deployed -> planned
+    assert "| <code>DesiredCount</code> | <code>1</code> | <code>1</code> |  |" in md
 
 
 def test_markdown_of_no_changes():
-    assert review.markdown(review.empty("wwhd-prod", "UPDATE", {})) == "### Plan for `wwhd-prod`\n\nNo changes.\n"
+    assert review.markdown(review.empty("wwhd-prod", "UPDATE", {})) == "### Plan for <code>wwhd-prod</code>\n\nNo changes.\n"
 
 
 def test_rich_rendering_for_a_terminal():
     buf = io.StringIO()
-    review.show(review.build(tree(), "UPDATE"), Rich(console=Console(file=buf, force_terminal=True, width=200,
-                                                                     color_system=None)))
+    review.show(review.build(tree(), "UPDATE", deployed_parameters={"DesiredCount": "1", "ImageTag": "v1"}),
+                Rich(console=Console(file=buf, force_terminal=True, width=200, color_system=None)))
     text = buf.getvalue()
+    assert "parameters (deployed -> planned)" in text
+    assert re.search(r"ImageTag\s*│\s*v1\s*│\s*abc1234\s*│\s*changed", text), text  # deployed -> planned
     assert "TaskDefinition" in text and "REPLACE" in text and "┃ Action" in text
     assert "[recreation: Always]" in text  # cell text is not read as console markup
     assert "DATA LOSS" in text

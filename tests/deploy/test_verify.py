@@ -685,7 +685,7 @@ def test_exit_codes_through_the_cli(cli, monkeypatch, world, expected):
     w.streams = [stream(f"fastapi/fastapi/{TASK_ID}", now), stream(f"qdrant/qdrant/{TASK_ID}", now)]
     st = Stubs()
     expect(w, st)
-    monkeypatch.setattr(adapters, "connect", lambda profile, region: st.aws)
+    monkeypatch.setattr(adapters, "connect", lambda profile, region, timeout=None: st.aws)
     result = cli("verify", "--env", "prod")
     assert result.code == expected, result.out + result.err
     st.done()
@@ -721,7 +721,7 @@ def test_against_a_deployed_stack_everything_is_found_through_the_stack_and_only
     made = []
     real_connect = adapters.connect
     monkeypatch.setattr(adapters, "connect",
-                        lambda profile, region: made.append(real_connect(profile, region)) or made[-1])
+                        lambda profile, region, timeout=60: made.append(real_connect(profile, region, timeout)) or made[-1])
     result = cli("verify", "--env", "dev")
     out = Run(result.code, result.out.splitlines(), [])
     assert re.search(r"^SKIP  1\. ECS service starts successfully: wwhd-dev-ClusterStack-\w+-Cluster-\w+/wwhd-backend-dev "

@@ -105,8 +105,7 @@ def bootstrap(ctx: Ctx, wait: bool = False) -> int:
                           f"aws cloudformation delete-stack --stack-name {name} --region {ctx.p.region}, then bootstrap again")
     cs_type = "CREATE" if info is None or not info.exists else "UPDATE"
     req = changeset.Request(stack_name=name, name=changeset.change_set_name(f"{name}-", "", ctx.now()), type=cs_type,
-                            # the named permissions boundary (templates/bootstrap.py)
-                            parameters=[], capabilities=("CAPABILITY_NAMED_IAM",), tags=boot.stack_tags(ctx.p),
+                            parameters=[], capabilities=(), tags=boot.stack_tags(ctx.p),
                             template_body=boot.template_body(ctx.p, bucket), nested=False,
                             description=f"{TOOL} bootstrap: template bucket {bucket}")
     if cs_type == "UPDATE" and boot.bucket_problems(ctx.aws, bucket, account) is None:
@@ -123,14 +122,44 @@ def bootstrap(ctx: Ctx, wait: bool = False) -> int:
         changeset.delete(ctx.aws, arn)
         _healthy_bucket(ctx, bucket, account)
         ctx.out.line(f"{name} is up to date: template bucket s3://{bucket}")
-        return 0
+        return _boundary_stack(ctx, name, bucket, wait)
     _require_created(desc)
     ctx.out.line(f"{'creating' if cs_type == 'CREATE' else 'updating'} {name}: template bucket s3://{bucket}")
     final, _ = _execute(ctx, name, arn, req.name)
     if final is not None and final.status in SUCCESS:
         _healthy_bucket(ctx, bucket, account)
         ctx.out.line(f"template bucket ready: s3://{bucket}")
-        ctx.out.line(f"next: {ctx.command('plan')}")
+        code = _boundary_stack(ctx, name, bucket, wait)
+        if code == 0:
+            ctx.out.line(f"next: {ctx.command('plan')}")
+        return code
+    return _failed(ctx, final)
+
+
+def _boundary_stack(ctx: Ctx, bucket_stack: str, bucket: str, wait: bool) -> int:
+    """Create or update the permissions boundary's own stack (templates/bootstrap.build_boundary); idempotent."""
+    name = boot.boundary_stack_name(bucket_stack)
+    info = _idle(ctx, describe(ctx.aws, name), wait, "bootstrap")
+    if info and info.status in NEEDS_DELETE:
+        raise DeployError(f"{name} is {info.status}: it can only be deleted",
+                          f"aws cloudformation delete-stack --stack-name {name} --region {ctx.p.region}, then "
+                          f"{ctx.command('bootstrap')}")
+    cs_type = "CREATE" if info is None or not info.exists else "UPDATE"
+    req = changeset.Request(stack_name=name, name=changeset.change_set_name(f"{name}-", "", ctx.now()), type=cs_type,
+                            # a named IAM policy: CAPABILITY_NAMED_IAM
+                            parameters=[], capabilities=("CAPABILITY_NAMED_IAM",), tags=boot.stack_tags(ctx.p),
+                            template_body=boot.boundary_body(ctx.p, bucket), nested=False,
+                            description=f"{TOOL} bootstrap: permissions boundary of CI-created roles")
+    arn, req, desc = changeset.create_and_wait(ctx.aws, req, ctx.out, ctx.poller)
+    if changeset.no_changes(desc):
+        changeset.delete(ctx.aws, arn)
+        ctx.out.line(f"{name} is up to date: permissions boundary {bucket}-boundary")
+        return 0
+    _require_created(desc)
+    ctx.out.line(f"{'creating' if cs_type == 'CREATE' else 'updating'} {name}: permissions boundary")
+    final, _ = _execute(ctx, name, arn, req.name)
+    if final is not None and final.status in SUCCESS:
+        ctx.out.line(f"permissions boundary ready: {bucket}-boundary")
         return 0
     return _failed(ctx, final)
 

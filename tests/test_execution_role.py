@@ -162,7 +162,7 @@ def test_the_boundary_is_the_bootstrap_stack_s_policy(prod):
     from templates.config import load_params
 
     bucket = f"wwhd-infra-{ACCOUNT}-{REGION}"
-    boundary = bootstrap.build(load_params("prod"), bucket).to_dict()["Resources"]["PermissionsBoundary"]
+    boundary = bootstrap.build_boundary(load_params("prod"), bucket).to_dict()["Resources"]["PermissionsBoundary"]
     assert _boundary(prod) == f"arn:aws:iam::{ACCOUNT}:policy/{boundary['Properties']['ManagedPolicyName']}"
     denies = [s for s in boundary["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
     assert {"iam:Create*", "iam:Put*", "iam:Attach*", "iam:Delete*", "iam:Update*"} <= {a for s in denies for a in _acts(s)}

@@ -43,6 +43,11 @@ def test_bootstrap_creates_the_bucket_once_and_is_idempotent(moto, project, cli)
     assert again.code == 0, again.err
     assert "wwhd-infra-bootstrap is up to date" in again.out
     assert pending("wwhd-infra-bootstrap") == []  # the no-change set is gone
+    # the permissions boundary of CI-created roles, in its own stack (templates/bootstrap.py)
+    assert "permissions boundary ready" in first.out and "wwhd-infra-bootstrap-boundary is up to date" in again.out
+    policies = boto3.client("iam").list_policies(Scope="Local")["Policies"]
+    assert f"{BUCKET}-boundary" in {p["PolicyName"] for p in policies}
+    assert pending("wwhd-infra-bootstrap-boundary") == []
 
 
 def test_full_lifecycle(moto, project, cli):

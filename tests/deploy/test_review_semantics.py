@@ -54,7 +54,10 @@ def test_the_ci_trust_policies_read_as_an_or_of_subjects_and_an_and_of_keys(prod
     aud = "StringEquals token.actions.githubusercontent.com:aud sts.amazonaws.com"
     assert trusts["GitHubPlanRole"].endswith(
         f"Condition (all of): {aud} AND StringEquals token.actions.githubusercontent.com:sub "
-        "(repo:wwhd/wwhd-backend:pull_request OR repo:wwhd/wwhd-backend:ref:refs/heads/main)")
+        "repo:wwhd/wwhd-backend:ref:refs/heads/main")
+    assert trusts["GitHubPullRequestRole"].endswith(
+        f"Condition (all of): {aud} AND StringEquals token.actions.githubusercontent.com:sub "
+        "repo:wwhd/wwhd-backend:pull_request")
     assert trusts["GitHubDeployRole"].endswith(
         f"Condition (all of): {aud} AND StringEquals token.actions.githubusercontent.com:sub "
         "repo:wwhd/wwhd-backend:environment:production")

@@ -246,6 +246,7 @@ def estimate(templates: Templates, region: str = P.REGION, env: str = "", *, efs
              efs_ia_share: float = 0.0, efs_elastic_read_gb: float = 10.0, efs_elastic_write_gb: float = 2.0,
              backup_daily_change_gb: float = 0.1, alb_lcu: float = 1.0, logs_gb_per_task: float = 1.0,
              insights_logs_gb_per_task: float = 0.2, ecr_gb_per_repository: float = 2.0, free_tier: bool = False,
+             alb_access_log_gb: float = 1.0,
              region_factor: float | None = None) -> Estimate:
     """Monthly USD estimate of one environment's ``{stem: template dict}``.
 
@@ -256,6 +257,7 @@ def estimate(templates: Templates, region: str = P.REGION, env: str = "", *, efs
     ``alb_lcu`` average load balancer capacity units (1 covers up to 1 GB/h processed or 25 new connections/s);
     ``logs_gb_per_task`` app and Qdrant logs per running task-month; ``insights_logs_gb_per_task`` Container Insights
     performance log events per running task-month; ``ecr_gb_per_repository`` image layers kept per repository;
+    ``alb_access_log_gb`` ALB access logs written a month (kept as long as the bucket's lifecycle says);
     ``free_tier`` deduct the account-wide always-free CloudWatch allowances; ``region_factor`` scale for a region the
     table does not know (else that region is estimated at us-west-2 prices, with a warning).
     """
@@ -282,6 +284,7 @@ def estimate(templates: Templates, region: str = P.REGION, env: str = "", *, efs
     _logs(lines, r, services, logs_gb_per_task, free_tier, notes)
     _secrets(lines, r, services)
     _ecr(lines, r, services, ecr_gb_per_repository)
+    _access_logs(lines, r, alb_access_log_gb)
     _network_extras(lines, r, notes)
 
     notes.append(
@@ -536,6 +539,21 @@ def _ecr(lines: _Lines, r: _Reader, services: list[_Service], gb: float) -> None
         shown = ", ".join(name if name in created else f"{name}, not created here" for name in sorted(repos))
         lines.add("ECR", "image storage", len(repos) * gb, "ecr_gb",
                   f"{_n(len(repos), 'repository')} ({shown}) x assumed {gb:g} GB")
+
+
+def _access_logs(lines: _Lines, r: _Reader, gb_month: float) -> None:
+    """ALB access logs in S3: at steady state the bucket holds ``gb_month`` x the lifecycle's months."""
+    for stem, rid, lb in r.resources("AWS::ElasticLoadBalancingV2::LoadBalancer"):
+        attributes = {a.get("Key"): a.get("Value") for a in _props(lb).get("LoadBalancerAttributes", [])}
+        if attributes.get("access_logs.s3.enabled") != "true":
+            continue
+        found = r.resource(stem, attributes.get("access_logs.s3.bucket"))
+        rules = _props(found[2]).get("LifecycleConfiguration", {}).get("Rules", []) if found else []
+        days = min((rule["ExpirationInDays"] for rule in rules if "ExpirationInDays" in rule), default=None)
+        months = days / P.DAYS_PER_MONTH if days else 12.0
+        kept = f"kept {days} days" if days else "no expiry: a year shown"
+        lines.add("S3", f"ALB access logs ({rid})", gb_month * months, "s3_standard_gb",
+                  f"assumed {gb_month:g} GB written a month, {kept}")
 
 
 def _network_extras(lines: _Lines, r: _Reader, notes: list[str]) -> None:

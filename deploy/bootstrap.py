@@ -23,6 +23,15 @@ def template_body(p: EnvParams, bucket: str) -> str:
     return dump(template.build(p, bucket).to_dict())
 
 
+def boundary_stack_name(bucket_stack: str) -> str:
+    """The permissions boundary's stack, beside the bucket's (``templates/bootstrap.build_boundary``)."""
+    return f"{bucket_stack[:128 - len('-boundary')]}-boundary"
+
+
+def boundary_body(p: EnvParams, bucket: str) -> str:
+    return dump(template.build_boundary(p, bucket).to_dict())
+
+
 # --- the bucket itself ----------------------------------------------------------------------------------------------
 # A stack that says "up to date" proves nothing about its bucket: someone may have deleted it, or turned off its
 # encryption or versioning, outside CloudFormation (which neither notices nor puts it back on a no-change update). So

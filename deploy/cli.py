@@ -56,6 +56,9 @@ def register(subparsers, debug_flag=None) -> None:
                     help="import the resources of ours that already exist under their fixed names (the seed's cluster "
                          "and log group), as they are (ImportExistingResources); the next plan brings them to the "
                          "template's values")
+    pl.add_argument("--pull-request", action="store_true",
+                    help="package under the pull-request key prefix (pr/), the only one the CI pull-request role "
+                         "may write; such a change set is for review, never applied")
     ap = add("apply", _lazy("apply"), "execute a reviewed change set (or plan, confirm, execute) and follow it", [planning, waiting])
     ap.add_argument("--change-set", metavar="NAME|ARN", help="the reviewed change set to execute")
     ap.add_argument("--yes", action="store_true", help="do not ask for confirmation")

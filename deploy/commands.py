@@ -78,6 +78,7 @@ class PlanOptions:
     wait: bool = False
     drift: bool | None = None  # None: on for production environments
     adopt: bool = False  # import the resources of ours that exist outside any stack (deploy/adopt.py)
+    key_prefix: str = ""  # "pr": a pull request's plan (deploy/package.py PULL_REQUEST_PREFIX)
 
 
 @dataclass
@@ -124,14 +125,44 @@ def bootstrap(ctx: Ctx, wait: bool = False) -> int:
         changeset.delete(ctx.aws, arn)
         _healthy_bucket(ctx, bucket, account)
         ctx.out.line(f"{name} is up to date: template bucket s3://{bucket}")
-        return 0
+        return _boundary_stack(ctx, name, bucket, wait)
     _require_created(desc)
     ctx.out.line(f"{'creating' if cs_type == 'CREATE' else 'updating'} {name}: template bucket s3://{bucket}")
     final, _ = _execute(ctx, name, arn, req.name)
     if final is not None and final.status in SUCCESS:
         _healthy_bucket(ctx, bucket, account)
         ctx.out.line(f"template bucket ready: s3://{bucket}")
-        ctx.out.line(f"next: {ctx.command('plan')}")
+        code = _boundary_stack(ctx, name, bucket, wait)
+        if code == 0:
+            ctx.out.line(f"next: {ctx.command('plan')}")
+        return code
+    return _failed(ctx, final)
+
+
+def _boundary_stack(ctx: Ctx, bucket_stack: str, bucket: str, wait: bool) -> int:
+    """Create or update the permissions boundary's own stack (templates/bootstrap.build_boundary); idempotent."""
+    name = boot.boundary_stack_name(bucket_stack)
+    info = _idle(ctx, describe(ctx.aws, name), wait, "bootstrap")
+    if info and info.status in NEEDS_DELETE:
+        raise DeployError(f"{name} is {info.status}: it can only be deleted",
+                          f"aws cloudformation delete-stack --stack-name {name} --region {ctx.p.region}, then "
+                          f"{ctx.command('bootstrap')}")
+    cs_type = "CREATE" if info is None or not info.exists else "UPDATE"
+    req = changeset.Request(stack_name=name, name=changeset.change_set_name(f"{name}-", "", ctx.now()), type=cs_type,
+                            # a named IAM policy: CAPABILITY_NAMED_IAM
+                            parameters=[], capabilities=("CAPABILITY_NAMED_IAM",), tags=boot.stack_tags(ctx.p),
+                            template_body=boot.boundary_body(ctx.p, bucket), nested=False,
+                            description=f"{TOOL} bootstrap: permissions boundary of CI-created roles")
+    arn, req, desc = changeset.create_and_wait(ctx.aws, req, ctx.out, ctx.poller)
+    if changeset.no_changes(desc):
+        changeset.delete(ctx.aws, arn)
+        ctx.out.line(f"{name} is up to date: permissions boundary {bucket}-boundary")
+        return 0
+    _require_created(desc)
+    ctx.out.line(f"{'creating' if cs_type == 'CREATE' else 'updating'} {name}: permissions boundary")
+    final, _ = _execute(ctx, name, arn, req.name)
+    if final is not None and final.status in SUCCESS:
+        ctx.out.line(f"permissions boundary ready: {bucket}-boundary")
         return 0
     return _failed(ctx, final)
 
@@ -159,10 +190,11 @@ def package_cmd(ctx: Ctx, image_tag: str | None = None, desired_count: int | Non
     return 0
 
 
-def _package(ctx: Ctx, account: str, adjust: Callable[[dict[str, dict]], None] | None = None) -> Packaged:
+def _package(ctx: Ctx, account: str, adjust: Callable[[dict[str, dict]], None] | None = None,
+             key_prefix: str = "") -> Packaged:
     bucket = template_bucket(ctx.aws, ctx.p, account)
     packaged = package(ctx.aws, ctx.p, ctx.home, bucket, check=lambda built: _guardrails(ctx, built), owner=account,
-                       adjust=adjust)
+                       adjust=adjust, key_prefix=key_prefix)
     ctx.out.line(f"packaged to s3://{bucket}: {len(packaged.uploaded)} uploaded, {len(packaged.skipped)} unchanged")
     for key in packaged.uploaded:
         ctx.out.line(f"  uploaded {key}")
@@ -194,7 +226,7 @@ def _shown(path: Path, home: Path) -> str:
 
 def plan(ctx: Ctx, opts: PlanOptions) -> int:
     planned = _plan(ctx, opts)
-    if planned:
+    if planned and not opts.key_prefix:  # a pull request's change set is for review only
         extra = ("--allow-data-loss",) if planned.review.data_loss else ()
         ctx.out.line(f"apply it: {ctx.command('apply', '--change-set', planned.review.change_set_name, *extra)}")
     return 0
@@ -215,7 +247,7 @@ def _plan(ctx: Ctx, opts: PlanOptions) -> Planned | None:
         def adjust(built: dict[str, dict]) -> None:
             adopted.extend(adoption.find(ctx.aws, ctx.p.stack_name, built))
             adoption.as_found(built, adopted)
-    packaged = _package(ctx, account, adjust if opts.adopt else None)
+    packaged = _package(ctx, account, adjust if opts.adopt else None, opts.key_prefix)
     req = _request(ctx, info, cs_type, packaged, opts)
     if adopted:
         req = replace(req, import_existing=True)

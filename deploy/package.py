@@ -69,13 +69,19 @@ def object_url(bucket: str, region: str, key: str) -> str:
     return f"https://{bucket}.s3.{region}.amazonaws.com/{key}"
 
 
-def content_key(stack_name: str, body: str) -> str:
-    return f"{stack_name}/{hashlib.sha256(body.encode('utf-8')).hexdigest()}.yaml"
+# Pull-request plans package under their own prefix (``pr/<stack>/...``): the pull-request role may write only there,
+# and the main plan and deploy roles never read it (templates/ci.py), so a pull request cannot replace what main runs.
+from templates.ci import PULL_REQUEST_PREFIX  # noqa: E402  (one definition for the roles and the packaging)
+
+
+def content_key(stack_name: str, body: str, key_prefix: str = "") -> str:
+    prefix = f"{key_prefix}/" if key_prefix else ""
+    return f"{prefix}{stack_name}/{hashlib.sha256(body.encode('utf-8')).hexdigest()}.yaml"
 
 
 def package(aws: Aws, p: EnvParams, home: Path, bucket: str,
             check: Callable[[dict[str, dict]], None] | None = None, owner: str | None = None,
-            adjust: Callable[[dict[str, dict]], None] | None = None) -> Packaged:
+            adjust: Callable[[dict[str, dict]], None] | None = None, key_prefix: str = "") -> Packaged:
     """Build the templates (the root with the children's S3 URLs), let ``check`` refuse them before anything is
     uploaded, upload the children, then the root, and write the root; nothing of the root exists if a child failed.
     ``adjust`` may change the children's dicts in place before they are dumped (``plan --adopt`` writes the
@@ -87,7 +93,8 @@ def package(aws: Aws, p: EnvParams, home: Path, bucket: str,
         target = copy.deepcopy(dicts)  # the guardrails judge the templates' own values, not the adjusted ones
         adjust(dicts)
     children = {stem: dump_yaml(d) for stem, d in sorted(dicts.items()) if stem != templates.ROOT}
-    urls = {stem: object_url(bucket, p.region, content_key(p.stack_name, body)) for stem, body in children.items()}
+    urls = {stem: object_url(bucket, p.region, content_key(p.stack_name, body, key_prefix))
+            for stem, body in children.items()}
     root = build_root(p, {stem: t for stem, t in built.items() if stem != templates.ROOT}, lambda stem: urls[stem])
     dicts[templates.ROOT] = root.to_dict()
     root_body = dump_yaml(dicts[templates.ROOT])
@@ -96,9 +103,9 @@ def package(aws: Aws, p: EnvParams, home: Path, bucket: str,
     owner = owner or caller_account(aws)
     uploaded, skipped = [], []
     for body in children.values():
-        key = content_key(p.stack_name, body)
+        key = content_key(p.stack_name, body, key_prefix)
         (uploaded if _upload(aws, p, bucket, owner, key, body) else skipped).append(key)
-    root_key = content_key(p.stack_name, root_body)
+    root_key = content_key(p.stack_name, root_body, key_prefix)
     (uploaded if _upload(aws, p, bucket, owner, root_key, root_body) else skipped).append(root_key)
     freshness.refuse_unsafe(home / "output" / p.env)  # a link at output/<env> is never written through
     root_file = home / "output" / p.env / "packaged" / ROOT_FILE
@@ -116,9 +123,10 @@ def uses_transform(body: str) -> bool:
 def _upload(aws: Aws, p: EnvParams, bucket: str, owner: str, key: str, body: str) -> bool:
     """Put ``key`` unless it already holds exactly these bytes; True when uploaded.
 
-    The key names the content, but it is only a name: anyone who may write to the bucket (the CI plan role can) could
-    put other bytes under it. So an existing object counts only when S3's own SHA-256 checksum of it (stored because
-    we upload with ``ChecksumAlgorithm=SHA256``, returned by HeadObject with ``ChecksumMode=ENABLED``) equals ours;
+    The key names the content. In CI only ``main``'s plan and deploy roles may write ``<root>/`` keys (a pull request
+    writes under ``pr/``, templates/ci.py), so an existing key holds what ``main`` put there; the comparison with
+    S3's own SHA-256 checksum (stored because we upload with ``ChecksumAlgorithm=SHA256``, returned by the same
+    HeadObject with ``ChecksumMode=ENABLED``) costs no extra call and still catches a stray upload by an operator:
     anything else is overwritten.
     """
     raw = body.encode("utf-8")

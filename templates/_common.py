@@ -193,6 +193,36 @@ def arn(service: str, resource: str, region: bool = True, account: bool = True) 
     )
 
 
+# --- the app's IAM: a path of its own, and the bootstrap stack's permissions boundary --------------------------------
+
+# The template bucket `bootstrap` creates by default (a Sub string; deploy/package.py computes the same literal).
+DEFAULT_TEMPLATE_BUCKET = f"{TOOL}-${{AWS::AccountId}}-${{AWS::Region}}"
+
+
+def template_bucket(p: EnvParams) -> str:
+    return (p.ci.template_bucket if p.ci else None) or DEFAULT_TEMPLATE_BUCKET
+
+
+def boundary_policy_name(bucket: str) -> str:
+    """The permissions boundary the bootstrap stack of ``bucket`` creates (``templates/bootstrap.py``)."""
+    return f"{bucket}-boundary"
+
+
+def role_path(p: EnvParams) -> str:
+    """``/<app>/<env>/``: the app's roles and policies live under it, so the CloudFormation execution role's grants
+    (``role/<app>/<env>/*``) can never match the ci stack's own roles and policies, which keep the root path."""
+    return f"/{p.app}/{p.env}/"
+
+
+def app_role(p: EnvParams) -> dict:
+    """Keyword arguments of every role an app stack creates: its path, and for environments deployed by CI (a ``ci``
+    section) the bootstrap stack's permissions boundary, which the execution role may only create roles with."""
+    kw = {"Path": role_path(p)}
+    if p.ci is not None:
+        kw["PermissionsBoundary"] = arn("iam", f"policy/{boundary_policy_name(template_bucket(p))}", region=False)
+    return kw
+
+
 def log_group_arn(p: EnvParams) -> Sub:
     return arn("logs", f"log-group:{p.logs.group_name}:*")
 

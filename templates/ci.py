@@ -1,10 +1,14 @@
 """The GitHub Actions deploy identity: an OIDC trust and three roles, no long-lived keys. Not stateful.
 
-Two GitHub roles and one CloudFormation role, so that no workflow ever holds the power to change resources itself:
+Three GitHub roles and one CloudFormation role, so that no workflow ever holds the power to change resources itself:
 
-* ``GitHubPlanRole`` is for pull requests (and the branch): it uploads templates to the template bucket and creates,
-  describes and deletes change sets on this app's stacks. It can never execute one, so a PR can show what it would
-  change but not change it.
+* ``GitHubPullRequestRole`` is trusted only by the ``pull_request`` subject: it uploads templates under its own key
+  prefix of the template bucket (``pr/<root>/``, ``deploy/package.py``) and creates, describes and deletes change
+  sets on this app's stacks. It can never execute one, so a pull request shows what it would change but not change
+  it, and it cannot write where ``main`` reads.
+* ``GitHubPlanRole`` is for the branch (``main``): the same on ``<root>/`` keys, which it alone (with the deploy
+  role) writes; neither ever reads ``pr/``. So a content-addressed key under ``<root>/`` holds what ``main`` put
+  there.
 * ``GitHubDeployRole`` is for the protected GitHub environment (and the branch): everything the plan role may do,
   plus ``ExecuteChangeSet``, pushing the app image to its one ECR repository and reading the service's state to
   verify a deploy.
@@ -55,15 +59,26 @@ AWS and GitHub rules this module relies on:
 
 Least-privilege choices of the execution role beyond scoping each statement:
 
-* It cannot delete what holds data: no ``DeleteFileSystem``/``DeleteAccessPoint``, ``DeleteBackupVault``,
-  ``DeleteSecret`` or ``DeleteRepository``. Those resources are retained (``templates/stateful.py``), so CloudFormation
-  never calls these; if a template ever dropped the Retain policy, the deletion fails instead of losing data.
+* It holds every permission the registry handlers of its resource types list within each type's own service, plus
+  the documented dependent actions, and ``checks/execution_role.py`` proves it against the rendered policies (a
+  guardrail). Actions the Service Authorization Reference lists without a resource type are moved onto ``*`` by
+  :func:`_star_only_apart` (``templates/_sar.py`` is that data); on an ARN they would be denied.
+* It cannot delete what holds data for good: no ``DeleteFileSystem``/``DeleteAccessPoint``. It may delete the backup
+  vault (``RetainExceptOnCreate``, fixed name: a rolled-back first create must remove it, or the retry meets its
+  name); AWS Backup deletes only an empty vault, so no recovery point can go with it.
+  Those resources are ``Retain`` (``templates/stateful.py``), so CloudFormation never calls these; if a template ever
+  dropped the Retain policy, the deletion fails instead of losing data. Secrets and the ECR repository are
+  ``RetainExceptOnCreate``: a rolled-back first create deletes them, so ``DeleteSecret``/``DeleteRepository`` are
+  granted, on exactly their names.
 * Secrets: exactly the generated secrets' names (``<name>-??????``), not their ``wwhd-dev/`` prefix, which in prod
   also covers the operator-filled OpenAI key that no template manages.
-* IAM: roles named ``<root stack>-*`` (CloudFormation names a nested stack's roles ``<root>-<Stack>-<id>-<Id>-..``),
-  pass-role only to ECS tasks, AWS Backup and CloudFormation, managed policy attachment only of the stacks' own
-  policies (``<root>-*``) and AWS Backup's service policies, service-linked roles only for the four services that
-  create one on first use.
+* IAM, bounded: only roles and policies under the app's path ``/<app>/<env>/`` (the ci stack's own roles and
+  policies, this one included, keep the root path, so it cannot change itself); every grant that could give a role
+  permissions requires the bootstrap stack's permissions boundary (``iam:PermissionsBoundary``), which it can
+  neither change nor remove; pass-role only to ECS tasks and AWS Backup (and itself to CloudFormation for the nested
+  stacks); managed policy attachment only of the app's own policies and AWS Backup's service policies;
+  service-linked roles only for the four services that create one on first use. Changes to the ci stack's roles are
+  therefore an operator's deploy with their own credentials, never a CI one.
 * KMS: none. The file system, backup vault and secrets use AWS managed keys, whose key policies already allow use
   through the owning service by principals of the account.
 """
@@ -97,6 +112,7 @@ from awacs.aws import (
     ArnLike,
     Bool,
     Condition,
+    Deny,
     ForAllValuesStringEquals,
     ForAllValuesStringLike,
     PolicyDocument,
@@ -104,23 +120,26 @@ from awacs.aws import (
     Statement,
     StringEquals,
     StringEqualsIfExists,
+    StringLike,
 )
 from awacs.helpers.trust import make_service_domain_name, make_simple_assume_statement
 from troposphere import AWSHelperFn, GetAtt, Ref, Sub, Template, iam
 
-from ._common import RESOURCE_STAR_ONLY, arn, ecr_repository_arn, new_template, outputs, scan_ignore, tags
+from ._sar import STAR_ONLY
+from ._common import (RESOURCE_STAR_ONLY, app_role, arn, ecr_repository_arn, new_template, outputs, role_path,
+                      scan_ignore, stack_id, tags, template_bucket)
 from .config import UNCONFIRMED, EnvParams
 
 COMPONENT = "ci"
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
+PULL_REQUEST_PREFIX = "pr"  # deploy/package.py writes a pull request's templates under it
 GITHUB_OIDC_URL = f"https://{GITHUB_OIDC_HOST}"
 STS_AUDIENCE = "sts.amazonaws.com"
 MAX_SESSION_SECONDS = 3600
-DEFAULT_TEMPLATE_BUCKET = "wwhd-infra-${AWS::AccountId}-${AWS::Region}"  # what `bootstrap` creates (a Sub string)
 CLOUDFORMATION = make_service_domain_name("cloudformation")
-# Services the execution role may pass the app's roles to: task definitions (execution and task role), the backup
-# selection (backup role), and nested stacks (the execution role itself).
-PASS_ROLE_TO = ("backup.amazonaws.com", CLOUDFORMATION, "ecs-tasks.amazonaws.com")
+# Services the execution role may pass the app's roles to: task definitions (execution and task role) and the backup
+# selection (backup role). It passes itself to CloudFormation for the nested stacks.
+PASS_ROLE_TO = ("backup.amazonaws.com", "ecs-tasks.amazonaws.com")
 # Service-linked roles created on first use of the service in an account: (service principal, role name).
 SERVICE_LINKED_ROLES = (
     ("backup.amazonaws.com", "AWSServiceRoleForBackup"),
@@ -142,6 +161,7 @@ class In(StrEnum):
 
 
 class Out(StrEnum):
+    PullRequestRoleArn = "PullRequestRoleArn"
     PlanRoleArn = "PlanRoleArn"
     DeployRoleArn = "DeployRoleArn"
     CloudFormationExecutionRoleArn = "CloudFormationExecutionRoleArn"
@@ -154,6 +174,11 @@ def build(p: EnvParams) -> Template:
     provider = _oidc_provider(t, p)
     execution = _execution_role(t, p)
     plan_statements = _plan_statements(p, execution)
+    pull_request = _github_role(
+        t, p, "GitHubPullRequestRole", provider, _pull_request_subjects(p),
+        _plan_statements(p, execution, PULL_REQUEST_PREFIX),
+        "GitHub Actions pull request: upload templates under pr/, create and inspect change sets (never execute)",
+    )
     plan = _github_role(
         t, p, "GitHubPlanRole", provider, _plan_subjects(p), plan_statements,
         "GitHub Actions plan: upload templates, create and inspect change sets (never execute)",
@@ -164,14 +189,16 @@ def build(p: EnvParams) -> Template:
     )
     drift = _drift_role(t, p, provider)
     outputs(t, {
+        Out.PullRequestRoleArn: GetAtt(pull_request, "Arn"),
         Out.DriftRoleArn: GetAtt(drift, "Arn"),
         Out.PlanRoleArn: GetAtt(plan, "Arn"),
         Out.DeployRoleArn: GetAtt(deploy, "Arn"),
         Out.CloudFormationExecutionRoleArn: GetAtt(execution, "Arn"),
         Out.OidcProviderArn: provider,
     }, {
+        Out.PullRequestRoleArn: "Role the plan job assumes for a pull request (never executes)",
+        Out.PlanRoleArn: "Role the plan job assumes on the branch",
         Out.DriftRoleArn: "Role the nightly drift job assumes (read-only)",
-        Out.PlanRoleArn: "Role the plan job assumes (pull requests and the branch)",
         Out.DeployRoleArn: "Role the deploy job assumes (protected environment)",
         Out.CloudFormationExecutionRoleArn: "RoleArn every CI change set must name",
         Out.OidcProviderArn: "IAM OIDC provider of token.actions.githubusercontent.com",
@@ -196,7 +223,7 @@ def _nested_stacks(p: EnvParams) -> list[Sub]:
 
 
 def _template_bucket(p: EnvParams) -> str:
-    return p.ci.template_bucket or DEFAULT_TEMPLATE_BUCKET
+    return template_bucket(p)
 
 
 def _bucket_arn(p: EnvParams, key: str = "") -> Sub:
@@ -204,7 +231,21 @@ def _bucket_arn(p: EnvParams, key: str = "") -> Sub:
 
 
 def _app_roles(p: EnvParams) -> Sub:
-    return arn("iam", f"role/{_root(p)}-*", region=False)
+    """Roles under the app's path (``templates/_common.role_path``): never the ci stack's own roles."""
+    return arn("iam", f"role{role_path(p)}*", region=False)
+
+
+def _app_policies(p: EnvParams) -> Sub:
+    return arn("iam", f"policy{role_path(p)}*", region=False)
+
+
+def _boundary_arn(p: EnvParams) -> Sub:
+    return app_role(p)["PermissionsBoundary"]
+
+
+def _own_roles(p: EnvParams) -> Sub:
+    """The ci stack's roles (``<root>-CiStack-<id>-<LogicalId>-<id>``, root path): the execution role among them."""
+    return arn("iam", f"role/{_root(p)}-{stack_id(COMPONENT)}-*", region=False)
 
 
 def _cluster_name(p: EnvParams) -> str:
@@ -252,10 +293,12 @@ def _star_reviewed(resource, statements: list[Statement]):
     return resource
 
 
-# What CloudFormation needs to manage the app's IAM roles is, by definition, a way to grant permissions.
-_MANAGES_APP_IAM = {"PrivilegeEscalationRule": (
-    "CloudFormation must create and change the app's roles and policies: only <root>-* roles and policies, PassRole "
-    "only to ECS tasks, AWS Backup and CloudFormation, attaching only these policies, and only CloudFormation assumes it"
+# cfripper's PrivilegeEscalationRule flags these action names whatever their conditions (a fixed name list over
+# get_allowed_actions); the escalation itself is closed by the permissions boundary every grant requires, which
+# tests/test_execution_role.py proves against the rendered policies.
+_BOUNDED_IAM = {"PrivilegeEscalationRule": (
+    "CloudFormation must create the app's roles: each grant requires iam:PermissionsBoundary = the bootstrap "
+    "boundary (it denies IAM writes), only under /<app>/<env>/, never the ci roles; tests/test_execution_role.py"
 )}
 
 
@@ -278,9 +321,12 @@ def _oidc_provider(t: Template, p: EnvParams) -> str | AWSHelperFn:
 # --- the GitHub roles ----------------------------------------------------------------------------------------------
 
 
+def _pull_request_subjects(p: EnvParams) -> list[str]:
+    return [f"repo:{p.ci.github_repository}:pull_request"]
+
+
 def _plan_subjects(p: EnvParams) -> list[str]:
-    repo = p.ci.github_repository
-    return [f"repo:{repo}:pull_request", f"repo:{repo}:ref:refs/heads/{p.ci.branch}"]
+    return [f"repo:{p.ci.github_repository}:ref:refs/heads/{p.ci.branch}"]
 
 
 def _deploy_subjects(p: EnvParams) -> list[str]:
@@ -315,14 +361,31 @@ def _github_role(t: Template, p: EnvParams, title: str, provider, subjects: list
     ), statements))
 
 
-def _plan_statements(p: EnvParams, execution: iam.Role) -> list[Statement]:
-    """Change sets and stack reads on this app's stacks, the template bucket, passing the execution role."""
+def _template_keys(p: EnvParams, key_prefix: str = "") -> Sub:
+    """Where ``package`` puts this app's templates: ``<root>/<sha256>.yaml``, a pull request's under ``pr/``."""
+    return _bucket_arn(p, f"/{key_prefix + '/' if key_prefix else ''}{_root(p)}/*")
+
+
+def _template_url(p: EnvParams, key_prefix: str = "") -> Sub:
+    """The URLs ``deploy/package.py`` (object_url) gives the root template under ``key_prefix``."""
+    prefix = f"{key_prefix}/" if key_prefix else ""
+    return Sub(f"https://{_template_bucket(p)}.s3.${{AWS::Region}}.${{AWS::URLSuffix}}/{prefix}{_root(p)}/*")
+
+
+def _plan_statements(p: EnvParams, execution: iam.Role, key_prefix: str = "") -> list[Statement]:
+    """Change sets and stack reads on this app's stacks, the template keys of ``key_prefix`` only, passing the
+    execution role."""
     execution_arn = GetAtt(execution, "Arn")
     return [
         Statement(
+            # cloudformation:TemplateUrl (a condition key of CreateChangeSet): the root template must come from this
+            # role's own key prefix, so a pull request's change set never runs what main uploaded and vice versa
             Sid="CreateChangeSetsThroughExecutionRole", Effect=Allow, Action=[cfn.CreateChangeSet],
             Resource=_app_stacks(p),
-            Condition=Condition(StringEquals("cloudformation:RoleArn", execution_arn)),
+            Condition=Condition([
+                StringEquals("cloudformation:RoleArn", execution_arn),
+                StringLike("cloudformation:TemplateUrl", _template_url(p, key_prefix)),
+            ]),
         ),
         Statement(
             Sid="InspectAppStacks", Effect=Allow,
@@ -342,8 +405,8 @@ def _plan_statements(p: EnvParams, execution: iam.Role) -> list[Statement]:
             Resource=["*"],
         ),
         Statement(
-            Sid="TemplateBucketObjects", Effect=Allow, Action=[s3.GetObject, s3.PutObject],
-            Resource=[_bucket_arn(p, "/*")],
+            Sid="TemplateObjects", Effect=Allow, Action=[s3.GetObject, s3.PutObject],
+            Resource=[_template_keys(p, key_prefix)],
         ),
         Statement(
             Sid="TemplateBucket", Effect=Allow, Action=[s3.GetBucketLocation, s3.ListBucket],
@@ -414,8 +477,10 @@ def _deploy_statements(p: EnvParams) -> list[Statement]:
             Sid="EcrLogin", Effect=Allow, Action=[ecr.GetAuthorizationToken], Resource=["*"],
         ),
         Statement(
+            # push, and wait for the scan-on-push result (the workflow reads the repository's scanning setting)
             Sid="PushAppImage", Effect=Allow,
-            Action=[ecr.BatchCheckLayerAvailability, ecr.BatchGetImage, ecr.CompleteLayerUpload, ecr.DescribeImages,
+            Action=[ecr.BatchCheckLayerAvailability, ecr.BatchGetImage, ecr.CompleteLayerUpload,
+                    ecr.DescribeImageScanFindings, ecr.DescribeImages, ecr.DescribeRepositories,
                     ecr.InitiateLayerUpload, ecr.PutImage, ecr.UploadLayerPart],
             Resource=[ecr_repository_arn(p)],
         ),
@@ -450,14 +515,15 @@ def _execution_role(t: Template, p: EnvParams) -> iam.Role:
         "NetworkAndStorage": _network_statements(p) + _storage_statements(p),
         "Compute": _ecs_statements(p) + _load_balancer_statements(p) + _logs_statements(p),
         "MonitoringAndEdge": (_monitoring_statements(p) + _secrets_statements(p) + _certificate_statements(p)
-                              + _dns_statements(p) + _repository_statements(p)),
+                              + _dns_statements(p) + _repository_statements(p) + _access_log_statements(p)),
     }
+    groups = {name: _star_only_apart(name, statements) for name, statements in groups.items()}
     policies = [t.add_resource(_star_reviewed(iam.ManagedPolicy(
         f"Execution{name}Policy",
         Description=f"{p.stack_name}: what CloudFormation may do for CI deploys ({name})",
         PolicyDocument=_doc(statements),
     ), statements)) for name, statements in groups.items()]
-    scan_ignore(policies[0], _MANAGES_APP_IAM)  # ExecutionStacksAndIamPolicy: the IAM statements
+    scan_ignore(policies[0], _BOUNDED_IAM)  # ExecutionStacksAndIamPolicy: the IAM statements
     return t.add_resource(iam.Role(
         "CloudFormationExecutionRole",
         Description=f"{p.stack_name}: CloudFormation creates, updates and deletes this app's resources (CI only)",
@@ -466,6 +532,38 @@ def _execution_role(t: Template, p: EnvParams) -> iam.Role:
         ManagedPolicyArns=[Ref(policy) for policy in policies],
         Tags=tags(p, COMPONENT),
     ))
+
+
+def _action_name(action) -> str:
+    return f"{action.prefix}:{action.action}"
+
+
+def _star_only_apart(group: str, statements: list[Statement]) -> list[Statement]:
+    """Move the actions AWS authorizes only on ``*`` (no resource type in the Service Authorization Reference, as
+    ``templates/_sar.py`` records it) out of statements scoped to ARNs, into one ``*`` statement per policy: on an ARN
+    they would be denied. A statement with a condition keeps its actions: a star-only action there is a mistake
+    (its condition may name a resource key the action never has), so it fails the build instead."""
+    scoped, star_only = [], []
+    for s in statements:
+        if s.properties["Effect"] is not Allow:
+            scoped.append(s)
+            continue
+        resources = s.properties["Resource"]
+        names = [_action_name(a) for a in s.properties["Action"]]
+        moved = [a for a, n in zip(s.properties["Action"], names) if n in STAR_ONLY and "*" not in resources]
+        if moved and "Condition" in s.properties:
+            raise ValueError(f"statement {s.properties.get('Sid')}: {', '.join(map(_action_name, moved))} "
+                             "are authorized on * only: grant them in a statement of their own")
+        kept = [a for a in s.properties["Action"] if a not in moved]
+        star_only += moved
+        if kept:
+            scoped.append(Statement(**{**s.properties, "Action": kept}))
+    if star_only:
+        unique = {_action_name(a): a for a in star_only}
+        # No resource type for these in the Service Authorization Reference: "*" is the only resource they accept.
+        scoped.append(Statement(Sid=f"{group}WithoutResourceTypes", Effect=Allow,
+                                Action=[unique[n] for n in sorted(unique)], Resource=["*"]))
+    return scoped
 
 
 def _stack_statements(p: EnvParams) -> list[Statement]:
@@ -477,27 +575,51 @@ def _stack_statements(p: EnvParams) -> list[Statement]:
                 cfn.CreateStack, cfn.DeleteStack, cfn.DescribeStacks, cfn.GetStackPolicy, cfn.GetTemplate,
                 cfn.SetStackPolicy, cfn.TagResource, cfn.UntagResource, cfn.UpdateStack,
                 cfn.UpdateTerminationProtection,
+                # dependent actions (checks/execution_role.py DEPENDENT): rolling back a nested stack's update
+                cfn.CancelUpdateStack, cfn.ContinueUpdateRollback,
                 # nested change sets, created and run by CloudFormation under this role
                 cfn.CreateChangeSet, cfn.DeleteChangeSet, cfn.DescribeChangeSet, cfn.ExecuteChangeSet,
             ],
             Resource=_nested_stacks(p),
         ),
-        Statement(Sid="ReadTemplates", Effect=Allow, Action=[s3.GetObject], Resource=[_bucket_arn(p, "/*")]),
+        # the main keys, and a pull request's (its change set's nested stacks are read under this role too)
+        Statement(Sid="ReadTemplates", Effect=Allow, Action=[s3.GetObject],
+                  Resource=[_template_keys(p), _template_keys(p, PULL_REQUEST_PREFIX)]),
     ]
 
 
 def _iam_statements(p: EnvParams) -> list[Statement]:
+    """The app's roles, bounded.
+
+    Every statement that lets the role create a role, put or attach a policy on one, or set its boundary requires
+    ``iam:PermissionsBoundary`` to be the bootstrap stack's boundary policy (Service Authorization Reference, IAM:
+    CreateRole, PutRolePolicy, AttachRolePolicy, PutRolePermissionsBoundary ... all take that key; IAM User Guide,
+    "Permissions boundaries for IAM entities", delegation example). So no role it makes can do more than the
+    boundary allows, and the boundary denies every IAM write. ``DeleteRolePermissionsBoundary`` is denied
+    outright, and so is any change of the boundary policy itself. The grants name roles and policies under the app's
+    path only: the ci stack's roles and policies (this role included) keep the root path, so it cannot change itself.
+    """
     roles = _app_roles(p)
-    policies = arn("iam", f"policy/{_root(p)}-*", region=False)  # generated names, like the roles'
+    policies = _app_policies(p)
+    boundary = _boundary_arn(p)
+    bounded = Condition(StringEquals("iam:PermissionsBoundary", boundary))
     statements = [
         Statement(
-            Sid="AppRoles", Effect=Allow,
+            Sid="BoundedAppRoles", Effect=Allow,
             Action=[
-                iam_actions.CreateRole, iam_actions.DeleteRole, iam_actions.DeleteRolePolicy, iam_actions.GetRole,
-                iam_actions.GetRolePolicy, iam_actions.ListAttachedRolePolicies, iam_actions.ListRolePolicies,
-                iam_actions.PutRolePolicy, iam_actions.TagRole, iam_actions.UntagRole,
+                iam_actions.CreateRole, iam_actions.PutRolePermissionsBoundary, iam_actions.PutRolePolicy,
                 iam_actions.UpdateAssumeRolePolicy, iam_actions.UpdateRole, iam_actions.UpdateRoleDescription,
             ],
+            Resource=[roles],
+            Condition=bounded,
+        ),
+        Statement(
+            # grant nothing: reads (a handler reads a role before it exists, without a boundary key), tags, and
+            # removing a role or an inline policy (also one made before the boundary existed)
+            Sid="ReadTagAndRemoveAppRoles", Effect=Allow,
+            Action=[iam_actions.DeleteRole, iam_actions.DeleteRolePolicy, iam_actions.GetRole,
+                    iam_actions.GetRolePolicy, iam_actions.ListAttachedRolePolicies, iam_actions.ListRolePolicies,
+                    iam_actions.TagRole, iam_actions.UntagRole],
             Resource=[roles],
         ),
         Statement(
@@ -510,19 +632,38 @@ def _iam_statements(p: EnvParams) -> list[Statement]:
             Resource=[policies],
         ),
         Statement(
-            Sid="AttachKnownPolicies", Effect=Allow,
+            Sid="AttachKnownPoliciesToBoundedRoles", Effect=Allow,
             Action=[iam_actions.AttachRolePolicy, iam_actions.DetachRolePolicy], Resource=[roles],
-            Condition=Condition(ArnLike("iam:PolicyARN", [policies, *(Sub(a) for a in ATTACHABLE_MANAGED_POLICIES)])),
+            Condition=Condition([
+                ArnLike("iam:PolicyARN", [policies, *(Sub(a) for a in ATTACHABLE_MANAGED_POLICIES)]),
+                StringEquals("iam:PermissionsBoundary", boundary),
+            ]),
         ),
         Statement(
             Sid="PassAppRoles", Effect=Allow, Action=[iam_actions.PassRole], Resource=[roles],
             Condition=Condition(StringEquals("iam:PassedToService", list(PASS_ROLE_TO))),
         ),
         Statement(
+            # nested stacks run under this same role: CloudFormation passes it on (AWS::CloudFormation::Stack handler)
+            Sid="PassItselfToNestedStacks", Effect=Allow, Action=[iam_actions.PassRole], Resource=[_own_roles(p)],
+            Condition=Condition(StringEquals("iam:PassedToService", CLOUDFORMATION)),
+        ),
+        Statement(
             Sid="ServiceLinkedRoles", Effect=Allow, Action=[iam_actions.CreateServiceLinkedRole],
             Resource=[arn("iam", f"role/aws-service-role/{service}/{name}", region=False)
                       for service, name in SERVICE_LINKED_ROLES],
             Condition=Condition(StringEquals("iam:AWSServiceName", [service for service, _ in SERVICE_LINKED_ROLES])),
+        ),
+        Statement(
+            # a role without the boundary could do anything its policies say: the boundary never comes off
+            Sid="NeverLiftTheBoundary", Effect=Deny, Action=[iam_actions.DeleteRolePermissionsBoundary],
+            Resource=["*"],
+        ),
+        Statement(
+            Sid="NeverChangeTheBoundary", Effect=Deny,
+            Action=[iam_actions.CreatePolicyVersion, iam_actions.DeletePolicy, iam_actions.DeletePolicyVersion,
+                    iam_actions.SetDefaultPolicyVersion, iam_actions.TagPolicy, iam_actions.UntagPolicy],
+            Resource=[boundary],
         ),
     ]
     if not p.ci.oidc_provider_arn:
@@ -552,6 +693,7 @@ def _network_statements(p: EnvParams) -> list[Statement]:
             # EC2 Describe* actions have no resource-level permissions: "*". DescribeAvailabilityZones is Fn::GetAZs.
             Sid="DescribeNetwork", Effect=Allow,
             Action=[
+                ec2.DescribeAccountAttributes, ec2.DescribeAddresses,  # ELB CreateLoadBalancer calls these
                 ec2.DescribeAvailabilityZones, ec2.DescribeInstances, ec2.DescribeInternetGateways,
                 ec2.DescribeIpamPools, ec2.DescribeNetworkAcls, ec2.DescribeNetworkInterfaceAttribute,
                 ec2.DescribeNetworkInterfaces, ec2.DescribeRouteTables, ec2.DescribeSecurityGroupRules,
@@ -599,8 +741,14 @@ def _network_statements(p: EnvParams) -> list[Statement]:
                 ec2.DeleteRouteTable, ec2.DeleteSubnet, ec2.DeleteVpc, ec2.DescribeVpcAttribute,
                 ec2.DetachInternetGateway, ec2.DisassociateRouteTable, ec2.ModifySubnetAttribute,
                 ec2.ModifyVpcAttribute, ec2.ReplaceRoute, ec2.ReplaceRouteTableAssociation,
+                # the rest of the VPC, subnet and gateway attachment handlers (cfn-lint's schemas)
+                ec2.Action("AssociateSubnetCidrBlock"), ec2.Action("AttachVpnGateway"),
+                ec2.Action("CreateVpcEncryptionControl"), ec2.Action("DescribeVpcEncryptionControls"),
+                ec2.Action("DetachVpnGateway"), ec2.Action("DisassociateSubnetCidrBlock"),
+                ec2.Action("ModifyVpcTenancy"),
             ],
-            Resource=_ec2("internet-gateway", "route-table", "subnet", "vpc"),
+            Resource=_ec2("internet-gateway", "ipam-pool", "route-table", "subnet", "vpc", "vpc-encryption-control",
+                          "vpn-gateway"),
         ))
     statements.append(Statement(
         Sid="TagNetwork", Effect=Allow, Action=[ec2.CreateTags, ec2.DeleteTags], Resource=_ec2(*tagged),
@@ -621,7 +769,8 @@ def _storage_statements(p: EnvParams) -> list[Statement]:
         Statement(
             Sid="FileSystems", Effect=Allow,
             Action=[
-                efs.CreateAccessPoint, efs.CreateMountTarget, efs.DeleteFileSystemPolicy, efs.DeleteMountTarget,
+                efs.CreateAccessPoint, efs.CreateMountTarget, efs.CreateReplicationConfiguration,
+                efs.DeleteFileSystemPolicy, efs.DeleteMountTarget, efs.DeleteReplicationConfiguration, efs.DeleteTags,
                 efs.DescribeBackupPolicy, efs.DescribeFileSystemPolicy, efs.DescribeFileSystems,
                 efs.DescribeLifecycleConfiguration, efs.DescribeMountTargetSecurityGroups,
                 efs.DescribeReplicationConfigurations, efs.ModifyMountTargetSecurityGroups, efs.PutBackupPolicy,
@@ -638,8 +787,11 @@ def _storage_statements(p: EnvParams) -> list[Statement]:
         ),
         Statement(
             Sid="BackupVault", Effect=Allow,
-            Action=[backup.CreateBackupVault, backup.DescribeBackupVault, backup.GetBackupVaultAccessPolicy,
-                    backup.GetBackupVaultNotifications, backup.ListTags, backup.TagResource, backup.UntagResource],
+            Action=[backup.CreateBackupVault, backup.DeleteBackupVault, backup.DeleteBackupVaultAccessPolicy,
+                    backup.DeleteBackupVaultLockConfiguration, backup.DeleteBackupVaultNotifications,
+                    backup.DescribeBackupVault, backup.GetBackupVaultAccessPolicy, backup.GetBackupVaultNotifications,
+                    backup.ListTags, backup.PutBackupVaultAccessPolicy, backup.PutBackupVaultLockConfiguration,
+                    backup.PutBackupVaultNotifications, backup.TagResource, backup.UntagResource],
             # the vault is named "${AWS::StackName}-vault" in the storage stack: "<root>-StorageStack-<id>-vault"
             Resource=[arn("backup", f"backup-vault:{_root(p)}-*")],
         ),
@@ -666,8 +818,9 @@ def _ecs_statements(p: EnvParams) -> list[Statement]:
     return [
         Statement(
             Sid="Cluster", Effect=Allow,
-            Action=[ecs.CreateCluster, ecs.DeleteCluster, ecs.DescribeClusters, ecs.PutClusterCapacityProviders,
-                    ecs.UpdateCluster, ecs.UpdateClusterSettings],
+            Action=[ecs.CreateCluster, ecs.DeleteCluster, ecs.DescribeClusters, ecs.PutAccountSetting,
+                    ecs.PutAccountSettingDefault, ecs.PutClusterCapacityProviders, ecs.UpdateCluster,
+                    ecs.UpdateClusterSettings],
             Resource=[cluster],
         ),
         Statement(
@@ -713,7 +866,7 @@ def _load_balancer_statements(p: EnvParams) -> list[Statement]:
         Statement(
             Sid="LoadBalancers", Effect=Allow,
             Action=[elb.CreateListener, elb.CreateLoadBalancer, elb.DeleteLoadBalancer, elb.ModifyCapacityReservation,
-                    elb.ModifyLoadBalancerAttributes, elb.SetIpAddressType, elb.SetSecurityGroups, elb.SetSubnets],
+                    elb.ModifyIpPools, elb.ModifyLoadBalancerAttributes, elb.SetIpAddressType, elb.SetSecurityGroups, elb.SetSubnets],
             Resource=[load_balancers],
         ),
         Statement(
@@ -745,8 +898,12 @@ def _logs_statements(p: EnvParams) -> list[Statement]:
         ),
         Statement(
             Sid="LogGroup", Effect=Allow,
-            Action=[logs.CreateLogGroup, logs.DeleteLogGroup, logs.DeleteRetentionPolicy, logs.GetDataProtectionPolicy,
-                    logs.ListTagsForResource, logs.PutRetentionPolicy, logs.TagResource, logs.UntagResource],
+            Action=[logs.AssociateKmsKey, logs.CreateLogDelivery, logs.CreateLogGroup, logs.DeleteDataProtectionPolicy,
+                    logs.DeleteIndexPolicy, logs.DeleteLogGroup, logs.DeleteResourcePolicy, logs.DeleteRetentionPolicy,
+                    logs.DisassociateKmsKey, logs.GetDataProtectionPolicy, logs.ListTagsForResource,
+                    logs.PutBearerTokenAuthentication, logs.PutDataProtectionPolicy, logs.PutIndexPolicy,
+                    logs.PutLogGroupDeletionProtection, logs.PutResourcePolicy, logs.PutRetentionPolicy,
+                    logs.TagResource, logs.UntagResource],
             Resource=[arn("logs", f"log-group:{group}"), arn("logs", f"log-group:{group}:*")],
         ),
     ]
@@ -780,7 +937,7 @@ def _monitoring_statements(p: EnvParams) -> list[Statement]:
             Action=[
                 sns.CreateTopic, sns.DeleteTopic, sns.GetDataProtectionPolicy, sns.GetSubscriptionAttributes,
                 sns.GetTopicAttributes, sns.ListSubscriptionsByTopic, sns.ListTagsForResource,
-                sns.SetSubscriptionAttributes, sns.SetTopicAttributes, sns.Subscribe, sns.TagResource,
+                sns.PutDataProtectionPolicy, sns.SetSubscriptionAttributes, sns.SetTopicAttributes, sns.Subscribe, sns.TagResource,
                 sns.Unsubscribe, sns.UntagResource,
             ],
             Resource=[arn("sns", f"{root}-*")],
@@ -795,8 +952,11 @@ def _secrets_statements(p: EnvParams) -> list[Statement]:
     return [
         Statement(
             Sid="GeneratedSecrets", Effect=Allow,
-            Action=[secretsmanager.CreateSecret, secretsmanager.DescribeSecret, secretsmanager.GetSecretValue,
-                    secretsmanager.TagResource, secretsmanager.UntagResource, secretsmanager.UpdateSecret],
+            # DeleteSecret: RetainExceptOnCreate, so a rolled-back first create deletes the new secret.
+            Action=[secretsmanager.CreateSecret, secretsmanager.DeleteSecret, secretsmanager.DescribeSecret,
+                    secretsmanager.GetSecretValue, secretsmanager.RemoveRegionsFromReplication,
+                    secretsmanager.ReplicateSecretToRegions, secretsmanager.TagResource, secretsmanager.UntagResource,
+                    secretsmanager.UpdateSecret],
             Resource=secrets,
         ),
         Statement(
@@ -857,13 +1017,49 @@ def _dns_statements(p: EnvParams) -> list[Statement]:
     ]
 
 
+# AWS::S3::Bucket and AWS::S3::BucketPolicy handler permissions (cfn-lint's schemas) that are IAM actions, less
+# DeleteBucket and DeleteObject (checks/execution_role.py WITHHELD: the bucket is Retain). The handlers' API names
+# DeleteBucketCors/Encryption/Lifecycle/Replication are authorized by the Put*Configuration actions listed here.
+ACCESS_LOG_BUCKET_ACTIONS = (
+    "CreateBucket", "CreateBucketMetadataTableConfiguration", "DeleteBucketMetadataTableConfiguration",
+    "DeleteBucketPolicy", "DeleteBucketWebsite",
+    "GetAccelerateConfiguration", "GetAnalyticsConfiguration", "GetBucketAbac", "GetBucketAcl", "GetBucketCORS",
+    "GetBucketLogging", "GetBucketMetadataTableConfiguration", "GetBucketNotification",
+    "GetBucketObjectLockConfiguration", "GetBucketOwnershipControls", "GetBucketPolicy", "GetBucketPublicAccessBlock",
+    "GetBucketTagging", "GetBucketVersioning", "GetBucketWebsite", "GetEncryptionConfiguration",
+    "GetIntelligentTieringConfiguration", "GetInventoryConfiguration", "GetLifecycleConfiguration",
+    "GetMetricsConfiguration", "GetReplicationConfiguration", "ListBucket", "ListTagsForResource",
+    "PutAccelerateConfiguration", "PutAnalyticsConfiguration", "PutBucketAbac", "PutBucketAcl", "PutBucketCORS",
+    "PutBucketLogging", "PutBucketNotification", "PutBucketObjectLockConfiguration", "PutBucketOwnershipControls",
+    "PutBucketPolicy", "PutBucketPublicAccessBlock", "PutBucketTagging",
+    "PutBucketVersioning", "PutBucketWebsite", "PutEncryptionConfiguration", "PutIntelligentTieringConfiguration",
+    "PutInventoryConfiguration", "PutLifecycleConfiguration", "PutMetricsConfiguration", "PutObjectAcl",
+    "PutReplicationConfiguration", "TagResource", "UntagResource",
+    "UpdateBucketMetadataAnnotationTableConfiguration", "UpdateBucketMetadataInventoryTableConfiguration",
+    "UpdateBucketMetadataJournalTableConfiguration",
+)
+
+
+def _access_log_statements(p: EnvParams) -> list[Statement]:
+    """Production's ALB access log bucket (load_balancer stack). CloudFormation generates its name from the nested
+    stack's name, lower case: ``<root>-loadbalancerstack-<id>-accesslogsbucket-<id>`` (cut to 63 characters)."""
+    if not p.production:
+        return []
+    bucket = f"{_root(p).lower()}-*"
+    return [Statement(
+        Sid="AccessLogBucket", Effect=Allow, Action=[s3.Action(a) for a in ACCESS_LOG_BUCKET_ACTIONS],
+        Resource=[arn("s3", bucket, region=False, account=False), arn("s3", f"{bucket}/*", region=False, account=False)],
+    )]
+
+
 def _repository_statements(p: EnvParams) -> list[Statement]:
     if not p.image.create_repository:
         return []
     return [Statement(
         Sid="AppRepository", Effect=Allow,
         Action=[
-            ecr.CreateRepository, ecr.DeleteLifecyclePolicy, ecr.DeleteRepositoryPolicy, ecr.DescribeRepositories,
+            # DeleteRepository: RetainExceptOnCreate, so a rolled-back first create deletes the new repository.
+            ecr.CreateRepository, ecr.DeleteLifecyclePolicy, ecr.DeleteRepository, ecr.DeleteRepositoryPolicy, ecr.DescribeRepositories,
             ecr.GetLifecyclePolicy, ecr.GetRepositoryPolicy, ecr.ListTagsForResource, ecr.PutImageScanningConfiguration,
             ecr.PutImageTagMutability, ecr.PutLifecyclePolicy, ecr.SetRepositoryPolicy, ecr.TagResource,
             ecr.UntagResource,
@@ -892,18 +1088,15 @@ def _drift_statements(p: EnvParams) -> list[Statement]:
     """The drift APIs on the app's stacks, and the ``handlers.read.permissions`` of every resource type
     (templates/_read_permissions.py). Reads have no side effects, but the resources' physical names are generated by
     CloudFormation: reads are pinned to this account (any region: dashboards have none in their ARN), except the
-    ones with no resource-level permission (checks/guardrails.py RESOURCE_STAR_OK and its Describe prefixes), which
-    only accept ``*``. The one read that reveals data, a secret's value (the Secret read handler calls
+    ones with no resource type in the Service Authorization Reference (templates/_sar.py), which only accept ``*``. The one read that reveals data, a secret's value (the Secret read handler calls
     GetSecretValue), is allowed on the generated secrets only."""
     from awacs.aws import Action
-
-    from checks.guardrails import RESOURCE_STAR_OK, RESOURCE_STAR_PREFIXES
 
     from ._read_permissions import READ_PERMISSIONS
 
     secret_value = "secretsmanager:GetSecretValue"
     reads = sorted({a for actions in READ_PERMISSIONS.values() for a in actions} - {secret_value})
-    star = [a for a in reads if a in RESOURCE_STAR_OK or a.startswith(RESOURCE_STAR_PREFIXES)]
+    star = [a for a in reads if a in STAR_ONLY]  # no resource type in the Service Authorization Reference
     scoped: dict[str, list[str]] = {}
     for a in reads:
         if a not in star:
@@ -936,7 +1129,9 @@ def _drift_statements(p: EnvParams) -> list[Statement]:
 
 
 def _in_this_account(service: str) -> Sub:
-    """Every resource of ``service`` in this account, any region; Route 53 ARNs carry no account."""
+    """Every resource of ``service`` in this account, any region; Route 53 and S3 ARNs carry no account."""
     if service == "route53":
         return Sub("arn:${AWS::Partition}:route53:::*")
+    if service == "s3":  # bucket ARNs carry neither account nor region (the ALB access log bucket); reads only
+        return Sub("arn:${AWS::Partition}:s3:::*")
     return Sub(f"arn:${{AWS::Partition}}:{service}:*:${{AWS::AccountId}}:*")

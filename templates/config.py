@@ -157,6 +157,21 @@ class Task(Strict):
     cpu_architecture: Literal["X86_64", "ARM64"] = "X86_64"
 
 
+# A dynamic reference to a secret (CloudFormation User Guide, "Get values stored in other services using dynamic
+# references"): in a container's plain environment CloudFormation would resolve it into the task definition, where
+# anyone with ecs:DescribeTaskDefinition reads it in clear text. Secrets go through `secrets:` (ECS injects them).
+SECRET_REFERENCE = re.compile(r"\{\{resolve:(secretsmanager|ssm-secure):", re.IGNORECASE)
+
+
+def no_secret_references(environment: dict[str, str]) -> dict[str, str]:
+    found = sorted(k for k, v in environment.items() if SECRET_REFERENCE.search(v))
+    if found:
+        raise ValueError(f"{', '.join(found)}: a {{{{resolve:secretsmanager:...}}}} or {{{{resolve:ssm-secure:...}}}} "
+                         "value would be resolved into the task definition in plain text; name the secret under "
+                         "`secrets:` instead (ECS injects it at start)")
+    return environment
+
+
 class AppContainer(Strict):
     cpu: int = Field(768, ge=0)
     memory: int = Field(1536, ge=6, description="Hard limit in MiB (Docker's minimum is 6).")
@@ -170,16 +185,19 @@ class AppContainer(Strict):
             "LOG_LEVEL": "INFO",
         }
     )
+    _secret_free = field_validator("environment")(no_secret_references)
 
 
 class QdrantContainer(Strict):
-    image: ImageRef = "qdrant/qdrant:v1.7.4"
+    # the non-root build of the seed's version (Qdrant docs, "Security": *-unprivileged images run as uid 1000)
+    image: ImageRef = "qdrant/qdrant:v1.7.4-unprivileged"
     cpu: int = Field(256, ge=0)
     memory: int = Field(512, ge=6)
     port: int = Field(6333, ge=1, le=65535)
     environment: dict[EnvVarName, str] = Field(
         default_factory=lambda: {"QDRANT__SERVICE__HTTP_PORT": "6333", "QDRANT__LOG_LEVEL": "INFO"}
     )
+    _secret_free = field_validator("environment")(no_secret_references)
 
 
 class Containers(Strict):

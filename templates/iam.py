@@ -28,7 +28,7 @@ from awacs.aws import Allow, ArnLike, Condition, PolicyDocument, Principal, Stat
 from troposphere import GetAtt, Sub, Template, iam
 
 from . import secrets
-from ._common import (RESOURCE_STAR_ONLY, ecr_repository_arn, log_group_arn, new_template, outputs, param, scan_ignore,
+from ._common import (RESOURCE_STAR_ONLY, app_role, ecr_repository_arn, log_group_arn, new_template, outputs, param, scan_ignore,
                       tags)
 from .config import EnvParams
 
@@ -88,6 +88,7 @@ def _execution_role(t: Template, p: EnvParams) -> iam.Role:
         AssumeRolePolicyDocument=_ecs_tasks_trust(confused_deputy_guard=False),
         Policies=[iam.Policy(PolicyName="execution", PolicyDocument=PolicyDocument(Version="2012-10-17", Statement=statements))],
         Tags=tags(p, COMPONENT),
+        **app_role(p),
     ))
 
 
@@ -113,6 +114,7 @@ def _task_role(t: Template, p: EnvParams) -> iam.Role:
         AssumeRolePolicyDocument=_ecs_tasks_trust(confused_deputy_guard=True),
         Policies=[iam.Policy(PolicyName="task", PolicyDocument=PolicyDocument(Version="2012-10-17", Statement=statements))],
         Tags=tags(p, COMPONENT),
+        **app_role(p),
     ))
     if p.service.enable_execute_command:
         scan_ignore(role, {"WildcardResourceRule": RESOURCE_STAR_ONLY})

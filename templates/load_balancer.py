@@ -4,19 +4,41 @@ With a domain: HTTPS on 443 with the certificate and a TLS 1.3 policy, and port 
 to HTTPS. Without one (dev): port 80 forwards to the app. The target group registers task IPs (``awsvpc`` tasks need
 target type ``ip``) on the app port and checks ``/health``; one task, so a short deregistration delay keeps deploys
 quick (the service stops the old task before starting the new one anyway).
+
+Production writes **access logs** to a bucket of this stack (Elastic Load Balancing User Guide for Application Load
+Balancers, "Enable access logs for your Application Load Balancer"):
+
+* SSE-S3: "The only server-side encryption option that's supported is Amazon S3-managed keys (SSE-S3)".
+* The bucket policy lets the Regional Elastic Load Balancing account write ``AWSLogs/<account>/*``; for Regions
+  available before August 2022 (us-west-2 among them) the principal is that Region's ELB account
+  (``ELB_LOG_ACCOUNTS``; us-west-2: 797873946194), for newer Regions the service principal
+  ``logdelivery.elasticloadbalancing.amazonaws.com``. Requests without TLS are denied.
+* A lifecycle expires logs after ``ACCESS_LOG_DAYS``. ``Retain`` with a generated name (stateful list): the ALB
+  writes a test object (``ELBAccessLogTestFile``) as soon as logging is on, so a rolled-back create could not delete
+  the non-empty bucket anyway; a later stack gets a new bucket, the old one keeps its logs until the lifecycle
+  empties it.
+
+No deletion protection on the ALB: it holds no data, production stacks have termination protection and a stack
+policy (``apply``), and a protected ALB would make a failed first create impossible to roll back.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
 
-from troposphere import GetAtt, Ref, Sub, Template, elasticloadbalancingv2 as elb
+from awacs.aws import Allow, Bool, Condition, Deny, PolicyDocument, Principal, Statement
+from awacs.s3 import Action as S3Action, PutObject
+from troposphere import AWSHelperFn, GetAtt, Ref, Sub, Template, elasticloadbalancingv2 as elb, s3
 
-from ._common import new_template, outputs, param, scan_ignore, subnet_ids, tags, vpc_id
+from ._common import new_template, outputs, param, retain, scan_ignore, subnet_ids, tags, vpc_id
 from .config import EnvParams
 
 COMPONENT = "load-balancer"
 HEALTH_CHECK_INTERVAL, HEALTHY_THRESHOLD = 15, 2  # also the deploy outage's last step (service.worst_case_outage)
+ACCESS_LOG_DAYS = 90
+# Elastic Load Balancing account per Region for access logs, Regions available before August 2022 (ALB User Guide).
+ELB_LOG_ACCOUNTS = {"us-west-2": "797873946194"}
+ELB_LOG_SERVICE = "logdelivery.elasticloadbalancing.amazonaws.com"  # Regions available as of August 2022
 _NO_DOMAIN = "this environment has no domain, so no certificate: plain HTTP by design (a domain in params turns on HTTPS)"
 
 
@@ -39,7 +61,8 @@ class Out(StrEnum):
 
 def build(p: EnvParams) -> Template:
     t = new_template(p, "internet-facing ALB, target group and listeners" + (" (HTTPS)" if p.https else " (HTTP)"))
-    alb = _load_balancer(t, p)
+    logs = _access_logs(t, p) if p.production else None
+    alb = _load_balancer(t, p, logs)
     tg = _target_group(t, p)
     _listeners(t, p, alb, tg)
     url = f"https://{p.domain.name}" if p.https else Sub("http://${LoadBalancer.DNSName}")
@@ -56,31 +79,76 @@ def build(p: EnvParams) -> Template:
 
 
 def _attributes(pairs: dict[str, object]) -> list:
-    return [elb.LoadBalancerAttributes(Key=k, Value=str(v).lower() if isinstance(v, bool) else str(v))
-            for k, v in pairs.items()]
+    def text(v):
+        return v if isinstance(v, AWSHelperFn) else str(v).lower() if isinstance(v, bool) else str(v)
+
+    return [elb.LoadBalancerAttributes(Key=k, Value=text(v)) for k, v in pairs.items()]
 
 
-def _load_balancer(t: Template, p: EnvParams) -> elb.LoadBalancer:
-    return t.add_resource(scan_ignore(elb.LoadBalancer(
+def _access_logs(t: Template, p: EnvParams) -> s3.BucketPolicy:
+    bucket = t.add_resource(scan_ignore(retain(s3.Bucket(
+        "AccessLogsBucket",
+        BucketEncryption=s3.BucketEncryption(ServerSideEncryptionConfiguration=[s3.ServerSideEncryptionRule(
+            ServerSideEncryptionByDefault=s3.ServerSideEncryptionByDefault(SSEAlgorithm="AES256"))]),
+        PublicAccessBlockConfiguration=s3.PublicAccessBlockConfiguration(
+            BlockPublicAcls=True, BlockPublicPolicy=True, IgnorePublicAcls=True, RestrictPublicBuckets=True),
+        OwnershipControls=s3.OwnershipControls(Rules=[s3.OwnershipControlsRule(ObjectOwnership="BucketOwnerEnforced")]),
+        LifecycleConfiguration=s3.LifecycleConfiguration(Rules=[s3.LifecycleRule(
+            Id="expire-access-logs", Status="Enabled", ExpirationInDays=ACCESS_LOG_DAYS,
+            AbortIncompleteMultipartUpload=s3.AbortIncompleteMultipartUpload(DaysAfterInitiation=7))]),
+        Tags=tags(p, COMPONENT),
+    )), {
+        "CKV_AWS_18": "this bucket is the access log destination; logging it would log the logger",
+        "CKV_AWS_21": "append-only log objects that expire: versions would only keep expired logs longer",
+        "S3ObjectVersioningRule": "append-only log objects that expire: versions would only keep expired logs longer",
+    }))
+    if p.region in ELB_LOG_ACCOUNTS:
+        writer = Principal("AWS", f"arn:aws:iam::{ELB_LOG_ACCOUNTS[p.region]}:root")
+    else:
+        writer = Principal("Service", ELB_LOG_SERVICE)
+    objects = Sub("${AccessLogsBucket.Arn}/*")
+    return t.add_resource(s3.BucketPolicy(
+        "AccessLogsBucketPolicy",
+        Bucket=Ref(bucket),
+        PolicyDocument=PolicyDocument(Version="2012-10-17", Statement=[
+            Statement(Sid="ElbWritesAccessLogs", Effect=Allow, Principal=writer, Action=[PutObject],
+                      Resource=[Sub("${AccessLogsBucket.Arn}/AWSLogs/${AWS::AccountId}/*")]),
+            Statement(Sid="DenyInsecureTransport", Effect=Deny, Principal=Principal("*"), Action=[S3Action("*")],
+                      Resource=[GetAtt(bucket, "Arn"), objects],
+                      Condition=Condition(Bool("aws:SecureTransport", False))),
+        ]),
+    ))
+
+
+def _load_balancer(t: Template, p: EnvParams, logs: s3.BucketPolicy | None) -> elb.LoadBalancer:
+    attributes = {
+        "idle_timeout.timeout_seconds": p.load_balancer.idle_timeout,
+        # Refuse requests with malformed headers instead of passing them to the app (request smuggling).
+        "routing.http.drop_invalid_header_fields.enabled": True,
+        "routing.http.desync_mitigation_mode": "defensive",
+    }
+    reasons = {
+        "PublicELBCheckerRule": "internet-facing by design: the ALB is how clients reach the API (security stack: "
+                                "80/443 in, only the app port out to the task)",
+    }
+    # No deletion_protection.enabled, on purpose (module docstring); checkov 3.3.30 has no CloudFormation check for it.
+    if logs is not None:
+        attributes |= {"access_logs.s3.enabled": True, "access_logs.s3.bucket": Ref("AccessLogsBucket")}
+    else:
+        reasons["CKV_AWS_91"] = "access logs in production only (a log bucket per environment is not worth it in dev)"
+    alb = elb.LoadBalancer(
         "LoadBalancer",
         Type="application",
         Scheme="internet-facing",
         IpAddressType="ipv4",
         Subnets=subnet_ids(t, p),
         SecurityGroups=[param(t, In.LoadBalancerSecurityGroupId, "AWS::EC2::SecurityGroup::Id")],
-        LoadBalancerAttributes=_attributes({
-            "idle_timeout.timeout_seconds": p.load_balancer.idle_timeout,
-            # Refuse requests with malformed headers instead of passing them to the app (request smuggling).
-            "routing.http.drop_invalid_header_fields.enabled": True,
-            "routing.http.desync_mitigation_mode": "defensive",
-        }),
+        LoadBalancerAttributes=_attributes(attributes),
         Tags=tags(p, COMPONENT),
-    ), {
-        "PublicELBCheckerRule": "internet-facing by design: the ALB is how clients reach the API (security stack: "
-                                "80/443 in, only the app port out to the task)",
-        "CKV_AWS_91": "not yet: access logs need an S3 bucket (SSE-S3 only) with a policy for the ELB log delivery "
-                      "account, a lifecycle and CI role permissions; until then ALB metrics and app logs are the record",
-    }))
+    )
+    if logs is not None:
+        alb.DependsOn = [logs.title]  # ELB checks it may write (the test object) when logging is turned on
+    return t.add_resource(scan_ignore(alb, reasons))
 
 
 def _target_group(t: Template, p: EnvParams) -> elb.TargetGroup:

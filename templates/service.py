@@ -31,6 +31,23 @@ AWS rules this module follows (ECS Developer Guide):
   ``CMD-SHELL`` form of the ECS documentation's example (``curl -f ... || exit 1``: ``-f`` fails on HTTP errors,
   ``|| exit 1`` gives the exit code Docker defines as unhealthy). It does not assume a ``python`` binary (a slim
   or distroless Python image may have only ``python3``, or none on ``PATH``).
+
+Hardening: both containers run as ``1000:1000`` (the uid/gid the EFS access points already enforce; Qdrant publishes
+``-unprivileged`` images, the params default) with a read-only root file system, and write only to their EFS
+volumes. Why not task-scoped scratch volumes: on Fargate a bind-mount volume is created ``root``-owned with mode
+``0755`` unless the image declares that path as a ``VOLUME`` with its own ownership (ECS Developer Guide, "Use bind
+mounts with Amazon ECS"; aws/containers-roadmap#938), so uid 1000 could not write there. The EFS access points create
+their root directories as 1000:1000. So:
+
+* Qdrant writes its snapshots (``QDRANT__STORAGE__SNAPSHOTS_PATH``, default ``./snapshots`` under ``/qdrant``) and its
+  start-up marker (``QDRANT_INIT_FILE_PATH``, default ``./.qdrant-initialized``; read in Qdrant's ``startup.rs``, a
+  failed write only logs a warning) under ``/qdrant/storage``; nothing else of ``/qdrant`` is written.
+* The app's temporary files go to its data volume through ``TMPDIR=/data`` (Python's ``tempfile`` and SQLite honour
+  it; a ``TMPDIR`` that does not exist would be skipped, so it names the volume's root, which always does).
+* ECS Exec: its SSM agent (root, bind-mounted in by ECS) writes its state and logs under ``/var/lib/amazon`` and
+  ``/var/log/amazon``, and fails on a read-only root file system (amazon-ecs-exec-checker#21; the workaround of
+  aws/containers-roadmap#1359 and of the exec checker's author): with ``service.enable_execute_command`` each
+  container gets two task-scoped scratch volumes there (root-owned is what the root agent needs).
 """
 
 from __future__ import annotations
@@ -47,6 +64,13 @@ COMPONENT = "service"
 APP, QDRANT = "fastapi", "qdrant"
 APP_VOLUME, QDRANT_VOLUME = "app-data", "qdrant-storage"
 APP_DATA_PATH, QDRANT_DATA_PATH = "/data", "/qdrant/storage"
+RUN_AS = "1000:1000"  # uid:gid of the EFS access points (storage stack)
+# Where each image writes besides its data (see the module docstring): fixed, not params.
+QDRANT_WRITES = {
+    "QDRANT__STORAGE__SNAPSHOTS_PATH": f"{QDRANT_DATA_PATH}/snapshots",
+    "QDRANT_INIT_FILE_PATH": f"{QDRANT_DATA_PATH}/.qdrant-initialized",
+}
+APP_WRITES = {"TMPDIR": APP_DATA_PATH}
 
 
 class In(StrEnum):
@@ -90,6 +114,16 @@ def _log(p: EnvParams, prefix: str) -> ecs.LogConfiguration:
 
 def _env(pairs: dict[str, str]) -> list[ecs.Environment]:
     return [ecs.Environment(Name=k, Value=v) for k, v in sorted(pairs.items())]
+
+
+EXEC_AGENT_PATHS = {"exec-agent-state": "/var/lib/amazon", "exec-agent-logs": "/var/log/amazon"}
+
+
+def _exec_agent_mounts(p: EnvParams) -> list[ecs.MountPoint]:
+    if not p.service.enable_execute_command:
+        return []
+    return [ecs.MountPoint(SourceVolume=name, ContainerPath=path, ReadOnly=False)
+            for name, path in EXEC_AGENT_PATHS.items()]
 
 
 def _volume(t: Template, name: str, access_point: In) -> ecs.Volume:
@@ -147,8 +181,11 @@ def _qdrant(t: Template, p: EnvParams) -> ecs.ContainerDefinition:
     return ecs.ContainerDefinition(
         Name=QDRANT, Image=q.image, Cpu=q.cpu, Memory=q.memory, Essential=True,
         PortMappings=[ecs.PortMapping(ContainerPort=q.port, Protocol="tcp", Name="qdrant-http")],
-        Environment=_env(q.environment),
-        MountPoints=[ecs.MountPoint(SourceVolume=QDRANT_VOLUME, ContainerPath=QDRANT_DATA_PATH, ReadOnly=False)],
+        Environment=_env({**q.environment, **QDRANT_WRITES}),
+        User=RUN_AS,
+        ReadonlyRootFilesystem=True,
+        MountPoints=[ecs.MountPoint(SourceVolume=QDRANT_VOLUME, ContainerPath=QDRANT_DATA_PATH, ReadOnly=False),
+                     *_exec_agent_mounts(p)],
         HealthCheck=ecs.HealthCheck(Command=qdrant_health_command(q.port), **QDRANT_CHECK),
         StopTimeout=QDRANT_STOP_TIMEOUT,  # RocksDB flushes to EFS on SIGTERM; stops last (reverse dependency order)
         # RocksDB keeps many files open; Qdrant's docs ask for a high open-files limit.
@@ -163,9 +200,12 @@ def _app(t: Template, p: EnvParams) -> ecs.ContainerDefinition:
         Name=APP, Image=image_uri(p, param(t, In.ImageTag, description="App image tag.", AllowedPattern=IMAGE_TAG_PATTERN)),
         Cpu=a.cpu, Memory=a.memory, Essential=True,
         PortMappings=[ecs.PortMapping(ContainerPort=a.port, Protocol="tcp", Name="http")],
-        Environment=_env(a.environment),
+        Environment=_env({**a.environment, **APP_WRITES}),
+        User=RUN_AS,
+        ReadonlyRootFilesystem=True,
         Secrets=[ecs.Secret(Name=var, ValueFrom=secrets.secret_value_from(t, p, var)) for var in sorted(p.secrets)],
-        MountPoints=[ecs.MountPoint(SourceVolume=APP_VOLUME, ContainerPath=APP_DATA_PATH, ReadOnly=False)],
+        MountPoints=[ecs.MountPoint(SourceVolume=APP_VOLUME, ContainerPath=APP_DATA_PATH, ReadOnly=False),
+                     *_exec_agent_mounts(p)],
         DependsOn=[ecs.ContainerDependency(ContainerName=QDRANT, Condition="HEALTHY")],
         HealthCheck=ecs.HealthCheck(Command=app_health_command(a.port, a.health_check_path), **APP_CHECK),
         StopTimeout=APP_STOP_TIMEOUT,  # SQLite finishes its transaction and closes; stops before Qdrant
@@ -184,7 +224,9 @@ def _task_definition(t: Template, p: EnvParams) -> ecs.TaskDefinition:
         RuntimePlatform=ecs.RuntimePlatform(OperatingSystemFamily="LINUX", CpuArchitecture=p.task.cpu_architecture),
         ExecutionRoleArn=param(t, In.ExecutionRoleArn, description="ECS execution role (iam stack)."),
         TaskRoleArn=param(t, In.TaskRoleArn, description="ECS task role (iam stack)."),
-        Volumes=[_volume(t, APP_VOLUME, In.AppAccessPointId), _volume(t, QDRANT_VOLUME, In.QdrantAccessPointId)],
+        Volumes=[_volume(t, APP_VOLUME, In.AppAccessPointId), _volume(t, QDRANT_VOLUME, In.QdrantAccessPointId),
+                 # task-scoped bind mounts (no host): Fargate ephemeral storage, gone with the task
+                 *(ecs.Volume(Name=name) for name in (EXEC_AGENT_PATHS if p.service.enable_execute_command else ()))],
         ContainerDefinitions=[_qdrant(t, p), _app(t, p)],
         Tags=tags(p, COMPONENT),
     ))

@@ -18,6 +18,7 @@ STATEFUL: dict[str, tuple[str, ...]] = {
     "StorageStack": ("AppAccessPoint", "BackupVault", "FileSystem", "QdrantAccessPoint"),
     "SecretsStack": ("JwtSecretSecret", "OpenaiApiKeySecret"),
     "ClusterStack": ("Repository",),
+    "LoadBalancerStack": ("AccessLogsBucket",),  # prod's ALB access logs
 }
 
 # Retained although they hold no data of ours: the resources ``plan --adopt`` may import by their fixed names (the

@@ -26,8 +26,8 @@ from awacs import sts
 from awacs.aws import Allow, Bool, Condition, Deny, PolicyDocument, Principal, Statement
 from troposphere import GetAtt, Ref, Sub, Template, backup, efs, encode_to_dict, iam
 
-from ._common import (keyed_subnets, new_template, outputs, param, retain, retain_except_on_create, scan_ignore,
-                      tag_pairs, tags)
+from ._common import (app_role, keyed_subnets, new_template, outputs, param, retain, retain_except_on_create,
+                      scan_ignore, tag_pairs, tags)
 from .config import EnvParams
 
 COMPONENT = "storage"
@@ -188,6 +188,7 @@ def _backups(t: Template, p: EnvParams, fs: efs.FileSystem) -> backup.BackupVaul
             Sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForRestores"),
         ],
         Tags=tags(p, COMPONENT),
+        **app_role(p),
     ))
     t.add_resource(backup.BackupSelection(
         "BackupSelection", BackupPlanId=Ref(plan),

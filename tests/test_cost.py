@@ -297,3 +297,15 @@ def test_cli_cost_of_an_unknown_environment_exits_2():
     r = run(ROOT, "--cost", "--env", "staging")
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "no such environment 'staging'" in r.stderr
+
+
+def test_prod_alb_access_logs_cost_their_steady_state_storage(prod, dev):
+    """Logs written a month x the months the bucket's lifecycle keeps them, at the S3 Standard price."""
+    line = estimate(prod).item("S3", "ALB access logs (LoadBalancer)")
+    days = prod["load_balancer"]["Resources"]["AccessLogsBucket"]["Properties"]["LifecycleConfiguration"]["Rules"][0][
+        "ExpirationInDays"]
+    assert line.quantity == pytest.approx(days / P.DAYS_PER_MONTH)
+    assert line.monthly == pytest.approx(days / P.DAYS_PER_MONTH * P.price("s3_standard_gb"))
+    doubled = estimate(prod, alb_access_log_gb=2.0).item("S3", "ALB access logs (LoadBalancer)")
+    assert doubled.monthly == pytest.approx(2 * line.monthly)
+    assert estimate(dev).item("S3", "ALB access logs (LoadBalancer)") is None

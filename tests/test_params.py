@@ -89,6 +89,13 @@ BAD = [
     ("prod", "network.vpc_id", "UNCONFIRMED", "network.vpc_id", "does not match"),
     ("prod", "image.repository", "UNCONFIRMED", "image.repository", "does not match"),
     ("prod", "secrets.JWT_SECRET.arn", "unconfirmed", "secrets.JWT_SECRET.arn", "does not match"),
+    # a dynamic reference to a secret would resolve into the task definition in clear text
+    ("dev", "containers.app.environment.OPENAI_KEY", "{{resolve:secretsmanager:wwhd/openai:SecretString}}",
+     "containers.app.environment", "OPENAI_KEY: a {{resolve:secretsmanager:...}}"),
+    ("dev", "containers.app.environment.DB_PASSWORD", "pre-{{resolve:ssm-secure:/wwhd/db:1}}",
+     "containers.app.environment", "under `secrets:`"),
+    ("dev", "containers.qdrant.environment.QDRANT__SERVICE__API_KEY", "{{RESOLVE:SecretsManager:qdrant}}",
+     "containers.qdrant.environment", "plain text"),
 ]
 
 
@@ -158,3 +165,14 @@ def test_schema_json_is_committed_and_current():
     committed = json.loads((ROOT / "params" / "schema.json").read_text())
     assert committed == json_schema()
     assert "env" not in committed["properties"]
+
+
+def test_a_plain_dynamic_reference_to_a_parameter_is_allowed(tmp_path):
+    """{{resolve:ssm:...}} (a plain String parameter) is not a secret: it stays allowed."""
+    from templates.config import load_params
+
+    data = _set(_base("dev"), "containers.app.environment.FEATURE", "{{resolve:ssm:/wwhd/feature}}")
+    folder = tmp_path / "params"
+    folder.mkdir()
+    (folder / "dev.yaml").write_text(yaml.safe_dump(data))
+    assert load_params("dev", folder).containers.app.environment["FEATURE"] == "{{resolve:ssm:/wwhd/feature}}"

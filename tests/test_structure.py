@@ -269,12 +269,13 @@ def test_task_definition_matches_the_seed(prod):
     assert_subset({"Cpu": 768, "Memory": 1536, "PortMappings": [{"ContainerPort": 8000}],
                    "Environment": [{"Name": "APP_ENV", "Value": "production"}, {"Name": "LOG_LEVEL", "Value": "INFO"},
                                    {"Name": "QDRANT_URL", "Value": "http://localhost:6333"},
-                                   {"Name": "SQLITE_PATH", "Value": "/data/wwhd.db"}],
-                   "MountPoints": [{"ContainerPath": "/data", "SourceVolume": "app-data"}]}, c["fastapi"])
-    assert_subset({"Image": "qdrant/qdrant:v1.7.4", "Cpu": 256, "Memory": 512, "PortMappings": [{"ContainerPort": 6333}],
-                   "Environment": [{"Name": "QDRANT__LOG_LEVEL", "Value": "INFO"},
-                                   {"Name": "QDRANT__SERVICE__HTTP_PORT", "Value": "6333"}],
-                   "MountPoints": [{"ContainerPath": "/qdrant/storage", "SourceVolume": "qdrant-storage"}]}, c["qdrant"])
+                                   {"Name": "SQLITE_PATH", "Value": "/data/wwhd.db"}, {"Name": "TMPDIR", "Value": "/data"}],
+                   }, c["fastapi"])
+    assert c["fastapi"]["MountPoints"][0] == {"ContainerPath": "/data", "SourceVolume": "app-data", "ReadOnly": False}
+    assert_subset({"Image": "qdrant/qdrant:v1.7.4-unprivileged", "Cpu": 256, "Memory": 512, "PortMappings": [{"ContainerPort": 6333}],
+                   }, c["qdrant"])
+    assert {e["Name"] for e in c["qdrant"]["Environment"]} >= {"QDRANT__LOG_LEVEL", "QDRANT__SERVICE__HTTP_PORT"}
+    assert c["qdrant"]["MountPoints"][0]["ContainerPath"] == "/qdrant/storage"
     image = c["fastapi"]["Image"]["Fn::Sub"]
     assert image[0].endswith("/wwhd-dev-backend:${Tag}") and image[1] == {"Tag": {"Ref": "ImageTag"}}
 
@@ -282,7 +283,8 @@ def test_task_definition_matches_the_seed(prod):
 def test_efs_volumes_use_access_points_with_transit_encryption_and_iam(prod):
     """ECS Developer Guide, "Amazon EFS volumes": an access point requires transit encryption; IAM authorization
     makes the task role the EFS identity."""
-    volumes = {v["Name"]: v["EFSVolumeConfiguration"] for v in props(only(prod["service"], "AWS::ECS::TaskDefinition"))["Volumes"]}
+    volumes = {v["Name"]: v["EFSVolumeConfiguration"] for v in props(only(prod["service"], "AWS::ECS::TaskDefinition"))["Volumes"]
+               if "EFSVolumeConfiguration" in v}
     assert volumes["app-data"]["AuthorizationConfig"] == {"AccessPointId": {"Ref": "AppAccessPointId"}, "IAM": "ENABLED"}
     assert volumes["qdrant-storage"]["AuthorizationConfig"]["AccessPointId"] == {"Ref": "QdrantAccessPointId"}
     assert {v["TransitEncryption"] for v in volumes.values()} == {"ENABLED"}
@@ -403,3 +405,63 @@ def test_ci_roles_are_pinned_to_the_repository(prod):
         assert subs and all(s.startswith(f"repo:{repo}:") for s in subs)
     deploy_trust = str(props(roles["GitHubDeployRole"])["AssumeRolePolicyDocument"])
     assert "pull_request" not in deploy_trust
+
+
+# --- the hardened task -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_both_containers_run_as_1000_on_a_read_only_root(built, env):
+    """uid/gid 1000 is what the EFS access points enforce (storage stack)."""
+    for name, c in _containers(built[env]["service"]).items():
+        assert c["User"] == "1000:1000" and c["ReadonlyRootFilesystem"] is True, name
+
+
+def test_each_image_writes_only_to_its_volumes(prod):
+    """Qdrant's snapshots and start-up marker and the app's temp files land on their EFS volumes; the only other
+    writable paths are ECS Exec's agent directories, task-scoped."""
+    c = _containers(prod["service"])
+    q = {e["Name"]: e["Value"] for e in c["qdrant"]["Environment"]}
+    assert q["QDRANT__STORAGE__SNAPSHOTS_PATH"].startswith("/qdrant/storage/")
+    assert q["QDRANT_INIT_FILE_PATH"] == "/qdrant/storage/.qdrant-initialized"
+    assert {e["Name"]: e["Value"] for e in c["fastapi"]["Environment"]}["TMPDIR"] == "/data"
+    assert c["qdrant"]["Image"].endswith("-unprivileged")
+    volumes = {v["Name"]: v for v in props(only(prod["service"], "AWS::ECS::TaskDefinition"))["Volumes"]}
+    for container in c.values():
+        paths = {m["ContainerPath"]: volumes[m["SourceVolume"]] for m in container["MountPoints"]}
+        scratch = {path for path, v in paths.items() if "EFSVolumeConfiguration" not in v}
+        assert scratch == {"/var/lib/amazon", "/var/log/amazon"}  # prod has ECS Exec on
+
+
+def test_without_ecs_exec_there_is_no_scratch_volume(tmp_path):
+    from .helpers import build_variant
+
+    t = build_variant(tmp_path, "dev", service__enable_execute_command=False)
+    volumes = props(only(t["service"], "AWS::ECS::TaskDefinition"))["Volumes"]
+    assert all("EFSVolumeConfiguration" in v for v in volumes)
+
+
+# --- ALB access logs -------------------------------------------------------------------------------------------------
+
+
+def test_prod_alb_logs_to_a_retained_sse_s3_tls_only_bucket(prod, dev):
+    """ALB User Guide, "Enable access logs": SSE-S3 only; us-west-2's ELB account 797873946194 writes AWSLogs/."""
+    lb = prod["load_balancer"]["Resources"]
+    bucket = lb["AccessLogsBucket"]
+    assert bucket["DeletionPolicy"] == bucket["UpdateReplacePolicy"] == "Retain" and "BucketName" not in bucket["Properties"]
+    rule = bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+    assert rule["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+    assert bucket["Properties"]["LifecycleConfiguration"]["Rules"][0]["ExpirationInDays"] > 0
+    statements = {s["Sid"]: s for s in lb["AccessLogsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]}
+    write = statements["ElbWritesAccessLogs"]
+    assert write["Principal"] == {"AWS": "arn:aws:iam::797873946194:root"} and write["Action"] == ["s3:PutObject"]
+    assert write["Resource"] == [{"Fn::Sub": "${AccessLogsBucket.Arn}/AWSLogs/${AWS::AccountId}/*"}]
+    deny = statements["DenyInsecureTransport"]
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": False}}
+    alb = lb["LoadBalancer"]
+    attributes = {a["Key"]: a["Value"] for a in alb["Properties"]["LoadBalancerAttributes"]}
+    assert attributes["access_logs.s3.enabled"] == "true"
+    assert attributes["access_logs.s3.bucket"] == {"Ref": "AccessLogsBucket"}
+    assert "deletion_protection.enabled" not in attributes  # on purpose (load_balancer.py docstring)
+    assert alb["DependsOn"] == ["AccessLogsBucketPolicy"]
+    assert "AccessLogsBucket" not in dev["load_balancer"]["Resources"]

@@ -44,3 +44,12 @@ def test_the_same_template_for_every_environment():
 def test_stack_name_follows_the_bucket():
     assert bootstrap.stack_name(BUCKET, BUCKET) == "wwhd-infra-bootstrap"
     assert bootstrap.stack_name("my.templates", BUCKET) == "wwhd-infra-bootstrap-my-templates"
+
+
+def test_the_boundary_has_a_stack_of_its_own():
+    """Re-creating the bucket's stack (bootstrap heals a deleted bucket so) never touches the policy roles use."""
+    assert "PermissionsBoundary" not in template()["Resources"]
+    boundary = bootstrap_template.build_boundary(load_params("prod"), BUCKET).to_dict()["Resources"]["PermissionsBoundary"]
+    assert boundary["Properties"]["ManagedPolicyName"] == f"{BUCKET}-boundary"
+    assert bootstrap.boundary_stack_name("wwhd-infra-bootstrap") == "wwhd-infra-bootstrap-boundary"
+    assert len(bootstrap.boundary_stack_name("x" * 128)) == 128

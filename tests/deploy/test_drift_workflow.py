@@ -25,7 +25,8 @@ def test_runs_every_night_and_on_demand():
     wf = yaml.safe_load(DRIFT.read_text())
     on = triggers(wf)
     assert on["schedule"][0]["cron"].split()[2:] == ["*", "*", "*"] and "workflow_dispatch" in on
-    assert wf["permissions"] == {"contents": "read"}
+    assert wf["permissions"] == {}  # the job says what it needs
+    assert wf["jobs"]["drift"]["permissions"] == {"contents": "read", "id-token": "write"}
 
 
 def test_detects_prod_drift_and_posts_the_markdown():

@@ -43,6 +43,11 @@ def test_bootstrap_creates_the_bucket_once_and_is_idempotent(moto, project, cli)
     assert again.code == 0, again.err
     assert "wwhd-infra-bootstrap is up to date" in again.out
     assert pending("wwhd-infra-bootstrap") == []  # the no-change set is gone
+    # the permissions boundary of CI-created roles, in its own stack (templates/bootstrap.py)
+    assert "permissions boundary ready" in first.out and "wwhd-infra-bootstrap-boundary is up to date" in again.out
+    policies = boto3.client("iam").list_policies(Scope="Local")["Policies"]
+    assert f"{BUCKET}-boundary" in {p["PolicyName"] for p in policies}
+    assert pending("wwhd-infra-bootstrap-boundary") == []
 
 
 def test_full_lifecycle(moto, project, cli):
@@ -153,3 +158,14 @@ def test_a_failed_update_shows_the_nested_reason_the_final_state_and_the_way_on(
     assert "final state: UPDATE_ROLLBACK_COMPLETE" in result.out
     assert "  python generate.py plan --env dev" in result.out
     assert "ServiceStack  Service  AWS::ECS::Service  UPDATE_FAILED" in result.out  # seen live, inside the nested stack
+
+
+def test_a_pull_request_plan_packages_under_its_own_prefix_and_offers_no_apply(moto, project, cli):
+    """The pull-request role may write only ``pr/<root>/`` keys (templates/ci.py): ``plan --pull-request`` puts every
+    template there and never suggests applying its change set."""
+    assert cli("bootstrap", "--env", "dev").code == 0
+    r = cli("plan", "--env", "dev", "--pull-request")
+    assert r.code == 0, r.err
+    keys = [o["Key"] for o in boto3.client("s3", region_name=REGION).list_objects_v2(Bucket=BUCKET)["Contents"]]
+    assert keys and all(k.startswith("pr/wwhd-dev/") for k in keys), keys
+    assert "apply it:" not in r.out

@@ -55,7 +55,10 @@ def test_the_ci_trust_policies_read_as_an_or_of_subjects_and_an_and_of_keys(prod
     repo = "UNCONFIRMED"  # params/prod.yaml's ci.github_repository until its owner confirms it
     assert trusts["GitHubPlanRole"].endswith(
         f"Condition (all of): {aud} AND StringEquals token.actions.githubusercontent.com:sub "
-        f"(repo:{repo}:pull_request OR repo:{repo}:ref:refs/heads/main)")
+        f"repo:{repo}:ref:refs/heads/main")
+    assert trusts["GitHubPullRequestRole"].endswith(
+        f"Condition (all of): {aud} AND StringEquals token.actions.githubusercontent.com:sub "
+        f"repo:{repo}:pull_request")
     assert trusts["GitHubDeployRole"].endswith(
         f"Condition (all of): {aud} AND StringEquals token.actions.githubusercontent.com:sub "
         f"repo:{repo}:environment:production")

@@ -1,0 +1,189 @@
+"""Is the CloudFormation execution role complete? Computed from data, not from a hand list.
+
+For every resource type in an environment's templates, CloudFormation's resource handlers call exactly the actions
+the type's registry schema lists under ``handlers.{create,read,update,delete}.permissions``. cfn-lint ships those
+schemas (``cfnlint/data/schemas``: ``providers/<region>.json`` names each type's file in ``resources/``); some old
+cfn-lint releases stripped the handlers, so ``setup.cfg`` pins a floor that has them and a type without them fails
+here, loudly, instead of passing with nothing required.
+
+Required for each type: every handler permission within the type's own service(s) (``OWN_SERVICES``), plus the
+documented dependent actions of ``DEPENDENT`` (what a service calls on the caller's behalf, each row with its AWS
+source). Withheld on purpose (``WITHHELD``): the deletes of what is ``Retain`` for good (the file system, its access
+points, the backup vault): CloudFormation never calls them, and a template that dropped the Retain would fail to
+delete instead of losing data. Named stateful resources under ``RetainExceptOnCreate`` (secrets, the ECR
+repository) are deleted by a rolled-back first create, so their deletes are required.
+
+A required action is granted when some ``Allow`` statement of the execution role's policies names it (or a wildcard
+matching it). An action the Service Authorization Reference lists without a resource type (``templates/_sar.py``)
+must be granted on ``*``: AWS denies it on any ARN.
+
+Some handler lists name API operations that are no IAM action (``s3:DeleteBucketCors`` is authorized by
+``s3:PutBucketCORS``, ``backup-storage:Mount`` does not exist): IAM cannot grant them and cfn-lint warns (W3037) on a
+policy that names them, so only actions cfn-lint's IAM action list (``AdditionalSpecs/Policies.json``) knows are
+required; :func:`not_iam_actions` lists the rest.
+
+Reading the schemas does not import cfn-lint (slow): the package's folder is found with ``importlib.util``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib.util
+import json
+from functools import cache
+from pathlib import Path
+
+from templates._sar import STAR_ONLY
+
+# Type namespace -> the IAM service prefixes that are "its own service".
+OWN_SERVICES = {
+    "Backup": ("backup", "backup-storage"),
+    "CertificateManager": ("acm",),
+    "CloudFormation": ("cloudformation",),
+    "CloudWatch": ("cloudwatch",),
+    "EC2": ("ec2",),
+    "ECR": ("ecr",),
+    "ECS": ("ecs",),
+    "EFS": ("elasticfilesystem",),
+    "ElasticLoadBalancingV2": ("elasticloadbalancing",),
+    "IAM": ("iam",),
+    "Logs": ("logs",),
+    "Route53": ("route53",),
+    "S3": ("s3",),
+    "SecretsManager": ("secretsmanager",),
+    "SNS": ("sns",),
+}
+
+# Actions a service calls on the caller's behalf that the registry handlers do not list. type -> (actions, source).
+DEPENDENT: dict[str, tuple[tuple[str, ...], str]] = {
+    "AWS::ElasticLoadBalancingV2::LoadBalancer": (
+        ("ec2:DescribeAccountAttributes", "ec2:DescribeAddresses", "ec2:DescribeInternetGateways",
+         "ec2:DescribeSecurityGroups", "ec2:DescribeSubnets", "ec2:DescribeVpcs", "iam:CreateServiceLinkedRole"),
+        "Elastic Load Balancing User Guide, 'Elastic Load Balancing API permissions': CreateLoadBalancer (2015-12-01)",
+    ),
+    "AWS::ElasticLoadBalancingV2::TargetGroup": (
+        ("ec2:DescribeInternetGateways", "ec2:DescribeVpcs"),
+        "Elastic Load Balancing User Guide, 'Elastic Load Balancing API permissions': CreateTargetGroup",
+    ),
+    "AWS::CloudFormation::Stack": (
+        ("cloudformation:CancelUpdateStack", "cloudformation:ContinueUpdateRollback"),
+        "CloudFormation Template Reference, AWS::CloudFormation::Stack (a nested stack's update rolls back with "
+        "CancelUpdateStack) and API Reference, ContinueUpdateRollback (run on the parent for its nested stacks)",
+    ),
+    "AWS::EFS::MountTarget": (
+        ("ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface", "ec2:DescribeNetworkInterfaces",
+         "ec2:DescribeSubnets", "ec2:ModifyNetworkInterfaceAttribute"),
+        "Amazon EFS API Reference, CreateMountTarget and DeleteMountTarget: required EC2 permissions",
+    ),
+}
+
+WITHHELD = {
+    "elasticfilesystem:DeleteFileSystem": "the file system is Retain: CloudFormation never deletes it",
+    "elasticfilesystem:DeleteAccessPoint": "the access points are Retain: CloudFormation never deletes them",
+    "s3:DeleteBucket": "the ALB access log bucket is Retain: CloudFormation never deletes it",
+    "s3:DeleteObject": "CloudFormation never deletes objects; the access logs expire by the bucket's lifecycle",
+    "iam:DeleteRolePermissionsBoundary": "would lift the permissions boundary: denied outright (templates/ci.py)",
+    # The handler attaches a managed policy to the groups and users its template names; ours name roles only.
+    "iam:AttachGroupPolicy": "the templates attach managed policies to roles only",
+    "iam:AttachUserPolicy": "the templates attach managed policies to roles only",
+    "iam:DetachGroupPolicy": "the templates attach managed policies to roles only",
+    "iam:DetachUserPolicy": "the templates attach managed policies to roles only",
+}
+
+EXECUTION_ROLE = "CloudFormationExecutionRole"
+
+
+class MissingHandlers(RuntimeError):
+    """cfn-lint's schemas do not list a type's handler permissions: upgrade cfn-lint (``setup.cfg`` floor)."""
+
+
+def _cfnlint_data() -> Path:
+    spec = importlib.util.find_spec("cfnlint")
+    return Path(next(iter(spec.submodule_search_locations))) / "data"
+
+
+@cache
+def _schemas() -> tuple[Path, dict[str, str]]:
+    root = _cfnlint_data() / "schemas"
+    return root, json.loads((root / "providers" / "us-west-2.json").read_text(encoding="utf-8"))
+
+
+@cache
+def _iam_actions() -> dict[str, frozenset[str]]:
+    """service prefix -> its IAM action names, lower case (cfn-lint's copy of the IAM policy reference)."""
+    data = json.loads((_cfnlint_data() / "AdditionalSpecs" / "Policies.json").read_text(encoding="utf-8"))
+    return {service: frozenset(v.get("Actions", {})) for service, v in data.items()}
+
+
+def is_iam_action(action: str) -> bool:
+    service, _, name = action.partition(":")
+    return name.lower() in _iam_actions().get(service, frozenset())
+
+
+def not_iam_actions(type_: str) -> list[str]:
+    return sorted(a for a in handler_permissions(type_) if not is_iam_action(a))
+
+
+@cache
+def handler_permissions(type_: str) -> frozenset[str]:
+    root, index = _schemas()
+    if type_ not in index:
+        raise MissingHandlers(f"{type_}: no registry schema in cfn-lint's data")
+    schema = json.loads((root / "resources" / f"{index[type_]}.json").read_text(encoding="utf-8"))
+    handlers = schema.get("handlers") or {}
+    perms = {a for h in ("create", "read", "update", "delete") for a in handlers.get(h, {}).get("permissions", [])}
+    if not perms:
+        raise MissingHandlers(f"{type_}: cfn-lint's schema lists no handler permissions (an old or stripped release)")
+    return frozenset(perms)
+
+
+def required(type_: str) -> dict[str, str]:
+    """action -> why, for one resource type."""
+    namespace = type_.split("::")[1]
+    if namespace not in OWN_SERVICES:
+        raise MissingHandlers(f"{type_}: add its service prefix to OWN_SERVICES in checks/execution_role.py")
+    own = OWN_SERVICES[namespace]
+    out = {a: f"{type_} handler" for a in handler_permissions(type_)
+           if a.split(":")[0] in own and a not in WITHHELD and is_iam_action(a)}
+    actions, source = DEPENDENT.get(type_, ((), ""))
+    out.update({a: f"{type_}: {source}" for a in actions})
+    return out
+
+
+def _listify(v) -> list:
+    return v if isinstance(v, list) else [v]
+
+
+def execution_statements(templates: dict[str, dict]) -> list[dict] | None:
+    """The Allow statements of the execution role's managed policies, or None without a ci stack."""
+    ci = templates.get("ci")
+    if not ci:
+        return None
+    resources = ci["Resources"]
+    role = resources[EXECUTION_ROLE]["Properties"]
+    names = [ref["Ref"] for ref in role.get("ManagedPolicyArns", []) if isinstance(ref, dict) and "Ref" in ref]
+    docs = [resources[n]["Properties"]["PolicyDocument"] for n in names]
+    docs += [pol["PolicyDocument"] for pol in role.get("Policies", [])]
+    return [s for d in docs for s in _listify(d["Statement"]) if s.get("Effect") == "Allow"]
+
+
+def types_used(templates: dict[str, dict]) -> set[str]:
+    return {r["Type"] for t in templates.values() for r in t.get("Resources", {}).values()}
+
+
+def gaps(templates: dict[str, dict]) -> list[str]:
+    """What the execution role lacks for the environment's resource types (empty: complete, or no ci stack)."""
+    statements = execution_statements(templates)
+    if statements is None:
+        return []
+    need: dict[str, str] = {}
+    for type_ in sorted(types_used(templates)):
+        need.update(required(type_))
+    problems = []
+    for action, why in sorted(need.items()):
+        on = [s for s in statements if any(fnmatch.fnmatchcase(action, a) for a in _listify(s["Action"]))]
+        if not on:
+            problems.append(f"{action} is not granted ({why})")
+        elif action in STAR_ONLY and not any("*" in _listify(s["Resource"]) for s in on):
+            problems.append(f"{action} is granted only on ARNs, but AWS authorizes it only on * ({why})")
+    return problems

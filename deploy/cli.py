@@ -18,8 +18,8 @@ def _lazy(name: str):
 
 
 def register(subparsers, debug_flag=None) -> None:
-    """Add the verbs that talk to AWS (bootstrap, package, plan, apply, status, destroy, drift, verify) to generate.py's
-    parser; ``debug_flag`` adds generate.py's ``--debug`` to each."""
+    """Add the verbs that talk to AWS (bootstrap, package, plan, apply, status, destroy, drift, verify, history,
+    rollback, ...) to generate.py's parser; ``debug_flag`` adds generate.py's ``--debug`` to each."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--env", dest="env", metavar="NAME", help="environment (params/NAME.yaml); required")
     common.add_argument("--profile", help="AWS profile (default: boto3's credential chain)")

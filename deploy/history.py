@@ -67,8 +67,9 @@ def split_url(url: str, bucket: str) -> str | None:
 
 
 def release_id(when, change_set: str) -> str:
-    """``20261130T195900Z-wwhd-dev-v1-20261130195858``: sorts by time, names the change set."""
-    return f"{when:%Y%m%dT%H%M%SZ}-{change_set}"
+    """``20261130T195900.123456Z-wwhd-dev-v1-20261130195858``: sorts by time (microseconds: two records of one second
+    keep their order), names the change set."""
+    return f"{when:%Y%m%dT%H%M%S.%fZ}-{change_set}"
 
 
 # --- recording (apply) --------------------------------------------------------------------------------------------

@@ -102,7 +102,7 @@ def test_rollback_to_a_named_release(two_releases, cli):
     result = cli("rollback", "--env", "dev", "--to", v1["id"], "--yes")
     assert result.code == 0, result.out + result.err
     assert parameters()["ImageTag"] == "v1"
-    unknown = cli("rollback", "--env", "dev", "--to", "20200101T000000Z-nothing", "--yes")
+    unknown = cli("rollback", "--env", "dev", "--to", "20200101T000000.000000Z-nothing", "--yes")
     assert unknown.code == 2 and fix_of(unknown.err) == "pick an id from: python generate.py history --env dev"
 
 
@@ -181,3 +181,34 @@ def test_git_commit_comes_from_github_sha(monkeypatch, tmp_path):
     monkeypatch.delenv("GITHUB_SHA")
     assert _commit(tmp_path) is None  # not a git checkout
 
+
+
+def test_rollback_without_a_terminal_keeps_the_change_set_and_its_apply_records_the_same_root(two_releases, cli):
+    v1 = records()[1]
+    result = cli("rollback", "--env", "dev")
+    assert result.code == 2 and parameters()["ImageTag"] == "v2"
+    fix = fix_of(result.err)
+    argv = shlex.split(fix)
+    assert argv[2:6] == ["apply", "--env", "dev", "--change-set"] and argv[-1] == "--yes"
+    applied = cli(*argv[2:])
+    assert applied.code == 0, applied.out + applied.err
+    assert parameters()["ImageTag"] == "v1"
+    newest = records()[0]
+    # apply --change-set does not know the URL: it is found from the deployed root's bytes and S3's checksum
+    assert newest["templateUrl"] == v1["templateUrl"] and newest["parameters"] == v1["parameters"]
+
+
+def test_history_of_an_environment_without_records(moto, project, cli):
+    assert cli("bootstrap", "--env", "dev").code == 0
+    result = cli("history", "--env", "dev")
+    assert result.code == 0 and "no releases recorded for wwhd-dev" in result.out
+
+
+def test_release_ids_sort_by_time_within_one_second():
+    from datetime import datetime, timezone
+
+    from deploy.history import release_id
+
+    first = release_id(datetime(2026, 1, 1, 12, 0, 0, 1000, tzinfo=timezone.utc), "wwhd-dev-v2-20260101120000")
+    second = release_id(datetime(2026, 1, 1, 12, 0, 0, 900000, tzinfo=timezone.utc), "wwhd-dev-v1-20260101120000")
+    assert sorted([second, first]) == [first, second]

@@ -13,7 +13,9 @@ the roles that may deploy may already read and write them (templates/ci.py: ``s3
 bucket's objects, ``s3:ListBucket`` on the bucket), and the bucket is versioned, TLS-only and never public.
 
 Expiry: the bucket's lifecycle rule (templates/bootstrap.py, no prefix filter) expires every object 365 days after it
-was *first* uploaded, records and templates alike. package.py skips a key that already holds the same bytes, so a
+was *first* uploaded, records and templates alike (S3 API reference, LifecycleExpiration ``Days``: "the lifetime, in
+days, of the objects", counted by S3 from the object's creation; in our versioned bucket an expired object gets a
+delete marker, so GetObject answers NoSuchKey). package.py skips a key that already holds the same bytes, so a
 child template unchanged for a year can expire although a recent release uses it (the next ``plan`` uploads it
 again). So before a release is offered, ``rollback`` reads its root and checks every nested template it names is
 still there, and refuses with the forward deploy that brings the same image back if one is gone.
@@ -41,6 +43,7 @@ import templates
 from . import diff
 from .aws import aws_errors, caller_account, check_account, error_code
 from .errors import BadInput, DeployError
+from .ui import clean
 from .package import ROOT_FILE, Packaged, template_bucket, uses_transform
 from .stacks import STACK_TYPE, describe
 
@@ -115,7 +118,10 @@ def _record(ctx: Ctx, planned: Planned, final: StackInfo) -> dict:
 
 def _deployed_url(ctx: Ctx, bucket: str, account: str) -> str | None:
     """``apply --change-set``: the root's URL from the deployed root's bytes, kept only when the content-addressed
-    object under that name holds exactly those bytes (S3's SHA-256 checksum, as package.py stores it)."""
+    object under that name holds exactly those bytes (S3's SHA-256 checksum, as package.py stores it). GetTemplate
+    with ``TemplateStage=Original`` returns "the user-submitted template" (CloudFormation API reference, GetTemplate);
+    if AWS ever returned other bytes the checksum would not match and the release is recorded without a URL (history
+    shows it; rollback does not offer it)."""
     from .package import content_key, object_url
 
     with aws_errors():
@@ -175,11 +181,21 @@ def releases(ctx: Ctx, bucket: str, account: str) -> list[dict]:
             data = json.loads(_get(ctx, bucket, account, key) or b"null")
         except ValueError:
             data = None
-        if isinstance(data, dict) and isinstance(data.get("id"), str):
+        if _valid(data):
             found.append(data)
         else:
             ctx.out.warn(f"s3://{bucket}/{key} is not a release record of ours: skipped")
     return found
+
+
+def _valid(data) -> bool:
+    """A record as _record writes it: anyone who may write to the bucket may write there too, so the fields used
+    are checked for their type before any is read (the others are shown as text, cleaned by ``Out``)."""
+    if not isinstance(data, dict) or not isinstance(data.get("id"), str):
+        return False
+    params = data.get("parameters")
+    return (isinstance(params, dict) and all(isinstance(v, str) for v in params.values())
+            and isinstance(data.get("templateUrl"), (str, type(None))))
 
 
 def _get(ctx: Ctx, bucket: str, account: str, key: str) -> bytes | None:
@@ -231,12 +247,16 @@ def history_cmd(ctx: Ctx, json_file: Path | None = None) -> int:
         return 0
     ctx.out.line(f"releases of {ctx.p.stack_name}, newest first (s3://{bucket}/{prefix(ctx.p.stack_name)}):")
     for r in found:
-        params = r.get("parameters") or {}
+        params = r["parameters"]
         mark = "*" if r["id"] == now else " "
-        ctx.out.line(f"{mark} {r.get('time', '?')}  image {params.get('ImageTag', '?')}  desired "
-                     f"{params.get('DesiredCount', '?')}  {r.get('status', '?')}  {r.get('changeSet', '?')}  "
-                     f"by {r.get('who', '?')}" + (f"  commit {r['commit'][:12]}" if r.get("commit") else ""))
-        ctx.out.line(f"    id {r['id']}")
+        def shown(value) -> str:
+            return clean(str(value if value is not None else "?"))
+
+        fields = [shown(r.get("time")), f"image {shown(params.get('ImageTag'))}",
+                  f"desired {shown(params.get('DesiredCount'))}", shown(r.get("status")), shown(r.get("changeSet")),
+                  f"by {shown(r.get('who'))}"] + ([f"commit {shown(r['commit'])[:12]}"] if r.get("commit") else [])
+        ctx.out.line(f"{mark} " + "  ".join(fields))
+        ctx.out.line(f"    id {clean(r['id'])}")
     if now is None and info is not None and info.exists:
         ctx.out.warn(f"{ctx.p.stack_name} runs no recorded release (deployed another way, or the record was lost)")
     else:
@@ -275,7 +295,8 @@ def rollback(ctx: Ctx, to: str | None = None, yes: bool = False, allow_data_loss
                  f"desired count {params.get('DesiredCount')}, {release.get('status')} at {release.get('time')})")
     opts = commands.PlanOptions(image_tag=params.get("ImageTag"), desired_count=_count(ctx, release),
                                 role_arn=role_arn, wait=wait)
-    return commands.apply(ctx, opts, yes=yes, allow_data_loss=allow_data_loss, source=lambda _ctx, _acct: target.packaged)
+    return commands.apply(ctx, opts, yes=yes, allow_data_loss=allow_data_loss,
+                          source=lambda _ctx, _account: target.packaged)
 
 
 def _pick(ctx: Ctx, found: list[dict], now: str | None, to: str | None) -> dict:

@@ -212,3 +212,15 @@ def test_release_ids_sort_by_time_within_one_second():
     first = release_id(datetime(2026, 1, 1, 12, 0, 0, 1000, tzinfo=timezone.utc), "wwhd-dev-v2-20260101120000")
     second = release_id(datetime(2026, 1, 1, 12, 0, 0, 900000, tzinfo=timezone.utc), "wwhd-dev-v1-20260101120000")
     assert sorted([second, first]) == [first, second]
+
+
+def test_a_foreign_object_under_history_is_skipped_and_fields_are_shown_as_data(two_releases, cli):
+    name = bucket()
+    forged = {**records()[0], "id": "29991231T000001.000000Z-x", "who": "me\n* 2099 image evil\x1b[31m"}
+    s3().put_object(Bucket=name, Key=f"history/{STACK}/29991231T000000.000000Z-junk.json", Body=b"[1, 2]")
+    s3().put_object(Bucket=name, Key=f"history/{STACK}/{forged['id']}.json", Body=json.dumps(forged).encode())
+    result = cli("history", "--env", "dev")
+    assert result.code == 0, result.err
+    assert "29991231T000000.000000Z-junk.json is not a release record of ours: skipped" in result.out + result.err
+    assert "\x1b" not in result.out and "\n* 2099" not in result.out
+    assert sum(1 for line in result.out.splitlines() if "image v" in line) == 3

@@ -224,3 +224,12 @@ def test_a_foreign_object_under_history_is_skipped_and_fields_are_shown_as_data(
     assert "29991231T000000.000000Z-junk.json is not a release record of ours: skipped" in result.out + result.err
     assert "\x1b" not in result.out and "\n* 2099" not in result.out
     assert sum(1 for line in result.out.splitlines() if "image v" in line) == 3
+
+
+def test_without_a_template_bucket_history_is_bad_input_and_rollback_has_nothing_to_do(moto, project, cli):
+    listed = cli("history", "--env", "dev")
+    assert listed.code == 2 and "the template bucket wwhd-infra-123456789012-us-west-2 does not exist" in listed.err
+    assert fix_of(listed.err) == "create it: python generate.py bootstrap --env dev"
+    result = cli("rollback", "--env", "dev", "--yes")
+    assert result.code == 1 and "no stack wwhd-dev in us-west-2: there is nothing to roll back" in result.err
+    assert fix_of(result.err) == "deploy it: python generate.py apply --env dev"

@@ -233,3 +233,17 @@ def test_without_a_template_bucket_history_is_bad_input_and_rollback_has_nothing
     result = cli("rollback", "--env", "dev", "--yes")
     assert result.code == 1 and "no stack wwhd-dev in us-west-2: there is nothing to roll back" in result.err
     assert fix_of(result.err) == "deploy it: python generate.py apply --env dev"
+
+
+def test_rollback_keeps_applys_data_loss_guard(two_releases, cli, monkeypatch):
+    from deploy import changeset
+
+    from .test_protection import with_storage_change
+
+    monkeypatch.setattr(changeset, "describe_tree", with_storage_change("True"))
+    refused = cli("rollback", "--env", "dev", "--yes")
+    assert refused.code == 1 and "refusing to apply: this change set would lose data" in refused.err
+    assert parameters()["ImageTag"] == "v2" and len(records()) == 2  # nothing executed, nothing recorded
+    allowed = cli("rollback", "--env", "dev", "--yes", "--allow-data-loss")
+    assert allowed.code == 0, allowed.out + allowed.err
+    assert "--allow-data-loss given" in allowed.out + allowed.err and parameters()["ImageTag"] == "v1"

@@ -70,6 +70,19 @@ def discover(args) -> int:
     return _run(args, lambda ctx: seed.discover(ctx, args.json), placeholders_ok=True)
 
 
+def history(args) -> int:
+    from . import history as releases
+
+    return _run(args, lambda ctx: releases.history_cmd(ctx, args.json))
+
+
+def rollback(args) -> int:
+    from . import history as releases
+
+    return _run(args, lambda ctx: releases.rollback(ctx, args.to, args.yes, args.allow_data_loss, _role(args),
+                                                    args.wait))
+
+
 def _since(args) -> int:
     if args.since < 1:
         raise BadInput(f"--since {args.since} is not a number of minutes of 1 or more",

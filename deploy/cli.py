@@ -18,8 +18,8 @@ def _lazy(name: str):
 
 
 def register(subparsers, debug_flag=None) -> None:
-    """Add the verbs that talk to AWS (bootstrap, package, plan, apply, status, destroy, drift, verify, discover) to
-    generate.py's parser; ``debug_flag`` adds generate.py's ``--debug`` to each."""
+    """Add the verbs that talk to AWS (bootstrap, package, plan, apply, status, destroy, drift, verify, discover,
+    history, rollback, migrate-data) to generate.py's parser; ``debug_flag`` adds generate.py's ``--debug`` to each."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--env", dest="env", metavar="NAME", help="environment (params/NAME.yaml); required")
     common.add_argument("--profile", help="AWS profile (default: boto3's credential chain)")
@@ -81,6 +81,17 @@ def register(subparsers, debug_flag=None) -> None:
     mi.add_argument("--yes", action="store_true", help="do not ask before creating the temporary path stack")
     mi.add_argument("--seed-family", default="wwhd-backend", metavar="FAMILY",
                     help="task definition family of the seed's tasks, refused while running (default wwhd-backend)")
+    hi = add("history", _lazy("history"), "list the releases apply recorded, newest first, the deployed one marked", [])
+    hi.add_argument("--json", type=Path, metavar="FILE", help="also write the releases as JSON")
+    rb = add("rollback", _lazy("rollback"), "plan, review and apply the previous good release exactly as recorded "
+                                            "(templates and parameters)", [waiting])
+    rb.add_argument("--to", metavar="RELEASE_ID", help="the release to go back to (an id history lists; default: the "
+                                                       "last good one before the deployed one)")
+    rb.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    rb.add_argument("--allow-data-loss", action="store_true",
+                    help="execute even when stateful resources would be removed or replaced")
+    rb.add_argument("--role-arn", metavar="ARN", help="CloudFormation service role (CI: the ci stack's "
+                                                      "CloudFormationExecutionRoleArn)")
     ve = add("verify", _lazy("verify"), "check the deployed environment against the seed's testing checklist "
                                         "(read-only)", [])
     ve.add_argument("--since", type=int, default=15, metavar="MINUTES",

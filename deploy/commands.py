@@ -23,7 +23,7 @@ from templates.root import Param
 
 from . import adopt as adoption
 from . import bootstrap as boot
-from . import changeset, diff, drift, preflight, review
+from . import changeset, diff, drift, history, preflight, review
 from .aws import Aws, aws_errors, check_account
 from .errors import EXIT, BadInput, DeployError, explain, suggest
 from .package import Packaged, default_bucket, package, quick_create_url, template_bucket
@@ -86,6 +86,7 @@ class Planned:
     review: review.Review
     arn: str
     info: StackInfo | None
+    template_url: str | None = None  # the root's S3 URL when this run planned it (deploy/history.py records it)
 
 
 class Interrupted(DeployError):
@@ -232,8 +233,9 @@ def plan(ctx: Ctx, opts: PlanOptions) -> int:
     return 0
 
 
-def _plan(ctx: Ctx, opts: PlanOptions) -> Planned | None:
-    """Package, create the change set (nested), describe it all, print and write the review; None if no changes."""
+def _plan(ctx: Ctx, opts: PlanOptions, source: Callable[[Ctx, str], Packaged] | None = None) -> Planned | None:
+    """Package, create the change set (nested), describe it all, print and write the review; None if no changes.
+    ``source(ctx, account)`` replaces packaging with templates already in S3 (``rollback``: a recorded release)."""
     account = check_account(ctx.aws, ctx.p.account_id, ctx.env)
     info = _ready(ctx, describe(ctx.aws, ctx.p.stack_name), opts.wait, "plan")
     cs_type = change_set_type(info, ctx.p)
@@ -247,7 +249,8 @@ def _plan(ctx: Ctx, opts: PlanOptions) -> Planned | None:
         def adjust(built: dict[str, dict]) -> None:
             adopted.extend(adoption.find(ctx.aws, ctx.p.stack_name, built))
             adoption.as_found(built, adopted)
-    packaged = _package(ctx, account, adjust if opts.adopt else None, opts.key_prefix)
+    packaged = source(ctx, account) if source else _package(ctx, account, adjust if opts.adopt else None,
+                                                            opts.key_prefix)
     req = _request(ctx, info, cs_type, packaged, opts)
     if adopted:
         req = replace(req, import_existing=True)
@@ -274,7 +277,7 @@ def _plan(ctx: Ctx, opts: PlanOptions) -> Planned | None:
     if opts.adopt:
         adoption.show(adopted, ctx.out)
     _write(opts, result, adopted)
-    return Planned(result, arn, info)
+    return Planned(result, arn, info, packaged.root_url)
 
 
 def _plan_drift(ctx: Ctx, info: StackInfo | None, opts: PlanOptions) -> drift.Report | drift.Skipped | None:
@@ -342,7 +345,8 @@ def _require_created(desc: dict) -> None:
 
 
 def apply(ctx: Ctx, opts: PlanOptions, change_set: str | None = None, yes: bool = False,
-          allow_data_loss: bool = False, review_file: Path | None = None) -> int:
+          allow_data_loss: bool = False, review_file: Path | None = None,
+          source: Callable[[Ctx, str], Packaged] | None = None) -> int:
     """Execute a reviewed change set (or plan one and confirm), guard the data, follow it to the end."""
     if change_set:
         if opts.image_tag or opts.desired_count is not None:
@@ -353,7 +357,7 @@ def apply(ctx: Ctx, opts: PlanOptions, change_set: str | None = None, yes: bool 
             return 0
         _repeat_drift(ctx, planned, review_file)
     else:
-        planned = _plan(ctx, opts)
+        planned = _plan(ctx, opts, source)
         if planned is None:
             return 0
         if not yes and not _confirmed(ctx, planned):
@@ -369,6 +373,7 @@ def apply(ctx: Ctx, opts: PlanOptions, change_set: str | None = None, yes: bool 
     if ctx.p.production and not (info and info.exists):
         protect(ctx.aws, final, ctx.out)  # a new stack gets its protection as soon as it exists
     _summary(ctx, planned.review, final, seconds)
+    history.record(ctx, planned, final)  # a warning, never a failure, when it cannot be written
     if adoption.imports(planned.review):
         for line in adoption.next_steps(ctx.command):
             ctx.out.line(line)

@@ -1,0 +1,374 @@
+"""The deploy history (``history``) and the one-command rollback to the last good release (``rollback``).
+
+A *release* is what one successful ``apply`` deployed: the root template's S3 URL, the root parameters, the change set,
+the stack's final status and time, who (the STS caller ARN) and, when known, the git commit.
+
+Where it lives: one JSON object per release in the template bucket, ``history/<stack>/<UTC time>-<change set>.json``,
+written with ``ExpectedBucketOwner`` like every other S3 call of ours (deploy/package.py). Why not derive it from
+CloudFormation: DescribeStacks and GetTemplate describe only what is deployed now; no API returns the ``TemplateURL``
+an earlier update used, nor who ran it from which commit, and stack events keep neither. The root URL is what makes a
+rollback exact: package.py names every template by the SHA-256 of its bytes, so the root's URL pins every nested
+template byte for byte (``<stack>/<sha256>.yaml`` never changes meaning). The records sit next to those templates, so
+the roles that may deploy may already read and write them (templates/ci.py: ``s3:GetObject``/``PutObject`` on the
+bucket's objects, ``s3:ListBucket`` on the bucket), and the bucket is versioned, TLS-only and never public.
+
+Expiry: the bucket's lifecycle rule (templates/bootstrap.py, no prefix filter) expires every object 365 days after it
+was *first* uploaded, records and templates alike (S3 API reference, LifecycleExpiration ``Days``: "the lifetime, in
+days, of the objects", counted by S3 from the object's creation; in our versioned bucket an expired object gets a
+delete marker, so GetObject answers NoSuchKey). package.py skips a key that already holds the same bytes, so a
+child template unchanged for a year can expire although a recent release uses it (the next ``plan`` uploads it
+again). So before a release is offered, ``rollback`` reads its root and checks every nested template it names is
+still there, and refuses with the forward deploy that brings the same image back if one is gone.
+
+Recording never fails a deploy: the stack is deployed whatever happens to the record; a record that cannot be
+written is a warning saying that this release cannot be rolled back to.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlsplit
+
+from botocore.exceptions import ClientError
+
+import templates
+
+from . import diff
+from .aws import aws_errors, caller_account, check_account, error_code
+from .errors import BadInput, DeployError
+from .ui import clean
+from .package import ROOT_FILE, Packaged, template_bucket, uses_transform
+from .stacks import STACK_TYPE, describe
+
+if TYPE_CHECKING:
+    from .commands import Ctx, Planned
+    from .stacks import StackInfo
+
+PREFIX = "history"
+GOOD = {"CREATE_COMPLETE", "UPDATE_COMPLETE"}
+MISSING = {"404", "NoSuchKey", "NotFound"}
+
+
+def prefix(stack: str) -> str:
+    return f"{PREFIX}/{stack}/"
+
+
+def split_url(url: str, bucket: str) -> str | None:
+    """The key of a template URL in our bucket (the virtual-hosted form package.object_url writes); None otherwise,
+    so a record can never make us read another bucket."""
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not (parts.hostname or "").startswith(f"{bucket}.s3."):
+        return None
+    return unquote(parts.path.lstrip("/")) or None
+
+
+def release_id(when, change_set: str) -> str:
+    """``20261130T195900.123456Z-wwhd-dev-v1-20261130195858``: sorts by time (microseconds: two records of one second
+    keep their order), names the change set."""
+    return f"{when:%Y%m%dT%H%M%S.%fZ}-{change_set}"
+
+
+# --- recording (apply) --------------------------------------------------------------------------------------------
+
+
+def record(ctx: Ctx, planned: Planned, final: StackInfo) -> dict | None:
+    """Write the release ``apply`` just deployed; on any failure warn and go on (the deploy itself succeeded)."""
+    try:
+        return _record(ctx, planned, final)
+    except Exception as e:  # noqa: BLE001 - the stack is deployed: a lost record must not turn success into failure
+        ctx.out.warn(f"deployed, but the release was not recorded ({type(e).__name__}: {e}); rollback cannot offer "
+                     f"it. To record a deploy of the same state later: {ctx.command('apply')}")
+        return None
+
+
+def _record(ctx: Ctx, planned: Planned, final: StackInfo) -> dict:
+    account = caller_account(ctx.aws)
+    bucket = template_bucket(ctx.aws, ctx.p, account)
+    url = planned.template_url or _deployed_url(ctx, bucket, account)
+    when = ctx.now()
+    rid = release_id(when, planned.review.change_set_name)
+    with aws_errors():
+        who = ctx.aws.client("sts").get_caller_identity()["Arn"]
+    release = {
+        "id": rid,
+        "stack": ctx.p.stack_name,
+        "time": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "templateUrl": url,
+        "parameters": dict(sorted(final.parameters.items())),
+        "changeSet": planned.review.change_set_name,
+        "changeSetArn": planned.arn,
+        "status": final.status,
+        "who": who,
+        "commit": _commit(ctx.home),
+    }
+    body = json.dumps(release, indent=2, sort_keys=True).encode("utf-8")
+    with aws_errors():
+        ctx.aws.s3.put_object(Bucket=bucket, Key=f"{prefix(ctx.p.stack_name)}{rid}.json", Body=body,
+                              ContentType="application/json", ChecksumAlgorithm="SHA256", ExpectedBucketOwner=account)
+    ctx.out.line(f"recorded release {rid}")
+    return release
+
+
+def _deployed_url(ctx: Ctx, bucket: str, account: str) -> str | None:
+    """``apply --change-set``: the root's URL from the deployed root's bytes, kept only when the content-addressed
+    object under that name holds exactly those bytes (S3's SHA-256 checksum, as package.py stores it). GetTemplate
+    with ``TemplateStage=Original`` returns "the user-submitted template" (CloudFormation API reference, GetTemplate);
+    if AWS ever returned other bytes the checksum would not match and the release is recorded without a URL (history
+    shows it; rollback does not offer it)."""
+    from .package import content_key, object_url
+
+    with aws_errors():
+        body = ctx.aws.cfn.get_template(StackName=ctx.p.stack_name, TemplateStage="Original")["TemplateBody"]
+    if not isinstance(body, str):
+        return None
+    key = content_key(ctx.p.stack_name, body)
+    if _checksum(ctx, bucket, account, key) != base64.b64encode(hashlib.sha256(body.encode()).digest()).decode():
+        return None
+    return object_url(bucket, ctx.p.region, key)
+
+
+def _checksum(ctx: Ctx, bucket: str, account: str, key: str) -> str | None:
+    try:
+        with aws_errors():
+            head = ctx.aws.s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED", ExpectedBucketOwner=account)
+    except ClientError as e:
+        if error_code(e) in MISSING:
+            return None
+        raise
+    return head.get("ChecksumSHA256", "")
+
+
+def _commit(home: Path) -> str | None:
+    """``GITHUB_SHA`` in GitHub Actions, else ``git rev-parse HEAD`` when this is a git checkout; None otherwise."""
+    if os.environ.get("GITHUB_SHA"):
+        return os.environ["GITHUB_SHA"]
+    try:
+        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=home, capture_output=True, text=True, timeout=5,
+                              check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    commit = done.stdout.strip()
+    return commit if done.returncode == 0 and len(commit) in (40, 64) else None
+
+
+# --- reading ------------------------------------------------------------------------------------------------------
+
+
+def releases(ctx: Ctx, bucket: str, account: str) -> list[dict]:
+    """Every recorded release of this stack, newest first (ids sort by time)."""
+    keys = []
+    with aws_errors():
+        try:
+            pages = ctx.aws.s3.get_paginator("list_objects_v2").paginate(
+                Bucket=bucket, Prefix=prefix(ctx.p.stack_name), ExpectedBucketOwner=account)
+            for page in pages:
+                keys += [o["Key"] for o in page.get("Contents", []) if o["Key"].endswith(".json")]
+        except ClientError as e:
+            if error_code(e) == "NoSuchBucket":
+                raise BadInput(f"the template bucket {bucket} does not exist in this account and region",
+                               f"create it: {ctx.command('bootstrap')}") from None
+            raise
+    found = []
+    for key in sorted(keys, reverse=True):
+        try:
+            data = json.loads(_get(ctx, bucket, account, key) or b"null")
+        except ValueError:
+            data = None
+        if _valid(data):
+            found.append(data)
+        else:
+            ctx.out.warn(f"s3://{bucket}/{key} is not a release record of ours: skipped")
+    return found
+
+
+def _valid(data) -> bool:
+    """A record as _record writes it: anyone who may write to the bucket may write there too, so the fields used
+    are checked for their type before any is read (the others are shown as text, cleaned by ``Out``)."""
+    if not isinstance(data, dict) or not isinstance(data.get("id"), str):
+        return False
+    params = data.get("parameters")
+    return (isinstance(params, dict) and all(isinstance(v, str) for v in params.values())
+            and isinstance(data.get("templateUrl"), (str, type(None))))
+
+
+def _get(ctx: Ctx, bucket: str, account: str, key: str) -> bytes | None:
+    try:
+        with aws_errors():
+            return ctx.aws.s3.get_object(Bucket=bucket, Key=key, ExpectedBucketOwner=account)["Body"].read()
+    except ClientError as e:
+        if error_code(e) in MISSING:
+            return None
+        raise
+
+
+def current(ctx: Ctx, found: list[dict], info: StackInfo | None, bucket: str, account: str) -> str | None:
+    """The id of the release the stack runs now: the newest whose parameters are the deployed ones and whose root is
+    the deployed root (GetTemplate, compared as parsed templates); None when it runs something never recorded."""
+    if info is None or not info.exists:
+        return None
+    deployed = None
+    for release in found:
+        if release.get("parameters") != info.parameters or not release.get("templateUrl"):
+            continue
+        if deployed is None:
+            with aws_errors():
+                deployed = diff.parse(ctx.aws.cfn.get_template(StackName=info.id, TemplateStage="Original")
+                                      ["TemplateBody"])
+        key = split_url(release["templateUrl"], bucket)
+        body = _get(ctx, bucket, account, key) if key else None
+        if body is not None and diff.parse(body.decode("utf-8")) == deployed:
+            return release["id"]
+    return None
+
+
+# --- history ------------------------------------------------------------------------------------------------------
+
+
+def history_cmd(ctx: Ctx, json_file: Path | None = None) -> int:
+    account = check_account(ctx.aws, ctx.p.account_id, ctx.env)
+    bucket = template_bucket(ctx.aws, ctx.p, account)
+    found = releases(ctx, bucket, account)
+    info = describe(ctx.aws, ctx.p.stack_name)
+    now = current(ctx, found, info, bucket, account)
+    if json_file:
+        doc = {"stack": ctx.p.stack_name, "bucket": bucket, "current": now,
+               "releases": [{**r, "current": r["id"] == now} for r in found]}
+        json_file.parent.mkdir(parents=True, exist_ok=True)
+        json_file.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    if not found:
+        ctx.out.line(f"no releases recorded for {ctx.p.stack_name} in s3://{bucket}/{prefix(ctx.p.stack_name)}")
+        return 0
+    ctx.out.line(f"releases of {ctx.p.stack_name}, newest first (s3://{bucket}/{prefix(ctx.p.stack_name)}):")
+    for r in found:
+        params = r["parameters"]
+        mark = "*" if r["id"] == now else " "
+        def shown(value) -> str:
+            return clean(str(value if value is not None else "?"))
+
+        fields = [shown(r.get("time")), f"image {shown(params.get('ImageTag'))}",
+                  f"desired {shown(params.get('DesiredCount'))}", shown(r.get("status")), shown(r.get("changeSet")),
+                  f"by {shown(r.get('who'))}"] + ([f"commit {shown(r['commit'])[:12]}"] if r.get("commit") else [])
+        ctx.out.line(f"{mark} " + "  ".join(fields))
+        ctx.out.line(f"    id {clean(r['id'])}")
+    if now is None and info is not None and info.exists:
+        ctx.out.warn(f"{ctx.p.stack_name} runs no recorded release (deployed another way, or the record was lost)")
+    else:
+        ctx.out.line("* = deployed now")
+    return 0
+
+
+# --- rollback -----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Target:
+    release: dict
+    packaged: Packaged
+
+
+def rollback(ctx: Ctx, to: str | None = None, yes: bool = False, allow_data_loss: bool = False,
+             role_arn: str | None = None, wait: bool = False) -> int:
+    """Plan the previous good release (or ``--to``) exactly as recorded, review it like ``plan``, apply it like
+    ``apply`` (the same confirmation, data-loss and single-writer guards and production protection)."""
+    from . import commands
+
+    account = check_account(ctx.aws, ctx.p.account_id, ctx.env)
+    info = describe(ctx.aws, ctx.p.stack_name)
+    if info is None or not info.exists:
+        raise DeployError(f"no stack {ctx.p.stack_name} in {ctx.p.region}: there is nothing to roll back",
+                          f"deploy it: {ctx.command('apply')}")
+    info = commands._idle(ctx, info, wait, "rollback")
+    bucket = template_bucket(ctx.aws, ctx.p, account)
+    found = releases(ctx, bucket, account)
+    now = current(ctx, found, info, bucket, account)
+    release = _pick(ctx, found, now, to)
+    target = _load(ctx, release, bucket, account)
+    params = release["parameters"]
+    ctx.out.line(f"rolling back {ctx.p.stack_name} to release {release['id']} (image {params.get('ImageTag')}, "
+                 f"desired count {params.get('DesiredCount')}, {release.get('status')} at {release.get('time')})")
+    opts = commands.PlanOptions(image_tag=params.get("ImageTag"), desired_count=_count(ctx, release),
+                                role_arn=role_arn, wait=wait)
+    return commands.apply(ctx, opts, yes=yes, allow_data_loss=allow_data_loss,
+                          source=lambda _ctx, _account: target.packaged)
+
+
+def _pick(ctx: Ctx, found: list[dict], now: str | None, to: str | None) -> dict:
+    if to is not None:
+        for r in found:
+            if r["id"] == to:
+                if not r.get("templateUrl"):
+                    raise DeployError(f"release {to} recorded no template URL: it cannot be deployed again",
+                                      f"pick another one from: {ctx.command('history')}")
+                return r
+        raise BadInput(f"no release {to!r} of {ctx.p.stack_name}", f"pick an id from: {ctx.command('history')}")
+    ids = [r["id"] for r in found]
+    older = found[ids.index(now) + 1:] if now in ids else found
+    if now is None and found:
+        ctx.out.warn(f"{ctx.p.stack_name} runs no recorded release: rolling back to the newest good one")
+    deployed = next((r for r in found if r["id"] == now), None)
+    for r in older:
+        same = deployed is not None and (r.get("templateUrl"), r.get("parameters")) == (
+            deployed.get("templateUrl"), deployed.get("parameters"))
+        if r.get("status") in GOOD and r.get("templateUrl") and not same:
+            return r
+    raise DeployError(f"no earlier good release of {ctx.p.stack_name} to roll back to "
+                      f"({len(found)} recorded{', the newest is deployed now' if now else ''})",
+                      f"see what is recorded: {ctx.command('history')}")
+
+
+def _count(ctx: Ctx, release: dict) -> int | None:
+    value = (release.get("parameters") or {}).get("DesiredCount")
+    if value is None:
+        return None
+    if value not in ("0", "1"):
+        raise DeployError(f"release {release['id']} recorded DesiredCount {value!r}, not 0 or 1",
+                          f"pick another one from: {ctx.command('history')}")
+    return int(value)
+
+
+def _load(ctx: Ctx, release: dict, bucket: str, account: str) -> Target:
+    """The release's root and every nested template it names, read back from S3; refuse if any is gone."""
+    params = release.get("parameters") or {}
+    forward = [*(["--image-tag", params["ImageTag"]] if params.get("ImageTag") else []),
+               *(["--desired-count", params["DesiredCount"]] if params.get("DesiredCount") in ("0", "1") else [])]
+
+    def gone(url: str) -> DeployError:
+        return DeployError(f"release {release['id']} cannot be restored: {url} is gone (the template bucket expires "
+                           "objects 365 days after their first upload, or it was deleted)",
+                           f"deploy the same image with today's templates instead: "
+                           f"{ctx.command('apply', *forward)}")
+
+    root_url = release["templateUrl"]
+    root_key = split_url(root_url, bucket)
+    body = _get(ctx, bucket, account, root_key) if root_key else None
+    if body is None:
+        raise gone(root_url)
+    root_text = body.decode("utf-8")
+    root = diff.parse(root_text)
+    loaded = {templates.ROOT: root}
+    urls, bodies = {}, [root_text]
+    for logical_id, resource in sorted((root.get("Resources") or {}).items()):
+        url = (resource.get("Properties") or {}).get("TemplateURL")
+        if resource.get("Type") != STACK_TYPE or not isinstance(url, str):
+            continue
+        key = split_url(url, bucket)
+        child = _get(ctx, bucket, account, key) if key else None
+        if child is None:
+            raise gone(url)
+        stem = diff.stem_of(logical_id)
+        urls[stem] = url
+        bodies.append(child.decode("utf-8"))
+        loaded[stem] = diff.parse(bodies[-1])
+    ctx.out.line(f"release {release['id']}: root and {len(urls)} nested template(s) found in s3://{bucket}")
+    ctx.out.line(f"root template: {root_url}")
+    packaged = Packaged(bucket, root_url, Path(ROOT_FILE), root_text, urls, skipped=[root_key, *urls.values()],
+                        has_transform=any(map(uses_transform, bodies)), templates=loaded)
+    return Target(release, packaged)
+

@@ -1,0 +1,249 @@
+"""Deploy history and rollback against the moto server: apply records a release, history lists them, rollback plans
+the previous good release's root TemplateURL and parameters and applies it through apply's own machinery."""
+
+from __future__ import annotations
+
+import json
+import shlex
+
+import boto3
+import pytest
+
+
+REGION = "us-west-2"
+STACK = "wwhd-dev"
+
+
+def cfn():
+    return boto3.client("cloudformation", region_name=REGION)
+
+
+def s3():
+    return boto3.client("s3", region_name=REGION)
+
+
+def bucket() -> str:
+    return next(b["Name"] for b in s3().list_buckets()["Buckets"] if b["Name"].startswith("wwhd-infra-"))
+
+
+def parameters() -> dict[str, str]:
+    stack = cfn().describe_stacks(StackName=STACK)["Stacks"][0]
+    return {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
+
+
+def records() -> list[dict]:
+    name = bucket()
+    keys = [o["Key"] for o in s3().list_objects_v2(Bucket=name, Prefix=f"history/{STACK}/").get("Contents", [])]
+    return [json.loads(s3().get_object(Bucket=name, Key=k)["Body"].read()) for k in sorted(keys, reverse=True)]
+
+
+def fix_of(err: str) -> str:
+    return next(line for line in err.splitlines() if line.startswith("fix: "))[len("fix: "):]
+
+
+@pytest.fixture
+def two_releases(deployed, cli):
+    result = cli("apply", "--env", "dev", "--image-tag", "v2", "--yes")
+    assert result.code == 0, result.out + result.err
+    return result
+
+
+def test_apply_records_the_release_it_deployed(deployed, monkeypatch):
+    [release] = records()
+    assert release["parameters"]["ImageTag"] == "v1"
+    assert release["status"] == "CREATE_COMPLETE"
+    assert release["stack"] == STACK and release["changeSet"].startswith("wwhd-dev-v1-")
+    assert release["id"].endswith(release["changeSet"])
+    assert release["who"].startswith("arn:aws:sts::") or release["who"].startswith("arn:aws:iam::")
+    # the URL names the root by its bytes: the object under it holds what the stack runs
+    key = release["templateUrl"].split(".amazonaws.com/", 1)[1]
+    assert key.startswith(f"{STACK}/") and key.endswith(".yaml")
+    deployed_root = cfn().get_template(StackName=STACK, TemplateStage="Original")["TemplateBody"]
+    assert s3().get_object(Bucket=bucket(), Key=key)["Body"].read().decode() == deployed_root
+    assert "recorded release " + release["id"] in deployed.out
+
+
+def test_history_lists_newest_first_and_marks_the_deployed_one(two_releases, cli, project):
+    result = cli("history", "--env", "dev", "--json", "releases.json")
+    assert result.code == 0, result.err
+    lines = [line for line in result.out.splitlines() if "image v" in line]
+    assert len(lines) == 2
+    assert lines[0].startswith("* ") and "image v2" in lines[0]
+    assert lines[1].startswith("  ") and "image v1" in lines[1]
+    doc = json.loads((project / "releases.json").read_text())
+    assert doc["stack"] == STACK and doc["bucket"] == bucket()
+    assert [r["parameters"]["ImageTag"] for r in doc["releases"]] == ["v2", "v1"]
+    assert [r["current"] for r in doc["releases"]] == [True, False]
+    assert doc["current"] == doc["releases"][0]["id"]
+    assert set(doc["releases"][0]) >= {"id", "time", "templateUrl", "parameters", "changeSet", "changeSetArn",
+                                       "status", "who", "commit", "current"}
+
+
+def test_rollback_restores_the_previous_release_and_records_it(two_releases, cli):
+    v1, v2 = records()[1], records()[0]
+    result = cli("rollback", "--env", "dev", "--yes")
+    assert result.code == 0, result.out + result.err
+    assert parameters()["ImageTag"] == "v1"
+    assert f"rolling back {STACK} to release {v1['id']}" in result.out
+    assert "ImageTag" in result.out and "v2 -> v1" in result.out  # plan's review: parameters deployed -> planned
+    newest = records()
+    assert len(newest) == 3 and newest[0]["parameters"]["ImageTag"] == "v1"
+    assert newest[0]["templateUrl"] == v1["templateUrl"]  # the recorded root, not a new package
+    # the rollback is now deployed; rolling back again goes to the release before it (v2)
+    listed = cli("history", "--env", "dev")
+    assert next(line for line in listed.out.splitlines() if line.startswith("* ")).count("image v1") == 1
+    again = cli("rollback", "--env", "dev", "--yes")
+    assert again.code == 0, again.out + again.err
+    assert parameters()["ImageTag"] == "v2" and f"to release {v2['id']}" in again.out
+
+
+def test_rollback_to_a_named_release(two_releases, cli):
+    v1 = records()[1]
+    result = cli("rollback", "--env", "dev", "--to", v1["id"], "--yes")
+    assert result.code == 0, result.out + result.err
+    assert parameters()["ImageTag"] == "v1"
+    unknown = cli("rollback", "--env", "dev", "--to", "20200101T000000.000000Z-nothing", "--yes")
+    assert unknown.code == 2 and fix_of(unknown.err) == "pick an id from: python generate.py history --env dev"
+
+
+def test_rollback_with_one_release_refuses_with_a_runnable_fix(deployed, cli):
+    result = cli("rollback", "--env", "dev", "--yes")
+    assert result.code == 1
+    assert "no earlier good release of wwhd-dev to roll back to (1 recorded, the newest is deployed now)" in result.err
+    fix = fix_of(result.err).split(": ", 1)[1]
+    argv = shlex.split(fix)
+    assert argv[:2] == ["python", "generate.py"]
+    assert cli(*argv[2:]).code == 0
+    assert parameters()["ImageTag"] == "v1"
+
+
+def test_rollback_refuses_when_a_template_of_the_release_is_gone(two_releases, cli):
+    v1 = records()[1]
+    root = s3().get_object(Bucket=bucket(), Key=v1["templateUrl"].split(".amazonaws.com/", 1)[1])["Body"].read()
+    child = next(line.split("TemplateURL:", 1)[1].strip() for line in root.decode().splitlines()
+                 if "TemplateURL:" in line)
+    # a child only v1 used would expire first; delete any child (the rollback must notice before planning)
+    s3().delete_object(Bucket=bucket(), Key=child.split(".amazonaws.com/", 1)[1])
+    stacks_before = cfn().list_change_sets(StackName=STACK)["Summaries"]
+    result = cli("rollback", "--env", "dev", "--yes")
+    assert result.code == 1
+    assert f"release {v1['id']} cannot be restored: {child} is gone" in result.err
+    assert fix_of(result.err) == ("deploy the same image with today's templates instead: python generate.py apply "
+                                  "--env dev --image-tag v1 --desired-count " + v1["parameters"]["DesiredCount"])
+    assert parameters()["ImageTag"] == "v2"
+    assert cfn().list_change_sets(StackName=STACK)["Summaries"] == stacks_before  # nothing planned
+
+
+def test_hints_carry_region_and_profile(deployed, cli, monkeypatch, tmp_path):
+    credentials = tmp_path / "credentials"
+    credentials.write_text("[ops]\naws_access_key_id = testing\naws_secret_access_key = testing\n")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    result = cli("rollback", "--env", "dev", "--region", REGION, "--profile", "ops", "--yes")
+    assert result.code == 1
+    assert fix_of(result.err).endswith(f"python generate.py history --env dev --region {REGION} --profile ops")
+
+
+def test_a_record_that_cannot_be_written_warns_and_the_deploy_succeeds(deployed, cli, monkeypatch):
+    from deploy import history
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("bucket says no")
+
+    monkeypatch.setattr(history, "_record", refuse)
+    result = cli("apply", "--env", "dev", "--image-tag", "v2", "--yes")
+    assert result.code == 0
+    assert "release was not recorded (RuntimeError: bucket says no)" in result.err + result.out
+    assert parameters()["ImageTag"] == "v2" and len(records()) == 1
+
+
+def test_rollback_of_a_busy_stack_is_refused(two_releases, cli, monkeypatch):
+    from deploy import history, stacks
+
+    real = stacks.describe
+
+    def busy(aws, name):
+        info = real(aws, name)
+        info.status = "UPDATE_IN_PROGRESS"
+        return info
+
+    monkeypatch.setattr(history, "describe", busy)
+    result = cli("rollback", "--env", "dev", "--yes")
+    assert result.code == 1 and "UPDATE_IN_PROGRESS" in result.err
+    assert "add --wait to rollback" in result.err
+    assert parameters()["ImageTag"] == "v2"
+
+
+def test_git_commit_comes_from_github_sha(monkeypatch, tmp_path):
+    from deploy.history import _commit
+
+    monkeypatch.setenv("GITHUB_SHA", "a" * 40)
+    assert _commit(tmp_path) == "a" * 40
+    monkeypatch.delenv("GITHUB_SHA")
+    assert _commit(tmp_path) is None  # not a git checkout
+
+
+
+def test_rollback_without_a_terminal_keeps_the_change_set_and_its_apply_records_the_same_root(two_releases, cli):
+    v1 = records()[1]
+    result = cli("rollback", "--env", "dev")
+    assert result.code == 2 and parameters()["ImageTag"] == "v2"
+    fix = fix_of(result.err)
+    argv = shlex.split(fix)
+    assert argv[2:6] == ["apply", "--env", "dev", "--change-set"] and argv[-1] == "--yes"
+    applied = cli(*argv[2:])
+    assert applied.code == 0, applied.out + applied.err
+    assert parameters()["ImageTag"] == "v1"
+    newest = records()[0]
+    # apply --change-set does not know the URL: it is found from the deployed root's bytes and S3's checksum
+    assert newest["templateUrl"] == v1["templateUrl"] and newest["parameters"] == v1["parameters"]
+
+
+def test_history_of_an_environment_without_records(moto, project, cli):
+    assert cli("bootstrap", "--env", "dev").code == 0
+    result = cli("history", "--env", "dev")
+    assert result.code == 0 and "no releases recorded for wwhd-dev" in result.out
+
+
+def test_release_ids_sort_by_time_within_one_second():
+    from datetime import datetime, timezone
+
+    from deploy.history import release_id
+
+    first = release_id(datetime(2026, 1, 1, 12, 0, 0, 1000, tzinfo=timezone.utc), "wwhd-dev-v2-20260101120000")
+    second = release_id(datetime(2026, 1, 1, 12, 0, 0, 900000, tzinfo=timezone.utc), "wwhd-dev-v1-20260101120000")
+    assert sorted([second, first]) == [first, second]
+
+
+def test_a_foreign_object_under_history_is_skipped_and_fields_are_shown_as_data(two_releases, cli):
+    name = bucket()
+    forged = {**records()[0], "id": "29991231T000001.000000Z-x", "who": "me\n* 2099 image evil\x1b[31m"}
+    s3().put_object(Bucket=name, Key=f"history/{STACK}/29991231T000000.000000Z-junk.json", Body=b"[1, 2]")
+    s3().put_object(Bucket=name, Key=f"history/{STACK}/{forged['id']}.json", Body=json.dumps(forged).encode())
+    result = cli("history", "--env", "dev")
+    assert result.code == 0, result.err
+    assert "29991231T000000.000000Z-junk.json is not a release record of ours: skipped" in result.out + result.err
+    assert "\x1b" not in result.out and "\n* 2099" not in result.out
+    assert sum(1 for line in result.out.splitlines() if "image v" in line) == 3
+
+
+def test_without_a_template_bucket_history_is_bad_input_and_rollback_has_nothing_to_do(moto, project, cli):
+    listed = cli("history", "--env", "dev")
+    assert listed.code == 2 and "the template bucket wwhd-infra-123456789012-us-west-2 does not exist" in listed.err
+    assert fix_of(listed.err) == "create it: python generate.py bootstrap --env dev"
+    result = cli("rollback", "--env", "dev", "--yes")
+    assert result.code == 1 and "no stack wwhd-dev in us-west-2: there is nothing to roll back" in result.err
+    assert fix_of(result.err) == "deploy it: python generate.py apply --env dev"
+
+
+def test_rollback_keeps_applys_data_loss_guard(two_releases, cli, monkeypatch):
+    from deploy import changeset
+
+    from .test_protection import with_storage_change
+
+    monkeypatch.setattr(changeset, "describe_tree", with_storage_change("True"))
+    refused = cli("rollback", "--env", "dev", "--yes")
+    assert refused.code == 1 and "refusing to apply: this change set would lose data" in refused.err
+    assert parameters()["ImageTag"] == "v2" and len(records()) == 2  # nothing executed, nothing recorded
+    allowed = cli("rollback", "--env", "dev", "--yes", "--allow-data-loss")
+    assert allowed.code == 0, allowed.out + allowed.err
+    assert "--allow-data-loss given" in allowed.out + allowed.err and parameters()["ImageTag"] == "v1"

@@ -10,7 +10,8 @@ Which actions per type: the registry handler permissions (``handlers.{create,rea
 the type's schema, as cfn-lint ships them) within the type's own service, plus ``iam:PassRole`` for the roles the
 templates pass (task roles to ECS, the backup role to AWS Backup, the execution role to CloudFormation for the nested
 stacks). Cross-service entries of a handler list depend on properties we do not set (KMS keys, log delivery): left
-out. The delete handler is left out for a resource that is ``Retain`` on both deletion and replacement: CloudFormation
+out, and so are own-service actions for a feature the template does not set (``FEATURE_ACTIONS``: a log group's data
+protection policy, a managed policy's groups and users). The delete handler is left out for a resource that is ``Retain`` on both deletion and replacement: CloudFormation
 never calls it (``RetainExceptOnCreate`` deletes on a rolled-back create, so its delete is simulated).
 
 Which resources: the ARNs the templates imply, from params (account, region, stack name, fixed names); where
@@ -48,6 +49,32 @@ OWN_SERVICE = {"Backup": "backup", "CertificateManager": "acm", "CloudFormation"
                "CloudWatch": "cloudwatch", "EC2": "ec2", "ECR": "ecr", "ECS": "ecs", "EFS": "elasticfilesystem",
                "ElasticLoadBalancingV2": "elasticloadbalancing", "IAM": "iam", "Logs": "logs",
                "Route53": "route53", "SecretsManager": "secretsmanager", "SNS": "sns"}
+
+# Handler actions for a feature the resource's properties switch on: asked only when the template sets that property
+# (the handler calls them for it alone; the action is named after the property's API in the type's reference).
+# type -> {action: property}; None: never asked (the handler calls it only to remove what no template of ours sets).
+FEATURE_ACTIONS: dict[str, dict[str, str | None]] = {
+    "AWS::Backup::BackupVault": {
+        "backup:PutBackupVaultAccessPolicy": "AccessPolicy", "backup:DeleteBackupVaultAccessPolicy": "AccessPolicy",
+        "backup:PutBackupVaultLockConfiguration": "LockConfiguration",
+        "backup:DeleteBackupVaultLockConfiguration": "LockConfiguration",
+        "backup:PutBackupVaultNotifications": "Notifications", "backup:DeleteBackupVaultNotifications": "Notifications"},
+    "AWS::EFS::FileSystem": {"elasticfilesystem:CreateReplicationConfiguration": "ReplicationConfiguration",
+                             "elasticfilesystem:DeleteReplicationConfiguration": "ReplicationConfiguration"},
+    "AWS::ElasticLoadBalancingV2::LoadBalancer": {"elasticloadbalancing:ModifyIpPools": "Ipv4IpamPoolId"},
+    "AWS::IAM::ManagedPolicy": {"iam:AttachGroupPolicy": "Groups", "iam:DetachGroupPolicy": "Groups",
+                                "iam:AttachUserPolicy": "Users", "iam:DetachUserPolicy": "Users"},
+    "AWS::IAM::Role": {"iam:PutRolePermissionsBoundary": "PermissionsBoundary",
+                       "iam:DeleteRolePermissionsBoundary": None},
+    "AWS::Logs::LogGroup": {
+        "logs:PutDataProtectionPolicy": "DataProtectionPolicy", "logs:CreateLogDelivery": "DataProtectionPolicy",
+        "logs:AssociateKmsKey": "KmsKeyId", "logs:DisassociateKmsKey": "KmsKeyId",
+        "logs:PutResourcePolicy": "ResourcePolicyDocument", "logs:DeleteResourcePolicy": "ResourcePolicyDocument",
+        "logs:PutIndexPolicy": "FieldIndexPolicies", "logs:DeleteIndexPolicy": "FieldIndexPolicies",
+        "logs:PutBearerTokenAuthentication": "BearerTokenAuthenticationEnabled",
+        "logs:PutLogGroupDeletionProtection": "DeletionProtectionEnabled"},
+    "AWS::SNS::Topic": {"sns:PutDataProtectionPolicy": "DataProtectionPolicy"},
+}
 
 PASSED_TO = {"AWS::ECS::TaskDefinition": ("ecs-tasks.amazonaws.com", ("TaskRoleArn", "ExecutionRoleArn")),
              "AWS::Backup::BackupSelection": ("backup.amazonaws.com", ("BackupSelection.IamRoleArn",))}
@@ -93,6 +120,13 @@ def handler_actions(type_: str, delete: bool = True) -> tuple[str, ...]:
                          if a.split(":")[0] == own and ACTION.fullmatch(a)}))
 
 
+def _asked(type_: str, resource: dict) -> tuple[str, ...]:
+    props = resource.get("Properties", {})
+    gated = FEATURE_ACTIONS.get(type_, {})
+    return tuple(a for a in handler_actions(type_, delete=not _retained(resource))
+                 if a not in gated or (gated[a] is not None and gated[a] in props))
+
+
 def _retained(resource: dict) -> bool:
     return resource.get("DeletionPolicy") == "Retain" and resource.get("UpdateReplacePolicy") == "Retain"
 
@@ -130,7 +164,7 @@ def probes(p, templates: dict[str, dict], account: str, partition: str, role_arn
             if resources is None:
                 unmapped.add(type_)
                 continue
-            add(resources, handler_actions(type_, delete=not _retained(r)), arns.context(type_, props))
+            add(resources, _asked(type_, r), arns.context(type_, props))
             if type_ in PASSED_TO:
                 service, _ = PASSED_TO[type_]
                 add((arns.arn("iam", f"role/{p.stack_name}-*", region=False),), ("iam:PassRole",),

@@ -261,3 +261,21 @@ def test_the_plan_role_may_simulate_the_execution_role_only():
     simulating = [s for s in statements if "iam:SimulatePrincipalPolicy" in s["Action"]]
     assert simulating == [{"Sid": "SimulateExecutionRole", "Effect": "Allow", "Action": ["iam:SimulatePrincipalPolicy"],
                            "Resource": [{"Fn::GetAtt": ["CloudFormationExecutionRole", "Arn"]}]}]
+
+
+def test_a_feature_s_actions_are_asked_only_when_the_template_sets_it():
+    """A log group's handler calls PutDataProtectionPolicy only for a DataProtectionPolicy: not asked without one."""
+    p = load_params("prod")
+    built = {name: t.to_dict() for name, t in build_all(p).items()}
+
+    def asked():
+        return {a for x in simulate.probes(p, built, ACCOUNT, "aws", ROLE)[0] if LOG_GROUP in x.resources
+                for a in x.actions}
+
+    assert "logs:PutDataProtectionPolicy" not in asked() and "logs:PutRetentionPolicy" in asked()
+    group = next(r for t in built.values() for r in t["Resources"].values() if r["Type"] == "AWS::Logs::LogGroup")
+    group["Properties"]["DataProtectionPolicy"] = {"Name": "audit", "Version": "2021-06-01", "Statement": []}
+    assert "logs:PutDataProtectionPolicy" in asked()
+    # a boundary is never removed by our templates: its delete is not asked even where roles carry one
+    assert not any("iam:DeleteRolePermissionsBoundary" in x.actions
+                   for x in simulate.probes(p, built, ACCOUNT, "aws", ROLE)[0])

@@ -10,6 +10,7 @@ model of the API."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import boto3
@@ -279,3 +280,30 @@ def test_a_feature_s_actions_are_asked_only_when_the_template_sets_it():
     # a boundary is never removed by our templates: its delete is not asked even where roles carry one
     assert not any("iam:DeleteRolePermissionsBoundary" in x.actions
                    for x in simulate.probes(p, built, ACCOUNT, "aws", ROLE)[0])
+
+
+def test_plan_with_role_arn_blocks_on_a_denial_before_any_change_set(moto, project, cli, monkeypatch):
+    """Through the command line: ``plan --role-arn`` runs the simulation inside preflight; a denial stops the plan
+    (exit 1) before anything is uploaded, and the review files say why. IAM's answer is replaced here because moto
+    has no SimulatePrincipalPolicy; the requests are the ones the probes build (tested above)."""
+    role = "arn:aws:iam::123456789012:role/wwhd-dev-CloudFormationExecutionRole"
+    seen = []
+
+    def answer(iam, role_arn, asked):
+        seen.append((role_arn, asked))
+        probe = next(x for x in asked if "logs:PutRetentionPolicy" in x.actions)
+        return [simulate.Finding(a, r, "implicitDeny" if a == "logs:PutRetentionPolicy" else "allowed")
+                for x in asked for a in x.actions for r in x.resources if x is probe or a != "logs:PutRetentionPolicy"]
+
+    monkeypatch.setattr(simulate, "simulate", answer)
+    result = cli("plan", "--env", "dev", "--role-arn", role, "--json", str(project / "plan.json"))
+    assert result.code == 1, result.out + result.err
+    assert seen and seen[0][0] == role
+    group = "arn:aws:logs:us-west-2:123456789012:log-group:/ecs/wwhd-backend-dev"
+    assert f"BLOCK execution role: logs:PutRetentionPolicy on {group}: implicitDeny" in " ".join(result.out.split())
+    review = json.loads((project / "plan.json").read_text())
+    assert review["blocked"] is True and review["changeSetArn"] is None
+    assert {"status": "BLOCK", "subject": f"execution role: logs:PutRetentionPolicy on {group}",
+            "evidence": "implicitDeny: no statement allows it",
+            "fix": f"grant it to CloudFormationExecutionRole (templates/ci.py), deploy the ci stack, then: "
+                   f"python generate.py plan --env dev --role-arn {role}"} in review["preflight"]

@@ -11,8 +11,9 @@ the type's schema, as cfn-lint ships them) within the type's own service, plus `
 templates pass (task roles to ECS, the backup role to AWS Backup, the execution role to CloudFormation for the nested
 stacks). Cross-service entries of a handler list depend on properties we do not set (KMS keys, log delivery): left
 out, and so are own-service actions for a feature the template does not set (``FEATURE_ACTIONS``: a log group's data
-protection policy, a managed policy's groups and users). The delete handler is left out for a resource that is ``Retain`` on both deletion and replacement: CloudFormation
-never calls it (``RetainExceptOnCreate`` deletes on a rolled-back create, so its delete is simulated).
+protection policy, a managed policy's groups and users). The delete handler is left out for a resource that is
+``Retain`` on both deletion and replacement: CloudFormation never calls it (``RetainExceptOnCreate`` deletes on a
+rolled-back create, so its delete is simulated).
 
 Which resources: the ARNs the templates imply, from params (account, region, stack name, fixed names); where
 CloudFormation generates the name, the pattern the role grants (``role/<root>-*``, ``log-group:<name>:*``).

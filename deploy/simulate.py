@@ -28,7 +28,11 @@ response's ``EvaluationResults`` carry ``EvalActionName``, ``EvalResourceName``,
 ``explicitDeny``, ``implicitDeny``), ``MatchedStatements`` and ``MissingContextValues``; the simulator may return one
 result per action with the per-resource decisions in ``ResourceSpecificResults`` (``EvalResourceName``,
 ``EvalResourceDecision``, ``MissingContextValues``), which is read when present. A missing context value is a WARN (the
-simulation could not decide), a denial a BLOCK.
+simulation could not decide), a denial a BLOCK. Sources: the IAM API Reference's SimulatePrincipalPolicy and
+EvaluationResult pages (https://docs.aws.amazon.com/IAM/latest/APIReference/API_SimulatePrincipalPolicy.html; the AWS
+CLI's ``simulate-principal-policy`` reference repeats them), and the boto3 reference's EvaluationResult note: "The
+simulator now returns a single EvaluationResult per action, regardless of how many resource ARNs are provided ... To
+see the decision for each individual resource, use ResourceSpecificResults."
 """
 
 from __future__ import annotations

@@ -239,7 +239,7 @@ def _plan(ctx: Ctx, opts: PlanOptions, source: Callable[[Ctx, str], Packaged] | 
     account = check_account(ctx.aws, ctx.p.account_id, ctx.env)
     info = _ready(ctx, describe(ctx.aws, ctx.p.stack_name), opts.wait, "plan")
     cs_type = change_set_type(info, ctx.p)
-    checks = preflight.run(ctx, account, info, opts.image_tag, opts.desired_count, opts.adopt)
+    checks = preflight.run(ctx, account, info, opts.image_tag, opts.desired_count, opts.adopt, opts.role_arn)
     if any(c.status == preflight.BLOCK for c in checks):
         preflight.write_blocked(ctx.p.stack_name, checks, opts.json_file, opts.markdown_file)
     preflight.enforce(ctx, checks)  # before anything is uploaded or created

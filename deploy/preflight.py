@@ -24,6 +24,11 @@ The checks and the AWS rules behind them:
   covers one label, ACM User Guide), referenced secrets (the full ARN exists), the ECR repository (a mutable tag or
   no scan on push is a WARN), a given OIDC provider, and the image tag whenever ``DesiredCount`` is 1 (the circuit
   breaker fails the deploy otherwise).
+* **simulated permissions** (``plan --role-arn``): the CloudFormation execution role, asked of IAM with
+  ``iam:SimulatePrincipalPolicy`` for the handler actions of every resource type the templates hold, on the ARNs they
+  imply (deploy/simulate.py). A denial is a BLOCK naming the action and resource, a result the simulation could not
+  decide for a missing context value a WARN, all allowed one PASS. Without ``--role-arn`` the line says it did not
+  run (``SKIP``): the caller's own credentials are not what CloudFormation would use.
 
 The checks run concurrently (a bounded thread pool; boto3 clients are thread-safe, so they are made before the
 threads start) and their order in the output is fixed, so the same state prints the same lines.
@@ -48,6 +53,7 @@ from .stacks import STACK_TYPE, StackInfo
 from .ui import Out
 
 PASS, WARN, BLOCK = "PASS", "WARN", "BLOCK"
+SKIP = "SKIP"  # a check that did not run; the evidence says why
 WORKERS = 8
 RESERVED_SUFFIXES = (".test", ".example", ".invalid", ".localhost", "example.com", "example.net", "example.org")
 OIDC_HOST = "token.actions.githubusercontent.com"
@@ -73,6 +79,7 @@ class Facts:
     image_tag: str = ""
     desired_count: int = 1
     adopt: bool = False  # plan --adopt: what ImportExistingResources can import by name is imported, not a collision
+    role_arn: str | None = None  # plan --role-arn: the CloudFormation execution role to simulate
 
 
 # --- placeholders (offline) ------------------------------------------------------------------------------------------
@@ -130,7 +137,7 @@ def refuse_placeholders(ctx) -> None:
 
 
 def run(ctx, account: str, info: StackInfo | None, image_tag: str | None = None,
-        desired_count: int | None = None, adopt: bool = False) -> list[Check]:
+        desired_count: int | None = None, adopt: bool = False, role_arn: str | None = None) -> list[Check]:
     """Every check, concurrently; the result in a fixed order."""
     for service in SERVICES:  # make the clients before the threads: creating them is not thread-safe
         ctx.aws.client(service)
@@ -139,7 +146,7 @@ def run(ctx, account: str, info: StackInfo | None, image_tag: str | None = None,
                   image_tag or deployed.get(Param.ImageTag) or ctx.p.image.default_tag,
                   desired_count if desired_count is not None else int(deployed.get(Param.DesiredCount,
                                                                                    ctx.p.service.desired_count)),
-                  adopt)
+                  adopt, role_arn)
     checks = [c for c in CHECKS if c is not _oidc or ctx.p.ci is not None]
     with aws_errors(), ThreadPoolExecutor(max_workers=WORKERS) as pool:
         results = list(pool.map(lambda check: _guarded(check, ctx, facts), checks))
@@ -484,21 +491,80 @@ def _image(ctx, facts: Facts, exists: bool) -> list[Check]:
     return [Check(PASS, what, f"exists ({found[0].get('imageDigest', '')})")]
 
 
+# --- simulated permissions --------------------------------------------------------------------------------------------
+
+
+def _simulated_permissions(ctx, facts: Facts) -> list[Check]:
+    from templates import build_all
+
+    from . import simulate
+
+    role = facts.role_arn
+    what = "execution role permissions"
+    if not role:
+        return [Check(SKIP, what, "not run: simulated only for plan --role-arn (the CloudFormation execution role "
+                                  "that CI passes; the caller's own credentials are not what CloudFormation uses)")]
+    built = {name: t.to_dict() for name, t in build_all(ctx.p).items()}
+    asked, unmapped = simulate.probes(ctx.p, built, facts.account, role.split(":")[1], role)
+    try:
+        found = simulate.simulate(ctx.aws.client("iam"), role, asked)
+    except ClientError as e:
+        if error_code(e) != "NoSuchEntity":
+            raise
+        return [Check(BLOCK, f"execution role {role}", "does not exist",
+                      "pass the root stack's CloudFormationExecutionRoleArn output as --role-arn: " +
+                      _aws(ctx, "cloudformation", "describe-stacks", "--stack-name", ctx.p.stack_name, "--query",
+                           "Stacks[0].Outputs[?OutputKey=='CloudFormationExecutionRoleArn'].OutputValue",
+                           "--output", "text"))]
+    out = [Check(WARN, f"execution role: {t}", "not simulated: no ARN rule for this resource type",
+                 "add its ARN rule to deploy/simulate.py") for t in unmapped]
+    denied: dict[tuple[str, str], list[simulate.Finding]] = {}
+    undecided: dict[tuple[str, tuple[str, ...]], list[simulate.Finding]] = {}
+    for f in found:
+        if f.decision == "allowed":
+            continue
+        if f.decision == "implicitDeny" and f.missing:
+            undecided.setdefault((f.resource, tuple(sorted(f.missing))), []).append(f)
+        else:
+            denied.setdefault((f.resource, f.decision), []).append(f)
+    retry = ctx.command("plan", "--role-arn", role)
+    for (resource, decision), fs in sorted(denied.items()):
+        actions = sorted({f.action for f in fs})
+        by = sorted({s for f in fs for s in f.statements})
+        why = "denied by " + ", ".join(by) if decision == "explicitDeny" and by else (
+            "explicitly denied" if decision == "explicitDeny" else "no statement allows it")
+        out.append(Check(BLOCK, f"execution role: {', '.join(actions)} on {resource}", f"{decision}: {why}",
+                         f"grant it to {simulate.EXECUTION_ROLE} (templates/ci.py), deploy the ci stack, then: {retry}"))
+    for (resource, missing), fs in sorted(undecided.items()):
+        actions = sorted({f.action for f in fs})
+        out.append(Check(WARN, f"execution role: {', '.join(actions)} on {resource}",
+                         f"undecided: its conditions use {', '.join(missing)}, which the simulation had no value for",
+                         "see the statements: " + _aws(ctx, "iam", "simulate-principal-policy", "--policy-source-arn",
+                                                       role, "--action-names", *actions, "--resource-arns", resource)))
+    if not denied and not undecided:
+        pairs = len(found)
+        out.append(Check(PASS, f"execution role {role}",
+                         f"{pairs} action-resource pairs allowed ({len({f.action for f in found})} actions; "
+                         f"{len(asked)} SimulatePrincipalPolicy requests)"))
+    return out
+
+
 def _tags(items: list[dict], key: str, value: str) -> dict[str, str]:
     return {t[key]: t[value] for t in items}
 
 
 # Output order: names first, then references.
 CHECKS = (_cluster, _service, _log_group, _generated_secrets, _oidc, _network, _hosted_zone, _certificate,
-          _referenced_secrets, _repository)
+          _referenced_secrets, _repository, _simulated_permissions)
 
 
 # --- renderings ------------------------------------------------------------------------------------------------------
 
 
 def show(checks: list[Check], out: Out) -> None:
-    counts = {s: sum(c.status == s for c in checks) for s in (PASS, WARN, BLOCK)}
-    title = f"Preflight: {counts[PASS]} pass, {counts[WARN]} warn, {counts[BLOCK]} block"
+    counts = {s: sum(c.status == s for c in checks) for s in (PASS, WARN, BLOCK, SKIP)}
+    title = f"Preflight: {counts[PASS]} pass, {counts[WARN]} warn, {counts[BLOCK]} block" + (
+        f", {counts[SKIP]} not run" if counts[SKIP] else "")
     if out.rich:
         out.table(title, ["Check", "Subject", "Evidence", "Fix"], [[c.status, c.subject, c.evidence, c.fix] for c in checks])
         return
@@ -536,5 +602,5 @@ def write_blocked(stack_name: str, checks: list[Check], json_file, markdown_file
         markdown_file.write_text("\n".join(text).rstrip() + "\n", encoding="utf-8")
 
 
-__all__ = ["Check", "PASS", "WARN", "BLOCK", "placeholders", "refuse_placeholders", "run", "enforce", "show",
+__all__ = ["Check", "PASS", "WARN", "BLOCK", "SKIP", "placeholders", "refuse_placeholders", "run", "enforce", "show",
            "as_json", "markdown", "write_blocked", "reserved"]

@@ -417,6 +417,12 @@ def _plan_statements(p: EnvParams, execution: iam.Role, key_prefix: str = "") ->
             Resource=[execution_arn],
             Condition=Condition(StringEquals("iam:PassedToService", CLOUDFORMATION)),
         ),
+        Statement(
+            # plan --role-arn: preflight simulates the execution role's permissions (deploy/simulate.py); the
+            # IAM authorizes SimulatePrincipalPolicy on the simulated principal (PolicySourceArn): this role only
+            Sid="SimulateExecutionRole", Effect=Allow, Action=[iam_actions.SimulatePrincipalPolicy],
+            Resource=[execution_arn],
+        ),
     ] + _preflight_statements(p)
 
 

@@ -208,7 +208,7 @@ def test_names_the_stack_owns_pass_on_the_next_plan(deployed, cli, project):
     assert "PASS image wwhd-backend-dev:v2: not needed yet: DesiredCount 0" in lines
     assert not [line for line in lines if line.startswith("BLOCK")]
     review = json.loads((project / "plan.json").read_text())
-    assert review["changeSetArn"] and {c["status"] for c in review["preflight"]} <= {"PASS", "WARN"}
+    assert review["changeSetArn"] and {c["status"] for c in review["preflight"]} <= {"PASS", "WARN", "SKIP"}  # SKIP: no --role-arn
     assert {"status": "PASS", "subject": "log group /ecs/wwhd-backend-dev", "evidence": "exists and belongs to wwhd-dev",
             "fix": None} in review["preflight"]
     md = (project / "plan.md").read_text()

@@ -125,13 +125,14 @@ def not_iam_actions(type_: str) -> list[str]:
 
 
 @cache
-def handler_permissions(type_: str) -> frozenset[str]:
+def handler_permissions(type_: str, phases: tuple[str, ...] = ("create", "read", "update", "delete")) -> frozenset[str]:
+    """The permissions the type's registry handlers of ``phases`` list (cfn-lint's schemas)."""
     root, index = _schemas()
     if type_ not in index:
         raise MissingHandlers(f"{type_}: no registry schema in cfn-lint's data")
     schema = json.loads((root / "resources" / f"{index[type_]}.json").read_text(encoding="utf-8"))
     handlers = schema.get("handlers") or {}
-    perms = {a for h in ("create", "read", "update", "delete") for a in handlers.get(h, {}).get("permissions", [])}
+    perms = {a for h in phases for a in handlers.get(h, {}).get("permissions", [])}
     if not perms:
         raise MissingHandlers(f"{type_}: cfn-lint's schema lists no handler permissions (an old or stripped release)")
     return frozenset(perms)

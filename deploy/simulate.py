@@ -44,17 +44,10 @@ from dataclasses import dataclass
 from functools import cache
 
 from templates.ci import GITHUB_OIDC_HOST
+from templates._common import role_path
 
 CALLS_AT_ONCE = 4  # IAM throttles its control plane per account; botocore retries what it throttles
 EXECUTION_ROLE = "CloudFormationExecutionRole"
-ACTION = re.compile(r"[a-z0-9-]+:[A-Za-z0-9]+")
-
-# Type namespace -> IAM service prefix of "its own service".
-OWN_SERVICE = {"Backup": "backup", "CertificateManager": "acm", "CloudFormation": "cloudformation",
-               "CloudWatch": "cloudwatch", "EC2": "ec2", "ECR": "ecr", "ECS": "ecs", "EFS": "elasticfilesystem",
-               "ElasticLoadBalancingV2": "elasticloadbalancing", "IAM": "iam", "Logs": "logs",
-               "Route53": "route53", "SecretsManager": "secretsmanager", "SNS": "sns"}
-
 # Handler actions for a feature the resource's properties switch on: asked only when the template sets that property
 # (the handler calls them for it alone; the action is named after the property's API in the type's reference).
 # type -> {action: property}; None: never asked (the handler calls it only to remove what no template of ours sets).
@@ -115,14 +108,15 @@ class Finding:
 
 @cache
 def handler_actions(type_: str, delete: bool = True) -> tuple[str, ...]:
-    """The type's own-service handler permissions (cfn-lint's registry schemas), IAM action names only."""
-    from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
+    """What the execution role must grant for the type (``checks/execution_role.required``: its own services'
+    handler permissions, the documented dependent actions, less what is withheld on purpose); without ``delete``,
+    less the delete handler's own actions (a resource Retain on delete and on replacement is never deleted)."""
+    from checks.execution_role import handler_permissions, required
 
-    handlers = PROVIDER_SCHEMA_MANAGER.get_resource_schema("us-west-2", type_).schema.get("handlers", {})
-    own = OWN_SERVICE.get(type_.split("::")[1])
-    wanted = ("create", "read", "update") + (("delete",) if delete else ())
-    return tuple(sorted({a for h in wanted for a in handlers.get(h, {}).get("permissions", [])
-                         if a.split(":")[0] == own and ACTION.fullmatch(a)}))
+    actions = set(required(type_))
+    if not delete:
+        actions -= handler_permissions(type_, ("delete",)) - handler_permissions(type_, ("create", "read", "update"))
+    return tuple(sorted(actions))
 
 
 def _asked(type_: str, resource: dict) -> tuple[str, ...]:
@@ -241,13 +235,17 @@ class _Arns:
             "AWS::ElasticLoadBalancingV2::Listener": lambda: (a("elasticloadbalancing", "listener/app/*"),),
             "AWS::ElasticLoadBalancingV2::LoadBalancer": lambda: (a("elasticloadbalancing", "loadbalancer/app/*"),),
             "AWS::ElasticLoadBalancingV2::TargetGroup": lambda: (a("elasticloadbalancing", "targetgroup/*"),),
-            "AWS::IAM::ManagedPolicy": lambda: (a("iam", f"policy/{root}-*", region=False),),
+            "AWS::IAM::ManagedPolicy": lambda: (a("iam", f"policy{role_path(p)}{root}-*", region=False),),
             "AWS::IAM::OIDCProvider": lambda: (a("iam", f"oidc-provider/{GITHUB_OIDC_HOST}", region=False),),
-            "AWS::IAM::Role": lambda: (a("iam", f"role/{root}-*", region=False),),
+            # app roles and policies live under /<app>/<env>/ (templates/_common.role_path), out of the ci roles' reach
+            "AWS::IAM::Role": lambda: (a("iam", f"role{role_path(p)}{root}-*", region=False),),
             "AWS::Logs::LogGroup": lambda: (a("logs", f"log-group:{p.logs.group_name}"),
                                             a("logs", f"log-group:{p.logs.group_name}:*")),
             "AWS::Route53::RecordSet": lambda: (a("route53", f"hostedzone/{p.domain.hosted_zone_id}", region=False,
                                                   account=False),),
+            # the ALB access log bucket: a name CloudFormation generates from the nested stack's, lower case
+            "AWS::S3::Bucket": lambda: (a("s3", f"{root.lower()}-*", region=False, account=False),),
+            "AWS::S3::BucketPolicy": lambda: (a("s3", f"{root.lower()}-*", region=False, account=False),),
             "AWS::SNS::Subscription": lambda: (a("sns", f"{root}-*"),),
             "AWS::SNS::Topic": lambda: (a("sns", f"{root}-*"),),
             "AWS::SNS::TopicPolicy": lambda: (a("sns", f"{root}-*"),),

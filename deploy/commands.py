@@ -299,11 +299,18 @@ def _request(ctx: Ctx, info: StackInfo | None, cs_type: str, packaged: Packaged,
     tag = opts.image_tag or (info.parameters.get(Param.ImageTag) if info else None) or ctx.p.image.default_tag
     capabilities = ("CAPABILITY_IAM",) + (("CAPABILITY_AUTO_EXPAND",) if packaged.has_transform else ())
     return changeset.Request(
-        stack_name=ctx.p.stack_name, name=changeset.change_set_name(f"{ctx.p.stack_name}-", tag, ctx.now()), type=cs_type,
+        stack_name=ctx.p.stack_name, name=changeset.change_set_name(_change_set_prefix(ctx, opts), tag, ctx.now()),
+        type=cs_type,
         template_url=packaged.root_url, parameters=_parameters(info, cs_type, opts), capabilities=capabilities,
         tags={"app": ctx.p.app, "env": ctx.p.env, "managed-by": TOOL}, role_arn=opts.role_arn,
         description=f"{TOOL}: {ctx.p.stack_name} image {tag}",
     )
+
+
+def _change_set_prefix(ctx: Ctx, opts: PlanOptions) -> str:
+    """``<stack>-``, and ``<stack>-pr-`` for a pull request's plan: its role may create and delete only those
+    (templates/ci.py, cloudformation:ChangeSetName)."""
+    return f"{ctx.p.stack_name}-{opts.key_prefix}-" if opts.key_prefix else f"{ctx.p.stack_name}-"
 
 
 def _parameters(info: StackInfo | None, cs_type: str, opts: PlanOptions) -> list[dict]:

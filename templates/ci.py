@@ -376,6 +376,10 @@ def _plan_statements(p: EnvParams, execution: iam.Role, key_prefix: str = "") ->
     """Change sets and stack reads on this app's stacks, the template keys of ``key_prefix`` only, passing the
     execution role."""
     execution_arn = GetAtt(execution, "Arn")
+    # cloudformation:ChangeSetName (a condition key of CreateChangeSet and DeleteChangeSet, Service Authorization
+    # Reference): a pull request's role creates and deletes only change sets named "<root>-pr-*" (deploy/commands.py
+    # names them so), so it can neither delete main's pending change set nor pass one of its own off as main's.
+    own_names = {"cloudformation:ChangeSetName": f"{_root(p)}-{key_prefix}-*"} if key_prefix else {}
     return [
         Statement(
             # cloudformation:TemplateUrl (a condition key of CreateChangeSet): the root template must come from this
@@ -384,13 +388,17 @@ def _plan_statements(p: EnvParams, execution: iam.Role, key_prefix: str = "") ->
             Resource=_app_stacks(p),
             Condition=Condition([
                 StringEquals("cloudformation:RoleArn", execution_arn),
-                StringLike("cloudformation:TemplateUrl", _template_url(p, key_prefix)),
+                StringLike({"cloudformation:TemplateUrl": _template_url(p, key_prefix), **own_names}),
             ]),
+        ),
+        Statement(
+            Sid="DeleteOwnChangeSets", Effect=Allow, Action=[cfn.DeleteChangeSet], Resource=_app_stacks(p),
+            **({"Condition": Condition(StringLike(own_names))} if own_names else {}),
         ),
         Statement(
             Sid="InspectAppStacks", Effect=Allow,
             Action=[
-                cfn.DeleteChangeSet, cfn.DescribeChangeSet, cfn.DescribeStackEvents, cfn.DescribeStackResource,
+                cfn.DescribeChangeSet, cfn.DescribeStackEvents, cfn.DescribeStackResource,
                 cfn.DescribeStackResources, cfn.DescribeStacks, cfn.GetTemplate, cfn.ListChangeSets,
                 cfn.ListStackResources,
                 # dependent actions of CreateChangeSet/ExecuteChangeSet when the stacks carry tags

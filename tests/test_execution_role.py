@@ -320,3 +320,14 @@ def test_an_environment_that_creates_its_vpc_gets_a_complete_role_too(tmp_path):
     t = build_variant(tmp_path, "dev", ci={"github_repository": "wwhd/wwhd-backend"})
     assert {"AWS::EC2::VPC", "AWS::EC2::Subnet", "AWS::EC2::VPCGatewayAttachment"} <= execution_role.types_used(t)
     assert gaps(t) == [] and guardrails.check(t) == []
+
+
+def test_the_pull_request_role_creates_and_deletes_only_its_own_change_sets(prod):
+    """cloudformation:ChangeSetName: a pull request cannot delete main's pending change set (or name one like it)."""
+    statements = _role_statements(prod, "GitHubPullRequestRole")
+    for action in ("cloudformation:CreateChangeSet", "cloudformation:DeleteChangeSet"):
+        granting = [s for s in statements if action in _acts(s)]
+        assert granting and all(s["Condition"]["StringLike"]["cloudformation:ChangeSetName"] == "wwhd-prod-pr-*"
+                                for s in granting), action
+    main = [s for s in _role_statements(prod, "GitHubPlanRole") if "cloudformation:DeleteChangeSet" in _acts(s)]
+    assert main and "Condition" not in main[0]  # main's plan role cleans up any change set of the app's stacks

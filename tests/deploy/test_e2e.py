@@ -169,3 +169,8 @@ def test_a_pull_request_plan_packages_under_its_own_prefix_and_offers_no_apply(m
     keys = [o["Key"] for o in boto3.client("s3", region_name=REGION).list_objects_v2(Bucket=BUCKET)["Contents"]]
     assert keys and all(k.startswith("pr/wwhd-dev/") for k in keys), keys
     assert "apply it:" not in r.out
+    # named so the pull-request role may create and delete it (cloudformation:ChangeSetName "wwhd-dev-pr-*")
+    names = [c["ChangeSetName"] for c in boto3.client("cloudformation", region_name=REGION).list_change_sets(
+        StackName="wwhd-dev")["Summaries"]]
+    ours = [n for n in names if n.startswith("wwhd-dev-")]  # moto lists every stack's change sets here
+    assert ours and all(n.startswith("wwhd-dev-pr-") for n in ours), names

@@ -114,15 +114,19 @@ def cmd_offline(args) -> int:
         schema_file.write_text(schema)
     generated = time.perf_counter() - started
     print(f"generated {sum(map(len, rendered.values()))} templates for {', '.join(rendered)} in {generated:.2f}s")
-    violations = _guardrails(built)
+    violations = _guardrails(built, home)
     code = EXIT_FAILED if violations else EXIT_OK
     if not args.no_lint:
         code = _lint(home, out_dir, loaded, prestarted) or code
     return _scanned(home, list(loaded), code) if args.scan else code
 
 
-def _guardrails(built: dict) -> int:
-    """Our own rules (checks/guardrails.py); cheap, so they run on every build."""
+def _guardrails(built: dict, home: Path) -> int:
+    """Our own rules (checks/guardrails.py); cheap, so they run on every build (the execution-role rule's schema
+    reads are cached in .cache, keyed by what they depend on)."""
+    from checks import execution_role
+
+    execution_role.use_cache(home / ".cache" / "execution-role.json")
     found = 0
     for env, templates in built.items():
         for v in guardrails.check(templates):

@@ -28,8 +28,10 @@ Reading the schemas does not import cfn-lint (slow): the package's folder is fou
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import importlib.util
 import json
+import re
 from functools import cache
 from pathlib import Path
 
@@ -172,17 +174,55 @@ def types_used(templates: dict[str, dict]) -> set[str]:
     return {r["Type"] for t in templates.values() for r in t.get("Resources", {}).values()}
 
 
+_CACHE: list[Path] = []  # set by use_cache(): where gaps() keeps its answers between builds
+
+
+def use_cache(path: Path) -> None:
+    """Keep gaps()' answers in ``path`` (``generate.py``: ``.cache/execution-role.json``): the answer depends only on
+    the execution role's statements, the resource types and the cfn-lint release whose schemas it reads, and reading
+    those schemas (about 60 ms) would otherwise be most of a build where nothing changed."""
+    _CACHE[:] = [path]
+
+
 def gaps(templates: dict[str, dict]) -> list[str]:
     """What the execution role lacks for the environment's resource types (empty: complete, or no ci stack)."""
     statements = execution_statements(templates)
     if statements is None:
         return []
+    if not _CACHE:
+        return _gaps(templates, statements)
+    from importlib.metadata import version
+
+    key = hashlib.sha256(json.dumps([version("cfn-lint"), sorted(types_used(templates)), statements],
+                                    sort_keys=True, default=str).encode()).hexdigest()
+    try:
+        cached = json.loads(_CACHE[0].read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # absent, unreadable or torn: answered anew
+        cached = {}
+    cached = cached if isinstance(cached, dict) else {}
+    if isinstance(cached.get(key), list):
+        return [str(x) for x in cached[key]]
+    found = _gaps(templates, statements)
+    kept = dict(list(cached.items())[-7:])  # the last few renderings (environments, branches), no more
+    kept[key] = found
+    try:
+        _CACHE[0].parent.mkdir(parents=True, exist_ok=True)
+        _CACHE[0].write_text(json.dumps(kept), encoding="utf-8")
+    except OSError:
+        pass  # a cache that cannot be written only costs the next build the 60 ms
+    return found
+
+
+def _gaps(templates: dict[str, dict], statements: list[dict]) -> list[str]:
     need: dict[str, str] = {}
     for type_ in sorted(types_used(templates)):
         need.update(required(type_))
+    # one regular expression per statement (its Action patterns, as fnmatch translates them): each action is then one
+    # match per statement, not one fnmatch per pattern (the build runs this guardrail on every environment)
+    matchers = [re.compile("|".join(fnmatch.translate(a) for a in _listify(s["Action"]))) for s in statements]
     problems = []
     for action, why in sorted(need.items()):
-        on = [s for s in statements if any(fnmatch.fnmatchcase(action, a) for a in _listify(s["Action"]))]
+        on = [s for s, m in zip(statements, matchers) if m.match(action)]
         if not on:
             problems.append(f"{action} is not granted ({why})")
         elif action in STAR_ONLY and not any("*" in _listify(s["Resource"]) for s in on):

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 
@@ -331,3 +332,20 @@ def test_the_pull_request_role_creates_and_deletes_only_its_own_change_sets(prod
                                 for s in granting), action
     main = [s for s in _role_statements(prod, "GitHubPlanRole") if "cloudformation:DeleteChangeSet" in _acts(s)]
     assert main and "Condition" not in main[0]  # main's plan role cleans up any change set of the app's stacks
+
+
+def test_gaps_are_cached_by_what_they_depend_on_and_a_bad_cache_is_rebuilt(prod, tmp_path, monkeypatch):
+    from checks import execution_role
+
+    cache = tmp_path / "execution-role.json"
+    monkeypatch.setattr(execution_role, "_CACHE", [])
+    execution_role.use_cache(cache)
+    assert gaps(prod) == [] and len(json.loads(cache.read_text())) == 1
+    lacking = _without(prod, "ec2:DescribeAddresses")  # other statements: another key, answered anew
+    assert any(g.startswith("ec2:DescribeAddresses is not granted") for g in gaps(lacking))
+    assert len(json.loads(cache.read_text())) == 2
+    calls = []
+    monkeypatch.setattr(execution_role, "_gaps", lambda *a: calls.append(a) or ["recomputed"])
+    assert gaps(prod) == [] and calls == []  # served from the cache
+    cache.write_text("[1, 2")  # torn
+    assert gaps(prod) == ["recomputed"] and len(calls) == 1

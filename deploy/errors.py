@@ -146,8 +146,11 @@ def explain(e: BaseException, argv: list[str]) -> DeployError:
         return e
     name = type(e).__name__
     if name in {"ParamsError", "ParamsErrors"}:  # templates.config, generate.py: bad params (no import: no cycle)
-        return DeployError(str(e.render() if hasattr(e, "render") else e),
-                           "correct the file named above (README, Params reference)", EXIT["bad-input"])
+        text = str(e.render() if hasattr(e, "render") else e)
+        if "no such environment" in text and text.count("\n") == 0:
+            return DeployError(text, "pass one of the environments named above to --env, or create its params file "
+                                     "from another: cp params/dev.yaml params/NAME.yaml", EXIT["bad-input"])
+        return DeployError(text, "correct the file named above (README, Params reference)", EXIT["bad-input"])
     if name == "OutputError":  # checks.freshness: output/<env> is a link or a file, never followed
         return DeployError(e.render(), "make it a plain directory (remove the link or file), then: python generate.py",
                            EXIT["bad-input"])

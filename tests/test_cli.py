@@ -70,6 +70,7 @@ def test_unknown_environment_exit_2(project):
     r = run(project, "--env", "staging")
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "no such environment 'staging'" in r.stderr and "dev, prod" in r.stderr
+    assert "fix: pass one of the environments named above to --env" in r.stderr
 
 
 def test_empty_params_file_exit_2(project):

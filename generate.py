@@ -193,12 +193,15 @@ def _lint(home: Path, out_dir: Path, loaded: dict, prestarted=None) -> int:
 class Parser(argparse.ArgumentParser):
     """argparse with the project's error style: usage, then ``error:`` and a ``fix:`` that runs as printed."""
 
-    argv: list[str] = []
+    argv: list[str] = []  # this run's arguments (main), to name the verb whose --help the fix points at
+    verbs: tuple[str, ...] = ()  # every verb (build_parser)
 
     def error(self, message: str):
         self.print_usage(sys.stderr)
-        verbs = set(OFFLINE_VERBS) | set(getattr(self, "_verbs", ()))
-        verb = next((f"{a} " for a in self.argv if a in verbs), "")
+        if " " in self.prog:  # a verb's own parser: "wwhd-infra plan"
+            verb = self.prog.split(" ", 1)[1] + " "
+        else:  # the top-level parser reports unknown arguments of every verb
+            verb = next((f"{a} " for a in self.argv if a in self.verbs), "")
         print(f"error: {message}\nfix: python generate.py {verb}--help", file=sys.stderr)
         raise SystemExit(EXIT_BAD_INPUT)
 
@@ -244,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     from deploy.cli import register  # argparse definitions only: imports neither boto3 nor rich
 
     register(commands, _debug_flag)
+    Parser.verbs = tuple(commands.choices)
     return parser
 
 
@@ -263,10 +267,8 @@ def _legacy_verb(args) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     with boundary(argv) as outcome:
-        parser = build_parser()
         Parser.argv = argv
-        parser._verbs = tuple(parser._subparsers._group_actions[0].choices)
-        args = parser.parse_args(argv)
+        args = build_parser().parse_args(argv)
         _legacy_verb(args)
         outcome.code = args.func(args)
     return outcome.code

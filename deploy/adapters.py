@@ -19,7 +19,7 @@ from . import verify as checklist
 from .aws import DEFAULT_TIMEOUT, connect
 from .commands import Ctx, PlanOptions
 from .errors import INVOCATION, BadInput, Invocation, suggest
-from .package import PULL_REQUEST_PREFIX
+from templates.ci import PULL_REQUEST_PREFIX  # one definition for the roles and the packaging
 from .ui import make_out
 
 ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+")

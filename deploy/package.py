@@ -71,7 +71,6 @@ def object_url(bucket: str, region: str, key: str) -> str:
 
 # Pull-request plans package under their own prefix (``pr/<stack>/...``): the pull-request role may write only there,
 # and the main plan and deploy roles never read it (templates/ci.py), so a pull request cannot replace what main runs.
-from templates.ci import PULL_REQUEST_PREFIX  # noqa: E402  (one definition for the roles and the packaging)
 
 
 def content_key(stack_name: str, body: str, key_prefix: str = "") -> str:

@@ -38,7 +38,6 @@ see the decision for each individual resource, use ResourceSpecificResults."
 from __future__ import annotations
 
 import json
-import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache

@@ -14,7 +14,6 @@ import json
 
 import boto3
 import pytest
-import yaml
 
 import templates
 from deploy import adopt, changeset, review

@@ -19,7 +19,6 @@ import pytest
 from botocore import exceptions as bx
 from botocore.parsers import ResponseParserError
 
-import generate
 from deploy import adapters, commands
 from deploy.errors import EXIT, explain
 

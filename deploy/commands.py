@@ -255,6 +255,8 @@ def _plan(ctx: Ctx, opts: PlanOptions, source: Callable[[Ctx, str], Packaged] | 
     if adopted:
         req = replace(req, import_existing=True)
     arn, req, desc = changeset.create_and_wait(ctx.aws, req, ctx.out, ctx.poller)
+    # CreateChangeSet RoleARN: the given role, else the one associated with the stack, else the caller's credentials
+    who = review.acts_as(opts.role_arn, info.role_arn if info else None)
     if changeset.no_changes(desc):
         changeset.delete(ctx.aws, arn)  # nothing to review or apply; leave no clutter
         if drifted is not None:
@@ -262,6 +264,7 @@ def _plan(ctx: Ctx, opts: PlanOptions, source: Callable[[Ctx, str], Packaged] | 
         ctx.out.line(f"No changes: {ctx.p.stack_name} already matches the templates and parameters")
         unchanged = review.empty(ctx.p.stack_name, cs_type, _shown_parameters(req, info), checks)
         unchanged.drift = drifted
+        unchanged.acts_as = who
         _write(opts, unchanged)
         return None
     _require_created(desc)
@@ -270,7 +273,7 @@ def _plan(ctx: Ctx, opts: PlanOptions, source: Callable[[Ctx, str], Packaged] | 
     # Read back only when there is something to review: an unchanged plan costs no extra call.
     before = diff.deployed_templates(ctx.aws, ctx.p.stack_name, packaged.templates) if cs_type == "UPDATE" else None
     compared = diff.compare(before, packaged.templates, ctx.p.region, ctx.env, deployed, tree.parameters)
-    result = review.build(tree, cs_type, compared, deployed)
+    result = review.build(tree, cs_type, compared, deployed, who)
     result.preflight = checks
     result.drift = drifted
     review.show(result, ctx.out)
@@ -425,7 +428,10 @@ def _reviewed(ctx: Ctx, name_or_arn: str) -> Planned | None:
     info = describe(ctx.aws, ctx.p.stack_name)
     cs_type = "CREATE" if info is None or not info.exists else "UPDATE"
     deployed = info.parameters if info and info.exists else {}
-    result = review.build(changeset.describe_tree(ctx.aws, desc["ChangeSetId"]), cs_type, deployed_parameters=deployed)
+    # DescribeChangeSet has no RoleARN: name the stack's role (or the caller), marked not certain (deploy/review.py)
+    who = review.acts_as(None, info.role_arn if info else None, certain=False)
+    result = review.build(changeset.describe_tree(ctx.aws, desc["ChangeSetId"]), cs_type, deployed_parameters=deployed,
+                          acts_as=who)
     review.show(result, ctx.out)
     return Planned(result, desc["ChangeSetId"], info)
 

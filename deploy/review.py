@@ -23,6 +23,14 @@ override flag, unless no task can overlap: the deployed or the planned ``Desired
 Parameters show deployed -> planned in every rendering (JSON: ``parameters`` planned, ``deployedParameters``, and
 ``parameterChanges``).
 
+Who CloudFormation acts as (:class:`ActsAs`, JSON ``actsAs``): CreateChangeSet's ``RoleARN`` is the role it assumes
+when it executes the change set, and "if you don't specify a value, CloudFormation uses the role that was previously
+associated with the stack. If no role is available, CloudFormation uses a temporary session that is generated from
+your user credentials" (CloudFormation API reference, CreateChangeSet and UpdateStack, ``RoleARN``). So once CI has
+deployed with ``--role-arn``, an operator's plan without it still runs as that role; every rendering says so.
+DescribeChangeSet returns no ``RoleARN`` (API reference, DescribeChangeSet response elements), so a review rebuilt
+from a change set alone (``apply --change-set``) can only name the stack's role and says that it is not certain.
+
 Everything in the review that AWS or a template supplies is data. The terminal renderings go through
 :class:`deploy.ui.Out`, which strips control characters. In Markdown each value is an HTML ``<code>`` element (or plain
 text) whose markup characters are written as numeric character references (``&#96;`` for a backtick): CommonMark
@@ -108,6 +116,43 @@ class Finding:
         return f"{self.stack}/{self.logical_id} ({self.type}): {self.why}"
 
 
+GIVEN, STACK, CALLER = "given", "stack", "caller"  # where ActsAs.role_arn comes from (JSON actsAs.source)
+
+
+@dataclass(frozen=True)
+class ActsAs:
+    """The identity CloudFormation acts as when it executes the change set (module docstring: the RoleARN rule).
+
+    ``certain`` is False in a review rebuilt from a described change set: a ``--role-arn`` given to that plan would
+    win over the stack's role, and DescribeChangeSet does not return it."""
+
+    role_arn: str | None
+    source: str  # GIVEN: plan --role-arn; STACK: the role associated with the stack; CALLER: no role at all
+    certain: bool = True
+
+    @property
+    def why(self) -> str:
+        """Why this identity, for every rendering (after the ARN, or alone for the caller)."""
+        unless = "" if self.certain else (", unless the plan gave another --role-arn (DescribeChangeSet does not "
+                                          "return the role a change set was created with)")
+        return {GIVEN: "the role given with --role-arn",
+                STACK: "the stack's service role, used because no --role-arn was given" + unless,
+                CALLER: "your own credentials (no service role)" + unless}[self.source]
+
+    def __str__(self) -> str:
+        return f"{self.role_arn} ({self.why})" if self.role_arn else self.why
+
+
+def acts_as(given: str | None, stack_role: str | None, certain: bool = True) -> ActsAs:
+    """The role given with ``--role-arn``; else the stack's associated role (DescribeStacks ``RoleARN``); else the
+    caller's own credentials: the order CreateChangeSet's ``RoleARN`` documents."""
+    if given:
+        return ActsAs(given, GIVEN)
+    if stack_role:
+        return ActsAs(stack_role, STACK, certain)
+    return ActsAs(None, CALLER, certain)
+
+
 @dataclass
 class Review:
     stack_name: str
@@ -123,6 +168,7 @@ class Review:
     preflight: list = field(default_factory=list)  # deploy.preflight.Check, run before the change set existed
     # deploy.drift.Report or .Skipped when plan checked drift (rendered by them; None: not asked for)
     drift: object | None = None
+    acts_as: ActsAs | None = None  # who CloudFormation acts as; None: not known to this review
 
     @property
     def data_loss(self) -> list[Finding]:
@@ -145,12 +191,12 @@ class Review:
 
 
 def build(tree: Node, change_set_type: str, diff: TemplateDiff | None = None,
-          deployed_parameters: dict[str, str] | None = None) -> Review:
+          deployed_parameters: dict[str, str] | None = None, acts_as: ActsAs | None = None) -> Review:
     stacks = [StackReview(n.path, n.stack_name, n.arn, sorted((_row(rc) for rc in n.changes), key=lambda r: r.logical_id))
               for n in tree.walk()]
     return Review(tree.stack_name, tree.arn, tree.name, change_set_type, tree.include_nested, dict(sorted(tree.parameters.items())),
                   stacks, no_changes=tree.no_changes, deployed_parameters=dict(sorted((deployed_parameters or {}).items())),
-                  diff=diff)
+                  diff=diff, acts_as=acts_as)
 
 
 def empty(stack_name: str, change_set_type: str, parameters: dict[str, str], checks: list | None = None) -> Review:
@@ -314,6 +360,8 @@ def single_writer(review: Review) -> list[Finding]:
 def show(review: Review, out: Out) -> None:
     """The terminal review: per stack its rows and changed properties, then the summary and warnings."""
     out.heading(f"Plan for {review.stack_name} ({review.change_set_type}): change set {review.change_set_name}")
+    if review.acts_as is not None:  # yellow when no --role-arn was given: a role the reviewer did not choose
+        out.line(f"acts as: {review.acts_as}", "bold" if review.acts_as.source == GIVEN else "bold yellow")
     if review.drift is not None:
         review.drift.show_section(out)
     params = parameter_changes(review)
@@ -438,6 +486,8 @@ def as_json(review: Review) -> dict:
         "changeSetType": review.change_set_type,
         "includeNestedStacks": review.include_nested,
         "noChanges": review.no_changes,
+        "actsAs": None if review.acts_as is None else {
+            "roleArn": review.acts_as.role_arn, "source": review.acts_as.source, "certain": review.acts_as.certain},
         "parameters": review.parameters,
         "deployedParameters": review.deployed_parameters or None,
         "parameterChanges": [{"key": p.key, "before": p.before, "after": p.after}
@@ -501,6 +551,8 @@ def markdown(review: Review) -> str:
         return "\n".join([head, "", *checks, *drift, "No changes."]) + "\n"
     lines = [head, "", *drift, f"{md_text(review.change_set_type)} change set {md_code(review.change_set_name)}: "
                        f"**{summary_text(review.counts())}** across {len(review.stacks)} stack(s).", ""]
+    if review.acts_as is not None:
+        lines += _md_acts_as(review.acts_as)
     params = parameter_changes(review)
     if params:
         lines += ["| Parameter | Deployed | Planned | |", "|---|---|---|---|"]
@@ -529,6 +581,12 @@ def markdown(review: Review) -> str:
     for s in review.stacks:
         lines += _md_stack(s)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _md_acts_as(who: ActsAs) -> list[str]:
+    """One line; a ``> [!IMPORTANT]`` block when CloudFormation acts as a role nobody gave to this plan."""
+    line = f"**Acts as**: {md_code(who.role_arn) + ' (' + md_text(who.why) + ')' if who.role_arn else md_text(who.why)}."
+    return (["> [!IMPORTANT]", f"> {line}"] if who.source == STACK else [line]) + [""]
 
 
 def _md_widening(diff: TemplateDiff) -> list[str]:

@@ -10,6 +10,9 @@ CloudFormation rules this module encodes:
 * ``UPDATE_ROLLBACK_FAILED`` needs ``ContinueUpdateRollback``, usually skipping the resources that cannot roll back.
 * Termination protection is set on the root only; nested stacks follow their root.
 * A stack policy applies only to the stack it is set on, so the storage stack gets its own.
+* DescribeStacks returns ``Stack.RoleARN``, the service role associated with the stack (absent when there is none):
+  a change set created without ``RoleARN`` runs as it (CreateChangeSet API reference, ``RoleARN``; see
+  :class:`deploy.review.ActsAs`).
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ class StackInfo:
     outputs: dict[str, str] = field(default_factory=dict)
     termination_protection: bool = False
     updated: datetime | None = None
+    role_arn: str | None = None  # Stack.RoleARN: the service role CloudFormation acts as when none is given
 
     @property
     def busy(self) -> bool:
@@ -73,6 +77,7 @@ def _info(s: dict) -> StackInfo:
         outputs={x["OutputKey"]: x.get("OutputValue", "") for x in s.get("Outputs", []) or []},
         termination_protection=bool(s.get("EnableTerminationProtection")),
         updated=s.get("LastUpdatedTime") or s.get("CreationTime"),
+        role_arn=s.get("RoleARN") or None,
     )
 
 

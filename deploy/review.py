@@ -133,11 +133,14 @@ class ActsAs:
     @property
     def why(self) -> str:
         """Why this identity, for every rendering (after the ARN, or alone for the caller)."""
-        unless = "" if self.certain else (", unless the plan gave another --role-arn (DescribeChangeSet does not "
-                                          "return the role a change set was created with)")
-        return {GIVEN: "the role given with --role-arn",
-                STACK: "the stack's service role, used because no --role-arn was given" + unless,
-                CALLER: "your own credentials (no service role)" + unless}[self.source]
+        if self.source == GIVEN:
+            return "the role given with --role-arn"
+        if self.certain:
+            return {STACK: "the stack's service role, used because no --role-arn was given",
+                    CALLER: "your own credentials (no service role)"}[self.source]
+        hidden = "(DescribeChangeSet does not return the role a change set was created with)"
+        return {STACK: f"the stack's service role, unless the plan gave another with --role-arn {hidden}",
+                CALLER: f"your own credentials (no service role), unless the plan gave --role-arn {hidden}"}[self.source]
 
     def __str__(self) -> str:
         return f"{self.role_arn} ({self.why})" if self.role_arn else self.why

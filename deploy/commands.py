@@ -19,14 +19,16 @@ from botocore.exceptions import ClientError
 
 from templates._common import TOOL
 from templates.config import EnvParams
+from templates import IDENTITY as templates_identity, build_all as templates_build_all
 from templates.root import Param
 
 from . import adopt as adoption
 from . import bootstrap as boot
-from . import changeset, diff, drift, history, preflight, review
+from . import changeset, diff, drift, history, identity, preflight, review
 from .aws import Aws, aws_errors, check_account
-from .errors import EXIT, BadInput, DeployError, explain, suggest
-from .package import Packaged, default_bucket, package, quick_create_url, template_bucket
+from .errors import EXIT, BadInput, DeployError, aws_cli, explain, suggest
+from .package import (Packaged, content_key, default_bucket, object_url, package, quick_create_url, template_bucket,
+                      upload)
 from .retained import retained
 from .stacks import (
     NEEDS_DELETE,
@@ -98,8 +100,9 @@ class Interrupted(DeployError):
 # --- bootstrap ----------------------------------------------------------------------------------------------------
 
 
-def bootstrap(ctx: Ctx, wait: bool = False) -> int:
-    """Create or update the template bucket's stack; a second run finds no changes."""
+def bootstrap(ctx: Ctx, wait: bool = False, yes: bool = False) -> int:
+    """Create or update the template bucket's stack, the boundary's, then the environment's identity stack; a second
+    run finds no changes."""
     account = check_account(ctx.aws, ctx.p.account_id, ctx.env)
     bucket = template_bucket(ctx.aws, ctx.p, account)
     name = boot.stack_name(bucket, default_bucket(account, ctx.p.region))
@@ -126,14 +129,14 @@ def bootstrap(ctx: Ctx, wait: bool = False) -> int:
         changeset.delete(ctx.aws, arn)
         _healthy_bucket(ctx, bucket, account)
         ctx.out.line(f"{name} is up to date: template bucket s3://{bucket}")
-        return _boundary_stack(ctx, name, bucket, wait)
+        return _boundary_stack(ctx, name, bucket, wait) or _identity_stack(ctx, bucket, account, wait, yes)
     _require_created(desc)
     ctx.out.line(f"{'creating' if cs_type == 'CREATE' else 'updating'} {name}: template bucket s3://{bucket}")
     final, _ = _execute(ctx, name, arn, req.name)
     if final is not None and final.status in SUCCESS:
         _healthy_bucket(ctx, bucket, account)
         ctx.out.line(f"template bucket ready: s3://{bucket}")
-        code = _boundary_stack(ctx, name, bucket, wait)
+        code = _boundary_stack(ctx, name, bucket, wait) or _identity_stack(ctx, bucket, account, wait, yes)
         if code == 0:
             ctx.out.line(f"next: {ctx.command('plan')}")
         return code
@@ -178,6 +181,60 @@ def _healthy_bucket(ctx: Ctx, bucket: str, account: str) -> None:
         ctx.out.warn(f"the template bucket {bucket} was changed outside CloudFormation ({'; '.join(problems)}): "
                      "putting the template's settings back")
         boot.repair_bucket(ctx.aws, ctx.p, bucket, account)
+
+
+def _identity_stack(ctx: Ctx, bucket: str, account: str, wait: bool, yes: bool) -> int:
+    """Create or update ``<root>-identity`` (deploy/identity.py) as the caller, never through a service role: review
+    the change set (what changes, which IAM access widens), ask, execute, follow. Guardrails first, as for the app."""
+    want = identity.built(ctx.p)
+    _guardrails(ctx, {name: t.to_dict() for name, t in templates_build_all(ctx.p).items()})
+    info = _idle(ctx, describe(ctx.aws, want.name), wait, "bootstrap")
+    if info and info.status in NEEDS_DELETE:
+        raise needs_delete(info, ctx.p)
+    found = identity.deployed(ctx.aws, want.name)
+    if found.role_arn:
+        raise DeployError(
+            f"{want.name} has the service role {found.role_arn}: CloudFormation would use it for this change set "
+            "instead of your credentials, and a service role cannot be removed from a stack",
+            f"delete the stack (its roles are re-created with the same names; stop the app first: "
+            f"{ctx.command('apply', '--desired-count', '0')}), then {ctx.command('bootstrap')}; or: "
+            + aws_cli(ctx.p.region, "cloudformation", "delete-stack", "--stack-name", want.name))
+    key = content_key(want.name, want.body)
+    upload(ctx.aws, ctx.p, bucket, account, key, want.body)
+    cs_type = "CREATE" if info is None or not info.exists else "UPDATE"
+    req = changeset.Request(
+        stack_name=want.name, name=changeset.change_set_name(f"{want.name}-", "", ctx.now()), type=cs_type,
+        template_url=object_url(bucket, ctx.p.region, key), parameters=[], capabilities=identity.CAPABILITIES,
+        tags={"app": ctx.p.app, "env": ctx.p.env, "managed-by": TOOL}, nested=False,
+        description=f"{TOOL}: {want.name} (IAM roles; an operator's deploy)")
+    arn, req, desc = changeset.create_and_wait(ctx.aws, req, ctx.out, ctx.poller)
+    if changeset.no_changes(desc):
+        changeset.delete(ctx.aws, arn)
+        ctx.out.line(f"{want.name} is up to date: the environment's IAM roles")
+        return 0
+    _require_created(desc)
+    tree = changeset.describe_tree(ctx.aws, arn)
+    before = {templates_identity: found.template} if cs_type == "UPDATE" and found.template else None
+    result = review.build(tree, cs_type, diff.compare(before, {templates_identity: want.template}, ctx.p.region,
+                                                      ctx.env), {})
+    review.show(result, ctx.out)
+    if not yes:
+        if not ctx.out.interactive:
+            raise BadInput(f"{want.name} changes IAM roles and there is no terminal to ask (the change set "
+                           f"{req.name} is kept for review)", ctx.command("bootstrap", "--yes"))
+        if not ctx.out.confirm(f"Apply change set {req.name} to {want.name}?"):
+            ctx.out.line(f"not applied; the change set is kept: {req.name}")
+            return 1
+    final, seconds = _execute(ctx, want.name, arn, req.name)
+    if final is None or final.status not in SUCCESS:
+        return _failed(ctx, final)
+    if ctx.p.production:
+        with aws_errors():
+            ctx.aws.cfn.update_termination_protection(EnableTerminationProtection=True, StackName=want.name)
+    ctx.out.line(f"{final.name}: {final.status} in {duration(seconds)}", "bold green")
+    for key_, value in sorted(final.outputs.items()):
+        ctx.out.line(f"  {key_} = {value}")
+    return 0
 
 
 # --- package ------------------------------------------------------------------------------------------------------
@@ -239,7 +296,8 @@ def _plan(ctx: Ctx, opts: PlanOptions, source: Callable[[Ctx, str], Packaged] | 
     account = check_account(ctx.aws, ctx.p.account_id, ctx.env)
     info = _ready(ctx, describe(ctx.aws, ctx.p.stack_name), opts.wait, "plan")
     cs_type = change_set_type(info, ctx.p)
-    checks = preflight.run(ctx, account, info, opts.image_tag, opts.desired_count, opts.adopt, opts.role_arn)
+    checks = preflight.run(ctx, account, info, opts.image_tag, opts.desired_count, opts.adopt, opts.role_arn,
+                           pull_request=bool(opts.key_prefix))
     if any(c.status == preflight.BLOCK for c in checks):
         preflight.write_blocked(ctx.p.stack_name, checks, opts.json_file, opts.markdown_file)
     preflight.enforce(ctx, checks)  # before anything is uploaded or created

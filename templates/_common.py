@@ -208,6 +208,11 @@ def boundary_policy_name(bucket: str) -> str:
     return f"{bucket}-boundary"
 
 
+def identity_stack_name(p: EnvParams) -> str:
+    """The environment's identity stack (``templates/identity.py``): a top-level stack beside the root, never nested."""
+    return f"{p.stack_name}-identity"
+
+
 def role_path(p: EnvParams) -> str:
     """``/<app>/<env>/``: the app's roles and policies live under it, so the CloudFormation execution role's grants
     (``role/<app>/<env>/*``) can never match the ci stack's own roles and policies, which keep the root path."""

@@ -32,14 +32,14 @@ def stack_parameters(name: str) -> dict[str, str]:
 
 
 def test_bootstrap_creates_the_bucket_once_and_is_idempotent(moto, project, cli):
-    first = cli("bootstrap", "--env", "dev")
+    first = cli("bootstrap", "--env", "dev", "--yes")
     assert first.code == 0, first.err
     assert f"template bucket ready: s3://{BUCKET}" in first.out
     s3 = boto3.client("s3", region_name=REGION)
     encryption = s3.get_bucket_encryption(Bucket=BUCKET)["ServerSideEncryptionConfiguration"]["Rules"][0]
     assert encryption["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
 
-    again = cli("bootstrap", "--env", "dev")
+    again = cli("bootstrap", "--env", "dev", "--yes")
     assert again.code == 0, again.err
     assert "wwhd-infra-bootstrap is up to date" in again.out
     assert pending("wwhd-infra-bootstrap") == []  # the no-change set is gone
@@ -51,7 +51,7 @@ def test_bootstrap_creates_the_bucket_once_and_is_idempotent(moto, project, cli)
 
 
 def test_full_lifecycle(moto, project, cli):
-    assert cli("bootstrap", "--env", "dev").code == 0
+    assert cli("bootstrap", "--env", "dev", "--yes").code == 0
 
     # plan (create): a CREATE change set, reviewed, written as JSON and Markdown
     plan = cli("plan", "--env", "dev", "--image-tag", "v1", "--json", "plan.json", "--markdown", "plan.md")
@@ -130,7 +130,7 @@ def test_apply_of_an_unchanged_environment_exits_0(deployed, cli):
 
 
 def test_package_prints_the_quick_create_link(moto, project, cli):
-    assert cli("bootstrap", "--env", "dev").code == 0
+    assert cli("bootstrap", "--env", "dev", "--yes").code == 0
     result = cli("package", "--env", "dev", "--image-tag", "abc123")
     assert result.code == 0, result.err
     root_url = next(line.split(": ", 1)[1] for line in result.out.splitlines() if line.startswith("root template: "))
@@ -163,7 +163,7 @@ def test_a_failed_update_shows_the_nested_reason_the_final_state_and_the_way_on(
 def test_a_pull_request_plan_packages_under_its_own_prefix_and_offers_no_apply(moto, project, cli):
     """The pull-request role may write only ``pr/<root>/`` keys (templates/ci.py): ``plan --pull-request`` puts every
     template there and never suggests applying its change set."""
-    assert cli("bootstrap", "--env", "dev").code == 0
+    assert cli("bootstrap", "--env", "dev", "--yes").code == 0
     r = cli("plan", "--env", "dev", "--pull-request")
     assert r.code == 0, r.err
     keys = [o["Key"] for o in boto3.client("s3", region_name=REGION).list_objects_v2(Bucket=BUCKET)["Contents"]]

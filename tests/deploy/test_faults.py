@@ -66,7 +66,7 @@ def test_throttling_is_retried_by_the_client(moto, monkeypatch):
 
 
 def test_a_failed_upload_leaves_no_root_pointing_at_missing_children(moto, project, cli):
-    assert cli("bootstrap", "--env", "dev").code == 0
+    assert cli("bootstrap", "--env", "dev", "--yes").code == 0
     aws = connect(None, REGION)
     uploads = []
     hook, seen = fail(1, 403, DENIED, when=lambda request: len(uploads) == 4)  # the fourth upload is refused
@@ -90,7 +90,7 @@ def test_a_failed_upload_leaves_no_root_pointing_at_missing_children(moto, proje
 def test_an_object_planted_under_a_content_key_is_overwritten(moto, project, cli):
     """Anyone who may write to the bucket could put other bytes under a content-addressed key; package trusts an
     existing object only when S3's SHA-256 checksum of it matches, and uploads otherwise."""
-    assert cli("bootstrap", "--env", "dev").code == 0
+    assert cli("bootstrap", "--env", "dev", "--yes").code == 0
     p = load_params("dev", project / "params")
     first = pkg.package(connect(None, REGION), p, project, BUCKET)
     s3 = boto3.client("s3", region_name=REGION)
@@ -161,7 +161,7 @@ def test_env_before_the_command_works_too(moto, project, cli):
 
 
 def test_package_never_writes_through_a_linked_output_folder(moto, project, cli, tmp_path_factory):
-    assert cli("bootstrap", "--env", "dev").code == 0
+    assert cli("bootstrap", "--env", "dev", "--yes").code == 0
     elsewhere = tmp_path_factory.mktemp("elsewhere")
     (project / "output").mkdir(exist_ok=True)
     (project / "output" / "dev").symlink_to(elsewhere)

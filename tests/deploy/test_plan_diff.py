@@ -130,7 +130,7 @@ def test_after_apply_the_deployed_templates_are_the_packaged_ones_and_only_a_cha
 
 def test_plan_after_apply_shows_what_access_widens_and_what_it_costs(moto, project, cli):
     edit_params(project, load_balancer={"ingress_cidrs": ["10.0.0.0/8"]})
-    assert cli("bootstrap", "--env", "dev").code == 0
+    assert cli("bootstrap", "--env", "dev", "--yes").code == 0
     assert cli("apply", "--env", "dev", "--image-tag", "v1", "--yes").code == 0
     push_image("wwhd-backend-dev", "v1")  # DesiredCount 1 needs the image (preflight)
     # the referenced secret exists (preflight checks its full ARN); moto's _custom_id_ tag fixes the ARN's suffix
@@ -182,7 +182,7 @@ def test_plan_after_apply_shows_what_access_widens_and_what_it_costs(moto, proje
 
 
 def test_a_guardrail_violation_stops_plan_before_anything_is_uploaded(moto, project, cli, monkeypatch):
-    assert cli("bootstrap", "--env", "dev").code == 0
+    assert cli("bootstrap", "--env", "dev", "--yes").code == 0
     real = templates.service.build
 
     def two_tasks_at_once(p):
@@ -209,9 +209,9 @@ def recorded_review(prod) -> review.Review:
     r.expect_tree(stubber)
     tree = changeset.describe_tree(aws, r.ROOT_CS)
     after = copy.deepcopy(prod)
-    policy = after["iam"]["Resources"]["TaskRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+    policy = after["identity"]["Resources"]["TaskRole"]["Properties"]["Policies"][0]["PolicyDocument"]
     policy["Statement"].append({"Sid": "Everything", "Effect": "Allow", "Action": "s3:*", "Resource": "*"})
-    execution = after["iam"]["Resources"]["ExecutionRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+    execution = after["identity"]["Resources"]["ExecutionRole"]["Properties"]["Policies"][0]["PolicyDocument"]
     execution["Statement"] = [s for s in execution["Statement"] if s["Sid"] != "EcrLogin"]
     compared = diff.compare(prod, after, "us-west-2", "prod", {"DesiredCount": "1"}, {"DesiredCount": "1"})
     return review.build(tree, "UPDATE", compared, {"DesiredCount": "1", "ImageTag": "2025-11-07"})

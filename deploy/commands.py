@@ -17,7 +17,7 @@ from pathlib import Path
 from checks import guardrails
 from botocore.exceptions import ClientError
 
-from templates._common import TOOL
+from templates._common import TOOL, identity_stack_name
 from templates.config import EnvParams
 from templates import IDENTITY as templates_identity, build_all as templates_build_all
 from templates.root import Param
@@ -338,6 +338,11 @@ def _plan(ctx: Ctx, opts: PlanOptions, source: Callable[[Ctx, str], Packaged] | 
     return Planned(result, arn, info, packaged.root_url)
 
 
+def _beside(ctx: Ctx) -> dict[str, str]:
+    """The stacks drift checks beside the root's hierarchy: the identity stack (the environment's IAM)."""
+    return {templates_identity: identity_stack_name(ctx.p)}
+
+
 def _plan_drift(ctx: Ctx, info: StackInfo | None, opts: PlanOptions) -> drift.Report | drift.Skipped | None:
     """``--drift`` (default on for production): the deployed hierarchy's drift, for the top of the review. A change
     set compares templates, not reality: without this the reviewer approves a change whose effect on hand-changed
@@ -350,7 +355,7 @@ def _plan_drift(ctx: Ctx, info: StackInfo | None, opts: PlanOptions) -> drift.Re
     if info.status not in drift.DETECTABLE:
         return drift.Skipped(f"{info.name} is {info.status}; CloudFormation detects drift only after an operation "
                              "completed")
-    return drift.detect(ctx.aws, ctx.p.stack_name, ctx.poller, ctx.out, ctx.command)
+    return drift.detect(ctx.aws, ctx.p.stack_name, ctx.poller, ctx.out, ctx.command, also=_beside(ctx))
 
 
 def _request(ctx: Ctx, info: StackInfo | None, cs_type: str, packaged: Packaged, opts: PlanOptions) -> changeset.Request:
@@ -459,7 +464,7 @@ def _given_flags(opts: PlanOptions) -> list[str]:
 
 def _after_apply_drift(ctx: Ctx) -> None:
     """Drift of what was just deployed: a resource the update did not touch keeps its hand-made change."""
-    report = drift.detect(ctx.aws, ctx.p.stack_name, ctx.poller, ctx.out, ctx.command)
+    report = drift.detect(ctx.aws, ctx.p.stack_name, ctx.poller, ctx.out, ctx.command, also=_beside(ctx))
     drift.show(report, ctx.out, heading=False)
     if not report.ok:
         ctx.out.warn(f"applied, but the deployed stacks still differ from the templates (above); "
@@ -741,7 +746,7 @@ def drift_cmd(ctx: Ctx, json_file: Path | None = None, markdown_file: Path | Non
     """Detect drift on every stack of the hierarchy; 0 when every checked resource is in sync, 1 on drift or a
     failed detection."""
     check_account(ctx.aws, ctx.p.account_id, ctx.env)
-    report = drift.detect(ctx.aws, ctx.p.stack_name, ctx.poller, ctx.out, ctx.command)
+    report = drift.detect(ctx.aws, ctx.p.stack_name, ctx.poller, ctx.out, ctx.command, also=_beside(ctx))
     drift.show(report, ctx.out)
     drift.write(report, json_file, markdown_file)
     return 0 if report.ok else 1

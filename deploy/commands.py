@@ -327,7 +327,13 @@ def _plan(ctx: Ctx, opts: PlanOptions, source: Callable[[Ctx, str], Packaged] | 
     deployed = info.parameters if info and info.exists else {}
     # Read back only when there is something to review: an unchanged plan costs no extra call.
     before = diff.deployed_templates(ctx.aws, ctx.p.stack_name, packaged.templates) if cs_type == "UPDATE" else None
-    compared = diff.compare(before, packaged.templates, ctx.p.region, ctx.env, deployed, tree.parameters)
+    after = packaged.templates
+    if before is not None and _identity_differs(checks):
+        # a pull request that changes IAM: its review shows what the identity stack would grant (bootstrap deploys it)
+        want = identity.built(ctx.p)
+        before = {**before, templates_identity: identity.deployed(ctx.aws, want.name).template or {}}
+        after = {**after, templates_identity: want.template}
+    compared = diff.compare(before, after, ctx.p.region, ctx.env, deployed, tree.parameters)
     result = review.build(tree, cs_type, compared, deployed)
     result.preflight = checks
     result.drift = drifted
@@ -336,6 +342,11 @@ def _plan(ctx: Ctx, opts: PlanOptions, source: Callable[[Ctx, str], Packaged] | 
         adoption.show(adopted, ctx.out)
     _write(opts, result, adopted)
     return Planned(result, arn, info, packaged.root_url)
+
+
+def _identity_differs(checks: list) -> bool:
+    """Preflight found the identity stack missing or different (only a pull request's plan gets this far then)."""
+    return any(c.subject.startswith("identity stack ") and c.status != preflight.PASS for c in checks)
 
 
 def _beside(ctx: Ctx) -> dict[str, str]:
@@ -778,6 +789,26 @@ def destroy(ctx: Ctx, yes: bool = False, wait: bool = False) -> int:
         return _failed(ctx, final)
     ctx.out.line(f"{info.name} deleted in {duration(seconds)}", "bold green")
     _show_retained(ctx, kept, before=False)
+    return _destroy_identity(ctx)
+
+
+def _destroy_identity(ctx: Ctx) -> int:
+    """The identity stack goes after the app stacks that use its roles (it holds no data). It runs as the caller:
+    the identity stack never has a service role (deploy/identity.py)."""
+    name = identity_stack_name(ctx.p)
+    info = describe(ctx.aws, name)
+    if info is None:
+        return 0
+    if info.termination_protection:
+        ctx.out.warn(f"{name} (the IAM roles) has termination protection and is kept; to delete it: "
+                     + aws_cli(ctx.p.region, "cloudformation", "update-termination-protection",
+                               "--no-enable-termination-protection", "--stack-name", name)
+                     + ", then " + aws_cli(ctx.p.region, "cloudformation", "delete-stack", "--stack-name", name))
+        return 0
+    final, seconds = _delete(ctx, info)
+    if final is not None and final.status != "DELETE_COMPLETE":
+        return _failed(ctx, final)
+    ctx.out.line(f"{name} deleted in {duration(seconds)}", "bold green")
     return 0
 
 

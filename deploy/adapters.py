@@ -48,7 +48,7 @@ def status(args) -> int:
 
 
 def destroy(args) -> int:
-    return _run(args, lambda ctx: commands.destroy(ctx, args.yes, args.wait))
+    return _run(args, lambda ctx: commands.destroy(ctx, args.yes, args.wait, args.identity))
 
 
 def drift(args) -> int:

@@ -73,6 +73,9 @@ def register(subparsers, debug_flag=None) -> None:
     st.add_argument("--watch", action="store_true", help="follow a running operation until it ends")
     st.add_argument("--events", type=int, default=10, metavar="N", help="how many latest events (default 10)")
     de = add("destroy", _lazy("destroy"), "delete the stack after confirmation; list what is retained", [waiting])
+    de.add_argument("--identity", action="store_true",
+                    help="also delete the identity stack (the IAM roles) after the app's stacks; kept by default, so "
+                         "plan works again without bootstrap")
     de.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     dr = add("drift", _lazy("drift"), "detect drift on the root and every nested stack and review it (read-only)", [])
     dr.add_argument("--json", type=Path, metavar="FILE", help="also write the drift review as JSON")

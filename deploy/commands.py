@@ -156,7 +156,7 @@ def _boundary_stack(ctx: Ctx, bucket_stack: str, bucket: str, wait: bool) -> int
                             # a named IAM policy: CAPABILITY_NAMED_IAM
                             parameters=[], capabilities=("CAPABILITY_NAMED_IAM",), tags=boot.stack_tags(ctx.p),
                             template_body=boot.boundary_body(ctx.p, bucket), nested=False,
-                            description=f"{TOOL} bootstrap: permissions boundary of CI-created roles")
+                            description=f"{TOOL} bootstrap: permissions boundary of the app roles")
     arn, req, desc = changeset.create_and_wait(ctx.aws, req, ctx.out, ctx.poller)
     if changeset.no_changes(desc):
         changeset.delete(ctx.aws, arn)
@@ -199,6 +199,15 @@ def _identity_stack(ctx: Ctx, bucket: str, account: str, wait: bool, yes: bool) 
             f"delete the stack (its roles are re-created with the same names; stop the app first: "
             f"{ctx.command('apply', '--desired-count', '0')}), then {ctx.command('bootstrap')}; or: "
             + aws_cli(ctx.p.region, "cloudformation", "delete-stack", "--stack-name", want.name))
+    # a change set an earlier run kept for review is replaced by this one: the review shown here is the one that runs.
+    # A stack still in REVIEW_IN_PROGRESS (its first change set never ran) holds nothing: deleted, then created anew.
+    if info is not None and info.status == "REVIEW_IN_PROGRESS":
+        final, _ = _delete(ctx, info)
+        if final is not None and final.status != "DELETE_COMPLETE":
+            return _failed(ctx, final)
+        info = None
+    else:
+        changeset.clean_up(ctx.aws, want.name, f"{want.name}-")
     key = content_key(want.name, want.body)
     upload(ctx.aws, ctx.p, bucket, account, key, want.body)
     cs_type = "CREATE" if info is None or not info.exists else "UPDATE"
@@ -766,9 +775,11 @@ def drift_cmd(ctx: Ctx, json_file: Path | None = None, markdown_file: Path | Non
 # --- destroy ------------------------------------------------------------------------------------------------------
 
 
-def destroy(ctx: Ctx, yes: bool = False, wait: bool = False) -> int:
+def destroy(ctx: Ctx, yes: bool = False, wait: bool = False, with_identity: bool = False) -> int:
     check_account(ctx.aws, ctx.p.account_id, ctx.env)
     info = _idle(ctx, describe(ctx.aws, ctx.p.stack_name), wait, "destroy")
+    if info is None and with_identity and describe(ctx.aws, identity_stack_name(ctx.p)) is not None:
+        return _destroy_identity(ctx, True)  # the app's stacks are gone already: only the roles are left
     if info is None:  # README: exit 1, as status does: a wrong --env or --region should not pass silently
         raise DeployError(f"nothing to destroy: there is no stack {ctx.p.stack_name} in {ctx.p.region}",
                           f"check the environment and region: {ctx.command('status')}")
@@ -789,15 +800,20 @@ def destroy(ctx: Ctx, yes: bool = False, wait: bool = False) -> int:
         return _failed(ctx, final)
     ctx.out.line(f"{info.name} deleted in {duration(seconds)}", "bold green")
     _show_retained(ctx, kept, before=False)
-    return _destroy_identity(ctx)
+    return _destroy_identity(ctx, with_identity)
 
 
-def _destroy_identity(ctx: Ctx) -> int:
-    """The identity stack goes after the app stacks that use its roles (it holds no data). It runs as the caller:
-    the identity stack never has a service role (deploy/identity.py)."""
+def _destroy_identity(ctx: Ctx, wanted: bool) -> int:
+    """``--identity``: the identity stack goes after the app stacks that use its roles (it holds no data), as the
+    caller (it never has a service role, deploy/identity.py). Without it, it stays, and the next plan needs no
+    bootstrap."""
     name = identity_stack_name(ctx.p)
     info = describe(ctx.aws, name)
     if info is None:
+        return 0
+    if not wanted:
+        ctx.out.line(f"kept {name} (the IAM roles; no data, no cost): {ctx.command('destroy', '--identity')} after "
+                     "the app's stacks are gone deletes it too")
         return 0
     if info.termination_protection:
         ctx.out.warn(f"{name} (the IAM roles) has termination protection and is kept; to delete it: "

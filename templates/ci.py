@@ -1,4 +1,5 @@
-"""The GitHub Actions deploy identity: an OIDC trust and three roles, no long-lived keys. Not stateful.
+"""The GitHub Actions deploy identity: an OIDC trust and four roles, no long-lived keys. Part of the identity stack
+(``templates/identity.py``, deployed by an operator, never by CI). Not stateful.
 
 Three GitHub roles and one CloudFormation role, so that no workflow ever holds the power to change resources itself:
 
@@ -72,13 +73,11 @@ Least-privilege choices of the execution role beyond scoping each statement:
   granted, on exactly their names.
 * Secrets: exactly the generated secrets' names (``<name>-??????``), not their ``wwhd-dev/`` prefix, which in prod
   also covers the operator-filled OpenAI key that no template manages.
-* IAM, bounded: only roles and policies under the app's path ``/<app>/<env>/`` (the ci stack's own roles and
-  policies, this one included, keep the root path, so it cannot change itself); every grant that could give a role
-  permissions requires the bootstrap stack's permissions boundary (``iam:PermissionsBoundary``), which it can
-  neither change nor remove; pass-role only to ECS tasks and AWS Backup (and itself to CloudFormation for the nested
-  stacks); managed policy attachment only of the app's own policies and AWS Backup's service policies;
-  service-linked roles only for the four services that create one on first use. Changes to the ci stack's roles are
-  therefore an operator's deploy with their own credentials, never a CI one.
+* IAM: none written. The app's roles, the GitHub roles and this one are the identity stack's
+  (``templates/identity.py``), which an operator deploys with their own credentials; this role only passes the app's
+  three roles (each to the service that uses it) and itself to CloudFormation for the nested stacks, and lets four
+  services create their service-linked role on first use. It acts on the root and its nested stacks
+  (``<root>-*Stack-*``), never on the identity stack.
 * KMS: none. The file system, backup vault and secrets use AWS managed keys, whose key policies already allow use
   through the owning service by principals of the account.
 """

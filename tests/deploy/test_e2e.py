@@ -104,7 +104,7 @@ def test_full_lifecycle(moto, project, cli):
     assert stack_parameters("wwhd-dev") == {"ImageTag": "v2", "DesiredCount": "0"}
 
     # destroy: retained data is listed with how to remove it, the file system survives
-    destroy = cli("destroy", "--env", "dev", "--yes")
+    destroy = cli("destroy", "--env", "dev", "--yes", "--identity")
     assert destroy.code == 0, destroy.err
     assert "StorageStack/FileSystem  AWS::EFS::FileSystem  fs-" in destroy.out
     assert "aws efs delete-file-system --file-system-id fs-" in destroy.out

@@ -32,7 +32,7 @@ os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
 
 from deploy import drift  # noqa: E402
 from deploy.ui import Out, Poller  # noqa: E402
-from tests.deploy.recorded_drift import World, routed  # noqa: E402
+from tests.deploy.recorded_drift import World, beside, routed  # noqa: E402
 
 
 class Quiet(Out):
@@ -52,7 +52,8 @@ def concurrent(env: str, latency: float, poll: float) -> tuple[float, int, dict]
     aws, stubber = routed(latency)
     w.expect(stubber)
     started = time.perf_counter()
-    report = drift.detect(aws, w.stacks[0].name, Poller(first=poll, factor=1.0, longest=poll), Quiet(), lambda *a: "")
+    report = drift.detect(aws, w.stacks[0].name, Poller(first=poll, factor=1.0, longest=poll), Quiet(), lambda *a: "",
+                          also=beside(env))
     elapsed = time.perf_counter() - started
     stubber.assert_no_pending_responses()
     assert report.ok

@@ -2,14 +2,16 @@
 
 Nodes are the nested stacks with a count of their resources by type (stacks that hold retained, stateful resources
 are drawn as cylinders); edges are the root's wiring: ``producer --OutputName--> consumer`` for every child parameter
-the root fills from a sibling's output, and the root parameters (the per-deploy knobs) into their consumers.
+the root fills from a sibling's output, and the root parameters (the per-deploy knobs) into their consumers. The
+identity stack (``templates/identity.py``) is a stack beside the root, not in it: the root names its roles by their
+fixed ARNs (``Fn::Sub``), drawn as ``identity --RoleArn--> consumer``.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 
-from templates import ROOT
+from templates import IDENTITY, ROOT
 from templates._common import stack_id
 from templates.stateful import STATEFUL
 
@@ -39,6 +41,8 @@ def mermaid(built: dict[str, dict]) -> str:
         for name, value in res.get("Properties", {}).get("Parameters", {}).items():
             if "Ref" in value:
                 edges[("root", stems[sid])].append(name)
+            elif "Fn::Sub" in value and IDENTITY in built:  # an identity role's fixed ARN (templates/iam.py)
+                edges[(IDENTITY, stems[sid])].append(name)
             else:
                 producer, _ = value["Fn::GetAtt"]
                 edges[(stems[producer], stems[sid])].append(name)

@@ -158,11 +158,11 @@ def _listify(v) -> list:
 
 
 def execution_statements(templates: dict[str, dict]) -> list[dict] | None:
-    """The Allow statements of the execution role's managed policies, or None without a ci stack."""
-    ci = templates.get("ci")
-    if not ci:
+    """The Allow statements of the execution role's managed policies (in the identity stack), or None when the
+    environment has no CI deploy."""
+    resources = templates.get("identity", {}).get("Resources", {})
+    if EXECUTION_ROLE not in resources:
         return None
-    resources = ci["Resources"]
     role = resources[EXECUTION_ROLE]["Properties"]
     names = [ref["Ref"] for ref in role.get("ManagedPolicyArns", []) if isinstance(ref, dict) and "Ref" in ref]
     docs = [resources[n]["Properties"]["PolicyDocument"] for n in names]
@@ -171,7 +171,10 @@ def execution_statements(templates: dict[str, dict]) -> list[dict] | None:
 
 
 def types_used(templates: dict[str, dict]) -> set[str]:
-    return {r["Type"] for t in templates.values() for r in t.get("Resources", {}).values()}
+    """The resource types the execution role deploys: the app stacks' (the root and its children). The identity
+    stack is an operator's, never the execution role's (templates/identity.py)."""
+    return {r["Type"] for name, t in templates.items() if name != "identity"
+            for r in t.get("Resources", {}).values()}
 
 
 _CACHE: list[Path] = []  # set by use_cache(): where gaps() keeps its answers between builds

@@ -249,7 +249,7 @@ def execution_role_complete(templates: Templates) -> Iterator[Violation]:
     from .execution_role import gaps  # reads cfn-lint's schema files (not cfn-lint itself)
 
     for gap in gaps(templates):
-        yield Violation("ci", "CloudFormationExecutionRole", "execution-role", gap)
+        yield Violation("identity", "CloudFormationExecutionRole", "execution-role", gap)
 
 
 RULES: tuple[Rule, ...] = (stateful_retained, retry_after_rollback, single_writer, encryption, least_privilege, internet_ingress, tagged,

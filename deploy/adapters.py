@@ -27,7 +27,7 @@ ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+")
 
 
 def bootstrap(args) -> int:
-    return _run(args, lambda ctx: commands.bootstrap(ctx, wait=args.wait))
+    return _run(args, lambda ctx: commands.bootstrap(ctx, wait=args.wait, yes=args.yes))
 
 
 def package(args) -> int:
@@ -48,7 +48,7 @@ def status(args) -> int:
 
 
 def destroy(args) -> int:
-    return _run(args, lambda ctx: commands.destroy(ctx, args.yes, args.wait))
+    return _run(args, lambda ctx: commands.destroy(ctx, args.yes, args.wait, args.identity))
 
 
 def drift(args) -> int:
@@ -105,7 +105,7 @@ def _role(args) -> str | None:
     role = args.role_arn
     if role is not None and not ROLE_ARN.fullmatch(role):
         raise BadInput(f"--role-arn {role!r} is not an IAM role ARN",
-                       "pass the ci stack's output CloudFormationExecutionRoleArn, which "
+                       "pass the identity stack's output CloudFormationExecutionRoleArn, which "
                        f"{suggest('status', args.env)} lists")
     return role
 

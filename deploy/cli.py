@@ -37,15 +37,18 @@ def register(subparsers, debug_flag=None) -> None:
     planning.add_argument("--drift", action=argparse.BooleanOptionalAction, default=None,
                           help="detect drift on every stack first and put it at the top of the review (default: on "
                                "when params set production: true)")
-    planning.add_argument("--role-arn", metavar="ARN", help="CloudFormation service role (CI: the ci stack's "
-                                                            "CloudFormationExecutionRoleArn)")
+    planning.add_argument("--role-arn", metavar="ARN", help="CloudFormation service role (CI: the identity "
+                                                            "stack's CloudFormationExecutionRoleArn)")
 
     def add(name, func, help_, parents):
         p = subparsers.add_parser(name, help=help_, description=help_, parents=[common, *parents])
         p.set_defaults(func=func)
         return p
 
-    add("bootstrap", _lazy("bootstrap"), "create or update the template bucket's stack (once per account and region)", [waiting])
+    bs = add("bootstrap", _lazy("bootstrap"), "create or update the template bucket and the permissions boundary (once per "
+             "account and region), then the environment's identity stack (its IAM roles; review, then confirm)",
+             [waiting])
+    bs.add_argument("--yes", action="store_true", help="apply the identity stack's change without asking")
     pk = add("package", _lazy("package"), "upload the templates to S3 and print the console quick-create link", [])
     pk.add_argument("--image-tag", metavar="TAG", help="prefill ImageTag in the quick-create link")
     pk.add_argument("--desired-count", type=int, choices=(0, 1), help="prefill DesiredCount in the quick-create link")
@@ -70,6 +73,9 @@ def register(subparsers, debug_flag=None) -> None:
     st.add_argument("--watch", action="store_true", help="follow a running operation until it ends")
     st.add_argument("--events", type=int, default=10, metavar="N", help="how many latest events (default 10)")
     de = add("destroy", _lazy("destroy"), "delete the stack after confirmation; list what is retained", [waiting])
+    de.add_argument("--identity", action="store_true",
+                    help="also delete the identity stack (the IAM roles) after the app's stacks; kept by default, so "
+                         "plan works again without bootstrap")
     de.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     dr = add("drift", _lazy("drift"), "detect drift on the root and every nested stack and review it (read-only)", [])
     dr.add_argument("--json", type=Path, metavar="FILE", help="also write the drift review as JSON")
@@ -90,8 +96,8 @@ def register(subparsers, debug_flag=None) -> None:
     rb.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     rb.add_argument("--allow-data-loss", action="store_true",
                     help="execute even when stateful resources would be removed or replaced")
-    rb.add_argument("--role-arn", metavar="ARN", help="CloudFormation service role (CI: the ci stack's "
-                                                      "CloudFormationExecutionRoleArn)")
+    rb.add_argument("--role-arn", metavar="ARN", help="CloudFormation service role (CI: the identity "
+                                                      "stack's CloudFormationExecutionRoleArn)")
     ve = add("verify", _lazy("verify"), "check the deployed environment against the seed's testing checklist "
                                         "(read-only)", [])
     ve.add_argument("--since", type=int, default=15, metavar="MINUTES",

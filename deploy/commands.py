@@ -17,16 +17,18 @@ from pathlib import Path
 from checks import guardrails
 from botocore.exceptions import ClientError
 
-from templates._common import TOOL
+from templates._common import TOOL, identity_stack_name
 from templates.config import EnvParams
+from templates import IDENTITY as templates_identity, build_all as templates_build_all
 from templates.root import Param
 
 from . import adopt as adoption
 from . import bootstrap as boot
-from . import changeset, diff, drift, history, preflight, review
+from . import changeset, diff, drift, history, identity, preflight, review
 from .aws import Aws, aws_errors, check_account
-from .errors import EXIT, BadInput, DeployError, explain, suggest
-from .package import Packaged, default_bucket, package, quick_create_url, template_bucket
+from .errors import EXIT, BadInput, DeployError, aws_cli, explain, suggest
+from .package import (Packaged, content_key, default_bucket, object_url, package, quick_create_url, template_bucket,
+                      upload)
 from .retained import retained
 from .stacks import (
     NEEDS_DELETE,
@@ -98,8 +100,9 @@ class Interrupted(DeployError):
 # --- bootstrap ----------------------------------------------------------------------------------------------------
 
 
-def bootstrap(ctx: Ctx, wait: bool = False) -> int:
-    """Create or update the template bucket's stack; a second run finds no changes."""
+def bootstrap(ctx: Ctx, wait: bool = False, yes: bool = False) -> int:
+    """Create or update the template bucket's stack, the boundary's, then the environment's identity stack; a second
+    run finds no changes."""
     account = check_account(ctx.aws, ctx.p.account_id, ctx.env)
     bucket = template_bucket(ctx.aws, ctx.p, account)
     name = boot.stack_name(bucket, default_bucket(account, ctx.p.region))
@@ -126,14 +129,14 @@ def bootstrap(ctx: Ctx, wait: bool = False) -> int:
         changeset.delete(ctx.aws, arn)
         _healthy_bucket(ctx, bucket, account)
         ctx.out.line(f"{name} is up to date: template bucket s3://{bucket}")
-        return _boundary_stack(ctx, name, bucket, wait)
+        return _boundary_stack(ctx, name, bucket, wait) or _identity_stack(ctx, bucket, account, wait, yes)
     _require_created(desc)
     ctx.out.line(f"{'creating' if cs_type == 'CREATE' else 'updating'} {name}: template bucket s3://{bucket}")
     final, _ = _execute(ctx, name, arn, req.name)
     if final is not None and final.status in SUCCESS:
         _healthy_bucket(ctx, bucket, account)
         ctx.out.line(f"template bucket ready: s3://{bucket}")
-        code = _boundary_stack(ctx, name, bucket, wait)
+        code = _boundary_stack(ctx, name, bucket, wait) or _identity_stack(ctx, bucket, account, wait, yes)
         if code == 0:
             ctx.out.line(f"next: {ctx.command('plan')}")
         return code
@@ -153,7 +156,7 @@ def _boundary_stack(ctx: Ctx, bucket_stack: str, bucket: str, wait: bool) -> int
                             # a named IAM policy: CAPABILITY_NAMED_IAM
                             parameters=[], capabilities=("CAPABILITY_NAMED_IAM",), tags=boot.stack_tags(ctx.p),
                             template_body=boot.boundary_body(ctx.p, bucket), nested=False,
-                            description=f"{TOOL} bootstrap: permissions boundary of CI-created roles")
+                            description=f"{TOOL} bootstrap: permissions boundary of the app roles")
     arn, req, desc = changeset.create_and_wait(ctx.aws, req, ctx.out, ctx.poller)
     if changeset.no_changes(desc):
         changeset.delete(ctx.aws, arn)
@@ -178,6 +181,69 @@ def _healthy_bucket(ctx: Ctx, bucket: str, account: str) -> None:
         ctx.out.warn(f"the template bucket {bucket} was changed outside CloudFormation ({'; '.join(problems)}): "
                      "putting the template's settings back")
         boot.repair_bucket(ctx.aws, ctx.p, bucket, account)
+
+
+def _identity_stack(ctx: Ctx, bucket: str, account: str, wait: bool, yes: bool) -> int:
+    """Create or update ``<root>-identity`` (deploy/identity.py) as the caller, never through a service role: review
+    the change set (what changes, which IAM access widens), ask, execute, follow. Guardrails first, as for the app."""
+    want = identity.built(ctx.p)
+    _guardrails(ctx, {name: t.to_dict() for name, t in templates_build_all(ctx.p).items()})
+    info = _idle(ctx, describe(ctx.aws, want.name), wait, "bootstrap")
+    if info and info.status in NEEDS_DELETE:
+        raise needs_delete(info, ctx.p)
+    found = identity.deployed(ctx.aws, want.name)
+    if found.role_arn:
+        raise DeployError(
+            f"{want.name} has the service role {found.role_arn}: CloudFormation would use it for this change set "
+            "instead of your credentials, and a service role cannot be removed from a stack",
+            f"delete the stack (its roles are re-created with the same names; stop the app first: "
+            f"{ctx.command('apply', '--desired-count', '0')}), then {ctx.command('bootstrap')}; or: "
+            + aws_cli(ctx.p.region, "cloudformation", "delete-stack", "--stack-name", want.name))
+    # a change set an earlier run kept for review is replaced by this one: the review shown here is the one that runs.
+    # A stack still in REVIEW_IN_PROGRESS (its first change set never ran) holds nothing: deleted, then created anew.
+    if info is not None and info.status == "REVIEW_IN_PROGRESS":
+        final, _ = _delete(ctx, info)
+        if final is not None and final.status != "DELETE_COMPLETE":
+            return _failed(ctx, final)
+        info = None
+    else:
+        changeset.clean_up(ctx.aws, want.name, f"{want.name}-")
+    key = content_key(want.name, want.body)
+    upload(ctx.aws, ctx.p, bucket, account, key, want.body)
+    cs_type = "CREATE" if info is None or not info.exists else "UPDATE"
+    req = changeset.Request(
+        stack_name=want.name, name=changeset.change_set_name(f"{want.name}-", "", ctx.now()), type=cs_type,
+        template_url=object_url(bucket, ctx.p.region, key), parameters=[], capabilities=identity.CAPABILITIES,
+        tags={"app": ctx.p.app, "env": ctx.p.env, "managed-by": TOOL}, nested=False,
+        description=f"{TOOL}: {want.name} (IAM roles; an operator's deploy)")
+    arn, req, desc = changeset.create_and_wait(ctx.aws, req, ctx.out, ctx.poller)
+    if changeset.no_changes(desc):
+        changeset.delete(ctx.aws, arn)
+        ctx.out.line(f"{want.name} is up to date: the environment's IAM roles")
+        return 0
+    _require_created(desc)
+    tree = changeset.describe_tree(ctx.aws, arn)
+    before = {templates_identity: found.template} if cs_type == "UPDATE" and found.template else None
+    result = review.build(tree, cs_type, diff.compare(before, {templates_identity: want.template}, ctx.p.region,
+                                                      ctx.env), {}, review.acts_as(None, found.role_arn))
+    review.show(result, ctx.out)
+    if not yes:
+        if not ctx.out.interactive:
+            raise BadInput(f"{want.name} changes IAM roles and there is no terminal to ask (the change set "
+                           f"{req.name} is kept for review)", ctx.command("bootstrap", "--yes"))
+        if not ctx.out.confirm(f"Apply change set {req.name} to {want.name}?"):
+            ctx.out.line(f"not applied; the change set is kept: {req.name}")
+            return 1
+    final, seconds = _execute(ctx, want.name, arn, req.name)
+    if final is None or final.status not in SUCCESS:
+        return _failed(ctx, final)
+    if ctx.p.production:
+        with aws_errors():
+            ctx.aws.cfn.update_termination_protection(EnableTerminationProtection=True, StackName=want.name)
+    ctx.out.line(f"{final.name}: {final.status} in {duration(seconds)}", "bold green")
+    for key_, value in sorted(final.outputs.items()):
+        ctx.out.line(f"  {key_} = {value}")
+    return 0
 
 
 # --- package ------------------------------------------------------------------------------------------------------
@@ -239,7 +305,8 @@ def _plan(ctx: Ctx, opts: PlanOptions, source: Callable[[Ctx, str], Packaged] | 
     account = check_account(ctx.aws, ctx.p.account_id, ctx.env)
     info = _ready(ctx, describe(ctx.aws, ctx.p.stack_name), opts.wait, "plan")
     cs_type = change_set_type(info, ctx.p)
-    checks = preflight.run(ctx, account, info, opts.image_tag, opts.desired_count, opts.adopt, opts.role_arn)
+    checks = preflight.run(ctx, account, info, opts.image_tag, opts.desired_count, opts.adopt, opts.role_arn,
+                           pull_request=bool(opts.key_prefix))
     if any(c.status == preflight.BLOCK for c in checks):
         preflight.write_blocked(ctx.p.stack_name, checks, opts.json_file, opts.markdown_file)
     preflight.enforce(ctx, checks)  # before anything is uploaded or created
@@ -272,7 +339,13 @@ def _plan(ctx: Ctx, opts: PlanOptions, source: Callable[[Ctx, str], Packaged] | 
     deployed = info.parameters if info and info.exists else {}
     # Read back only when there is something to review: an unchanged plan costs no extra call.
     before = diff.deployed_templates(ctx.aws, ctx.p.stack_name, packaged.templates) if cs_type == "UPDATE" else None
-    compared = diff.compare(before, packaged.templates, ctx.p.region, ctx.env, deployed, tree.parameters)
+    after = packaged.templates
+    if before is not None and _identity_differs(checks):
+        # a pull request that changes IAM: its review shows what the identity stack would grant (bootstrap deploys it)
+        want = identity.built(ctx.p)
+        before = {**before, templates_identity: identity.deployed(ctx.aws, want.name).template or {}}
+        after = {**after, templates_identity: want.template}
+    compared = diff.compare(before, after, ctx.p.region, ctx.env, deployed, tree.parameters)
     result = review.build(tree, cs_type, compared, deployed, who)
     result.preflight = checks
     result.drift = drifted
@@ -281,6 +354,16 @@ def _plan(ctx: Ctx, opts: PlanOptions, source: Callable[[Ctx, str], Packaged] | 
         adoption.show(adopted, ctx.out)
     _write(opts, result, adopted)
     return Planned(result, arn, info, packaged.root_url)
+
+
+def _identity_differs(checks: list) -> bool:
+    """Preflight found the identity stack missing or different (only a pull request's plan gets this far then)."""
+    return any(c.subject.startswith("identity stack ") and c.status != preflight.PASS for c in checks)
+
+
+def _beside(ctx: Ctx) -> dict[str, str]:
+    """The stacks drift checks beside the root's hierarchy: the identity stack (the environment's IAM)."""
+    return {templates_identity: identity_stack_name(ctx.p)}
 
 
 def _plan_drift(ctx: Ctx, info: StackInfo | None, opts: PlanOptions) -> drift.Report | drift.Skipped | None:
@@ -295,7 +378,7 @@ def _plan_drift(ctx: Ctx, info: StackInfo | None, opts: PlanOptions) -> drift.Re
     if info.status not in drift.DETECTABLE:
         return drift.Skipped(f"{info.name} is {info.status}; CloudFormation detects drift only after an operation "
                              "completed")
-    return drift.detect(ctx.aws, ctx.p.stack_name, ctx.poller, ctx.out, ctx.command)
+    return drift.detect(ctx.aws, ctx.p.stack_name, ctx.poller, ctx.out, ctx.command, also=_beside(ctx))
 
 
 def _request(ctx: Ctx, info: StackInfo | None, cs_type: str, packaged: Packaged, opts: PlanOptions) -> changeset.Request:
@@ -404,7 +487,7 @@ def _given_flags(opts: PlanOptions) -> list[str]:
 
 def _after_apply_drift(ctx: Ctx) -> None:
     """Drift of what was just deployed: a resource the update did not touch keeps its hand-made change."""
-    report = drift.detect(ctx.aws, ctx.p.stack_name, ctx.poller, ctx.out, ctx.command)
+    report = drift.detect(ctx.aws, ctx.p.stack_name, ctx.poller, ctx.out, ctx.command, also=_beside(ctx))
     drift.show(report, ctx.out, heading=False)
     if not report.ok:
         ctx.out.warn(f"applied, but the deployed stacks still differ from the templates (above); "
@@ -689,7 +772,7 @@ def drift_cmd(ctx: Ctx, json_file: Path | None = None, markdown_file: Path | Non
     """Detect drift on every stack of the hierarchy; 0 when every checked resource is in sync, 1 on drift or a
     failed detection."""
     check_account(ctx.aws, ctx.p.account_id, ctx.env)
-    report = drift.detect(ctx.aws, ctx.p.stack_name, ctx.poller, ctx.out, ctx.command)
+    report = drift.detect(ctx.aws, ctx.p.stack_name, ctx.poller, ctx.out, ctx.command, also=_beside(ctx))
     drift.show(report, ctx.out)
     drift.write(report, json_file, markdown_file)
     return 0 if report.ok else 1
@@ -698,9 +781,11 @@ def drift_cmd(ctx: Ctx, json_file: Path | None = None, markdown_file: Path | Non
 # --- destroy ------------------------------------------------------------------------------------------------------
 
 
-def destroy(ctx: Ctx, yes: bool = False, wait: bool = False) -> int:
+def destroy(ctx: Ctx, yes: bool = False, wait: bool = False, with_identity: bool = False) -> int:
     check_account(ctx.aws, ctx.p.account_id, ctx.env)
     info = _idle(ctx, describe(ctx.aws, ctx.p.stack_name), wait, "destroy")
+    if info is None and with_identity and describe(ctx.aws, identity_stack_name(ctx.p)) is not None:
+        return _destroy_identity(ctx, True)  # the app's stacks are gone already: only the roles are left
     if info is None:  # README: exit 1, as status does: a wrong --env or --region should not pass silently
         raise DeployError(f"nothing to destroy: there is no stack {ctx.p.stack_name} in {ctx.p.region}",
                           f"check the environment and region: {ctx.command('status')}")
@@ -721,6 +806,31 @@ def destroy(ctx: Ctx, yes: bool = False, wait: bool = False) -> int:
         return _failed(ctx, final)
     ctx.out.line(f"{info.name} deleted in {duration(seconds)}", "bold green")
     _show_retained(ctx, kept, before=False)
+    return _destroy_identity(ctx, with_identity)
+
+
+def _destroy_identity(ctx: Ctx, wanted: bool) -> int:
+    """``--identity``: the identity stack goes after the app stacks that use its roles (it holds no data), as the
+    caller (it never has a service role, deploy/identity.py). Without it, it stays, and the next plan needs no
+    bootstrap."""
+    name = identity_stack_name(ctx.p)
+    info = describe(ctx.aws, name)
+    if info is None:
+        return 0
+    if not wanted:
+        ctx.out.line(f"kept {name} (the IAM roles; no data, no cost): {ctx.command('destroy', '--identity')} after "
+                     "the app's stacks are gone deletes it too")
+        return 0
+    if info.termination_protection:
+        ctx.out.warn(f"{name} (the IAM roles) has termination protection and is kept; to delete it: "
+                     + aws_cli(ctx.p.region, "cloudformation", "update-termination-protection",
+                               "--no-enable-termination-protection", "--stack-name", name)
+                     + ", then " + aws_cli(ctx.p.region, "cloudformation", "delete-stack", "--stack-name", name))
+        return 0
+    final, seconds = _delete(ctx, info)
+    if final is not None and final.status != "DELETE_COMPLETE":
+        return _failed(ctx, final)
+    ctx.out.line(f"{name} deleted in {duration(seconds)}", "bold green")
     return 0
 
 

@@ -314,10 +314,13 @@ def hierarchy(aws: Aws, stack_id: str, pool: ThreadPoolExecutor | None = None) -
 
 
 def detect(aws: Aws, stack_name: str, poller: Poller, out: Out, command: Callable[..., str],
-           only: dict[tuple[str, ...], set[str]] | None = None) -> Report:
+           only: dict[tuple[str, ...], set[str]] | None = None, also: dict[str, str] | None = None) -> Report:
     """Detect drift on the whole hierarchy of ``stack_name``: start every stack's detection, poll them together,
     read the results. ``command(verb, *flags)`` builds the runnable commands a refusal suggests (Ctx.command). With
-    ``only`` ({stack path: logical ids}), re-check just those resources (DetectStackResourceDrift)."""
+    ``only`` ({stack path: logical ids}), re-check just those resources (DetectStackResourceDrift). ``also``
+    ({label: stack name}) adds top-level stacks beside the hierarchy (the identity stack, ``templates/identity.py``:
+    the environment's IAM, checked in the same run), each as the one-element path ``(label,)``; one that does not
+    exist or is in no detectable state is left out with a warning."""
     info = describe(aws, stack_name)
     if info is None or not info.exists:
         raise DeployError(f"no stack {stack_name} to check for drift", f"create it: {command('plan')}, then apply")
@@ -325,8 +328,16 @@ def detect(aws: Aws, stack_name: str, poller: Poller, out: Out, command: Callabl
         raise DeployError(f"{stack_name} is {info.status}: CloudFormation detects drift only on stacks in "
                           f"{', '.join(sorted(DETECTABLE))}",
                           f"wait for the operation to end: {command('status', '--watch')}, then run drift again")
+    beside = []
+    for label, name in (also or {}).items():
+        other = describe(aws, name)
+        if other is None or not other.exists or other.status not in DETECTABLE:
+            out.warn(f"drift: {name} not checked ({other.status if other and other.exists else 'it does not exist'})")
+            continue
+        beside.append(((label,), other.id))
     with ThreadPoolExecutor(max_workers=MAX_PARALLEL) as pool:
         targets = hierarchy(aws, info.id, pool)
+        targets += [_Target(path, sid, list_resources(aws, sid)) for path, sid in beside]
         if only is not None:
             targets = [t for t in targets if t.path in only]
         stacks = [StackDrift(t.path, t.stack_id) for t in targets]

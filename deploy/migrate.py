@@ -20,6 +20,8 @@ The source is mounted read-only and never written; the copy refuses a destinatio
 
 from __future__ import annotations
 
+from templates._common import identity_stack_name
+
 import json
 import re
 from dataclasses import dataclass
@@ -68,7 +70,7 @@ class Source:
 
 
 def ours(ctx) -> Ours:
-    """Read the root's and the nested stacks' outputs (one DescribeStacks each)."""
+    """Read the root's, the nested stacks' and the identity stack's outputs (one DescribeStacks each)."""
     info = describe(ctx.aws, ctx.p.stack_name)
     if info is None or not info.exists or info.status not in {"CREATE_COMPLETE", "UPDATE_COMPLETE"}:
         state = info.status if info else "absent"
@@ -78,6 +80,8 @@ def ours(ctx) -> Ours:
     for physical in nested_stacks(ctx.aws, info.id).values():
         child = describe(ctx.aws, physical)
         outputs.update(child.outputs if child else {})
+    roles = describe(ctx.aws, identity_stack_name(ctx.p))  # the task's roles live beside the root (templates/identity.py)
+    outputs.update(roles.outputs if roles and roles.exists else {})
     try:
         subnets = tuple(ctx.p.network.subnet_ids) if not ctx.p.network.creates_vpc else tuple(outputs["SubnetIds"].split(","))
         vpc = ctx.p.network.vpc_id if not ctx.p.network.creates_vpc else outputs["VpcId"]

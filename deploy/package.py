@@ -85,7 +85,7 @@ def package(aws: Aws, p: EnvParams, home: Path, bucket: str,
     uploaded, upload the children, then the root, and write the root; nothing of the root exists if a child failed.
     ``adjust`` may change the children's dicts in place before they are dumped (``plan --adopt`` writes the
     properties of the resources it imports as found); ``check`` still sees the templates' own values."""
-    built = templates.build_all(p)
+    built = templates.app_templates(templates.build_all(p))  # the identity stack is bootstrap's (deploy/identity.py)
     dicts = {stem: t.to_dict() for stem, t in built.items()}
     target = None
     if adjust is not None:
@@ -103,9 +103,9 @@ def package(aws: Aws, p: EnvParams, home: Path, bucket: str,
     uploaded, skipped = [], []
     for body in children.values():
         key = content_key(p.stack_name, body, key_prefix)
-        (uploaded if _upload(aws, p, bucket, owner, key, body) else skipped).append(key)
+        (uploaded if upload(aws, p, bucket, owner, key, body) else skipped).append(key)
     root_key = content_key(p.stack_name, root_body, key_prefix)
-    (uploaded if _upload(aws, p, bucket, owner, root_key, root_body) else skipped).append(root_key)
+    (uploaded if upload(aws, p, bucket, owner, root_key, root_body) else skipped).append(root_key)
     freshness.refuse_unsafe(home / "output" / p.env)  # a link at output/<env> is never written through
     root_file = home / "output" / p.env / "packaged" / ROOT_FILE
     _write_atomically(root_file, root_body)
@@ -119,7 +119,7 @@ def uses_transform(body: str) -> bool:
     return bool(re.search(r"^Transform:|Fn::Transform|!Transform\b", body, re.MULTILINE))
 
 
-def _upload(aws: Aws, p: EnvParams, bucket: str, owner: str, key: str, body: str) -> bool:
+def upload(aws: Aws, p: EnvParams, bucket: str, owner: str, key: str, body: str) -> bool:
     """Put ``key`` unless it already holds exactly these bytes; True when uploaded.
 
     The key names the content. In CI only ``main``'s plan and deploy roles may write ``<root>/`` keys (a pull request

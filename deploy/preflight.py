@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 
 from botocore.exceptions import ClientError
 
+from templates._common import identity_stack_name
 from templates.config import UNCONFIRMED, EnvParams, unconfirmed
 from templates.root import Param
 
@@ -80,6 +81,7 @@ class Facts:
     desired_count: int = 1
     adopt: bool = False  # plan --adopt: what ImportExistingResources can import by name is imported, not a collision
     role_arn: str | None = None  # plan --role-arn: the CloudFormation execution role to simulate
+    pull_request: bool = False  # plan --pull-request: proposes changes, so a stale identity stack is expected
 
 
 # --- placeholders (offline) ------------------------------------------------------------------------------------------
@@ -137,7 +139,8 @@ def refuse_placeholders(ctx) -> None:
 
 
 def run(ctx, account: str, info: StackInfo | None, image_tag: str | None = None,
-        desired_count: int | None = None, adopt: bool = False, role_arn: str | None = None) -> list[Check]:
+        desired_count: int | None = None, adopt: bool = False, role_arn: str | None = None,
+        pull_request: bool = False) -> list[Check]:
     """Every check, concurrently; the result in a fixed order."""
     for service in SERVICES:  # make the clients before the threads: creating them is not thread-safe
         ctx.aws.client(service)
@@ -146,7 +149,7 @@ def run(ctx, account: str, info: StackInfo | None, image_tag: str | None = None,
                   image_tag or deployed.get(Param.ImageTag) or ctx.p.image.default_tag,
                   desired_count if desired_count is not None else int(deployed.get(Param.DesiredCount,
                                                                                    ctx.p.service.desired_count)),
-                  adopt, role_arn)
+                  adopt, role_arn, pull_request)
     checks = [c for c in CHECKS if c is not _oidc or ctx.p.ci is not None]
     with aws_errors(), ThreadPoolExecutor(max_workers=WORKERS) as pool:
         results = list(pool.map(lambda check: _guarded(check, ctx, facts), checks))
@@ -161,7 +164,7 @@ def _guarded(check: Callable, ctx, facts: Facts) -> list[Check]:
         if error_code(e) in DENIED:
             return [Check(WARN, check.__name__.strip("_").replace("_", " "),
                           f"not allowed to check ({e.operation_name}: {error_message(e)})",
-                          "run with the ci stack's plan role, which may read everything preflight checks")]
+                          "run with the identity stack's plan role, which may read everything preflight checks")]
         raise
 
 
@@ -305,8 +308,8 @@ def _oidc(ctx, facts: Facts) -> list[Check]:
             raise
         if ctx.p.ci.oidc_provider_arn:
             return [Check(BLOCK, what, f"ci.oidc_provider_arn {arn} does not exist",
-                          f"remove ci.oidc_provider_arn from params/{ctx.env}.yaml (the ci stack then creates it)")]
-        return [Check(PASS, what, "none in this account: the ci stack creates it")]
+                          f"remove ci.oidc_provider_arn from params/{ctx.env}.yaml (the identity stack then creates it)")]
+        return [Check(PASS, what, "none in this account: the identity stack creates it")]
     if ctx.p.ci.oidc_provider_arn:
         return [Check(PASS, what, f"exists: {arn}")]
     return [_collision(ctx, facts, what, (arn,), _tags(d.get("Tags", []), "Key", "Value"),
@@ -512,8 +515,8 @@ def _simulated_permissions(ctx, facts: Facts) -> list[Check]:
         if error_code(e) != "NoSuchEntity":
             raise
         return [Check(BLOCK, f"execution role {role}", "does not exist",
-                      "pass the root stack's CloudFormationExecutionRoleArn output as --role-arn: " +
-                      _aws(ctx, "cloudformation", "describe-stacks", "--stack-name", ctx.p.stack_name, "--query",
+                      "pass the identity stack's CloudFormationExecutionRoleArn output as --role-arn: " +
+                      _aws(ctx, "cloudformation", "describe-stacks", "--stack-name", identity_stack_name(ctx.p), "--query",
                            "Stacks[0].Outputs[?OutputKey=='CloudFormationExecutionRoleArn'].OutputValue",
                            "--output", "text"))]
     out = [Check(WARN, f"execution role: {t}", "not simulated: no ARN rule for this resource type",
@@ -534,7 +537,8 @@ def _simulated_permissions(ctx, facts: Facts) -> list[Check]:
         why = "denied by " + ", ".join(by) if decision == "explicitDeny" and by else (
             "explicitly denied" if decision == "explicitDeny" else "no statement allows it")
         out.append(Check(BLOCK, f"execution role: {', '.join(actions)} on {resource}", f"{decision}: {why}",
-                         f"grant it to {simulate.EXECUTION_ROLE} (templates/ci.py), deploy the ci stack, then: {retry}"))
+                         f"grant it to {simulate.EXECUTION_ROLE} (templates/ci.py), deploy the identity stack with "
+                         f"{ctx.command('bootstrap')}, then: {retry}"))
     for (resource, missing), fs in sorted(undecided.items()):
         actions = sorted({f.action for f in fs})
         out.append(Check(WARN, f"execution role: {', '.join(actions)} on {resource}",
@@ -554,7 +558,28 @@ def _tags(items: list[dict], key: str, value: str) -> dict[str, str]:
 
 
 # Output order: names first, then references.
-CHECKS = (_cluster, _service, _log_group, _generated_secrets, _oidc, _network, _hosted_zone, _certificate,
+def _identity(ctx, facts: Facts) -> list[Check]:
+    """The identity stack (deploy/identity.py) exists and is exactly what the params build: the app stacks name its
+    roles by fixed ARNs, and only an operator's ``bootstrap`` may change it."""
+    from . import identity
+
+    want = identity.built(ctx.p)
+    found = identity.deployed(ctx.aws, want.name)
+    what = f"identity stack {want.name}"
+    fix = f"an operator deploys it with their own credentials: {ctx.command('bootstrap')}"
+    level = WARN if facts.pull_request else BLOCK
+    if found.status is None:
+        return [Check(level, what, "does not exist: the app's roles (and CI's) are created there first", fix)]
+    if found.status not in identity.COMPLETE:
+        return [Check(level, what, f"is {found.status}", fix)]
+    if not identity.same(found.template, want):
+        changed = identity.differences(found.template, want)
+        return [Check(level, what, "differs from the templates (IAM changes are an operator's deploy): "
+                      + (", ".join(changed) if changed else "the template"), fix)]
+    return [Check(PASS, what, f"{found.status}, as the templates build it")]
+
+
+CHECKS = (_identity, _cluster, _service, _log_group, _generated_secrets, _oidc, _network, _hosted_zone, _certificate,
           _referenced_secrets, _repository, _simulated_permissions)
 
 

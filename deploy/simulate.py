@@ -44,6 +44,7 @@ from functools import cache
 
 from templates.ci import GITHUB_OIDC_HOST
 from templates._common import role_path
+from templates.iam import Out, role_name
 
 CALLS_AT_ONCE = 4  # IAM throttles its control plane per account; botocore retries what it throttles
 EXECUTION_ROLE = "CloudFormationExecutionRole"
@@ -73,8 +74,9 @@ FEATURE_ACTIONS: dict[str, dict[str, str | None]] = {
     "AWS::SNS::Topic": {"sns:PutDataProtectionPolicy": "DataProtectionPolicy"},
 }
 
+# type -> (the service the role is passed to, the identity stack's roles it passes: templates/iam.py Out)
 PASSED_TO = {"AWS::ECS::TaskDefinition": ("ecs-tasks.amazonaws.com", ("TaskRoleArn", "ExecutionRoleArn")),
-             "AWS::Backup::BackupSelection": ("backup.amazonaws.com", ("BackupSelection.IamRoleArn",))}
+             "AWS::Backup::BackupSelection": ("backup.amazonaws.com", ("BackupRoleArn",))}
 
 
 @dataclass(frozen=True)
@@ -130,12 +132,12 @@ def _retained(resource: dict) -> bool:
 
 
 def condition_keys(templates: dict[str, dict]) -> set[str] | None:
-    """The condition keys of the execution role's policies in the rendered ci template (None: no ci stack)."""
-    ci = templates.get("ci")
-    if not ci:
+    """The condition keys of the execution role's policies in the rendered identity template (None: no CI deploy)."""
+    identity = templates.get("identity", {}).get("Resources", {})
+    if EXECUTION_ROLE not in identity:
         return None
     keys: set[str] = set()
-    for r in ci["Resources"].values():
+    for r in identity.values():
         doc = r.get("Properties", {}).get("PolicyDocument") if r["Type"] == "AWS::IAM::ManagedPolicy" else None
         for s in (doc or {}).get("Statement", []):
             for values in s.get("Condition", {}).values():
@@ -155,7 +157,9 @@ def probes(p, templates: dict[str, dict], account: str, partition: str, role_arn
         if actions:
             wanted.setdefault((tuple(resources), context), set()).update(actions)
 
-    for t in templates.values():
+    for name, t in templates.items():
+        if name == "identity":  # deployed by an operator's own credentials, never through the execution role
+            continue
         for r in t.get("Resources", {}).values():
             type_, props = r["Type"], r.get("Properties", {})
             resources = arns.of(type_, props)
@@ -164,9 +168,9 @@ def probes(p, templates: dict[str, dict], account: str, partition: str, role_arn
                 continue
             add(resources, _asked(type_, r), arns.context(type_, props))
             if type_ in PASSED_TO:
-                service, _ = PASSED_TO[type_]
-                add((arns.arn("iam", f"role/{p.stack_name}-*", region=False),), ("iam:PassRole",),
-                    (("iam:PassedToService", "string", (service,)),))
+                service, roles = PASSED_TO[type_]
+                add(tuple(arns.arn("iam", f"role{role_path(p)}{role_name(p, Out(r))}", region=False) for r in roles),
+                    ("iam:PassRole",), (("iam:PassedToService", "string", (service,)),))
             if type_ == "AWS::CloudFormation::Stack":  # nested stacks run under the parent's role: it is passed on
                 add((role_arn,), ("iam:PassRole",), (("iam:PassedToService", "string", ("cloudformation.amazonaws.com",)),))
             if type_ == "AWS::IAM::Role":

@@ -41,6 +41,8 @@ API shapes relied on (AWS API references):
 
 from __future__ import annotations
 
+from templates._common import identity_stack_name
+
 import re
 import shlex
 import time
@@ -765,7 +767,8 @@ def check_drift(ctx: Ctx) -> Verdict:
     detection. Not read-only in the strict sense: it starts CloudFormation drift detections (which change nothing)."""
     from . import drift
 
-    report = drift.detect(ctx.aws, ctx.p.stack_name, ctx.poller, ctx.out, ctx.command)
+    report = drift.detect(ctx.aws, ctx.p.stack_name, ctx.poller, ctx.out, ctx.command,
+                          also={"identity": identity_stack_name(ctx.p)})
     details = tuple(f"{s.label}/{r.logical_id} ({r.type}): {r.status}" for s, r in report.drifted)
     details += tuple(f"{s.label}: detection failed: {s.reason}" for s in report.failed)
     return Verdict(PASS if report.ok else FAIL, drift.summary_text(report), details + (

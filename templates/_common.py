@@ -208,15 +208,20 @@ def boundary_policy_name(bucket: str) -> str:
     return f"{bucket}-boundary"
 
 
+def identity_stack_name(p: EnvParams) -> str:
+    """The environment's identity stack (``templates/identity.py``): a top-level stack beside the root, never nested."""
+    return f"{p.stack_name}-identity"
+
+
 def role_path(p: EnvParams) -> str:
-    """``/<app>/<env>/``: the app's roles and policies live under it, so the CloudFormation execution role's grants
-    (``role/<app>/<env>/*``) can never match the ci stack's own roles and policies, which keep the root path."""
+    """``/<app>/<env>/``: the app's roles live under it; the CI roles keep the root path."""
     return f"/{p.app}/{p.env}/"
 
 
 def app_role(p: EnvParams) -> dict:
-    """Keyword arguments of every role an app stack creates: its path, and for environments deployed by CI (a ``ci``
-    section) the bootstrap stack's permissions boundary, which the execution role may only create roles with."""
+    """Keyword arguments of the app's roles (the identity stack's, ``templates/iam.py``): their path, and for
+    environments deployed by CI (a ``ci`` section) the bootstrap stack's permissions boundary, which denies every IAM
+    write whatever a role's own policies say."""
     kw = {"Path": role_path(p)}
     if p.ci is not None:
         kw["PermissionsBoundary"] = arn("iam", f"policy/{boundary_policy_name(template_bucket(p))}", region=False)

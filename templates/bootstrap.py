@@ -8,10 +8,10 @@ noncurrent versions after 30 days, templates after 365 (a later ``package`` uplo
 CloudFormation keeps its own copy of a deployed template). It is retained when its stack is deleted, so deleting the
 bootstrap stack never strands a deployed stack's history.
 
-``build_boundary`` is bootstrap's second stack (``<bootstrap stack>-boundary``): the **permissions boundary** of every
-role a CI deploy creates (``<bucket>-boundary``). A stack of its own, so that re-creating the bucket's stack (bootstrap
-heals a deleted bucket that way) never touches a policy that roles use; it lives outside the app's stacks, so the CloudFormation execution role that must create roles with it (``templates/ci.py``)
-cannot change or delete it, and it is the same for every environment of the account and region. It allows what the
+``build_boundary`` is bootstrap's second stack (``<bootstrap stack>-boundary``): the **permissions boundary** of the
+app's roles (``<bucket>-boundary``; the identity stack's, ``templates/iam.py``). A stack of its own, so that
+re-creating the bucket's stack (bootstrap heals a deleted bucket that way) never touches a policy that roles use; it
+is the same for every environment of the account and region. No CI identity may change it: CI writes no IAM. It allows what the
 app's roles' own policies say (``Allow *``: a boundary grants nothing by itself, IAM User Guide, "Permissions
 boundaries for IAM entities": the effective permissions are the intersection with the identity policy) and denies
 every IAM write and any Organizations or account change, so no role made by a deploy can grant or escalate anything.

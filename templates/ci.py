@@ -1,4 +1,5 @@
-"""The GitHub Actions deploy identity: an OIDC trust and three roles, no long-lived keys. Not stateful.
+"""The GitHub Actions deploy identity: an OIDC trust and four roles, no long-lived keys. Part of the identity stack
+(``templates/identity.py``, deployed by an operator, never by CI). Not stateful.
 
 Three GitHub roles and one CloudFormation role, so that no workflow ever holds the power to change resources itself:
 
@@ -72,13 +73,11 @@ Least-privilege choices of the execution role beyond scoping each statement:
   granted, on exactly their names.
 * Secrets: exactly the generated secrets' names (``<name>-??????``), not their ``wwhd-dev/`` prefix, which in prod
   also covers the operator-filled OpenAI key that no template manages.
-* IAM, bounded: only roles and policies under the app's path ``/<app>/<env>/`` (the ci stack's own roles and
-  policies, this one included, keep the root path, so it cannot change itself); every grant that could give a role
-  permissions requires the bootstrap stack's permissions boundary (``iam:PermissionsBoundary``), which it can
-  neither change nor remove; pass-role only to ECS tasks and AWS Backup (and itself to CloudFormation for the nested
-  stacks); managed policy attachment only of the app's own policies and AWS Backup's service policies;
-  service-linked roles only for the four services that create one on first use. Changes to the ci stack's roles are
-  therefore an operator's deploy with their own credentials, never a CI one.
+* IAM: none written. The app's roles, the GitHub roles and this one are the identity stack's
+  (``templates/identity.py``), which an operator deploys with their own credentials; this role only passes the app's
+  three roles (each to the service that uses it) and itself to CloudFormation for the nested stacks, and lets four
+  services create their service-linked role on first use. It acts on the root and its nested stacks
+  (``<root>-*Stack-*``), never on the identity stack.
 * KMS: none. The file system, backup vault and secrets use AWS managed keys, whose key policies already allow use
   through the owning service by principals of the account.
 """
@@ -126,8 +125,9 @@ from awacs.helpers.trust import make_service_domain_name, make_simple_assume_sta
 from troposphere import AWSHelperFn, GetAtt, Ref, Sub, Template, iam
 
 from ._sar import STAR_ONLY
-from ._common import (RESOURCE_STAR_ONLY, app_role, arn, ecr_repository_arn, new_template, outputs, role_path,
-                      scan_ignore, stack_id, tags, template_bucket)
+from .iam import role_arns as app_role_arns
+from ._common import (RESOURCE_STAR_ONLY, arn, ecr_repository_arn, identity_stack_name, scan_ignore, tags,
+                      template_bucket)
 from .config import UNCONFIRMED, EnvParams
 
 COMPONENT = "ci"
@@ -147,9 +147,7 @@ SERVICE_LINKED_ROLES = (
     ("elasticfilesystem.amazonaws.com", "AWSServiceRoleForAmazonElasticFileSystem"),
     ("elasticloadbalancing.amazonaws.com", "AWSServiceRoleForElasticLoadBalancing"),
 )
-# AWS managed policies a stack attaches to its roles (storage: the backup role). Besides these, only the stacks' own
-# managed policies (``policy/<root>-*``) may be attached.
-ATTACHABLE_MANAGED_POLICIES = ("arn:${AWS::Partition}:iam::aws:policy/service-role/AWSBackupServiceRolePolicyFor*",)
+
 
 
 def enabled(p: EnvParams) -> bool:
@@ -169,8 +167,18 @@ class Out(StrEnum):
     DriftRoleArn = "DriftRoleArn"
 
 
-def build(p: EnvParams) -> Template:
-    t = new_template(p, "GitHub Actions OIDC trust, plan and deploy roles, CloudFormation execution role")
+OUTPUT_DESCRIPTIONS = {
+    Out.PullRequestRoleArn: "Role the plan job assumes for a pull request (never executes)",
+    Out.PlanRoleArn: "Role the plan job assumes on the branch",
+    Out.DriftRoleArn: "Role the nightly drift job assumes (read-only)",
+    Out.DeployRoleArn: "Role the deploy job assumes (protected environment)",
+    Out.CloudFormationExecutionRoleArn: "RoleArn every CI change set must name",
+    Out.OidcProviderArn: "IAM OIDC provider of token.actions.githubusercontent.com",
+}
+
+
+def add(t: Template, p: EnvParams) -> dict[Out, object]:
+    """Add the OIDC provider and the four roles to ``t`` (the identity stack); the values of ``Out``."""
     provider = _oidc_provider(t, p)
     execution = _execution_role(t, p)
     plan_statements = _plan_statements(p, execution)
@@ -188,22 +196,14 @@ def build(p: EnvParams) -> Template:
         "GitHub Actions deploy: plan, execute change sets, push the app image, verify the service",
     )
     drift = _drift_role(t, p, provider)
-    outputs(t, {
+    return {
         Out.PullRequestRoleArn: GetAtt(pull_request, "Arn"),
         Out.DriftRoleArn: GetAtt(drift, "Arn"),
         Out.PlanRoleArn: GetAtt(plan, "Arn"),
         Out.DeployRoleArn: GetAtt(deploy, "Arn"),
         Out.CloudFormationExecutionRoleArn: GetAtt(execution, "Arn"),
         Out.OidcProviderArn: provider,
-    }, {
-        Out.PullRequestRoleArn: "Role the plan job assumes for a pull request (never executes)",
-        Out.PlanRoleArn: "Role the plan job assumes on the branch",
-        Out.DriftRoleArn: "Role the nightly drift job assumes (read-only)",
-        Out.DeployRoleArn: "Role the deploy job assumes (protected environment)",
-        Out.CloudFormationExecutionRoleArn: "RoleArn every CI change set must name",
-        Out.OidcProviderArn: "IAM OIDC provider of token.actions.githubusercontent.com",
-    })
-    return t
+    }
 
 
 # --- names and ARNs known at build time --------------------------------------------------------------------------
@@ -214,12 +214,23 @@ def _root(p: EnvParams) -> str:
 
 
 def _app_stacks(p: EnvParams) -> list[Sub]:
-    """The root stack and its nested stacks (``<root>-<LogicalId>-<random>``), any stack id."""
-    return [arn("cloudformation", f"stack/{_root(p)}/*"), arn("cloudformation", f"stack/{_root(p)}-*/*")]
+    """The root stack and its nested stacks, any stack id; never the identity stack."""
+    return [arn("cloudformation", f"stack/{_root(p)}/*"), *_nested_stacks(p)]
 
 
 def _nested_stacks(p: EnvParams) -> list[Sub]:
-    return [arn("cloudformation", f"stack/{_root(p)}-*/*")]
+    """CloudFormation names a nested stack ``<root>-<LogicalId>-<random>`` and every nested stack's logical id ends in
+    ``Stack`` (``templates/_common.stack_id``), so this matches them and not ``<root>-identity``."""
+    return [arn("cloudformation", f"stack/{_root(p)}-*Stack-*/*")]
+
+
+def _identity_stack(p: EnvParams) -> Sub:
+    return arn("cloudformation", f"stack/{identity_stack_name(p)}/*")
+
+
+def execution_role_name(p: EnvParams) -> str:
+    """A fixed name (root path), so the role's own policy can name it without a reference cycle."""
+    return f"{_root(p)}-cloudformation-execution"
 
 
 def _template_bucket(p: EnvParams) -> str:
@@ -228,24 +239,6 @@ def _template_bucket(p: EnvParams) -> str:
 
 def _bucket_arn(p: EnvParams, key: str = "") -> Sub:
     return arn("s3", _template_bucket(p) + key, region=False, account=False)
-
-
-def _app_roles(p: EnvParams) -> Sub:
-    """Roles under the app's path (``templates/_common.role_path``): never the ci stack's own roles."""
-    return arn("iam", f"role{role_path(p)}*", region=False)
-
-
-def _app_policies(p: EnvParams) -> Sub:
-    return arn("iam", f"policy{role_path(p)}*", region=False)
-
-
-def _boundary_arn(p: EnvParams) -> Sub:
-    return app_role(p)["PermissionsBoundary"]
-
-
-def _own_roles(p: EnvParams) -> Sub:
-    """The ci stack's roles (``<root>-CiStack-<id>-<LogicalId>-<id>``, root path): the execution role among them."""
-    return arn("iam", f"role/{_root(p)}-{stack_id(COMPONENT)}-*", region=False)
 
 
 def _cluster_name(p: EnvParams) -> str:
@@ -291,15 +284,6 @@ def _star_reviewed(resource, statements: list[Statement]):
     if any("*" in (s.properties.get("Resource") or []) for s in statements):
         scan_ignore(resource, {"WildcardResourceRule": RESOURCE_STAR_ONLY})
     return resource
-
-
-# cfripper's PrivilegeEscalationRule flags these action names whatever their conditions (a fixed name list over
-# get_allowed_actions); the escalation itself is closed by the permissions boundary every grant requires, which
-# tests/test_execution_role.py proves against the rendered policies.
-_BOUNDED_IAM = {"PrivilegeEscalationRule": (
-    "CloudFormation must create the app's roles: each grant requires iam:PermissionsBoundary = the bootstrap "
-    "boundary (it denies IAM writes), only under /<app>/<env>/, never the ci roles; tests/test_execution_role.py"
-)}
 
 
 # --- the OIDC provider ---------------------------------------------------------------------------------------------
@@ -405,6 +389,11 @@ def _plan_statements(p: EnvParams, execution: iam.Role, key_prefix: str = "") ->
                 cfn.TagResource, cfn.UntagResource,
             ],
             Resource=_app_stacks(p),
+        ),
+        Statement(
+            # preflight compares the deployed identity stack with the templates (deploy/identity.py): read only
+            Sid="ReadIdentityStack", Effect=Allow, Action=[cfn.DescribeStacks, cfn.GetTemplate],
+            Resource=[_identity_stack(p)],
         ),
         Statement(
             # ValidateTemplate has no resource type, GetTemplateSummary of a template (not a stack) none either:
@@ -537,9 +526,9 @@ def _execution_role(t: Template, p: EnvParams) -> iam.Role:
         Description=f"{p.stack_name}: what CloudFormation may do for CI deploys ({name})",
         PolicyDocument=_doc(statements),
     ), statements)) for name, statements in groups.items()]
-    scan_ignore(policies[0], _BOUNDED_IAM)  # ExecutionStacksAndIamPolicy: the IAM statements
     return t.add_resource(iam.Role(
         "CloudFormationExecutionRole",
+        RoleName=execution_role_name(p),
         Description=f"{p.stack_name}: CloudFormation creates, updates and deletes this app's resources (CI only)",
         AssumeRolePolicyDocument=_doc([trust]),
         MaxSessionDuration=MAX_SESSION_SECONDS,
@@ -603,63 +592,26 @@ def _stack_statements(p: EnvParams) -> list[Statement]:
 
 
 def _iam_statements(p: EnvParams) -> list[Statement]:
-    """The app's roles, bounded.
+    """Passing roles, never writing IAM.
 
-    Every statement that lets the role create a role, put or attach a policy on one, or set its boundary requires
-    ``iam:PermissionsBoundary`` to be the bootstrap stack's boundary policy (Service Authorization Reference, IAM:
-    CreateRole, PutRolePolicy, AttachRolePolicy, PutRolePermissionsBoundary ... all take that key; IAM User Guide,
-    "Permissions boundaries for IAM entities", delegation example). So no role it makes can do more than the
-    boundary allows, and the boundary denies every IAM write. ``DeleteRolePermissionsBoundary`` is denied
-    outright, and so is any change of the boundary policy itself. The grants name roles and policies under the app's
-    path only: the ci stack's roles and policies (this role included) keep the root path, so it cannot change itself.
+    No app stack holds an IAM resource: the app's roles, the GitHub roles and this one are the identity stack's
+    (``templates/identity.py``), which an operator deploys with their own credentials. So this role creates no role,
+    puts or attaches no policy and touches no boundary: nothing it does can grant a permission (the
+    privilege-escalation actions scanners list, such as ``iam:PutRolePolicy`` or ``iam:AttachRolePolicy``, are not
+    granted at all; ``tests/test_execution_role.py`` proves it from the Service Authorization Reference's access
+    levels). It passes the app's three roles to the services that use them, itself to CloudFormation for the nested
+    stacks, and lets four services create their service-linked role on first use.
     """
-    roles = _app_roles(p)
-    policies = _app_policies(p)
-    boundary = _boundary_arn(p)
-    bounded = Condition(StringEquals("iam:PermissionsBoundary", boundary))
-    statements = [
+    return [
         Statement(
-            Sid="BoundedAppRoles", Effect=Allow,
-            Action=[
-                iam_actions.CreateRole, iam_actions.PutRolePermissionsBoundary, iam_actions.PutRolePolicy,
-                iam_actions.UpdateAssumeRolePolicy, iam_actions.UpdateRole, iam_actions.UpdateRoleDescription,
-            ],
-            Resource=[roles],
-            Condition=bounded,
-        ),
-        Statement(
-            # grant nothing: reads (a handler reads a role before it exists, without a boundary key), tags, and
-            # removing a role or an inline policy (also one made before the boundary existed)
-            Sid="ReadTagAndRemoveAppRoles", Effect=Allow,
-            Action=[iam_actions.DeleteRole, iam_actions.DeleteRolePolicy, iam_actions.GetRole,
-                    iam_actions.GetRolePolicy, iam_actions.ListAttachedRolePolicies, iam_actions.ListRolePolicies,
-                    iam_actions.TagRole, iam_actions.UntagRole],
-            Resource=[roles],
-        ),
-        Statement(
-            Sid="AppManagedPolicies", Effect=Allow,
-            Action=[
-                iam_actions.CreatePolicy, iam_actions.CreatePolicyVersion, iam_actions.DeletePolicy,
-                iam_actions.DeletePolicyVersion, iam_actions.GetPolicy, iam_actions.GetPolicyVersion,
-                iam_actions.ListEntitiesForPolicy, iam_actions.ListPolicyVersions,
-            ],
-            Resource=[policies],
-        ),
-        Statement(
-            Sid="AttachKnownPoliciesToBoundedRoles", Effect=Allow,
-            Action=[iam_actions.AttachRolePolicy, iam_actions.DetachRolePolicy], Resource=[roles],
-            Condition=Condition([
-                ArnLike("iam:PolicyARN", [policies, *(Sub(a) for a in ATTACHABLE_MANAGED_POLICIES)]),
-                StringEquals("iam:PermissionsBoundary", boundary),
-            ]),
-        ),
-        Statement(
-            Sid="PassAppRoles", Effect=Allow, Action=[iam_actions.PassRole], Resource=[roles],
+            Sid="PassAppRoles", Effect=Allow, Action=[iam_actions.PassRole], Resource=sorted(
+                app_role_arns(p).values(), key=lambda x: str(x.to_dict())),
             Condition=Condition(StringEquals("iam:PassedToService", list(PASS_ROLE_TO))),
         ),
         Statement(
             # nested stacks run under this same role: CloudFormation passes it on (AWS::CloudFormation::Stack handler)
-            Sid="PassItselfToNestedStacks", Effect=Allow, Action=[iam_actions.PassRole], Resource=[_own_roles(p)],
+            Sid="PassItselfToNestedStacks", Effect=Allow, Action=[iam_actions.PassRole],
+            Resource=[arn("iam", f"role/{execution_role_name(p)}", region=False)],
             Condition=Condition(StringEquals("iam:PassedToService", CLOUDFORMATION)),
         ),
         Statement(
@@ -668,31 +620,7 @@ def _iam_statements(p: EnvParams) -> list[Statement]:
                       for service, name in SERVICE_LINKED_ROLES],
             Condition=Condition(StringEquals("iam:AWSServiceName", [service for service, _ in SERVICE_LINKED_ROLES])),
         ),
-        Statement(
-            # a role without the boundary could do anything its policies say: the boundary never comes off
-            Sid="NeverLiftTheBoundary", Effect=Deny, Action=[iam_actions.DeleteRolePermissionsBoundary],
-            Resource=["*"],
-        ),
-        Statement(
-            Sid="NeverChangeTheBoundary", Effect=Deny,
-            Action=[iam_actions.CreatePolicyVersion, iam_actions.DeletePolicy, iam_actions.DeletePolicyVersion,
-                    iam_actions.SetDefaultPolicyVersion, iam_actions.TagPolicy, iam_actions.UntagPolicy],
-            Resource=[boundary],
-        ),
     ]
-    if not p.ci.oidc_provider_arn:
-        statements.append(Statement(
-            Sid="GitHubOidcProvider", Effect=Allow,
-            Action=[
-                iam_actions.AddClientIDToOpenIDConnectProvider, iam_actions.CreateOpenIDConnectProvider,
-                iam_actions.DeleteOpenIDConnectProvider, iam_actions.GetOpenIDConnectProvider,
-                iam_actions.ListOpenIDConnectProviderTags, iam_actions.RemoveClientIDFromOpenIDConnectProvider,
-                iam_actions.TagOpenIDConnectProvider, iam_actions.UntagOpenIDConnectProvider,
-                iam_actions.UpdateOpenIDConnectProviderThumbprint,
-            ],
-            Resource=[arn("iam", f"oidc-provider/{GITHUB_OIDC_HOST}", region=False)],
-        ))
-    return statements
 
 
 def _network_statements(p: EnvParams) -> list[Statement]:
@@ -1120,7 +1048,7 @@ def _drift_statements(p: EnvParams) -> list[Statement]:
             Sid="DetectDriftOnAppStacks", Effect=Allow,
             Action=[cfn.DetectStackDrift, cfn.DetectStackResourceDrift, cfn.DescribeStackResourceDrifts,
                     cfn.DescribeStacks, cfn.ListStackResources, cfn.DescribeStackResource],
-            Resource=_app_stacks(p),
+            Resource=[*_app_stacks(p), _identity_stack(p)],
         ),
         Statement(
             # Takes a detection id, not a stack: the action has no resource type, hence "*".

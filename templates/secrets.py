@@ -89,9 +89,11 @@ def _name(s: SecretRef, var: str) -> str:
     return f"{UNCONFIRMED}/{var}" if s.arn == UNCONFIRMED else s.name
 
 
-def secret_policy_resource(t: Template, p: EnvParams, var: str) -> str | AWSHelperFn:
-    """IAM resource for reading one secret: the exact ARN, or ``<name>-??????`` (the suffix Secrets Manager adds)."""
+def secret_policy_resource(p: EnvParams, var: str) -> str | AWSHelperFn:
+    """IAM resource for reading one secret: the exact ARN when params give it, else ``<name>-??????`` (the six
+    characters Secrets Manager appends; "Permissions policy examples" in the Secrets Manager User Guide). A policy in
+    the identity stack is written before the secrets stack generates the secret, so it cannot name its ARN."""
     s: SecretRef = p.secrets[var]
-    if s.generate or (s.arn and s.arn != UNCONFIRMED):
-        return secret_value_from(t, p, var)
+    if s.arn and s.arn != UNCONFIRMED:
+        return s.arn
     return Sub("arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:%s-??????" % _name(s, var))

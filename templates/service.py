@@ -222,8 +222,8 @@ def _task_definition(t: Template, p: EnvParams) -> ecs.TaskDefinition:
         NetworkMode="awsvpc",
         RequiresCompatibilities=["FARGATE"],
         RuntimePlatform=ecs.RuntimePlatform(OperatingSystemFamily="LINUX", CpuArchitecture=p.task.cpu_architecture),
-        ExecutionRoleArn=param(t, In.ExecutionRoleArn, description="ECS execution role (iam stack)."),
-        TaskRoleArn=param(t, In.TaskRoleArn, description="ECS task role (iam stack)."),
+        ExecutionRoleArn=param(t, In.ExecutionRoleArn, description="ECS execution role (identity stack)."),
+        TaskRoleArn=param(t, In.TaskRoleArn, description="ECS task role (identity stack)."),
         Volumes=[_volume(t, APP_VOLUME, In.AppAccessPointId), _volume(t, QDRANT_VOLUME, In.QdrantAccessPointId),
                  # task-scoped bind mounts (no host): Fargate ephemeral storage, gone with the task
                  *(ecs.Volume(Name=name) for name in (EXEC_AGENT_PATHS if p.service.enable_execute_command else ()))],

@@ -22,11 +22,10 @@ from __future__ import annotations
 from enum import StrEnum
 
 from awacs import elasticfilesystem as efs_actions
-from awacs import sts
-from awacs.aws import Allow, Bool, Condition, Deny, PolicyDocument, Principal, Statement
-from troposphere import GetAtt, Ref, Sub, Template, backup, efs, encode_to_dict, iam
+from awacs.aws import Allow, Bool, Condition, Deny, Null, PolicyDocument, Principal, Statement
+from troposphere import GetAtt, Ref, Sub, Template, backup, efs, encode_to_dict
 
-from ._common import (app_role, keyed_subnets, new_template, outputs, param, retain, retain_except_on_create,
+from ._common import (keyed_subnets, new_template, outputs, param, retain, retain_except_on_create,
                       scan_ignore, tag_pairs, tags)
 from .config import EnvParams
 
@@ -39,6 +38,7 @@ ROOT_PERMISSIONS = "755"
 class In(StrEnum):
     FileSystemSecurityGroupId = "FileSystemSecurityGroupId"
     SubnetIds = "SubnetIds"
+    BackupRoleArn = "BackupRoleArn"
 
 
 class Out(StrEnum):
@@ -74,15 +74,25 @@ def build(p: EnvParams) -> Template:
 
 
 def _file_system_policy() -> PolicyDocument:
-    """Refuse any client that does not use TLS; let IAM policies in this account decide the rest.
+    """Refuse any client that does not use TLS or does not come through an access point; let IAM policies in this
+    account decide the rest.
 
-    The Allow to the account root delegates to identity policies (the task role's, pinned to the access points):
-    once a file system policy exists, EFS no longer grants its default open access.
+    The Allow to the account root delegates to identity policies (the task role's, ``templates/iam.py``): once a
+    file system policy exists, EFS no longer grants its default open access. The Deny without an access point
+    (``Null elasticfilesystem:AccessPointArn``, a condition key of the Client* actions in the Service Authorization
+    Reference) keeps every NFS client inside the two access points' directories and POSIX user, whatever an identity
+    policy says: the task role is scoped by the file system's tags, since it is written before the access points
+    exist.
     """
     return PolicyDocument(Version="2012-10-17", Statement=[
         Statement(
             Sid="DenyWithoutTls", Effect=Deny, Principal=Principal("AWS", "*"), Action=[efs_actions.Action("*")],
             Resource=["*"], Condition=Condition(Bool("aws:SecureTransport", "false")),
+        ),
+        Statement(
+            Sid="DenyWithoutAccessPoint", Effect=Deny, Principal=Principal("AWS", "*"),
+            Action=[efs_actions.ClientMount, efs_actions.ClientWrite, efs_actions.ClientRootAccess],
+            Resource=["*"], Condition=Condition(Null("elasticfilesystem:AccessPointArn", "true")),
         ),
         Statement(
             Sid="AllowIdentityPoliciesOfThisAccount", Effect=Allow,
@@ -118,7 +128,7 @@ def _file_system(t: Template, p: EnvParams) -> efs.FileSystem:
         **optional,
     )), {
         "WildcardResourceRule": "a file system policy's Resource * is this file system only; the Allow to the account "
-                                "root delegates to IAM, where the task role is pinned to the two access points",
+                                "root delegates to IAM, where the task role is scoped to this file system's tags and an access point",
     }))
 
 
@@ -147,8 +157,7 @@ def _access_points(t: Template, p: EnvParams, fs: efs.FileSystem) -> dict[str, e
 def _backups(t: Template, p: EnvParams, fs: efs.FileSystem) -> backup.BackupVault:
     """Vault (retained: it holds the recovery points), daily plan and a selection of the file system.
 
-    The service role lives here, not in the iam stack: the selection needs it and the iam stack needs this stack's
-    outputs, so putting it there would make a cycle.
+    The service role is the identity stack's (``templates/iam.py``): no app stack writes IAM.
     """
     b = p.storage.backup
     # The vault's name is required and fixed (``<stack>-vault``), so a leftover would block the retry of a failed first
@@ -176,23 +185,10 @@ def _backups(t: Template, p: EnvParams, fs: efs.FileSystem) -> backup.BackupVaul
         ),
         BackupPlanTags=tag_pairs(p, COMPONENT),
     ))
-    role = t.add_resource(iam.Role(
-        "BackupRole",
-        AssumeRolePolicyDocument=PolicyDocument(Version="2012-10-17", Statement=[Statement(
-            Effect=Allow, Principal=Principal("Service", "backup.amazonaws.com"),
-            Action=[sts.AssumeRole],
-        )]),
-        # AWS managed service-role policies for AWS Backup (scoped by AWS to backup/restore actions).
-        ManagedPolicyArns=[
-            Sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup"),
-            Sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForRestores"),
-        ],
-        Tags=tags(p, COMPONENT),
-        **app_role(p),
-    ))
     t.add_resource(backup.BackupSelection(
         "BackupSelection", BackupPlanId=Ref(plan),
         BackupSelection=backup.BackupSelectionResourceType(
-            SelectionName="efs-data", IamRoleArn=GetAtt(role, "Arn"), Resources=[GetAtt(fs, "Arn")]),
+            SelectionName="efs-data", Resources=[GetAtt(fs, "Arn")],
+            IamRoleArn=param(t, In.BackupRoleArn, description="AWS Backup's service role (identity stack).")),
     ))
     return vault

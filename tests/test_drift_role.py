@@ -14,7 +14,7 @@ import yaml
 from templates._read_permissions import READ_PERMISSIONS
 
 REPO = Path(__file__).resolve().parents[1]
-ENVS_WITH_CI = sorted(p.parent.name for p in REPO.glob("output/*/ci.yaml"))
+ENVS_WITH_CI = sorted(p.parent.name for p in REPO.glob("output/*/identity.yaml") if "GitHubDriftRole:" in p.read_text())
 
 
 class _Loader(yaml.SafeLoader):
@@ -45,7 +45,7 @@ def _schema_reads(type_: str) -> set[str]:
 
 def _granted(env: str) -> dict[str, list]:
     """action -> the Resource lists of the drift role's Allow statements that name it."""
-    role = _load(REPO / "output" / env / "ci.yaml")["Resources"]["GitHubDriftRole"]
+    role = _load(REPO / "output" / env / "identity.yaml")["Resources"]["GitHubDriftRole"]
     granted: dict[str, list] = {}
     for policy in role["Properties"]["Policies"]:
         for s in policy["PolicyDocument"]["Statement"]:

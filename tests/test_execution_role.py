@@ -116,7 +116,7 @@ def test_each_managed_policy_stays_under_iam_s_size_quota(prod):
     the pseudo parameters expanded to real-length values."""
     import json
 
-    for rid, r in prod["ci"]["Resources"].items():
+    for rid, r in prod["identity"]["Resources"].items():
         if r["Type"] == "AWS::IAM::ManagedPolicy":
             text = json.dumps(r["Properties"]["PolicyDocument"], separators=(",", ":")).replace('{"Fn::Sub":', "")
             text = text.replace("${AWS::Partition}", "aws-us-gov").replace("${AWS::Region}", "ap-southeast-2")
@@ -124,11 +124,19 @@ def test_each_managed_policy_stays_under_iam_s_size_quota(prod):
             assert len(text) < 6144, rid
 
 
-# --- the permissions boundary ----------------------------------------------------------------------------------------
+# --- no IAM writes, the identity stack apart, the permissions boundary ---------------------------------------------
 
 ACCOUNT, REGION = "018025611404", "us-west-2"
-GRANTING = {"iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePolicy", "iam:DetachRolePolicy",
-            "iam:PutRolePermissionsBoundary", "iam:UpdateAssumeRolePolicy"}
+# cfripper 1.22.1, rules/privilege_escalation.py (PrivilegeEscalationRule.DANGEROUS_ACTIONS): flagged by name on any
+# Allow, whatever its conditions. None of them may be granted anywhere: the finding is fixed, not suppressed.
+PRIVILEGE_ESCALATION = {
+    "iam:AddUserToGroup", "iam:AttachGroupPolicy", "iam:AttachRolePolicy", "iam:AttachUserPolicy",
+    "iam:CreateAccessKey", "iam:CreateLoginProfile", "iam:CreatePolicy", "iam:CreatePolicyVersion",
+    "iam:PutGroupPolicy", "iam:PutRolePolicy", "iam:PutUserPolicy", "iam:SetDefaultPolicyVersion",
+    "iam:UpdateAssumeRolePolicy", "iam:UpdateLoginProfile",
+}
+# What the execution role may still do in IAM: pass the roles it names, let a service create its linked role.
+IAM_WITHOUT_READS = {"iam:PassRole", "iam:CreateServiceLinkedRole"}
 
 
 def _expand(value) -> str:
@@ -142,21 +150,105 @@ def _acts(s) -> list[str]:
 
 
 def _all_statements(templates):
-    ci = templates["ci"]["Resources"]
-    return [s for r in ci.values() if r["Type"] == "AWS::IAM::ManagedPolicy"
+    identity = templates["identity"]["Resources"]
+    return [s for r in identity.values() if r["Type"] == "AWS::IAM::ManagedPolicy"
             for s in r["Properties"]["PolicyDocument"]["Statement"]]
 
 
 def _boundary(templates) -> str:
-    return _expand(templates["iam"]["Resources"]["TaskRole"]["Properties"]["PermissionsBoundary"])
+    return _expand(templates["identity"]["Resources"]["TaskRole"]["Properties"]["PermissionsBoundary"])
 
 
-def _allows(templates, action, arn) -> bool:
+def _allows(statements, action, arn) -> bool:
     import fnmatch
 
-    return any(s["Effect"] == "Allow" and action in _acts(s)
+    return any(s["Effect"] == "Allow" and any(fnmatch.fnmatchcase(action, a) for a in _acts(s))
                and any(fnmatch.fnmatchcase(arn, _expand(r)) for r in s["Resource"])
-               for s in _all_statements(templates))
+               for s in statements)
+
+
+def _every_allow(templates):
+    """Every Allow statement of every policy in the templates: inline, managed, and resource policies alike."""
+    def walk(value):
+        if isinstance(value, dict):
+            if value.get("Effect") == "Allow" and "Action" in value:
+                yield value
+            for v in value.values():
+                yield from walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                yield from walk(v)
+    for t in templates.values():
+        yield from walk(t.get("Resources", {}))
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_no_template_grants_an_action_scanners_call_privilege_escalation(built, env):
+    import fnmatch
+
+    granted = {a for s in _every_allow(built[env]) for a in _acts(s) if isinstance(a, str)}
+    assert not {d for d in PRIVILEGE_ESCALATION for a in granted if fnmatch.fnmatchcase(d, a)}
+
+
+def test_the_execution_role_writes_no_iam(prod):
+    """Service Authorization Reference access levels (policy_sentry's copy): of IAM's write and permissions-management
+    actions, the execution role may only pass roles and create service-linked roles."""
+    import fnmatch
+
+    from policy_sentry.querying.actions import get_actions_with_access_level
+
+    writes = {a for level in ("Write", "Permissions management", "Tagging")
+              for a in get_actions_with_access_level("iam", level)}
+    assert {"iam:CreateRole", "iam:PutRolePolicy", "iam:PassRole"} <= writes  # the data is what we think it is
+    granted = {w for s in execution_statements(prod) for a in _acts(s) for w in writes if fnmatch.fnmatchcase(w, a)}
+    assert granted == IAM_WITHOUT_READS
+
+
+def test_it_passes_exactly_the_app_roles_and_itself(prod):
+    from templates.ci import execution_role_name
+    from templates.config import load_params
+    from templates.iam import role_arns
+
+    passing = {s["Sid"]: s for s in execution_statements(prod) if "iam:PassRole" in _acts(s)}
+    assert set(passing) == {"PassAppRoles", "PassItselfToNestedStacks"}
+    assert sorted(_expand(r) for r in passing["PassAppRoles"]["Resource"]) == sorted(
+        _expand(v.to_dict()) for v in role_arns(load_params("prod")).values())
+    assert [_expand(r) for r in passing["PassItselfToNestedStacks"]["Resource"]] == [
+        f"arn:aws:iam::{ACCOUNT}:role/{execution_role_name(load_params('prod'))}"]
+    assert prod["identity"]["Resources"]["CloudFormationExecutionRole"]["Properties"]["RoleName"] == (
+        execution_role_name(load_params("prod")))
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_no_app_stack_holds_an_iam_resource(built, env):
+    for stem, t in built[env].items():
+        if stem != "identity":
+            assert not [r for r in t.get("Resources", {}).values() if r["Type"].startswith("AWS::IAM::")], stem
+
+
+IDENTITY_STACK = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/wwhd-prod-identity/0a1b2c3d-4e5f"
+NESTED_STACK = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/wwhd-prod-StorageStack-1A2B3C4D5E6F/0a1b2c3d-4e5f"
+ROOT_STACK = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/wwhd-prod/0a1b2c3d-4e5f"
+STACK_WRITES = ("cloudformation:CreateChangeSet", "cloudformation:ExecuteChangeSet", "cloudformation:DeleteChangeSet",
+                "cloudformation:UpdateStack", "cloudformation:DeleteStack", "cloudformation:CreateStack",
+                "cloudformation:SetStackPolicy")
+
+
+def test_the_execution_role_acts_on_the_app_s_stacks_never_the_identity_stack(prod):
+    statements = execution_statements(prod)
+    assert _allows(statements, "cloudformation:UpdateStack", NESTED_STACK)
+    for action in STACK_WRITES:
+        assert not _allows(statements, action, IDENTITY_STACK), action
+
+
+@pytest.mark.parametrize("name", ["GitHubPlanRole", "GitHubDeployRole", "GitHubPullRequestRole", "GitHubDriftRole"])
+def test_github_roles_read_the_identity_stack_but_never_change_it(prod, name):
+    statements = _role_statements(prod, name)
+    assert _allows(statements, "cloudformation:DescribeStacks", IDENTITY_STACK)
+    for action in STACK_WRITES:
+        assert not _allows(statements, action, IDENTITY_STACK), (name, action)
+    if name != "GitHubDriftRole":
+        assert _allows(statements, "cloudformation:CreateChangeSet", ROOT_STACK)
 
 
 def test_the_boundary_is_the_bootstrap_stack_s_policy(prod):
@@ -170,68 +262,26 @@ def test_the_boundary_is_the_bootstrap_stack_s_policy(prod):
     assert {"iam:Create*", "iam:Put*", "iam:Attach*", "iam:Delete*", "iam:Update*"} <= {a for s in denies for a in _acts(s)}
 
 
-def test_every_statement_that_grants_permissions_to_a_role_requires_the_boundary(prod):
-    boundary = _boundary(prod)
-    granting = [s for s in _all_statements(prod) if s["Effect"] == "Allow" and GRANTING & set(_acts(s))]
-    assert {a for s in granting for a in _acts(s)} >= GRANTING
-    for s in granting:
-        assert _expand(s["Condition"]["StringEquals"]["iam:PermissionsBoundary"]) == boundary, s["Sid"]
-
-
 def test_every_app_role_carries_the_boundary_under_the_app_path(prod):
     boundary = _boundary(prod)
-    for stem in ("iam", "storage"):
-        for rid, r in prod[stem]["Resources"].items():
-            if r["Type"] == "AWS::IAM::Role":
-                assert _expand(r["Properties"]["PermissionsBoundary"]) == boundary, rid
-                assert r["Properties"]["Path"] == "/wwhd/prod/", rid
-                assert _allows(prod, "iam:CreateRole", f"arn:aws:iam::{ACCOUNT}:role/wwhd/prod/{rid}-X")
-
-
-def test_the_boundary_can_never_be_lifted_or_changed(prod):
-    boundary = _boundary(prod)
-    statements = _all_statements(prod)
-    assert not any(s["Effect"] == "Allow" and "iam:DeleteRolePermissionsBoundary" in _acts(s) for s in statements)
-    assert any(s["Effect"] == "Deny" and "iam:DeleteRolePermissionsBoundary" in _acts(s) and s["Resource"] == ["*"]
-               for s in statements)
-    for action in ("iam:CreatePolicyVersion", "iam:DeletePolicy", "iam:DeletePolicyVersion", "iam:SetDefaultPolicyVersion"):
-        assert not _allows(prod, action, boundary), action
-        assert any(s["Effect"] == "Deny" and action in _acts(s) and [_expand(r) for r in s["Resource"]] == [boundary]
-                   for s in statements), action
-
-
-@pytest.mark.parametrize("name", ["CloudFormationExecutionRole", "GitHubPlanRole", "GitHubDeployRole",
-                                  "GitHubPullRequestRole"])
-def test_the_role_cannot_modify_itself_or_the_ci_roles(prod, name):
-    """CloudFormation names the ci stack's roles ``<root>-CiStack-<id>-<LogicalId>-<id>`` at the root path."""
-    role = f"arn:aws:iam::{ACCOUNT}:role/wwhd-prod-CiStack-1A2B3C4D5E6F-{name}-ABCDEFGHIJKL"
-    for action in GRANTING | {"iam:DeleteRole", "iam:TagRole", "iam:UpdateRole"}:
-        assert not _allows(prod, action, role), (action, name)
-
-
-def test_the_role_cannot_modify_its_own_policies(prod):
-    for rid, r in prod["ci"]["Resources"].items():
-        if r["Type"] == "AWS::IAM::ManagedPolicy":
-            policy = f"arn:aws:iam::{ACCOUNT}:policy/wwhd-prod-CiStack-1A2B3C4D5E6F-{rid}-ABCDEFGHIJKL"
-            for action in ("iam:CreatePolicyVersion", "iam:DeletePolicy", "iam:DeletePolicyVersion"):
-                assert not _allows(prod, action, policy), (action, rid)
-            attachable = [_expand(a) for s in _all_statements(prod) if "iam:AttachRolePolicy" in _acts(s)
-                          for a in s["Condition"]["ArnLike"]["iam:PolicyARN"]]
-            import fnmatch
-
-            assert attachable and not any(fnmatch.fnmatchcase(policy, a) for a in attachable), rid
+    app_roles = {"ExecutionRole", "TaskRole", "BackupRole"}
+    for rid in app_roles:
+        props = prod["identity"]["Resources"][rid]["Properties"]
+        assert _expand(props["PermissionsBoundary"]) == boundary, rid
+        assert props["Path"] == "/wwhd/prod/", rid
+        assert props["RoleName"].startswith("wwhd-prod-"), rid
 
 
 # --- the pull-request role -------------------------------------------------------------------------------------------
 
 
 def _role_statements(prod, name):
-    return [s for pol in prod["ci"]["Resources"][name]["Properties"]["Policies"]
+    return [s for pol in prod["identity"]["Resources"][name]["Properties"]["Policies"]
             for s in pol["PolicyDocument"]["Statement"]]
 
 
 def _subjects(prod, name):
-    trust = prod["ci"]["Resources"][name]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
+    trust = prod["identity"]["Resources"][name]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
     subjects = trust["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"]
     return subjects if isinstance(subjects, list) else [subjects]
 

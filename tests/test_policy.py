@@ -69,11 +69,11 @@ MUTATIONS = [
     ("storage", "FileSystem", lambda r: r["Properties"].update(Encrypted=False), "encryption"),
     ("service", "TaskDefinition", lambda r: r["Properties"]["Volumes"][0]["EFSVolumeConfiguration"].update(TransitEncryption="DISABLED"), "encryption"),
     ("load_balancer", "HttpListener", lambda r: r["Properties"].update(DefaultActions=[{"Type": "forward", "TargetGroupArn": "x"}]), "encryption"),
-    ("iam", "TaskRole", lambda r: r["Properties"]["Policies"][0]["PolicyDocument"]["Statement"].append(
+    ("identity", "TaskRole", lambda r: r["Properties"]["Policies"][0]["PolicyDocument"]["Statement"].append(
         {"Effect": "Allow", "Action": ["s3:*"], "Resource": ["arn:aws:s3:::b/*"]}), "least-privilege"),
-    ("iam", "TaskRole", lambda r: r["Properties"]["Policies"][0]["PolicyDocument"]["Statement"].append(
+    ("identity", "TaskRole", lambda r: r["Properties"]["Policies"][0]["PolicyDocument"]["Statement"].append(
         {"Sid": "X", "Effect": "Allow", "Action": ["s3:GetObject"], "Resource": "*"}), "least-privilege"),
-    ("iam", "ExecutionRole", lambda r: r["Properties"].update(
+    ("identity", "ExecutionRole", lambda r: r["Properties"].update(
         ManagedPolicyArns=["arn:aws:iam::aws:policy/AmazonElasticFileSystemClientFullAccess"]), "least-privilege"),
     ("security", "AppIngressLoadBalancer", lambda r: (r["Properties"].pop("SourceSecurityGroupId"),
                                                        r["Properties"].update(CidrIp="0.0.0.0/0")), "network"),

@@ -11,6 +11,7 @@ import templates
 from templates import ROOT, enabled_stacks, stem
 from templates._common import stack_id
 from templates.config import IMAGE_TAG_PATTERN, load_params
+from templates.iam import role_arns
 
 from .helpers import actions, assert_subset, build_variant, only, props, resources, statements
 
@@ -40,10 +41,10 @@ def test_each_module_takes_only_parameters_named_in_its_in_enum(env, built):
 
 
 def test_stacks_per_environment(built):
-    assert set(built["dev"]) == {"network", "security", "storage", "secrets", "iam", "cluster", "load_balancer",
-                                 "service", "monitoring", ROOT}
-    assert set(built["prod"]) == {"security", "storage", "iam", "cluster", "certificate",
-                                  "load_balancer", "service", "dns", "monitoring", "ci", ROOT}
+    assert set(built["dev"]) == {"network", "security", "storage", "secrets", "cluster", "load_balancer",
+                                 "service", "monitoring", "identity", ROOT}
+    assert set(built["prod"]) == {"security", "storage", "cluster", "certificate",
+                                  "load_balancer", "service", "dns", "monitoring", "identity", ROOT}
 
 
 # --- root ----------------------------------------------------------------------------------------------------------
@@ -53,7 +54,8 @@ def test_stacks_per_environment(built):
 def test_root_wires_every_child_parameter_from_a_sibling_output_or_a_root_parameter(env, built):
     root = built[env][ROOT]
     stacks = resources(root, "AWS::CloudFormation::Stack")
-    assert set(stacks) == {stack_id(s) for s in built[env] if s != ROOT}
+    assert set(stacks) == {stack_id(s) for s in built[env] if s not in (ROOT, "identity")}  # identity: a stack apart
+    identity_roles = {k: v.to_dict() for k, v in role_arns(load_params(env)).items()}
     for sid, res in stacks.items():
         child_stem = next(s for s in built[env] if stack_id(s) == sid)
         assert props(res)["TemplateURL"] == f"{child_stem}.yaml"
@@ -62,6 +64,12 @@ def test_root_wires_every_child_parameter_from_a_sibling_output_or_a_root_parame
         for name, value in wired.items():
             if "Ref" in value:
                 assert value["Ref"] in root["Parameters"]
+            elif "Fn::Sub" in value:  # an identity stack role, by its fixed name; the identity stack outputs it too
+                assert value == identity_roles[name]
+                role = built[env]["identity"]["Outputs"][name]["Value"]["Fn::GetAtt"][0]
+                path, role_name = built[env]["identity"]["Resources"][role]["Properties"]["Path"], \
+                    built[env]["identity"]["Resources"][role]["Properties"]["RoleName"]
+                assert value["Fn::Sub"].endswith(f":role{path}{role_name}")
             else:
                 producer, attr = value["Fn::GetAtt"]
                 assert attr == f"Outputs.{name}", "output key == consumer parameter name (DESIGN.md 3)"
@@ -186,7 +194,7 @@ def test_backup_plan_from_params(prod):
 def test_execution_role_reads_exactly_the_injected_secrets(prod):
     """ECS Developer Guide, "Required IAM permissions for Amazon ECS secrets": the task *execution* role reads the
     secrets ECS injects into a container."""
-    role = prod["iam"]["Resources"]["ExecutionRole"]
+    role = prod["identity"]["Resources"]["ExecutionRole"]
     secret_stmt = next(s for s in statements(role) if "secretsmanager:GetSecretValue" in actions(s))
     # prod's secrets are still UNCONFIRMED: rendered as the partial ARN of UNCONFIRMED/<VAR> (templates/secrets.py)
     assert secret_stmt["Resource"] == [
@@ -198,11 +206,24 @@ def test_execution_role_reads_exactly_the_injected_secrets(prod):
 
 
 def test_task_role_mounts_efs_only_through_the_access_points(prod):
-    role = prod["iam"]["Resources"]["TaskRole"]
+    role = prod["identity"]["Resources"]["TaskRole"]
     efs = next(s for s in statements(role) if "elasticfilesystem:ClientMount" in actions(s))
     assert actions(efs) == ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"]
-    assert efs["Condition"] == {"StringEquals": {"elasticfilesystem:AccessPointArn": [
-        {"Ref": "AppAccessPointArn"}, {"Ref": "QdrantAccessPointArn"}]}}
+    assert efs["Resource"] == [{"Fn::Sub": "arn:${AWS::Partition}:elasticfilesystem:${AWS::Region}:${AWS::AccountId}:"
+                                           "file-system/*"}]
+    # this environment's file system by the tags the storage stack gives it, only through an access point and a
+    # mount target; the file system policy denies any mount without an access point whatever the identity policy says
+    fs_tags = {t["Key"]: t["Value"] for t in only(prod["storage"], "AWS::EFS::FileSystem")["Properties"]["FileSystemTags"]}
+    assert efs["Condition"] == {
+        "StringEquals": {f"aws:ResourceTag/{k}": fs_tags[k] for k in ("app", "env", "component")},
+        "Null": {"elasticfilesystem:AccessPointArn": "false"},
+        "Bool": {"elasticfilesystem:AccessedViaMountTarget": "true"}}
+    fs_policy = only(prod["storage"], "AWS::EFS::FileSystem")["Properties"]["FileSystemPolicy"]["Statement"]
+    deny = next(s for s in fs_policy if s["Sid"] == "DenyWithoutAccessPoint")
+    assert deny["Effect"] == "Deny" and deny["Principal"] == {"AWS": "*"}
+    assert set(deny["Action"]) == {"elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite",
+                                   "elasticfilesystem:ClientRootAccess"}
+    assert deny["Condition"] == {"Null": {"elasticfilesystem:AccessPointArn": "true"}}
     assert not any(a.startswith("secretsmanager:") for s in statements(role) for a in actions(s))
 
 
@@ -391,7 +412,7 @@ def test_certificate_validates_in_the_hosted_zone_and_alias_points_at_the_alb(pr
 
 
 def test_ci_roles_are_pinned_to_the_repository(prod):
-    t = prod["ci"]
+    t = prod["identity"]
     repo = load_params("prod").ci.github_repository
     roles = resources(t, "AWS::IAM::Role")
     for name in ("GitHubPlanRole", "GitHubDeployRole"):

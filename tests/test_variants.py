@@ -39,7 +39,7 @@ def test_an_existing_certificate_replaces_the_certificate_stack(tmp_path):
 
 def test_an_existing_oidc_provider_is_referenced_not_created(tmp_path):
     arn = "arn:aws:iam::018025611404:oidc-provider/token.actions.githubusercontent.com"
-    t = _build(tmp_path, "prod", ci__oidc_provider_arn=arn)["ci"]
+    t = _build(tmp_path, "prod", ci__oidc_provider_arn=arn)["identity"]
     assert not resources(t, "AWS::IAM::OIDCProvider")
     trust = props(t["Resources"]["GitHubDeployRole"])["AssumeRolePolicyDocument"]["Statement"][0]
     assert trust["Principal"] == {"Federated": arn}
@@ -71,7 +71,7 @@ def test_an_existing_secret_by_arn_is_used_verbatim(tmp_path):
     t = _build(tmp_path, "prod", secrets__OPENAI_API_KEY={"arn": arn})
     app = props(only(t["service"], "AWS::ECS::TaskDefinition"))["ContainerDefinitions"][1]
     assert {"Name": "OPENAI_API_KEY", "ValueFrom": arn} in app["Secrets"]
-    execution = t["iam"]["Resources"]["ExecutionRole"]
+    execution = t["identity"]["Resources"]["ExecutionRole"]
     read = [s for pol in props(execution)["Policies"] for s in pol["PolicyDocument"]["Statement"]
             if s["Sid"] == "ReadInjectedSecrets"][0]
     assert arn in read["Resource"]

@@ -139,7 +139,7 @@ def cli(capsys):
 @pytest.fixture
 def deployed(moto, project, cli):
     """dev bootstrapped, planned and applied (image tag v1): the starting point of update tests."""
-    assert cli("bootstrap", "--env", "dev").code == 0
+    assert cli("bootstrap", "--env", "dev", "--yes").code == 0
     result = cli("apply", "--env", "dev", "--image-tag", "v1", "--yes")
     assert result.code == 0, result.out + result.err
     return result

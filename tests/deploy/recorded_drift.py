@@ -123,7 +123,13 @@ def hierarchy(env: str) -> list[Stack]:
                 found += below
         return found
 
-    return build((), root_name, out / "root.yaml")
+    identity = f"{root_name}-identity"  # beside the root, checked in the same run (deploy/commands.py _beside)
+    return build((), root_name, out / "root.yaml") + build(("identity",), identity, out / "identity.yaml")
+
+
+def beside(env: str) -> dict[str, str]:
+    """What ``drift`` checks beside the root's hierarchy (deploy/commands.py ``_beside``): the identity stack."""
+    return {"identity": f"wwhd-{env}-identity"}
 
 
 def _uuid(name: str) -> str:
@@ -167,12 +173,21 @@ class World:
         d.update(self.drifts.get((s.path, logical), {}))
         return d
 
-    def expect(self, stubber: Stubber, detect: bool = True) -> None:
+    def expect(self, stubber: Stubber, detect: bool = True, beside: bool = True) -> None:
+        """The responses of one run; without ``beside``, none for the identity stack (a re-check after apply walks
+        the root's hierarchy only)."""
         stubber.add_response("describe_stacks", {"Stacks": [{
             "StackId": self.stacks[0].arn, "StackName": self.stacks[0].name, "CreationTime": T0,
             "StackStatus": self.status, "EnableTerminationProtection": self.env == "prod"}]},
             {"StackName": self.stacks[0].name})
-        for s in self.stacks:
+        identity = self.stack(("identity",))
+        stacks = self.stacks if beside else [s for s in self.stacks if s is not identity]
+        if beside:
+            stubber.add_response("describe_stacks", {"Stacks": [{
+                "StackId": identity.arn, "StackName": identity.name, "CreationTime": T0,
+                "StackStatus": "UPDATE_COMPLETE", "EnableTerminationProtection": self.env == "prod"}]},
+                {"StackName": identity.name})
+        for s in stacks:
             stubber.add_response("list_stack_resources", {"StackResourceSummaries": [{
                 "LogicalResourceId": logical, "ResourceType": type_,
                 "PhysicalResourceId": s.children.get(logical) or physical_id(logical, type_),
@@ -180,7 +195,7 @@ class World:
                 "DriftInformation": {"StackResourceDriftStatus": "NOT_CHECKED"}}
                 for logical, type_ in sorted(s.resources.items())]}, {"StackName": s.arn})
         if detect:
-            for s in self.stacks:
+            for s in stacks:
                 self._detection(stubber, s)
 
     def detection_id(self, s: Stack) -> str:

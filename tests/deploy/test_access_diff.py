@@ -62,10 +62,10 @@ def test_the_loader_matches_cfn_flip_and_keeps_cloudformation_semantics(prod):
 
 def test_a_new_action_widens(dev):
     after = copy.deepcopy(dev)
-    statement(after, "iam", "ExecutionRole", "EcrPullAppImage")["Action"].append("ecr:PutImage")
+    statement(after, "identity", "ExecutionRole", "EcrPullAppImage")["Action"].append("ecr:PutImage")
     change = one(iam_diff(dev, after))
     assert (change.where, change.policy, change.statement, change.change) == (
-        "iam/ExecutionRole", "policy execution", "EcrPullAppImage", "changed")
+        "identity/ExecutionRole", "policy execution", "EcrPullAppImage", "changed")
     assert change.added == (("Action", ("ecr:PutImage",)),) and change.removed == ()
     assert change.why == ("now allows action ecr:PutImage",)
     assert change.verdict == "widens" and one(iam_diff(after, dev)).verdict == "narrows"  # and back
@@ -76,14 +76,14 @@ def test_a_new_resource_from_a_params_variant_widens(tmp_path):
     before = build(tmp_path)
     after = build(tmp_path, secrets__EXTRA_TOKEN={"arn": arn})
     change = one(iam_diff(before, after))
-    assert (change.where, change.statement) == ("iam/ExecutionRole", "ReadInjectedSecrets")
+    assert (change.where, change.statement) == ("identity/ExecutionRole", "ReadInjectedSecrets")
     assert change.added == (("Resource", (arn,)),)
     assert change.why == (f"now allows resource {arn}",)
 
 
 def test_a_wildcard_action_and_resource_star_widen(dev):
     after = copy.deepcopy(dev)
-    pull = statement(after, "iam", "ExecutionRole", "EcrPullAppImage")
+    pull = statement(after, "identity", "ExecutionRole", "EcrPullAppImage")
     pull["Action"], pull["Resource"] = ["ecr:*"], ["*"]
     change = one(iam_diff(dev, after))
     assert change.why == ("now allows wildcard action ecr:*", "now allows Resource *")
@@ -91,17 +91,21 @@ def test_a_wildcard_action_and_resource_star_widen(dev):
 
 def test_a_dropped_condition_widens(dev):
     after = copy.deepcopy(dev)
-    del statement(after, "iam", "TaskRole", "MountDataThroughAccessPoints")["Condition"]
+    del statement(after, "identity", "TaskRole", "MountDataThroughAccessPoints")["Condition"]
     change = one(iam_diff(dev, after))
-    assert change.why == ("now allows requests without condition StringEquals elasticfilesystem:AccessPointArn",)
-    # one key, two values: ORed (either access point), shown as one clause, not two ANDed conditions
-    assert change.removed == (("Condition", ("StringEquals elasticfilesystem:AccessPointArn "
-                                             "(!Ref AppAccessPointArn OR !Ref QdrantAccessPointArn)",)),)
+    # each dropped clause is a reason of its own: every one of them was a limit (ANDed)
+    assert change.why == tuple(f"now allows requests without condition {c}" for c in (
+        "Bool elasticfilesystem:AccessedViaMountTarget", "Null elasticfilesystem:AccessPointArn",
+        "StringEquals aws:ResourceTag/app", "StringEquals aws:ResourceTag/component", "StringEquals aws:ResourceTag/env"))
+    assert change.removed == (("Condition", (
+        "Bool elasticfilesystem:AccessedViaMountTarget true", "Null elasticfilesystem:AccessPointArn false",
+        "StringEquals aws:ResourceTag/app wwhd", "StringEquals aws:ResourceTag/component storage",
+        "StringEquals aws:ResourceTag/env dev")),)
 
 
 def test_a_new_trust_principal_widens(dev):
     after = copy.deepcopy(dev)
-    trust(after, "iam", "TaskRole")["Principal"]["AWS"] = "arn:aws:iam::111122223333:root"
+    trust(after, "identity", "TaskRole")["Principal"]["AWS"] = "arn:aws:iam::111122223333:root"
     change = one(iam_diff(dev, after))
     assert (change.policy, change.change) == ("trust", "changed")
     assert change.why == ("now allows trust principal AWS:arn:aws:iam::111122223333:root",)
@@ -109,11 +113,9 @@ def test_a_new_trust_principal_widens(dev):
 
 def test_a_condition_that_accepts_more_values_widens(dev):
     after = copy.deepcopy(dev)
-    cond = statement(after, "iam", "TaskRole", "MountDataThroughAccessPoints")["Condition"]["StringEquals"]
-    cond["elasticfilesystem:AccessPointArn"].append("arn:aws:elasticfilesystem:us-west-2:1:access-point/fsap-x")
-    assert one(iam_diff(dev, after)).why == (
-        "now allows requests where elasticfilesystem:AccessPointArn is "
-        "arn:aws:elasticfilesystem:us-west-2:1:access-point/fsap-x (StringEquals)",)
+    cond = statement(after, "identity", "TaskRole", "MountDataThroughAccessPoints")["Condition"]["StringEquals"]
+    cond["aws:ResourceTag/env"] = [cond["aws:ResourceTag/env"], "prod"]
+    assert one(iam_diff(dev, after)).why == ("now allows requests where aws:ResourceTag/env is prod (StringEquals)",)
     assert one(iam_diff(after, dev)).verdict == "narrows"  # one value fewer in an OR: stricter
 
 
@@ -122,7 +124,7 @@ def test_a_new_statement_from_a_params_variant_widens_and_says_resource_star(tmp
     after = build(tmp_path, service__enable_execute_command=True)
     change = one(iam_diff(before, after))
     assert (change.where, change.statement, change.change, change.effect) == (
-        "iam/TaskRole", "EcsExecChannels", "added", "Allow")
+        "identity/TaskRole", "EcsExecChannels", "added", "Allow")
     assert change.why == ("new Allow statement", "Resource *")
 
 
@@ -137,7 +139,7 @@ def test_removing_a_deny_widens(dev):
 
 def test_a_new_managed_policy_widens(dev):
     after = copy.deepcopy(dev)
-    after["iam"]["Resources"]["TaskRole"]["Properties"]["ManagedPolicyArns"] = ["arn:aws:iam::aws:policy/AdministratorAccess"]
+    after["identity"]["Resources"]["TaskRole"]["Properties"]["ManagedPolicyArns"] = ["arn:aws:iam::aws:policy/AdministratorAccess"]
     change = one(iam_diff(dev, after))
     assert (change.policy, change.change) == ("managed policies", "added")
     assert change.why == ("new managed policy: arn:aws:iam::aws:policy/AdministratorAccess",)
@@ -146,7 +148,7 @@ def test_a_new_managed_policy_widens(dev):
 def test_nothing_deployed_yet_every_statement_is_added(dev):
     changes = iam_diff(None, dev)
     assert {c.change for c in changes} == {"added"}
-    assert {(c.where, c.statement) for c in changes} >= {("iam/TaskRole", "EcsExecChannels"), ("iam/ExecutionRole", "EcrLogin")}
+    assert {(c.where, c.statement) for c in changes} >= {("identity/TaskRole", "EcsExecChannels"), ("identity/ExecutionRole", "EcrLogin")}
     deny = next(c for c in changes if c.statement == "DenyWithoutTls")
     assert not deny.widens  # a new Deny grants nothing
     assert all(c.widens for c in changes if c.effect == "Allow")
@@ -157,13 +159,13 @@ def test_nothing_deployed_yet_every_statement_is_added(dev):
 
 def test_narrowing_is_reported_but_not_flagged(dev):
     after = copy.deepcopy(dev)
-    channels = statement(after, "iam", "TaskRole", "EcsExecChannels")
+    channels = statement(after, "identity", "TaskRole", "EcsExecChannels")
     channels["Resource"] = ["arn:aws:ssm:us-west-2:123456789012:session/*"]  # "*" -> one ARN: covered by "*"
-    pull = statement(after, "iam", "ExecutionRole", "EcrPullAppImage")
+    pull = statement(after, "identity", "ExecutionRole", "EcrPullAppImage")
     pull["Action"] = pull["Action"][:1]  # fewer actions
-    statement(after, "iam", "ExecutionRole", "WriteContainerLogs")["Condition"] = {
+    statement(after, "identity", "ExecutionRole", "WriteContainerLogs")["Condition"] = {
         "StringEquals": {"aws:SourceAccount": "123456789012"}}  # a new condition
-    policies = after["iam"]["Resources"]["ExecutionRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+    policies = after["identity"]["Resources"]["ExecutionRole"]["Properties"]["Policies"][0]["PolicyDocument"]
     policies["Statement"] = [s for s in policies["Statement"] if s["Sid"] != "EcrLogin"]  # a statement removed
     changes = iam_diff(dev, after)
     assert sorted((c.statement, c.change) for c in changes) == [
@@ -174,7 +176,7 @@ def test_narrowing_is_reported_but_not_flagged(dev):
 
 def test_an_action_covered_by_the_old_wildcard_is_not_widening(dev):
     before, after = copy.deepcopy(dev), copy.deepcopy(dev)
-    statement(before, "iam", "ExecutionRole", "EcrPullAppImage")["Action"] = ["ecr:Batch*", "ecr:GetDownloadUrlForLayer"]
+    statement(before, "identity", "ExecutionRole", "EcrPullAppImage")["Action"] = ["ecr:Batch*", "ecr:GetDownloadUrlForLayer"]
     assert not one(iam_diff(before, after)).widens
 
 

@@ -243,7 +243,7 @@ def test_the_adopted_template_is_what_gets_uploaded(moto, project, cli, monkeypa
     finally:
         moto_id_manager.unset_custom_id(zone)
     write_prod(project, seeded)
-    assert cli("bootstrap", "--env", "prod").code == 0
+    assert cli("bootstrap", "--env", "prod", "--yes").code == 0
     result = cli("plan", "--env", "prod", "--adopt", "--desired-count", "0", "--json", "plan.json")
     assert result.code == 0, result.out + result.err
     assert "PASS  ECS cluster wwhd-cluster: exists outside any stack: imported as it is" in result.out

@@ -13,7 +13,7 @@ from deploy.ui import Out, Poller
 
 from .conftest import confirm_prod
 from .recorded import ACCOUNT, T0
-from .recorded_drift import World, modified, physical_id, routed, rule_properties
+from .recorded_drift import World, beside, modified, physical_id, routed, rule_properties
 
 
 @pytest.fixture
@@ -38,7 +38,8 @@ def drifted_prod() -> World:
     w.drifts[(("StorageStack",), "FileSystem")] = modified(
         {"ThroughputMode": "bursting"}, {"ThroughputMode": "elastic"},
         [("/ThroughputMode", "bursting", "elastic", "NOT_EQUAL")])
-    w.drifts[(("IamStack",), "TaskRole")] = modified({}, {}, [(
+    # in the half of the identity stack that its failed detection still answers (entries are sorted by logical id)
+    w.drifts[(("identity",), "ExecutionRole")] = modified({}, {}, [(
         "/Policies/0/PolicyDocument/Statement/1", "null",
         '{"Action":"s3:*","Effect":"Allow","Resource":"*"}', "ADD")])
     ingress = rule_properties("AppSecurityGroup", IpProtocol="tcp", FromPort=8000, ToPort=8000,
@@ -60,7 +61,7 @@ def drifted_prod() -> World:
     w.drifts[(("LoadBalancerStack",), "HttpListener")] = {"StackResourceDriftStatus": "DELETED"}
     w.drifts[(("MonitoringStack",), "AlarmTopicPolicy")] = {"StackResourceDriftStatus": "NOT_CHECKED"}
     w.omit.add((("MonitoringStack",), "Dashboard"))
-    w.failed[("CiStack",)] = "Failed to detect drift on resource [GitHubDeployRole]: Access Denied"
+    w.failed[("identity",)] = "Failed to detect drift on resource [GitHubDeployRole]: Access Denied"
     w.throttled.add(("DnsStack",))
     return w
 
@@ -69,7 +70,7 @@ def run(world: World, out: Out | None = None) -> drift.Report:
     aws, stubber = routed()
     world.expect(stubber)
     report = drift.detect(aws, world.stacks[0].name, Poller(), out or Out(),
-                          lambda verb, *extra: f"python generate.py {verb} --env {world.env}")
+                          lambda verb, *extra: f"python generate.py {verb} --env {world.env}", also=beside(world.env))
     stubber.assert_no_pending_responses()  # every stack detected, every poll and page read
     return report
 
@@ -86,7 +87,8 @@ def test_in_sync_hierarchy_checks_every_stack(env, cli, connected, tmp_path, pro
     data = json.loads((tmp_path / "d.json").read_text())
     assert [s["path"] for s in data["stacks"]] == ["root"] + ["/".join(s.path) for s in world.stacks[1:]]
     resources = sum(len([t for t in s.resources.values() if t != "AWS::CloudFormation::Stack"]) for s in world.stacks)
-    assert data["summary"]["inSync"] == resources + len(world.stacks) - 1  # nested stack resources are checked too
+    # nested stack resources are checked too; the root and the identity stack beside it are no one's resource
+    assert data["summary"]["inSync"] == resources + len(world.stacks) - 2
     assert data["ok"] is True and aws.calls["cloudformation:DetectStackDrift"] == len(world.stacks)
     assert f"Drift summary: {len(world.stacks)} stack(s): 0 modified, 0 deleted" in result.out
 
@@ -101,10 +103,10 @@ def test_drifted_prod_exit_1_with_every_kind(cli, connected, tmp_path, project):
     out = result.out
     assert "~ FileSystem  AWS::EFS::FileSystem  MODIFIED STATEFUL" in out
     assert "/ThroughputMode: bursting -> elastic (NOT_EQUAL)" in out
-    assert "~ TaskRole  AWS::IAM::Role  MODIFIED SECURITY" in out
+    assert "~ ExecutionRole  AWS::IAM::Role  MODIFIED SECURITY" in out
     assert "- HttpListener  AWS::ElasticLoadBalancingV2::Listener  DELETED" in out
     assert "what to do: re-create" in out
-    assert "CiStack (wwhd-prod-CiStack-" in out and "DETECTION FAILED: Failed to detect drift on resource [GitHubDeployRole]" in out
+    assert "identity (wwhd-prod-identity)" in out and "DETECTION FAILED: Failed to detect drift on resource [GitHubDeployRole]" in out
     assert "DnsStack" in out and "throttled by AWS on DetectStackDrift even after the client's retries" in out
     data = json.loads((tmp_path / "d.json").read_text())
     assert data["summary"]["modified"] == 3 and data["summary"]["deleted"] == 1
@@ -118,9 +120,9 @@ def test_not_checked_is_listed_never_in_sync():
     status = {r.logical_id: r.status for r in monitoring.resources}
     assert status["Dashboard"] == "NOT_CHECKED"  # left out of the answer, as unsupported types are
     assert status["AlarmTopicPolicy"] == "NOT_CHECKED"  # reported NOT_CHECKED by CloudFormation
-    ci = next(s for s in report.stacks if s.path == ("CiStack",))  # failed: half its resources have results
+    ci = next(s for s in report.stacks if s.path == ("identity",))  # failed: half its resources have results
     unread = [r.logical_id for r in ci.resources if r.status == "NOT_CHECKED"]
-    total = len(drifted_prod().stack(("CiStack",)).resources)
+    total = len(drifted_prod().stack(("identity",)).resources)
     assert len(unread) == total - total // 2 and report.counts()["notChecked"] == 2 + len(unread)
     assert all(r.reason == "no result: this stack's detection failed" for r in ci.resources if r.status == "NOT_CHECKED")
 
@@ -312,13 +314,13 @@ def test_apply_without_review_rechecks_the_drifted_resources_only():
 
     w = World("prod")
     aws, stubber = routed()
-    w.expect(stubber, detect=False)  # drift.recorded: DescribeStacks + the walk
+    w.expect(stubber, detect=False, beside=False)  # drift.recorded: DescribeStacks + the walk
     storage = w.stack(("StorageStack",))
-    for s in w.stacks:
+    for s in w.stacks[:-1] if w.stacks[-1].path == ("identity",) else w.stacks:
         entries = [w.entry(storage, "FileSystem") | modified({}, {}, [
             ("/ThroughputMode", "bursting", "elastic", "NOT_EQUAL")])] if s is storage else []
         w.expect_drifts(stubber, s, entries, ["MODIFIED", "DELETED"])
-    w.expect(stubber, detect=False)  # drift.detect(only=...): DescribeStacks + the walk again
+    w.expect(stubber, detect=False, beside=False)  # drift.detect(only=...): DescribeStacks + the walk again
     stubber.add_response("detect_stack_resource_drift", {"StackResourceDrift": w.entry(storage, "FileSystem") | modified(
         {}, {}, [("/ThroughputMode", "bursting", "elastic", "NOT_EQUAL")])},
         {"StackName": storage.arn, "LogicalResourceId": "FileSystem"})
@@ -387,7 +389,7 @@ def test_an_unreadable_answer_fails_that_stack_only(monkeypatch):
         return real(**kwargs)
 
     monkeypatch.setattr(aws.cfn, "detect_stack_drift", detect)
-    report = drift.detect(aws, "wwhd-dev", Poller(), Out(), lambda *a: "")
+    report = drift.detect(aws, "wwhd-dev", Poller(), Out(), lambda *a: "", also=beside("dev"))
     assert [s.label for s in report.failed] == ["StorageStack"]
     assert "no usable answer from AWS" in report.failed[0].reason
 

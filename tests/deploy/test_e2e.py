@@ -32,14 +32,14 @@ def stack_parameters(name: str) -> dict[str, str]:
 
 
 def test_bootstrap_creates_the_bucket_once_and_is_idempotent(moto, project, cli):
-    first = cli("bootstrap", "--env", "dev")
+    first = cli("bootstrap", "--env", "dev", "--yes")
     assert first.code == 0, first.err
     assert f"template bucket ready: s3://{BUCKET}" in first.out
     s3 = boto3.client("s3", region_name=REGION)
     encryption = s3.get_bucket_encryption(Bucket=BUCKET)["ServerSideEncryptionConfiguration"]["Rules"][0]
     assert encryption["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
 
-    again = cli("bootstrap", "--env", "dev")
+    again = cli("bootstrap", "--env", "dev", "--yes")
     assert again.code == 0, again.err
     assert "wwhd-infra-bootstrap is up to date" in again.out
     assert pending("wwhd-infra-bootstrap") == []  # the no-change set is gone
@@ -51,7 +51,15 @@ def test_bootstrap_creates_the_bucket_once_and_is_idempotent(moto, project, cli)
 
 
 def test_full_lifecycle(moto, project, cli):
-    assert cli("bootstrap", "--env", "dev").code == 0
+    boot = cli("bootstrap", "--env", "dev", "--yes")
+    assert boot.code == 0, boot.err
+    # the identity stack first: the app's roles, by their fixed names, created as the caller (no service role)
+    assert "wwhd-dev-identity: CREATE_COMPLETE" in boot.out
+    identity = cfn().describe_stacks(StackName="wwhd-dev-identity")["Stacks"][0]
+    assert "RoleARN" not in identity
+    roles = {r["RoleName"]: r["Path"] for r in boto3.client("iam").list_roles(PathPrefix="/wwhd/dev/")["Roles"]}
+    assert roles == {"wwhd-dev-task": "/wwhd/dev/", "wwhd-dev-task-execution": "/wwhd/dev/",
+                     "wwhd-dev-backup": "/wwhd/dev/"}
 
     # plan (create): a CREATE change set, reviewed, written as JSON and Markdown
     plan = cli("plan", "--env", "dev", "--image-tag", "v1", "--json", "plan.json", "--markdown", "plan.md")
@@ -60,7 +68,7 @@ def test_full_lifecycle(moto, project, cli):
     assert "+ StorageStack  AWS::CloudFormation::Stack  Add" in plan.out
     review = json.loads((project / "plan.json").read_text())
     assert review["changeSetType"] == "CREATE" and review["changeSetArn"].startswith("arn:aws:cloudformation:")
-    assert review["summary"]["add"] == 9 and not review["noChanges"]
+    assert review["summary"]["add"] == 8 and not review["noChanges"]  # 8 nested stacks; no IAM among them
     assert (project / "plan.md").read_text().startswith("### Plan for <code>wwhd-dev</code>")
 
     # apply the reviewed change set by name
@@ -81,7 +89,7 @@ def test_full_lifecycle(moto, project, cli):
     # nothing changed: "No changes", exit 0, no change set left behind
     same = cli("plan", "--env", "dev", "--json", "same.json")
     assert same.code == 0, same.err
-    assert "No changes" in same.out and "0 uploaded, 10 unchanged" in same.out
+    assert "No changes" in same.out and "0 uploaded, 9 unchanged" in same.out
     assert json.loads((project / "same.json").read_text())["noChanges"] is True
     assert pending("wwhd-dev") == []
 
@@ -96,13 +104,14 @@ def test_full_lifecycle(moto, project, cli):
     assert stack_parameters("wwhd-dev") == {"ImageTag": "v2", "DesiredCount": "0"}
 
     # destroy: retained data is listed with how to remove it, the file system survives
-    destroy = cli("destroy", "--env", "dev", "--yes")
+    destroy = cli("destroy", "--env", "dev", "--yes", "--identity")
     assert destroy.code == 0, destroy.err
     assert "StorageStack/FileSystem  AWS::EFS::FileSystem  fs-" in destroy.out
     assert "aws efs delete-file-system --file-system-id fs-" in destroy.out
     assert "aws secretsmanager delete-secret" in destroy.out
     assert [s["StackName"] for s in cfn().list_stacks(StackStatusFilter=["CREATE_COMPLETE", "UPDATE_COMPLETE"])[
         "StackSummaries"] if s["StackName"].startswith("wwhd-dev")] == []
+    assert "wwhd-dev-identity deleted in" in destroy.out  # after the app stacks that used its roles
     assert len(boto3.client("efs", region_name=REGION).describe_file_systems()["FileSystems"]) == 1
     again = cli("destroy", "--env", "dev", "--yes")  # README: 1, no stack (a wrong --env or --region must not pass)
     assert again.code == 1 and again.err.startswith("error: nothing to destroy: there is no stack wwhd-dev")
@@ -130,7 +139,7 @@ def test_apply_of_an_unchanged_environment_exits_0(deployed, cli):
 
 
 def test_package_prints_the_quick_create_link(moto, project, cli):
-    assert cli("bootstrap", "--env", "dev").code == 0
+    assert cli("bootstrap", "--env", "dev", "--yes").code == 0
     result = cli("package", "--env", "dev", "--image-tag", "abc123")
     assert result.code == 0, result.err
     root_url = next(line.split(": ", 1)[1] for line in result.out.splitlines() if line.startswith("root template: "))
@@ -142,7 +151,7 @@ def test_package_prints_the_quick_create_link(moto, project, cli):
     assert parse_qs(query) == {"templateURL": [root_url], "stackName": ["wwhd-dev"], "param_ImageTag": ["abc123"],
                                "param_DesiredCount": ["0"]}
     assert root_url.startswith(f"https://{BUCKET}.s3.{REGION}.amazonaws.com/wwhd-dev/")
-    assert (project / "output/dev/packaged/root.yaml").read_text().count(f"https://{BUCKET}.s3.{REGION}.amazonaws.com/") == 9
+    assert (project / "output/dev/packaged/root.yaml").read_text().count(f"https://{BUCKET}.s3.{REGION}.amazonaws.com/") == 8
 
 
 def test_a_failed_update_shows_the_nested_reason_the_final_state_and_the_way_on(deployed, cli, monkeypatch):
@@ -163,14 +172,17 @@ def test_a_failed_update_shows_the_nested_reason_the_final_state_and_the_way_on(
 def test_a_pull_request_plan_packages_under_its_own_prefix_and_offers_no_apply(moto, project, cli):
     """The pull-request role may write only ``pr/<root>/`` keys (templates/ci.py): ``plan --pull-request`` puts every
     template there and never suggests applying its change set."""
-    assert cli("bootstrap", "--env", "dev").code == 0
+    assert cli("bootstrap", "--env", "dev", "--yes").code == 0
     r = cli("plan", "--env", "dev", "--pull-request")
     assert r.code == 0, r.err
     keys = [o["Key"] for o in boto3.client("s3", region_name=REGION).list_objects_v2(Bucket=BUCKET)["Contents"]]
-    assert keys and all(k.startswith("pr/wwhd-dev/") for k in keys), keys
+    identity = [k for k in keys if k.startswith("wwhd-dev-identity/")]  # bootstrap's, under its own stack's prefix
+    assert len(identity) == 1 and keys != identity
+    assert all(k.startswith("pr/wwhd-dev/") for k in keys if k not in identity), keys
     assert "apply it:" not in r.out
     # named so the pull-request role may create and delete it (cloudformation:ChangeSetName "wwhd-dev-pr-*")
     names = [c["ChangeSetName"] for c in boto3.client("cloudformation", region_name=REGION).list_change_sets(
         StackName="wwhd-dev")["Summaries"]]
-    ours = [n for n in names if n.startswith("wwhd-dev-")]  # moto lists every stack's change sets here
+    # moto lists every stack's change sets here (bootstrap's identity stack's among them)
+    ours = [n for n in names if n.startswith("wwhd-dev-") and not n.startswith("wwhd-dev-identity-")]
     assert ours and all(n.startswith("wwhd-dev-pr-") for n in ours), names

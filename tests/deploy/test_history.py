@@ -199,7 +199,7 @@ def test_rollback_without_a_terminal_keeps_the_change_set_and_its_apply_records_
 
 
 def test_history_of_an_environment_without_records(moto, project, cli):
-    assert cli("bootstrap", "--env", "dev").code == 0
+    assert cli("bootstrap", "--env", "dev", "--yes").code == 0
     result = cli("history", "--env", "dev")
     assert result.code == 0 and "no releases recorded for wwhd-dev" in result.out
 

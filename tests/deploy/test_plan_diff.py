@@ -101,7 +101,7 @@ def test_deployed_templates_is_none_before_the_first_deploy():
 def test_after_apply_the_deployed_templates_are_the_packaged_ones_and_only_a_change_reads_them(deployed, project):
     p = load_params("dev", project / "params")
     found = diff.deployed_templates(connect(None, REGION), "wwhd-dev")
-    local = {stem: t.to_dict() for stem, t in templates.build_all(p).items()}
+    local = {stem: t.to_dict() for stem, t in templates.app_templates(templates.build_all(p)).items()}
     assert sorted(found) == sorted(local)
     assert all(found[stem] == local[stem] for stem in local if stem != "root")
     assert found["root"] == diff.parse((project / "output/dev/packaged/root.yaml").read_text())  # with its S3 URLs
@@ -112,16 +112,17 @@ def test_after_apply_the_deployed_templates_are_the_packaged_ones_and_only_a_cha
         return ctx
 
     unchanged, changed = plan(), plan(image_tag="v2")
-    assert unchanged.aws.calls["cloudformation:GetTemplate"] == 0  # "No changes": nothing to compare
+    # preflight reads the identity stack's template once per plan (deploy/identity.py); the rest is the comparison
+    assert unchanged.aws.calls["cloudformation:GetTemplate"] == 1  # "No changes": nothing to compare
     # Same templates, new parameter: the deployed root equals the planned one, so the children are not read back.
-    assert changed.aws.calls["cloudformation:GetTemplate"] == 1
+    assert changed.aws.calls["cloudformation:GetTemplate"] == 1 + 1
     assert changed.aws.calls["cloudformation:ListStackResources"] == 0
     assert "IAM (deployed -> planned templates): no change" in changed.out.stdout.getvalue()
 
     edit_params(project, load_balancer={"idle_timeout": 120})
     p = load_params("dev", project / "params")
     templated = plan()  # a template changed: the root's child URL changes, so every nested template is read back
-    assert templated.aws.calls["cloudformation:GetTemplate"] == 1 + len(templates.enabled_stacks(p))
+    assert templated.aws.calls["cloudformation:GetTemplate"] == 1 + 1 + len(templates.enabled_stacks(p))
     assert templated.aws.calls["cloudformation:ListStackResources"] == 1
 
 
@@ -130,7 +131,7 @@ def test_after_apply_the_deployed_templates_are_the_packaged_ones_and_only_a_cha
 
 def test_plan_after_apply_shows_what_access_widens_and_what_it_costs(moto, project, cli):
     edit_params(project, load_balancer={"ingress_cidrs": ["10.0.0.0/8"]})
-    assert cli("bootstrap", "--env", "dev").code == 0
+    assert cli("bootstrap", "--env", "dev", "--yes").code == 0
     assert cli("apply", "--env", "dev", "--image-tag", "v1", "--yes").code == 0
     push_image("wwhd-backend-dev", "v1")  # DesiredCount 1 needs the image (preflight)
     # the referenced secret exists (preflight checks its full ARN); moto's _custom_id_ tag fixes the ARN's suffix
@@ -139,9 +140,16 @@ def test_plan_after_apply_shows_what_access_widens_and_what_it_costs(moto, proje
     edit_params(project, load_balancer={"ingress_cidrs": ["10.0.0.0/8", "0.0.0.0/0"]},
                 secrets={"EXTRA_TOKEN": {"arn": EXTRA_SECRET}})
 
-    plan = cli("plan", "--env", "dev", "--desired-count", "1", "--markdown", "plan.md", "--json", "plan.json")
+    # the new secret changes the identity stack (the execution role reads it): an operator's bootstrap, so the plan
+    # stops before any change set; a pull request's plan goes on and shows what the identity stack would grant
+    blocked = cli("plan", "--env", "dev", "--desired-count", "1")
+    assert blocked.code == 1 and "BLOCK identity stack wwhd-dev-identity: differs from the templates" in blocked.out
+    assert "ExecutionRole" in blocked.out and "python generate.py bootstrap --env dev" in blocked.out
+    plan = cli("plan", "--env", "dev", "--desired-count", "1", "--pull-request", "--markdown", "plan.md",
+               "--json", "plan.json")
     assert plan.code == 0, plan.err
-    assert (f"  ~ iam/ExecutionRole policy execution ReadInjectedSecrets (Allow)  WIDENS: now allows resource "
+    assert "WARN  identity stack wwhd-dev-identity: differs from the templates" in plan.out
+    assert (f"  ~ identity/ExecutionRole policy execution ReadInjectedSecrets (Allow)  WIDENS: now allows resource "
             f"{EXTRA_SECRET}" in plan.out)
     assert "parameters (deployed -> planned): DesiredCount=0 -> 1, ImageTag=v1" in plan.out
     assert ("  + security/LoadBalancerSecurityGroup ingress tcp 80 from 0.0.0.0/0 (LoadBalancerIngress802)  "
@@ -151,13 +159,19 @@ def test_plan_after_apply_shows_what_access_widens_and_what_it_costs(moto, proje
     data = json.loads((project / "plan.json").read_text())
     assert data["templatesCompared"] is True and data["widens"] is True and data["created"] is False
     assert data["iam"] == [{
-        "stack": "iam", "resource": "ExecutionRole", "type": "AWS::IAM::Role", "policy": "policy execution",
+        "stack": "identity", "resource": "ExecutionRole", "type": "AWS::IAM::Role", "policy": "policy execution",
         "statement": "ReadInjectedSecrets", "change": "changed", "effect": "Allow",
         "added": {"Resource": [EXTRA_SECRET]}, "removed": {}, "widens": True,
         "why": [f"now allows resource {EXTRA_SECRET}"], "narrows": False, "narrowing": [], "verdict": "widens"}]
     assert [(n["peer"], n["change"], n["widens"], n["internet"], n["verdict"]) for n in data["network"]] == [
         ("0.0.0.0/0", "added", True, True, "widens")]
     assert data["parameterChanges"] == [{"key": "DesiredCount", "before": "0", "after": "1"}]
+    # then the operator deploys the identity stack, reviewing the same widening, and the plan goes on
+    boot = cli("bootstrap", "--env", "dev", "--yes")
+    assert boot.code == 0, boot.err
+    assert f"~ identity/ExecutionRole policy execution ReadInjectedSecrets (Allow)  WIDENS: now allows resource {EXTRA_SECRET}" in boot.out
+    assert "wwhd-dev-identity: UPDATE_COMPLETE" in boot.out
+    assert cli("plan", "--env", "dev", "--desired-count", "1").code == 0
     assert data["deployedParameters"]["DesiredCount"] == "0" and data["parameters"]["DesiredCount"] == "1"
     cost = data["cost"]
     fargate = next(c for c in cost["changes"] if c["item"] == "vCPU-hours (X86_64)")
@@ -171,7 +185,7 @@ def test_plan_after_apply_shows_what_access_widens_and_what_it_costs(moto, proje
             "rule(s), 1 open to the internet.\n") in md
     assert (f"> - {md_code('security/LoadBalancerSecurityGroup')} {md_text('ingress tcp 80 from 0.0.0.0/0')} "
             "**(internet)**") in md
-    assert (f"| ~ | {md_code('iam/ExecutionRole')} {md_text('AWS::IAM::Role')} | policy execution | ReadInjectedSecrets "
+    assert (f"| ~ | {md_code('identity/ExecutionRole')} {md_text('AWS::IAM::Role')} | policy execution | ReadInjectedSecrets "
             f"(Allow) | {md_code('Resource: ' + EXTRA_SECRET)} |  | **yes**: {md_text('now allows resource ' + EXTRA_SECRET)} |"
             ) in md
     assert (f"| + | {md_code('security/LoadBalancerSecurityGroup')} | {md_text('ingress tcp 80 from 0.0.0.0/0')} | "
@@ -182,7 +196,7 @@ def test_plan_after_apply_shows_what_access_widens_and_what_it_costs(moto, proje
 
 
 def test_a_guardrail_violation_stops_plan_before_anything_is_uploaded(moto, project, cli, monkeypatch):
-    assert cli("bootstrap", "--env", "dev").code == 0
+    assert cli("bootstrap", "--env", "dev", "--yes").code == 0
     real = templates.service.build
 
     def two_tasks_at_once(p):
@@ -209,9 +223,9 @@ def recorded_review(prod) -> review.Review:
     r.expect_tree(stubber)
     tree = changeset.describe_tree(aws, r.ROOT_CS)
     after = copy.deepcopy(prod)
-    policy = after["iam"]["Resources"]["TaskRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+    policy = after["identity"]["Resources"]["TaskRole"]["Properties"]["Policies"][0]["PolicyDocument"]
     policy["Statement"].append({"Sid": "Everything", "Effect": "Allow", "Action": "s3:*", "Resource": "*"})
-    execution = after["iam"]["Resources"]["ExecutionRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+    execution = after["identity"]["Resources"]["ExecutionRole"]["Properties"]["Policies"][0]["PolicyDocument"]
     execution["Statement"] = [s for s in execution["Statement"] if s["Sid"] != "EcrLogin"]
     compared = diff.compare(prod, after, "us-west-2", "prod", {"DesiredCount": "1"}, {"DesiredCount": "1"})
     return review.build(tree, "UPDATE", compared, {"DesiredCount": "1", "ImageTag": "2025-11-07"})
@@ -233,10 +247,10 @@ def test_markdown_and_json_mark_what_widens(prod):
     md = review.markdown(result)
     warning = md.index("> [!WARNING]")
     assert md[warning:].startswith("> [!WARNING]\n> **Access widens** (deployed -> planned templates): 1 IAM change(s).\n"
-                                   f"> - {md_code('iam/TaskRole')} policy task {md_code('Everything')}: "
+                                   f"> - {md_code('identity/TaskRole')} policy task {md_code('Everything')}: "
                                    f"{md_text('new Allow statement; wildcard action s3:*; Resource *')}\n")
     assert "s3&#58;&#42;; Resource &#42;" in md  # escaped: no emphasis in running text
-    assert (f"| - | {md_code('iam/ExecutionRole')} {md_text('AWS::IAM::Role')} | policy execution | EcrLogin (Allow) |  | "
+    assert (f"| - | {md_code('identity/ExecutionRole')} {md_text('AWS::IAM::Role')} | policy execution | EcrLogin (Allow) |  | "
             f"{md_code('Action: ecr:GetAuthorizationToken')}") in md
     assert "| no (narrows: Allow statement removed) |" in md
     assert "No security group rule change." in md and "No change in the estimated cost" in md

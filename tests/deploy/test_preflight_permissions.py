@@ -11,7 +11,7 @@ from deploy.aws import connect
 from deploy.commands import Ctx
 from deploy.ui import Out
 from scripts.recreate_seed import recreate
-from templates import ci
+from templates import identity
 from templates.config import load_params
 
 from .conftest import REGION, confirm_prod, push_image
@@ -22,7 +22,7 @@ NEEDS_NO_PERMISSION = {"sts:GetCallerIdentity"}
 
 def plan_role_actions(p) -> dict[str, set[str]]:
     """Sid -> actions of the plan role's Allow statements."""
-    role = ci.build(p).to_dict()["Resources"]["GitHubPlanRole"]
+    role = identity.build(p).to_dict()["Resources"]["GitHubPlanRole"]
     statements = [s for pol in role["Properties"]["Policies"] for s in pol["PolicyDocument"]["Statement"]]
     return {s["Sid"]: set(s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
             for s in statements if s["Effect"] == "Allow"}

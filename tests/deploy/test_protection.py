@@ -57,7 +57,7 @@ def stage(moto, project, cli, monkeypatch):
         moto_id_manager.unset_custom_id(zone_id)
     certificate = boto3.client("acm", region_name=REGION).request_certificate(DomainName="api.stage.wwhd-takeover.net")
     (project / "params/stage.yaml").write_text(STAGE.format(zone=ZONE, certificate=certificate["CertificateArn"]))
-    assert cli("bootstrap", "--env", "stage").code == 0
+    assert cli("bootstrap", "--env", "stage", "--yes").code == 0
 
 
 def policy(stack: str) -> dict:

@@ -22,7 +22,7 @@ from deploy import preflight, simulate
 from deploy.aws import Aws
 from deploy.commands import Ctx
 from deploy.ui import Out
-from templates import build_all, ci
+from templates import build_all, identity
 from templates.config import load_params
 
 REGION = "us-west-2"
@@ -187,9 +187,13 @@ def test_the_requests_carry_the_actions_arns_and_context_the_templates_imply():
     fs = f"arn:aws:elasticfilesystem:{REGION}:{ACCOUNT}:file-system/*"
     encrypted = (("elasticfilesystem:Encrypted", "boolean", ("true",)),)
     assert "elasticfilesystem:CreateFileSystem" in actions(fs, encrypted)
-    roles = f"arn:aws:iam::{ACCOUNT}:role/wwhd-prod-*"
-    assert actions(roles, (("iam:PassedToService", "string", ("ecs-tasks.amazonaws.com",)),)) == {"iam:PassRole"}
-    assert actions(roles, (("iam:PassedToService", "string", ("backup.amazonaws.com",)),)) == {"iam:PassRole"}
+    # the identity stack's roles, by their fixed names: each passed only to the service that uses it
+    role = f"arn:aws:iam::{ACCOUNT}:role/wwhd/prod/wwhd-prod-"
+    to_ecs, to_backup = (("iam:PassedToService", "string", ("ecs-tasks.amazonaws.com",)),), (
+        ("iam:PassedToService", "string", ("backup.amazonaws.com",)),)
+    assert actions(role + "task", to_ecs) == actions(role + "task-execution", to_ecs) == {"iam:PassRole"}
+    assert actions(role + "backup", to_backup) == {"iam:PassRole"}
+    assert not by_resource.get(role + "backup", []) or not actions(role + "backup", to_ecs)
     assert actions(ROLE, (("iam:PassedToService", "string", ("cloudformation.amazonaws.com",)),)) == {"iam:PassRole"}
     cert = f"arn:aws:acm:{REGION}:{ACCOUNT}:certificate/*"
     assert "acm:RequestCertificate" in actions(cert, (("acm:DomainNames", "stringList", (p.domain.name,)),
@@ -219,8 +223,8 @@ def test_context_keys_come_from_the_rendered_ci_template():
     p = load_params("prod")
     built = {name: t.to_dict() for name, t in build_all(p).items()}
     keys = simulate.condition_keys(built)
-    assert {"ec2:Vpc", "elasticfilesystem:Encrypted", "iam:PassedToService", "iam:PolicyARN"} <= keys
-    assert simulate.condition_keys({k: v for k, v in built.items() if k != "ci"}) is None
+    assert {"ec2:Vpc", "elasticfilesystem:Encrypted", "iam:PassedToService", "iam:AWSServiceName"} <= keys
+    assert simulate.condition_keys({k: v for k, v in built.items() if k != "identity"}) is None
 
 
 def test_without_role_arn_it_is_reported_as_not_run_and_calls_nothing():
@@ -258,7 +262,7 @@ def test_other_errors_are_not_swallowed():
 
 def test_the_plan_role_may_simulate_the_execution_role_only():
     p = load_params("prod")
-    resources = ci.build(p).to_dict()["Resources"]
+    resources = identity.build(p).to_dict()["Resources"]
     statements = [s for pol in resources["GitHubPlanRole"]["Properties"]["Policies"]
                   for s in pol["PolicyDocument"]["Statement"]]
     simulating = [s for s in statements if "iam:SimulatePrincipalPolicy" in s["Action"]]
@@ -307,5 +311,6 @@ def test_plan_with_role_arn_blocks_on_a_denial_before_any_change_set(moto, proje
     assert review["blocked"] is True and review["changeSetArn"] is None
     assert {"status": "BLOCK", "subject": f"execution role: logs:PutRetentionPolicy on {group}",
             "evidence": "implicitDeny: no statement allows it",
-            "fix": f"grant it to CloudFormationExecutionRole (templates/ci.py), deploy the ci stack, then: "
-                   f"python generate.py plan --env dev --role-arn {role}"} in review["preflight"]
+            "fix": f"grant it to CloudFormationExecutionRole (templates/ci.py), deploy the identity stack with "
+                   f"python generate.py bootstrap --env dev, then: python generate.py plan --env dev --role-arn {role}"
+            } in review["preflight"]

@@ -143,6 +143,7 @@ def test_plan_blocks_the_seeds_names_before_any_change_set(seed, project, cli):
     result = cli("plan", "--env", "prod", "--json", str(project / "plan.json"), "--markdown", str(project / "plan.md"))
     assert result.code == 1, result.out + result.err
     lines = _checks(result.out)
+    assert "BLOCK identity stack wwhd-prod-identity: does not exist: the app's roles (and CI's) are created there first" in lines
     assert "BLOCK ECS cluster wwhd-cluster: exists outside this stack (made by hand): the create would fail" in lines
     assert "BLOCK log group /ecs/wwhd-backend: exists outside this stack (made by hand): the create would fail" in lines
     assert ("fix: adopt it: python generate.py plan --env prod --adopt; or free the name: aws logs delete-log-group "
@@ -158,8 +159,8 @@ def test_plan_blocks_the_seeds_names_before_any_change_set(seed, project, cli):
     assert "WARN ECR repository wwhd-dev-backend: tags are mutable: a pushed tag can be moved to another image" in lines
     assert "WARN ECR repository wwhd-dev-backend: no scan on push" in lines
     assert "BLOCK image wwhd-dev-backend:2025-11-07: no such tag in the repository, and DesiredCount is 1" in lines
-    assert "PASS IAM OIDC provider token.actions.githubusercontent.com: none in this account: the ci stack creates it" in lines
-    assert "error: preflight: 4 blocking problem(s) above; nothing was uploaded and no change set created" in result.err
+    assert "PASS IAM OIDC provider token.actions.githubusercontent.com: none in this account: the identity stack creates it" in lines
+    assert "error: preflight: 5 blocking problem(s) above; nothing was uploaded and no change set created" in result.err
     # nothing exists afterwards: no stack, no change set
     cfn = boto3.client("cloudformation", region_name=REGION)
     assert cfn.describe_stacks()["Stacks"] == []

@@ -39,7 +39,7 @@ def allowed(monkeypatch):
 @pytest.fixture
 def with_role(moto, project, cli, allowed):
     """dev created by a change set that named the execution role (as CI does): the stack keeps that role."""
-    assert cli("bootstrap", "--env", "dev").code == 0
+    assert cli("bootstrap", "--env", "dev", "--yes").code == 0
     result = cli("apply", "--env", "dev", "--image-tag", "v1", "--role-arn", ROLE, "--yes")
     assert result.code == 0, result.out + result.err
     assert f"acts as: {ROLE} (the role given with --role-arn)" in result.out
@@ -98,7 +98,7 @@ def test_a_plan_with_role_arn_says_given(with_role, project, cli):
 
 
 def test_a_fresh_stack_acts_as_the_callers_credentials(moto, project, cli):
-    assert cli("bootstrap", "--env", "dev").code == 0
+    assert cli("bootstrap", "--env", "dev", "--yes").code == 0
     plan = cli("plan", "--env", "dev", "--image-tag", "v1", "--json", "plan.json", "--markdown", "plan.md")
     assert plan.code == 0, plan.err
     assert "acts as: your own credentials (no service role)" in lines(plan.out)

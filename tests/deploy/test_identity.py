@@ -24,6 +24,7 @@ def test_bootstrap_without_a_terminal_needs_yes_and_keeps_the_change_set(moto, p
     assert "fix: python generate.py bootstrap --env dev --yes" in result.err
     # reviewed, not executed: the roles are listed, the stack waits in REVIEW_IN_PROGRESS with its change set
     assert "+ TaskRole  AWS::IAM::Role  Add" in result.out
+    assert "acts as: your own credentials (no service role)" in result.out  # never a service role (deploy/identity.py)
     stack = cfn().describe_stacks(StackName="wwhd-dev-identity")["Stacks"][0]
     assert stack["StackStatus"] == "REVIEW_IN_PROGRESS"
     names = [c["ChangeSetName"] for c in cfn().list_change_sets(StackName="wwhd-dev-identity")["Summaries"]]

@@ -69,7 +69,10 @@ def one_by_one(env: str, latency: float, poll: float) -> tuple[float, int, float
     started = time.perf_counter()
     info = drift.describe(aws, w.stacks[0].name)
     slowest = 0.0
-    for target in drift.hierarchy(aws, info.id):
+    identity = drift.describe(aws, beside(env)["identity"])  # checked beside the hierarchy, as drift does
+    targets = drift.hierarchy(aws, info.id) + [drift._Target(("identity",), identity.id,
+                                                            drift.list_resources(aws, identity.id))]
+    for target in targets:
         t0 = time.perf_counter()
         s = drift.StackDrift(target.path, target.stack_id)
         drift._start(aws, s)

@@ -166,7 +166,7 @@ def main() -> int:
         isolate(endpoint, home)
         os.chdir(home)
         setup = ctx(home)
-        assert commands.bootstrap(setup) == 0
+        assert commands.bootstrap(setup, yes=True) == 0
         assert commands.apply(setup, commands.PlanOptions(image_tag="v1"), yes=True) == 0
         bench_plan(home, args.repeat, "unchanged dev environment")
         bench_plan(home, args.repeat, "a new image tag",

@@ -189,8 +189,11 @@ def _identity_stack(ctx: Ctx, bucket: str, account: str, wait: bool, yes: bool) 
     want = identity.built(ctx.p)
     _guardrails(ctx, {name: t.to_dict() for name, t in templates_build_all(ctx.p).items()})
     info = _idle(ctx, describe(ctx.aws, want.name), wait, "bootstrap")
-    if info and info.status in NEEDS_DELETE:
-        raise needs_delete(info, ctx.p)
+    if info and info.status in NEEDS_DELETE - {"ROLLBACK_COMPLETE"}:  # ROLLBACK_COMPLETE is replaced below
+        raise DeployError(f"{want.name} is {info.status}: a stack in this state can only be deleted before trying "
+                          "again (it holds roles only, no data)",
+                          aws_cli(ctx.p.region, "cloudformation", "delete-stack", "--stack-name", want.name)
+                          + f", then {ctx.command('bootstrap')}")
     found = identity.deployed(ctx.aws, want.name)
     if found.role_arn:
         raise DeployError(
@@ -200,8 +203,9 @@ def _identity_stack(ctx: Ctx, bucket: str, account: str, wait: bool, yes: bool) 
             f"{ctx.command('apply', '--desired-count', '0')}), then {ctx.command('bootstrap')}; or: "
             + aws_cli(ctx.p.region, "cloudformation", "delete-stack", "--stack-name", want.name))
     # a change set an earlier run kept for review is replaced by this one: the review shown here is the one that runs.
-    # A stack still in REVIEW_IN_PROGRESS (its first change set never ran) holds nothing: deleted, then created anew.
-    if info is not None and info.status == "REVIEW_IN_PROGRESS":
+    # A stack still in REVIEW_IN_PROGRESS (its first change set never ran) or ROLLBACK_COMPLETE (its first create
+    # rolled back, deleting what it made; roles are never retained) holds nothing: deleted, then created anew.
+    if info is not None and info.status in {"REVIEW_IN_PROGRESS", "ROLLBACK_COMPLETE"}:
         final, _ = _delete(ctx, info)
         if final is not None and final.status != "DELETE_COMPLETE":
             return _failed(ctx, final)

@@ -115,3 +115,21 @@ def test_destroy_keeps_the_identity_stack_unless_asked_and_its_hint_runs(deploye
     assert "wwhd-dev-identity deleted in" in gone.out
     assert "wwhd-dev-identity" not in [x["StackName"] for x in cfn().list_stacks()["StackSummaries"]
                                        if x["StackStatus"] != "DELETE_COMPLETE"]
+
+
+def test_a_rolled_back_first_create_is_replaced_and_a_failed_delete_names_the_way_out(moto, project, cli):
+    from . import moto_compat
+
+    # a first create that rolled back holds none of its roles (never retained): modelled by a stack without them
+    cfn().create_stack(StackName="wwhd-dev-identity",
+                       TemplateBody='{"Resources": {"Leftover": {"Type": "AWS::SNS::Topic"}}}')
+    moto_compat.set_stack_status("wwhd-dev-identity", "ROLLBACK_COMPLETE", "The following resource(s) failed to create")
+    retried = cli("bootstrap", "--env", "dev", "--yes")  # no delete by hand
+    assert retried.code == 0, retried.err
+    assert "wwhd-dev-identity: CREATE_COMPLETE" in retried.out
+    moto_compat.set_stack_status("wwhd-dev-identity", "DELETE_FAILED", "role in use")
+    failed = cli("bootstrap", "--env", "dev", "--yes")
+    assert failed.code == 1
+    assert "wwhd-dev-identity is DELETE_FAILED" in failed.err
+    assert ("fix: aws cloudformation delete-stack --stack-name wwhd-dev-identity --region us-west-2, then "
+            "python generate.py bootstrap --env dev") in failed.err

@@ -157,12 +157,10 @@ def _boundary_stack(ctx: Ctx, bucket_stack: str, bucket: str, wait: bool) -> int
                             parameters=[], capabilities=("CAPABILITY_NAMED_IAM",), tags=boot.stack_tags(ctx.p),
                             template_body=boot.boundary_body(ctx.p, bucket), nested=False,
                             description=f"{TOOL} bootstrap: permissions boundary of the app roles")
-    arn, req, desc = changeset.create_and_wait(ctx.aws, req, ctx.out, ctx.poller)
-    if changeset.no_changes(desc):
-        changeset.delete(ctx.aws, arn)
-        ctx.out.line(f"{name} is up to date: permissions boundary {bucket}-boundary")
+    created = _single_change_set(ctx, req, f"{name} is up to date: permissions boundary {bucket}-boundary")
+    if created is None:
         return 0
-    _require_created(desc)
+    arn, req = created
     ctx.out.line(f"{'creating' if cs_type == 'CREATE' else 'updating'} {name}: permissions boundary")
     final, _ = _execute(ctx, name, arn, req.name)
     if final is not None and final.status in SUCCESS:
@@ -181,6 +179,18 @@ def _healthy_bucket(ctx: Ctx, bucket: str, account: str) -> None:
         ctx.out.warn(f"the template bucket {bucket} was changed outside CloudFormation ({'; '.join(problems)}): "
                      "putting the template's settings back")
         boot.repair_bucket(ctx.aws, ctx.p, bucket, account)
+
+
+def _single_change_set(ctx: Ctx, req: changeset.Request, up_to_date: str) -> tuple[str, changeset.Request] | None:
+    """Create a change set of one stack that is not nested and wait for it; None, saying ``up_to_date`` and leaving no
+    change set behind, when it changes nothing."""
+    arn, req, desc = changeset.create_and_wait(ctx.aws, req, ctx.out, ctx.poller)
+    if changeset.no_changes(desc):
+        changeset.delete(ctx.aws, arn)
+        ctx.out.line(up_to_date)
+        return None
+    _require_created(desc)
+    return arn, req
 
 
 def _identity_stack(ctx: Ctx, bucket: str, account: str, wait: bool, yes: bool) -> int:
@@ -220,12 +230,10 @@ def _identity_stack(ctx: Ctx, bucket: str, account: str, wait: bool, yes: bool) 
         template_url=object_url(bucket, ctx.p.region, key), parameters=[], capabilities=identity.CAPABILITIES,
         tags={"app": ctx.p.app, "env": ctx.p.env, "managed-by": TOOL}, nested=False,
         description=f"{TOOL}: {want.name} (IAM roles; an operator's deploy)")
-    arn, req, desc = changeset.create_and_wait(ctx.aws, req, ctx.out, ctx.poller)
-    if changeset.no_changes(desc):
-        changeset.delete(ctx.aws, arn)
-        ctx.out.line(f"{want.name} is up to date: the environment's IAM roles")
+    created = _single_change_set(ctx, req, f"{want.name} is up to date: the environment's IAM roles")
+    if created is None:
         return 0
-    _require_created(desc)
+    arn, req = created
     tree = changeset.describe_tree(ctx.aws, arn)
     before = {templates_identity: found.template} if cs_type == "UPDATE" and found.template else None
     result = review.build(tree, cs_type, diff.compare(before, {templates_identity: want.template}, ctx.p.region,

@@ -373,11 +373,6 @@ def _identity_differs(checks: list) -> bool:
     return any(c.subject.startswith("identity stack ") and c.status != preflight.PASS for c in checks)
 
 
-def _beside(ctx: Ctx) -> dict[str, str]:
-    """The stacks drift checks beside the root's hierarchy: the identity stack (the environment's IAM)."""
-    return {templates_identity: identity_stack_name(ctx.p)}
-
-
 def _plan_drift(ctx: Ctx, info: StackInfo | None, opts: PlanOptions) -> drift.Report | drift.Skipped | None:
     """``--drift`` (default on for production): the deployed hierarchy's drift, for the top of the review. A change
     set compares templates, not reality: without this the reviewer approves a change whose effect on hand-changed
@@ -390,7 +385,7 @@ def _plan_drift(ctx: Ctx, info: StackInfo | None, opts: PlanOptions) -> drift.Re
     if info.status not in drift.DETECTABLE:
         return drift.Skipped(f"{info.name} is {info.status}; CloudFormation detects drift only after an operation "
                              "completed")
-    return drift.detect(ctx.aws, ctx.p.stack_name, ctx.poller, ctx.out, ctx.command, also=_beside(ctx))
+    return drift.detect(ctx.aws, ctx.p.stack_name, ctx.poller, ctx.out, ctx.command, also=identity.beside(ctx.p))
 
 
 def _request(ctx: Ctx, info: StackInfo | None, cs_type: str, packaged: Packaged, opts: PlanOptions) -> changeset.Request:
@@ -499,7 +494,7 @@ def _given_flags(opts: PlanOptions) -> list[str]:
 
 def _after_apply_drift(ctx: Ctx) -> None:
     """Drift of what was just deployed: a resource the update did not touch keeps its hand-made change."""
-    report = drift.detect(ctx.aws, ctx.p.stack_name, ctx.poller, ctx.out, ctx.command, also=_beside(ctx))
+    report = drift.detect(ctx.aws, ctx.p.stack_name, ctx.poller, ctx.out, ctx.command, also=identity.beside(ctx.p))
     drift.show(report, ctx.out, heading=False)
     if not report.ok:
         ctx.out.warn(f"applied, but the deployed stacks still differ from the templates (above); "
@@ -784,7 +779,7 @@ def drift_cmd(ctx: Ctx, json_file: Path | None = None, markdown_file: Path | Non
     """Detect drift on every stack of the hierarchy; 0 when every checked resource is in sync, 1 on drift or a
     failed detection."""
     check_account(ctx.aws, ctx.p.account_id, ctx.env)
-    report = drift.detect(ctx.aws, ctx.p.stack_name, ctx.poller, ctx.out, ctx.command, also=_beside(ctx))
+    report = drift.detect(ctx.aws, ctx.p.stack_name, ctx.poller, ctx.out, ctx.command, also=identity.beside(ctx.p))
     drift.show(report, ctx.out)
     drift.write(report, json_file, markdown_file)
     return 0 if report.ok else 1

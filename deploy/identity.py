@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from botocore.exceptions import ClientError
 
 import templates
+from templates import identity as identity_template
 from templates._common import identity_stack_name
 from templates._yaml import dump as dump_yaml
 
@@ -40,8 +41,14 @@ class Built:
 
 
 def built(p) -> Built:
-    template = templates.build_all(p)[templates.IDENTITY].to_dict()
+    """Only the identity template (it needs nothing from the app's templates), not every environment template."""
+    template = identity_template.build(p).to_dict()
     return Built(identity_stack_name(p), template, dump_yaml(template))
+
+
+def beside(p) -> dict[str, str]:
+    """What drift checks beside the root's hierarchy (``drift.detect(also=...)``): the identity stack."""
+    return {templates.IDENTITY: identity_stack_name(p)}
 
 
 @dataclass(frozen=True)
@@ -80,9 +87,10 @@ def differences(deployed_template: dict | None, built_: Built) -> list[str]:
     """The logical ids (and ``Outputs``) that differ, for a message a person can act on."""
     if deployed_template is None:
         return []
-    old, new = deployed_template.get("Resources", {}), parse(built_.body).get("Resources", {})
+    want = parse(built_.body)
+    old, new = deployed_template.get("Resources", {}), want.get("Resources", {})
     changed = sorted(rid for rid in set(old) | set(new) if old.get(rid) != new.get(rid))
-    if deployed_template.get("Outputs") != parse(built_.body).get("Outputs"):
+    if deployed_template.get("Outputs") != want.get("Outputs"):
         changed.append("Outputs")
     return changed
 

@@ -41,8 +41,6 @@ API shapes relied on (AWS API references):
 
 from __future__ import annotations
 
-from templates._common import identity_stack_name
-
 import re
 import shlex
 import time
@@ -58,6 +56,7 @@ from botocore.exceptions import ClientError
 from templates._common import stack_id
 from templates.config import EnvParams
 
+from . import identity
 from .aws import Aws, aws_errors, check_account, error_code, error_message
 from .errors import BadInput, suggest
 from .stacks import STACK_TYPE, StackInfo, describe, list_resources
@@ -768,7 +767,7 @@ def check_drift(ctx: Ctx) -> Verdict:
     from . import drift
 
     report = drift.detect(ctx.aws, ctx.p.stack_name, ctx.poller, ctx.out, ctx.command,
-                          also={"identity": identity_stack_name(ctx.p)})
+                          also=identity.beside(ctx.p))
     details = tuple(f"{s.label}/{r.logical_id} ({r.type}): {r.status}" for s, r in report.drifted)
     details += tuple(f"{s.label}: detection failed: {s.reason}" for s in report.failed)
     return Verdict(PASS if report.ok else FAIL, drift.summary_text(report), details + (

@@ -123,12 +123,12 @@ def hierarchy(env: str) -> list[Stack]:
                 found += below
         return found
 
-    identity = f"{root_name}-identity"  # beside the root, checked in the same run (deploy/commands.py _beside)
+    identity = f"{root_name}-identity"  # beside the root, checked in the same run (deploy/identity.py beside)
     return build((), root_name, out / "root.yaml") + build(("identity",), identity, out / "identity.yaml")
 
 
 def beside(env: str) -> dict[str, str]:
-    """What ``drift`` checks beside the root's hierarchy (deploy/commands.py ``_beside``): the identity stack."""
+    """What ``drift`` checks beside the root's hierarchy (deploy/identity.py ``beside``): the identity stack."""
     return {"identity": f"wwhd-{env}-identity"}
 
 

@@ -34,13 +34,25 @@ DONE = {"CREATE_COMPLETE", "FAILED", "DELETE_COMPLETE", "DELETE_FAILED"}
 
 
 def change_set_name(prefix: str, tag: str, now: datetime) -> str:
-    """``<prefix><sanitised tag>-<UTC yyyymmddHHMMSS>``: unique per second, says what and when."""
+    """``<prefix><UTC yyyymmddHHMMSS>-<sanitised tag>``: unique per second, says when and what, sorts by time.
+
+    The time comes first so that what follows ``<stack>-`` is always a digit: no image tag can make a name begin with
+    ``<stack>-pr-``, the pull request's prefix (``templates/ci.py`` denies the deploy role ``ExecuteChangeSet`` on
+    those, and ``apply`` refuses them)."""
     stamp = now.astimezone(timezone.utc).strftime("%Y%m%d%H%M%S")
     clean = re.sub(r"[^a-zA-Z0-9-]+", "-", tag).strip("-")
     room = 128 - len(prefix) - len(stamp) - 1
-    name = f"{prefix}{clean[:room].rstrip('-')}-{stamp}" if clean else f"{prefix}{stamp}"
+    name = f"{prefix}{stamp}-{clean[:room].rstrip('-')}" if clean else f"{prefix}{stamp}"
     assert NAME_PATTERN.fullmatch(name) and len(name) <= 128, name
     return name
+
+
+def review_only(stack_name: str, name_or_arn: str, pull_request_prefix: str) -> bool:
+    """A pull request's change set (``<stack>-pr-...``), given by name or by ARN
+    (``arn:<partition>:cloudformation:<region>:<account>:changeSet/<name>/<id>``): for review only, never executed.
+    Case does not matter here, so a look-alike is refused too."""
+    name = name_or_arn.split(":changeSet/", 1)[1].split("/", 1)[0] if ":changeSet/" in name_or_arn else name_or_arn
+    return name.lower().startswith(f"{stack_name}-{pull_request_prefix}-".lower())
 
 
 @dataclass(frozen=True)

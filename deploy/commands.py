@@ -18,6 +18,7 @@ from checks import guardrails
 from botocore.exceptions import ClientError
 
 from templates._common import TOOL, identity_stack_name
+from templates.ci import PULL_REQUEST_PREFIX
 from templates.config import EnvParams
 from templates import IDENTITY as templates_identity, build_all as templates_build_all
 from templates.root import Param
@@ -344,6 +345,7 @@ def _plan(ctx: Ctx, opts: PlanOptions, source: Callable[[Ctx, str], Packaged] | 
         unchanged = review.empty(ctx.p.stack_name, cs_type, _shown_parameters(req, info), checks)
         unchanged.drift = drifted
         unchanged.acts_as = who
+        unchanged.review_only = bool(opts.key_prefix)
         _write(opts, unchanged)
         return None
     _require_created(desc)
@@ -361,6 +363,7 @@ def _plan(ctx: Ctx, opts: PlanOptions, source: Callable[[Ctx, str], Packaged] | 
     result = review.build(tree, cs_type, compared, deployed, who)
     result.preflight = checks
     result.drift = drifted
+    result.review_only = bool(opts.key_prefix)  # a pull request's: never applied (apply and the deploy role refuse it)
     review.show(result, ctx.out)
     if opts.adopt:
         adoption.show(adopted, ctx.out)
@@ -449,6 +452,7 @@ def apply(ctx: Ctx, opts: PlanOptions, change_set: str | None = None, yes: bool 
           source: Callable[[Ctx, str], Packaged] | None = None) -> int:
     """Execute a reviewed change set (or plan one and confirm), guard the data, follow it to the end."""
     if change_set:
+        _refuse_review_only(ctx, change_set)  # before any call
         if opts.image_tag or opts.desired_count is not None:
             raise BadInput("--image-tag and --desired-count are fixed when a change set is planned",
                            f"plan a new one: {ctx.command('plan', *_given_flags(opts))}")
@@ -501,10 +505,22 @@ def _after_apply_drift(ctx: Ctx) -> None:
                      f"to see it again: {ctx.command('drift')}")
 
 
+def _refuse_review_only(ctx: Ctx, name_or_arn: str) -> None:
+    """A pull request's change set is for review only: its templates come from ``pr/`` and its parameters from the
+    pull request. The deploy role is denied ``ExecuteChangeSet`` on it too (``templates/ci.py``); this refuses it
+    before any call, by name or by ARN."""
+    if changeset.review_only(ctx.p.stack_name, name_or_arn, PULL_REQUEST_PREFIX):
+        raise BadInput(f"change set {name_or_arn} is a pull request's ({ctx.p.stack_name}-{PULL_REQUEST_PREFIX}-*): "
+                       "it is for review only and is never applied",
+                       f"merge the pull request; main plans its own change set, or plan one here: "
+                       f"{ctx.command('plan')}")
+
+
 def _reviewed(ctx: Ctx, name_or_arn: str) -> Planned | None:
     """A change set planned earlier: check it belongs here and can run, then show its review again."""
     check_account(ctx.aws, ctx.p.account_id, ctx.env)
     desc = changeset.find(ctx.aws, ctx.p.stack_name, name_or_arn, ctx.env)
+    _refuse_review_only(ctx, desc["ChangeSetName"])  # the name AWS knows it by, whatever was given
     if desc["StackName"] != ctx.p.stack_name:
         raise BadInput(f"change set {desc['ChangeSetName']} is for stack {desc['StackName']}, not {ctx.p.stack_name}",
                        "pass the --env the change set was planned for")

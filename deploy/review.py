@@ -156,6 +156,10 @@ def acts_as(given: str | None, stack_role: str | None, certain: bool = True) -> 
     return ActsAs(None, CALLER, certain)
 
 
+REVIEW_ONLY = ("Review only: a pull request's change set. It is never applied: `apply` refuses it and the deploy role "
+               "is denied ExecuteChangeSet on it; main plans its own.")
+
+
 @dataclass
 class Review:
     stack_name: str
@@ -172,6 +176,7 @@ class Review:
     # deploy.drift.Report or .Skipped when plan checked drift (rendered by them; None: not asked for)
     drift: object | None = None
     acts_as: ActsAs | None = None  # who CloudFormation acts as; None: not known to this review
+    review_only: bool = False  # a pull request's change set: shown for review, never applied
 
     @property
     def data_loss(self) -> list[Finding]:
@@ -363,6 +368,8 @@ def single_writer(review: Review) -> list[Finding]:
 def show(review: Review, out: Out) -> None:
     """The terminal review: per stack its rows and changed properties, then the summary and warnings."""
     out.heading(f"Plan for {review.stack_name} ({review.change_set_type}): change set {review.change_set_name}")
+    if review.review_only:
+        out.line(REVIEW_ONLY, "bold")
     if review.acts_as is not None:  # yellow when no --role-arn was given: a role the reviewer did not choose
         out.line(f"acts as: {review.acts_as}", "bold" if review.acts_as.source == GIVEN else "bold yellow")
     if review.drift is not None:
@@ -489,6 +496,7 @@ def as_json(review: Review) -> dict:
         "changeSetType": review.change_set_type,
         "includeNestedStacks": review.include_nested,
         "noChanges": review.no_changes,
+        "reviewOnly": review.review_only,
         "actsAs": None if review.acts_as is None else {
             "roleArn": review.acts_as.role_arn, "source": review.acts_as.source, "certain": review.acts_as.certain},
         "parameters": review.parameters,
@@ -554,6 +562,8 @@ def markdown(review: Review) -> str:
         return "\n".join([head, "", *checks, *drift, "No changes."]) + "\n"
     lines = [head, "", *drift, f"{md_text(review.change_set_type)} change set {md_code(review.change_set_name)}: "
                        f"**{summary_text(review.counts())}** across {len(review.stacks)} stack(s).", ""]
+    if review.review_only:
+        lines += ["> [!NOTE]", f"> {REVIEW_ONLY}", ""]
     if review.acts_as is not None:
         lines += _md_acts_as(review.acts_as)
     params = parameter_changes(review)

@@ -19,17 +19,19 @@ NOW = datetime(2025, 11, 7, 4, 5, 6, tzinfo=timezone(timedelta(hours=-8)))  # 12
 
 
 @pytest.mark.parametrize("tag, expected", [
-    ("abc1234", "wwhd-prod-abc1234-20251107120506"),
-    ("release/2025.11_07", "wwhd-prod-release-2025-11-07-20251107120506"),
+    ("abc1234", "wwhd-prod-20251107120506-abc1234"),
+    ("release/2025.11_07", "wwhd-prod-20251107120506-release-2025-11-07"),
+    # a tag that begins with "pr" stays out of the pull request's name space (<stack>-pr-*)
+    ("pr-42", "wwhd-prod-20251107120506-pr-42"),
     ("--", "wwhd-prod-20251107120506"),
 ])
-def test_names_say_env_tag_and_utc_time(tag, expected):
+def test_names_say_env_utc_time_and_tag(tag, expected):
     assert changeset.change_set_name("wwhd-prod-", tag, NOW) == expected
 
 
 def test_names_stay_within_128_characters():
     name = changeset.change_set_name("wwhd-prod-", "a" * 128, NOW)
-    assert len(name) == 128 and name.endswith("a-20251107120506")
+    assert len(name) == 128 and name.startswith("wwhd-prod-20251107120506-a") and name.endswith("a")
     assert changeset.NAME_PATTERN.fullmatch(name)
 
 

@@ -5,6 +5,7 @@ printed, and what exists in the (emulated) account afterwards."""
 from __future__ import annotations
 
 import json
+import re
 from urllib.parse import parse_qs, urlsplit
 
 import boto3
@@ -99,7 +100,7 @@ def test_full_lifecycle(moto, project, cli):
     assert "~ ServiceStack  AWS::CloudFormation::Stack  Modify" in update.out
     assert "parameters (deployed -> planned): DesiredCount=0, ImageTag=v1 -> v2" in update.out
     planned = json.loads((project / "update.json").read_text())
-    assert planned["changeSetName"].startswith("wwhd-dev-v2-") and planned["summary"]["modify"] == 1
+    assert re.fullmatch(r"wwhd-dev-\d{14}-v2", planned["changeSetName"]) and planned["summary"]["modify"] == 1
     assert cli("apply", "--env", "dev", "--change-set", planned["changeSetArn"]).code == 0
     assert stack_parameters("wwhd-dev") == {"ImageTag": "v2", "DesiredCount": "0"}
 
@@ -127,8 +128,8 @@ def test_apply_plans_and_confirms_with_yes(deployed):
 def test_apply_without_a_terminal_needs_yes_and_keeps_the_change_set(deployed, cli):
     result = cli("apply", "--env", "dev", "--image-tag", "v3")
     assert result.code == 2
-    assert "--yes" in result.err and "--change-set wwhd-dev-v3-" in result.err
-    assert [name.startswith("wwhd-dev-v3-") for name in pending("wwhd-dev")] == [True]
+    assert "--yes" in result.err and re.search(r"--change-set wwhd-dev-\d{14}-v3\b", result.err)
+    assert [bool(re.fullmatch(r"wwhd-dev-\d{14}-v3", n)) for n in pending("wwhd-dev")] == [True]
     assert stack_parameters("wwhd-dev")["ImageTag"] == "v1"
 
 
@@ -186,3 +187,39 @@ def test_a_pull_request_plan_packages_under_its_own_prefix_and_offers_no_apply(m
     # moto lists every stack's change sets here (bootstrap's identity stack's among them)
     ours = [n for n in names if n.startswith("wwhd-dev-") and not n.startswith("wwhd-dev-identity-")]
     assert ours and all(n.startswith("wwhd-dev-pr-") for n in ours), names
+    # a pull request's plan says it is for review only, in its JSON and its Markdown
+    assert cli("plan", "--env", "dev", "--pull-request", "--json", str(project / "pr.json"), "--markdown",
+               str(project / "pr.md")).code == 0
+    pr = json.loads((project / "pr.json").read_text())
+    assert pr["reviewOnly"] is True and pr["changeSetName"].startswith("wwhd-dev-pr-")
+    assert "Review only" in (project / "pr.md").read_text()
+    # ... and apply refuses it, by name and by ARN, and nothing runs
+    for given in (pr["changeSetName"], pr["changeSetArn"]):
+        refused = cli("apply", "--env", "dev", "--change-set", given, "--yes")
+        assert refused.code == 2, refused.out + refused.err
+        assert "is a pull request's (wwhd-dev-pr-*): it is for review only" in refused.err
+        assert refused.err.rstrip().splitlines()[-1].startswith("fix: merge the pull request")
+    stack = boto3.client("cloudformation", region_name=REGION).describe_stacks(StackName="wwhd-dev")["Stacks"][0]
+    assert stack["StackStatus"] == "REVIEW_IN_PROGRESS"  # never executed
+
+
+def test_apply_refuses_a_pull_request_s_change_set_before_any_call(project, cli, monkeypatch):
+    """No AWS endpoint answers here (a closed port): a call would fail with exit 3, the refusal is exit 2."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    arn = "arn:aws:cloudformation:us-west-2:123456789012:changeSet/wwhd-dev-pr-20261206120000/0f1e2d3c"
+    for given in ("wwhd-dev-pr-20261206120000", arn, "WWHD-DEV-PR-x"):
+        r = cli("apply", "--env", "dev", "--change-set", given, "--yes")
+        assert r.code == 2 and "for review only" in r.err, r.err
+
+
+def test_a_tag_that_begins_with_pr_still_plans_from_main(moto, project, cli):
+    """main's change sets begin with the time, so an image tag "pr-7" stays out of the pull request's names."""
+    assert cli("bootstrap", "--env", "dev", "--yes").code == 0
+    r = cli("plan", "--env", "dev", "--image-tag", "pr-7", "--json", str(project / "plan.json"))
+    assert r.code == 0, r.err
+    planned = json.loads((project / "plan.json").read_text())
+    assert re.fullmatch(r"wwhd-dev-\d{14}-pr-7", planned["changeSetName"]) and planned["reviewOnly"] is False
+    assert "apply it:" in r.out
+    applied = cli("apply", "--env", "dev", "--change-set", planned["changeSetName"], "--yes")
+    assert applied.code == 0, applied.err
+    assert "wwhd-dev: CREATE_COMPLETE" in applied.out

@@ -4,6 +4,7 @@ the previous good release's root TemplateURL and parameters and applies it throu
 from __future__ import annotations
 
 import json
+import re
 import shlex
 
 import boto3
@@ -52,7 +53,7 @@ def test_apply_records_the_release_it_deployed(deployed, monkeypatch):
     [release] = records()
     assert release["parameters"]["ImageTag"] == "v1"
     assert release["status"] == "CREATE_COMPLETE"
-    assert release["stack"] == STACK and release["changeSet"].startswith("wwhd-dev-v1-")
+    assert release["stack"] == STACK and re.fullmatch(r"wwhd-dev-\d{14}-v1", release["changeSet"])
     assert release["id"].endswith(release["changeSet"])
     assert release["who"].startswith("arn:aws:sts::") or release["who"].startswith("arn:aws:iam::")
     # the URL names the root by its bytes: the object under it holds what the stack runs

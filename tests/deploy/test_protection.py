@@ -4,6 +4,7 @@ termination protection and stack policies that forbid replacing or deleting the 
 from __future__ import annotations
 
 import json
+import re
 
 import boto3
 from moto import settings as moto_settings
@@ -135,7 +136,8 @@ def test_the_apply_hint_after_a_data_loss_plan_carries_the_flag_it_needs(deploye
     result = cli("plan", "--env", "dev", "--image-tag", "v2", "--region", "us-west-2")
     assert result.code == 0, result.err
     hint = next(line for line in result.out.splitlines() if line.startswith("apply it: "))
-    assert hint.startswith("apply it: python generate.py apply --env dev --region us-west-2 --change-set wwhd-dev-v2-")
+    assert re.match(r"apply it: python generate.py apply --env dev --region us-west-2 --change-set wwhd-dev-\d{14}-v2",
+                    hint)
     assert hint.endswith(" --allow-data-loss")
 
 

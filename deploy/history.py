@@ -3,14 +3,20 @@
 A *release* is what one successful ``apply`` deployed: the root template's S3 URL, the root parameters, the change set,
 the stack's final status and time, who (the STS caller ARN) and, when known, the git commit.
 
-Where it lives: one JSON object per release in the template bucket, ``history/<stack>/<UTC time>-<change set>.json``,
-written with ``ExpectedBucketOwner`` like every other S3 call of ours (deploy/package.py). Why not derive it from
-CloudFormation: DescribeStacks and GetTemplate describe only what is deployed now; no API returns the ``TemplateURL``
+Where it lives: one JSON object per release in the template bucket, ``releases/<stack>/<UTC time>-<change set>.json``,
+written with ``ExpectedBucketOwner`` like every other S3 call of ours (deploy/package.py). Records written before
+this prefix existed, under ``history/<stack>/``, are read too (``LEGACY_PREFIX``); nothing needs moving.
+
+Why not derive it from CloudFormation: DescribeStacks and GetTemplate describe only what is deployed now; no API returns the ``TemplateURL``
 an earlier update used, nor who ran it from which commit, and stack events keep neither. The root URL is what makes a
 rollback exact: package.py names every template by the SHA-256 of its bytes, so the root's URL pins every nested
-template byte for byte (``<stack>/<sha256>.yaml`` never changes meaning). The records sit next to those templates, so
-the roles that may deploy may already read and write them (templates/ci.py: ``s3:GetObject``/``PutObject`` on the
-bucket's objects, ``s3:ListBucket`` on the bucket), and the bucket is versioned, TLS-only and never public.
+template byte for byte (``<stack>/<sha256>.yaml`` never changes meaning).
+
+Who may write and read them (templates/ci.py): CI's deploy role may only *write* ``releases/<root>/*``
+(``s3:PutObject``, statement ``RecordReleases``), so every CI apply records its release; no other CI role may write
+there (the plan role is assumable by more jobs than the deploy role, so it must not be able to forge a release), and
+none may read or delete a record. ``history`` and ``rollback`` are operator commands: they read the records with an
+operator's own credentials. The bucket is versioned, TLS-only and never public.
 
 Expiry: the bucket's lifecycle rule (templates/bootstrap.py, no prefix filter) expires every object 365 days after it
 was *first* uploaded, records and templates alike (S3 API reference, LifecycleExpiration ``Days``: "the lifetime, in
@@ -39,6 +45,7 @@ from urllib.parse import unquote, urlsplit
 from botocore.exceptions import ClientError
 
 import templates
+from templates.ci import RELEASES_PREFIX
 
 from . import diff
 from .aws import aws_errors, caller_account, check_account, error_code
@@ -51,7 +58,8 @@ if TYPE_CHECKING:
     from .commands import Ctx, Planned
     from .stacks import StackInfo
 
-PREFIX = "history"
+PREFIX = RELEASES_PREFIX
+LEGACY_PREFIX = "history"  # where releases were recorded before RELEASES_PREFIX: still read, never written
 GOOD = {"CREATE_COMPLETE", "UPDATE_COMPLETE"}
 MISSING = {"404", "NoSuchKey", "NotFound"}
 
@@ -166,17 +174,23 @@ def releases(ctx: Ctx, bucket: str, account: str) -> list[dict]:
     keys = []
     with aws_errors():
         try:
-            pages = ctx.aws.s3.get_paginator("list_objects_v2").paginate(
-                Bucket=bucket, Prefix=prefix(ctx.p.stack_name), ExpectedBucketOwner=account)
-            for page in pages:
-                keys += [o["Key"] for o in page.get("Contents", []) if o["Key"].endswith(".json")]
+            for where in (prefix(ctx.p.stack_name), f"{LEGACY_PREFIX}/{ctx.p.stack_name}/"):
+                pages = ctx.aws.s3.get_paginator("list_objects_v2").paginate(
+                    Bucket=bucket, Prefix=where, ExpectedBucketOwner=account)
+                for page in pages:
+                    keys += [o["Key"] for o in page.get("Contents", []) if o["Key"].endswith(".json")]
         except ClientError as e:
             if error_code(e) == "NoSuchBucket":
                 raise BadInput(f"the template bucket {bucket} does not exist in this account and region",
                                f"create it: {ctx.command('bootstrap')}") from None
             raise
     found = []
-    for key in sorted(keys, reverse=True):
+    seen: set[str] = set()
+    # newest first across both prefixes: a key's last part is the release id, which sorts by time
+    for key in sorted(keys, key=lambda k: (k.rsplit("/", 1)[-1], k.startswith(PREFIX)), reverse=True):
+        if key.rsplit("/", 1)[-1] in seen:  # the same release under both prefixes (copied by hand): once
+            continue
+        seen.add(key.rsplit("/", 1)[-1])
         try:
             data = json.loads(_get(ctx, bucket, account, key) or b"null")
         except ValueError:

@@ -1,7 +1,7 @@
-"""The GitHub Actions deploy identity: an OIDC trust and four roles, no long-lived keys. Part of the identity stack
+"""The GitHub Actions deploy identity: an OIDC trust and five roles, no long-lived keys. Part of the identity stack
 (``templates/identity.py``, deployed by an operator, never by CI). Not stateful.
 
-Three GitHub roles and one CloudFormation role, so that no workflow ever holds the power to change resources itself:
+Four GitHub roles and one CloudFormation role, so that no workflow ever holds the power to change resources itself:
 
 * ``GitHubPullRequestRole`` is trusted only by the ``pull_request`` subject: it uploads templates under its own key
   prefix of the template bucket (``pr/<root>/``, ``deploy/package.py``) and creates, describes and deletes change
@@ -11,8 +11,10 @@ Three GitHub roles and one CloudFormation role, so that no workflow ever holds t
   role) writes; neither ever reads ``pr/``. So a content-addressed key under ``<root>/`` holds what ``main`` put
   there.
 * ``GitHubDeployRole`` is for the protected GitHub environment (and the branch): everything the plan role may do,
-  plus ``ExecuteChangeSet``, pushing the app image to its one ECR repository and reading the service's state to
-  verify a deploy.
+  plus ``ExecuteChangeSet`` (never on a pull request's change set, ``<root>-pr-*``: an explicit deny), writing the
+  release records (``releases/<root>/``, which no other CI role may write), pushing the app image to its one ECR
+  repository and reading the service's state to verify a deploy.
+* ``GitHubDriftRole`` is for the nightly drift workflow: drift detection and reads only.
 * ``CloudFormationExecutionRole`` is the only identity that touches resources, and only CloudFormation can assume it.
   Both GitHub roles may create a change set only with this role as its ``RoleArn`` and may pass it only to
   CloudFormation, so whatever a workflow asks for happens through a template, within this role's permissions, in the
@@ -22,14 +24,19 @@ Three GitHub roles and one CloudFormation role, so that no workflow ever holds t
 
 AWS and GitHub rules this module relies on:
 
-* GitHub's OIDC ``sub`` claim (GitHub Docs, "OpenID Connect reference", "Example subject claims", formerly "About
-  security hardening with OpenID Connect"): a job that references an environment gets
-  ``repo:<owner/repo>:environment:<name>``; a job triggered by ``pull_request`` without an environment gets
-  ``repo:<owner/repo>:pull_request``; any other job on a branch gets ``repo:<owner/repo>:ref:refs/heads/<branch>``.
-  The trust policies pin ``aud`` to ``sts.amazonaws.com`` (what ``aws-actions/configure-aws-credentials`` requests)
-  and ``sub`` to those exact strings with ``StringEquals`` (values of one key are ORed). The deploy role trusts the
-  environment subject only: a branch subject would also match a job on the branch that does *not* reference the
-  environment, skipping its required reviewers. Repositories created after 2026-07-15 (or opted in) use immutable subjects
+* GitHub's OIDC ``sub`` claim (GitHub Docs, "OpenID Connect reference", "Example subject claims" and "Customizing the
+  subject claims"): its *context* is ``environment:<name>`` for a job that references an environment,
+  ``pull_request`` for a ``pull_request`` job without one, and ``ref:<ref>`` otherwise. The repository's subject
+  template adds ``job_workflow_ref`` (``SUBJECT_CLAIM_KEYS``, set once per repository: README "GitHub Actions"), so
+  ``sub`` = ``repo:<owner/repo>:<context>:job_workflow_ref:<owner/repo>/<workflow file>@<ref>`` and each role trusts
+  one workflow file's jobs only: a ``pull_request_target``, ``issue_comment`` or ``workflow_run`` workflow, which
+  GitHub runs in the default branch's context, has another file and matches no role. IAM evaluates only a GitHub
+  token's standard claims (GitHub Docs, "Configuring OpenID Connect in Amazon Web Services"), hence the binding in
+  ``sub``. The trust policies pin ``aud`` to ``sts.amazonaws.com`` (what ``aws-actions/configure-aws-credentials``
+  requests) and ``sub`` with ``StringLike`` (only the pull request's subject has a ``*``, for its number). The
+  deploy role trusts the environment subject only: a branch subject would also match a job on the branch that does
+  *not* reference the environment, skipping its required reviewers. ``tests/contract/test_trust.py`` judges every
+  trust policy in an IAM policy engine against the subjects of these jobs and of other events and files. Repositories created after 2026-07-15 (or opted in) use immutable subjects
   ``repo:owner@<id>/repo@<id>:...``; ``ci.github_repository`` must then carry that form.
 * ``AWS::IAM::OIDCProvider`` needs no ``ThumbprintList`` (not required in its CloudFormation schema; IAM retrieves
   one when omitted), and for GitHub IAM does not use thumbprints at all: "AWS secures communication with some OIDC
@@ -84,6 +91,7 @@ Least-privilege choices of the execution role beyond scoping each statement:
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 
 from awacs import (
@@ -133,6 +141,13 @@ from .config import UNCONFIRMED, EnvParams
 COMPONENT = "ci"
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 PULL_REQUEST_PREFIX = "pr"  # deploy/package.py writes a pull request's templates under it
+RELEASES_PREFIX = "releases"  # deploy/history.py writes release records under <prefix>/<root>/ (the deploy role only)
+# The workflow files whose jobs assume the GitHub roles, relative to the repository root (README "GitHub Actions").
+DEPLOY_WORKFLOW = ".github/workflows/deploy-backend.yml"
+DRIFT_WORKFLOW = ".github/workflows/drift.yml"
+# The repository's OIDC subject template these trust policies expect (GitHub Docs, "OpenID Connect reference",
+# "Customizing the subject claims": include_claim_keys repo, context, job_workflow_ref; README "GitHub Actions").
+SUBJECT_CLAIM_KEYS = ("repo", "context", "job_workflow_ref")
 GITHUB_OIDC_URL = f"https://{GITHUB_OIDC_HOST}"
 STS_AUDIENCE = "sts.amazonaws.com"
 MAX_SESSION_SECONDS = 3600
@@ -178,7 +193,7 @@ OUTPUT_DESCRIPTIONS = {
 
 
 def add(t: Template, p: EnvParams) -> dict[Out, object]:
-    """Add the OIDC provider and the four roles to ``t`` (the identity stack); the values of ``Out``."""
+    """Add the OIDC provider and the five roles to ``t`` (the identity stack); the values of ``Out``."""
     provider = _oidc_provider(t, p)
     execution = _execution_role(t, p)
     plan_statements = _plan_statements(p, execution)
@@ -305,30 +320,46 @@ def _oidc_provider(t: Template, p: EnvParams) -> str | AWSHelperFn:
 # --- the GitHub roles ----------------------------------------------------------------------------------------------
 
 
+def subject(p: EnvParams, context: str, workflow: str, ref: str) -> str:
+    """The ``sub`` claim of a job of ``workflow`` at ``ref`` under the repository's subject template
+    (``SUBJECT_CLAIM_KEYS``): ``repo:<owner/repo>:<context>:job_workflow_ref:<owner/repo>/<workflow>@<ref>``, the
+    form GitHub's "Customizing the subject claims" example shows. The workflow path in ``job_workflow_ref`` names the
+    repository by owner and name, never by id."""
+    repo = p.ci.github_repository
+    named = re.sub(r"@\d+", "", repo)  # an immutable subject's repo@<id> form names owner/repo in the path
+    return f"repo:{repo}:{context}:job_workflow_ref:{named}/{workflow}@{ref}"
+
+
 def _pull_request_subjects(p: EnvParams) -> list[str]:
-    return [f"repo:{p.ci.github_repository}:pull_request"]
+    # a pull request's run is at refs/pull/<number>/merge: any number, this workflow file only
+    return [subject(p, "pull_request", DEPLOY_WORKFLOW, "refs/pull/*/merge")]
 
 
 def _plan_subjects(p: EnvParams) -> list[str]:
-    return [f"repo:{p.ci.github_repository}:ref:refs/heads/{p.ci.branch}"]
+    branch = f"refs/heads/{p.ci.branch}"
+    return [subject(p, f"ref:{branch}", DEPLOY_WORKFLOW, branch)]
 
 
 def _deploy_subjects(p: EnvParams) -> list[str]:
-    repo = p.ci.github_repository
-    # Only the protected environment: a branch subject would let any job on the branch deploy without the
-    # environment's required reviewers.
-    return [f"repo:{repo}:environment:{p.ci.deploy_environment}"]
+    # Only the protected environment, of this workflow file on the branch: a branch subject would let any job on the
+    # branch deploy without the environment's required reviewers, and another workflow file could reference the
+    # environment too.
+    branch = f"refs/heads/{p.ci.branch}"
+    return [subject(p, f"environment:{p.ci.deploy_environment}", DEPLOY_WORKFLOW, branch)]
 
 
 def _github_trust(provider: str | AWSHelperFn, subjects: list[str]) -> PolicyDocument:
+    """``aud`` exactly, ``sub`` by ``StringLike`` (only the pull request's carries a ``*``, for its number; every
+    other character of a subject is literal: none of ``*?`` can appear in a repository, branch or workflow name
+    that the params patterns allow)."""
     return _doc([Statement(
         Effect=Allow,
         Principal=Principal("Federated", provider),
         Action=[sts.AssumeRoleWithWebIdentity],
-        Condition=Condition(StringEquals({
-            f"{GITHUB_OIDC_HOST}:aud": STS_AUDIENCE,
-            f"{GITHUB_OIDC_HOST}:sub": subjects,
-        })),
+        Condition=Condition([
+            StringEquals({f"{GITHUB_OIDC_HOST}:aud": STS_AUDIENCE}),
+            StringLike({f"{GITHUB_OIDC_HOST}:sub": subjects}),
+        ]),
     )])
 
 
@@ -343,6 +374,12 @@ def _github_role(t: Template, p: EnvParams, title: str, provider, subjects: list
                              PolicyDocument=_doc(statements))],
         Tags=tags(p, COMPONENT),
     ), statements))
+
+
+def _pull_request_change_sets(p: EnvParams) -> list[str]:
+    """A pull request's change sets (``deploy/commands.py`` names them ``<root>-pr-<time>``), by name and by ARN."""
+    name = f"{_root(p)}-{PULL_REQUEST_PREFIX}-*"
+    return [name, f"arn:*:cloudformation:*:*:changeSet/{name}/*"]
 
 
 def _template_keys(p: EnvParams, key_prefix: str = "") -> Sub:
@@ -469,6 +506,21 @@ def _deploy_statements(p: EnvParams) -> list[Statement]:
         Statement(
             # ExecuteChangeSet has no cloudformation:RoleArn key: the role was pinned when the change set was created.
             Sid="ExecuteChangeSets", Effect=Allow, Action=[cfn.ExecuteChangeSet], Resource=_app_stacks(p),
+        ),
+        Statement(
+            # A pull request's change set is for review only. cloudformation:ChangeSetName is a condition key of
+            # ExecuteChangeSet (Service Authorization Reference, CloudFormation); AWS does not document which form it
+            # carries when the change set is named by ARN (the workflow passes the ARN), so both forms are denied.
+            Sid="NeverExecutePullRequestChangeSets", Effect=Deny, Action=[cfn.ExecuteChangeSet], Resource=["*"],
+            Condition=Condition(StringLike("cloudformation:ChangeSetName", _pull_request_change_sets(p))),
+        ),
+        Statement(
+            # apply records each release (deploy/history.py): only this role writes there, never reads or deletes;
+            # the plan roles may not (the plan role is assumable by more jobs than this one), so a record under
+            # this prefix was written by a deploy that ran. history and rollback read them with an operator's
+            # own credentials.
+            Sid="RecordReleases", Effect=Allow, Action=[s3.PutObject],
+            Resource=[_bucket_arn(p, f"/{RELEASES_PREFIX}/{_root(p)}/*")],
         ),
         Statement(
             # `apply` turns on termination protection and sets the stack policy for production stacks.
@@ -607,6 +659,12 @@ def _iam_statements(p: EnvParams) -> list[Statement]:
             Sid="PassAppRoles", Effect=Allow, Action=[iam_actions.PassRole], Resource=sorted(
                 app_role_arns(p).values(), key=lambda x: str(x.to_dict())),
             Condition=Condition(StringEquals("iam:PassedToService", list(PASS_ROLE_TO))),
+        ),
+        Statement(
+            # a read: the AWS::ECS::TaskDefinition and AWS::Backup::BackupSelection handlers list iam:GetRole for
+            # the roles they are given (checks/execution_role.py DEPENDENT)
+            Sid="ReadAppRoles", Effect=Allow, Action=[iam_actions.GetRole], Resource=sorted(
+                app_role_arns(p).values(), key=lambda x: str(x.to_dict())),
         ),
         Statement(
             # nested stacks run under this same role: CloudFormation passes it on (AWS::CloudFormation::Stack handler)
@@ -1014,8 +1072,9 @@ def _repository_statements(p: EnvParams) -> list[Statement]:
 
 
 def _drift_subjects(p: EnvParams) -> list[str]:
-    # A scheduled workflow runs on the default branch: its subject is the branch's.
-    return [f"repo:{p.ci.github_repository}:ref:refs/heads/{p.ci.branch}"]
+    # A scheduled workflow runs on the default branch: its subject is the branch's, of the drift workflow file.
+    branch = f"refs/heads/{p.ci.branch}"
+    return [subject(p, f"ref:{branch}", DRIFT_WORKFLOW, branch)]
 
 
 def _drift_role(t: Template, p: EnvParams, provider) -> iam.Role:

@@ -282,15 +282,18 @@ def _role_statements(prod, name):
 
 def _subjects(prod, name):
     trust = prod["identity"]["Resources"][name]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
-    subjects = trust["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"]
+    subjects = trust["Condition"]["StringLike"]["token.actions.githubusercontent.com:sub"]
     return subjects if isinstance(subjects, list) else [subjects]
 
 
-def test_each_github_role_trusts_exactly_one_subject(prod):
+def test_each_github_role_trusts_exactly_one_subject_of_one_workflow_file(prod):
     repo = "UNCONFIRMED"  # params/prod.yaml's ci.github_repository until its owner confirms it (preflight refuses it)
-    assert _subjects(prod, "GitHubPullRequestRole") == [f"repo:{repo}:pull_request"]
-    assert _subjects(prod, "GitHubPlanRole") == [f"repo:{repo}:ref:refs/heads/main"]
-    assert _subjects(prod, "GitHubDeployRole") == [f"repo:{repo}:environment:production"]
+    deploy = f"job_workflow_ref:{repo}/.github/workflows/deploy-backend.yml"
+    assert _subjects(prod, "GitHubPullRequestRole") == [f"repo:{repo}:pull_request:{deploy}@refs/pull/*/merge"]
+    assert _subjects(prod, "GitHubPlanRole") == [f"repo:{repo}:ref:refs/heads/main:{deploy}@refs/heads/main"]
+    assert _subjects(prod, "GitHubDeployRole") == [f"repo:{repo}:environment:production:{deploy}@refs/heads/main"]
+    assert _subjects(prod, "GitHubDriftRole") == [
+        f"repo:{repo}:ref:refs/heads/main:job_workflow_ref:{repo}/.github/workflows/drift.yml@refs/heads/main"]
 
 
 def test_the_pull_request_role_plans_but_never_executes(prod):

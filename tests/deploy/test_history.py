@@ -32,9 +32,9 @@ def parameters() -> dict[str, str]:
     return {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
 
 
-def records() -> list[dict]:
+def records(prefix: str = "releases") -> list[dict]:
     name = bucket()
-    keys = [o["Key"] for o in s3().list_objects_v2(Bucket=name, Prefix=f"history/{STACK}/").get("Contents", [])]
+    keys = [o["Key"] for o in s3().list_objects_v2(Bucket=name, Prefix=f"{prefix}/{STACK}/").get("Contents", [])]
     return [json.loads(s3().get_object(Bucket=name, Key=k)["Body"].read()) for k in sorted(keys, reverse=True)]
 
 
@@ -213,6 +213,23 @@ def test_release_ids_sort_by_time_within_one_second():
     first = release_id(datetime(2026, 1, 1, 12, 0, 0, 1000, tzinfo=timezone.utc), "wwhd-dev-v2-20260101120000")
     second = release_id(datetime(2026, 1, 1, 12, 0, 0, 900000, tzinfo=timezone.utc), "wwhd-dev-v1-20260101120000")
     assert sorted([second, first]) == [first, second]
+
+
+def test_records_under_the_old_prefix_still_read_and_roll_back(two_releases, cli):
+    """Releases recorded before the releases/ prefix, under history/<stack>/, are listed beside the new ones and
+    can be rolled back to; nothing moves them."""
+    name = bucket()
+    older, newer = records()[1], records()[0]
+    s3().delete_object(Bucket=name, Key=f"releases/{STACK}/{older['id']}.json")
+    s3().put_object(Bucket=name, Key=f"history/{STACK}/{older['id']}.json", Body=json.dumps(older).encode())
+    listed = cli("history", "--env", "dev")
+    assert listed.code == 0, listed.err
+    assert [line.split()[1] for line in listed.out.splitlines() if line.strip().startswith("id ")] == [
+        newer["id"], older["id"]]
+    rolled = cli("rollback", "--env", "dev", "--yes")
+    assert rolled.code == 0, rolled.out + rolled.err
+    assert parameters()["ImageTag"] == "v1"
+    assert records()[0]["parameters"]["ImageTag"] == "v1"  # the rollback itself is recorded under releases/
 
 
 def test_a_foreign_object_under_history_is_skipped_and_fields_are_shown_as_data(two_releases, cli):

@@ -53,15 +53,16 @@ def test_the_ci_trust_policies_read_as_an_or_of_subjects_and_an_and_of_keys(prod
     trusts = {c.resource: added_text(c) for c in iam_diff(None, prod) if c.stack == "identity" and c.policy == "trust"}
     aud = "StringEquals token.actions.githubusercontent.com:aud sts.amazonaws.com"
     repo = "UNCONFIRMED"  # params/prod.yaml's ci.github_repository until its owner confirms it
+    workflow = f"job_workflow_ref:{repo}/.github/workflows/deploy-backend.yml"
     assert trusts["GitHubPlanRole"].endswith(
-        f"Condition (all of): {aud} AND StringEquals token.actions.githubusercontent.com:sub "
-        f"repo:{repo}:ref:refs/heads/main")
+        f"Condition (all of): {aud} AND StringLike token.actions.githubusercontent.com:sub "
+        f"repo:{repo}:ref:refs/heads/main:{workflow}@refs/heads/main")
     assert trusts["GitHubPullRequestRole"].endswith(
-        f"Condition (all of): {aud} AND StringEquals token.actions.githubusercontent.com:sub "
-        f"repo:{repo}:pull_request")
+        f"Condition (all of): {aud} AND StringLike token.actions.githubusercontent.com:sub "
+        f"repo:{repo}:pull_request:{workflow}@refs/pull/*/merge")
     assert trusts["GitHubDeployRole"].endswith(
-        f"Condition (all of): {aud} AND StringEquals token.actions.githubusercontent.com:sub "
-        f"repo:{repo}:environment:production")
+        f"Condition (all of): {aud} AND StringLike token.actions.githubusercontent.com:sub "
+        f"repo:{repo}:environment:production:{workflow}@refs/heads/main")
     assert trusts["CloudFormationExecutionRole"].endswith(
         "Condition: StringEqualsIfExists aws:SourceAccount !Sub ${AWS::AccountId} [or the key is absent]")
 

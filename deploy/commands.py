@@ -449,7 +449,7 @@ def _require_created(desc: dict) -> None:
 
 def apply(ctx: Ctx, opts: PlanOptions, change_set: str | None = None, yes: bool = False,
           allow_data_loss: bool = False, review_file: Path | None = None,
-          source: Callable[[Ctx, str], Packaged] | None = None) -> int:
+          source: Callable[[Ctx, str], Packaged] | None = None, rollback: history.Rollback | None = None) -> int:
     """Execute a reviewed change set (or plan one and confirm), guard the data, follow it to the end."""
     if change_set:
         _refuse_review_only(ctx, change_set)  # before any call
@@ -477,7 +477,7 @@ def apply(ctx: Ctx, opts: PlanOptions, change_set: str | None = None, yes: bool 
     if ctx.p.production and not (info and info.exists):
         protect(ctx.aws, final, ctx.out)  # a new stack gets its protection as soon as it exists
     _summary(ctx, planned.review, final, seconds)
-    history.record(ctx, planned, final)  # a warning, never a failure, when it cannot be written
+    history.record(ctx, planned, final, rollback)  # a warning, never a failure, when it cannot be written
     if adoption.imports(planned.review):
         for line in adoption.next_steps(ctx.command):
             ctx.out.line(line)

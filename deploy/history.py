@@ -51,7 +51,7 @@ from . import diff
 from .aws import aws_errors, caller_account, check_account, error_code
 from .errors import BadInput, DeployError
 from .ui import clean
-from .package import ROOT_FILE, Packaged, template_bucket, uses_transform
+from .package import CONTENT_KEY, ROOT_FILE, Packaged, object_url, template_bucket, uses_transform
 from .stacks import STACK_TYPE, describe
 
 if TYPE_CHECKING:
@@ -68,13 +68,50 @@ def prefix(stack: str) -> str:
     return f"{PREFIX}/{stack}/"
 
 
-def split_url(url: str, bucket: str) -> str | None:
-    """The key of a template URL in our bucket (the virtual-hosted form package.object_url writes); None otherwise,
-    so a record can never make us read another bucket."""
-    parts = urlsplit(url)
-    if parts.scheme != "https" or not (parts.hostname or "").startswith(f"{bucket}.s3."):
-        return None
-    return unquote(parts.path.lstrip("/")) or None
+# Bounds on what is read back: a record is a few hundred bytes; a template at most CloudFormation's 1 MB for a
+# template in S3 (CloudFormation User Guide, "CloudFormation quotas": template body size in an S3 object).
+MAX_RECORD_BYTES = 64 * 1024
+MAX_TEMPLATE_BYTES = 1024 * 1024
+MAX_RECORD_DEPTH = 8  # {"parameters": {...}} is 2 deep
+
+
+class Foreign(ValueError):
+    """A record or template that is not what this tool wrote; the message says why."""
+
+
+def template_key(url: object, bucket: str, region: str, stack: str) -> str:
+    """The key of one of our content-addressed templates (``<stack>/<sha256>.yaml``) when ``url`` is *exactly* the URL
+    ``package.object_url`` gives it in our bucket; :class:`Foreign` otherwise. Exact: another host, user info, a
+    port, a query or a fragment all differ from the rebuilt URL, so a record can never make us read, review or deploy
+    anything but our own object, and what is sent to CloudFormation is always the rebuilt URL, never the record's."""
+    if not isinstance(url, str):
+        raise Foreign("its template URL is not a string")
+    key = unquote(urlsplit(url).path.lstrip("/"))
+    if not CONTENT_KEY.fullmatch(key) or not key.startswith(f"{stack}/"):
+        raise Foreign(f"{url[:200]!r} is not a content-addressed template of {stack}")
+    if url != object_url(bucket, region, key):
+        raise Foreign(f"{url[:200]!r} is not exactly {object_url(bucket, region, key)}")
+    return key
+
+
+def verified(key: str, body: bytes) -> bytes:
+    """``body`` if its SHA-256 is the one its content-addressed key names; :class:`Foreign` otherwise."""
+    if hashlib.sha256(body).hexdigest() != key.rsplit("/", 1)[-1].removesuffix(".yaml"):
+        raise Foreign(f"{key} does not hold the bytes its name's SHA-256 says")
+    return body
+
+
+def parse_template(key: str, body: bytes) -> tuple[str, dict]:
+    """The text and the parsed template of a verified object; :class:`Foreign` for anything that is not a
+    CloudFormation template (not UTF-8, not YAML, not a mapping with a Resources mapping)."""
+    try:
+        text = body.decode("utf-8")
+        template = diff.parse(text)
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise Foreign(f"{key} is not a readable template ({type(e).__name__})") from None
+    if not isinstance(template, dict) or not isinstance(template.get("Resources"), dict):
+        raise Foreign(f"{key} is not a CloudFormation template (no Resources mapping)")
+    return text, template
 
 
 def release_id(when, change_set: str) -> str:
@@ -86,17 +123,26 @@ def release_id(when, change_set: str) -> str:
 # --- recording (apply) --------------------------------------------------------------------------------------------
 
 
-def record(ctx: Ctx, planned: Planned, final: StackInfo) -> dict | None:
+@dataclass(frozen=True)
+class Rollback:
+    """What a rollback's record says: the release it rolled back from (None: the stack ran no recorded release) and
+    the release it restored."""
+
+    rolled_back_from: str | None
+    restored: str
+
+
+def record(ctx: Ctx, planned: Planned, final: StackInfo, rollback: Rollback | None = None) -> dict | None:
     """Write the release ``apply`` just deployed; on any failure warn and go on (the deploy itself succeeded)."""
     try:
-        return _record(ctx, planned, final)
+        return _record(ctx, planned, final, rollback)
     except Exception as e:  # noqa: BLE001 - the stack is deployed: a lost record must not turn success into failure
         ctx.out.warn(f"deployed, but the release was not recorded ({type(e).__name__}: {e}); rollback cannot offer "
                      f"it. To record a deploy of the same state later: {ctx.command('apply')}")
         return None
 
 
-def _record(ctx: Ctx, planned: Planned, final: StackInfo) -> dict:
+def _record(ctx: Ctx, planned: Planned, final: StackInfo, rollback: Rollback | None) -> dict:
     account = caller_account(ctx.aws)
     bucket = template_bucket(ctx.aws, ctx.p, account)
     url = planned.template_url or _deployed_url(ctx, bucket, account)
@@ -114,7 +160,8 @@ def _record(ctx: Ctx, planned: Planned, final: StackInfo) -> dict:
         "changeSetArn": planned.arn,
         "status": final.status,
         "who": who,
-        "commit": _commit(ctx.home),
+        **_commit(ctx.home),
+        **({"rolledBackFrom": rollback.rolled_back_from, "restored": rollback.restored} if rollback else {}),
     }
     body = json.dumps(release, indent=2, sort_keys=True).encode("utf-8")
     with aws_errors():
@@ -153,24 +200,31 @@ def _checksum(ctx: Ctx, bucket: str, account: str, key: str) -> str | None:
     return head.get("ChecksumSHA256", "")
 
 
-def _commit(home: Path) -> str | None:
-    """``GITHUB_SHA`` in GitHub Actions, else ``git rev-parse HEAD`` when this is a git checkout; None otherwise."""
-    if os.environ.get("GITHUB_SHA"):
-        return os.environ["GITHUB_SHA"]
-    try:
-        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=home, capture_output=True, text=True, timeout=5,
-                              check=False)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    commit = done.stdout.strip()
-    return commit if done.returncode == 0 and len(commit) in (40, 64) else None
+def _commit(home: Path) -> dict:
+    """``commit``: ``git rev-parse HEAD`` when this is a git checkout, else ``GITHUB_SHA``, else None; ``dirty``: whether
+    the work tree had changes to tracked or untracked files (``git status --porcelain``), so a release built from an
+    uncommitted edit never looks like that commit; None when unknown."""
+    def git(*argv: str) -> str | None:
+        try:
+            done = subprocess.run(["git", *argv], cwd=home, capture_output=True, text=True, timeout=5, check=False)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout if done.returncode == 0 else None
+
+    head = (git("rev-parse", "HEAD") or "").strip()
+    if len(head) in (40, 64):
+        status = git("status", "--porcelain", "--untracked-files=normal")
+        return {"commit": head, "dirty": None if status is None else bool(status.strip())}
+    return {"commit": os.environ.get("GITHUB_SHA") or None, "dirty": None}
 
 
 # --- reading ------------------------------------------------------------------------------------------------------
 
 
 def releases(ctx: Ctx, bucket: str, account: str) -> list[dict]:
-    """Every recorded release of this stack, newest first (ids sort by time)."""
+    """Every recorded release of this stack, newest first (ids sort by time). A record that is malformed, too large,
+    too deep, foreign (another stack, a template URL that is not exactly one of ours) or unreadable is skipped with
+    one warning naming its key: one bad record never stops ``history`` or ``rollback``."""
     keys = []
     with aws_errors():
         try:
@@ -188,38 +242,88 @@ def releases(ctx: Ctx, bucket: str, account: str) -> list[dict]:
     seen: set[str] = set()
     # newest first across both prefixes: a key's last part is the release id, which sorts by time
     for key in sorted(keys, key=lambda k: (k.rsplit("/", 1)[-1], k.startswith(PREFIX)), reverse=True):
-        if key.rsplit("/", 1)[-1] in seen:  # the same release under both prefixes (copied by hand): once
-            continue
-        seen.add(key.rsplit("/", 1)[-1])
         try:
-            data = json.loads(_get(ctx, bucket, account, key) or b"null")
-        except ValueError:
-            data = None
-        if _valid(data):
-            found.append(data)
-        else:
-            ctx.out.warn(f"s3://{bucket}/{key} is not a release record of ours: skipped")
+            data = _record_of(ctx, bucket, account, key)
+        except Foreign as e:
+            ctx.out.warn(f"s3://{bucket}/{key} is not a release record of ours ({e}): skipped")
+            continue
+        if data is None or data["id"] in seen:  # gone meanwhile; or one release under both prefixes (copied by hand)
+            continue
+        seen.add(data["id"])
+        found.append(data)
     return found
 
 
-def _valid(data) -> bool:
-    """A record as _record writes it: anyone who may write to the bucket may write there too, so the fields used
-    are checked for their type before any is read (the others are shown as text, cleaned by ``Out``)."""
+def _record_of(ctx: Ctx, bucket: str, account: str, key: str) -> dict | None:
+    body = _get(ctx, bucket, account, key, MAX_RECORD_BYTES)
+    if body is None:
+        return None
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise Foreign(f"not JSON: {type(e).__name__}") from None
+    return _valid(data, key, bucket, ctx.p.region, ctx.p.stack_name)
+
+
+def _depth(value, limit: int) -> int:
+    """How deep ``value`` nests (iteratively: no recursion on what a stranger wrote), stopping past ``limit``."""
+    deepest, todo = 0, [(value, 1)]
+    while todo and deepest <= limit:
+        v, d = todo.pop()
+        deepest = max(deepest, d)
+        if isinstance(v, dict):
+            todo += [(x, d + 1) for x in v.values()]
+        elif isinstance(v, list):
+            todo += [(x, d + 1) for x in v]
+    return deepest
+
+
+def _valid(data, key: str, bucket: str, region: str, stack: str) -> dict:
+    """A record as _record writes it, or :class:`Foreign` saying why not. Anyone who may write to the bucket may
+    write there too, so every field used is checked for its type before any is read (the others are shown as text,
+    cleaned by ``Out``), and the template URL must be exactly one of ours (:func:`template_key`)."""
     if not isinstance(data, dict) or not isinstance(data.get("id"), str):
-        return False
+        raise Foreign("no id")
+    if _depth(data, MAX_RECORD_DEPTH) > MAX_RECORD_DEPTH:
+        raise Foreign(f"nested deeper than {MAX_RECORD_DEPTH}")
+    if key.rsplit("/", 1)[-1] != f"{data['id']}.json":
+        raise Foreign("its id is not its name")
+    if data.get("stack") not in (None, stack):
+        raise Foreign(f"a record of another stack, {str(data.get('stack'))[:80]!r}")
     params = data.get("parameters")
-    return (isinstance(params, dict) and all(isinstance(v, str) for v in params.values())
-            and isinstance(data.get("templateUrl"), (str, type(None))))
+    if not (isinstance(params, dict) and all(isinstance(v, str) for v in params.values())):
+        raise Foreign("its parameters are not text")
+    for field_ in ("rollbackOf", "restored", "status", "time", "changeSet"):
+        if data.get(field_) is not None and not isinstance(data[field_], str):
+            raise Foreign(f"{field_} is not text")
+    if data.get("templateUrl") is not None:
+        template_key(data["templateUrl"], bucket, region, stack)
+    return data
 
 
-def _get(ctx: Ctx, bucket: str, account: str, key: str) -> bytes | None:
+def _get(ctx: Ctx, bucket: str, account: str, key: str, limit: int) -> bytes | None:
+    """The object's bytes, None if it is gone; :class:`Foreign` if it is larger than ``limit`` (read no further)."""
     try:
         with aws_errors():
-            return ctx.aws.s3.get_object(Bucket=bucket, Key=key, ExpectedBucketOwner=account)["Body"].read()
+            got = ctx.aws.s3.get_object(Bucket=bucket, Key=key, ExpectedBucketOwner=account)
+            if got.get("ContentLength", 0) > limit:
+                got["Body"].close()
+                raise Foreign(f"larger than {limit} bytes")
+            body = got["Body"].read(limit + 1)
     except ClientError as e:
         if error_code(e) in MISSING:
             return None
         raise
+    if len(body) > limit:
+        raise Foreign(f"larger than {limit} bytes")
+    return body
+
+
+def _template(ctx: Ctx, bucket: str, account: str, key: str) -> tuple[str, dict] | None:
+    """A content-addressed template read back: bounded, checked against the SHA-256 in its key, parsed; None if
+    gone."""
+    body = _get(ctx, bucket, account, key, MAX_TEMPLATE_BYTES)
+    return None if body is None else parse_template(key, verified(key, body))
 
 
 def current(ctx: Ctx, found: list[dict], info: StackInfo | None, bucket: str, account: str) -> str | None:
@@ -235,9 +339,13 @@ def current(ctx: Ctx, found: list[dict], info: StackInfo | None, bucket: str, ac
             with aws_errors():
                 deployed = diff.parse(ctx.aws.cfn.get_template(StackName=info.id, TemplateStage="Original")
                                       ["TemplateBody"])
-        key = split_url(release["templateUrl"], bucket)
-        body = _get(ctx, bucket, account, key) if key else None
-        if body is not None and diff.parse(body.decode("utf-8")) == deployed:
+        key = template_key(release["templateUrl"], bucket, ctx.p.region, ctx.p.stack_name)
+        try:
+            read = _template(ctx, bucket, account, key)
+        except Foreign as e:
+            ctx.out.warn(f"release {release['id']}: {e}")
+            continue
+        if read is not None and read[1] == deployed:
             return release["id"]
     return None
 
@@ -268,7 +376,12 @@ def history_cmd(ctx: Ctx, json_file: Path | None = None) -> int:
 
         fields = [shown(r.get("time")), f"image {shown(params.get('ImageTag'))}",
                   f"desired {shown(params.get('DesiredCount'))}", shown(r.get("status")), shown(r.get("changeSet")),
-                  f"by {shown(r.get('who'))}"] + ([f"commit {shown(r['commit'])[:12]}"] if r.get("commit") else [])
+                  f"by {shown(r.get('who'))}"] + ([f"commit {shown(r['commit'])[:12]}"
+                                                   + (" (dirty work tree)" if r.get("dirty") else "")]
+                                                  if r.get("commit") else [])
+        if r.get("restored"):
+            fields.append(f"ROLLBACK from {shown(r.get('rolledBackFrom') or 'an unrecorded state')} "
+                          f"to {shown(r['restored'])}")
         ctx.out.line(f"{mark} " + "  ".join(fields))
         ctx.out.line(f"    id {clean(r['id'])}")
     if now is None and info is not None and info.exists:
@@ -310,7 +423,8 @@ def rollback(ctx: Ctx, to: str | None = None, yes: bool = False, allow_data_loss
     opts = commands.PlanOptions(image_tag=params.get("ImageTag"), desired_count=_count(ctx, release),
                                 role_arn=role_arn, wait=wait)
     return commands.apply(ctx, opts, yes=yes, allow_data_loss=allow_data_loss,
-                          source=lambda _ctx, _account: target.packaged)
+                          source=lambda _ctx, _account: target.packaged,
+                          rollback=Rollback(rolled_back_from=now, restored=release["id"]))
 
 
 def _pick(ctx: Ctx, found: list[dict], now: str | None, to: str | None) -> dict:
@@ -323,10 +437,14 @@ def _pick(ctx: Ctx, found: list[dict], now: str | None, to: str | None) -> dict:
                 return r
         raise BadInput(f"no release {to!r} of {ctx.p.stack_name}", f"pick an id from: {ctx.command('history')}")
     ids = [r["id"] for r in found]
-    older = found[ids.index(now) + 1:] if now in ids else found
+    deployed = next((r for r in found if r["id"] == now), None)
+    if deployed is not None and deployed.get("restored") in ids:
+        # the stack runs a rollback: go on back from the release it restored, never forward to what it undid
+        older = found[ids.index(deployed["restored"]) + 1:]
+    else:
+        older = found[ids.index(now) + 1:] if now in ids else found
     if now is None and found:
         ctx.out.warn(f"{ctx.p.stack_name} runs no recorded release: rolling back to the newest good one")
-    deployed = next((r for r in found if r["id"] == now), None)
     for r in older:
         same = deployed is not None and (r.get("templateUrl"), r.get("parameters")) == (
             deployed.get("templateUrl"), deployed.get("parameters"))
@@ -348,41 +466,43 @@ def _count(ctx: Ctx, release: dict) -> int | None:
 
 
 def _load(ctx: Ctx, release: dict, bucket: str, account: str) -> Target:
-    """The release's root and every nested template it names, read back from S3; refuse if any is gone."""
+    """The release's root and every nested template it names, read back from S3 and each checked against the SHA-256
+    in its key before anything is planned; refuse if any is gone or is not what its name says. The URLs handed on
+    are rebuilt from bucket, region and key (:func:`template_key`), never the recorded strings."""
     params = release.get("parameters") or {}
     forward = [*(["--image-tag", params["ImageTag"]] if params.get("ImageTag") else []),
                *(["--desired-count", params["DesiredCount"]] if params.get("DesiredCount") in ("0", "1") else [])]
+    instead = f"deploy the same image with today's templates instead: {ctx.command('apply', *forward)}"
 
-    def gone(url: str) -> DeployError:
-        return DeployError(f"release {release['id']} cannot be restored: {url} is gone (the template bucket expires "
-                           "objects 365 days after their first upload, or it was deleted)",
-                           f"deploy the same image with today's templates instead: "
-                           f"{ctx.command('apply', *forward)}")
+    def gone(key: str) -> DeployError:
+        return DeployError(f"release {release['id']} cannot be restored: s3://{bucket}/{key} is gone (the template "
+                           "bucket expires objects 365 days after their first upload, or it was deleted)", instead)
 
-    root_url = release["templateUrl"]
-    root_key = split_url(root_url, bucket)
-    body = _get(ctx, bucket, account, root_key) if root_key else None
-    if body is None:
-        raise gone(root_url)
-    root_text = body.decode("utf-8")
-    root = diff.parse(root_text)
+    def read(url: object) -> tuple[str, str, dict]:
+        try:
+            key = template_key(url, bucket, ctx.p.region, ctx.p.stack_name)
+            got = _template(ctx, bucket, account, key)
+        except Foreign as e:
+            raise DeployError(f"release {release['id']} is refused: {e}", instead) from None
+        if got is None:
+            raise gone(key)
+        return key, *got
+
+    root_key, root_text, root = read(release["templateUrl"])
+    root_url = object_url(bucket, ctx.p.region, root_key)
     loaded = {templates.ROOT: root}
     urls, bodies = {}, [root_text]
-    for logical_id, resource in sorted((root.get("Resources") or {}).items()):
-        url = (resource.get("Properties") or {}).get("TemplateURL")
-        if resource.get("Type") != STACK_TYPE or not isinstance(url, str):
+    for logical_id, resource in sorted(root["Resources"].items()):
+        if not isinstance(resource, dict) or resource.get("Type") != STACK_TYPE:
             continue
-        key = split_url(url, bucket)
-        child = _get(ctx, bucket, account, key) if key else None
-        if child is None:
-            raise gone(url)
+        key, text, child = read((resource.get("Properties") or {}).get("TemplateURL"))
         stem = diff.stem_of(logical_id)
-        urls[stem] = url
-        bodies.append(child.decode("utf-8"))
-        loaded[stem] = diff.parse(bodies[-1])
-    ctx.out.line(f"release {release['id']}: root and {len(urls)} nested template(s) found in s3://{bucket}")
+        urls[stem] = object_url(bucket, ctx.p.region, key)
+        bodies.append(text)
+        loaded[stem] = child
+    ctx.out.line(f"release {release['id']}: root and {len(urls)} nested template(s) found in s3://{bucket}, each "
+                 "the bytes its SHA-256 name says")
     ctx.out.line(f"root template: {root_url}")
     packaged = Packaged(bucket, root_url, Path(ROOT_FILE), root_text, urls, skipped=[root_key, *urls.values()],
                         has_transform=any(map(uses_transform, bodies)), templates=loaded)
     return Target(release, packaged)
-

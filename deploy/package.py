@@ -73,6 +73,9 @@ def object_url(bucket: str, region: str, key: str) -> str:
 # and the main plan and deploy roles never read it (templates/ci.py), so a pull request cannot replace what main runs.
 
 
+CONTENT_KEY = re.compile(r"[A-Za-z][-A-Za-z0-9]*/[0-9a-f]{64}\.yaml")  # <stack>/<sha256>.yaml (content_key)
+
+
 def content_key(stack_name: str, body: str, key_prefix: str = "") -> str:
     prefix = f"{key_prefix}/" if key_prefix else ""
     return f"{prefix}{stack_name}/{hashlib.sha256(body.encode('utf-8')).hexdigest()}.yaml"

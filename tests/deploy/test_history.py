@@ -82,6 +82,7 @@ def test_history_lists_newest_first_and_marks_the_deployed_one(two_releases, cli
 
 def test_rollback_restores_the_previous_release_and_records_it(two_releases, cli):
     v1, v2 = records()[1], records()[0]
+    assert "restored" not in v2 and "rolledBackFrom" not in v2
     result = cli("rollback", "--env", "dev", "--yes")
     assert result.code == 0, result.out + result.err
     assert parameters()["ImageTag"] == "v1"
@@ -90,12 +91,33 @@ def test_rollback_restores_the_previous_release_and_records_it(two_releases, cli
     newest = records()
     assert len(newest) == 3 and newest[0]["parameters"]["ImageTag"] == "v1"
     assert newest[0]["templateUrl"] == v1["templateUrl"]  # the recorded root, not a new package
-    # the rollback is now deployed; rolling back again goes to the release before it (v2)
+    assert (newest[0]["rolledBackFrom"], newest[0]["restored"]) == (v2["id"], v1["id"])
     listed = cli("history", "--env", "dev")
-    assert next(line for line in listed.out.splitlines() if line.startswith("* ")).count("image v1") == 1
+    deployed_line = next(line for line in listed.out.splitlines() if line.startswith("* "))
+    assert deployed_line.count("image v1") == 1 and f"ROLLBACK from {v2['id']} to {v1['id']}" in deployed_line
+    # rolling back again walks further back, never forward to what the rollback undid: there is nothing before v1
     again = cli("rollback", "--env", "dev", "--yes")
-    assert again.code == 0, again.out + again.err
-    assert parameters()["ImageTag"] == "v2" and f"to release {v2['id']}" in again.out
+    assert again.code == 1 and "no earlier good release" in again.err
+    assert parameters()["ImageTag"] == "v1"
+
+
+def test_repeated_rollbacks_walk_back_and_a_forward_apply_resets_the_target(two_releases, cli):
+    """R1 v1, R2 v2, R3 v3 deployed in turn; rollback deploys R2 (R4, "from R3"), again R1 (R5), not R3; a forward
+    apply (R6) makes R5 the rollback target."""
+    assert cli("apply", "--env", "dev", "--image-tag", "v3", "--yes").code == 0
+    r3, r2, r1 = records()
+    assert [r["parameters"]["ImageTag"] for r in (r1, r2, r3)] == ["v1", "v2", "v3"]
+    assert cli("rollback", "--env", "dev", "--yes").code == 0
+    r4 = records()[0]
+    assert parameters()["ImageTag"] == "v2" and (r4["rolledBackFrom"], r4["restored"]) == (r3["id"], r2["id"])
+    assert cli("rollback", "--env", "dev", "--yes").code == 0
+    r5 = records()[0]
+    assert parameters()["ImageTag"] == "v1" and (r5["rolledBackFrom"], r5["restored"]) == (r4["id"], r1["id"])
+    assert cli("apply", "--env", "dev", "--image-tag", "v6", "--yes").code == 0
+    assert "restored" not in records()[0]  # a forward apply is no rollback
+    back = cli("rollback", "--env", "dev", "--yes")
+    assert back.code == 0 and f"to release {r5['id']}" in back.out
+    assert parameters()["ImageTag"] == "v1"
 
 
 def test_rollback_to_a_named_release(two_releases, cli):
@@ -128,7 +150,8 @@ def test_rollback_refuses_when_a_template_of_the_release_is_gone(two_releases, c
     stacks_before = cfn().list_change_sets(StackName=STACK)["Summaries"]
     result = cli("rollback", "--env", "dev", "--yes")
     assert result.code == 1
-    assert f"release {v1['id']} cannot be restored: {child} is gone" in result.err
+    assert f"release {v1['id']} cannot be restored: s3://{bucket()}/{child.split('.amazonaws.com/', 1)[1]} is gone" \
+        in result.err
     assert fix_of(result.err) == ("deploy the same image with today's templates instead: python generate.py apply "
                                   "--env dev --image-tag v1 --desired-count " + v1["parameters"]["DesiredCount"])
     assert parameters()["ImageTag"] == "v2"
@@ -174,13 +197,13 @@ def test_rollback_of_a_busy_stack_is_refused(two_releases, cli, monkeypatch):
     assert parameters()["ImageTag"] == "v2"
 
 
-def test_git_commit_comes_from_github_sha(monkeypatch, tmp_path):
+def test_outside_a_checkout_the_commit_comes_from_github_sha(monkeypatch, tmp_path):
     from deploy.history import _commit
 
     monkeypatch.setenv("GITHUB_SHA", "a" * 40)
-    assert _commit(tmp_path) == "a" * 40
+    assert _commit(tmp_path) == {"commit": "a" * 40, "dirty": None}  # not a git checkout: the work tree is unknown
     monkeypatch.delenv("GITHUB_SHA")
-    assert _commit(tmp_path) is None  # not a git checkout
+    assert _commit(tmp_path) == {"commit": None, "dirty": None}
 
 
 
@@ -239,7 +262,7 @@ def test_a_foreign_object_under_history_is_skipped_and_fields_are_shown_as_data(
     s3().put_object(Bucket=name, Key=f"history/{STACK}/{forged['id']}.json", Body=json.dumps(forged).encode())
     result = cli("history", "--env", "dev")
     assert result.code == 0, result.err
-    assert "29991231T000000.000000Z-junk.json is not a release record of ours: skipped" in result.out + result.err
+    assert "29991231T000000.000000Z-junk.json is not a release record of ours (no id): skipped" in result.out
     assert "\x1b" not in result.out and "\n* 2099" not in result.out
     assert sum(1 for line in result.out.splitlines() if "image v" in line) == 3
 
@@ -265,3 +288,103 @@ def test_rollback_keeps_applys_data_loss_guard(two_releases, cli, monkeypatch):
     allowed = cli("rollback", "--env", "dev", "--yes", "--allow-data-loss")
     assert allowed.code == 0, allowed.out + allowed.err
     assert "--allow-data-loss given" in allowed.out + allowed.err and parameters()["ImageTag"] == "v1"
+
+
+# --- provenance: nothing read back is trusted unchecked ----------------------------------------------------------
+
+
+def _forge(name: str, record: dict) -> None:
+    s3().put_object(Bucket=name, Key=f"releases/{STACK}/{record['id']}.json", Body=json.dumps(record).encode())
+
+
+@pytest.mark.parametrize("form", [
+    "https://{b}.s3.us-west-2.amazonaws.com.attacker.example/{k}",
+    "https://{b}.s3.evil.s3.us-west-2.amazonaws.com/{k}",
+    "https://x@{b}.s3.us-west-2.amazonaws.com/{k}",
+    "https://{b}.s3.us-west-2.amazonaws.com:8443/{k}",
+    "https://{b}.s3.us-west-2.amazonaws.com/{k}?versionId=1",
+    "https://{b}.s3.us-west-2.amazonaws.com/{k}#f",
+    "http://{b}.s3.us-west-2.amazonaws.com/{k}",
+    "https://other-bucket.s3.us-west-2.amazonaws.com/{k}",
+])
+def test_a_record_whose_url_is_not_exactly_ours_is_refused_and_never_sent(two_releases, cli, form):
+    name = bucket()
+    v1 = records()[1]
+    key = v1["templateUrl"].split(".amazonaws.com/", 1)[1]
+    forged = {**v1, "id": "29991231T000000.000000Z-forged", "templateUrl": form.format(b=name, k=key)}
+    _forge(name, forged)
+    listed = cli("history", "--env", "dev")
+    assert listed.code == 0, listed.err
+    assert f"releases/{STACK}/{forged['id']}.json is not a release record of ours" in listed.out + listed.err
+    assert forged["id"] not in listed.out.replace(f"{forged['id']}.json", "")
+    refused = cli("rollback", "--env", "dev", "--to", forged["id"], "--yes")
+    assert refused.code == 2 and f"no release {forged['id']!r}" in refused.err
+    assert parameters()["ImageTag"] == "v2"
+
+
+def test_a_template_whose_bytes_are_not_its_hash_is_refused_before_planning(two_releases, cli):
+    v1 = records()[1]
+    key = v1["templateUrl"].split(".amazonaws.com/", 1)[1]
+    s3().put_object(Bucket=bucket(), Key=key, Body=b"Resources: {}\n")  # someone with write access replaced it
+    before = cfn().list_change_sets(StackName=STACK)["Summaries"]
+    result = cli("rollback", "--env", "dev", "--yes")
+    assert result.code == 1
+    # v1 and v2 share the root (only ImageTag differs): whichever is picked, the bytes are checked and refused
+    assert f"is refused: {key} does not hold the bytes its name's SHA-256 says" in result.err
+    assert cfn().list_change_sets(StackName=STACK)["Summaries"] == before and parameters()["ImageTag"] == "v2"
+
+
+@pytest.mark.parametrize("body, why", [
+    (b"\xff\xfe\x00not utf-8", "is not a readable template (UnicodeDecodeError)"),
+    (b"- a\n- list\n", "is not a CloudFormation template (no Resources mapping)"),
+])
+def test_a_template_that_is_not_one_is_refused_naming_it(two_releases, cli, body, why):
+    """Its hash matches its name (anyone who may write <stack>/ could upload it): still refused, never exit 70."""
+    import hashlib
+
+    name = bucket()
+    key = f"{STACK}/{hashlib.sha256(body).hexdigest()}.yaml"
+    s3().put_object(Bucket=name, Key=key, Body=body)
+    rid = "29991231T000000.000000Z-odd"
+    _forge(name, {**records()[1], "id": rid, "templateUrl": f"https://{name}.s3.{REGION}.amazonaws.com/{key}"})
+    assert cli("history", "--env", "dev").code == 0
+    result = cli("rollback", "--env", "dev", "--to", rid, "--yes")
+    assert result.code == 1 and f"release {rid} is refused: {key} {why}" in result.err
+
+
+@pytest.mark.parametrize("body", [
+    b"[" * 50000 + b"]" * 50000,  # a RecursionError for a recursive parser
+    json.dumps({"id": "x", "parameters": {}, "deep": [[[[[[[[[[1]]]]]]]]]]}).encode(),
+    b"\xff\xfe not utf-8",
+    b"{" + b" " * (70 * 1024) + b"}",  # over the size bound
+])
+def test_a_malformed_record_is_skipped_with_one_warning(two_releases, cli, body):
+    key = f"releases/{STACK}/29991231T000000.000000Z-bad.json"
+    s3().put_object(Bucket=bucket(), Key=key, Body=body)
+    listed = cli("history", "--env", "dev")
+    assert listed.code == 0, listed.err
+    warnings = [line for line in (listed.out + listed.err).splitlines() if key in line]
+    assert len(warnings) == 1 and "is not a release record of ours" in warnings[0] and "skipped" in warnings[0]
+    rolled = cli("rollback", "--env", "dev", "--yes")
+    assert rolled.code == 0, rolled.err
+    assert parameters()["ImageTag"] == "v1"
+
+
+def test_a_release_from_a_dirty_work_tree_says_so(deployed, cli, project):
+    import subprocess
+
+    def git(*argv):
+        subprocess.run(["git", *argv], cwd=project, check=True, capture_output=True)
+
+    git("init", "-q")
+    git("-c", "user.email=t@example.com", "-c", "user.name=t", "add", "params")
+    git("-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "params")
+    assert cli("apply", "--env", "dev", "--image-tag", "v2", "--yes").code == 0
+    clean = records()[0]
+    assert len(clean["commit"]) == 40 and clean["dirty"] is True  # output/ and the review files are untracked
+    git("add", "-A")
+    git("-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "all")
+    assert cli("apply", "--env", "dev", "--image-tag", "v3", "--yes").code == 0
+    assert records()[0]["dirty"] is False
+    listed = cli("history", "--env", "dev")
+    assert sum("(dirty work tree)" in line for line in listed.out.splitlines()) == 1

@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 from templates._common import TOOL, identity_stack_name
 from templates.ci import PULL_REQUEST_PREFIX
 from templates.config import EnvParams
-from templates import IDENTITY as templates_identity, build_all as templates_build_all
+from templates import IDENTITY as templates_identity, app_templates as templates_app, build_all as templates_build_all
 from templates.root import Param
 
 from . import adopt as adoption
@@ -318,8 +318,10 @@ def _plan(ctx: Ctx, opts: PlanOptions, source: Callable[[Ctx, str], Packaged] | 
     account = check_account(ctx.aws, ctx.p.account_id, ctx.env)
     info = _ready(ctx, describe(ctx.aws, ctx.p.stack_name), opts.wait, "plan")
     cs_type = change_set_type(info, ctx.p)
+    given = source(ctx, account) if source else None  # rollback: a release's templates, read back and verified
     checks = preflight.run(ctx, account, info, opts.image_tag, opts.desired_count, opts.adopt, opts.role_arn,
-                           pull_request=bool(opts.key_prefix))
+                           pull_request=bool(opts.key_prefix),
+                           templates=templates_app(given.templates) if given else None)
     if any(c.status == preflight.BLOCK for c in checks):
         preflight.write_blocked(ctx.p.stack_name, checks, opts.json_file, opts.markdown_file)
     preflight.enforce(ctx, checks)  # before anything is uploaded or created
@@ -329,8 +331,7 @@ def _plan(ctx: Ctx, opts: PlanOptions, source: Callable[[Ctx, str], Packaged] | 
         def adjust(built: dict[str, dict]) -> None:
             adopted.extend(adoption.find(ctx.aws, ctx.p.stack_name, built))
             adoption.as_found(built, adopted)
-    packaged = source(ctx, account) if source else _package(ctx, account, adjust if opts.adopt else None,
-                                                            opts.key_prefix)
+    packaged = given or _package(ctx, account, adjust if opts.adopt else None, opts.key_prefix)
     req = _request(ctx, info, cs_type, packaged, opts)
     if adopted:
         req = replace(req, import_existing=True)

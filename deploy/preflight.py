@@ -82,6 +82,9 @@ class Facts:
     adopt: bool = False  # plan --adopt: what ImportExistingResources can import by name is imported, not a collision
     role_arn: str | None = None  # plan --role-arn: the CloudFormation execution role to simulate
     pull_request: bool = False  # plan --pull-request: proposes changes, so a stale identity stack is expected
+    # rollback: the release's own templates (root and nested, read back and verified), checked instead of today's
+    templates: dict[str, dict] | None = None
+    acts_as_role: bool = False  # CloudFormation acts as a role (--role-arn given, or the stack's RoleARN)
 
 
 # --- placeholders (offline) ------------------------------------------------------------------------------------------
@@ -140,8 +143,9 @@ def refuse_placeholders(ctx) -> None:
 
 def run(ctx, account: str, info: StackInfo | None, image_tag: str | None = None,
         desired_count: int | None = None, adopt: bool = False, role_arn: str | None = None,
-        pull_request: bool = False) -> list[Check]:
-    """Every check, concurrently; the result in a fixed order."""
+        pull_request: bool = False, templates: dict[str, dict] | None = None) -> list[Check]:
+    """Every check, concurrently; the result in a fixed order. ``templates``: what will be deployed when it is not
+    what the params build today (``rollback``: a release's templates); the checks that read templates read those."""
     for service in SERVICES:  # make the clients before the threads: creating them is not thread-safe
         ctx.aws.client(service)
     deployed = info.parameters if info and info.exists else {}
@@ -149,8 +153,10 @@ def run(ctx, account: str, info: StackInfo | None, image_tag: str | None = None,
                   image_tag or deployed.get(Param.ImageTag) or ctx.p.image.default_tag,
                   desired_count if desired_count is not None else int(deployed.get(Param.DesiredCount,
                                                                                    ctx.p.service.desired_count)),
-                  adopt, role_arn, pull_request)
+                  adopt, role_arn, pull_request, templates, bool(role_arn or (info and info.role_arn)))
     checks = [c for c in CHECKS if c is not _oidc or ctx.p.ci is not None]
+    if templates is not None:
+        checks.append(_release_iam)
     with aws_errors(), ThreadPoolExecutor(max_workers=WORKERS) as pool:
         results = list(pool.map(lambda check: _guarded(check, ctx, facts), checks))
     return [c for found in results for c in found]
@@ -508,6 +514,8 @@ def _simulated_permissions(ctx, facts: Facts) -> list[Check]:
         return [Check(SKIP, what, "not run: simulated only for plan --role-arn (the CloudFormation execution role "
                                   "that CI passes; the caller's own credentials are not what CloudFormation uses)")]
     built = {name: t.to_dict() for name, t in build_all(ctx.p).items()}
+    if facts.templates is not None:  # a release: its app templates, with today's identity stack (the role's policies)
+        built = {**facts.templates, "identity": built["identity"]} if "identity" in built else dict(facts.templates)
     asked, unmapped = simulate.probes(ctx.p, built, facts.account, role.split(":")[1], role)
     try:
         found = simulate.simulate(ctx.aws.client("iam"), role, asked)
@@ -531,12 +539,16 @@ def _simulated_permissions(ctx, facts: Facts) -> list[Check]:
         else:
             denied.setdefault((f.resource, f.decision), []).append(f)
     retry = ctx.command("plan", "--role-arn", role)
+    # a release (rollback) that needs what today's role does not grant: the way out is forward, not a wider role
+    forward = (f"the release needs a permission today's execution role does not grant: deploy the same image with "
+               f"today's templates instead: {ctx.command('apply', '--image-tag', facts.image_tag)}")
     for (resource, decision), fs in sorted(denied.items()):
         actions = sorted({f.action for f in fs})
         by = sorted({s for f in fs for s in f.statements})
         why = "denied by " + ", ".join(by) if decision == "explicitDeny" and by else (
             "explicitly denied" if decision == "explicitDeny" else "no statement allows it")
         out.append(Check(BLOCK, f"execution role: {', '.join(actions)} on {resource}", f"{decision}: {why}",
+                         forward if facts.templates is not None else
                          f"grant it to {simulate.EXECUTION_ROLE} (templates/ci.py), deploy the identity stack with "
                          f"{ctx.command('bootstrap')}, then: {retry}"))
     for (resource, missing), fs in sorted(undecided.items()):
@@ -577,6 +589,26 @@ def _identity(ctx, facts: Facts) -> list[Check]:
         return [Check(level, what, "differs from the templates (IAM changes are an operator's deploy): "
                       + (", ".join(changed) if changed else "the template"), fix)]
     return [Check(PASS, what, f"{found.status}, as the templates build it")]
+
+
+def _release_iam(ctx, facts: Facts) -> list[Check]:
+    """A release recorded before the identity stack existed may hold IAM resources in its app stacks. Deployed as
+    the execution role, which writes no IAM (templates/ci.py), it would fail half way: refused before any change
+    set, with the forward deploy of the same image as the way out."""
+    what = "release templates: IAM"
+    found = sorted(f"{stem}/{logical_id} ({r.get('Type')})" for stem, t in (facts.templates or {}).items()
+                   for logical_id, r in (t.get("Resources") or {}).items()
+                   if isinstance(r, dict) and str(r.get("Type", "")).startswith("AWS::IAM::"))
+    if not found:
+        return [Check(PASS, what, "no IAM resource in the app stacks, as the identity stack requires")]
+    forward = ctx.command("apply", "--image-tag", facts.image_tag)
+    evidence = (f"{len(found)} IAM resource(s) in the app stacks ({', '.join(found[:4])}{', ...' if len(found) > 4 else ''}): "
+                "recorded before the identity stack held every IAM resource")
+    if facts.acts_as_role:
+        return [Check(BLOCK, what, evidence + "; the execution role writes no IAM, so the update would fail half way",
+                      f"deploy the same image with today's templates instead: {forward}")]
+    return [Check(WARN, what, evidence + "; they would be created again beside the identity stack's roles",
+                  f"prefer the forward deploy of the same image: {forward}")]
 
 
 CHECKS = (_identity, _cluster, _service, _log_group, _generated_secrets, _oidc, _network, _hosted_zone, _certificate,

@@ -388,3 +388,74 @@ def test_a_release_from_a_dirty_work_tree_says_so(deployed, cli, project):
     assert records()[0]["dirty"] is False
     listed = cli("history", "--env", "dev")
     assert sum("(dirty work tree)" in line for line in listed.out.splitlines()) == 1
+
+
+# --- rollback preflights the release it would deploy -------------------------------------------------------------
+
+
+def _release_with(name: str, root: str, base: dict) -> dict:
+    import hashlib
+
+    key = f"{STACK}/{hashlib.sha256(root.encode()).hexdigest()}.yaml"
+    s3().put_object(Bucket=name, Key=key, Body=root.encode())
+    record = {**base, "id": "29991231T000000.000000Z-old", "templateUrl": f"https://{name}.s3.{REGION}.amazonaws.com/{key}"}
+    _forge(name, record)
+    return record
+
+
+OLD_ROOT = """AWSTemplateFormatVersion: '2010-09-09'
+Parameters:
+  ImageTag: {Type: String}
+  DesiredCount: {Type: Number}
+Resources:
+  TaskRole:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument: {Version: '2012-10-17', Statement: []}
+  Queue:
+    Type: AWS::SQS::Queue
+"""
+
+
+def test_rollback_preflights_the_release_s_own_templates(two_releases, cli, monkeypatch):
+    """A release recorded before the identity stack (IAM in the app stacks) is refused before any change set when
+    CloudFormation acts as the execution role; the simulation asks about the release's resources, not today's."""
+    from deploy import simulate
+
+    asked_types = []
+
+    def answer(iam, role_arn, asked):
+        asked_types.append(asked)
+        return [simulate.Finding(a, r, "implicitDeny" if a == "logs:PutRetentionPolicy" else "allowed")
+                for x in asked for a in x.actions for r in x.resources]
+
+    monkeypatch.setattr(simulate, "simulate", answer)
+    release = _release_with(bucket(), OLD_ROOT, records()[1])
+    before = cfn().list_change_sets(StackName=STACK)["Summaries"]
+    role = "arn:aws:iam::123456789012:role/wwhd-dev-cloudformation-execution"
+    result = cli("rollback", "--env", "dev", "--to", release["id"], "--role-arn", role, "--yes")
+    assert result.code == 1, result.out + result.err
+    out = " ".join(result.out.split())
+    assert "BLOCK release templates: IAM: 1 IAM resource(s) in the app stacks (root/TaskRole (AWS::IAM::Role))" in out
+    assert "deploy the same image with today's templates instead: python generate.py apply --env dev" in out
+    # the release's queue has no ARN rule: it was looked at (today's templates have none)
+    assert "WARN execution role: AWS::SQS::Queue: not simulated" in out
+    assert asked_types and not any("logs:PutRetentionPolicy" in x.actions for x in asked_types[0])  # no log group
+    assert cfn().list_change_sets(StackName=STACK)["Summaries"] == before and parameters()["ImageTag"] == "v2"
+
+
+def test_rollback_refuses_a_release_that_needs_what_the_role_lacks_with_the_forward_fix(two_releases, cli,
+                                                                                        monkeypatch):
+    from deploy import simulate
+
+    monkeypatch.setattr(simulate, "simulate", lambda iam, role_arn, asked: [
+        simulate.Finding(a, r, "implicitDeny" if a == "logs:PutRetentionPolicy" else "allowed")
+        for x in asked for a in x.actions for r in x.resources])
+    role = "arn:aws:iam::123456789012:role/wwhd-dev-cloudformation-execution"
+    result = cli("rollback", "--env", "dev", "--role-arn", role, "--yes")
+    assert result.code == 1
+    out = " ".join(result.out.split())
+    assert "BLOCK execution role: logs:PutRetentionPolicy" in out
+    assert ("the release needs a permission today's execution role does not grant: deploy the same image with "
+            "today's templates instead: python generate.py apply --env dev") in out
+    assert parameters()["ImageTag"] == "v2"

@@ -120,14 +120,5 @@ PRICES: dict[str, Price] = {
     "nat_gateway_hour": Price(0.045, "NAT gateway-hour", NAT, "us-west-2 in a third-party region table"),
 }
 
-# Services our templates use that have no charge of their own (said in the estimate's notes).
-FREE = {
-    "acm_public_certificate": "https://aws.amazon.com/certificate-manager/pricing/ (public certificates used with ELB: "
-                              "no charge)",
-    "route53_alias_to_elb": f"{ROUTE53} (queries to alias A records mapped to Elastic Load Balancing: no charge; "
-                            "selleo.com TIL quotes the page)",
-}
-
-
 def price(key: str) -> float:
     return PRICES[key].usd

@@ -58,7 +58,6 @@ def _or_unconfirmed(pattern: str) -> str:
 
 
 SECRET_ARN_PATTERN = r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$"
-SecretArn = Annotated[str, StringConstraints(pattern=SECRET_ARN_PATTERN)]
 SecretArnOrUnconfirmed = Annotated[str, StringConstraints(pattern=_or_unconfirmed(SECRET_ARN_PATTERN))]
 SecretName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9/_+=.@-]{1,512}$")]
 DomainName = Annotated[

@@ -39,7 +39,15 @@ def _set(d: dict, dotted: str, value) -> dict:
     return d
 
 
-_DELETE = object()
+class _Delete:
+    """Marks a key to delete. Its repr is fixed, so parametrized test ids are the same in every process (pytest-xdist
+    requires every worker to collect the same ids; an ``object()`` would put its memory address into them)."""
+
+    def __repr__(self) -> str:
+        return "DELETE"
+
+
+_DELETE = _Delete()
 
 
 def _refusal(tmp_path: Path, env: str, data) -> ParamsError:

@@ -237,3 +237,50 @@ def test_a_removed_statement_is_the_block_naming_what_it_granted(monkeypatch, si
     assert hit, [c.subject for c in blocks]
     assert hit[0].evidence == "implicitDeny: no statement allows it"
     assert "templates/ci.py" in hit[0].fix and f"--role-arn {s.role_arn}" in hit[0].fix
+
+
+def test_the_context_is_what_decides_a_conditioned_grant():
+    """The ec2:Vpc the probes carry is evaluated, not ignored: the same network interface in another VPC is denied
+    (templates/ci.py MountTargetNetworkInterfaces pins the environment's VPC)."""
+    s = Setup(load_params("prod"))
+    probe = next(x for x in s.asked if "ec2:CreateNetworkInterface" in x.actions and any(
+        ":network-interface/" in r for r in x.resources))
+    (key, _, (vpc,)), = probe.context
+    eni = next(r for r in probe.resources if ":network-interface/" in r)
+    asked = [Request("execution", "ec2:CreateNetworkInterface", eni, ((key, v),)) for v in (vpc, vpc + "0")]
+    assert [v.result for v in s.engine.judge(asked)] == ["Allowed", "ImplicitlyDenied"]
+
+
+# Statements of the execution role no probe needs, and why (each other statement, removed, must deny some probe).
+NOT_PROBED = {
+    "SecurityGroupRuleResources": "Authorize* on the optional security-group-rule type (tags on new rules); the "
+                                  "reference marks only security-group required for them, and the probes ask those",
+}
+
+
+def test_every_statement_of_the_role_is_needed_by_some_probe():
+    """Mutation, one statement at a time (all judged in one engine run): removing any statement of the rendered role
+    denies at least one probe, so a grant lost in an edit of templates/ci.py is a BLOCK in plan --role-arn."""
+    from .iam_engine import PolicySet
+
+    s = Setup(load_params("prod"))
+    base = [q for probe in s.asked for q in s.requests(probe)]
+    sids = [(i, j, st.get("Sid")) for i, pol in enumerate(s.policies.identity)
+            for j, st in enumerate(pol["policy"]["Statement"])]
+    requests = []
+    for i, j, sid in sids:
+        identity = copy.deepcopy(s.policies.identity)
+        removed = identity[i]["policy"]["Statement"].pop(j)
+        s.engine.sets[sid] = PolicySet(s.policies.principal, identity)
+        # only the probes of an action the statement names can change (all are allowed with it: the test above)
+        names = removed["Action"] if isinstance(removed["Action"], list) else [removed["Action"]]
+        requests += [Request(sid, q.action, q.resource, q.context) for q in base
+                     if any(fnmatch.fnmatchcase(q.action.lower(), a.lower()) for a in names)]
+    verdicts = s.engine.judge(requests)
+    kept = {sid: copy.deepcopy(s.engine.sets[sid].identity) for _, _, sid in sids}
+    denied: dict[str, list[str]] = {}
+    for v in verdicts:
+        s.policies.identity = kept[v.request.identity]  # _matched reads the set's statements
+        if _result(s, v) != "Allowed":
+            denied.setdefault(v.request.identity, []).append(f"{v.request.action} on {v.request.resource}")
+    assert sorted(sid for _, _, sid in sids if sid not in denied) == sorted(NOT_PROBED)

@@ -22,7 +22,8 @@ the resource's own ARN where it is of that type, else the environment's resource
 change, not the hosted zone). An action the reference lists without a resource type (``STAR_ONLY``) is asked on
 ``*``. Where the reference marks one type per kind of load balancer or listener required (Elastic Load Balancing
 V2's ``listener/app``, ``listener/gwy``, ``listener/net``), only the kind the templates create is asked; where it
-marks none required, the listed type the resource is of. ``iam:CreateServiceLinkedRole`` is asked on the service's
+marks none required, the listed type the resource is of (the reference: "If the resource type is optional ... you
+can choose to use one of the optional resource types"). ``iam:CreateServiceLinkedRole`` is asked on the service's
 own linked role (``templates/ci.py`` ``SERVICE_LINKED_ROLES``) with ``iam:AWSServiceName``.
 
 Each ARN is built from the reference's ARN format for its type (``ARN_FORMATS``), never with a ``*`` inside: the
@@ -272,7 +273,8 @@ class _Samples:
     def arn(self, key: str, **values: str) -> str:
         values = {"Partition": self.partition, "Region": self.p.region, "Account": self.account, **values}
         out = re.sub(r"\$\{(\w+)\}", lambda m: values[m.group(1)], ARN_FORMATS[key])
-        assert "*" not in out, out
+        if "*" in out or "?" in out:  # a pattern would be read as a name by the simulator
+            raise ValueError(f"{key}: the sample ARN {out} holds a wildcard")
         return out
 
     def name(self, props: dict, key: str, stack: str, logical_id: str, limit: int = 255, lower: bool = False) -> str:

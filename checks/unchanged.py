@@ -107,19 +107,25 @@ def sources(code: str) -> list[str]:
     return found
 
 
-def distributions(path: list[str] | None = None) -> list[str]:
-    """Every installed distribution on ``sys.path``: ``name-version.dist-info`` (or ``.egg-info``) with the folder's
-    modification time, which a reinstall changes. Listing the folders costs well under a millisecond."""
+def _dist_infos(path: list[str] | None) -> list[tuple[str, str, int]]:
+    """``(sys.path entry, folder name, modification time)`` of every ``*.dist-info``/``*.egg-info`` folder, in the
+    order the interpreter searches them."""
     out = []
     for entry in (PATH if path is None else path):
         try:
             with os.scandir(entry or ".") as it:
-                for d in it:
-                    if d.name.endswith((".dist-info", ".egg-info")):
-                        out.append(f"{entry}\0{d.name}\0{d.stat(follow_symlinks=False).st_mtime_ns}")
+                found = [(d.name, d.stat(follow_symlinks=False).st_mtime_ns) for d in it
+                         if d.name.endswith((".dist-info", ".egg-info"))]
         except OSError:
             continue
-    return sorted(out)
+        out += [(entry, name, mtime) for name, mtime in sorted(found)]
+    return out
+
+
+def distributions(path: list[str] | None = None) -> list[str]:
+    """Every installed distribution on ``sys.path``: ``name-version.dist-info`` (or ``.egg-info``) with the folder's
+    modification time, which a reinstall changes. Listing the folders costs well under a millisecond."""
+    return [f"{entry}\0{name}\0{mtime}" for entry, name, mtime in _dist_infos(path)]
 
 
 def versions(path: list[str] | None = None) -> dict[str, str]:
@@ -127,10 +133,8 @@ def versions(path: list[str] | None = None) -> dict[str, str]:
     ``dist-info`` folder names (wheel names normalise ``-`` to ``_``; case differs between installers)."""
     wanted = {n.lower().replace("-", "_"): n for n in LIBRARIES}
     found: dict[str, str] = {}
-    for line in distributions(path):
-        _, folder, _ = line.split("\0")
-        stem = folder.rsplit(".", 1)[0]
-        name, _, ver = stem.partition("-")
+    for _, folder, _ in _dist_infos(path):
+        name, _, ver = folder.rsplit(".", 1)[0].partition("-")
         key = name.lower().replace("-", "_").replace(".", "_")
         if key in wanted and wanted[key] not in found:
             found[wanted[key]] = ver

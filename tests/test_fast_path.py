@@ -238,6 +238,14 @@ def test_the_library_versions_are_read_without_importing_them():
     assert found == {name: version(name) for name in found}
 
 
+def test_the_version_found_first_on_the_path_counts(tmp_path):
+    from importlib.metadata import version
+
+    (tmp_path / "troposphere-99.0.dist-info").mkdir()
+    assert unchanged.versions([str(tmp_path), *unchanged.PATH])["troposphere"] == "99.0"
+    assert unchanged.versions([*unchanged.PATH, str(tmp_path)])["troposphere"] == version("troposphere")
+
+
 def test_a_library_version_changes_the_key(co, monkeypatch):
     before = unchanged.inputs(str(co), str(co))
     real = unchanged.versions

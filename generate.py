@@ -19,19 +19,25 @@ in ``deploy/errors.py`` (README "Exit codes"); a traceback only with ``--debug``
 
 from __future__ import annotations
 
+import sys
+
+if __name__ == "__main__":  # first, before any other import:
+    from checks.unchanged import answer  # a plain build or check where nothing changed answers from .cache
+
+    if (_answered := answer(sys.argv[1:], __file__)) is not None:
+        sys.exit(_answered)
+    from checks.lint import prestart_early  # a plain build starts loading cfn-lint in a fork meanwhile
+
+    prestart_early(sys.argv[1:])
+
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
-if __name__ == "__main__":  # first: a plain build starts loading cfn-lint in a fork meanwhile (checks/lint.py)
-    from checks.lint import prestart_early
-    prestart_early(sys.argv[1:])
-
 try:
-    from checks import freshness, guardrails
+    from checks import freshness, guardrails, unchanged
     from checks.cost import cost_table
     from checks.diagram import mermaid
     from checks.lint import env_groups, lint, prestart
@@ -46,6 +52,7 @@ except ModuleNotFoundError as missing:  # run by an interpreter without the inst
     sys.exit(2)
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = EXIT["ok"], EXIT["failed"], EXIT["bad-input"]
+CODE = Path(__file__).resolve().parent  # the checkout whose sources the "nothing changed" key covers
 OFFLINE_VERBS = ("build", "check", "cost", "diagram", "scan")
 LEGACY_FLAGS = {"--check": "check", "--cost": "cost", "--diagram": "diagram", "--scan": "scan"}
 
@@ -87,6 +94,8 @@ def cmd_offline(args) -> int:
     home = project_dir()
     # cfn-lint loads in a forked process while we generate (checks/lint.py: prestart; skipped on a warm run)
     prestarted = prestart(home, args.envs) if args.verb == "build" and not args.no_lint else None
+    # what every environment's result is made from, as the run starts: recorded with a good result (checks/unchanged.py)
+    before = unchanged.started(home, CODE) if args.envs is None and args.verb in ("build", "check") else None
     params_dir, out_dir = home / "params", home / "output"
     loaded = _loaded(args, params_dir)
     built = {env: {stem: t.to_dict() for stem, t in build_all(p).items()} for env, p in loaded.items()}
@@ -105,7 +114,10 @@ def cmd_offline(args) -> int:
     for env in rendered:  # a symbolic link or a file at output/<env>: refused before anything is written or compared
         freshness.refuse_unsafe(out_dir / env)
     if args.verb == "check":
-        return _check(home, out_dir, rendered, schema)
+        code = _check(home, out_dir, rendered, schema)
+        if code == EXIT_OK and before:
+            unchanged.record(home, CODE, before, rendered, schema, clean=False)
+        return code
     for env, files in rendered.items():
         for name in freshness.write(out_dir / env, files):
             print(f"removed output/{name}, left by an interrupted run")
@@ -118,6 +130,8 @@ def cmd_offline(args) -> int:
     code = EXIT_FAILED if violations else EXIT_OK
     if not args.no_lint:
         code = _lint(home, out_dir, loaded, prestarted) or code
+    if code == EXIT_OK and before:
+        unchanged.record(home, CODE, before, rendered, schema, clean=not args.no_lint)
     return _scanned(home, list(loaded), code) if args.scan else code
 
 

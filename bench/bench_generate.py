@@ -4,9 +4,9 @@
 Scenarios, each run in a fresh process in a scratch copy of the project (the repository is not touched):
 
 * cold:     every environment, generate + lint, with an empty lint cache (first run on a fresh clone, and CI)
-* warm:     the same with nothing changed (the lint cache answers; cfn-lint is not even imported)
-* generate: every environment, --no-lint
-* check:    --check (CI's freshness proof)
+* warm:     the same with nothing changed (checks/unchanged.py answers before generate.py imports anything)
+* generate: every environment, --no-lint (always the full work: only the plain forms take the short path)
+* check:    --check (CI's freshness proof; answered like warm when nothing changed since a run proved it)
 
 The runs of the scenarios (and of a baseline checkout, if given) are interleaved: run 1 of each, then run 2 of each,
 ..., so a machine that gets busier or quieter during the benchmark shifts every scenario alike. Peak memory is the
@@ -17,7 +17,7 @@ Usage: python bench/bench_generate.py [--runs N] [--baseline DIR] [--fifo]
 (DIR: another checkout, e.g. `git worktree add --detach /tmp/base main`, run by the same interpreter: before/after.
 --fifo: on a machine others share, run under the real-time SCHED_FIFO policy, Linux and root only, so their load does
 not count; it pauses half a second between runs to let them go on.)
-Numbers go to the README; tests never assert them.
+Numbers go to docs/speed.md; tests never assert them.
 """
 
 from __future__ import annotations

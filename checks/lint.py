@@ -1,7 +1,8 @@
 """cfn-lint over the generated templates, with a cache keyed by content.
 
-cfn-lint costs about 0.36-0.53 s of imports and rule loading per process and 13-260 ms per template (README, Speed), so:
-one set of loaded rules for every template that needs linting, shared by two forked workers, and none at all when
+cfn-lint costs about 0.45-0.6 s of imports and rule loading per process and 25-900 ms of CPU per template
+(docs/speed.md), so: one set of loaded rules for every template that needs linting, shared by the process that loaded
+them and one worker forked from it, and none at all when
 every template's result is already cached. A template's key is the sha256 of its bytes, the bytes of the templates
 it nests (the root's checks E3043/E6101 read the children), the cfn-lint version and our lint configuration.
 Informational findings count: the bar is zero findings of any level; suppressions live in each template's Metadata
@@ -9,9 +10,8 @@ with a reason.
 
 A cold build overlaps cfn-lint's start-up with generation: :func:`prestart` (or :func:`prestart_early`, before
 generate.py's imports) forks a process that loads the rules while the parent validates params and renders templates,
-then lints what :func:`lint` hands it. It is skipped when
-the inputs (params, template sources, library versions) are the ones of the last complete lint, whose results are
-then all cached. Before any fork the loaded heap is frozen (:func:`gc.freeze`), so no worker runs a full collection
+then lints what :func:`lint` hands it. It is skipped when the inputs (params, sources, library versions) are the ones
+of the last complete lint, whose results are then all cached. Before any fork the loaded heap is frozen (:func:`gc.freeze`), so no worker runs a full collection
 over the ~200k objects it inherits, and no process holding cfn-lint collects them at exit.
 """
 
@@ -25,13 +25,10 @@ import math
 import os
 import pickle
 import signal
-import stat
 import sys
-import tempfile
 import time
 import weakref
 from dataclasses import asdict, dataclass, field, fields
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 CONFIG = {"include_checks": ["I"], "include_experimental": False}
@@ -72,11 +69,13 @@ def _config(paths: list[Path], regions: list[str]):
     return ConfigMixIn(**ManualArgs(templates=[str(p) for p in paths], regions=regions, **CONFIG))
 
 
-def _load_rules() -> None:
+def _load_rules(freeze: bool = False) -> None:
     """Import cfn-lint and load its rules (they depend on CONFIG only, not on the templates or regions).
 
     The collector is off meanwhile: the ~200k objects this creates are all kept, so the full collections their
-    allocation triggers (about a third of the loading time) would free nothing.
+    allocation triggers (about a third of the loading time) would free nothing. ``freeze`` (a process that keeps them
+    to its end, the prestarted linter) moves them out of the collector's reach before it is switched back on:
+    otherwise the first allocation after that starts a collection that walks all of them (80 ms measured).
     """
     global _RULES
     if _RULES is None:
@@ -87,6 +86,8 @@ def _load_rules() -> None:
 
             _RULES = Runner(_config([], ["us-east-1"])).rules
         finally:
+            if freeze:
+                gc.freeze()
             if enabled:
                 gc.enable()
 
@@ -141,25 +142,72 @@ def _preload_schemas(paths: list[str], regions: list[str]) -> None:
 
 
 def _lint_loaded(paths: list[str], regions: list[str], seconds: dict[str, float]) -> list[Result]:
-    """Lint with the loaded rules; with many templates, in two forked workers that share them (copy-on-write).
+    """Lint with the loaded rules; with many templates, in this process and one forked worker that shares them
+    (copy-on-write), each a group of about equal lint time.
 
-    The heap is frozen before the fork: a worker's first full collection would otherwise walk (and, touching each
-    object's header, copy) every inherited object. It is unfrozen afterwards, so a long-lived caller (the tests)
-    collects as usual.
+    A plain fork and a pipe, not a multiprocessing pool: the pool's import, its second worker, its three threads and
+    its teardown cost about 0.1 s of a cold build, and this process would only wait meanwhile. The heap is frozen
+    before the fork: the worker's first full collection would otherwise walk (and, touching each object's header,
+    copy) every inherited object. It is unfrozen afterwards, so a long-lived caller (the tests) collects as usual. A
+    worker that fails or dies only means its group is linted here.
     """
-    import multiprocessing
-
     _preload_schemas(paths, regions)
-    workers = min(2, os.cpu_count() or 1)
-    if len(paths) < PARALLEL_FROM or workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+    if len(paths) < PARALLEL_FROM or (os.cpu_count() or 1) < 2 or not hasattr(os, "fork"):
         return _lint_group((paths, regions))
+    here, *there = _balanced(paths, 2, seconds)
+    if not there:
+        return _lint_group((here, regions))
     gc.freeze()
     try:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            parts = pool.map(_lint_group, [(g, regions) for g in _balanced(paths, workers, seconds)])
+        pid, results = _fork_worker(there[0], regions)
+        done = _lint_group((here, regions))
+        theirs = _collect(pid, results)
     finally:
         gc.unfreeze()
-    return [r for part in parts for r in part]
+    return done + (theirs if theirs is not None else _lint_group((there[0], regions)))
+
+
+def _fork_worker(paths: list[str], regions: list[str]) -> tuple[int | None, int | None]:
+    """Fork a process that lints ``paths`` and writes its results to a pipe: (pid, read end), or (None, None)."""
+    read, write = os.pipe()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        pid = os.fork()
+    except OSError:  # no process to spare: the caller lints the group itself
+        os.close(read)
+        os.close(write)
+        return None, None
+    if pid == 0:  # the worker never returns: os._exit, no collection or atexit handlers of the parent at exit
+        code = 1
+        try:
+            os.close(read)
+            result = _lint_group((paths, regions))
+            with open(write, "wb") as f:
+                pickle.dump(result, f)
+            code = 0
+        except BaseException:  # noqa: BLE001 - the parent lints the group itself
+            pass
+        finally:
+            os._exit(code)
+    os.close(write)
+    return pid, read
+
+
+def _collect(pid: int | None, read: int | None) -> list[Result] | None:
+    """The worker's results, or None if it failed; the worker is reaped either way."""
+    if pid is None:
+        return None
+    try:
+        with open(read, "rb") as f:
+            return pickle.load(f)
+    except (OSError, EOFError, pickle.UnpicklingError):
+        return None
+    finally:
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
 
 
 def _run(paths: list[str], regions: list[str], seconds: dict[str, float]) -> list[Result]:
@@ -173,34 +221,16 @@ def _run(paths: list[str], regions: list[str], seconds: dict[str, float]) -> lis
 # --- the prestarted linter ------------------------------------------------------------------------------------------
 
 def fingerprint(home: Path, envs: list[str] | None = None) -> str:
-    """What the generated templates depend on: every params file, the template modules' sources, the libraries'
-    versions, and which environments are built. Equal fingerprints give equal templates."""
+    """What the generated templates depend on: the "nothing changed" key's inputs (checks/unchanged.py: every params
+    file, every file of the code by listing, the interpreter and every installed library's version) and which
+    environments are built. Equal fingerprints give equal templates."""
+    from checks.unchanged import inputs
+
+    code = Path(__file__).resolve().parent.parent
     h = hashlib.sha256()
-    h.update(json.dumps([CACHE_VERSION, CONFIG, sorted(envs or []), sys.version,
-                         [_version(d) for d in ("cfn-lint", "troposphere", "awacs", "pydantic", "PyYAML")]]).encode())
-    sources = Path(__file__).resolve().parent.parent / "templates"
-    for p in [*sorted((home / "params").glob("*.yaml")), *sorted(sources.glob("*.py"))]:
-        h.update(p.name.encode() + b"\0" + _content(p) + b"\0")
+    h.update(json.dumps([CACHE_VERSION, CONFIG, sorted(envs or []),
+                         inputs(str(home), str(code), search_path=False)]).encode())
     return h.hexdigest()
-
-
-def _content(path: Path, limit: int = 1 << 20) -> bytes:
-    """A file's bytes for the fingerprint; for anything else (a FIFO, whose reading would block, a directory, a
-    broken link, a huge file) its type and size, so the fingerprint still changes with it and never waits."""
-    try:
-        st = path.stat()
-        if stat.S_ISREG(st.st_mode) and st.st_size <= limit:
-            return path.read_bytes()
-        return f"?{stat.S_IFMT(st.st_mode)}:{st.st_size}:{st.st_mtime_ns}".encode()
-    except OSError:
-        return b"?"
-
-
-def _version(dist: str) -> str:
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return "?"
 
 
 @dataclass(eq=False)
@@ -308,8 +338,7 @@ def prestart(home: Path, envs: list[str] | None = None, cache_file: Path | None 
         try:
             os.close(job_w)
             os.close(res_r)
-            _load_rules()
-            gc.freeze()
+            _load_rules(freeze=True)
             with open(job_r, "rb") as f:
                 cwd, paths, regions, seconds = pickle.load(f)
             os.chdir(cwd)
@@ -341,6 +370,8 @@ def lint(groups: dict[Path, list[Path]], regions: list[str], cache_file: Path | 
     Paths are linted relative to the current directory (cfn-lint resolves nested TemplateURLs from the root's folder).
     With ``prestarted`` (from :func:`prestart`), misses go to that process; the findings are the same either way.
     """
+    from importlib.metadata import version  # here, not at the top: the prestart forks before this import's 30 ms
+
     linter = version("cfn-lint")
     cache = _load(cache_file)
     results, seconds = cache["results"], cache["seconds"]
@@ -402,6 +433,7 @@ MAX_ENTRIES = 200
 
 def _save(cache_file: Path | None, cache: dict) -> None:
     """Write the cache atomically; a cache that cannot be written only costs the next run a re-lint."""
+    import tempfile  # here, not at the top: the prestart forks before this import
     if cache_file is None:
         return
     cache = {**cache, "results": dict(list(cache["results"].items())[:MAX_ENTRIES]),

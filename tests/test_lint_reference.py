@@ -1,0 +1,75 @@
+"""Our lint step finds exactly what a plain `cfn-lint` command finds: over the committed output/ and a set of broken
+templates, the `cfn-lint` console script (its own process, its own rule loading, JSON output) and checks/lint.py (the
+prestarted linter with its forked worker, the in-process path, the cache) give the same findings, one for one:
+file, line, rule, level and message."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import checks.lint as mod
+from checks.lint import Finding, env_groups, lint, prestart
+from templates import ROOT as ROOT_STEM
+from templates.config import environments, load_params
+from tests.test_lint import BROKEN, NESTED_ROOT
+
+ROOT = Path(__file__).resolve().parent.parent
+REGIONS = sorted({load_params(e).region for e in environments()})
+
+
+@pytest.fixture
+def corpus(tmp_path, monkeypatch) -> dict[Path, list[Path]]:
+    shutil.copytree(ROOT / "output", tmp_path / "output", ignore=shutil.ignore_patterns("packaged"))
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for name, text in BROKEN.items():
+        (broken / name).write_text(text)
+    (broken / "root.yaml").write_text(NESTED_ROOT)
+    monkeypatch.chdir(tmp_path)
+    groups = {k: v for env in environments() for k, v in env_groups(Path("output") / env, ROOT_STEM).items()}
+    groups.update({Path("broken") / name: [] for name in BROKEN})
+    groups[Path("broken/root.yaml")] = [Path("broken/bad_ref.yaml")]
+    return groups
+
+
+def plain_cfn_lint(paths: list[Path]) -> list[Finding]:
+    """The `cfn-lint` command a user would run, with our configuration (checks/lint.CONFIG) as its flags."""
+    assert mod.CONFIG == {"include_checks": ["I"], "include_experimental": False}  # the flags below say the same
+    script = Path(sys.executable).parent / "cfn-lint"
+    r = subprocess.run([str(script), "--format", "json", "--include-checks", "I", "--regions", *REGIONS, "--",
+                        *map(str, paths)], capture_output=True, text=True, timeout=300)
+    assert r.returncode in range(0, 16), r.stderr  # its exit code is a bit mask of the levels found
+    return sorted(Finding(f["Filename"], f["Location"]["Start"]["LineNumber"], f["Rule"]["Id"], f["Level"].lower(),
+                          f["Message"]) for f in json.loads(r.stdout))
+
+
+def _text(findings: list[Finding]) -> str:
+    return "\n".join(map(str, findings))
+
+
+def test_findings_equal_a_plain_cfn_lint_run(corpus, tmp_path):
+    expected = plain_cfn_lint(sorted(corpus))
+    assert {f.path for f in expected} == {f"broken/{n}" for n in BROKEN} | {"broken/root.yaml"}  # output/ is clean
+    assert not [f for f in expected if f.path.startswith("output/")]
+
+    started = prestart(tmp_path, cache_file=tmp_path / "c1.json")  # as generate.py lints: prestarted, forked worker
+    assert started.pid is not None
+    assert _text(lint(corpus, REGIONS, tmp_path / "c1.json", prestarted=started)) == _text(expected)
+    assert _text(lint(corpus, REGIONS, tmp_path / "c1.json")) == _text(expected)  # from the cache
+    assert _text(lint(corpus, REGIONS, tmp_path / "c2.json")) == _text(expected)  # in this process, cold
+
+
+def test_one_broken_committed_template_is_found_as_cfn_lint_finds_it(corpus, tmp_path):
+    """The committed templates themselves, one made invalid: the same finding both ways (not only empty == empty)."""
+    storage = Path("output/prod/storage.yaml")
+    storage.write_text(storage.read_text().replace("ThroughputMode: bursting", "ThroughputMode: warp"))
+    output = {k: v for k, v in corpus.items() if k.parts[0] == "output"}
+    expected = plain_cfn_lint(sorted(output))
+    assert [(f.path, f.rule) for f in expected] == [("output/prod/storage.yaml", "E3030")]
+    assert _text(lint(output, REGIONS, tmp_path / "c.json")) == _text(expected)

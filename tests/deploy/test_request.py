@@ -44,7 +44,7 @@ def test_request_capabilities_tags_role_and_name(transform, capabilities):
     assert req.capabilities == capabilities
     assert req.tags == {"app": "wwhd", "env": "prod", "managed-by": "wwhd-infra"}
     assert req.role_arn == "arn:aws:iam::018025611404:role/x" and req.nested
-    assert req.name == "wwhd-prod-2025-11-07-20251107120000"  # the deployed tag when none is given
+    assert req.name == "wwhd-prod-20251107120000-2025-11-07"  # the deployed tag when none is given
 
 
 @pytest.mark.parametrize("body, expected", [

@@ -259,6 +259,7 @@ ACTIONS: dict[str, Row] = {
     "ecr:DescribeRepositories": _same(_ecr_repository),
     "ecr:DescribeImages": _same(_ecr_repository),
     "ecr:DescribeImageScanFindings": _same(_ecr_repository),
+    "ecr:ListTagsForResource": _same(_each("resourceArn", lambda v, pl: v)),
     "ecr:GetAuthorizationToken": _same(_star),  # no resource-level permission
     "route53:GetHostedZone": _same(_hosted_zone),
     "acm:DescribeCertificate": _same(_each("CertificateArn", lambda v, pl: v)),

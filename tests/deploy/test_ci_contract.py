@@ -67,35 +67,39 @@ def _run(cli, *argv: str) -> None:
     assert result.code == 0, f"{' '.join(argv)}: {result.out[-3000:]}{result.err}"
 
 
-def record_ci(project, cli, monkeypatch) -> dict[str, list[Call]]:
-    _prod_as_ci_meets_it(project, monkeypatch)
+def record_ci(project, cli, monkeypatch, env: str = "prod") -> dict[str, list[Call]]:
+    """deploy-backend.yml's AWS jobs for ``env``, recorded after an operator's bootstrap and first create."""
+    execution_role = EXECUTION_ROLE.replace("wwhd-prod-", f"wwhd-{env}-")
+    if env == "prod":
+        _prod_as_ci_meets_it(project, monkeypatch)
+    # Everything below records; iam:SimulatePrincipalPolicy (plan --role-arn) is answered "allowed" by the recorder
+    # (the local server lacks it): its decision is not under test, the plan role's permission to call it is.
     with recording(monkeypatch) as rec:
-        _run(cli, "bootstrap", "--env", "prod", "--yes")
+        _run(cli, "bootstrap", "--env", env, "--yes")
         # The root's first create, as an operator (not recorded). Preflight's service check is left out here only:
         # with a fixed cluster name and no cluster yet, ECS DescribeServices answers ClusterNotFoundException, which
         # preflight does not expect (reported with this suite; a CI run meets the cluster the root created).
         with monkeypatch.context() as m:
             m.setattr(preflight, "CHECKS", tuple(c for c in preflight.CHECKS if c is not preflight._service))
-            _run(cli, "apply", "--env", "prod", "--role-arn", EXECUTION_ROLE, "--image-tag", FIRST, "--yes")
+            _run(cli, "apply", "--env", env, "--role-arn", execution_role, "--image-tag", FIRST, "--yes")
         rec.take()
         jobs = {}
         # .github/workflows/deploy-backend.yml, job "plan" on a pull request (pull-request role)
-        _run(cli, "plan", "--env", "prod", "--role-arn", EXECUTION_ROLE, "--pull-request", "--json", "pr.json",
+        _run(cli, "plan", "--env", env, "--role-arn", execution_role, "--pull-request", "--json", "pr.json",
              "--markdown", "pr.md")
         jobs["pull-request plan"] = rec.take()
         # job "plan" on main, after the push job pushed the image tagged with the commit SHA (plan role)
-        _run(cli, "plan", "--env", "prod", "--role-arn", EXECUTION_ROLE, "--image-tag", SHA, "--json", "plan.json",
+        _run(cli, "plan", "--env", env, "--role-arn", execution_role, "--image-tag", SHA, "--json", "plan.json",
              "--markdown", "plan.md")
         jobs["main plan"] = rec.take()
         planned = json.loads((project / "plan.json").read_text())
         assert planned["changeSetType"] == "UPDATE" and not planned["noChanges"]
         # job "apply" (deploy role): the planned change set by ARN, with the review file; then its status step
-        _run(cli, "apply", "--env", "prod", "--change-set", planned["changeSetArn"], "--review", "plan.json")
+        _run(cli, "apply", "--env", env, "--change-set", planned["changeSetArn"], "--review", "plan.json")
         jobs["apply"] = rec.take()
-        _run(cli, "status", "--env", "prod")
+        _run(cli, "status", "--env", env)
         jobs["status"] = rec.take()
     return jobs
-
 
 
 # --- the recorded jobs, once per session -------------------------------------------------------------------------
@@ -132,6 +136,18 @@ def nightly(project, cli, monkeypatch) -> dict:
         _CACHE["drift"] = {"drift": calls}
         _CACHE["drift_p"] = load_params("prod", project / "params")
     return _CACHE
+
+
+@pytest.fixture
+def dev(moto, project, cli, monkeypatch) -> dict:
+    """The same jobs for dev, which renders no CI roles: judged with prod's ``ci`` section (as
+    tests/deploy/test_preflight_permissions.py does), recorded once."""
+    if "dev" not in _CACHE:
+        jobs = record_ci(project, cli, monkeypatch, "dev")
+        p = load_params("dev", project / "params")
+        ci_section = load_params("prod").ci.model_copy(update={"github_repository": "wwhd/wwhd-backend"})
+        _CACHE["dev"] = {"jobs": jobs, "p": p.model_copy(update={"ci": ci_section})}
+    return _CACHE["dev"]
 
 
 def verdicts(state: dict, template: dict | None = None) -> list[contract.Judged]:
@@ -210,8 +226,9 @@ def test_every_job_was_recorded_with_the_calls_that_define_it(ci, nightly):
         "ecr:DescribeImageScanFindings"]
 
 
-def test_every_recorded_operation_is_in_the_operation_to_action_table(ci, nightly):
-    recorded_names = {c.name for calls in (*ci["jobs"].values(), *nightly["drift"].values()) for c in calls}
+def test_every_recorded_operation_is_in_the_operation_to_action_table(ci, nightly, dev):
+    recorded_names = {c.name for calls in (*ci["jobs"].values(), *nightly["drift"].values(), *dev["jobs"].values())
+                      for c in calls}
     assert sorted(recorded_names - set(actions.ACTIONS)) == []
 
 
@@ -274,3 +291,14 @@ def test_the_pull_request_role_cannot_plan_from_main_s_templates(ci):
     denied = {(j.call.name, j.need.action) for j in judged if not j.allowed}
     assert {("cloudformation:CreateChangeSet", "cloudformation:CreateChangeSet"),
             ("cloudformation:CreateChangeSet", "s3:GetObject"), ("s3:HeadObject", "s3:GetObject")} <= denied
+
+
+def test_dev_judged_with_prod_s_ci_section_allows_every_call(dev):
+    """dev's plan (pull request and main), apply and status against the roles dev would render with prod's ``ci``."""
+    p = dev["p"]
+    template = contract.rendered(p)
+    judged = contract.judge(p, template, ACCOUNT, dev["jobs"])
+    assert {j.job for j in judged} == {"pull-request plan", "main plan", "apply", "status"}
+    denied = [j for j in judged if not j.allowed and _gap(j) is None]
+    assert not denied, f"{len(denied)} call(s) denied:\n{_report(denied, template)}"
+    assert any(_gap(j) for j in judged)  # the release record of dev's apply, under history/ too (issue 14 point 3)

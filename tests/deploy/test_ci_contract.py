@@ -7,6 +7,7 @@ the identity template renders for the role that runs the job.
 from __future__ import annotations
 
 import json
+import urllib.request
 
 import boto3
 import moto.settings
@@ -122,13 +123,13 @@ def nightly(project, cli, monkeypatch) -> dict:
     the drift tests (tests/deploy/recorded_drift.py), recorded once; that recording's account is prod's."""
     if "drift" not in _CACHE:
         confirm_prod(project, account_id=recorded.ACCOUNT)  # the placeholders are refused before any call
-        with recording(monkeypatch) as rec:
+        with recording(monkeypatch) as rec, monkeypatch.context() as m:
             aws, stubber = routed()
             sts = Stubber(aws.client("sts"))
             sts.activate()
             sts.add_response("get_caller_identity", {"UserId": "AROAEXAMPLE:wwhd-drift", "Account": recorded.ACCOUNT,
                                                      "Arn": f"arn:aws:sts::{recorded.ACCOUNT}:assumed-role/drift/ci"})
-            monkeypatch.setattr(adapters, "connect", lambda profile, region, timeout=60: aws)
+            m.setattr(adapters, "connect", lambda profile, region, timeout=60: aws)
             World("prod").expect(stubber)
             _run(cli, "drift", "--env", "prod", "--markdown", "drift.md")
             stubber.assert_no_pending_responses()
@@ -143,6 +144,8 @@ def dev(moto, project, cli, monkeypatch) -> dict:
     """The same jobs for dev, which renders no CI roles: judged with prod's ``ci`` section (as
     tests/deploy/test_preflight_permissions.py does), recorded once."""
     if "dev" not in _CACHE:
+        # a fresh local server state, as the moto fixture gives each test (another recording may have run first)
+        urllib.request.urlopen(urllib.request.Request(f"{moto}/moto-api/reset", method="POST"), timeout=10).close()
         jobs = record_ci(project, cli, monkeypatch, "dev")
         p = load_params("dev", project / "params")
         ci_section = load_params("prod").ci.model_copy(update={"github_repository": "wwhd/wwhd-backend"})

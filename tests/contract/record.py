@@ -7,6 +7,11 @@ about to be sent: IAM authorizes it whatever comes back, even an answer the clie
 botocore emits both for a response a Stubber gives too (``emit_until_response`` on ``before-call``, then
 ``after-call``), so the drift job recorded from Stubber responses is seen the same way.
 
+Drift detection: the local server has none (it answers ``DetectStackDrift`` with an error page). With
+``answer_drift``, :func:`recording` answers ``DetectStackDrift``, ``DescribeStackDriftDetectionStatus`` and
+``DescribeStackResourceDrifts`` as a finished detection that found nothing (shaped as the CloudFormation API Reference
+documents them), so a job's drift step makes every call it would make on AWS and each is recorded.
+
 ``iam:SimulatePrincipalPolicy``: the local server does not implement it. :func:`recording` answers it with "allowed" for
 every action and resource asked, on the ``before-call`` event, so the call is still made and recorded with its
 parameters. The *decision* of that call is not under test here (the probes are judged by their own tests); the *plan
@@ -17,9 +22,11 @@ from __future__ import annotations
 
 import copy
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 from botocore.awsrequest import AWSResponse
 
@@ -45,7 +52,9 @@ class Call:
 @dataclass
 class Recorder:
     calls: list[Call] = field(default_factory=list)
+    answer_drift: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _detections: dict[str, str] = field(default_factory=dict)  # detection id -> the stack it was asked for
 
     def attach(self, client) -> None:
         if getattr(client, "_contract_recorded", False):
@@ -58,6 +67,9 @@ class Recorder:
         client.meta.events.register(f"after-call.{service_id}", self._after)
         if signing == "iam":
             client.meta.events.register("before-call.iam.SimulatePrincipalPolicy", _simulated_allowed)
+        if signing == "cloudformation" and self.answer_drift:
+            for operation in ("DetectStackDrift", "DescribeStackDriftDetectionStatus", "DescribeStackResourceDrifts"):
+                client.meta.events.register(f"before-call.cloudformation.{operation}", self._drift)
 
     def _before(self, signing, params=None, model=None, context=None, **_):
         call = Call(signing, model.name, {k: copy.deepcopy(v) for k, v in (params or {}).items() if k not in SKIP_PARAMS})
@@ -81,6 +93,23 @@ class Recorder:
         return taken
 
 
+    def _drift(self, model=None, context=None, **_):
+        asked = context[CALL].params
+        if model.name == "DetectStackDrift":
+            detection = str(uuid.uuid5(uuid.NAMESPACE_URL, asked["StackName"]))
+            with self._lock:
+                self._detections[detection] = asked["StackName"]
+            parsed = {"StackDriftDetectionId": detection}
+        elif model.name == "DescribeStackDriftDetectionStatus":
+            detection = asked["StackDriftDetectionId"]
+            parsed = {"StackId": self._detections[detection], "StackDriftDetectionId": detection,
+                      "StackDriftStatus": "IN_SYNC", "DetectionStatus": "DETECTION_COMPLETE",
+                      "DriftedStackResourceCount": 0, "Timestamp": datetime.now(timezone.utc)}
+        else:
+            parsed = {"StackResourceDrifts": []}
+        return AWSResponse("https://cloudformation.amazonaws.com/", 200, {}, None), parsed
+
+
 def _simulated_allowed(context=None, **_):
     """SimulatePrincipalPolicy answered "allowed" for every (action, resource) asked: see the module docstring."""
     asked = context[CALL].params
@@ -93,9 +122,9 @@ def _simulated_allowed(context=None, **_):
 
 
 @contextmanager
-def recording(monkeypatch) -> Iterator[Recorder]:
+def recording(monkeypatch, answer_drift: bool = False) -> Iterator[Recorder]:
     """Every client ``Aws`` makes while this is open records its calls into the yielded :class:`Recorder`."""
-    recorder = Recorder()
+    recorder = Recorder(answer_drift=answer_drift)
     original = Aws.client
 
     def client(self, service: str):

@@ -33,6 +33,7 @@ from botocore.awsrequest import AWSResponse
 from deploy.aws import Aws
 
 CALL = "contract_call"
+DETECTED = datetime(2026, 1, 1, tzinfo=timezone.utc)  # the answered detections' time: fixed, for stable output
 SKIP_PARAMS = {"Body", "TemplateBody"}  # bytes or whole templates: nothing IAM authorizes on
 
 
@@ -92,7 +93,6 @@ class Recorder:
             taken, self.calls = self.calls, []
         return taken
 
-
     def _drift(self, model=None, context=None, **_):
         asked = context[CALL].params
         if model.name == "DetectStackDrift":
@@ -104,7 +104,7 @@ class Recorder:
             detection = asked["StackDriftDetectionId"]
             parsed = {"StackId": self._detections[detection], "StackDriftDetectionId": detection,
                       "StackDriftStatus": "IN_SYNC", "DetectionStatus": "DETECTION_COMPLETE",
-                      "DriftedStackResourceCount": 0, "Timestamp": datetime.now(timezone.utc)}
+                      "DriftedStackResourceCount": 0, "Timestamp": DETECTED}
         else:
             parsed = {"StackResourceDrifts": []}
         return AWSResponse("https://cloudformation.amazonaws.com/", 200, {}, None), parsed

@@ -48,8 +48,12 @@ def _prod_as_ci_meets_it(project, monkeypatch) -> None:
     sm = boto3.client("secretsmanager", region_name=REGION)
     secrets = {v: {"arn": sm.create_secret(Name=f"wwhd-dev/{v}", SecretString="rehearsal")["ARN"], "description": v}
                for v in ("OPENAI_API_KEY", "JWT_SECRET")}
-    moto_id_manager.set_custom_id(HostedZoneIdentifier(ACCOUNT, f"{ZONE}.", None), ZONE_ID)
-    boto3.client("route53").create_hosted_zone(Name=ZONE, CallerReference="contract")
+    zone = HostedZoneIdentifier(ACCOUNT, f"{ZONE}.", None)
+    moto_id_manager.set_custom_id(zone, ZONE_ID)
+    try:
+        boto3.client("route53").create_hosted_zone(Name=ZONE, CallerReference="contract")
+    finally:
+        moto_id_manager.unset_custom_id(zone)
     # An issued certificate (moto issues a requested one after ACM_VALIDATION_WAIT seconds): with the certificate
     # stack's own, moto's load balancer refuses the listener (its placeholder certificate is not in ACM).
     monkeypatch.setattr(moto.settings, "ACM_VALIDATION_WAIT", -1)

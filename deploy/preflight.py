@@ -252,10 +252,17 @@ def _service(ctx, facts: Facts) -> list[Check]:
     cluster, name = ctx.p.cluster.name, ctx.p.task.family
     if not cluster:
         return [Check(PASS, f"ECS service {name}", "in a cluster the stack creates: cannot collide")]
-    found = [s for s in ctx.aws.client("ecs").describe_services(cluster=cluster, services=[name],
-                                                                 include=["TAGS"]).get("services", [])
-             if s["status"] != "INACTIVE"]
     what = f"ECS service {name} in {cluster}"
+    try:
+        found = [s for s in ctx.aws.client("ecs").describe_services(cluster=cluster, services=[name],
+                                                                     include=["TAGS"]).get("services", [])
+                 if s["status"] != "INACTIVE"]
+    except ClientError as e:
+        # ECS API Reference, DescribeServices errors: ClusterNotFoundException when the cluster does not exist yet
+        # (the stack's first create makes it): then no service can hold the name either
+        if error_code(e) != "ClusterNotFoundException":
+            raise
+        return [Check(PASS, what, f"name is free (no cluster {cluster} yet)")]
     if not found:
         return [Check(PASS, what, "name is free")]
     s = found[0]

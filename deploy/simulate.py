@@ -262,6 +262,13 @@ class _Samples:
                    "route53:change": self.arn("route53:change", Id=CHANGE_ID)}
         for key, arn in related.items():
             self.env.setdefault(key, [arn])
+        # the identity stack's app roles that the templates pass (PASSED_TO): their handlers read them (iam:GetRole)
+        for service, roles in (PASSED_TO[r["Type"]] for stem, t in templates.items() if stem != "identity"
+                               for r in t.get("Resources", {}).values() if r["Type"] in PASSED_TO):
+            for o in roles:
+                arn = self.arn("iam:role", RoleNameWithPath=f"{role_path(p)[1:]}{role_name(p, Out(o))}")
+                if arn not in self.env.setdefault("iam:role", []):
+                    self.env["iam:role"].append(arn)
         if not p.network.creates_vpc:
             self.env.setdefault("ec2:vpc", [self.arn("ec2:vpc", VpcId=p.network.vpc_id)])
             self.env.setdefault("ec2:subnet", [self.arn("ec2:subnet", SubnetId=s) for s in p.network.subnet_ids])

@@ -197,3 +197,14 @@ def test_zizmor_finds_nothing(tmp_path):
     r = subprocess.run([zizmor, "--offline", "--no-progress", str(WORKFLOW.parent)], capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_ci_plans_and_applies_never_detect_drift(workflow):
+    """Drift detection reads every resource with the caller's credentials (secret values included): the plan,
+    pull-request and deploy roles hold no such reads (templates/ci.py), so CI's plan and apply pass --no-drift and the
+    nightly drift workflow, with its read-only role, detects drift (tests/deploy/test_ci_contract.py records the jobs
+    with these flags)."""
+    commands = [argv for job in ("plan", "apply") for script in runs(workflow["jobs"][job])
+                for argv in generate_commands(script) if argv and argv[0] in ("plan", "apply")]
+    assert len(commands) == 3 and all("--no-drift" in argv for argv in commands)
+

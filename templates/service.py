@@ -156,8 +156,24 @@ def app_health_command(port: int, path: str) -> list[str]:
 
 # Seconds (see the module docstring). Fargate's maximum stop timeout is 120.
 APP_STOP_TIMEOUT, QDRANT_STOP_TIMEOUT = 60, 120
-QDRANT_CHECK = {"Interval": 15, "Timeout": 5, "Retries": 3, "StartPeriod": 30}
-APP_CHECK = {"Interval": 15, "Timeout": 5, "Retries": 3, "StartPeriod": 60}
+# Start periods. ECS API reference, HealthCheck ``startPeriod``: a grace period "to provide containers time to
+# bootstrap before failed health checks count towards the maximum number of retries", 0 to 300 seconds; "If a health
+# check succeeds within the startPeriod, then the container is considered healthy". So a long start period costs
+# nothing when the container starts fast (the first passing check ends it); its only price is noticing later a
+# container that never becomes ready (start period + retries x interval), a deploy the circuit breaker rolls back
+# anyway. Too short a start period is worse: a healthy but slow start is marked UNHEALTHY, the task is replaced (and
+# reads the same data again), and the circuit breaker rolls back a good deploy.
+# * Qdrant opens every collection's segments (RocksDB and mmapped vectors) from EFS before /readyz answers 200. In
+#   bursting mode a file system's baseline is 50 KiB/s per GiB stored (EFS User Guide, "Throughput modes"; 100 MiB/s
+#   bursts only while credits last), so a small file system without credits reads a few hundred MiB in minutes, not
+#   seconds: Qdrant gets the maximum, 300 s.
+# * The app starts only once Qdrant is HEALTHY (dependsOn), then opens SQLite on EFS and connects to Qdrant: the same
+#   reasoning, with much less to read, gives 120 s: the service's default health check grace period
+#   (``service.health_check_grace_period``; ECS API reference, CreateService ``healthCheckGracePeriodSeconds``: the
+#   scheduler ignores unhealthy load balancer and container health checks "after a task has first started").
+QDRANT_START_PERIOD, APP_START_PERIOD = 300, 120
+QDRANT_CHECK = {"Interval": 15, "Timeout": 5, "Retries": 3, "StartPeriod": QDRANT_START_PERIOD}
+APP_CHECK = {"Interval": 15, "Timeout": 5, "Retries": 3, "StartPeriod": APP_START_PERIOD}
 # Assumed, not configured: Fargate provisioning (ENI), image pulls and the EFS mounts of a new task, and the app and
 # Qdrant starting up. About a minute for these images; the README says it is an assumption.
 ASSUMED_TASK_START = 60

@@ -333,6 +333,19 @@ def test_stop_timeouts_let_sqlite_and_rocksdb_close_and_the_app_stops_first(prod
     assert {d["ContainerName"] for d in c["fastapi"]["DependsOn"]} == {"qdrant"} and "DependsOn" not in c["qdrant"]
 
 
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_start_periods_fit_efs_and_stay_within_ecs_limits(built, env):
+    """ECS API reference, HealthCheck startPeriod: 0 to 300 s, and a passing check ends it early. Qdrant loads its
+    collections from EFS (bursting: 50 KiB/s per GiB without credits): at least 120 s, here the maximum. The app starts
+    after Qdrant is healthy and gets the service's grace period."""
+    c = _containers(built[env]["service"])
+    qdrant, app = c["qdrant"]["HealthCheck"]["StartPeriod"], c["fastapi"]["HealthCheck"]["StartPeriod"]
+    assert 120 <= qdrant <= 300 and qdrant == 300
+    assert 120 <= app <= 300
+    grace = props(only(built[env]["service"], "AWS::ECS::Service"))["HealthCheckGracePeriodSeconds"]
+    assert app <= grace  # neither ECS nor the ALB counts a failure while the app is in its start period
+
+
 def test_the_worst_case_deploy_outage_follows_the_templates_and_is_in_the_readme(prod):
     from templates.service import worst_case_outage
 

@@ -330,16 +330,22 @@ def migrate_data(ctx, file_system: str, execute: bool = False, yes: bool = False
     finally:
         _remove_path(ctx, name, s)
     if code != 0:
-        fix = "read the lines above; the source is untouched"
-        if s.policy and "access denied" in why.lower():  # mount.nfs4: "access denied by server"
-            fix = (f"add the statement printed above to the file system policy of {s.file_system}, then run "
-                   f"{ctx.command('migrate-data', '--from', file_system, *(['--execute'] if execute else []))}")
-        raise DeployError(f"the migrate task ended: {EXIT.get(code, f'exit code {code}')} {why}".rstrip(), fix)
+        raise DeployError(f"the migrate task ended: {EXIT.get(code, f'exit code {code}')} {why}".rstrip(),
+                          failure_fix(ctx, s, why, execute))
     if not execute:
         ctx.out.line(f"dry run complete; copy with: {ctx.command('migrate-data', '--from', file_system, '--execute')}")
     else:
         ctx.out.line(f"copied; start the service: {ctx.command('apply', '--desired-count', '1')}")
     return 0
+
+
+def failure_fix(ctx, s: Source, why: str, execute: bool) -> str:
+    """The fix for a failed task: with a file system policy, a mount refused by EFS ("access denied by server", in the
+    stopped task's reason) means the policy lacks the statement migrate-data needs."""
+    if s.policy and "access denied" in why.lower():
+        return (f"add the statement printed above to the file system policy of {s.file_system} (discover prints it "
+                f"too), then run {ctx.command('migrate-data', '--from', s.file_system, *(['--execute'] if execute else []))}")
+    return "read the lines above; the source is untouched"
 
 
 def _discard(ctx, name: str) -> None:

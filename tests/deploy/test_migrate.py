@@ -319,6 +319,20 @@ def test_a_refusal_inside_the_task_comes_back_as_its_reason(monkeypatch):
     assert code == 3 and events == [{"event": "refused", "reason": "unknown entries in /wwhd-data: notes.txt"}]
 
 
+def test_a_mount_the_seeds_policy_refuses_names_the_statement_to_add():
+    """ECS stops a task whose EFS mount fails with ResourceInitializationError; with IAM authorization that the file
+    system policy does not allow, mount.nfs4 reports "access denied by server"."""
+    why = ("TaskFailedToStart ResourceInitializationError: failed to invoke EFS utils commands to set up EFS volumes: "
+           "stderr: b'mount.nfs4: access denied by server while mounting 127.0.0.1:/'")
+    s = Stubbed()
+    with_policy = migrate.Source(SEED_FS, SEED_SG, ("subnet-677d281e",), 6144, True, "arn:fs")
+    fix = migrate.failure_fix(s.ctx, with_policy, why, execute=True)
+    assert fix.startswith(f"add the statement printed above to the file system policy of {SEED_FS}")
+    assert fix.endswith(f"python generate.py migrate-data --env prod --from {SEED_FS} --execute")
+    without = migrate.Source(SEED_FS, SEED_SG, ("subnet-677d281e",), 6144, False)
+    assert migrate.failure_fix(s.ctx, without, why, execute=True) == "read the lines above; the source is untouched"
+
+
 def test_a_task_ecs_cannot_start_is_an_error_with_ecs_reason():
     s = Stubbed("ecs")
     s.stub["ecs"].add_response("run_task", {"tasks": [], "failures": [{"arn": "arn:td", "reason": "RESOURCE:MEMORY"}]})

@@ -332,8 +332,8 @@ def iam_diff(before: Templates | None, after: Templates) -> list[IamChange]:
 
 ECS_SERVICE = "AWS::ECS::Service"
 EXEC_OPENS = ("ECS Exec on: whoever may call ecs:ExecuteCommand on this service's tasks gets a shell in each "
-              "container, as the container's user (ECS Developer Guide, \"Monitor Amazon ECS containers with ECS "
-              "Exec\"), and the containers' root file systems are writable while it is on (templates/service.py)")
+              "container (ECS Developer Guide, \"Monitor Amazon ECS containers with ECS Exec\"), and the containers' "
+              "root file systems are writable while it is on (templates/service.py)")
 
 
 def _exec_on(r: dict) -> bool:

@@ -34,7 +34,9 @@ the old for a positive operator, a superset for a negated one; ``IfExists`` and 
 an added clause or key only narrows an Allow) and names whatever it cannot prove, so a change and its inverse are
 judged opposite and what cannot be read is reported as "may widen", never as narrowing. A new Allow statement, a
 removed Deny, a new managed policy, a new attachment and a dropped permissions boundary widen; each widening change
-says why (``why``) and each narrowing one too (``narrowing``).
+says why (``why``) and each narrowing one too (``narrowing``). One setting outside policy documents is listed with
+them because it opens a shell into the running task to whoever IAM lets call ``ecs:ExecuteCommand``: an ECS
+service's ``EnableExecuteCommand`` turning on widens, turning off narrows (``service.debug_shell``).
 
 :func:`sg_diff` compares security group rules (inline on ``AWS::EC2::SecurityGroup`` and the stand-alone
 ``SecurityGroupIngress``/``Egress`` resources, plus the allow-all egress AWS gives a group that declares none) by
@@ -237,7 +239,7 @@ def _document(value) -> list | None:
 
 @dataclass(frozen=True)
 class IamChange:
-    """One statement (or managed policy, attachment, boundary) added, removed or changed."""
+    """One statement (or managed policy, attachment, boundary, ECS Exec switch) added, removed or changed."""
 
     stack: str
     resource: str
@@ -313,7 +315,8 @@ def _iam_resources(templates: Templates) -> dict[tuple[str, str], dict]:
 
 
 def iam_diff(before: Templates | None, after: Templates) -> list[IamChange]:
-    """Every IAM statement and grant that differs between two renderings, sorted by stack, resource, policy."""
+    """Every IAM statement and grant that differs between two renderings, sorted by stack, resource, policy; then
+    every ECS service whose ECS Exec turns on or off (:func:`_exec_changes`)."""
     old, new = _iam_resources(before or {}), _iam_resources(after)
     changes: list[IamChange] = []
     for key in sorted(set(old) | set(new)):
@@ -324,7 +327,38 @@ def iam_diff(before: Templates | None, after: Templates) -> list[IamChange]:
         b_docs, a_docs = dict(_policies(b)), dict(_policies(a))
         for label in sorted(set(b_docs) | set(a_docs)):
             changes += _document_diff(stem, rid, rtype, label, b_docs.get(label), a_docs.get(label))
-    return changes
+    return changes + _exec_changes(before or {}, after)
+
+
+ECS_SERVICE = "AWS::ECS::Service"
+EXEC_OPENS = ("ECS Exec on: whoever may call ecs:ExecuteCommand on this service's tasks gets a shell in each "
+              "container (ECS Developer Guide, \"Monitor Amazon ECS containers with ECS Exec\"), and the containers' "
+              "root file systems are writable while it is on (templates/service.py)")
+
+
+def _exec_on(r: dict) -> bool:
+    return text((r.get("Properties") or {}).get("EnableExecuteCommand", False)).lower() == "true"
+
+
+def _exec_changes(before: Templates, after: Templates) -> list[IamChange]:
+    """``EnableExecuteCommand`` of an ECS service turning on (widens: an IAM-gated shell into the running task) or off
+    (narrows). Not a policy document, but access all the same: the review must say what the switch opens."""
+    def services(templates: Templates) -> dict[tuple[str, str], dict]:
+        return {(stem, rid): r for stem, t in templates.items() for rid, r in (t.get("Resources") or {}).items()
+                if isinstance(r, dict) and r.get("Type") == ECS_SERVICE}
+
+    old, new = services(before), services(after)
+    out = []
+    for stem, rid in sorted(set(old) | set(new)):
+        was, now = _exec_on(old.get((stem, rid), {})), _exec_on(new.get((stem, rid), {}))
+        if was == now:
+            continue
+        change = "added" if (stem, rid) not in old else "removed" if (stem, rid) not in new else "changed"
+        item = (("EnableExecuteCommand", ("true",)),)
+        out.append(IamChange(stem, rid, ECS_SERVICE, "ECS Exec", "EnableExecuteCommand", change, "",
+                             item if now else (), item if was else (),
+                             (EXEC_OPENS,) if now else (), () if now else ("ECS Exec off: no shell into the task",)))
+    return out
 
 
 def _grants(stem: str, rid: str, rtype: str, b: dict, a: dict) -> list[IamChange]:

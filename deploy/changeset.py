@@ -12,6 +12,12 @@ CloudFormation rules this module encodes:
   created"; the real reason is on the nested change set.
 * Executing a change set makes CloudFormation delete the stack's other change sets; the ones that failed or had no
   changes before that stay, which is what :func:`clean_up` removes.
+* Imports reach nested stacks only through the root's change set with its nested change sets: CloudFormation User
+  Guide, "Import AWS resources into a CloudFormation stack automatically": "For nested stacks, create the change set
+  from the root stack". So when nesting fails, a plan that imports (``ImportExistingResources``, ``plan --adopt``) is
+  refused (:class:`NestingRefused`) instead of retried flat: a flat change set would still carry the import flag but
+  update the nested stacks as opaque rows, and their creates would fail with "already exists" half way. A plan that
+  imports nothing keeps the flat retry (the review then shows each nested stack as one row).
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from datetime import datetime, timezone
 from botocore.exceptions import ClientError
 
 from .aws import Aws, aws_errors, error_code, error_message
-from .errors import DeployError
+from .errors import DeployError, suggest
 from .stacks import STACK_TYPE
 from .ui import Out, Poller
 
@@ -144,10 +150,23 @@ def create_and_wait(aws: Aws, req: Request, out: Out, poller: Poller) -> tuple[s
     return arn, req, desc
 
 
+class NestingRefused(DeployError):
+    """Nested change sets failed for a plan that imports: never retried without them (module docstring)."""
+
+
 def _without_nesting(aws: Aws, req: Request, why: str, failed_arn: str | None, out: Out,
                      poller: Poller) -> tuple[str, Request, dict]:
     if failed_arn:
         delete(aws, failed_arn)  # frees the name
+    if req.import_existing:
+        env = req.tags.get("env", "")
+        raise NestingRefused(
+            f"CloudFormation could not create nested change sets for {req.stack_name} ({why}), and plan --adopt never "
+            "retries without them: AWS imports into nested stacks only through the root stack's change set with its "
+            "nested change sets (CloudFormation User Guide, \"Import AWS resources into a CloudFormation stack "
+            "automatically\"); a flat change set would fail with \"already exists\" half way",
+            f"fix the cause above (a nested stack's reason is its template or parameters), then run "
+            f"{suggest('plan', env, '--adopt')} again; nothing was created")
     out.warn(f"CloudFormation could not create nested change sets ({why}); retrying without them: the review shows "
              "each nested stack as one row, not the resources inside it")
     flat = replace(req, nested=False)

@@ -1,7 +1,8 @@
 """Copy the seed's data into the new file system: the program the one-off ``migrate-data`` task runs.
 
-Standard library only, Python 3.9 or later: ``templates/migrate.py`` passes this file's text to ``python -c`` in a
-pinned ``python:*-alpine`` image, and the tests run it here against temporary directories. Nothing else runs it.
+Standard library only, Python 3.9 or later: ``templates/migrate.py`` passes this file's text to ``python3 -c`` (or
+``python -c``) in the app's own image, and the tests run it here against temporary directories. Nothing else runs
+it.
 
 Mounts (read-only source, the new file system through our two access points)::
 
@@ -16,13 +17,17 @@ at both ``/data`` and ``/qdrant/storage``, so Qdrant may have written its storag
 * ``flat``: ``wwhd.db*`` beside Qdrant's own entries (``collections/``, ``aliases/``, ``raft_state.json``, ...)
 * ``empty``: nothing (or no ``wwhd-data``): "nothing to copy", exit 0
 
-Anything else (an unknown entry, both Qdrant layouts at once, entries outside ``/wwhd-data``, a special file, a file
-not owned by the access points' 1000:1000 which could not keep its owner through them, a destination that is not
-empty) is refused before anything is written, exit 3. SQLite's ``-wal``, ``-shm`` and ``-journal`` files are copied
-with the database (nothing runs, so they are consistent with it). Modes and modification times are kept; owners are
-checked. Every copied file is verified (count, bytes, SHA-256, mode, owner); a mismatch exits 4. The source is only
-read. Output is one JSON object per line (``event``: ``found``, ``map``, ``refused``, ``copied``, ``verified``,
-``nothing``, ``done``), so ``deploy/migrate.py`` can read it back from the task's log stream.
+Anything else (an unknown entry, both Qdrant layouts at once, entries outside ``/wwhd-data``, a special file, a
+destination that is not empty) is refused before anything is written, exit 3. SQLite's ``-wal``, ``-shm`` and
+``-journal`` files are copied with the database (nothing runs, so they are consistent with it). Modes and modification
+times are kept. Owners are not: every file and directory written through an access point gets the access point's
+POSIX user as owner and group ("Enforcing a user identity using an access point", EFS User Guide: "The owner and
+group for new files and directories are set to the user ID and group ID of the access point"), 1000:1000, the user
+both containers run as, whatever the source's owner; so a source owner is no reason to refuse, and the verification
+checks that every copy is owned by that user (``--owner``). Every copied file is verified (count, bytes, SHA-256,
+mode, owner); a mismatch exits 4. The source is only read. Output is one JSON object per line (``event``: ``found``,
+``map``, ``refused``, ``copied``, ``verified``, ``nothing``, ``done``), so ``deploy/migrate.py`` can read it back from
+the task's log stream.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ SQLITE = ("wwhd.db", "wwhd.db-wal", "wwhd.db-shm", "wwhd.db-journal")
 # directory of collections being deleted.
 QDRANT_ENTRIES = ("collections", "aliases", "raft_state.json", "raft_state", ".deleted")
 NESTED_QDRANT = "qdrant"
-OWNER = (1000, 1000)  # the PosixUser of the seed's and of our access points
+OWNER = (1000, 1000)  # the PosixUser of our access points: the owner of everything written through them
 REFUSED, MISMATCH = 3, 4
 
 
@@ -97,14 +102,11 @@ def plan(src: str) -> tuple[str, list[tuple[str, str, str]]]:
     return ("flat" if flat else "nested"), sorted(mapping)
 
 
-def check_files(src: str, mapping: list[tuple[str, str, str]], owner: tuple[int, int] = OWNER) -> None:
+def check_files(src: str, mapping: list[tuple[str, str, str]]) -> None:
     for path, _, _ in mapping:
         st = os.lstat(os.path.join(src, path))
         if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
             raise Refused(f"{path} is neither a file nor a directory (a link or special file)")
-        if (st.st_uid, st.st_gid) != owner:
-            raise Refused(f"{path} is owned by {st.st_uid}:{st.st_gid}; through the access points every file is "
-                          f"{owner[0]}:{owner[1]}, so it could not keep its owner")
 
 
 def check_empty(dst: dict[str, str]) -> None:
@@ -125,9 +127,12 @@ def digest(path: str) -> str:
     return h.hexdigest()
 
 
-def describe(path: str) -> dict:
+def describe(path: str, owner: tuple[int, int] | None = None) -> dict:
+    """Mode, type, size and SHA-256; and the owner, as found or (for a source, which the copy does not keep) as the
+    access points will set it."""
     st = os.lstat(path)
-    out = {"mode": oct(stat.S_IMODE(st.st_mode)), "owner": f"{st.st_uid}:{st.st_gid}",
+    uid, gid = owner if owner is not None else (st.st_uid, st.st_gid)
+    out = {"mode": oct(stat.S_IMODE(st.st_mode)), "owner": f"{uid}:{gid}",
            "type": "dir" if stat.S_ISDIR(st.st_mode) else "file"}
     if out["type"] == "file":
         out |= {"bytes": st.st_size, "sha256": digest(path)}
@@ -149,10 +154,12 @@ def copy(src: str, dst: dict[str, str], mapping: list[tuple[str, str, str]]) -> 
         os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
-def verify(src: str, dst: dict[str, str], mapping: list[tuple[str, str, str]]) -> list[str]:
+def verify(src: str, dst: dict[str, str], mapping: list[tuple[str, str, str]],
+           owner: tuple[int, int] = OWNER) -> list[str]:
+    """Each copy against its source: same type, mode, bytes and SHA-256, owned by ``owner`` (the access points')."""
     problems = []
     for path, key, rel in mapping:
-        want = describe(os.path.join(src, path))
+        want = describe(os.path.join(src, path), owner)
         target = os.path.join(dst[key], rel)
         got = describe(target) if os.path.lexists(target) else None
         if got != want:
@@ -172,8 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dst-qdrant", required=True)
     parser.add_argument("--execute", action="store_true", default=os.environ.get("MIGRATE_EXECUTE") == "1",
                         help="copy (default: list and map only); also MIGRATE_EXECUTE=1, which RunTask sets")
-    parser.add_argument("--owner", default=f"{OWNER[0]}:{OWNER[1]}", help="uid:gid every file must have (the access "
-                        "points' PosixUser)")
+    parser.add_argument("--owner", default=f"{OWNER[0]}:{OWNER[1]}", help="uid:gid every copy must have (the access "
+                        "points' PosixUser, which EFS sets on everything written through them)")
     args = parser.parse_args(argv)
     owner = tuple(int(x) for x in args.owner.split(":"))
     dst = {"app": args.dst_app, "qdrant": args.dst_qdrant}
@@ -184,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         if not mapping:
             emit("nothing", message="nothing to copy: the source holds no data")
             return 0
-        check_files(args.src, mapping, owner)
+        check_files(args.src, mapping)
         for path, key, rel in mapping:
             emit("map", source=path, to=f"{key}:{rel}")
         check_empty(dst)
@@ -195,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         emit("done", mode="dry-run", **totals(args.src, mapping))
         return 0
     copy(args.src, dst, mapping)
-    problems = verify(args.src, dst, mapping)
+    problems = verify(args.src, dst, mapping, owner)
     for p in problems:
         emit("mismatch", detail=p)
     if problems:

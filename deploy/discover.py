@@ -17,6 +17,11 @@ metered size is not an exact count of the data (EFS meters metadata too, and upd
 "empty" file system is one whose metered size is at most 6 KiB, the metadata of an empty root directory; anything
 above that is treated as data to move. ``Encrypted`` false means the file system cannot be adopted: encryption at
 rest is chosen at creation and cannot change ("Encrypting data at rest", EFS User Guide), so its data is copied.
+
+Whether the seed's file system has a file system policy: ``DescribeFileSystemPolicy``, whose ``PolicyNotFound`` error
+means the default policy is in effect (EFS API reference). With the default policy migrate-data mounts it anonymously;
+with one, it mounts with IAM authorization as the environment's task role, which the policy must allow: discover
+prints the statement to add (deploy/migrate.py, ``seed_read_statement``). We never edit the seed's resources.
 """
 
 from __future__ import annotations
@@ -27,8 +32,12 @@ from pathlib import Path
 
 from botocore.exceptions import ClientError
 
+from templates._common import role_path
+from templates.iam import Out as RoleOut, role_name
+
 from .aws import aws_errors, check_account, error_code
 from .commands import Ctx
+from .migrate import file_system_policy, seed_read_statement
 
 SECRET_PREFIX = "wwhd-dev/"
 SEED_ROLES = ("wwhd-dev-ecs-execution-role", "wwhd-dev-ecs-task-role")
@@ -138,11 +147,15 @@ def _file_systems(ctx: Ctx, d: Discovery) -> None:
         why = ("not importable: created without encryption, which cannot change; " if not encrypted else "") + (
             f"holds {metered} metered bytes: copy with migrate-data" if holds_data else
             f"metered size {metered} bytes (empty): nothing to copy")
+        policy = file_system_policy(efs, f["FileSystemId"]) is not None
+        details = {"creationToken": f.get("CreationToken"), "encrypted": encrypted,
+                   "sizeInBytes": {k: v for k, v in size.items() if k != "Timestamp"},
+                   "numberOfMountTargets": f.get("NumberOfMountTargets", 0), "fileSystemPolicy": policy}
+        if policy:
+            details["statementToAdd"] = seed_read_statement(task_role_arn(ctx, d.account, f.get("FileSystemArn", "")),
+                                                            f.get("FileSystemArn") or f["FileSystemId"])
         d.found.append(Found("EFS file system", f["FileSystemId"], f.get("FileSystemArn", ""), f["LifeCycleState"],
-                             MIGRATE if holds_data else OPERATOR, why, {
-                                 "creationToken": f.get("CreationToken"), "encrypted": encrypted,
-                                 "sizeInBytes": {k: v for k, v in size.items() if k != "Timestamp"},
-                                 "numberOfMountTargets": f.get("NumberOfMountTargets", 0)}))
+                             MIGRATE if holds_data else OPERATOR, why, details))
         for ap in efs.describe_access_points(FileSystemId=f["FileSystemId"]).get("AccessPoints", []):
             d.found.append(Found("EFS access point", ap["AccessPointId"], ap.get("AccessPointArn", ""),
                                  ap.get("LifeCycleState", ""), OPERATOR, "the source of migrate-data; delete after",
@@ -154,6 +167,13 @@ def _file_systems(ctx: Ctx, d: Discovery) -> None:
                                      "subnet": mt.get("SubnetId"), "availabilityZone": mt.get("AvailabilityZoneName")}))
         if holds_data:
             d.params["migrate-data --from"] = f["FileSystemId"]
+
+
+def task_role_arn(ctx: Ctx, account: str, any_arn: str) -> str:
+    """The environment's task role (identity stack, templates/iam.py: a fixed name and path), in the partition of
+    ``any_arn`` (``arn:<partition>:...``)."""
+    partition = any_arn.split(":")[1] if any_arn.count(":") >= 2 else "aws"
+    return f"arn:{partition}:iam::{account}:role{role_path(ctx.p)}{role_name(ctx.p, RoleOut.TaskRoleArn)}"
 
 
 def _secrets(ctx: Ctx, d: Discovery) -> None:
@@ -268,7 +288,14 @@ def show(d: Discovery, ctx: Ctx) -> None:
         if f.kind == "EFS file system":
             size = f.details["sizeInBytes"]
             out.line(f"{f.name}: metered size " + ", ".join(f"{k} {v}" for k, v in sorted(size.items()))
-                     + f"; encrypted: {'yes' if f.details['encrypted'] else 'no'}")
+                     + f"; encrypted: {'yes' if f.details['encrypted'] else 'no'}; file system policy: "
+                     + ("yes" if f.details["fileSystemPolicy"] else "none (the default policy: migrate-data mounts it "
+                                                                    "without IAM)"))
+            if f.details["fileSystemPolicy"]:
+                out.line(f"{f.name} has a file system policy: migrate-data mounts it with IAM authorization as the task "
+                         "role; add this statement to its policy yourself (wwhd-infra never edits the seed's "
+                         "resources):")
+                out.line("  " + json.dumps(f.details["statementToAdd"], sort_keys=True))
     out.line("not found: " + (", ".join(d.missing) if d.missing else "nothing (every seed resource exists)"))
     out.line("running: " + ("; ".join(d.running) if d.running else "nothing (no service, no RUNNING task)"))
     if d.params:

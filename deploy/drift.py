@@ -26,7 +26,12 @@ DescribeStackResourceDrifts / StackResourceDrift):
   survives the retries fails that stack only, saying so.
 
 Known false positives (:data:`KNOWN_FALSE_POSITIVES`) are shown as ``ignored: <reason>`` with their source, never
-dropped. CloudFormation does not reconcile drift on an update that leaves the drifted property unchanged, hence the
+dropped. One is EFS's stored form of a file system policy: a statement written with ``Resource: "*"`` reads back with
+the file system's own ARN (the perpetual diff of hashicorp/terraform-provider-aws#32077; the EFS console's policies
+omit Resource for the same reason, terraform-aws-modules/terraform-aws-efs#20). Rendering the ARN instead is not
+possible: the policy is a property of the file system itself, and ``!GetAtt FileSystem.Arn`` there would be a
+circular reference. So the difference is ignored only when replacing ``"*"`` by this resource's own ARN (its physical
+id) makes both sides equal; any other change of the policy is drift, and security-relevant. CloudFormation does not reconcile drift on an update that leaves the drifted property unchanged, hence the
 guidance printed for every drift (:func:`guidance`).
 """
 
@@ -83,9 +88,12 @@ class FalsePositive:
     actual: str | None = None
     expected: str | None = None
     needs_rule_resource: bool = False
+    same: Callable[["Resource", "Difference"], bool] | None = None  # expected and actual mean the same here
 
     def matches(self, resource: "Resource", d: "Difference", rules: set[tuple]) -> bool:
         if resource.type != self.type or d.kind not in self.kinds or not re.fullmatch(self.path, d.path):
+            return False
+        if self.same is not None and not self.same(resource, d):
             return False
         if self.actual is not None and _canonical(d.actual) != _canonical(self.actual):
             return False
@@ -94,7 +102,43 @@ class FalsePositive:
         return not self.needs_rule_resource or (resource.physical_id, *_rule_key(d.actual)) in rules
 
 
+THIS_FILE_SYSTEM = "<this file system>"
+
+
+def _file_system_resources(value, is_resource: bool, own_arn: re.Pattern):
+    """A policy value with every statement's ``Resource`` in one form: ``"*"`` and this file system's ARN both become
+    :data:`THIS_FILE_SYSTEM`, and a one-element list its element."""
+    if isinstance(value, dict):
+        return {k: _file_system_resources(v, k == "Resource", own_arn) for k, v in value.items()}
+    if isinstance(value, list):
+        items = [_file_system_resources(v, is_resource, own_arn) for v in value]
+        return items[0] if is_resource and len(items) == 1 else items
+    if is_resource and isinstance(value, str) and (value == "*" or own_arn.fullmatch(value)):
+        return THIS_FILE_SYSTEM
+    return value
+
+
+def _stored_resource_form(resource: "Resource", d: "Difference") -> bool:
+    """The file system policy differs only where a statement's ``Resource`` is ``"*"`` in the template and this file
+    system's own ARN as EFS stores it (at whatever depth CloudFormation reports the difference)."""
+    own = re.compile(r"arn:aws[a-z-]*:elasticfilesystem:[a-z0-9-]+:\d{12}:file-system/" + re.escape(resource.physical_id))
+    leaf = bool(re.search(r"/Resource(/\d+)?$", d.path))
+    try:
+        expected, actual = json.loads(d.expected or "null"), json.loads(d.actual or "null")
+    except ValueError:
+        return False
+    if expected == actual or not resource.physical_id:
+        return False
+    return _file_system_resources(expected, leaf, own) == _file_system_resources(actual, leaf, own)
+
+
 KNOWN_FALSE_POSITIVES: tuple[FalsePositive, ...] = (
+    FalsePositive(
+        "AWS::EFS::FileSystem", r"/FileSystemPolicy(/.*)?", ("NOT_EQUAL",),
+        "EFS stores a file system policy statement's Resource \"*\" as the file system's own ARN, which is what \"*\" "
+        "means in a file system policy; the template cannot name the ARN (it would reference itself)",
+        "https://github.com/hashicorp/terraform-provider-aws/issues/32077",
+        same=_stored_resource_form),
     FalsePositive(
         "AWS::EC2::SecurityGroup", r"/SecurityGroupIngress/\d+", ("ADD",),
         "rule defined by a separate AWS::EC2::SecurityGroupIngress resource of this hierarchy; drift detection "

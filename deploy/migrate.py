@@ -16,6 +16,14 @@ The order, each step refusing before anything changes:
 6. the temporary stack is deleted, whatever happened in 5: the path to the source is gone again.
 
 The source is mounted read-only and never written; the copy refuses a destination that is not empty.
+
+Which image, stack and roles (templates/migrate.py): the app's own image from the environment's ECR repository, at
+the ``ImageTag`` the root stack runs with, in the temporary stack ``<stack>-migrate``, pulled by the identity stack's
+execution role and run as its task role (``<stack>-identity``). The seed's file system policy decides how its root is
+mounted: EFS DescribeFileSystemPolicy answers ``PolicyNotFound`` when the default policy is in effect (EFS API
+reference), which lets every client that reaches a mount target in, so the mount is anonymous; with a policy the mount
+uses IAM authorization as the task role, and the policy must allow it (:func:`seed_read_statement`, which ``discover``
+prints: we never edit the seed's resources; "Using IAM to control access to file systems", EFS User Guide).
 """
 
 from __future__ import annotations
@@ -34,7 +42,7 @@ from templates import migrate as template
 from templates._yaml import dump as dump_yaml
 
 from . import changeset, review
-from .aws import aws_errors, check_account, error_message
+from .aws import aws_errors, check_account, error_code, error_message
 from .errors import BadInput, DeployError
 from .stacks import describe, nested_stacks
 
@@ -59,6 +67,7 @@ class Ours:
     execution_role: str
     vpc: str
     subnets: tuple[str, ...]
+    image_tag: str = ""  # the root stack's ImageTag: the app image the copy runs in
 
 
 @dataclass(frozen=True)
@@ -67,6 +76,8 @@ class Source:
     security_group: str
     subnets: tuple[str, ...]  # our task subnets that have one of its mount targets
     size_bytes: int
+    policy: bool = False  # it has a file system policy: mount it with IAM authorization as the task role
+    arn: str = ""
 
 
 def ours(ctx) -> Ours:
@@ -87,7 +98,7 @@ def ours(ctx) -> Ours:
         vpc = ctx.p.network.vpc_id if not ctx.p.network.creates_vpc else outputs["VpcId"]
         return Ours(outputs["ClusterName"], outputs["ServiceName"], outputs["FileSystemId"], outputs["AppAccessPointId"],
                     outputs["QdrantAccessPointId"], outputs["FileSystemSecurityGroupId"], outputs["TaskRoleArn"],
-                    outputs["ExecutionRoleArn"], vpc, subnets)
+                    outputs["ExecutionRoleArn"], vpc, subnets, info.parameters.get("ImageTag") or ctx.p.image.default_tag)
     except KeyError as e:
         raise DeployError(f"{ctx.p.stack_name} has no output {e.args[0]}: its stacks are older than this tool",
                           f"update them first: {ctx.command('plan')}") from None
@@ -141,7 +152,32 @@ def source(ctx, o: Ours, file_system: str) -> Source:
         raise DeployError(f"the mount targets of {file_system} share {len(common)} security groups "
                           f"({', '.join(sorted(common)) or 'none'}); the path needs exactly one to open NFS on")
     size = fs.get("SizeInBytes", {}).get("Value", 0)
-    return Source(file_system, common.pop(), tuple(t["SubnetId"] for t in usable), size)
+    with aws_errors():
+        policy = file_system_policy(efs, file_system) is not None
+    return Source(file_system, common.pop(), tuple(t["SubnetId"] for t in usable), size, policy,
+                  fs.get("FileSystemArn", ""))
+
+
+def file_system_policy(efs, file_system: str) -> str | None:
+    """The file system's policy (JSON text), or None when it has none: DescribeFileSystemPolicy answers
+    ``PolicyNotFound`` "if the default file system policy is in effect" (EFS API reference)."""
+    try:
+        return efs.describe_file_system_policy(FileSystemId=file_system)["Policy"]
+    except ClientError as e:
+        if error_code(e) == "PolicyNotFound":
+            return None
+        raise
+
+
+def seed_read_statement(task_role_arn: str, file_system_arn: str) -> dict:
+    """The statement an operator adds to the seed's file system policy so that migrate-data can read it: mount
+    (read-only: no ``ClientWrite``) and root access (the copy reads as root, so every file whatever its mode), as the
+    environment's task role, only through a mount target. EFS User Guide, "Using IAM to control access to file
+    systems": with IAM authorization EFS evaluates the file system policy with the client's identity policies."""
+    return {"Sid": "WwhdMigrateDataReadOnly", "Effect": "Allow", "Principal": {"AWS": task_role_arn},
+            "Action": ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientRootAccess"],
+            "Resource": file_system_arn,
+            "Condition": {"Bool": {"elasticfilesystem:AccessedViaMountTarget": "true"}}}
 
 
 def parameters(o: Ours, s: Source) -> list[dict]:
@@ -149,7 +185,8 @@ def parameters(o: Ours, s: Source) -> list[dict]:
               template.In.SourceSecurityGroupId: s.security_group, template.In.FileSystemId: o.file_system,
               template.In.FileSystemSecurityGroupId: o.file_system_security_group,
               template.In.AppAccessPointId: o.app_access_point, template.In.QdrantAccessPointId: o.qdrant_access_point,
-              template.In.TaskRoleArn: o.task_role, template.In.ExecutionRoleArn: o.execution_role}
+              template.In.TaskRoleArn: o.task_role, template.In.ExecutionRoleArn: o.execution_role,
+              template.In.ImageTag: o.image_tag, template.In.SourceIam: "ENABLED" if s.policy else "DISABLED"}
     return [{"ParameterKey": str(k), "ParameterValue": v} for k, v in sorted(values.items())]
 
 
@@ -264,7 +301,13 @@ def migrate_data(ctx, file_system: str, execute: bool = False, yes: bool = False
     if earlier is not None:  # REVIEW_IN_PROGRESS: only an unexecuted change set, no resource
         _discard(ctx, name)
     ctx.out.line(f"{'copy' if execute else 'dry run (lists and maps; --execute copies)'}: {s.file_system} "
-                 f"({s.size_bytes} bytes metered) -> {o.file_system}, through {name} (removed afterwards)")
+                 f"({s.size_bytes} bytes metered) -> {o.file_system}, through {name} (removed afterwards), in the app "
+                 f"image {ctx.p.image.repository}:{o.image_tag} as {o.task_role}")
+    if s.policy:
+        ctx.out.warn(f"{s.file_system} has a file system policy: the copy mounts it with IAM authorization as "
+                     f"{o.task_role}, which its policy must allow; the statement to add: "
+                     + json.dumps(seed_read_statement(o.task_role, s.arn or s.file_system), sort_keys=True)
+                     + f" (also printed by {ctx.command('discover')})")
     arn = _plan(ctx, name, o, s)
     if not yes and not (ctx.out.interactive and ctx.out.confirm(f"Create {name} (the path above) and run the task?")):
         _discard(ctx, name)
@@ -288,12 +331,21 @@ def migrate_data(ctx, file_system: str, execute: bool = False, yes: bool = False
         _remove_path(ctx, name, s)
     if code != 0:
         raise DeployError(f"the migrate task ended: {EXIT.get(code, f'exit code {code}')} {why}".rstrip(),
-                          "read the lines above; the source is untouched")
+                          failure_fix(ctx, s, why, execute))
     if not execute:
         ctx.out.line(f"dry run complete; copy with: {ctx.command('migrate-data', '--from', file_system, '--execute')}")
     else:
         ctx.out.line(f"copied; start the service: {ctx.command('apply', '--desired-count', '1')}")
     return 0
+
+
+def failure_fix(ctx, s: Source, why: str, execute: bool) -> str:
+    """The fix for a failed task: with a file system policy, a mount refused by EFS ("access denied by server", in the
+    stopped task's reason) means the policy lacks the statement migrate-data needs."""
+    if s.policy and "access denied" in why.lower():
+        return (f"add the statement printed above to the file system policy of {s.file_system} (discover prints it "
+                f"too), then run {ctx.command('migrate-data', '--from', s.file_system, *(['--execute'] if execute else []))}")
+    return "read the lines above; the source is untouched"
 
 
 def _discard(ctx, name: str) -> None:

@@ -58,7 +58,7 @@ from templates.config import EnvParams
 
 from . import identity
 from .aws import Aws, aws_errors, check_account, error_code, error_message
-from .errors import BadInput, suggest
+from .errors import INVOCATION, BadInput, suggest
 from .stacks import STACK_TYPE, StackInfo, describe, list_resources
 from .watch import duration
 
@@ -506,13 +506,19 @@ def _shell_quoted(command: str) -> str:
     return '"' + command.replace('"', '\\"') + '"'
 
 
+def _aws_flags(d: Deployed) -> str:
+    """``--region R`` (and ``--profile P`` when this run was given one) for a printed ``aws`` command."""
+    profile = INVOCATION.get().profile
+    return f"--region {shlex.quote(d.p.region)}" + (f" --profile {shlex.quote(profile)}" if profile else "")
+
+
 def exec_command(d: Deployed, task: dict | None, container: str, python: str) -> str:
     """The ``aws ecs execute-command`` that runs ``python -c <python>`` in ``container`` of the running task."""
     inner = f"python -c {shlex.quote(python)}"  # split by the agent's shlex, run without a shell
     task_ref = (short_id(task["taskArn"]) if task else
-                f"$(aws ecs list-tasks --region {d.p.region} --cluster {d.cluster} --service-name "
+                f"$(aws ecs list-tasks {_aws_flags(d)} --cluster {d.cluster} --service-name "
                 f"{d.output('ServiceName')} --desired-status RUNNING --query 'taskArns[0]' --output text)")
-    return (f"aws ecs execute-command --region {d.p.region} --cluster {d.cluster} --task {task_ref} "
+    return (f"aws ecs execute-command {_aws_flags(d)} --cluster {d.cluster} --task {task_ref} "
             f"--container {container} --interactive --command {_shell_quoted(inner)}")
 
 
@@ -521,15 +527,34 @@ def _app_env(d: Deployed, container: str) -> dict[str, str]:
     return {e["name"]: e.get("value", "") for e in c.get("environment", [])}
 
 
+def debug_shell_hint(env: str, on: bool) -> str:
+    """How to turn the debug shell (``service.debug_shell``) on or back off: the params line, then bootstrap (the
+    identity stack's task role gains or loses the ECS Exec channels; plan refuses an identity stack that differs) and
+    the plan that reviews the rest (commands that run as printed, with this run's --region/--profile)."""
+    return (f"set service.debug_shell: {'true' if on else 'false'} in params/{env}.yaml, then run "
+            f"{suggest('bootstrap', env)} (the task role's ECS Exec channels) and {suggest('plan', env)}, and apply "
+            "the change set it prints")
+
+
 def _in_task(d: Deployed, python: str, expect: str) -> Verdict:
-    """Items that need a shell in the task: never run here; SKIP with the command and whether ECS Exec can run it."""
+    """Items that need a shell in the task: never run here; SKIP with the command and whether ECS Exec can run it.
+
+    Always SKIP, never PASS or FAIL: verify is read-only. With ECS Exec off (``service.debug_shell`` false, the
+    hardened default: templates/service.py) the SKIP says how to turn the debug shell on, and back off afterwards."""
     task = d.running_task()
     container = d.app_container()
     usable, state = _exec_state(d, task, container)
     command = exec_command(d, task, container, python)
-    if not usable and not d.service().get("enableExecuteCommand") and d.p.service.enable_execute_command:
-        return Verdict(FAIL, f"{state}, although params/{d.p.env}.yaml enables it: the deployed service differs "
-                             "from the params", (f"{suggest('plan', d.p.env)} shows the change; apply it",))
+    if not d.service().get("enableExecuteCommand"):
+        if d.p.service.debug_shell:
+            why = (f"params/{d.p.env}.yaml turns service.debug_shell on, but the deployed service has not got it yet: "
+                   f"{suggest('plan', d.p.env)} shows the change; apply it")
+        else:
+            why = ("to run it, turn the debug shell on for a while (ECS Exec on and the root file systems writable, "
+                   f"together; the review flags it): {debug_shell_hint(d.p.env, True)}; afterwards turn it back off "
+                   "the same way with false")
+        return Verdict(SKIP, f"not run by verify (read-only; it would run inside the task); {state}",
+                       (why, f"then: {command}", f"expect: {expect}"))
     where = f"task {short_id(task['taskArn'])}" if task else "no RUNNING task to run it in yet"
     lead = f"not run by verify (read-only; it would run inside the task); {state}; {where}"
     if not usable:

@@ -223,7 +223,12 @@ class Service(Strict):
         1, ge=0, description="Default of the root DesiredCount parameter: 0 (stopped) or 1 (the single writer)."
     )
     health_check_grace_period: int = Field(120, ge=0, le=2147483647)
-    enable_execute_command: bool = Field(True, description="ECS Exec: `aws ecs execute-command` into the task (checks of /data and Qdrant).")
+    debug_shell: bool = Field(
+        False,
+        description="Temporary: ECS Exec on (`aws ecs execute-command` into the task) AND both containers' root file "
+                    "systems writable, together (ECS Exec does not support a read-only root file system). Off: no "
+                    "shell, read-only roots. Turn it back to false when done (README \"A debug shell\").",
+    )
 
 
 class Backup(Strict):
@@ -524,7 +529,16 @@ def _fields_at(parts: tuple) -> list[str]:
     return [f for f in models[0].model_fields if f != "env"] if models else []
 
 
+# Keys that were renamed, with the new key and why (a renamed key is unknown; say where it went).
+RENAMED = {
+    ("service", "enable_execute_command"): "renamed to service.debug_shell, which also makes the root file systems "
+                                          "writable (ECS Exec does not support read-only ones); default false",
+}
+
+
 def _unknown_key(parts: tuple) -> str:
+    if tuple(map(str, parts)) in RENAMED:
+        return f"unknown key; {RENAMED[tuple(map(str, parts))]}"
     allowed = _fields_at(parts[:-1])
     close = difflib.get_close_matches(str(parts[-1]), allowed, n=1)
     if close:

@@ -134,7 +134,7 @@ def _task_role(t: Template, p: EnvParams) -> iam.Role:
         Resource=[arn("elasticfilesystem", "file-system/*")],
         Condition=data_file_system_conditions(p),
     )]
-    if p.service.enable_execute_command:
+    if p.service.debug_shell:
         # ECS Exec: the SSM agent's channels. ssmmessages has no resource-level permissions: "*".
         statements.append(Statement(
             Sid="EcsExecChannels", Effect=Allow,
@@ -151,7 +151,7 @@ def _task_role(t: Template, p: EnvParams) -> iam.Role:
         Tags=tags(p, COMPONENT),
         **app_role(p),
     ))
-    if p.service.enable_execute_command:
+    if p.service.debug_shell:
         scan_ignore(role, {"WildcardResourceRule": RESOURCE_STAR_ONLY})
     return role
 

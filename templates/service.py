@@ -33,21 +33,35 @@ AWS rules this module follows (ECS Developer Guide):
   or distroless Python image may have only ``python3``, or none on ``PATH``).
 
 Hardening: both containers run as ``1000:1000`` (the uid/gid the EFS access points already enforce; Qdrant publishes
-``-unprivileged`` images, the params default) with a read-only root file system, and write only to their EFS
-volumes. Why not task-scoped scratch volumes: on Fargate a bind-mount volume is created ``root``-owned with mode
-``0755`` unless the image declares that path as a ``VOLUME`` with its own ownership (ECS Developer Guide, "Use bind
-mounts with Amazon ECS"; aws/containers-roadmap#938), so uid 1000 could not write there. The EFS access points create
-their root directories as 1000:1000. So:
+``-unprivileged`` images, the params default) with a read-only root file system (unless ``service.debug_shell``, below),
+and write only to their EFS volumes. Why not task-scoped scratch volumes: on Fargate a bind-mount volume is created
+``root``-owned with mode ``0755`` unless the image declares that path as a ``VOLUME`` with its own ownership (ECS
+Developer Guide, "Use bind mounts with Amazon ECS"; aws/containers-roadmap#938), so uid 1000 could not write there.
+The EFS access points create their root directories as 1000:1000. So:
 
 * Qdrant writes its snapshots (``QDRANT__STORAGE__SNAPSHOTS_PATH``, default ``./snapshots`` under ``/qdrant``) and its
   start-up marker (``QDRANT_INIT_FILE_PATH``, default ``./.qdrant-initialized``; read in Qdrant's ``startup.rs``, a
   failed write only logs a warning) under ``/qdrant/storage``; nothing else of ``/qdrant`` is written.
 * The app's temporary files go to its data volume through ``TMPDIR=/data`` (Python's ``tempfile`` and SQLite honour
   it; a ``TMPDIR`` that does not exist would be skipped, so it names the volume's root, which always does).
-* ECS Exec: its SSM agent (root, bind-mounted in by ECS) writes its state and logs under ``/var/lib/amazon`` and
-  ``/var/log/amazon``, and fails on a read-only root file system (amazon-ecs-exec-checker#21; the workaround of
-  aws/containers-roadmap#1359 and of the exec checker's author): with ``service.enable_execute_command`` each
-  container gets two task-scoped scratch volumes there (root-owned is what the root agent needs).
+
+ECS Exec and the read-only root, one switch (``service.debug_shell``, default false in every environment). The ECS
+Developer Guide ("Monitor Amazon ECS containers with ECS Exec", Considerations) says the SSM agent ECS Exec bind-mounts
+into each container needs a writable container file system, and that ``readonlyRootFilesystem`` is not supported with
+ECS Exec (the note was added after aws-containers/amazon-ecs-exec-checker#21; support is still the open request
+aws/containers-roadmap#1359, whose only workaround, writable volumes on the agent's directories, is undocumented by
+AWS). So the two are one switch and no container ever has both:
+
+* off (the default, prod's normal state): ``EnableExecuteCommand`` false, every container ``ReadonlyRootFilesystem``
+  true, no ECS Exec channels in the task role (templates/iam.py);
+* on (temporary, to debug): ``EnableExecuteCommand`` true and every container ``ReadonlyRootFilesystem`` false. The
+  agent then writes its state and logs (``/var/lib/amazon``, ``/var/log/amazon``) into each container's own writable
+  layer, so no agent volume is declared in either mode: with a writable root the agent needs none, and each
+  container's agent keeps its own directories (never one volume shared by two agents' state and IPC files).
+
+Dev has no other default: dev is where a container that writes outside its volume must fail first, before prod, so it
+runs the hardened task too; the switch is one line in ``params/dev.yaml``. The plan review flags the switch turning on
+as access widening (checks/access_diff.py), and README "A debug shell" gives the commands that turn it on and back.
 """
 
 from __future__ import annotations
@@ -116,14 +130,9 @@ def _env(pairs: dict[str, str]) -> list[ecs.Environment]:
     return [ecs.Environment(Name=k, Value=v) for k, v in sorted(pairs.items())]
 
 
-EXEC_AGENT_PATHS = {"exec-agent-state": "/var/lib/amazon", "exec-agent-logs": "/var/log/amazon"}
-
-
-def _exec_agent_mounts(p: EnvParams) -> list[ecs.MountPoint]:
-    if not p.service.enable_execute_command:
-        return []
-    return [ecs.MountPoint(SourceVolume=name, ContainerPath=path, ReadOnly=False)
-            for name, path in EXEC_AGENT_PATHS.items()]
+def read_only_root(p: EnvParams) -> bool:
+    """Every container's root file system is read-only unless the debug shell (ECS Exec) is on: never both."""
+    return not p.service.debug_shell
 
 
 def _volume(t: Template, name: str, access_point: In) -> ecs.Volume:
@@ -147,8 +156,24 @@ def app_health_command(port: int, path: str) -> list[str]:
 
 # Seconds (see the module docstring). Fargate's maximum stop timeout is 120.
 APP_STOP_TIMEOUT, QDRANT_STOP_TIMEOUT = 60, 120
-QDRANT_CHECK = {"Interval": 15, "Timeout": 5, "Retries": 3, "StartPeriod": 30}
-APP_CHECK = {"Interval": 15, "Timeout": 5, "Retries": 3, "StartPeriod": 60}
+# Start periods. ECS API reference, HealthCheck ``startPeriod``: a grace period "to provide containers time to
+# bootstrap before failed health checks count towards the maximum number of retries", 0 to 300 seconds; "If a health
+# check succeeds within the startPeriod, then the container is considered healthy". So a long start period costs
+# nothing when the container starts fast (the first passing check ends it); its only price is noticing later a
+# container that never becomes ready (start period + retries x interval), a deploy the circuit breaker rolls back
+# anyway. Too short a start period is worse: a healthy but slow start is marked UNHEALTHY, the task is replaced (and
+# reads the same data again), and the circuit breaker rolls back a good deploy.
+# * Qdrant opens every collection's segments (RocksDB and mmapped vectors) from EFS before /readyz answers 200. In
+#   bursting mode a file system's baseline is 50 KiB/s per GiB stored (EFS User Guide, "Throughput modes"; 100 MiB/s
+#   bursts only while credits last), so a small file system without credits reads a few hundred MiB in minutes, not
+#   seconds: Qdrant gets the maximum, 300 s.
+# * The app starts only once Qdrant is HEALTHY (dependsOn), then opens SQLite on EFS and connects to Qdrant: the same
+#   reasoning, with much less to read, gives 120 s: the service's default health check grace period
+#   (``service.health_check_grace_period``; ECS API reference, CreateService ``healthCheckGracePeriodSeconds``: the
+#   scheduler ignores unhealthy load balancer and container health checks "after a task has first started").
+QDRANT_START_PERIOD, APP_START_PERIOD = 300, 120
+QDRANT_CHECK = {"Interval": 15, "Timeout": 5, "Retries": 3, "StartPeriod": QDRANT_START_PERIOD}
+APP_CHECK = {"Interval": 15, "Timeout": 5, "Retries": 3, "StartPeriod": APP_START_PERIOD}
 # Assumed, not configured: Fargate provisioning (ENI), image pulls and the EFS mounts of a new task, and the app and
 # Qdrant starting up. About a minute for these images; the README says it is an assumption.
 ASSUMED_TASK_START = 60
@@ -183,9 +208,8 @@ def _qdrant(t: Template, p: EnvParams) -> ecs.ContainerDefinition:
         PortMappings=[ecs.PortMapping(ContainerPort=q.port, Protocol="tcp", Name="qdrant-http")],
         Environment=_env({**q.environment, **QDRANT_WRITES}),
         User=RUN_AS,
-        ReadonlyRootFilesystem=True,
-        MountPoints=[ecs.MountPoint(SourceVolume=QDRANT_VOLUME, ContainerPath=QDRANT_DATA_PATH, ReadOnly=False),
-                     *_exec_agent_mounts(p)],
+        ReadonlyRootFilesystem=read_only_root(p),
+        MountPoints=[ecs.MountPoint(SourceVolume=QDRANT_VOLUME, ContainerPath=QDRANT_DATA_PATH, ReadOnly=False)],
         HealthCheck=ecs.HealthCheck(Command=qdrant_health_command(q.port), **QDRANT_CHECK),
         StopTimeout=QDRANT_STOP_TIMEOUT,  # RocksDB flushes to EFS on SIGTERM; stops last (reverse dependency order)
         # RocksDB keeps many files open; Qdrant's docs ask for a high open-files limit.
@@ -202,10 +226,9 @@ def _app(t: Template, p: EnvParams) -> ecs.ContainerDefinition:
         PortMappings=[ecs.PortMapping(ContainerPort=a.port, Protocol="tcp", Name="http")],
         Environment=_env({**a.environment, **APP_WRITES}),
         User=RUN_AS,
-        ReadonlyRootFilesystem=True,
+        ReadonlyRootFilesystem=read_only_root(p),
         Secrets=[ecs.Secret(Name=var, ValueFrom=secrets.secret_value_from(t, p, var)) for var in sorted(p.secrets)],
-        MountPoints=[ecs.MountPoint(SourceVolume=APP_VOLUME, ContainerPath=APP_DATA_PATH, ReadOnly=False),
-                     *_exec_agent_mounts(p)],
+        MountPoints=[ecs.MountPoint(SourceVolume=APP_VOLUME, ContainerPath=APP_DATA_PATH, ReadOnly=False)],
         DependsOn=[ecs.ContainerDependency(ContainerName=QDRANT, Condition="HEALTHY")],
         HealthCheck=ecs.HealthCheck(Command=app_health_command(a.port, a.health_check_path), **APP_CHECK),
         StopTimeout=APP_STOP_TIMEOUT,  # SQLite finishes its transaction and closes; stops before Qdrant
@@ -224,9 +247,7 @@ def _task_definition(t: Template, p: EnvParams) -> ecs.TaskDefinition:
         RuntimePlatform=ecs.RuntimePlatform(OperatingSystemFamily="LINUX", CpuArchitecture=p.task.cpu_architecture),
         ExecutionRoleArn=param(t, In.ExecutionRoleArn, description="ECS execution role (identity stack)."),
         TaskRoleArn=param(t, In.TaskRoleArn, description="ECS task role (identity stack)."),
-        Volumes=[_volume(t, APP_VOLUME, In.AppAccessPointId), _volume(t, QDRANT_VOLUME, In.QdrantAccessPointId),
-                 # task-scoped bind mounts (no host): Fargate ephemeral storage, gone with the task
-                 *(ecs.Volume(Name=name) for name in (EXEC_AGENT_PATHS if p.service.enable_execute_command else ()))],
+        Volumes=[_volume(t, APP_VOLUME, In.AppAccessPointId), _volume(t, QDRANT_VOLUME, In.QdrantAccessPointId)],
         ContainerDefinitions=[_qdrant(t, p), _app(t, p)],
         Tags=tags(p, COMPONENT),
     ))
@@ -257,7 +278,7 @@ def _service(t: Template, p: EnvParams, task: ecs.TaskDefinition) -> ecs.Service
         )),
         LoadBalancers=[ecs.LoadBalancer(ContainerName=APP, ContainerPort=p.containers.app.port,
                                         TargetGroupArn=param(t, In.TargetGroupArn, description="Target group (load_balancer stack)."))],
-        EnableExecuteCommand=p.service.enable_execute_command,
+        EnableExecuteCommand=p.service.debug_shell,  # with writable roots only (read_only_root)
         EnableECSManagedTags=True,
         PropagateTags="SERVICE",
         Tags=tags(p, COMPONENT),

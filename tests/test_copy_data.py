@@ -129,10 +129,27 @@ def test_an_unknown_layout_is_refused_before_anything_is_written(tmp_path, setup
     assert not events(out, "copied") and not any((tmp_path / "app/qdrant").iterdir())
 
 
-def test_a_file_the_access_points_cannot_own_is_refused(tmp_path):
+OTHER = "1000:1000" if ME != "1000:1000" else "0:0"
+
+
+def test_a_source_owner_is_no_reason_to_refuse(tmp_path):
+    """EFS User Guide, "Enforcing a user identity using an access point": everything written through an access point
+    gets its POSIX user as owner, whatever the source's owner; so the dry run maps files of any owner."""
     flat_seed(tmp_path / "src")
-    code, out = run(tmp_path, "--execute", owner="1000:1000" if ME != "1000:1000" else "0:0")
-    assert code == 3 and "could not keep its owner" in events(out, "refused")[0]["reason"]
+    code, out = run(tmp_path, owner=OTHER)
+    assert code == 0 and not events(out, "refused") and events(out, "done")[0]["mode"] == "dry-run"
+    assert len(events(out, "map")) == 11  # 6 files and 5 folders
+
+
+def test_every_copy_must_be_owned_by_the_access_points_user(tmp_path):
+    """The verification checks the copies' owner against --owner (the access points' PosixUser): here the copies are
+    the test user's, so a different --owner is a mismatch (exit 4), file by file."""
+    flat_seed(tmp_path / "src")
+    code, out = run(tmp_path, "--execute", owner=OTHER)
+    assert code == 4
+    mismatches = events(out, "mismatch")
+    assert mismatches and all(f"'owner': '{OTHER}'" in m["detail"] and f"'owner': '{ME}'" in m["detail"]
+                              for m in mismatches)
 
 
 def test_a_destination_that_is_not_empty_is_refused(tmp_path):
@@ -156,9 +173,10 @@ def test_verification_catches_a_copy_that_differs(tmp_path):
     dst = {"app": str(tmp_path / "app"), "qdrant": str(tmp_path / "app/qdrant")}
     _, mapping = cd.plan(str(tmp_path / "src"))
     cd.copy(str(tmp_path / "src"), dst, mapping)
-    assert cd.verify(str(tmp_path / "src"), dst, mapping) == []
+    me = (os.getuid(), os.getgid())  # the copies' owner here (through an access point: its POSIX user)
+    assert cd.verify(str(tmp_path / "src"), dst, mapping, me) == []
     (tmp_path / "app/qdrant/raft_state.json").write_bytes(b'{"state": {"x"}}')
-    problems = cd.verify(str(tmp_path / "src"), dst, mapping)
+    problems = cd.verify(str(tmp_path / "src"), dst, mapping, me)
     assert len(problems) == 1 and problems[0].startswith("wwhd-data/raft_state.json -> qdrant:raft_state.json")
 
 

@@ -64,6 +64,7 @@ def _refusal(tmp_path: Path, env: str, data) -> ParamsError:
 BAD = [
     ("dev", "tasks", {"cpu": 1024}, "tasks", "unknown key"),
     ("dev", "task.cpuu", 1024, "task.cpuu", "unknown key"),
+    ("prod", "service.enable_execute_command", True, "service.enable_execute_command", "renamed to service.debug_shell"),
     ("dev", "task.memory", 3000, "task.memory", "allowed: 2048, 3072, 4096, 5120, 6144, 7168, 8192"),
     ("dev", "task.cpu", 4096, "task.memory", "allowed: 8192 to 30720 in steps of 1024"),
     ("dev", "task.cpu", 1000, "task.cpu", "not a Fargate CPU size"),

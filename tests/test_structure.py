@@ -333,6 +333,19 @@ def test_stop_timeouts_let_sqlite_and_rocksdb_close_and_the_app_stops_first(prod
     assert {d["ContainerName"] for d in c["fastapi"]["DependsOn"]} == {"qdrant"} and "DependsOn" not in c["qdrant"]
 
 
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_start_periods_fit_efs_and_stay_within_ecs_limits(built, env):
+    """ECS API reference, HealthCheck startPeriod: 0 to 300 s, and a passing check ends it early. Qdrant loads its
+    collections from EFS (bursting: 50 KiB/s per GiB without credits): at least 120 s, here the maximum. The app starts
+    after Qdrant is healthy and gets the service's grace period."""
+    c = _containers(built[env]["service"])
+    qdrant, app = c["qdrant"]["HealthCheck"]["StartPeriod"], c["fastapi"]["HealthCheck"]["StartPeriod"]
+    assert 120 <= qdrant <= 300 and qdrant == 300
+    assert 120 <= app <= 300
+    grace = props(only(built[env]["service"], "AWS::ECS::Service"))["HealthCheckGracePeriodSeconds"]
+    assert app <= grace  # neither ECS nor the ALB counts a failure while the app is in its start period
+
+
 def test_the_worst_case_deploy_outage_follows_the_templates_and_is_in_the_readme(prod):
     from templates.service import worst_case_outage
 
@@ -433,14 +446,16 @@ def test_ci_roles_are_pinned_to_the_repository(prod):
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
 def test_both_containers_run_as_1000_on_a_read_only_root(built, env):
-    """uid/gid 1000 is what the EFS access points enforce (storage stack)."""
+    """uid/gid 1000 is what the EFS access points enforce (storage stack); by default (service.debug_shell false)
+    every root file system is read-only and ECS Exec is off."""
     for name, c in _containers(built[env]["service"]).items():
         assert c["User"] == "1000:1000" and c["ReadonlyRootFilesystem"] is True, name
+    assert props(only(built[env]["service"], "AWS::ECS::Service"))["EnableExecuteCommand"] is False
 
 
 def test_each_image_writes_only_to_its_volumes(prod):
-    """Qdrant's snapshots and start-up marker and the app's temp files land on their EFS volumes; the only other
-    writable paths are ECS Exec's agent directories, task-scoped."""
+    """Qdrant's snapshots and start-up marker and the app's temp files land on their EFS volumes; no container has a
+    writable path that is not EFS."""
     c = _containers(prod["service"])
     q = {e["Name"]: e["Value"] for e in c["qdrant"]["Environment"]}
     assert q["QDRANT__STORAGE__SNAPSHOTS_PATH"].startswith("/qdrant/storage/")
@@ -448,18 +463,34 @@ def test_each_image_writes_only_to_its_volumes(prod):
     assert {e["Name"]: e["Value"] for e in c["fastapi"]["Environment"]}["TMPDIR"] == "/data"
     assert c["qdrant"]["Image"].endswith("-unprivileged")
     volumes = {v["Name"]: v for v in props(only(prod["service"], "AWS::ECS::TaskDefinition"))["Volumes"]}
+    assert all("EFSVolumeConfiguration" in v for v in volumes.values())
     for container in c.values():
-        paths = {m["ContainerPath"]: volumes[m["SourceVolume"]] for m in container["MountPoints"]}
-        scratch = {path for path, v in paths.items() if "EFSVolumeConfiguration" not in v}
-        assert scratch == {"/var/lib/amazon", "/var/log/amazon"}  # prod has ECS Exec on
+        assert {m["ContainerPath"] for m in container["MountPoints"]} <= {"/data", "/qdrant/storage"}
 
 
-def test_without_ecs_exec_there_is_no_scratch_volume(tmp_path):
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_the_debug_shell_turns_exec_on_and_every_read_only_root_off_together(tmp_path, env):
+    """ECS Developer Guide, "Monitor Amazon ECS containers with ECS Exec", Considerations: ECS Exec does not support
+    a read-only root file system. With the switch on no container has both; the agent writes to each container's own
+    writable layer, so no agent volume is declared (none shared by two agents)."""
     from .helpers import build_variant
 
-    t = build_variant(tmp_path, "dev", service__enable_execute_command=False)
+    t = build_variant(tmp_path, env, service__debug_shell=True)
+    assert props(only(t["service"], "AWS::ECS::Service"))["EnableExecuteCommand"] is True
+    containers = _containers(t["service"])
+    assert set(containers) == {"fastapi", "qdrant"}
+    for name, c in containers.items():
+        assert c["ReadonlyRootFilesystem"] is False, name
+        assert not any(m["ContainerPath"].startswith(("/var/lib/amazon", "/var/log/amazon")) for m in c["MountPoints"])
     volumes = props(only(t["service"], "AWS::ECS::TaskDefinition"))["Volumes"]
     assert all("EFSVolumeConfiguration" in v for v in volumes)
+    statements = props(t["identity"]["Resources"]["TaskRole"])["Policies"][0]["PolicyDocument"]["Statement"]
+    assert "EcsExecChannels" in {s.get("Sid") for s in statements}
+
+
+def test_without_the_debug_shell_the_task_role_has_no_exec_channels(prod):
+    statements = props(prod["identity"]["Resources"]["TaskRole"])["Policies"][0]["PolicyDocument"]["Statement"]
+    assert "EcsExecChannels" not in {s.get("Sid") for s in statements}
 
 
 # --- ALB access logs -------------------------------------------------------------------------------------------------

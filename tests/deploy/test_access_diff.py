@@ -120,12 +120,29 @@ def test_a_condition_that_accepts_more_values_widens(dev):
 
 
 def test_a_new_statement_from_a_params_variant_widens_and_says_resource_star(tmp_path):
-    before = build(tmp_path, service__enable_execute_command=False)
-    after = build(tmp_path, service__enable_execute_command=True)
-    change = one(iam_diff(before, after))
-    assert (change.where, change.statement, change.change, change.effect) == (
+    before = build(tmp_path, service__debug_shell=False)
+    after = build(tmp_path, service__debug_shell=True)
+    role, service = iam_diff(before, after)
+    assert (role.where, role.statement, role.change, role.effect) == (
         "identity/TaskRole", "EcsExecChannels", "added", "Allow")
-    assert change.why == ("new Allow statement", "Resource *")
+    assert role.why == ("new Allow statement", "Resource *")
+    assert (service.where, service.policy, service.change) == ("service/Service", "ECS Exec", "changed")
+
+
+def test_the_debug_shell_turning_on_widens_and_says_what_it_opens(tmp_path):
+    """service.debug_shell: EnableExecuteCommand is no policy document, but it opens a shell to whoever may call
+    ecs:ExecuteCommand; the review must say so, and turning it back narrows."""
+    before = build(tmp_path, service__debug_shell=False)
+    after = build(tmp_path, service__debug_shell=True)
+    on = next(c for c in iam_diff(before, after) if c.type == "AWS::ECS::Service")
+    assert on.widens and on.added == (("EnableExecuteCommand", ("true",)),)
+    assert "ecs:ExecuteCommand" in on.why[0] and "root file systems are writable" in on.why[0]
+    assert str(on).startswith("~ service/Service ECS Exec EnableExecuteCommand  WIDENS: ECS Exec on")
+    off = next(c for c in iam_diff(after, before) if c.type == "AWS::ECS::Service")
+    assert off.narrows and off.removed == (("EnableExecuteCommand", ("true",)),)
+    created = [c for c in iam_diff(None, after) if c.type == "AWS::ECS::Service"]
+    assert [c.change for c in created] == ["added"] and created[0].widens  # a new stack with the shell on says so
+    assert not [c for c in iam_diff(None, before) if c.type == "AWS::ECS::Service"]  # off by default: nothing to say
 
 
 def test_removing_a_deny_widens(dev):
@@ -148,7 +165,7 @@ def test_a_new_managed_policy_widens(dev):
 def test_nothing_deployed_yet_every_statement_is_added(dev):
     changes = iam_diff(None, dev)
     assert {c.change for c in changes} == {"added"}
-    assert {(c.where, c.statement) for c in changes} >= {("identity/TaskRole", "EcsExecChannels"), ("identity/ExecutionRole", "EcrLogin")}
+    assert {(c.where, c.statement) for c in changes} >= {("identity/TaskRole", "MountDataThroughAccessPoints"), ("identity/ExecutionRole", "EcrLogin")}
     deny = next(c for c in changes if c.statement == "DenyWithoutTls")
     assert not deny.widens  # a new Deny grants nothing
     assert all(c.widens for c in changes if c.effect == "Allow")
@@ -157,7 +174,8 @@ def test_nothing_deployed_yet_every_statement_is_added(dev):
 # --- IAM: narrowing is not flagged ---------------------------------------------------------------------------------
 
 
-def test_narrowing_is_reported_but_not_flagged(dev):
+def test_narrowing_is_reported_but_not_flagged(tmp_path):
+    dev = build(tmp_path, service__debug_shell=True)  # with the ECS Exec channels to narrow
     after = copy.deepcopy(dev)
     channels = statement(after, "identity", "TaskRole", "EcsExecChannels")
     channels["Resource"] = ["arn:aws:ssm:us-west-2:123456789012:session/*"]  # "*" -> one ARN: covered by "*"

@@ -84,6 +84,55 @@ def test_a_nested_change_set_that_cannot_be_created_is_retried_without_nesting()
     assert f"could not create nested change sets ({r.STORAGE_STACK}: {nested_failure}); retrying without them" in buf.getvalue()
 
 
+def test_with_imports_a_failed_nested_change_set_is_refused_never_retried_flat():
+    """CloudFormation User Guide, "Import AWS resources into a CloudFormation stack automatically": "For nested
+    stacks, create the change set from the root stack". Without nesting the import would not reach them: refused,
+    with the rule and the way out; the failed change set is deleted and no flat one is created (the Stubber would
+    fail on an unexpected CreateChangeSet)."""
+    from dataclasses import replace
+
+    from deploy.errors import INVOCATION, Invocation
+
+    aws, stubber = r.stubbed()
+    nested_failure = "Template error: Fn::Select  cannot select nonexistent value at index 1"
+    stubber.add_response("create_change_set", {"Id": r.ROOT_CS, "StackId": r.ROOT_ID},
+                         {**create_params(True), "ImportExistingResources": True})
+    stubber.add_response("describe_change_set", status(
+        r.ROOT_CS, "FAILED", f"Nested change set {r.STORAGE_CS} was not successfully created: Currently in FAILED."),
+        {"ChangeSetName": r.ROOT_CS, "IncludePropertyValues": True})
+    stubber.add_response("describe_change_set", {**status(r.STORAGE_CS, "FAILED", nested_failure), "StackName": r.STORAGE_STACK},
+                         {"ChangeSetName": r.STORAGE_CS, "IncludePropertyValues": True})
+    stubber.add_response("delete_change_set", {}, {"ChangeSetName": r.ROOT_CS})
+    buf = io.StringIO()
+    token = INVOCATION.set(Invocation("plan", "us-west-2", "ops"))
+    try:
+        with pytest.raises(changeset.NestingRefused) as e:
+            changeset.create_and_wait(aws, replace(request(), import_existing=True), Out(stdout=buf),
+                                      Poller(sleep=lambda s: None))
+    finally:
+        INVOCATION.reset(token)
+    stubber.assert_no_pending_responses()
+    assert f"({r.STORAGE_STACK}: {nested_failure})" in e.value.message
+    assert "imports into nested stacks only through the root stack's change set" in e.value.message
+    assert "Import AWS resources into a CloudFormation stack automatically" in e.value.message
+    assert e.value.fix.endswith("python generate.py plan --env prod --region us-west-2 --profile ops --adopt again; "
+                                "nothing was created")
+    assert "retrying without them" not in buf.getvalue()
+
+
+def test_with_imports_a_refused_include_nested_stacks_is_refused_too():
+    from dataclasses import replace
+
+    aws, stubber = r.stubbed()
+    stubber.add_client_error("create_change_set", "ValidationError",
+                             "IncludeNestedStacks is not supported with this change set", 400,
+                             expected_params={**create_params(True), "ImportExistingResources": True})
+    with pytest.raises(changeset.NestingRefused, match="IncludeNestedStacks is not supported"):
+        changeset.create_and_wait(aws, replace(request(), import_existing=True), Out(stdout=io.StringIO()),
+                                  Poller(sleep=lambda s: None))
+    stubber.assert_no_pending_responses()  # no second, flat CreateChangeSet
+
+
 def test_no_changes_is_not_retried_and_not_an_error():
     aws, stubber = r.stubbed()
     stubber.add_response("create_change_set", {"Id": r.ROOT_CS, "StackId": r.ROOT_ID}, create_params(True))

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -53,15 +56,57 @@ def test_the_source_is_mounted_read_only_and_the_new_file_system_through_our_acc
     task = t["TaskDefinition"]["Properties"]
     volumes = {v["Name"]: v["EFSVolumeConfiguration"] for v in task["Volumes"]}
     assert volumes["source"] == {"FilesystemId": {"Ref": "SourceFileSystemId"}, "RootDirectory": "/",
-                                 "TransitEncryption": "ENABLED"}
+                                 "TransitEncryption": "ENABLED", "AuthorizationConfig": {"IAM": {"Ref": "SourceIam"}}}
     for name, ap in (("app", "AppAccessPointId"), ("qdrant", "QdrantAccessPointId")):
         assert volumes[name]["AuthorizationConfig"] == {"AccessPointId": {"Ref": ap}, "IAM": "ENABLED"}
         assert volumes[name]["FilesystemId"] == {"Ref": "FileSystemId"}
     (container,) = task["ContainerDefinitions"]
     mounts = {m["SourceVolume"]: (m["ContainerPath"], m["ReadOnly"]) for m in container["MountPoints"]}
     assert mounts == {"source": ("/mnt/source", True), "app": ("/mnt/app", False), "qdrant": ("/mnt/qdrant", False)}
-    assert container["Command"][:3] == ["python", "-c", SCRIPT]
-    assert container["Image"] == template.IMAGE and ":" in template.IMAGE and not template.IMAGE.endswith(":latest")
+    assert container["EntryPoint"][:2] == ["/bin/sh", "-c"] and container["Command"][:2] == ["-c", SCRIPT]
+    assert container["User"] == "0:0"  # reads every source file; writes go through the access points as 1000:1000
+
+
+def test_the_copy_runs_in_the_apps_own_image_from_the_environments_registry():
+    """Never an anonymous Docker Hub pull: the environment's ECR repository (params image.repository) at the tag the
+    service runs, pulled by the identity stack's execution role (a parameter: this stack creates no IAM)."""
+    t = built()
+    (container,) = t["Resources"]["TaskDefinition"]["Properties"]["ContainerDefinitions"]
+    uri, values = container["Image"]["Fn::Sub"]
+    assert uri == "${AWS::AccountId}.dkr.ecr.${AWS::Region}.${AWS::URLSuffix}/wwhd-dev-backend:${Tag}"
+    assert values == {"Tag": {"Ref": "ImageTag"}}
+    assert t["Parameters"]["ImageTag"]["AllowedPattern"] and t["Parameters"]["SourceIam"]["AllowedValues"] == [
+        "ENABLED", "DISABLED"]
+    assert not [r for r in t["Resources"].values() if r["Type"].startswith("AWS::IAM::")]
+    props = t["Resources"]["TaskDefinition"]["Properties"]
+    assert props["ExecutionRoleArn"] == {"Ref": "ExecutionRoleArn"} and props["TaskRoleArn"] == {"Ref": "TaskRoleArn"}
+    assert "docker" not in json.dumps(t).lower()
+
+
+def _entry(tmp_path: Path, path: str) -> subprocess.CompletedProcess:
+    """The container's entry point and command as Docker joins them, run by this machine's /bin/sh."""
+    for d in ("src/wwhd-data", "app/qdrant"):
+        (tmp_path / d).mkdir(parents=True, exist_ok=True)
+    (tmp_path / "src/wwhd-data/wwhd.db").write_bytes(b"SQLite format 3\x00")
+    args = [a.replace(template.SOURCE_PATH, str(tmp_path / "src")).replace(template.APP_PATH, str(tmp_path / "app"))
+            .replace(template.QDRANT_PATH, str(tmp_path / "app/qdrant")) for a in template.command(SCRIPT)]
+    return subprocess.run([*template.ENTRY_POINT, *args, "--owner", f"{os.getuid()}:{os.getgid()}"],
+                          capture_output=True, text=True, timeout=60, env={"PATH": path})
+
+
+def test_the_entry_point_runs_the_program_with_python3_or_python(tmp_path):
+    done = _entry(tmp_path, str(Path(sys.executable).parent))
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert lines[0]["event"] == "found" and lines[-1] == {"event": "done", "mode": "dry-run", "files": 1,
+                                                           "directories": 0, "bytes": 16}
+
+
+def test_an_image_without_python_ends_with_a_refusal_the_report_reads(tmp_path):
+    done = _entry(tmp_path, str(tmp_path / "no-such-bin"))
+    assert done.returncode == 3
+    assert [json.loads(line) for line in done.stdout.splitlines()] == [
+        {"event": "refused", "reason": "the app image has neither python3 nor python on PATH"}]
 
 
 def test_the_path_is_one_nfs_rule_on_each_file_systems_group_from_the_tasks_own_group():
@@ -95,7 +140,7 @@ class Stubbed:
 
 OURS = migrate.Ours(CLUSTER, SERVICE, NEW_FS, "fsap-0aaaaaaaaaaaaaaa1", "fsap-0aaaaaaaaaaaaaaa2", "sg-0aaaaaaaaaaaaaaa1",
                     f"arn:aws:iam::{ACCOUNT}:role/task", f"arn:aws:iam::{ACCOUNT}:role/exec", "vpc-7b44bd03",
-                    ("subnet-677d281e", "subnet-5498bc0e", "subnet-18ddaa53"))
+                    ("subnet-677d281e", "subnet-5498bc0e", "subnet-18ddaa53"), "2025-11-07")
 
 
 def service(desired: int, running: int) -> dict:
@@ -155,12 +200,51 @@ def mount_targets(s: Stubbed, groups: dict[str, list[str]]) -> None:
                          {"MountTargetId": t["MountTargetId"]})
 
 
+def no_policy(s: Stubbed, fs: str = SEED_FS) -> None:
+    """EFS API reference, DescribeFileSystemPolicy: PolicyNotFound (HTTP 404) when the default policy is in effect."""
+    s.stub["efs"].add_client_error("describe_file_system_policy", "PolicyNotFound", "None", 404, {"FileSystemId": fs})
+
+
+SEED_POLICY = json.dumps({"Version": "2012-10-17", "Id": "seed", "Statement": [{
+    "Sid": "seed", "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "elasticfilesystem:ClientMount",
+    "Resource": f"arn:aws:elasticfilesystem:{REGION}:{ACCOUNT}:file-system/{SEED_FS}",
+    "Condition": {"Bool": {"aws:SecureTransport": "true"}}}]})
+
+
+def a_policy(s: Stubbed, fs: str = SEED_FS) -> None:
+    s.stub["efs"].add_response("describe_file_system_policy", {"FileSystemId": fs, "Policy": SEED_POLICY},
+                               {"FileSystemId": fs})
+
+
 def test_the_source_is_reached_through_its_one_security_group_in_our_subnets():
     s = Stubbed("efs")
     mount_targets(s, {"subnet-677d281e": [SEED_SG], "subnet-5498bc0e": [SEED_SG], "subnet-0a1b2c3d": ["sg-0a1b2c3d4e5f60718"]})
+    no_policy(s)
     src = migrate.source(s.ctx, OURS, SEED_FS)
     s.done()
     assert src == migrate.Source(SEED_FS, SEED_SG, ("subnet-677d281e", "subnet-5498bc0e"), 6144)
+    assert {p["ParameterKey"]: p["ParameterValue"] for p in migrate.parameters(OURS, src)}["SourceIam"] == "DISABLED"
+
+
+def test_a_source_with_a_file_system_policy_is_mounted_with_iam_as_the_task_role():
+    s = Stubbed("efs")
+    mount_targets(s, {"subnet-677d281e": [SEED_SG]})
+    a_policy(s)
+    src = migrate.source(s.ctx, OURS, SEED_FS)
+    s.done()
+    assert src.policy is True
+    values = {p["ParameterKey"]: p["ParameterValue"] for p in migrate.parameters(OURS, src)}
+    assert values["SourceIam"] == "ENABLED" and values["TaskRoleArn"] == OURS.task_role
+    assert values["ImageTag"] == OURS.image_tag
+
+
+def test_the_statement_for_the_seeds_policy_grants_a_read_only_root_mount_to_the_task_role():
+    """No ClientWrite: with IAM authorization EFS refuses writes, a second guard beside the read-only mount point."""
+    fs_arn = f"arn:aws:elasticfilesystem:{REGION}:{ACCOUNT}:file-system/{SEED_FS}"
+    statement = migrate.seed_read_statement(OURS.task_role, fs_arn)
+    assert statement["Principal"] == {"AWS": OURS.task_role} and statement["Resource"] == fs_arn
+    assert statement["Action"] == ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientRootAccess"]
+    assert statement["Condition"] == {"Bool": {"elasticfilesystem:AccessedViaMountTarget": "true"}}
 
 
 def test_a_source_without_one_common_group_or_mount_target_in_our_subnets_is_refused():
@@ -233,6 +317,20 @@ def test_a_refusal_inside_the_task_comes_back_as_its_reason(monkeypatch):
     migrate.run_task(s.ctx, OURS, src, "arn:td", "sg-0a1b2c3d4e5f60799", execute=False)
     code, events, _ = migrate.wait_and_report(s.ctx, OURS, TASK)
     assert code == 3 and events == [{"event": "refused", "reason": "unknown entries in /wwhd-data: notes.txt"}]
+
+
+def test_a_mount_the_seeds_policy_refuses_names_the_statement_to_add():
+    """ECS stops a task whose EFS mount fails with ResourceInitializationError; with IAM authorization that the file
+    system policy does not allow, mount.nfs4 reports "access denied by server"."""
+    why = ("TaskFailedToStart ResourceInitializationError: failed to invoke EFS utils commands to set up EFS volumes: "
+           "stderr: b'mount.nfs4: access denied by server while mounting 127.0.0.1:/'")
+    s = Stubbed()
+    with_policy = migrate.Source(SEED_FS, SEED_SG, ("subnet-677d281e",), 6144, True, "arn:fs")
+    fix = migrate.failure_fix(s.ctx, with_policy, why, execute=True)
+    assert fix.startswith(f"add the statement printed above to the file system policy of {SEED_FS}")
+    assert fix.endswith(f"python generate.py migrate-data --env prod --from {SEED_FS} --execute")
+    without = migrate.Source(SEED_FS, SEED_SG, ("subnet-677d281e",), 6144, False)
+    assert migrate.failure_fix(s.ctx, without, why, execute=True) == "read the lines above; the source is untouched"
 
 
 def test_a_task_ecs_cannot_start_is_an_error_with_ecs_reason():

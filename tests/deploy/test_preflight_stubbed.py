@@ -141,6 +141,8 @@ def test_discover_sends_a_file_system_with_data_to_migrate_data():
                           "ValueInArchive": 0},
           "PerformanceMode": "generalPurpose", "Encrypted": False, "ThroughputMode": "bursting", "Tags": []}
     st("efs").add_response("describe_file_systems", {"FileSystems": [fs]})
+    st("efs").add_client_error("describe_file_system_policy", "PolicyNotFound", "None", 404,
+                               {"FileSystemId": fs["FileSystemId"]})
     st("efs").add_response("describe_access_points", {"AccessPoints": []}, {"FileSystemId": fs["FileSystemId"]})
     st("efs").add_response("describe_mount_targets", {"MountTargets": []}, {"FileSystemId": fs["FileSystemId"]})
     d = discover.Discovery("018025611404", REGION)

@@ -29,6 +29,7 @@ from botocore.stub import Stubber
 from deploy import adapters, verify
 from deploy.aws import Aws
 from deploy.commands import Ctx
+from deploy.errors import INVOCATION, Invocation
 from deploy.ui import Out
 from templates.config import load_params
 
@@ -356,11 +357,11 @@ class Run:
         return [self.status(n) for n in range(1, 9)]
 
 
-def run(w: World, since: int = 15, http: bool = False) -> Run:
+def run(w: World, since: int = 15, http: bool = False, p=None) -> Run:
     st = Stubs()
     expect(w, st, http)
     buf = io.StringIO()
-    ctx = Ctx(p=PROD, aws=st.aws, out=Out(stdout=buf), home=REPO, now=lambda: NOW)
+    ctx = Ctx(p=p or PROD, aws=st.aws, out=Out(stdout=buf), home=REPO, now=lambda: NOW)
     code = verify.verify(ctx, since, http)
     st.done()  # every queued call was made: nothing read that the scenario did not expect, nothing skipped
     return Run(code, buf.getvalue().splitlines(), st.operations)
@@ -575,12 +576,35 @@ def test_the_qdrant_command_reaches_readyz_from_the_app_container(local_http):
     assert ran.stdout.strip() == "200 all shards are ready", ran.stderr
 
 
-def test_ecs_exec_off_although_the_params_enable_it_fails():
+def test_ecs_exec_off_skips_both_shell_items_and_says_how_to_turn_the_debug_shell_on():
+    """The hardened default (service.debug_shell false): never PASS or FAIL, and the fix runs as printed with the
+    user's --region and --profile."""
     w = World()
     w.service["enableExecuteCommand"] = False
-    r = run(w)
-    assert r.status(4) == "FAIL" and r.status(5) == "FAIL"
-    assert "ECS Exec is off on the service (enableExecuteCommand false), although params/prod.yaml enables it" in r.item(4)
+    token = INVOCATION.set(Invocation("verify", "us-west-2", "ops team"))
+    try:
+        r = run(w)
+    finally:
+        INVOCATION.reset(token)
+    assert r.code == 0 and r.status(4) == r.status(5) == "SKIP"
+    for n in (4, 5):
+        assert "ECS Exec is off on the service (enableExecuteCommand false)" in r.item(n)
+        assert ("set service.debug_shell: true in params/prod.yaml, then run python generate.py bootstrap --env prod "
+                "--region us-west-2 --profile 'ops team' (the task role's ECS Exec channels) and python generate.py "
+                "plan --env prod --region us-west-2 --profile 'ops team', and apply the change set it prints") in r.item(n)
+        assert "afterwards turn it back off the same way with false" in r.item(n)
+    then = next(line.strip() for line in r.item(4).splitlines() if line.strip().startswith("then: "))
+    argv = shlex.split(then[len("then: "):])
+    assert argv[:3] == ["aws", "ecs", "execute-command"] and argv[argv.index("--profile") + 1] == "ops team"
+
+
+def test_ecs_exec_off_although_the_params_turn_it_on_skips_with_the_plan_that_applies_it():
+    w = World()
+    w.service["enableExecuteCommand"] = False
+    r = run(w, p=PROD.model_copy(update={"service": PROD.service.model_copy(update={"debug_shell": True})}))
+    assert r.status(4) == r.status(5) == "SKIP"
+    assert ("params/prod.yaml turns service.debug_shell on, but the deployed service has not got it yet: "
+            "python generate.py plan --env prod shows the change; apply it") in r.item(4)
 
 
 # --- 6. Secrets Manager integration works --------------------------------------------------------------------------

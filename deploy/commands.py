@@ -32,6 +32,7 @@ from .package import (Packaged, content_key, default_bucket, object_url, package
 from .retained import retained
 from .stacks import (
     NEEDS_DELETE,
+    STACK_TYPE,
     StackInfo,
     change_set_type,
     describe,
@@ -306,8 +307,13 @@ def _shown(path: Path, home: Path) -> str:
 def plan(ctx: Ctx, opts: PlanOptions) -> int:
     planned = _plan(ctx, opts)
     if planned and not opts.key_prefix:  # a pull request's change set is for review only
-        extra = ("--allow-data-loss",) if planned.review.data_loss else ()
-        ctx.out.line(f"apply it: {ctx.command('apply', '--change-set', planned.review.change_set_name, *extra)}")
+        if planned.review.data_loss:  # never a command that carries the override: a copied hint would switch it off
+            ctx.out.line(f"apply will refuse change set {planned.review.change_set_name}; it would lose:", "bold red")
+            for finding in planned.review.data_loss:
+                ctx.out.line(f"  {finding}")
+            ctx.out.line(review.REFUSES)
+        else:
+            ctx.out.line(f"apply it: {ctx.command('apply', '--change-set', planned.review.change_set_name)}")
     return 0
 
 
@@ -359,6 +365,7 @@ def _plan(ctx: Ctx, opts: PlanOptions, source: Callable[[Ctx, str], Packaged] | 
         after = {**after, templates_identity: want.template}
     compared = diff.compare(before, after, ctx.p.region, ctx.env, deployed, tree.parameters)
     result = review.build(tree, cs_type, compared, deployed, who)
+    result.holds = review.stateful_held(before, packaged.templates)  # what the data-loss guard weighs
     result.preflight = checks
     result.drift = drifted
     review.show(result, ctx.out)
@@ -522,6 +529,10 @@ def _reviewed(ctx: Ctx, name_or_arn: str) -> Planned | None:
     who = review.acts_as(None, info.role_arn if info else None, certain=False)
     result = review.build(changeset.describe_tree(ctx.aws, desc["ChangeSetId"]), cs_type, deployed_parameters=deployed,
                           acts_as=who)
+    if any(r.type == STACK_TYPE and not r.nested_change_set for s in result.stacks for r in s.rows):
+        # The deployed templates say which nested stacks hold data (only what is deployed can be lost); the planned
+        # nested templates of a change set planned earlier are not read back (plan's own review weighed them).
+        result.holds = review.stateful_held(diff.deployed_templates(ctx.aws, ctx.p.stack_name), None)
     review.show(result, ctx.out)
     return Planned(result, desc["ChangeSetId"], info)
 
@@ -601,7 +612,8 @@ def _guard(ctx: Ctx, result: review.Review, allow_data_loss: bool) -> None:
     if not allow_data_loss:
         raise DeployError(f"refusing to apply: this change set would lose data\n{listed}",
                           "change the templates so the stateful resources keep their logical ids and replacement-free "
-                          "properties; only if losing them is intended, add --allow-data-loss")
+                          "properties; only if losing them is intended: back the data up, then give apply its "
+                          "data-loss override yourself (python generate.py apply --help)")
     ctx.out.warn(f"--allow-data-loss given; applying although\n{listed}")
     if ctx.p.production:
         ctx.out.warn("the production stack policy still denies replacing or deleting the EFS file system and access "

@@ -47,12 +47,13 @@ import json
 from dataclasses import dataclass, field
 
 from checks.access_diff import element_text
+from templates import ROOT
 from templates.root import Param
 from templates.stateful import STATEFUL
 
 from .changeset import Node
 from . import preflight
-from .diff import TemplateDiff
+from .diff import STEMS, TemplateDiff
 from .stacks import STACK_TYPE
 from .ui import Out, clean
 
@@ -172,6 +173,10 @@ class Review:
     # deploy.drift.Report or .Skipped when plan checked drift (rendered by them; None: not asked for)
     drift: object | None = None
     acts_as: ActsAs | None = None  # who CloudFormation acts as; None: not known to this review
+    # nested stack logical id -> {logical id: type} of the stateful resources its deployed or planned template holds
+    # (see :func:`stateful_held`); a nested stack missing here (or None) was not read back, and the guard assumes the
+    # worst for it
+    holds: dict[str, dict[str, str]] | None = None
 
     @property
     def data_loss(self) -> list[Finding]:
@@ -306,20 +311,22 @@ def summary_text(counts: dict[str, int]) -> str:
 def data_loss(review: Review) -> list[Finding]:
     """Stateful resources (templates.stateful.STATEFUL) removed or replaced, matched by nested stack and logical id.
 
-    Also the nested stacks that hold stateful resources when they are removed, or modified without a nested change
-    set to look inside (then the guard cannot prove the data survives).
+    Also the nested stacks removed, or modified without a nested change set to look inside, whose deployed or
+    planned template holds a stateful resource (:attr:`Review.holds`): the guard cannot prove that data survives.
+    A nested stack that holds none on either side loses nothing, whatever its name (prod's cluster stack has no
+    repository). Where the templates were not read back, the stacks named in ``STATEFUL`` are assumed to hold data.
     """
     found = []
     for stack in review.stacks:
         owner = stack.path[-1] if stack.path else None
         for row in stack.rows:
-            why = _loss(row, owner)
+            why = _loss(row, owner, review.holds)
             if why:
                 found.append(Finding(stack.label, row.logical_id, row.type, why))
     return found
 
 
-def _loss(row: Row, owner: str | None) -> str:
+def _loss(row: Row, owner: str | None, holds: dict[str, dict[str, str]] | None) -> str:
     if owner is not None and row.logical_id in STATEFUL.get(owner, ()):
         if row.action == "Remove":
             return "removed (retained by its DeletionPolicy, but orphaned: the app would start on empty storage)"
@@ -327,12 +334,55 @@ def _loss(row: Row, owner: str | None) -> str:
             return "replaced: a new, empty resource takes its place"
         if row.replacement == "Conditional":
             return "may be replaced: a new, empty resource may take its place"
-    if row.type == STACK_TYPE and row.logical_id in STATEFUL:
-        if row.action == "Remove":
-            return f"nested stack removed with its stateful resources ({', '.join(STATEFUL[row.logical_id])})"
-        if row.action == "Modify" and not row.nested_change_set:
-            return "changes, but without a nested change set the guard cannot see whether its stateful resources survive"
-    return ""
+    if row.type != STACK_TYPE or not (row.action == "Remove" or (row.action == "Modify" and not row.nested_change_set)):
+        return ""
+    if holds is not None and row.logical_id in holds:
+        held = holds[row.logical_id]
+        if not held:
+            return ""
+        listed = ", ".join(f"{k} ({v})" for k, v in sorted(held.items()))
+    elif row.logical_id in STATEFUL:
+        listed = ", ".join(STATEFUL[row.logical_id]) + " (its templates were not read back)"
+    else:
+        return ""
+    if row.action == "Remove":
+        return f"nested stack removed with its stateful resources: {listed}"
+    return f"changes, but without a nested change set the guard cannot see whether these survive: {listed}"
+
+
+# The types of the resources in templates.stateful.STATEFUL (tests/deploy/test_protection.py checks every rendered
+# one): a resource of these types under any logical id also counts as data a nested stack holds.
+STATEFUL_TYPES = frozenset({"AWS::EFS::FileSystem", "AWS::EFS::AccessPoint", "AWS::Backup::BackupVault",
+                            "AWS::SecretsManager::Secret", "AWS::ECR::Repository", "AWS::S3::Bucket"})
+
+
+def stateful_held(deployed: dict[str, dict] | None, planned: dict[str, dict] | None) -> dict[str, dict[str, str]]:
+    """``{nested stack logical id: {logical id: type}}``: the stateful resources (named in ``STATEFUL`` for that
+    stack, or of a ``STATEFUL_TYPES`` type) in the deployed template of each nested stack read back (GetTemplate,
+    :func:`deploy.diff.deployed_templates`) or in its planned one. Only stacks whose deployed template was read are
+    keys: for the others nothing is known. Both arguments map a template stem (``storage``) to a template."""
+    ids = {stem: stack for stack, stem in STEMS.items()}
+    found: dict[str, dict[str, str]] = {}
+    for stem, template in (deployed or {}).items():
+        if stem == ROOT or not isinstance(template, dict):
+            continue
+        stack = ids.get(stem, stem)
+        held: dict[str, str] = {}
+        for source in (template, (planned or {}).get(stem)):
+            resources = source.get("Resources") if isinstance(source, dict) else None
+            for logical_id, resource in (resources or {}).items() if isinstance(resources, dict) else ():
+                kind = resource.get("Type", "") if isinstance(resource, dict) else ""
+                if logical_id in STATEFUL.get(stack, ()) or kind in STATEFUL_TYPES:
+                    held.setdefault(str(logical_id), str(kind))
+        found[stack] = held
+    return found
+
+
+# What every rendering and hint says about a data-loss finding. It names no flag to copy: the override is typed by
+# the person who decided the loss, after reading ``apply --help`` (a printed command would switch the guard off).
+REFUSES = ("apply refuses this change set: it would lose the data listed. To do it on purpose, back that data up "
+           "first, then give apply its data-loss override yourself (see: python generate.py apply --help); "
+           "otherwise change the templates so these resources keep their logical ids, and plan again.")
 
 
 def single_writer(review: Review) -> list[Finding]:
@@ -427,7 +477,7 @@ def _show_warnings(review: Review, out: Out) -> None:
     for finding in review.data_loss:
         out.warn(f"DATA LOSS: {finding}")
     if review.data_loss:
-        out.line("  apply refuses this change set unless given --allow-data-loss", "bold red")
+        out.line(f"  {REFUSES}", "bold red")
     for finding in review.single_writer:
         out.warn(f"SINGLE WRITER: {finding}")
     if review.single_writer:
@@ -564,7 +614,7 @@ def markdown(review: Review) -> str:
     if not review.include_nested:
         lines += ["> [!NOTE]", "> Nested change sets are not included: each nested stack shows as one row.", ""]
     if review.data_loss:
-        lines += ["> [!CAUTION]", "> **Data loss**: `apply` refuses this change set unless given `--allow-data-loss`."]
+        lines += ["> [!CAUTION]", f"> **Data loss**: {REFUSES}"]
         lines += [f"> - {md_code(f'{f.stack}/{f.logical_id}')} ({md_text(f.type)}): {md_text(f.why)}"
                   for f in review.data_loss] + [""]
     if review.single_writer:

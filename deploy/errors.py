@@ -122,9 +122,26 @@ def boundary(argv: list[str], stderr=None) -> Iterator[Outcome]:
         try:
             if debug:
                 traceback.print_exception(e, file=stream)
-            print(clean(f"error: {err.render()}", newlines=True), file=stream, flush=True)
+            print(last_lines(err), file=stream, flush=True)
         except (BrokenPipeError, ValueError):  # stderr closed too: nothing left to tell
             pass
+
+
+def one_line(text) -> str:
+    """``text`` (an AWS message, an exception's text) on one line: control characters removed, every run of white
+    space, line breaks included, one space."""
+    return " ".join(clean(str(text)).split())
+
+
+def last_lines(err: DeployError) -> str:
+    """``error: message`` then ``fix: fix`` as the last line. The fix is folded to one line; a line of the message
+    (our own listings) that would read as an ``error:`` or ``fix:`` line of ours is indented, so the real two are the
+    only ones."""
+    lines = clean(err.message, newlines=True).split("\n")
+    lines = [lines[0]] + [f"  {line}" if line.lstrip().lower().startswith(("error:", "fix:")) else line
+                          for line in lines[1:]]
+    text = "error: " + "\n".join(lines)
+    return f"{text}\nfix: {one_line(err.fix)}" if err.fix else text
 
 
 def _is_closed_stdout(e: BaseException) -> bool:
@@ -160,13 +177,13 @@ def explain(e: BaseException, argv: list[str]) -> DeployError:
         return _aws(e, argv)
     if _raised_in_botocore(e):  # e.g. a KeyError while parsing an HTML page that answered in AWS's place
         return DeployError(f"the answer was not AWS's (a proxy or a captive portal?): botocore could not read it "
-                           f"({name}: {e})", f"check HTTPS_PROXY and AWS_ENDPOINT_URL, then run it again: {rerun(argv)}",
+                           f"({name}: {one_line(e)[:200]})", f"check HTTPS_PROXY and AWS_ENDPOINT_URL, then run it again: {rerun(argv)}",
                            EXIT["unreachable"])
     if isinstance(e, OSError):
         where = f" {e.filename}" if getattr(e, "filename", None) else ""
         return DeployError(f"cannot use{where}: {e.strerror or e}",
                            f"check the path and its permissions, then run it again: {rerun(argv)}")
-    return DeployError(f"internal error (a bug in wwhd-infra): {name}: {e}",
+    return DeployError(f"internal error (a bug in wwhd-infra): {name}: {one_line(e)}",
                        f"run it again with --debug for the traceback and report it: {rerun([*argv, '--debug'])}",
                        EXIT["internal"])
 
@@ -186,6 +203,13 @@ CREDENTIALS = {"ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId", 
 
 
 def _aws(e: BaseException, argv: list[str]) -> DeployError:
+    """The message and fix for a botocore error; AWS's own text is folded to one line (:func:`one_line`)."""
+    err = _aws_unfolded(e, argv)
+    err.message = one_line(err.message)
+    return err
+
+
+def _aws_unfolded(e: BaseException, argv: list[str]) -> DeployError:
     from botocore import exceptions as bx
     from botocore.parsers import ResponseParserError
 

@@ -608,13 +608,13 @@ def markdown(checks: list[Check], escape: Callable[[str], str]) -> list[str]:
     if not checks:
         return []
     lines = ["#### Preflight", "", "| | check | evidence | fix |", "|---|---|---|---|"]
-    lines += [f"| {c.status} | {escape(c.subject)} | {escape(c.evidence)} | {escape(c.fix)} |" for c in checks]
+    lines += [f"| {escape(c.status)} | {escape(c.subject)} | {escape(c.evidence)} | {escape(c.fix)} |" for c in checks]
     return lines + [""]
 
 
 def write_blocked(stack_name: str, checks: list[Check], json_file, markdown_file) -> None:
     """The review files of a plan that preflight stopped: no change set, only the checks."""
-    from .review import md_code, md_text
+    from .markdown import code as md_code, text as md_text
 
     if json_file:
         json_file.parent.mkdir(parents=True, exist_ok=True)

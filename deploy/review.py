@@ -32,13 +32,9 @@ DescribeChangeSet returns no ``RoleARN`` (API reference, DescribeChangeSet respo
 from a change set alone (``apply --change-set``) can only name the stack's role and says that it is not certain.
 
 Everything in the review that AWS or a template supplies is data. The terminal renderings go through
-:class:`deploy.ui.Out`, which strips control characters. In Markdown each value is an HTML ``<code>`` element (or plain
-text) whose markup characters are written as numeric character references (``&#96;`` for a backtick): CommonMark
-treats a character reference as a literal character, never as markup, and GFM splits table cells on ``|`` before any
-inline parsing, so no value can end its code span, open HTML, emphasise, link, or add a table cell. A backtick code
-span was the other choice, but inside a table a value ending in a backslash turns the escaped ``\\|`` back into a cell
-boundary (GFM's cell scanner reads ``\\\\`` as an escaped backslash), so it cannot be made unbreakable there; the
-``<code>`` form is the same everywhere. Line breaks become spaces (as in a CommonMark code span).
+:class:`deploy.ui.Out`, which strips control characters. In Markdown each value goes through :mod:`deploy.markdown`
+(the one escaping for every Markdown output): as text or in a ``<code>`` element, readable in the raw file, and no
+element can open from inside it.
 """
 
 from __future__ import annotations
@@ -54,6 +50,8 @@ from templates.stateful import STATEFUL
 from .changeset import Node
 from . import preflight
 from .diff import STEMS, TemplateDiff
+from . import markdown as markdown_values
+from .markdown import FOLD_ROWS, code as md_code, fold as _md_fold, text as md_text
 from .stacks import STACK_TYPE
 from .ui import Out, clean
 
@@ -65,7 +63,6 @@ SECURITY_TYPES = {"AWS::S3::BucketPolicy", "AWS::SNS::TopicPolicy", "AWS::SQS::Q
                   "AWS::SecretsManager::ResourcePolicy", "AWS::Lambda::Permission"}
 VALUE_WIDTH = 80
 SERVICE_TYPE = "AWS::ECS::Service"
-FOLD_ROWS = 15  # Markdown tables longer than this are folded in <details>
 
 
 @dataclass
@@ -653,12 +650,6 @@ def _md_widening(diff: TemplateDiff) -> list[str]:
     return lines + shown + [""]
 
 
-def _md_fold(summary: str, table: list[str]) -> list[str]:
-    if len(table) - 2 > FOLD_ROWS:
-        return [f"<details><summary>{summary}</summary>", "", *table, "", "</details>", ""]
-    return [*table, ""]
-
-
 def _md_items(fields) -> str:
     """Each element with the logic IAM applies: ``Action (any of): a, b``, ``Condition (all of): X AND Y``."""
     return "<br>".join(md_code(element_text(name, items)) for name, items in fields)
@@ -729,24 +720,6 @@ def _md_stack(s: StackReview) -> list[str]:
     return lines + [""]
 
 
-# ASCII punctuation that can mean something inline (code, emphasis, strikethrough, links, images, HTML, entities,
-# escapes, table cells, math, footnotes) or that GitHub turns into links, mentions or emoji (``http:``, ``www.``,
-# ``@user``, ``#123``, ``:smile:``). The rest (``-/,;=+%?{}'"``) is inert in the middle of a line, and every value
-# here is preceded by our own text on its line, so no block syntax can start.
-_ENTITIES = {ord(c): f"&#{ord(c)};" for c in "\\`*_~[]()!<>&|$^:@#."}
-
-
-def md_text(value) -> str:
-    """A value as inert Markdown text: every markup character (``_ENTITIES``) as a numeric character reference (literal
-    text in CommonMark, never markup: no emphasis, link, HTML, code span, table cell or autolink can start), control
-    characters removed and line breaks made spaces (see the module docstring)."""
-    return clean(str(value)).translate(_ENTITIES)
-
-
-def md_code(value) -> str:
-    """A value in a code element that no content can end or break out of (see :func:`md_text`)."""
-    return f"<code>{md_text(value)}</code>"
-
-
 def md_value(value: str | None) -> str:
-    return "" if value is None else md_code(_short(value))
+    """A value as code, shortened to one line of VALUE_WIDTH characters; nothing for None."""
+    return markdown_values.value(value, _short)

@@ -58,6 +58,14 @@ class BadInput(DeployError):
     exit_code = EXIT["bad-input"]
 
 
+class NotAws(Exception):
+    """An answer that is not AWS's: no request id, whatever its status (deploy/aws.py, exit 3)."""
+
+    def __init__(self, url: str, status: int, content_type: str):
+        super().__init__(f"HTTP {status} ({content_type}) without an AWS request id from {url}")
+        self.url, self.status, self.content_type = url, status, content_type
+
+
 @dataclass
 class Outcome:
     code: int = EXIT["ok"]
@@ -173,6 +181,10 @@ def explain(e: BaseException, argv: list[str]) -> DeployError:
                            EXIT["bad-input"])
     if isinstance(e, KeyboardInterrupt):
         return DeployError("interrupted", f"run it again: {rerun(argv)}", EXIT["interrupted"])
+    if isinstance(e, NotAws):
+        return DeployError(f"the answer was not AWS's (a proxy or a captive portal?): {one_line(e)[:300]}",
+                           f"check HTTPS_PROXY and AWS_ENDPOINT_URL, then run it again: {rerun(argv)}",
+                           EXIT["unreachable"])
     if type(e).__module__.startswith(("botocore", "boto3")):
         return _aws(e, argv)
     if _raised_in_botocore(e):  # e.g. a KeyError while parsing an HTML page that answered in AWS's place

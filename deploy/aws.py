@@ -41,7 +41,7 @@ from botocore.exceptions import (
     TokenRetrievalError,
 )
 
-from .errors import CREDENTIALS, INVOCATION, BadInput, NotAws, explain, suggest
+from .errors import CREDENTIALS, BadInput, NotAws, again, explain
 
 RETRIES = {"mode": "adaptive", "max_attempts": 10}
 DEFAULT_TIMEOUT = 60.0
@@ -183,7 +183,7 @@ def check_account(aws: Aws, expected: str | None, env: str) -> str:
         raise BadInput(
             f"these credentials are for account {actual}, but params/{env}.yaml deploys to account {expected}",
             f"sign in to account {expected} (aws sso login, or pass --profile with a profile of that account), then: "
-            f"{suggest(INVOCATION.get().verb, env)}",
+            f"{again(env)}",
         )
     return actual
 

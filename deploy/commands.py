@@ -26,7 +26,7 @@ from . import adopt as adoption
 from . import bootstrap as boot
 from . import changeset, diff, drift, history, identity, preflight, review
 from .aws import Aws, aws_errors, check_account
-from .errors import EXIT, BadInput, DeployError, aws_cli, explain, suggest
+from .errors import EXIT, BadInput, DeployError, again, aws_cli, explain, suggest
 from .package import (Packaged, content_key, default_bucket, object_url, package, quick_create_url, template_bucket,
                       upload)
 from .retained import retained
@@ -70,6 +70,11 @@ class Ctx:
         gave, then ``extra`` (flags and values, quoted for a POSIX shell)."""
         return suggest(verb, self.env, *extra)
 
+    def again(self, *extra: str, drop: tuple[str, ...] = ()) -> str:
+        """This command again, with every flag the user gave it (``--adopt``, ``--image-tag``...), ``extra`` added
+        or replacing one, ``drop`` left out (deploy/errors.py, ``again``)."""
+        return again(self.env, *extra, drop=drop)
+
 
 @dataclass(frozen=True)
 class PlanOptions:
@@ -110,7 +115,8 @@ def bootstrap(ctx: Ctx, wait: bool = False, yes: bool = False) -> int:
     info = _idle(ctx, describe(ctx.aws, name), wait, "bootstrap")
     if info and info.status in NEEDS_DELETE:
         raise DeployError(f"{name} is {info.status}: it can only be deleted (the bucket is retained)",
-                          f"aws cloudformation delete-stack --stack-name {name} --region {ctx.p.region}, then bootstrap again")
+                          f"{aws_cli(ctx.p.region, 'cloudformation', 'delete-stack', '--stack-name', name)}, then "
+                          f"{ctx.again()}")
     cs_type = "CREATE" if info is None or not info.exists else "UPDATE"
     req = changeset.Request(stack_name=name, name=changeset.change_set_name(f"{name}-", "", ctx.now()), type=cs_type,
                             parameters=[], capabilities=(), tags=boot.stack_tags(ctx.p),
@@ -124,7 +130,7 @@ def bootstrap(ctx: Ctx, wait: bool = False, yes: bool = False) -> int:
         final, _ = _delete(ctx, info)
         if final is not None and final.status != "DELETE_COMPLETE":
             return _failed(ctx, final)
-        return bootstrap(ctx, wait)
+        return bootstrap(ctx, wait, yes)  # --yes holds on this path too
     arn, req, desc = changeset.create_and_wait(ctx.aws, req, ctx.out, ctx.poller)
     if changeset.no_changes(desc):
         changeset.delete(ctx.aws, arn)
@@ -150,8 +156,8 @@ def _boundary_stack(ctx: Ctx, bucket_stack: str, bucket: str, wait: bool) -> int
     info = _idle(ctx, describe(ctx.aws, name), wait, "bootstrap")
     if info and info.status in NEEDS_DELETE:
         raise DeployError(f"{name} is {info.status}: it can only be deleted",
-                          f"aws cloudformation delete-stack --stack-name {name} --region {ctx.p.region}, then "
-                          f"{ctx.command('bootstrap')}")
+                          f"{aws_cli(ctx.p.region, 'cloudformation', 'delete-stack', '--stack-name', name)}, then "
+                          f"{ctx.again()}")
     cs_type = "CREATE" if info is None or not info.exists else "UPDATE"
     req = changeset.Request(stack_name=name, name=changeset.change_set_name(f"{name}-", "", ctx.now()), type=cs_type,
                             # a named IAM policy: CAPABILITY_NAMED_IAM
@@ -243,7 +249,7 @@ def _identity_stack(ctx: Ctx, bucket: str, account: str, wait: bool, yes: bool) 
     if not yes:
         if not ctx.out.interactive:
             raise BadInput(f"{want.name} changes IAM roles and there is no terminal to ask (the change set "
-                           f"{req.name} is kept for review)", ctx.command("bootstrap", "--yes"))
+                           f"{req.name} is kept for review)", ctx.again("--yes"))
         if not ctx.out.confirm(f"Apply change set {req.name} to {want.name}?"):
             ctx.out.line(f"not applied; the change set is kept: {req.name}")
             return 1
@@ -585,7 +591,8 @@ def _review_drift(ctx: Ctx, planned: Planned, path: Path) -> dict | None:
 def _confirmed(ctx: Ctx, planned: Planned) -> bool:
     if not ctx.out.interactive:
         raise BadInput("apply needs a confirmation and there is no terminal to ask (the change set is kept for review)",
-                       ctx.command("apply", "--change-set", planned.review.change_set_name, "--yes"))
+                       ctx.again("--change-set", planned.review.change_set_name, "--yes",
+                                 drop=("--image-tag", "--desired-count", "--adopt")))  # fixed in the change set
     if ctx.out.confirm(f"Apply change set {planned.review.change_set_name} to {ctx.p.stack_name}?"):
         return True
     ctx.out.line(f"not applied; the change set is kept: {planned.review.change_set_name}")
@@ -804,20 +811,22 @@ def destroy(ctx: Ctx, yes: bool = False, wait: bool = False, with_identity: bool
     check_account(ctx.aws, ctx.p.account_id, ctx.env)
     info = _idle(ctx, describe(ctx.aws, ctx.p.stack_name), wait, "destroy")
     if info is None and with_identity and describe(ctx.aws, identity_stack_name(ctx.p)) is not None:
-        return _destroy_identity(ctx, True)  # the app's stacks are gone already: only the roles are left
+        return _destroy_identity(ctx, True, yes)  # the app's stacks are gone already: only the roles are left
     if info is None:  # README: exit 1, as status does: a wrong --env or --region should not pass silently
         raise DeployError(f"nothing to destroy: there is no stack {ctx.p.stack_name} in {ctx.p.region}",
                           f"check the environment and region: {ctx.command('status')}")
     if info.termination_protection:
         raise DeployError(f"{info.name} has termination protection (production); deleting it is a deliberate act",
-                          f"aws cloudformation update-termination-protection --no-enable-termination-protection "
-                          f"--stack-name {info.name} --region {ctx.p.region}, then destroy again")
+                          aws_cli(ctx.p.region, "cloudformation", "update-termination-protection",
+                                  "--no-enable-termination-protection", "--stack-name", info.name)
+                          + f", then {ctx.again()}")
     kept = retained(ctx.aws, info) if info.exists else []
     _show_retained(ctx, kept, before=True)
-    if not yes and not ctx.out.confirm_typed(f"Delete stack {info.name} and its nested stacks?", info.name):
+    also = f", then {identity_stack_name(ctx.p)} (the IAM roles)" if with_identity else ""
+    if not yes and not ctx.out.confirm_typed(f"Delete stack {info.name} and its nested stacks{also}?", info.name):
         if not ctx.out.interactive:
             raise BadInput("destroy needs a confirmation and there is no terminal to ask",
-                           ctx.command("destroy", "--yes"))
+                           ctx.again("--yes"))
         ctx.out.line("not deleted")
         return 1
     final, seconds = _delete(ctx, info)
@@ -825,13 +834,13 @@ def destroy(ctx: Ctx, yes: bool = False, wait: bool = False, with_identity: bool
         return _failed(ctx, final)
     ctx.out.line(f"{info.name} deleted in {duration(seconds)}", "bold green")
     _show_retained(ctx, kept, before=False)
-    return _destroy_identity(ctx, with_identity)
+    return _destroy_identity(ctx, with_identity, True)  # confirmed with the app's stacks above
 
 
-def _destroy_identity(ctx: Ctx, wanted: bool) -> int:
+def _destroy_identity(ctx: Ctx, wanted: bool, yes: bool) -> int:
     """``--identity``: the identity stack goes after the app stacks that use its roles (it holds no data), as the
     caller (it never has a service role, deploy/identity.py). Without it, it stays, and the next plan needs no
-    bootstrap."""
+    bootstrap. Deleting it alone asks as destroy does: type its name, or ``--yes``."""
     name = identity_stack_name(ctx.p)
     info = describe(ctx.aws, name)
     if info is None:
@@ -846,6 +855,11 @@ def _destroy_identity(ctx: Ctx, wanted: bool) -> int:
                                "--no-enable-termination-protection", "--stack-name", name)
                      + ", then " + aws_cli(ctx.p.region, "cloudformation", "delete-stack", "--stack-name", name))
         return 0
+    if not yes and not ctx.out.confirm_typed(f"Delete stack {name} (the environment's IAM roles)?", name):
+        if not ctx.out.interactive:
+            raise BadInput("destroy needs a confirmation and there is no terminal to ask", ctx.again("--yes"))
+        ctx.out.line("not deleted")
+        return 1
     final, seconds = _delete(ctx, info)
     if final is not None and final.status != "DELETE_COMPLETE":
         return _failed(ctx, final)

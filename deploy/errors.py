@@ -78,6 +78,8 @@ class Invocation:
     verb: str = "plan"
     region: str | None = None
     profile: str | None = None
+    # the verb's other flags as given (option, value; None for a switch), canonical spelling: what :func:`again` repeats
+    flags: tuple[tuple[str, str | None], ...] = ()
 
 
 INVOCATION: ContextVar[Invocation] = ContextVar("invocation", default=Invocation())
@@ -95,11 +97,36 @@ def suggest(verb: str, env: str, *extra: str) -> str:
     return " ".join(shlex.quote(w) for w in [*words, *extra])
 
 
+def again(env: str, *extra: str, drop: tuple[str, ...] = ()) -> str:
+    """This run's verb again, as :func:`suggest` builds it, with every flag the user gave (``--adopt``,
+    ``--image-tag v2``, ``--timeout 5``...), except the options in ``drop`` and those ``extra`` sets anew
+    (``--no-X`` and ``--X`` are one option)."""
+    given = INVOCATION.get()
+    pairs, i = [], 0
+    while i < len(extra):
+        takes = i + 1 < len(extra) and not extra[i + 1].startswith("--")
+        pairs.append((extra[i], extra[i + 1] if takes else None))
+        i += 2 if takes else 1
+
+    def key(option: str) -> str:
+        return option.removeprefix("--no-").removeprefix("--")
+
+    replaced = {key(o) for o, _ in pairs} | {key(o) for o in drop}
+    words = [w for o, v in given.flags if key(o) not in replaced for w in ((o,) if v is None else (o, v))]
+    return suggest(given.verb, env, *words, *extra)
+
+
+class Shell(str):
+    """A word :func:`aws_cli` writes as it is, unquoted: shell syntax of ours (``"$arn"``), never a value."""
+
+
 def aws_cli(region: str, *words: str) -> str:
-    """An ``aws`` CLI command with the region (and the --profile this invocation was given), quoted for a shell."""
+    """THE builder of every printed ``aws`` command: each word quoted for a POSIX shell (``shlex.quote``; a
+    :class:`Shell` word as it is), then ``--region`` and the ``--profile`` this invocation was given, so it runs as
+    printed, against the same account and region."""
     profile = INVOCATION.get().profile
     extra = ["--region", region] + (["--profile", profile] if profile else [])
-    return " ".join(shlex.quote(w) for w in ["aws", *words, *extra])
+    return " ".join(w if isinstance(w, Shell) else shlex.quote(w) for w in ["aws", *words, *extra])
 
 
 def rerun(argv: list[str]) -> str:

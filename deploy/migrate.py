@@ -35,7 +35,7 @@ from templates._yaml import dump as dump_yaml
 
 from . import changeset, review
 from .aws import aws_errors, check_account, error_message
-from .errors import BadInput, DeployError
+from .errors import BadInput, DeployError, aws_cli
 from .stacks import describe, nested_stacks
 
 SEED_FAMILY = "wwhd-backend"  # infra-change-001: task definition family of the hand-made task
@@ -108,10 +108,10 @@ def refuse_writers(ctx, o: Ours, seed_family: str) -> None:
                           "the new file system while data is copied into it",
                           f"stop it first: {ctx.command('apply', '--desired-count', '0')}")
     if seeds:
-        stops = "; ".join(f"aws ecs stop-task --cluster {arn.split('/')[-2]} --task {arn} --region {ctx.p.region}"
+        stops = "; ".join(aws_cli(ctx.p.region, "ecs", "stop-task", "--cluster", arn.split("/")[-2], "--task", arn)
                           for arn in sorted(seeds))
         raise DeployError(f"{len(seeds)} task(s) of the seed's family {seed_family} run: the source would change "
-                          "while it is copied", f"stop them ({stops}), then run migrate-data again")
+                          "while it is copied", f"stop them ({stops}), then: {ctx.again()}")
 
 
 def source(ctx, o: Ours, file_system: str) -> Source:
@@ -134,9 +134,10 @@ def source(ctx, o: Ours, file_system: str) -> Source:
     if not usable:
         groups_of_any = " ".join(sorted({g for gs in groups.values() for g in gs}))
         raise DeployError(f"{file_system} has no available mount target in the task subnets {', '.join(o.subnets)}",
-                          f"aws efs create-mount-target --file-system-id {file_system} --subnet-id {o.subnets[0]} "
-                          f"--security-groups {groups_of_any or o.file_system_security_group} --region {ctx.p.region}, "
-                          "then run migrate-data again")
+                          aws_cli(ctx.p.region, "efs", "create-mount-target", "--file-system-id", file_system,
+                                  "--subnet-id", o.subnets[0], "--security-groups",
+                                  *(groups_of_any or o.file_system_security_group).split())
+                          + f", then: {ctx.again()}")
     if len(common) != 1:
         raise DeployError(f"the mount targets of {file_system} share {len(common)} security groups "
                           f"({', '.join(sorted(common)) or 'none'}); the path needs exactly one to open NFS on")
@@ -179,7 +180,7 @@ def wait_and_report(ctx, o: Ours, task_arn: str) -> tuple[int | None, list[dict]
         ecs.get_waiter("tasks_stopped").wait(cluster=o.cluster, tasks=[task_arn], WaiterConfig=WAIT)
     except WaiterError as e:
         raise DeployError(f"the migrate task {task_arn} did not stop in time: {e}",
-                          f"aws ecs describe-tasks --cluster {o.cluster} --tasks {task_arn}") from None
+                          aws_cli(ctx.p.region, "ecs", "describe-tasks", "--cluster", o.cluster, "--tasks", task_arn)) from None
     with aws_errors():
         task = ecs.describe_tasks(cluster=o.cluster, tasks=[task_arn])["tasks"][0]
     container = next((c for c in task.get("containers", []) if c.get("name") == template.CONTAINER), {})
@@ -259,8 +260,8 @@ def migrate_data(ctx, file_system: str, execute: bool = False, yes: bool = False
     earlier = describe(ctx.aws, name)
     if earlier is not None and earlier.exists:
         raise DeployError(f"{name} exists: an earlier migrate-data did not remove its path",
-                          f"aws cloudformation delete-stack --stack-name {name} --region {ctx.p.region}, then run "
-                          "migrate-data again")
+                          f"{aws_cli(ctx.p.region, 'cloudformation', 'delete-stack', '--stack-name', name)}, then: "
+                          f"{ctx.again()}")
     if earlier is not None:  # REVIEW_IN_PROGRESS: only an unexecuted change set, no resource
         _discard(ctx, name)
     ctx.out.line(f"{'copy' if execute else 'dry run (lists and maps; --execute copies)'}: {s.file_system} "
@@ -270,7 +271,7 @@ def migrate_data(ctx, file_system: str, execute: bool = False, yes: bool = False
         _discard(ctx, name)
         if not ctx.out.interactive:
             raise BadInput("migrate-data needs a confirmation and there is no terminal to ask",
-                           ctx.command("migrate-data", "--from", file_system, *(["--execute"] if execute else []), "--yes"))
+                           ctx.again("--yes"))
         ctx.out.line("not started; nothing was changed")
         return 1
     from .commands import SUCCESS, _execute  # the same execute-and-follow as apply and destroy
@@ -311,7 +312,7 @@ def _remove_path(ctx, name: str, s: Source) -> None:
         ctx.out.line(f"{name} deleted: the path to {s.file_system} is closed")
     else:
         ctx.out.warn(f"{name} is {gone.status}: the path to {s.file_system} may still be open; delete it: "
-                     f"aws cloudformation delete-stack --stack-name {name} --region {ctx.p.region}")
+                     + aws_cli(ctx.p.region, "cloudformation", "delete-stack", "--stack-name", name))
 
 
 def _plan(ctx, name: str, o: Ours, s: Source) -> str:

@@ -173,7 +173,7 @@ def enforce(ctx, checks: list[Check]) -> None:
     blocked = [c for c in checks if c.status == BLOCK]
     if blocked:
         raise DeployError(f"preflight: {len(blocked)} blocking problem(s) above; nothing was uploaded and no change "
-                          "set created", f"fix each BLOCK as its fix says, then: {ctx.command('plan')}")
+                          "set created", f"fix each BLOCK as its fix says, then: {ctx.again()}")
 
 
 class Owned:

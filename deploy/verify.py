@@ -58,7 +58,7 @@ from templates.config import EnvParams
 
 from . import identity
 from .aws import Aws, aws_errors, check_account, error_code, error_message
-from .errors import BadInput, suggest
+from .errors import BadInput, aws_cli, suggest
 from .stacks import STACK_TYPE, StackInfo, describe, list_resources
 from .watch import duration
 
@@ -402,8 +402,9 @@ def check_health(d: Deployed) -> Verdict:
         logs = definitions.get(name, {}).get("logConfiguration", {}).get("options", {})
         if logs.get("awslogs-group"):  # the awslogs stream of this container in this task
             stream = f"{logs.get('awslogs-stream-prefix')}/{name}/{short_id(task['taskArn'])}"
-            details.append(f"{name}'s output: aws logs tail {logs['awslogs-group']} --log-stream-names {stream} "
-                           f"--since {int(d.since.total_seconds() // 60)}m --region {d.p.region}")
+            details.append(f"{name}'s output: " + aws_cli(d.p.region, "logs", "tail", logs["awslogs-group"],
+                                                          "--log-stream-names", stream,
+                                                          "--since", f"{int(d.since.total_seconds() // 60)}m"))
     facts = f"task {short_id(task['taskArn'])} {task.get('healthStatus', 'UNKNOWN')}: {', '.join(seen)}"
     if problems:
         return Verdict(FAIL, "; ".join(problems) + " | " + facts, tuple(details))

@@ -41,7 +41,7 @@ from botocore.exceptions import (
     TokenRetrievalError,
 )
 
-from .errors import CREDENTIALS, BadInput, NotAws, again, explain
+from .errors import CREDENTIALS, BadInput, NotAws, again, explain, one_line
 
 RETRIES = {"mode": "adaptive", "max_attempts": 10}
 DEFAULT_TIMEOUT = 60.0
@@ -193,7 +193,10 @@ def error_code(e: ClientError) -> str:
 
 
 def error_message(e: ClientError) -> str:
-    return e.response.get("Error", {}).get("Message", str(e))
+    """AWS's message, and only it: one line (control characters removed, line breaks folded), at most 300
+    characters; the error code when the answer had no message."""
+    text = one_line(e.response.get("Error", {}).get("Message") or error_code(e) or "no message")
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 @contextmanager

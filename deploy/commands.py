@@ -801,7 +801,14 @@ def drift_cmd(ctx: Ctx, json_file: Path | None = None, markdown_file: Path | Non
     report = drift.detect(ctx.aws, ctx.p.stack_name, ctx.poller, ctx.out, ctx.command, also=identity.beside(ctx.p))
     drift.show(report, ctx.out)
     drift.write(report, json_file, markdown_file)
-    return 0 if report.ok else 1
+    if report.failed:
+        raise DeployError(f"drift detection failed on {len(report.failed)} stack(s) (above): their drift is unknown",
+                          f"correct what each stack's reason names, then run it again: {ctx.again()}")
+    if not report.ok:
+        raise DeployError(f"{drift.summary_text(report)}: the deployed resources differ from the templates (above)",
+                          "bring each back as its \"what to do\" line says (by hand, or change the template and plan), "
+                          f"then check again: {ctx.again()}")
+    return 0
 
 
 # --- destroy ------------------------------------------------------------------------------------------------------

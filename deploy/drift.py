@@ -44,7 +44,7 @@ from botocore.parsers import ResponseParserError
 from templates.stateful import STATEFUL
 
 from .aws import Aws, aws_errors, error_code, error_message
-from .errors import DeployError
+from .errors import DeployError, one_line
 from .markdown import code as md_code, fold as _md_fold, text as md_text
 from .review import md_value
 from .stacks import STACK_TYPE, describe, list_resources
@@ -390,7 +390,7 @@ def _guarded(stack: StackDrift, call: Callable[[], None]) -> None:
             stack.reason = f"AWS refused {e.operation_name}: {code}: {error_message(e)}"
     except (BotoCoreError, ResponseParserError) as e:  # an answer botocore cannot read (after its retries): this stack only
         stack.detection, stack.detection_id = "ERROR", ""
-        stack.reason = f"no usable answer from AWS: {e}"
+        stack.reason = f"no usable answer from AWS: {one_line(e)[:300]}"
 
 
 def _start(aws: Aws, stack: StackDrift) -> None:

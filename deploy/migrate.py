@@ -204,9 +204,14 @@ def complete_report(ctx, task_arn: str) -> list[dict]:
     return events
 
 
+def stream_name(task_arn: str) -> str:
+    """The task's log stream (awslogs: ``<prefix>/<container>/<task id>``)."""
+    return f"{template.COMPONENT}/{template.CONTAINER}/{task_arn.rsplit('/', 1)[-1]}"
+
+
 def report(ctx, task_arn: str) -> list[dict]:
-    """The program's JSON lines from the task's log stream (awslogs: ``<prefix>/<container>/<task id>``)."""
-    stream = f"{template.COMPONENT}/{template.CONTAINER}/{task_arn.rsplit('/', 1)[-1]}"
+    """The program's JSON lines from the task's log stream."""
+    stream = stream_name(task_arn)
     lines, token = [], None
     try:
         with aws_errors():
@@ -290,10 +295,30 @@ def migrate_data(ctx, file_system: str, execute: bool = False, yes: bool = False
     if code != 0:
         raise DeployError(f"the migrate task ended: {EXIT.get(code, f'exit code {code}')} {why}".rstrip(),
                           "read the lines above; the source is untouched")
+    return _outcome(ctx, task, events, file_system, execute)
+
+
+def _outcome(ctx, task: str, events: list[dict], file_system: str, execute: bool) -> int:
+    """What the task reported, and only that: a dry run is complete when its report (layout and mapping) was read, a
+    copy is "copied" only after the task reported every file verified."""
+    kinds = {e.get("event") for e in events}
+    read_it = aws_cli(ctx.p.region, "logs", "tail", ctx.p.logs.group_name, "--log-stream-names", stream_name(task))
+    if "nothing" in kinds:
+        ctx.out.line("nothing to copy: the source holds no data")
+        return 0
     if not execute:
+        if not {"found", "done"} <= kinds:
+            raise DeployError("the dry run's task ended, but its report (the source's layout and the mapping) could not "
+                              "be read from its log stream: nothing was shown, so nothing is known about the copy",
+                              f"read it: {read_it}; or run it again: {ctx.again()}")
         ctx.out.line(f"dry run complete; copy with: {ctx.command('migrate-data', '--from', file_system, '--execute')}")
-    else:
-        ctx.out.line(f"copied; start the service: {ctx.command('apply', '--desired-count', '1')}")
+        return 0
+    if "verified" not in kinds or "done" not in kinds:
+        raise DeployError("the copy task ended, but its report says no verification (or could not be read from its log "
+                          "stream): the new file system holds an unverified copy; do not start the service on it",
+                          f"read the report: {read_it}; if the copy is incomplete, empty the destination by hand "
+                          "(README, Taking over the seed's production, step 8), then copy again")
+    ctx.out.line(f"copied and verified; start the service: {ctx.command('apply', '--desired-count', '1')}")
     return 0
 
 

@@ -58,7 +58,7 @@ from templates.config import EnvParams
 
 from . import identity
 from .aws import Aws, aws_errors, check_account, error_code, error_message
-from .errors import BadInput, aws_cli, suggest
+from .errors import BadInput, DeployError, aws_cli, suggest
 from .stacks import STACK_TYPE, StackInfo, describe, list_resources
 from .watch import duration
 
@@ -800,4 +800,7 @@ def verify(ctx: Ctx, since_minutes: int = 15, http: bool = False, drift: bool = 
     ctx.out.line(f"summary: {counts[PASS]} PASS, {counts[FAIL]} FAIL, {counts[SKIP]} SKIP of {len(results)} items: "
                  + ("NOT verified" if failed else "verified" + (" (each SKIP says why)" if counts[SKIP] else "")),
                  STYLE[FAIL] if failed else STYLE[PASS])
-    return 1 if failed else 0
+    if failed:
+        raise DeployError(f"{counts[FAIL]} of {len(results)} checklist item(s) failed (FAIL above): the deployment is "
+                          "not verified", f"fix each FAIL as the lines under it say, then verify again: {ctx.again()}")
+    return 0

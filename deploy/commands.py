@@ -437,10 +437,7 @@ def _shown_parameters(req: changeset.Request, info: StackInfo | None) -> dict[st
 
 
 def _write(opts: PlanOptions, result: review.Review, adopted: list | None = None) -> None:
-    json_text = review.json_text(result) if opts.json_file else ""
-    if json_text and opts.adopt:
-        json_text = json.dumps({**review.as_json(result), "imported": adoption.as_json(adopted or [])}, indent=2,
-                               sort_keys=True) + "\n"
+    json_text = review.json_text(result, adoption.as_json(adopted or [])) if opts.json_file else ""
     markdown = review.markdown(result) + adoption.markdown(adopted or []) if opts.markdown_file else ""
     for path, text in ((opts.json_file, json_text), (opts.markdown_file, markdown)):
         if path:

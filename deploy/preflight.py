@@ -618,8 +618,11 @@ def write_blocked(stack_name: str, checks: list[Check], json_file, markdown_file
 
     if json_file:
         json_file.parent.mkdir(parents=True, exist_ok=True)
-        json_file.write_text(json.dumps({"stackName": stack_name, "changeSetArn": None, "blocked": True,
-                                         "preflight": as_json(checks)}, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        from .review import SCHEMA_VERSION
+
+        json_file.write_text(json.dumps({"schemaVersion": SCHEMA_VERSION, "stackName": stack_name, "changeSetArn": None,
+                                         "noChanges": False, "blocked": True, "preflight": as_json(checks)},
+                                        indent=2, sort_keys=True) + "\n", encoding="utf-8")
     if markdown_file:
         markdown_file.parent.mkdir(parents=True, exist_ok=True)
         text = [f"### Plan for {md_code(stack_name)}", "", "**Blocked by preflight**: no change set was created.", "",

@@ -527,9 +527,19 @@ def _show_diff(diff: TemplateDiff, out: Out) -> None:
         out.line(line)
 
 
-def as_json(review: Review) -> dict:
-    """For CI: the change set ARN to apply, every change, the guard's findings. Keys sorted by the writer."""
+SCHEMA_VERSION = 2  # 2: camelCase throughout, stackExists (was created), lists always present
+
+
+def finding_json(f: Finding) -> dict:
+    return {"stack": f.stack, "logicalId": f.logical_id, "type": f.type, "why": f.why}
+
+
+def as_json(review: Review, imported: list | None = None) -> dict:
+    """For CI: the change set ARN to apply, every change, the guard's findings. Keys sorted by the writer; every key
+    camelCase; every list present, empty when there is nothing (``imported``: what ``plan --adopt`` imports). What
+    the workflow and ``apply --review`` read (``noChanges``, ``changeSetArn``, ``drift``) keeps its name."""
     return {
+        "schemaVersion": SCHEMA_VERSION,
         "stackName": review.stack_name,
         "changeSetArn": review.change_set_arn or None,
         "changeSetName": review.change_set_name or None,
@@ -539,13 +549,14 @@ def as_json(review: Review) -> dict:
         "actsAs": None if review.acts_as is None else {
             "roleArn": review.acts_as.role_arn, "source": review.acts_as.source, "certain": review.acts_as.certain},
         "parameters": review.parameters,
-        "deployedParameters": review.deployed_parameters or None,
+        "deployedParameters": review.deployed_parameters,
         "parameterChanges": [{"key": p.key, "before": p.before, "after": p.after}
                              for p in parameter_changes(review) if p.changed and review.change_set_type != "CREATE"],
         "summary": review.counts(),
         "preflight": preflight.as_json(review.preflight),
-        "dataLoss": [vars(f) for f in review.data_loss],
-        "singleWriter": [vars(f) for f in review.single_writer],
+        "dataLoss": [finding_json(f) for f in review.data_loss],
+        "singleWriter": [finding_json(f) for f in review.single_writer],
+        "imported": list(imported or []),
         **_json_diff(review.diff),
         "drift": review.drift.as_json() if review.drift is not None else None,
         "security": [{"stack": label, "logicalId": r.logical_id, "type": r.type, "action": r.action} for label, r in review.security],
@@ -554,15 +565,17 @@ def as_json(review: Review) -> dict:
             "changes": [{
                 "logicalId": r.logical_id, "type": r.type, "action": r.action, "replacement": r.replacement or None,
                 "physicalId": r.physical_id or None, "nestedChangeSetId": r.nested_change_set or None,
-                "properties": [vars(pc) for pc in r.properties],
+                "properties": [{"path": pc.path, "before": pc.before, "after": pc.after,
+                                "recreation": pc.recreation or None, "causes": list(pc.causes)} for pc in r.properties],
             } for r in s.rows],
         } for s in review.stacks],
     }
 
 
 def _json_diff(diff: TemplateDiff | None) -> dict:
-    if diff is None:
-        return {"templatesCompared": False, "widens": None, "iam": None, "network": None, "cost": None}
+    if diff is None:  # not compared (a change set reviewed again alone): empty lists, templatesCompared says why
+        return {"templatesCompared": False, "stackExists": None, "widens": None, "iam": [], "network": [], "cost": None,
+                "costError": None}
     cost = None
     if diff.cost is not None:
         cost = {"before": round(diff.cost.before_total, 2), "after": round(diff.cost.after_total, 2),
@@ -573,7 +586,7 @@ def _json_diff(diff: TemplateDiff | None) -> dict:
                     "beforeBasis": c.before.basis if c.before else None, "afterBasis": c.after.basis if c.after else None,
                     "text": str(c)} for c in diff.cost.changes]}
     return {
-        "templatesCompared": True, "created": diff.created, "widens": diff.widens,
+        "templatesCompared": True, "stackExists": not diff.created, "widens": diff.widens,
         "iam": [{"stack": c.stack, "resource": c.resource, "type": c.type, "policy": c.policy,
                  "statement": c.statement or None, "change": c.change, "effect": c.effect or None,
                  "added": {k: list(v) for k, v in c.added}, "removed": {k: list(v) for k, v in c.removed},
@@ -588,8 +601,8 @@ def _json_diff(diff: TemplateDiff | None) -> dict:
     }
 
 
-def json_text(review: Review) -> str:
-    return json.dumps(as_json(review), indent=2, sort_keys=True) + "\n"
+def json_text(review: Review, imported: list | None = None) -> str:
+    return json.dumps(as_json(review, imported), indent=2, sort_keys=True) + "\n"
 
 
 def markdown(review: Review) -> str:

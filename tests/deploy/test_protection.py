@@ -172,7 +172,7 @@ def test_without_nested_change_sets_only_stacks_holding_data_are_possible_data_l
     result = cli("plan", "--env", "dev", "--image-tag", "v2", "--json", "plan.json")
     assert result.code == 0, result.err
     findings = json.loads(Path("plan.json").read_text())["dataLoss"]
-    assert [f["logical_id"] for f in findings] == ["StorageStack"]
+    assert [f["logicalId"] for f in findings] == ["StorageStack"]
     assert ("AppAccessPoint (AWS::EFS::AccessPoint), BackupVault (AWS::Backup::BackupVault), FileSystem "
             "(AWS::EFS::FileSystem), QdrantAccessPoint (AWS::EFS::AccessPoint)") in findings[0]["why"]
 

@@ -104,7 +104,7 @@ def test_json_has_the_change_set_arn_and_every_nested_change():
     assert task["properties"] == [{"path": "Properties/ContainerDefinitions/0/Image", "before": f"{r.IMAGE}:2025-11-07",
                                    "after": f"{r.IMAGE}:abc1234", "recreation": "Always",
                                    "causes": ["parameter ImageTag", "template"]}]
-    assert data["dataLoss"][0]["logical_id"] == "FileSystem"
+    assert data["dataLoss"][0]["logicalId"] == "FileSystem"
     assert data["summary"] == {"add": 1, "modify": 4, "remove": 0, "replace": 1, "conditional": 1}
 
 

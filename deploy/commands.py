@@ -26,7 +26,7 @@ from . import adopt as adoption
 from . import bootstrap as boot
 from . import changeset, diff, drift, history, identity, preflight, review
 from .aws import Aws, aws_errors, check_account
-from .errors import EXIT, BadInput, DeployError, again, aws_cli, explain, suggest
+from .errors import EXIT, INVOCATION, BadInput, DeployError, again, aws_cli, explain, suggest
 from .package import (Packaged, content_key, default_bucket, object_url, package, quick_create_url, template_bucket,
                       upload)
 from .retained import retained
@@ -588,12 +588,19 @@ def _review_drift(ctx: Ctx, planned: Planned, path: Path) -> dict | None:
 def _confirmed(ctx: Ctx, planned: Planned) -> bool:
     if not ctx.out.interactive:
         raise BadInput("apply needs a confirmation and there is no terminal to ask (the change set is kept for review)",
-                       ctx.again("--change-set", planned.review.change_set_name, "--yes",
-                                 drop=("--image-tag", "--desired-count", "--adopt")))  # fixed in the change set
+                       _apply_kept(ctx, planned.review.change_set_name))
     if ctx.out.confirm(f"Apply change set {planned.review.change_set_name} to {ctx.p.stack_name}?"):
         return True
     ctx.out.line(f"not applied; the change set is kept: {planned.review.change_set_name}")
     return False
+
+
+def _apply_kept(ctx: Ctx, name: str) -> str:
+    """``apply --change-set NAME --yes``: from ``apply``, with the user's other flags (not those the change set fixed);
+    from another verb (``rollback``), plain."""
+    if INVOCATION.get().verb != "apply":
+        return ctx.command("apply", "--change-set", name, "--yes")
+    return ctx.again("--change-set", name, "--yes", drop=("--image-tag", "--desired-count", "--adopt"))
 
 
 def _guard(ctx: Ctx, result: review.Review, allow_data_loss: bool) -> None:

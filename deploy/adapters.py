@@ -143,8 +143,33 @@ def _context(args, out) -> Ctx:
     if args.region and args.region != p.region:
         p = p.model_copy(update={"region": args.region})
     timeout = _timeout(args)
-    INVOCATION.set(Invocation(args.command, args.region, args.profile))
+    INVOCATION.set(Invocation(args.command, args.region, args.profile, given_flags(args)))
     return Ctx(p=p, aws=connect(args.profile, p.region, timeout), out=out, home=home)
+
+
+NOT_REPEATED = {"env", "profile", "region", "help", "debug"}  # suggest() writes the first three itself
+
+
+def given_flags(args) -> tuple[tuple[str, str | None], ...]:
+    """The flags of this verb whose values differ from their defaults, as (option, value) in the parser's order, so
+    a fix that repeats the verb repeats them (deploy/errors.py, ``again``)."""
+    import argparse
+
+    parser = getattr(args, "verb_parser", None)
+    found = []
+    for action in getattr(parser, "_actions", ()):  # argparse keeps no public list of a parser's options
+        if not action.option_strings or action.dest in NOT_REPEATED:
+            continue
+        value = getattr(args, action.dest, action.default)
+        if value == action.default or value is None:
+            continue
+        option = max(action.option_strings, key=len) if not isinstance(action, argparse.BooleanOptionalAction) \
+            else (action.option_strings[0] if value else action.option_strings[1])
+        if isinstance(value, bool) or action.nargs == 0:
+            found.append((option, None))
+        else:
+            found.append((option, f"{value:g}" if isinstance(value, float) else str(value)))
+    return tuple(found)
 
 
 def _timeout(args) -> float:

@@ -33,6 +33,7 @@ from templates._common import stack_id
 from templates.stateful import ADOPTABLE
 
 from .aws import Aws, aws_errors, error_code
+from . import markdown as md
 from .errors import DeployError
 from .ui import Out
 
@@ -184,7 +185,8 @@ def markdown(found: list[Found]) -> str:
              "| Resource | Name | Property | As found (imported) | Next plan sets |", "|---|---|---|---|---|"]
     for f in found:
         for prop, now, target in f.differences() or [("", None, None)]:
-            lines.append(f"| `{f.stack}/{f.logical_id}` | `{f.name}` | {prop} | {_shown(now)} | {_shown(target)} |")
+            lines.append(f"| {md.code(f'{f.stack}/{f.logical_id}')} | {md.code(f.name)} | {md.text(prop)} | "
+                         f"{md.text(_shown(now))} | {md.text(_shown(target))} |")
     return "\n".join(lines) + "\n"
 
 

@@ -42,7 +42,7 @@ def register(subparsers, debug_flag=None) -> None:
 
     def add(name, func, help_, parents):
         p = subparsers.add_parser(name, help=help_, description=help_, parents=[common, *parents])
-        p.set_defaults(func=func)
+        p.set_defaults(func=func, verb_parser=p)  # deploy/adapters.py reads the flags given from it
         return p
 
     bs = add("bootstrap", _lazy("bootstrap"), "create or update the template bucket and the permissions boundary (once per "

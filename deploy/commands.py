@@ -27,12 +27,13 @@ from . import adopt as adoption
 from . import bootstrap as boot
 from . import changeset, diff, drift, history, identity, preflight, review
 from .aws import Aws, aws_errors, check_account
-from .errors import EXIT, BadInput, DeployError, aws_cli, explain, suggest
+from .errors import EXIT, INVOCATION, BadInput, DeployError, again, aws_cli, explain, suggest
 from .package import (Packaged, content_key, default_bucket, object_url, package, quick_create_url, template_bucket,
                       upload)
 from .retained import retained
 from .stacks import (
     NEEDS_DELETE,
+    STACK_TYPE,
     StackInfo,
     change_set_type,
     describe,
@@ -69,6 +70,11 @@ class Ctx:
         """A command that runs as printed: this verb for this environment, with the --region and --profile the user
         gave, then ``extra`` (flags and values, quoted for a POSIX shell)."""
         return suggest(verb, self.env, *extra)
+
+    def again(self, *extra: str, drop: tuple[str, ...] = ()) -> str:
+        """This command again, with every flag the user gave it (``--adopt``, ``--image-tag``...), ``extra`` added
+        or replacing one, ``drop`` left out (deploy/errors.py, ``again``)."""
+        return again(self.env, *extra, drop=drop)
 
 
 @dataclass(frozen=True)
@@ -110,7 +116,8 @@ def bootstrap(ctx: Ctx, wait: bool = False, yes: bool = False) -> int:
     info = _idle(ctx, describe(ctx.aws, name), wait, "bootstrap")
     if info and info.status in NEEDS_DELETE:
         raise DeployError(f"{name} is {info.status}: it can only be deleted (the bucket is retained)",
-                          f"aws cloudformation delete-stack --stack-name {name} --region {ctx.p.region}, then bootstrap again")
+                          f"{aws_cli(ctx.p.region, 'cloudformation', 'delete-stack', '--stack-name', name)}, then "
+                          f"{ctx.again()}")
     cs_type = "CREATE" if info is None or not info.exists else "UPDATE"
     req = changeset.Request(stack_name=name, name=changeset.change_set_name(f"{name}-", "", ctx.now()), type=cs_type,
                             parameters=[], capabilities=(), tags=boot.stack_tags(ctx.p),
@@ -124,7 +131,7 @@ def bootstrap(ctx: Ctx, wait: bool = False, yes: bool = False) -> int:
         final, _ = _delete(ctx, info)
         if final is not None and final.status != "DELETE_COMPLETE":
             return _failed(ctx, final)
-        return bootstrap(ctx, wait)
+        return bootstrap(ctx, wait, yes)  # --yes holds on this path too
     arn, req, desc = changeset.create_and_wait(ctx.aws, req, ctx.out, ctx.poller)
     if changeset.no_changes(desc):
         changeset.delete(ctx.aws, arn)
@@ -150,8 +157,8 @@ def _boundary_stack(ctx: Ctx, bucket_stack: str, bucket: str, wait: bool) -> int
     info = _idle(ctx, describe(ctx.aws, name), wait, "bootstrap")
     if info and info.status in NEEDS_DELETE:
         raise DeployError(f"{name} is {info.status}: it can only be deleted",
-                          f"aws cloudformation delete-stack --stack-name {name} --region {ctx.p.region}, then "
-                          f"{ctx.command('bootstrap')}")
+                          f"{aws_cli(ctx.p.region, 'cloudformation', 'delete-stack', '--stack-name', name)}, then "
+                          f"{ctx.again()}")
     cs_type = "CREATE" if info is None or not info.exists else "UPDATE"
     req = changeset.Request(stack_name=name, name=changeset.change_set_name(f"{name}-", "", ctx.now()), type=cs_type,
                             # a named IAM policy: CAPABILITY_NAMED_IAM
@@ -243,7 +250,7 @@ def _identity_stack(ctx: Ctx, bucket: str, account: str, wait: bool, yes: bool) 
     if not yes:
         if not ctx.out.interactive:
             raise BadInput(f"{want.name} changes IAM roles and there is no terminal to ask (the change set "
-                           f"{req.name} is kept for review)", ctx.command("bootstrap", "--yes"))
+                           f"{req.name} is kept for review)", ctx.again("--yes"))
         if not ctx.out.confirm(f"Apply change set {req.name} to {want.name}?"):
             ctx.out.line(f"not applied; the change set is kept: {req.name}")
             return 1
@@ -307,8 +314,13 @@ def _shown(path: Path, home: Path) -> str:
 def plan(ctx: Ctx, opts: PlanOptions) -> int:
     planned = _plan(ctx, opts)
     if planned and not opts.key_prefix:  # a pull request's change set is for review only
-        extra = ("--allow-data-loss",) if planned.review.data_loss else ()
-        ctx.out.line(f"apply it: {ctx.command('apply', '--change-set', planned.review.change_set_name, *extra)}")
+        if planned.review.data_loss:  # never a command that carries the override: a copied hint would switch it off
+            ctx.out.line(f"apply will refuse change set {planned.review.change_set_name}; it would lose:", "bold red")
+            for finding in planned.review.data_loss:
+                ctx.out.line(f"  {finding}")
+            ctx.out.line(review.REFUSES)
+        else:
+            ctx.out.line(f"apply it: {ctx.command('apply', '--change-set', planned.review.change_set_name)}")
     return 0
 
 
@@ -362,6 +374,7 @@ def _plan(ctx: Ctx, opts: PlanOptions, source: Callable[[Ctx, str], Packaged] | 
         after = {**after, templates_identity: want.template}
     compared = diff.compare(before, after, ctx.p.region, ctx.env, deployed, tree.parameters)
     result = review.build(tree, cs_type, compared, deployed, who)
+    result.holds = review.stateful_held(before, packaged.templates)  # what the data-loss guard weighs
     result.preflight = checks
     result.drift = drifted
     result.review_only = bool(opts.key_prefix)  # a pull request's: never applied (apply and the deploy role refuse it)
@@ -428,10 +441,7 @@ def _shown_parameters(req: changeset.Request, info: StackInfo | None) -> dict[st
 
 
 def _write(opts: PlanOptions, result: review.Review, adopted: list | None = None) -> None:
-    json_text = review.json_text(result) if opts.json_file else ""
-    if json_text and opts.adopt:
-        json_text = json.dumps({**review.as_json(result), "imported": adoption.as_json(adopted or [])}, indent=2,
-                               sort_keys=True) + "\n"
+    json_text = review.json_text(result, adoption.as_json(adopted or [])) if opts.json_file else ""
     markdown = review.markdown(result) + adoption.markdown(adopted or []) if opts.markdown_file else ""
     for path, text in ((opts.json_file, json_text), (opts.markdown_file, markdown)):
         if path:
@@ -539,6 +549,10 @@ def _reviewed(ctx: Ctx, name_or_arn: str) -> Planned | None:
     who = review.acts_as(None, info.role_arn if info else None, certain=False)
     result = review.build(changeset.describe_tree(ctx.aws, desc["ChangeSetId"]), cs_type, deployed_parameters=deployed,
                           acts_as=who)
+    if any(r.type == STACK_TYPE and not r.nested_change_set for s in result.stacks for r in s.rows):
+        # The deployed templates say which nested stacks hold data (only what is deployed can be lost); the planned
+        # nested templates of a change set planned earlier are not read back (plan's own review weighed them).
+        result.holds = review.stateful_held(diff.deployed_templates(ctx.aws, ctx.p.stack_name), None)
     review.show(result, ctx.out)
     return Planned(result, desc["ChangeSetId"], info)
 
@@ -591,11 +605,19 @@ def _review_drift(ctx: Ctx, planned: Planned, path: Path) -> dict | None:
 def _confirmed(ctx: Ctx, planned: Planned) -> bool:
     if not ctx.out.interactive:
         raise BadInput("apply needs a confirmation and there is no terminal to ask (the change set is kept for review)",
-                       ctx.command("apply", "--change-set", planned.review.change_set_name, "--yes"))
+                       _apply_kept(ctx, planned.review.change_set_name))
     if ctx.out.confirm(f"Apply change set {planned.review.change_set_name} to {ctx.p.stack_name}?"):
         return True
     ctx.out.line(f"not applied; the change set is kept: {planned.review.change_set_name}")
     return False
+
+
+def _apply_kept(ctx: Ctx, name: str) -> str:
+    """``apply --change-set NAME --yes``: from ``apply``, with the user's other flags (not those the change set fixed);
+    from another verb (``rollback``), plain."""
+    if INVOCATION.get().verb != "apply":
+        return ctx.command("apply", "--change-set", name, "--yes")
+    return ctx.again("--change-set", name, "--yes", drop=("--image-tag", "--desired-count", "--adopt"))
 
 
 def _guard(ctx: Ctx, result: review.Review, allow_data_loss: bool) -> None:
@@ -618,7 +640,8 @@ def _guard(ctx: Ctx, result: review.Review, allow_data_loss: bool) -> None:
     if not allow_data_loss:
         raise DeployError(f"refusing to apply: this change set would lose data\n{listed}",
                           "change the templates so the stateful resources keep their logical ids and replacement-free "
-                          "properties; only if losing them is intended, add --allow-data-loss")
+                          "properties; only if losing them is intended: back the data up, then give apply its "
+                          "data-loss override yourself (python generate.py apply --help)")
     ctx.out.warn(f"--allow-data-loss given; applying although\n{listed}")
     if ctx.p.production:
         ctx.out.warn("the production stack policy still denies replacing or deleting the EFS file system and access "
@@ -799,7 +822,14 @@ def drift_cmd(ctx: Ctx, json_file: Path | None = None, markdown_file: Path | Non
     report = drift.detect(ctx.aws, ctx.p.stack_name, ctx.poller, ctx.out, ctx.command, also=identity.beside(ctx.p))
     drift.show(report, ctx.out)
     drift.write(report, json_file, markdown_file)
-    return 0 if report.ok else 1
+    if report.failed:
+        raise DeployError(f"drift detection failed on {len(report.failed)} stack(s) (above): their drift is unknown",
+                          f"correct what each stack's reason names, then run it again: {ctx.again()}")
+    if not report.ok:
+        raise DeployError(f"{drift.summary_text(report)}: the deployed resources differ from the templates (above)",
+                          "bring each back as its \"what to do\" line says (by hand, or change the template and plan), "
+                          f"then check again: {ctx.again()}")
+    return 0
 
 
 # --- destroy ------------------------------------------------------------------------------------------------------
@@ -809,20 +839,22 @@ def destroy(ctx: Ctx, yes: bool = False, wait: bool = False, with_identity: bool
     check_account(ctx.aws, ctx.p.account_id, ctx.env)
     info = _idle(ctx, describe(ctx.aws, ctx.p.stack_name), wait, "destroy")
     if info is None and with_identity and describe(ctx.aws, identity_stack_name(ctx.p)) is not None:
-        return _destroy_identity(ctx, True)  # the app's stacks are gone already: only the roles are left
+        return _destroy_identity(ctx, True, yes)  # the app's stacks are gone already: only the roles are left
     if info is None:  # README: exit 1, as status does: a wrong --env or --region should not pass silently
         raise DeployError(f"nothing to destroy: there is no stack {ctx.p.stack_name} in {ctx.p.region}",
                           f"check the environment and region: {ctx.command('status')}")
     if info.termination_protection:
         raise DeployError(f"{info.name} has termination protection (production); deleting it is a deliberate act",
-                          f"aws cloudformation update-termination-protection --no-enable-termination-protection "
-                          f"--stack-name {info.name} --region {ctx.p.region}, then destroy again")
+                          aws_cli(ctx.p.region, "cloudformation", "update-termination-protection",
+                                  "--no-enable-termination-protection", "--stack-name", info.name)
+                          + f", then {ctx.again()}")
     kept = retained(ctx.aws, info) if info.exists else []
     _show_retained(ctx, kept, before=True)
-    if not yes and not ctx.out.confirm_typed(f"Delete stack {info.name} and its nested stacks?", info.name):
+    also = f", then {identity_stack_name(ctx.p)} (the IAM roles)" if with_identity else ""
+    if not yes and not ctx.out.confirm_typed(f"Delete stack {info.name} and its nested stacks{also}?", info.name):
         if not ctx.out.interactive:
             raise BadInput("destroy needs a confirmation and there is no terminal to ask",
-                           ctx.command("destroy", "--yes"))
+                           ctx.again("--yes"))
         ctx.out.line("not deleted")
         return 1
     final, seconds = _delete(ctx, info)
@@ -830,13 +862,13 @@ def destroy(ctx: Ctx, yes: bool = False, wait: bool = False, with_identity: bool
         return _failed(ctx, final)
     ctx.out.line(f"{info.name} deleted in {duration(seconds)}", "bold green")
     _show_retained(ctx, kept, before=False)
-    return _destroy_identity(ctx, with_identity)
+    return _destroy_identity(ctx, with_identity, True)  # confirmed with the app's stacks above
 
 
-def _destroy_identity(ctx: Ctx, wanted: bool) -> int:
+def _destroy_identity(ctx: Ctx, wanted: bool, yes: bool) -> int:
     """``--identity``: the identity stack goes after the app stacks that use its roles (it holds no data), as the
     caller (it never has a service role, deploy/identity.py). Without it, it stays, and the next plan needs no
-    bootstrap."""
+    bootstrap. Deleting it alone asks as destroy does: type its name, or ``--yes``."""
     name = identity_stack_name(ctx.p)
     info = describe(ctx.aws, name)
     if info is None:
@@ -851,6 +883,11 @@ def _destroy_identity(ctx: Ctx, wanted: bool) -> int:
                                "--no-enable-termination-protection", "--stack-name", name)
                      + ", then " + aws_cli(ctx.p.region, "cloudformation", "delete-stack", "--stack-name", name))
         return 0
+    if not yes and not ctx.out.confirm_typed(f"Delete stack {name} (the environment's IAM roles)?", name):
+        if not ctx.out.interactive:
+            raise BadInput("destroy needs a confirmation and there is no terminal to ask", ctx.again("--yes"))
+        ctx.out.line("not deleted")
+        return 1
     final, seconds = _delete(ctx, info)
     if final is not None and final.status != "DELETE_COMPLETE":
         return _failed(ctx, final)

@@ -49,8 +49,9 @@ from botocore.parsers import ResponseParserError
 from templates.stateful import STATEFUL
 
 from .aws import Aws, aws_errors, error_code, error_message
-from .errors import DeployError
-from .review import _md_fold, md_code, md_text, md_value
+from .errors import DeployError, one_line
+from .markdown import code as md_code, fold as _md_fold, text as md_text
+from .review import md_value
 from .stacks import STACK_TYPE, describe, list_resources
 from .ui import Out, Poller
 
@@ -433,7 +434,7 @@ def _guarded(stack: StackDrift, call: Callable[[], None]) -> None:
             stack.reason = f"AWS refused {e.operation_name}: {code}: {error_message(e)}"
     except (BotoCoreError, ResponseParserError) as e:  # an answer botocore cannot read (after its retries): this stack only
         stack.detection, stack.detection_id = "ERROR", ""
-        stack.reason = f"no usable answer from AWS: {e}"
+        stack.reason = f"no usable answer from AWS: {one_line(e)[:300]}"
 
 
 def _start(aws: Aws, stack: StackDrift) -> None:
@@ -686,17 +687,17 @@ def _md_body(report: Report, level: str) -> list[str]:
     if report.drifted:
         lines += ["> [!WARNING]", "> **Drift**: CloudFormation does not reconcile it; an apply that leaves the "
                                   "property unchanged in the template does not reset it."]
-        lines += [f"> - {md_code(s.label + '/' + r.logical_id)} {md_code(r.type)}: {_flags(r)}" for s, r in report.drifted] + [""]
+        lines += [f"> - {md_code(s.label + '/' + r.logical_id)} {md_code(r.type)}: {md_text(_flags(r))}" for s, r in report.drifted] + [""]
     rows = [(s, r) for s in report.stacks for r in s.resources if r.status != "IN_SYNC"]
     if rows:
         table = ["| Stack | Resource | Type | Status | Differences | What to do |", "|---|---|---|---|---|---|"]
         for s, r in rows:
-            diffs = "<br>".join(f"{md_code(d.path)}: {md_value(d.expected)} -> {md_value(d.actual)} ({d.kind})"
+            diffs = "<br>".join(f"{md_code(d.path)}: {md_value(d.expected)} -> {md_value(d.actual)} ({md_text(d.kind)})"
                                 + (" **security**" if d.security and not d.ignored else "")
                                 + (f" ignored: {md_text(d.ignored)}" if d.ignored else "") for d in r.differences)
             if r.status == "NOT_CHECKED":
                 diffs = f"not checked: {md_text(r.reason)}"
-            table.append(f"| {md_code(s.label)} | {md_code(r.logical_id)} | {md_code(r.type)} | {_flags(r)} | {diffs} | "
+            table.append(f"| {md_code(s.label)} | {md_code(r.logical_id)} | {md_code(r.type)} | {md_text(_flags(r))} | {diffs} | "
                          f"{md_text(guidance(r))} |")
         lines += _md_fold(f"{len(rows)} resources to look at", table)
     in_sync = sum(1 for s in report.stacks for r in s.resources if r.status == "IN_SYNC")

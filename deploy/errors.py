@@ -58,6 +58,14 @@ class BadInput(DeployError):
     exit_code = EXIT["bad-input"]
 
 
+class NotAws(Exception):
+    """An answer that is not AWS's: no request id, whatever its status (deploy/aws.py, exit 3)."""
+
+    def __init__(self, url: str, status: int, content_type: str):
+        super().__init__(f"HTTP {status} ({content_type}) without an AWS request id from {url}")
+        self.url, self.status, self.content_type = url, status, content_type
+
+
 @dataclass
 class Outcome:
     code: int = EXIT["ok"]
@@ -70,6 +78,8 @@ class Invocation:
     verb: str = "plan"
     region: str | None = None
     profile: str | None = None
+    # the verb's other flags as given (option, value; None for a switch), canonical spelling: what :func:`again` repeats
+    flags: tuple[tuple[str, str | None], ...] = ()
 
 
 INVOCATION: ContextVar[Invocation] = ContextVar("invocation", default=Invocation())
@@ -87,11 +97,36 @@ def suggest(verb: str, env: str, *extra: str) -> str:
     return " ".join(shlex.quote(w) for w in [*words, *extra])
 
 
+def again(env: str, *extra: str, drop: tuple[str, ...] = ()) -> str:
+    """This run's verb again, as :func:`suggest` builds it, with every flag the user gave (``--adopt``,
+    ``--image-tag v2``, ``--timeout 5``...), except the options in ``drop`` and those ``extra`` sets anew
+    (``--no-X`` and ``--X`` are one option)."""
+    given = INVOCATION.get()
+    pairs, i = [], 0
+    while i < len(extra):
+        takes = i + 1 < len(extra) and not extra[i + 1].startswith("--")
+        pairs.append((extra[i], extra[i + 1] if takes else None))
+        i += 2 if takes else 1
+
+    def key(option: str) -> str:
+        return option.removeprefix("--no-").removeprefix("--")
+
+    replaced = {key(o) for o, _ in pairs} | {key(o) for o in drop}
+    words = [w for o, v in given.flags if key(o) not in replaced for w in ((o,) if v is None else (o, v))]
+    return suggest(given.verb, env, *words, *extra)
+
+
+class Shell(str):
+    """A word :func:`aws_cli` writes as it is, unquoted: shell syntax of ours (``"$arn"``), never a value."""
+
+
 def aws_cli(region: str, *words: str) -> str:
-    """An ``aws`` CLI command with the region (and the --profile this invocation was given), quoted for a shell."""
+    """THE builder of every printed ``aws`` command: each word quoted for a POSIX shell (``shlex.quote``; a
+    :class:`Shell` word as it is), then ``--region`` and the ``--profile`` this invocation was given, so it runs as
+    printed, against the same account and region."""
     profile = INVOCATION.get().profile
     extra = ["--region", region] + (["--profile", profile] if profile else [])
-    return " ".join(shlex.quote(w) for w in ["aws", *words, *extra])
+    return " ".join(w if isinstance(w, Shell) else shlex.quote(w) for w in ["aws", *words, *extra])
 
 
 def rerun(argv: list[str]) -> str:
@@ -122,9 +157,26 @@ def boundary(argv: list[str], stderr=None) -> Iterator[Outcome]:
         try:
             if debug:
                 traceback.print_exception(e, file=stream)
-            print(clean(f"error: {err.render()}", newlines=True), file=stream, flush=True)
+            print(last_lines(err), file=stream, flush=True)
         except (BrokenPipeError, ValueError):  # stderr closed too: nothing left to tell
             pass
+
+
+def one_line(text) -> str:
+    """``text`` (an AWS message, an exception's text) on one line: control characters removed, every run of white
+    space, line breaks included, one space."""
+    return " ".join(clean(str(text)).split())
+
+
+def last_lines(err: DeployError) -> str:
+    """``error: message`` then ``fix: fix`` as the last line. The fix is folded to one line; a line of the message
+    (our own listings) that would read as an ``error:`` or ``fix:`` line of ours is indented, so the real two are the
+    only ones."""
+    lines = clean(err.message, newlines=True).split("\n")
+    lines = [lines[0]] + [f"  {line}" if line.lstrip().lower().startswith(("error:", "fix:")) else line
+                          for line in lines[1:]]
+    text = "error: " + "\n".join(lines)
+    return f"{text}\nfix: {one_line(err.fix)}" if err.fix else text
 
 
 def _is_closed_stdout(e: BaseException) -> bool:
@@ -156,17 +208,21 @@ def explain(e: BaseException, argv: list[str]) -> DeployError:
                            EXIT["bad-input"])
     if isinstance(e, KeyboardInterrupt):
         return DeployError("interrupted", f"run it again: {rerun(argv)}", EXIT["interrupted"])
+    if isinstance(e, NotAws):
+        return DeployError(f"the answer was not AWS's (a proxy or a captive portal?): {one_line(e)[:300]}",
+                           f"check HTTPS_PROXY and AWS_ENDPOINT_URL, then run it again: {rerun(argv)}",
+                           EXIT["unreachable"])
     if type(e).__module__.startswith(("botocore", "boto3")):
         return _aws(e, argv)
     if _raised_in_botocore(e):  # e.g. a KeyError while parsing an HTML page that answered in AWS's place
         return DeployError(f"the answer was not AWS's (a proxy or a captive portal?): botocore could not read it "
-                           f"({name}: {e})", f"check HTTPS_PROXY and AWS_ENDPOINT_URL, then run it again: {rerun(argv)}",
+                           f"({name}: {one_line(e)[:200]})", f"check HTTPS_PROXY and AWS_ENDPOINT_URL, then run it again: {rerun(argv)}",
                            EXIT["unreachable"])
     if isinstance(e, OSError):
         where = f" {e.filename}" if getattr(e, "filename", None) else ""
         return DeployError(f"cannot use{where}: {e.strerror or e}",
                            f"check the path and its permissions, then run it again: {rerun(argv)}")
-    return DeployError(f"internal error (a bug in wwhd-infra): {name}: {e}",
+    return DeployError(f"internal error (a bug in wwhd-infra): {name}: {one_line(e)}",
                        f"run it again with --debug for the traceback and report it: {rerun([*argv, '--debug'])}",
                        EXIT["internal"])
 
@@ -186,6 +242,13 @@ CREDENTIALS = {"ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId", 
 
 
 def _aws(e: BaseException, argv: list[str]) -> DeployError:
+    """The message and fix for a botocore error; AWS's own text is folded to one line (:func:`one_line`)."""
+    err = _aws_unfolded(e, argv)
+    err.message = one_line(err.message)
+    return err
+
+
+def _aws_unfolded(e: BaseException, argv: list[str]) -> DeployError:
     from botocore import exceptions as bx
     from botocore.parsers import ResponseParserError
 

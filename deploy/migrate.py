@@ -43,7 +43,7 @@ from templates._yaml import dump as dump_yaml
 
 from . import changeset, review
 from .aws import aws_errors, check_account, error_code, error_message
-from .errors import BadInput, DeployError
+from .errors import BadInput, DeployError, aws_cli
 from .stacks import describe, nested_stacks
 
 SEED_FAMILY = "wwhd-backend"  # infra-change-001: task definition family of the hand-made task
@@ -119,10 +119,10 @@ def refuse_writers(ctx, o: Ours, seed_family: str) -> None:
                           "the new file system while data is copied into it",
                           f"stop it first: {ctx.command('apply', '--desired-count', '0')}")
     if seeds:
-        stops = "; ".join(f"aws ecs stop-task --cluster {arn.split('/')[-2]} --task {arn} --region {ctx.p.region}"
+        stops = "; ".join(aws_cli(ctx.p.region, "ecs", "stop-task", "--cluster", arn.split("/")[-2], "--task", arn)
                           for arn in sorted(seeds))
         raise DeployError(f"{len(seeds)} task(s) of the seed's family {seed_family} run: the source would change "
-                          "while it is copied", f"stop them ({stops}), then run migrate-data again")
+                          "while it is copied", f"stop them ({stops}), then: {ctx.again()}")
 
 
 def source(ctx, o: Ours, file_system: str) -> Source:
@@ -145,9 +145,10 @@ def source(ctx, o: Ours, file_system: str) -> Source:
     if not usable:
         groups_of_any = " ".join(sorted({g for gs in groups.values() for g in gs}))
         raise DeployError(f"{file_system} has no available mount target in the task subnets {', '.join(o.subnets)}",
-                          f"aws efs create-mount-target --file-system-id {file_system} --subnet-id {o.subnets[0]} "
-                          f"--security-groups {groups_of_any or o.file_system_security_group} --region {ctx.p.region}, "
-                          "then run migrate-data again")
+                          aws_cli(ctx.p.region, "efs", "create-mount-target", "--file-system-id", file_system,
+                                  "--subnet-id", o.subnets[0], "--security-groups",
+                                  *(groups_of_any or o.file_system_security_group).split())
+                          + f", then: {ctx.again()}")
     if len(common) != 1:
         raise DeployError(f"the mount targets of {file_system} share {len(common)} security groups "
                           f"({', '.join(sorted(common)) or 'none'}); the path needs exactly one to open NFS on")
@@ -216,7 +217,7 @@ def wait_and_report(ctx, o: Ours, task_arn: str) -> tuple[int | None, list[dict]
         ecs.get_waiter("tasks_stopped").wait(cluster=o.cluster, tasks=[task_arn], WaiterConfig=WAIT)
     except WaiterError as e:
         raise DeployError(f"the migrate task {task_arn} did not stop in time: {e}",
-                          f"aws ecs describe-tasks --cluster {o.cluster} --tasks {task_arn}") from None
+                          aws_cli(ctx.p.region, "ecs", "describe-tasks", "--cluster", o.cluster, "--tasks", task_arn)) from None
     with aws_errors():
         task = ecs.describe_tasks(cluster=o.cluster, tasks=[task_arn])["tasks"][0]
     container = next((c for c in task.get("containers", []) if c.get("name") == template.CONTAINER), {})
@@ -240,9 +241,14 @@ def complete_report(ctx, task_arn: str) -> list[dict]:
     return events
 
 
+def stream_name(task_arn: str) -> str:
+    """The task's log stream (awslogs: ``<prefix>/<container>/<task id>``)."""
+    return f"{template.COMPONENT}/{template.CONTAINER}/{task_arn.rsplit('/', 1)[-1]}"
+
+
 def report(ctx, task_arn: str) -> list[dict]:
-    """The program's JSON lines from the task's log stream (awslogs: ``<prefix>/<container>/<task id>``)."""
-    stream = f"{template.COMPONENT}/{template.CONTAINER}/{task_arn.rsplit('/', 1)[-1]}"
+    """The program's JSON lines from the task's log stream."""
+    stream = stream_name(task_arn)
     lines, token = [], None
     try:
         with aws_errors():
@@ -296,8 +302,8 @@ def migrate_data(ctx, file_system: str, execute: bool = False, yes: bool = False
     earlier = describe(ctx.aws, name)
     if earlier is not None and earlier.exists:
         raise DeployError(f"{name} exists: an earlier migrate-data did not remove its path",
-                          f"aws cloudformation delete-stack --stack-name {name} --region {ctx.p.region}, then run "
-                          "migrate-data again")
+                          f"{aws_cli(ctx.p.region, 'cloudformation', 'delete-stack', '--stack-name', name)}, then: "
+                          f"{ctx.again()}")
     if earlier is not None:  # REVIEW_IN_PROGRESS: only an unexecuted change set, no resource
         _discard(ctx, name)
     ctx.out.line(f"{'copy' if execute else 'dry run (lists and maps; --execute copies)'}: {s.file_system} "
@@ -313,7 +319,7 @@ def migrate_data(ctx, file_system: str, execute: bool = False, yes: bool = False
         _discard(ctx, name)
         if not ctx.out.interactive:
             raise BadInput("migrate-data needs a confirmation and there is no terminal to ask",
-                           ctx.command("migrate-data", "--from", file_system, *(["--execute"] if execute else []), "--yes"))
+                           ctx.again("--yes"))
         ctx.out.line("not started; nothing was changed")
         return 1
     from .commands import SUCCESS, _execute  # the same execute-and-follow as apply and destroy
@@ -332,10 +338,30 @@ def migrate_data(ctx, file_system: str, execute: bool = False, yes: bool = False
     if code != 0:
         raise DeployError(f"the migrate task ended: {EXIT.get(code, f'exit code {code}')} {why}".rstrip(),
                           failure_fix(ctx, s, why, execute))
+    return _outcome(ctx, task, events, file_system, execute)
+
+
+def _outcome(ctx, task: str, events: list[dict], file_system: str, execute: bool) -> int:
+    """What the task reported, and only that: a dry run is complete when its report (layout and mapping) was read, a
+    copy is "copied" only after the task reported every file verified."""
+    kinds = {e.get("event") for e in events}
+    read_it = aws_cli(ctx.p.region, "logs", "tail", ctx.p.logs.group_name, "--log-stream-names", stream_name(task))
+    if "nothing" in kinds:
+        ctx.out.line("nothing to copy: the source holds no data")
+        return 0
     if not execute:
+        if not {"found", "done"} <= kinds:
+            raise DeployError("the dry run's task ended, but its report (the source's layout and the mapping) could not "
+                              "be read from its log stream: nothing was shown, so nothing is known about the copy",
+                              f"read it: {read_it}; or run it again: {ctx.again()}")
         ctx.out.line(f"dry run complete; copy with: {ctx.command('migrate-data', '--from', file_system, '--execute')}")
-    else:
-        ctx.out.line(f"copied; start the service: {ctx.command('apply', '--desired-count', '1')}")
+        return 0
+    if "verified" not in kinds or "done" not in kinds:
+        raise DeployError("the copy task ended, but its report says no verification (or could not be read from its log "
+                          "stream): the new file system holds an unverified copy; do not start the service on it",
+                          f"read the report: {read_it}; if the copy is incomplete, empty the destination by hand "
+                          "(README, Taking over the seed's production, step 8), then copy again")
+    ctx.out.line(f"copied and verified; start the service: {ctx.command('apply', '--desired-count', '1')}")
     return 0
 
 
@@ -363,7 +389,7 @@ def _remove_path(ctx, name: str, s: Source) -> None:
         ctx.out.line(f"{name} deleted: the path to {s.file_system} is closed")
     else:
         ctx.out.warn(f"{name} is {gone.status}: the path to {s.file_system} may still be open; delete it: "
-                     f"aws cloudformation delete-stack --stack-name {name} --region {ctx.p.region}")
+                     + aws_cli(ctx.p.region, "cloudformation", "delete-stack", "--stack-name", name))
 
 
 def _plan(ctx, name: str, o: Ours, s: Source) -> str:

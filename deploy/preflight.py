@@ -179,7 +179,7 @@ def enforce(ctx, checks: list[Check]) -> None:
     blocked = [c for c in checks if c.status == BLOCK]
     if blocked:
         raise DeployError(f"preflight: {len(blocked)} blocking problem(s) above; nothing was uploaded and no change "
-                          "set created", f"fix each BLOCK as its fix says, then: {ctx.command('plan')}")
+                          "set created", f"fix each BLOCK as its fix says, then: {ctx.again()}")
 
 
 class Owned:
@@ -647,18 +647,21 @@ def markdown(checks: list[Check], escape: Callable[[str], str]) -> list[str]:
     if not checks:
         return []
     lines = ["#### Preflight", "", "| | check | evidence | fix |", "|---|---|---|---|"]
-    lines += [f"| {c.status} | {escape(c.subject)} | {escape(c.evidence)} | {escape(c.fix)} |" for c in checks]
+    lines += [f"| {escape(c.status)} | {escape(c.subject)} | {escape(c.evidence)} | {escape(c.fix)} |" for c in checks]
     return lines + [""]
 
 
 def write_blocked(stack_name: str, checks: list[Check], json_file, markdown_file) -> None:
     """The review files of a plan that preflight stopped: no change set, only the checks."""
-    from .review import md_code, md_text
+    from .markdown import code as md_code, text as md_text
 
     if json_file:
         json_file.parent.mkdir(parents=True, exist_ok=True)
-        json_file.write_text(json.dumps({"stackName": stack_name, "changeSetArn": None, "blocked": True,
-                                         "preflight": as_json(checks)}, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        from .review import SCHEMA_VERSION
+
+        json_file.write_text(json.dumps({"schemaVersion": SCHEMA_VERSION, "stackName": stack_name, "changeSetArn": None,
+                                         "noChanges": False, "blocked": True, "preflight": as_json(checks)},
+                                        indent=2, sort_keys=True) + "\n", encoding="utf-8")
     if markdown_file:
         markdown_file.parent.mkdir(parents=True, exist_ok=True)
         text = [f"### Plan for {md_code(stack_name)}", "", "**Blocked by preflight**: no change set was created.", "",

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import yaml
 
 from .aws import Aws, aws_errors
+from .errors import Shell, aws_cli
 from .stacks import STACK_TYPE, StackInfo, list_resources, nested_stacks
 
 RETAINING = {"Retain", "RetainExceptOnCreate"}
@@ -28,21 +29,29 @@ class Retained:
     physical_id: str
 
     def removal(self, region: str) -> list[str]:
-        """The commands that delete it for good (data included)."""
-        r, pid = f"--region {region}", self.physical_id
+        """The commands that delete it for good (data included), each runnable as printed (deploy/errors.py,
+        ``aws_cli``: quoted, with the region and the --profile given)."""
+        pid = self.physical_id
+
+        def aws(*words: str) -> str:
+            return aws_cli(region, *words)
+
+        vault = ("--backup-vault-name", pid)
         return {
-            "AWS::EFS::AccessPoint": [f"aws efs delete-access-point --access-point-id {pid} {r}"],
-            "AWS::EFS::FileSystem": [f"aws efs delete-file-system --file-system-id {pid} {r}  "
-                                     "# after its mount targets are gone (the stack deletes them)"],
+            "AWS::EFS::AccessPoint": [aws("efs", "delete-access-point", "--access-point-id", pid)],
+            "AWS::EFS::FileSystem": [aws("efs", "delete-file-system", "--file-system-id", pid)
+                                     + "  # after its mount targets are gone (the stack deletes them)"],
             "AWS::Backup::BackupVault": [
-                f"aws backup list-recovery-points-by-backup-vault --backup-vault-name {pid} {r}",
-                f"aws backup delete-recovery-point --backup-vault-name {pid} --recovery-point-arn <each ARN above> {r}",
-                f"aws backup delete-backup-vault --backup-vault-name {pid} {r}"],
-            "AWS::SecretsManager::Secret": [f"aws secretsmanager delete-secret --secret-id {pid} --recovery-window-in-days 7 {r}"],
-            "AWS::ECR::Repository": [f"aws ecr delete-repository --repository-name {pid} --force {r}"],
-            "AWS::Logs::LogGroup": [f"aws logs delete-log-group --log-group-name {pid} {r}"],
-            "AWS::ECS::Cluster": [f"aws ecs delete-cluster --cluster {pid} {r}"],
-            "AWS::S3::Bucket": [f"aws s3 rb s3://{pid} --force {r}  # versioned: delete old versions first"],
+                # every recovery point first (a shell loop over the ARNs the first command lists), then the vault
+                f"for arn in $({aws('backup', 'list-recovery-points-by-backup-vault', *vault, '--query', 'RecoveryPoints[].RecoveryPointArn', '--output', 'text')}); "
+                f"do {aws('backup', 'delete-recovery-point', *vault, '--recovery-point-arn', Shell(chr(34) + '$arn' + chr(34)))}; done",
+                aws("backup", "delete-backup-vault", *vault)],
+            "AWS::SecretsManager::Secret": [aws("secretsmanager", "delete-secret", "--secret-id", pid,
+                                                "--recovery-window-in-days", "7")],
+            "AWS::ECR::Repository": [aws("ecr", "delete-repository", "--repository-name", pid, "--force")],
+            "AWS::Logs::LogGroup": [aws("logs", "delete-log-group", "--log-group-name", pid)],
+            "AWS::ECS::Cluster": [aws("ecs", "delete-cluster", "--cluster", pid)],
+            "AWS::S3::Bucket": [aws("s3", "rb", f"s3://{pid}", "--force") + "  # versioned: delete old versions first"],
         }.get(self.type, [f"delete {self.type} {pid} in the console or with its service's CLI"])
 
 

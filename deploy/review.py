@@ -32,13 +32,9 @@ DescribeChangeSet returns no ``RoleARN`` (API reference, DescribeChangeSet respo
 from a change set alone (``apply --change-set``) can only name the stack's role and says that it is not certain.
 
 Everything in the review that AWS or a template supplies is data. The terminal renderings go through
-:class:`deploy.ui.Out`, which strips control characters. In Markdown each value is an HTML ``<code>`` element (or plain
-text) whose markup characters are written as numeric character references (``&#96;`` for a backtick): CommonMark
-treats a character reference as a literal character, never as markup, and GFM splits table cells on ``|`` before any
-inline parsing, so no value can end its code span, open HTML, emphasise, link, or add a table cell. A backtick code
-span was the other choice, but inside a table a value ending in a backslash turns the escaped ``\\|`` back into a cell
-boundary (GFM's cell scanner reads ``\\\\`` as an escaped backslash), so it cannot be made unbreakable there; the
-``<code>`` form is the same everywhere. Line breaks become spaces (as in a CommonMark code span).
+:class:`deploy.ui.Out`, which strips control characters. In Markdown each value goes through :mod:`deploy.markdown`
+(the one escaping for every Markdown output): as text or in a ``<code>`` element, readable in the raw file, and no
+element can open from inside it.
 """
 
 from __future__ import annotations
@@ -47,12 +43,15 @@ import json
 from dataclasses import dataclass, field
 
 from checks.access_diff import element_text
+from templates import ROOT
 from templates.root import Param
 from templates.stateful import STATEFUL
 
 from .changeset import Node
 from . import preflight
-from .diff import TemplateDiff
+from .diff import STEMS, TemplateDiff
+from . import markdown as markdown_values
+from .markdown import FOLD_ROWS, code as md_code, fold as _md_fold, text as md_text
 from .stacks import STACK_TYPE
 from .ui import Out, clean
 
@@ -64,7 +63,6 @@ SECURITY_TYPES = {"AWS::S3::BucketPolicy", "AWS::SNS::TopicPolicy", "AWS::SQS::Q
                   "AWS::SecretsManager::ResourcePolicy", "AWS::Lambda::Permission"}
 VALUE_WIDTH = 80
 SERVICE_TYPE = "AWS::ECS::Service"
-FOLD_ROWS = 15  # Markdown tables longer than this are folded in <details>
 
 
 @dataclass
@@ -177,6 +175,10 @@ class Review:
     drift: object | None = None
     acts_as: ActsAs | None = None  # who CloudFormation acts as; None: not known to this review
     review_only: bool = False  # a pull request's change set: shown for review, never applied
+    # nested stack logical id -> {logical id: type} of the stateful resources its deployed or planned template holds
+    # (see :func:`stateful_held`); a nested stack missing here (or None) was not read back, and the guard assumes the
+    # worst for it
+    holds: dict[str, dict[str, str]] | None = None
 
     @property
     def data_loss(self) -> list[Finding]:
@@ -311,20 +313,22 @@ def summary_text(counts: dict[str, int]) -> str:
 def data_loss(review: Review) -> list[Finding]:
     """Stateful resources (templates.stateful.STATEFUL) removed or replaced, matched by nested stack and logical id.
 
-    Also the nested stacks that hold stateful resources when they are removed, or modified without a nested change
-    set to look inside (then the guard cannot prove the data survives).
+    Also the nested stacks removed, or modified without a nested change set to look inside, whose deployed or
+    planned template holds a stateful resource (:attr:`Review.holds`): the guard cannot prove that data survives.
+    A nested stack that holds none on either side loses nothing, whatever its name (prod's cluster stack has no
+    repository). Where the templates were not read back, the stacks named in ``STATEFUL`` are assumed to hold data.
     """
     found = []
     for stack in review.stacks:
         owner = stack.path[-1] if stack.path else None
         for row in stack.rows:
-            why = _loss(row, owner)
+            why = _loss(row, owner, review.holds)
             if why:
                 found.append(Finding(stack.label, row.logical_id, row.type, why))
     return found
 
 
-def _loss(row: Row, owner: str | None) -> str:
+def _loss(row: Row, owner: str | None, holds: dict[str, dict[str, str]] | None) -> str:
     if owner is not None and row.logical_id in STATEFUL.get(owner, ()):
         if row.action == "Remove":
             return "removed (retained by its DeletionPolicy, but orphaned: the app would start on empty storage)"
@@ -332,12 +336,55 @@ def _loss(row: Row, owner: str | None) -> str:
             return "replaced: a new, empty resource takes its place"
         if row.replacement == "Conditional":
             return "may be replaced: a new, empty resource may take its place"
-    if row.type == STACK_TYPE and row.logical_id in STATEFUL:
-        if row.action == "Remove":
-            return f"nested stack removed with its stateful resources ({', '.join(STATEFUL[row.logical_id])})"
-        if row.action == "Modify" and not row.nested_change_set:
-            return "changes, but without a nested change set the guard cannot see whether its stateful resources survive"
-    return ""
+    if row.type != STACK_TYPE or not (row.action == "Remove" or (row.action == "Modify" and not row.nested_change_set)):
+        return ""
+    if holds is not None and row.logical_id in holds:
+        held = holds[row.logical_id]
+        if not held:
+            return ""
+        listed = ", ".join(f"{k} ({v})" for k, v in sorted(held.items()))
+    elif row.logical_id in STATEFUL:
+        listed = ", ".join(STATEFUL[row.logical_id]) + " (its templates were not read back)"
+    else:
+        return ""
+    if row.action == "Remove":
+        return f"nested stack removed with its stateful resources: {listed}"
+    return f"changes, but without a nested change set the guard cannot see whether these survive: {listed}"
+
+
+# The types of the resources in templates.stateful.STATEFUL (tests/deploy/test_protection.py checks every rendered
+# one): a resource of these types under any logical id also counts as data a nested stack holds.
+STATEFUL_TYPES = frozenset({"AWS::EFS::FileSystem", "AWS::EFS::AccessPoint", "AWS::Backup::BackupVault",
+                            "AWS::SecretsManager::Secret", "AWS::ECR::Repository", "AWS::S3::Bucket"})
+
+
+def stateful_held(deployed: dict[str, dict] | None, planned: dict[str, dict] | None) -> dict[str, dict[str, str]]:
+    """``{nested stack logical id: {logical id: type}}``: the stateful resources (named in ``STATEFUL`` for that
+    stack, or of a ``STATEFUL_TYPES`` type) in the deployed template of each nested stack read back (GetTemplate,
+    :func:`deploy.diff.deployed_templates`) or in its planned one. Only stacks whose deployed template was read are
+    keys: for the others nothing is known. Both arguments map a template stem (``storage``) to a template."""
+    ids = {stem: stack for stack, stem in STEMS.items()}
+    found: dict[str, dict[str, str]] = {}
+    for stem, template in (deployed or {}).items():
+        if stem == ROOT or not isinstance(template, dict):
+            continue
+        stack = ids.get(stem, stem)
+        held: dict[str, str] = {}
+        for source in (template, (planned or {}).get(stem)):
+            resources = source.get("Resources") if isinstance(source, dict) else None
+            for logical_id, resource in (resources or {}).items() if isinstance(resources, dict) else ():
+                kind = resource.get("Type", "") if isinstance(resource, dict) else ""
+                if logical_id in STATEFUL.get(stack, ()) or kind in STATEFUL_TYPES:
+                    held.setdefault(str(logical_id), str(kind))
+        found[stack] = held
+    return found
+
+
+# What every rendering and hint says about a data-loss finding. It names no flag to copy: the override is typed by
+# the person who decided the loss, after reading ``apply --help`` (a printed command would switch the guard off).
+REFUSES = ("apply refuses this change set: it would lose the data listed. To do it on purpose, back that data up "
+           "first, then give apply its data-loss override yourself (see: python generate.py apply --help); "
+           "otherwise change the templates so these resources keep their logical ids, and plan again.")
 
 
 def single_writer(review: Review) -> list[Finding]:
@@ -434,7 +481,7 @@ def _show_warnings(review: Review, out: Out) -> None:
     for finding in review.data_loss:
         out.warn(f"DATA LOSS: {finding}")
     if review.data_loss:
-        out.line("  apply refuses this change set unless given --allow-data-loss", "bold red")
+        out.line(f"  {REFUSES}", "bold red")
     for finding in review.single_writer:
         out.warn(f"SINGLE WRITER: {finding}")
     if review.single_writer:
@@ -487,9 +534,19 @@ def _show_diff(diff: TemplateDiff, out: Out) -> None:
         out.line(line)
 
 
-def as_json(review: Review) -> dict:
-    """For CI: the change set ARN to apply, every change, the guard's findings. Keys sorted by the writer."""
+SCHEMA_VERSION = 2  # 2: camelCase throughout, stackExists (was created), lists always present
+
+
+def finding_json(f: Finding) -> dict:
+    return {"stack": f.stack, "logicalId": f.logical_id, "type": f.type, "why": f.why}
+
+
+def as_json(review: Review, imported: list | None = None) -> dict:
+    """For CI: the change set ARN to apply, every change, the guard's findings. Keys sorted by the writer; every key
+    camelCase; every list present, empty when there is nothing (``imported``: what ``plan --adopt`` imports). What
+    the workflow and ``apply --review`` read (``noChanges``, ``changeSetArn``, ``drift``) keeps its name."""
     return {
+        "schemaVersion": SCHEMA_VERSION,
         "stackName": review.stack_name,
         "changeSetArn": review.change_set_arn or None,
         "changeSetName": review.change_set_name or None,
@@ -500,13 +557,14 @@ def as_json(review: Review) -> dict:
         "actsAs": None if review.acts_as is None else {
             "roleArn": review.acts_as.role_arn, "source": review.acts_as.source, "certain": review.acts_as.certain},
         "parameters": review.parameters,
-        "deployedParameters": review.deployed_parameters or None,
+        "deployedParameters": review.deployed_parameters,
         "parameterChanges": [{"key": p.key, "before": p.before, "after": p.after}
                              for p in parameter_changes(review) if p.changed and review.change_set_type != "CREATE"],
         "summary": review.counts(),
         "preflight": preflight.as_json(review.preflight),
-        "dataLoss": [vars(f) for f in review.data_loss],
-        "singleWriter": [vars(f) for f in review.single_writer],
+        "dataLoss": [finding_json(f) for f in review.data_loss],
+        "singleWriter": [finding_json(f) for f in review.single_writer],
+        "imported": list(imported or []),
         **_json_diff(review.diff),
         "drift": review.drift.as_json() if review.drift is not None else None,
         "security": [{"stack": label, "logicalId": r.logical_id, "type": r.type, "action": r.action} for label, r in review.security],
@@ -515,15 +573,17 @@ def as_json(review: Review) -> dict:
             "changes": [{
                 "logicalId": r.logical_id, "type": r.type, "action": r.action, "replacement": r.replacement or None,
                 "physicalId": r.physical_id or None, "nestedChangeSetId": r.nested_change_set or None,
-                "properties": [vars(pc) for pc in r.properties],
+                "properties": [{"path": pc.path, "before": pc.before, "after": pc.after,
+                                "recreation": pc.recreation or None, "causes": list(pc.causes)} for pc in r.properties],
             } for r in s.rows],
         } for s in review.stacks],
     }
 
 
 def _json_diff(diff: TemplateDiff | None) -> dict:
-    if diff is None:
-        return {"templatesCompared": False, "widens": None, "iam": None, "network": None, "cost": None}
+    if diff is None:  # not compared (a change set reviewed again alone): empty lists, templatesCompared says why
+        return {"templatesCompared": False, "stackExists": None, "widens": None, "iam": [], "network": [], "cost": None,
+                "costError": None}
     cost = None
     if diff.cost is not None:
         cost = {"before": round(diff.cost.before_total, 2), "after": round(diff.cost.after_total, 2),
@@ -534,7 +594,7 @@ def _json_diff(diff: TemplateDiff | None) -> dict:
                     "beforeBasis": c.before.basis if c.before else None, "afterBasis": c.after.basis if c.after else None,
                     "text": str(c)} for c in diff.cost.changes]}
     return {
-        "templatesCompared": True, "created": diff.created, "widens": diff.widens,
+        "templatesCompared": True, "stackExists": not diff.created, "widens": diff.widens,
         "iam": [{"stack": c.stack, "resource": c.resource, "type": c.type, "policy": c.policy,
                  "statement": c.statement or None, "change": c.change, "effect": c.effect or None,
                  "added": {k: list(v) for k, v in c.added}, "removed": {k: list(v) for k, v in c.removed},
@@ -549,8 +609,8 @@ def _json_diff(diff: TemplateDiff | None) -> dict:
     }
 
 
-def json_text(review: Review) -> str:
-    return json.dumps(as_json(review), indent=2, sort_keys=True) + "\n"
+def json_text(review: Review, imported: list | None = None) -> str:
+    return json.dumps(as_json(review, imported), indent=2, sort_keys=True) + "\n"
 
 
 def markdown(review: Review) -> str:
@@ -574,7 +634,7 @@ def markdown(review: Review) -> str:
     if not review.include_nested:
         lines += ["> [!NOTE]", "> Nested change sets are not included: each nested stack shows as one row.", ""]
     if review.data_loss:
-        lines += ["> [!CAUTION]", "> **Data loss**: `apply` refuses this change set unless given `--allow-data-loss`."]
+        lines += ["> [!CAUTION]", f"> **Data loss**: {REFUSES}"]
         lines += [f"> - {md_code(f'{f.stack}/{f.logical_id}')} ({md_text(f.type)}): {md_text(f.why)}"
                   for f in review.data_loss] + [""]
     if review.single_writer:
@@ -611,12 +671,6 @@ def _md_widening(diff: TemplateDiff) -> list[str]:
     if len(shown) > FOLD_ROWS:
         shown = shown[:FOLD_ROWS] + [f"> - ... and {len(shown) - FOLD_ROWS} more (tables below)"]
     return lines + shown + [""]
-
-
-def _md_fold(summary: str, table: list[str]) -> list[str]:
-    if len(table) - 2 > FOLD_ROWS:
-        return [f"<details><summary>{summary}</summary>", "", *table, "", "</details>", ""]
-    return [*table, ""]
 
 
 def _md_items(fields) -> str:
@@ -689,24 +743,6 @@ def _md_stack(s: StackReview) -> list[str]:
     return lines + [""]
 
 
-# ASCII punctuation that can mean something inline (code, emphasis, strikethrough, links, images, HTML, entities,
-# escapes, table cells, math, footnotes) or that GitHub turns into links, mentions or emoji (``http:``, ``www.``,
-# ``@user``, ``#123``, ``:smile:``). The rest (``-/,;=+%?{}'"``) is inert in the middle of a line, and every value
-# here is preceded by our own text on its line, so no block syntax can start.
-_ENTITIES = {ord(c): f"&#{ord(c)};" for c in "\\`*_~[]()!<>&|$^:@#."}
-
-
-def md_text(value) -> str:
-    """A value as inert Markdown text: every markup character (``_ENTITIES``) as a numeric character reference (literal
-    text in CommonMark, never markup: no emphasis, link, HTML, code span, table cell or autolink can start), control
-    characters removed and line breaks made spaces (see the module docstring)."""
-    return clean(str(value)).translate(_ENTITIES)
-
-
-def md_code(value) -> str:
-    """A value in a code element that no content can end or break out of (see :func:`md_text`)."""
-    return f"<code>{md_text(value)}</code>"
-
-
 def md_value(value: str | None) -> str:
-    return "" if value is None else md_code(_short(value))
+    """A value as code, shortened to one line of VALUE_WIDTH characters; nothing for None."""
+    return markdown_values.value(value, _short)

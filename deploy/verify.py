@@ -58,7 +58,7 @@ from templates.config import EnvParams
 
 from . import identity
 from .aws import Aws, aws_errors, check_account, error_code, error_message
-from .errors import INVOCATION, BadInput, suggest
+from .errors import INVOCATION, BadInput, DeployError, aws_cli, suggest
 from .stacks import STACK_TYPE, StackInfo, describe, list_resources
 from .watch import duration
 
@@ -402,8 +402,9 @@ def check_health(d: Deployed) -> Verdict:
         logs = definitions.get(name, {}).get("logConfiguration", {}).get("options", {})
         if logs.get("awslogs-group"):  # the awslogs stream of this container in this task
             stream = f"{logs.get('awslogs-stream-prefix')}/{name}/{short_id(task['taskArn'])}"
-            details.append(f"{name}'s output: aws logs tail {logs['awslogs-group']} --log-stream-names {stream} "
-                           f"--since {int(d.since.total_seconds() // 60)}m --region {d.p.region}")
+            details.append(f"{name}'s output: " + aws_cli(d.p.region, "logs", "tail", logs["awslogs-group"],
+                                                          "--log-stream-names", stream,
+                                                          "--since", f"{int(d.since.total_seconds() // 60)}m"))
     facts = f"task {short_id(task['taskArn'])} {task.get('healthStatus', 'UNKNOWN')}: {', '.join(seen)}"
     if problems:
         return Verdict(FAIL, "; ".join(problems) + " | " + facts, tuple(details))
@@ -824,4 +825,7 @@ def verify(ctx: Ctx, since_minutes: int = 15, http: bool = False, drift: bool = 
     ctx.out.line(f"summary: {counts[PASS]} PASS, {counts[FAIL]} FAIL, {counts[SKIP]} SKIP of {len(results)} items: "
                  + ("NOT verified" if failed else "verified" + (" (each SKIP says why)" if counts[SKIP] else "")),
                  STYLE[FAIL] if failed else STYLE[PASS])
-    return 1 if failed else 0
+    if failed:
+        raise DeployError(f"{counts[FAIL]} of {len(results)} checklist item(s) failed (FAIL above): the deployment is "
+                          "not verified", f"fix each FAIL as the lines under it say, then verify again: {ctx.again()}")
+    return 0

@@ -199,14 +199,15 @@ class Watch:
         slow_ecs = [e for e in waiting if e.type == "AWS::ECS::Service" and now - self.started >= SLOW_ECS_SECONDS]
         if slow_ecs:
             text += ("; ECS waits until the service is stable: read its events with "
-                     f"aws ecs describe-services {ecs_service_args(slow_ecs[0].physical_id)} --query 'services[0].events[:5]'")
+                     + aws_cli(self.aws.region, "ecs", "describe-services", *ecs_service_args(slow_ecs[0].physical_id),
+                               "--query", "services[0].events[:5]"))
         return text
 
 
-def ecs_service_args(service_arn: str) -> str:
+def ecs_service_args(service_arn: str) -> tuple[str, ...]:
     """``--cluster C --services ARN`` from a service ARN (``arn:aws:ecs:region:account:service/cluster/name``)."""
     parts = service_arn.split(":")[-1].split("/")
-    return f"--cluster {parts[1]} --services {service_arn}" if len(parts) == 3 else f"--services {service_arn}"
+    return ("--cluster", parts[1], "--services", service_arn) if len(parts) == 3 else ("--services", service_arn)
 
 
 def duration(seconds: float) -> str:

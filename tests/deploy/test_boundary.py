@@ -23,6 +23,7 @@ from deploy import adapters, commands
 from deploy.errors import EXIT, explain
 
 REPO = Path(__file__).resolve().parents[2]
+DRIP_SECONDS = 20  # longer than the --timeout below, so only a total deadline ends the call before the server does
 
 
 class Peer:
@@ -51,12 +52,34 @@ class Peer:
                 conn.close()
             elif self.behaviour == "hang":
                 self.held.append(conn)  # read nothing, answer nothing
+            elif self.behaviour == "drip":  # a status line, then one byte at a time, each well within the read timeout
+                threading.Thread(target=self._drip, args=(conn,), daemon=True).start()
+            elif self.behaviour == "proxy403":  # a proxy's refusal: HTML, no AWS request id
+                conn.recv(65536)
+                body = b"<html><body><h1>403 Forbidden</h1>Blocked by the corporate proxy</body></html>"
+                conn.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Type: text/html\r\nContent-Length: "
+                             + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
+                conn.close()
             elif self.behaviour == "html":
                 conn.recv(65536)
                 body = b"<html><body>Please log in to the hotel Wi-Fi</body></html>"
                 conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: " + str(len(body)).encode()
                              + b"\r\nConnection: close\r\n\r\n" + body)
                 conn.close()
+
+    def _drip(self, conn: socket.socket) -> None:
+        """One byte every 0.5 s for at most DRIP_SECONDS, then the connection is closed: without a total deadline
+        the client reads on (every byte restarts its read timeout) and ends with a closed connection, not a timeout."""
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 200 OK\r\n")
+        for _ in range(int(DRIP_SECONDS / 0.5)):
+            if self.stop.wait(0.5):
+                break
+            try:
+                conn.sendall(b"x")
+            except OSError:
+                break
+        conn.close()
 
     def close(self):
         self.stop.set()
@@ -110,6 +133,28 @@ def test_an_endpoint_that_never_answers_fails_within_the_timeout_naming_it(peer,
     assert "--timeout SECONDS" in fix and fix.endswith("python generate.py plan --env dev --timeout 1")
     # botocore alone would try 10 times; the deadline stops after the budget (generous bound: this is not a benchmark)
     assert elapsed < 30
+
+
+def test_a_slow_drip_ends_within_the_timeout_as_a_hang_does(peer, cli):
+    """One byte every 0.5 s never reaches botocore's read timeout (2 s here: it counts from the last byte); the call's
+    total deadline ends it as "no answer in time", exit 3, like an endpoint that never answers."""
+    server = peer("drip")
+    result = cli("status", "--env", "dev", "--timeout", "2")
+    assert result.code == EXIT["unreachable"]
+    error, fix = _one_error(result.err)
+    assert f"no answer from {server.url}" in error and "in time (ReadTimeoutError)" in error
+    assert fix.endswith("python generate.py status --env dev --timeout 2")
+
+
+def test_a_proxy_refusing_with_html_is_not_aws_refusing(peer, cli):
+    """A 403 with an HTML page and no request id is the proxy's, not AWS's "access denied": exit 3, not 1."""
+    server = peer("proxy403")
+    result = cli("status", "--env", "dev", "--timeout", "2")
+    assert result.code == EXIT["unreachable"], result.err
+    error, fix = _one_error(result.err)
+    assert "the answer was not AWS's" in error
+    assert f"HTTP 403 (text/html) without an AWS request id from {server.url}" in error
+    assert "HTTPS_PROXY" in fix and fix.endswith("python generate.py status --env dev --timeout 2")
 
 
 def test_a_proxy_answering_html_is_named_as_not_aws(peer, cli):

@@ -76,7 +76,7 @@ def test_a_bucket_name_held_by_another_account_is_bad_input(moto, project, cli, 
         client = original(self, service)
         if service == "s3":
             client.meta.events.register_first(
-                "before-send.s3.HeadBucket", lambda request, **_: AWSResponse(request.url, 403, {}, Raw(DENIED)))
+                "before-send.s3.HeadBucket", lambda request, **_: AWSResponse(request.url, 403, {"x-amz-request-id": "1"}, Raw(DENIED)))
         return client
 
     monkeypatch.setattr(Aws, "client", foreign)

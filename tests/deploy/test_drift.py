@@ -112,6 +112,10 @@ def test_drifted_prod_exit_1_with_every_kind(cli, connected, tmp_path, project):
     assert data["summary"]["modified"] == 3 and data["summary"]["deleted"] == 1
     assert data["summary"]["failedStacks"] == 2 and data["summary"]["ignored"] == 2
     assert "Detection failed" in (tmp_path / "d.md").read_text()
+    last = result.err.rstrip("\n").splitlines()[-2:]  # the failure ends as every failure does: error:, then fix:
+    assert last[0] == "error: drift detection failed on 2 stack(s) (above): their drift is unknown"
+    assert last[1] == ("fix: correct what each stack's reason names, then run it again: python generate.py drift --env "
+                       f"prod --json {tmp_path / 'd.json'} --markdown {tmp_path / 'd.md'}")
 
 
 def test_not_checked_is_listed_never_in_sync():
@@ -183,7 +187,7 @@ def test_markdown_escapes_aws_values():
     from deploy.review import md_value
 
     assert md_value("7 | <b>x</b> *y*") in text  # the review's inert form (deploy/review.py): no tag, no emphasis
-    assert "<b>" not in text and "*y*" not in text
+    assert "\\<b>x\\</b> \\*y\\*" in text  # escaped: no tag, no emphasis (tests/deploy/test_review_semantics.py renders)
     assert "| <code>ClusterStack</code> | <code>LogGroup</code> |" in text
 
 

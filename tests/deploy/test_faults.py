@@ -45,7 +45,7 @@ def fail(times: int, status: int, body: bytes, when=lambda request: True):
     def hook(request, **_):
         if when(request) and len(seen) < times:
             seen.append(request.url)
-            return AWSResponse(request.url, status, {}, Raw(body))
+            return AWSResponse(request.url, status, {"x-amz-request-id": "1"}, Raw(body))  # as AWS answers
         return None
 
     return hook, seen

@@ -419,3 +419,47 @@ def test_a_report_whose_last_line_has_not_arrived_is_read_again(monkeypatch):
                                                        "nextBackwardToken": "b/1"}, {**base, "nextToken": "f/1"})
     assert migrate.complete_report(s.ctx, TASK) == [found, nothing]
     s.done()
+
+
+# --- what the command says at the end: only what the report proves --------------------------------------------------
+
+FOUND = {"event": "found", "layout": "flat", "entries": ["wwhd.db"], "files": 2, "directories": 1, "bytes": 5120}
+MAP = {"event": "map", "source": "wwhd-data/wwhd.db", "to": "app:wwhd.db"}
+UNREAD = {"event": "log", "message": "could not read the log stream migrate/copy/x: AccessDenied"}
+
+
+@pytest.fixture
+def invoked():
+    from deploy.errors import INVOCATION, Invocation
+
+    token = INVOCATION.set(Invocation("migrate-data", None, None, (("--from", SEED_FS),)))
+    yield
+    INVOCATION.reset(token)
+
+
+def test_a_dry_run_whose_report_cannot_be_read_fails_with_how_to_read_it(invoked):
+    s = Stubbed()
+    with pytest.raises(DeployError) as failed:
+        migrate._outcome(s.ctx, TASK, [UNREAD], SEED_FS, execute=False)
+    assert "could not be read" in failed.value.message and "complete" not in s.buf.getvalue()
+    stream = f"migrate/copy/{TASK.rsplit('/', 1)[-1]}"
+    assert (f"aws logs tail /ecs/wwhd-backend --log-stream-names {stream} --region {REGION}" in failed.value.fix
+            and f"python generate.py migrate-data --env prod --from {SEED_FS}" in failed.value.fix)
+
+
+def test_a_dry_run_is_complete_only_with_its_layout_and_mapping(invoked):
+    s = Stubbed()
+    done = {"event": "done", "mode": "dry-run", "files": 2, "directories": 1, "bytes": 5120}
+    assert migrate._outcome(s.ctx, TASK, [FOUND, MAP, done], SEED_FS, execute=False) == 0
+    assert "dry run complete; copy with: " in s.buf.getvalue()
+
+
+def test_a_copy_is_called_copied_only_after_its_verification(invoked):
+    s = Stubbed()
+    done = {"event": "done", "mode": "copy", "files": 2, "directories": 1, "bytes": 5120}
+    with pytest.raises(DeployError, match="unverified copy"):
+        migrate._outcome(s.ctx, TASK, [FOUND, MAP, done], SEED_FS, execute=True)
+    assert "copied" not in s.buf.getvalue()
+    verified = {"event": "verified", "files": 2, "directories": 1, "bytes": 5120}
+    assert migrate._outcome(s.ctx, TASK, [FOUND, MAP, verified, done], SEED_FS, execute=True) == 0
+    assert "copied and verified; start the service: " in s.buf.getvalue()

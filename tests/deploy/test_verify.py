@@ -26,6 +26,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from deploy.errors import DeployError
 from deploy import adapters, verify
 from deploy.aws import Aws
 from deploy.commands import Ctx
@@ -362,7 +363,12 @@ def run(w: World, since: int = 15, http: bool = False, p=None) -> Run:
     expect(w, st, http)
     buf = io.StringIO()
     ctx = Ctx(p=p or PROD, aws=st.aws, out=Out(stdout=buf), home=REPO, now=lambda: NOW)
-    code = verify.verify(ctx, since, http)
+    try:
+        code = verify.verify(ctx, since, http)
+    except DeployError as failed:  # a FAIL ends the command with error:/fix: (the boundary prints them)
+        assert failed.message.endswith("failed (FAIL above): the deployment is not verified"), failed.message
+        assert "then verify again: python generate.py " in failed.fix
+        code = failed.exit_code
     st.done()  # every queued call was made: nothing read that the scenario did not expect, nothing skipped
     return Run(code, buf.getvalue().splitlines(), st.operations)
 

@@ -169,7 +169,7 @@ def test_polling_backs_off_reads_only_active_stacks_and_explains_a_slow_ecs_serv
     assert heartbeat == [
         "wwhd-prod: in progress after 12m30s; waiting on ServiceStack/Service (AWS::ECS::Service); ECS waits until "
         "the service is stable: read its events with aws ecs describe-services --cluster wwhd-cluster --services "
-        f"{SERVICE_ARN} --query 'services[0].events[:5]'"]
+        f"{SERVICE_ARN} --query 'services[0].events[:5]' --region us-west-2"]
 
 
 def test_poller_intervals_grow_to_the_longest_and_stay():

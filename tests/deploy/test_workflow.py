@@ -208,3 +208,62 @@ def test_ci_plans_and_applies_never_detect_drift(workflow):
                 for argv in generate_commands(script) if argv and argv[0] in ("plan", "apply")]
     assert len(commands) == 3 and all("--no-drift" in argv for argv in commands)
 
+
+def python_snippets(script: str) -> list[str]:
+    """The ``python -c '...'`` programs of a shell script, as the shell passes them."""
+    return [shlex.split(f"'{m}'")[0] for m in re.findall(r"python -c '([^']*)'", script)]
+
+
+def test_the_apply_jobs_own_snippets_read_a_fresh_plan_json(workflow, deployed, cli, tmp_path):
+    """The deploy job decides from plan.json with two python -c programs: "no changes?" and "which change set?". Run
+    exactly those, as the workflow does, against the JSON a fresh plan writes (schemaVersion 2), changed and not."""
+    import json
+    import subprocess
+    import sys
+
+    snippets = [s for script in runs(workflow["jobs"]["apply"]) for s in python_snippets(script)]
+    assert len(snippets) == 2, snippets
+    no_changes, change_set = snippets
+
+    def run(program: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", program], cwd=tmp_path, capture_output=True, text=True)
+
+    plan = tmp_path / "plan.json"
+    changed = cli("plan", "--env", "dev", "--image-tag", "v2", "--json", str(plan))
+    assert changed.code == 0, changed.err
+    data = json.loads(plan.read_text())
+    assert data["schemaVersion"] == 2 and data["imported"] == [] and data["dataLoss"] == []
+    assert run(no_changes).returncode == 1  # there is something to apply
+    arn = run(change_set).stdout.strip()
+    assert arn == data["changeSetArn"] and arn.startswith("arn:aws:cloudformation:")
+    applied = cli("apply", "--env", "dev", "--change-set", arn, "--review", str(plan))  # the step after them
+    assert applied.code == 0, applied.out + applied.err
+
+    unchanged = cli("plan", "--env", "dev", "--json", str(plan))
+    assert unchanged.code == 0 and json.loads(plan.read_text())["noChanges"] is True
+    assert run(no_changes).returncode == 0  # "No changes to apply."
+
+
+def test_every_key_of_the_review_json_is_camel_case_and_every_list_is_present(deployed, cli, tmp_path):
+    import json
+
+    plan = tmp_path / "plan.json"
+    assert cli("plan", "--env", "dev", "--image-tag", "v2", "--json", str(plan)).code == 0
+    data = json.loads(plan.read_text())
+    data_keys = {"parameters", "deployedParameters", "added", "removed"}  # maps of names from AWS or IAM: data
+
+    def keys(value, path=""):
+        if isinstance(value, dict):
+            for k, v in value.items():
+                yield path, k
+                if k not in data_keys:
+                    yield from keys(v, f"{path}.{k}")
+        elif isinstance(value, list):
+            for item in value:
+                yield from keys(item, path)
+
+    bad = [(p, k) for p, k in keys(data) if not re.fullmatch(r"[a-z]+(?:[A-Z0-9][a-z0-9]*)*", k)]
+    assert not bad, bad
+    for key in ("dataLoss", "singleWriter", "security", "imported", "parameterChanges", "iam", "network", "stacks",
+                "preflight"):
+        assert isinstance(data[key], list), key

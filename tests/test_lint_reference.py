@@ -6,36 +6,19 @@ file, line, rule, level and message."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 import checks.lint as mod
-from checks.lint import Finding, env_groups, lint, prestart
-from templates import ROOT as ROOT_STEM
+from checks.lint import Finding, lint, prestart
 from templates.config import environments, load_params
-from tests.test_lint import BROKEN, NESTED_ROOT
+from tests.test_lint import BROKEN, corpus  # noqa: F401 - corpus: the same fixture (committed and broken templates)
 
 ROOT = Path(__file__).resolve().parent.parent
 REGIONS = sorted({load_params(e).region for e in environments()})
 
 
-@pytest.fixture
-def corpus(tmp_path, monkeypatch) -> dict[Path, list[Path]]:
-    shutil.copytree(ROOT / "output", tmp_path / "output", ignore=shutil.ignore_patterns("packaged"))
-    broken = tmp_path / "broken"
-    broken.mkdir()
-    for name, text in BROKEN.items():
-        (broken / name).write_text(text)
-    (broken / "root.yaml").write_text(NESTED_ROOT)
-    monkeypatch.chdir(tmp_path)
-    groups = {k: v for env in environments() for k, v in env_groups(Path("output") / env, ROOT_STEM).items()}
-    groups.update({Path("broken") / name: [] for name in BROKEN})
-    groups[Path("broken/root.yaml")] = [Path("broken/bad_ref.yaml")]
-    return groups
 
 
 def plain_cfn_lint(paths: list[Path]) -> list[Finding]:

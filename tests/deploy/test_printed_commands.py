@@ -4,6 +4,7 @@ are checked. ``aws`` commands come from one builder (deploy/errors.py ``aws_cli`
 
 from __future__ import annotations
 
+import re
 import shlex
 import subprocess
 
@@ -50,7 +51,7 @@ def test_the_yes_fix_of_apply_keeps_the_flags_a_change_set_accepts(deployed, cli
     words = fix_of(result.err)
     assert words[:5] == ["python", "generate.py", "apply", "--env", "dev"]
     name = words[words.index("--change-set") + 1]
-    assert name.startswith("wwhd-dev-v2-") and "--yes" in words and words[words.index("--timeout") + 1] == "30"
+    assert re.fullmatch(r"wwhd-dev-\d{14}-v2", name) and "--yes" in words and words[words.index("--timeout") + 1] == "30"
     assert "--image-tag" not in words  # fixed in the change set: apply would refuse it beside --change-set
     assert cli(*words[2:]).code == 0  # and it runs
 

@@ -19,7 +19,8 @@ RULE_MODULES = sorted(m.name for m in pkgutil.iter_modules(rules.__path__) if no
 
 
 def test_the_rules_page_is_current():
-    """``python -m checks.rules`` regenerates docs/rules.md; a rule whose documentation changed fails here until it is."""
+    """``python -m checks.rules`` regenerates docs/rules.md; a rule whose documentation changed fails here until
+    it is."""
     assert rules.PAGE == ROOT / "docs" / "rules.md"
     assert rules.PAGE.read_text(encoding="utf-8") == rules.page(), "run: python -m checks.rules"
 

@@ -39,4 +39,5 @@ class Encryption(Rule):
 
 
 def _has_https_listener(t: dict) -> bool:
-    return any(props(r).get("Protocol") == "HTTPS" for _, _, r in resources({"": t}, "AWS::ElasticLoadBalancingV2::Listener"))
+    listeners = resources({"": t}, "AWS::ElasticLoadBalancingV2::Listener")
+    return any(props(r).get("Protocol") == "HTTPS" for _, _, r in listeners)

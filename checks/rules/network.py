@@ -32,4 +32,5 @@ class Network(Rule):
                 if rule.get("CidrIp") == "0.0.0.0/0" or rule.get("CidrIpv6") == "::/0":
                     if ("LoadBalancer" not in group or rule.get("FromPort") not in (80, 443)
                             or rule.get("FromPort") != rule.get("ToPort")):
-                        yield self.violation(stem, rid, f"open to the internet on {rule.get('FromPort')}-{rule.get('ToPort')}")
+                        ports = f"{rule.get('FromPort')}-{rule.get('ToPort')}"
+                        yield self.violation(stem, rid, f"open to the internet on {ports}")

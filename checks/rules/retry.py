@@ -43,7 +43,8 @@ class Retry(Rule):
             reason = (r.get("Metadata") or {}).get("wwhd-infra", {}).get(REASON_KEY)
             if named and policy == "Retain" and not reason:
                 yield self.violation(stem, rid, f"fixed {NAME_PROPERTY[r['Type']]}: a leftover of a rolled-back first "
-                                     "create blocks the retry; use RetainExceptOnCreate, or give the reason (retain(..., reason=))")
+                                     "create blocks the retry; use RetainExceptOnCreate, or give the reason "
+                                     "(retain(..., reason=))")
             if not named and policy == "RetainExceptOnCreate" and not reason:
                 yield self.violation(stem, rid, "no fixed name: keep Retain (a rolled-back create may already have "
                                      "written data to it, and its leftover does not block a retry)")

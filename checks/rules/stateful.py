@@ -39,8 +39,11 @@ class Stateful(Rule):
             listed = rid in STATEFUL.get(stack_id(stem), ())
             adoptable = rid in ADOPTABLE.get(stack_id(stem), ())
             if listed and not retained:
-                yield self.violation(stem, rid, "listed in templates/stateful.py but not retained on delete and replacement")
+                yield self.violation(stem, rid, "listed in templates/stateful.py but not retained on delete and "
+                                     "replacement")
             if retained and not (listed or adoptable):
-                yield self.violation(stem, rid, "retained but not listed in templates/stateful.py (logical ids are an API)")
+                yield self.violation(stem, rid, "retained but not listed in templates/stateful.py (logical ids are "
+                                     "an API)")
             if r["Type"] in DATA_TYPES and not listed:
-                yield self.violation(stem, rid, f"{r['Type']} holds data: retain it and list it in templates/stateful.py")
+                yield self.violation(stem, rid, f"{r['Type']} holds data: retain it and list it in "
+                                     "templates/stateful.py")

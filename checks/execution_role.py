@@ -37,6 +37,8 @@ from pathlib import Path
 
 from templates._sar import STAR_ONLY
 
+from .template_walk import listify
+
 # Type namespace -> the IAM service prefixes that are "its own service".
 OWN_SERVICES = {
     "Backup": ("backup", "backup-storage"),
@@ -168,10 +170,6 @@ def required(type_: str) -> dict[str, str]:
     return out
 
 
-def _listify(v) -> list:
-    return v if isinstance(v, list) else [v]
-
-
 def execution_statements(templates: dict[str, dict]) -> list[dict] | None:
     """The Allow statements of the execution role's managed policies (in the identity stack), or None when the
     environment has no CI deploy."""
@@ -182,7 +180,7 @@ def execution_statements(templates: dict[str, dict]) -> list[dict] | None:
     names = [ref["Ref"] for ref in role.get("ManagedPolicyArns", []) if isinstance(ref, dict) and "Ref" in ref]
     docs = [resources[n]["Properties"]["PolicyDocument"] for n in names]
     docs += [pol["PolicyDocument"] for pol in role.get("Policies", [])]
-    return [s for d in docs for s in _listify(d["Statement"]) if s.get("Effect") == "Allow"]
+    return [s for d in docs for s in listify(d["Statement"]) if s.get("Effect") == "Allow"]
 
 
 def types_used(templates: dict[str, dict]) -> set[str]:
@@ -237,12 +235,12 @@ def _gaps(templates: dict[str, dict], statements: list[dict]) -> list[str]:
         need.update(required(type_))
     # one regular expression per statement (its Action patterns, as fnmatch translates them): each action is then one
     # match per statement, not one fnmatch per pattern (the build runs this guardrail on every environment)
-    matchers = [re.compile("|".join(fnmatch.translate(a) for a in _listify(s["Action"]))) for s in statements]
+    matchers = [re.compile("|".join(fnmatch.translate(a) for a in listify(s["Action"]))) for s in statements]
     problems = []
     for action, why in sorted(need.items()):
         on = [s for s, m in zip(statements, matchers) if m.match(action)]
         if not on:
             problems.append(f"{action} is not granted ({why})")
-        elif action in STAR_ONLY and not any("*" in _listify(s["Resource"]) for s in on):
+        elif action in STAR_ONLY and not any("*" in listify(s["Resource"]) for s in on):
             problems.append(f"{action} is granted only on ARNs, but AWS authorizes it only on * ({why})")
     return problems

@@ -59,7 +59,7 @@ def _key(path: Path, nested: list[Path], regions: list[str], linter: str) -> str
     return h.hexdigest()
 
 
-PARALLEL_FROM = 8  # misses; below this one process is faster (DESIGN.md 8: workers pay off from ~15 templates)
+PARALLEL_FROM = 8  # misses; below this one process is faster (docs/design.md, "Build speed")
 _RULES = None  # cfn-lint's loaded rules, shared with forked workers
 
 

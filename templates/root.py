@@ -1,7 +1,7 @@
 """The root stack: wiring only. Each child output feeds the sibling parameters of the same name; the per-deploy
 knobs (image tag, desired count) are root parameters with labels for the console.
 
-Why ``build`` takes the built children (DESIGN.md shows ``build(p, template_url)``): the wiring is derived from what
+Why ``build`` takes the built children (docs/design.md, "Where a value lives"): the wiring is derived from what
 the children actually declare (their ``Parameters`` and ``Outputs``), so the root can never pass a parameter a child
 does not have or miss one it needs, and a name produced by two stacks is refused at build time.
 """

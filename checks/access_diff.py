@@ -292,7 +292,9 @@ def element_text(name: str, items) -> str:
     """``Action (any of): a, b`` / ``Condition (all of): X AND Y``: the logic IAM applies, spelled out."""
     joined = " AND ".join(items) if name == "Condition" else ", ".join(items)
     logic = ELEMENT_LOGIC.get(name)
-    return f"{name} ({logic}): {joined}" if logic and (len(items) > 1 or name.startswith("Not")) else f"{name}: {joined}"
+    if logic and (len(items) > 1 or name.startswith("Not")):
+        return f"{name} ({logic}): {joined}"
+    return f"{name}: {joined}"
 
 
 def _policies(r: dict) -> Iterator[tuple[str, object]]:
@@ -407,7 +409,7 @@ def _document_diff(stem: str, rid: str, rtype: str, label: str, b_doc, a_doc) ->
     pairs, added, removed = _match(b_st, a_st)
     trust = label == "trust"
     out = []
-    for (bl, bs), (al, as_) in pairs:
+    for (_bl, bs), (al, as_) in pairs:
         plus, minus = _field_diff(bs, as_)
         out.append(IamChange(stem, rid, rtype, label, al, "changed", as_.effect, plus, minus, *_judge(bs, as_, trust)))
     for al, as_ in added:
@@ -506,6 +508,7 @@ def _judge(b: _Statement | None, a: _Statement | None, trust: bool) -> tuple[tup
     """
     who = "trust principal" if trust else "principal"
     if a is None:
+        assert b is not None, "a statement is added, removed or changed: never neither"
         return (("Deny statement removed",), ()) if b.effect == "Deny" else \
             ((), ("Allow statement removed",)) if b.effect == "Allow" else \
             (("may widen: statement not readable here: review it by hand",), ())
@@ -662,7 +665,11 @@ def _subnet(x: str, y: str) -> bool:
         a, b = ipaddress.ip_network(x, strict=False), ipaddress.ip_network(y, strict=False)
     except ValueError:
         return x == y
-    return a.version == b.version and a.subnet_of(b)
+    if isinstance(a, ipaddress.IPv4Network) and isinstance(b, ipaddress.IPv4Network):
+        return a.subnet_of(b)
+    if isinstance(a, ipaddress.IPv6Network) and isinstance(b, ipaddress.IPv6Network):
+        return a.subnet_of(b)
+    return False  # an IPv4 network is never inside an IPv6 one, nor the other way
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -11,8 +11,9 @@ whose value is written in the line's basis and in the report's footer.
 
 Each :class:`LineItem` is keyed by ``(service, what)``, so :func:`delta` can compare two renderings line by line: the
 change-set review can then say "+3.65 USD/month: Public IPv4 address-hours: 3 ALB subnets + 1 task = 4 addresses
-x 730 h -> 3 ALB subnets + 2 tasks = 5 addresses x 730 h". Account-wide free tiers are not deducted unless asked (``free_tier=True``): they are shared with whatever
-else runs in the account, and the AWS Pricing Calculator leaves them out too.
+x 730 h -> 3 ALB subnets + 2 tasks = 5 addresses x 730 h". Account-wide free tiers are not deducted unless asked
+(``free_tier=True``): they are shared with whatever else runs in the account, and the AWS Pricing Calculator leaves
+them out too.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from checks import prices as P
 from templates import ROOT
@@ -113,7 +115,7 @@ class _Reader:
     def count(self, type_: str) -> int:
         return sum(1 for _ in self.resources(type_))
 
-    def resolve(self, stem: str, value) -> tuple[str, object]:
+    def resolve(self, stem: str, value) -> tuple[str, Any]:
         """Follow ``Ref`` to a child parameter through the root to the producer's output value (in the producer's
         stem) or to the root parameter's default. Anything else (a resource ``Ref``, a literal) is returned as is."""
         for _ in range(len(self.built) + 2):
@@ -289,7 +291,8 @@ def estimate(templates: Templates, region: str = P.REGION, env: str = "", *, efs
 
     notes.append(
         f"assumed: {efs_data_gb:g} GB on each EFS file system ({efs_ia_share:.0%} in Infrequent Access), "
-        f"{backup_daily_change_gb:g} GB changed a day, {alb_lcu:g} LCU on each ALB, {logs_gb_per_task:g} GB of app logs "
+        f"{backup_daily_change_gb:g} GB changed a day, {alb_lcu:g} LCU on each ALB, "
+        f"{logs_gb_per_task:g} GB of app logs "
         f"and {insights_logs_gb_per_task:g} GB of Container Insights logs per running task-month, "
         f"{ecr_gb_per_repository:g} GB per ECR repository; 730 hours a month"
         + (f"; elastic EFS I/O {efs_elastic_read_gb:g} GB read and {efs_elastic_write_gb:g} GB written a month"
@@ -329,7 +332,7 @@ def _load_balancers(lines: _Lines, r: _Reader, lcu: float, notes: list[str]) -> 
 
 def _public_ipv4(lines: _Lines, r: _Reader, services: list[_Service], notes: list[str]) -> None:
     parts = []
-    for stem, rid, lb in r.resources("AWS::ElasticLoadBalancingV2::LoadBalancer"):
+    for stem, _rid, lb in r.resources("AWS::ElasticLoadBalancingV2::LoadBalancer"):
         p = _props(lb)
         if p.get("Scheme") != "internet-facing" or p.get("IpAddressType") == "dualstack-without-public-ipv4":
             continue
@@ -374,7 +377,7 @@ def _efs(lines: _Lines, r: _Reader, gb: float, ia_share: float, read_gb: float, 
 
 
 def _backups(lines: _Lines, r: _Reader, gb: float, daily_gb: float, notes: list[str]) -> None:
-    for stem, rid, sel in r.resources("AWS::Backup::BackupSelection"):
+    for stem, _rid, sel in r.resources("AWS::Backup::BackupSelection"):
         p = _props(sel)
         selected = [v["Fn::GetAtt"][0] for v in p["BackupSelection"].get("Resources", [])
                     if isinstance(v, dict) and "Fn::GetAtt" in v]
@@ -624,7 +627,9 @@ class Change:
 
     @property
     def key(self) -> tuple[str, str]:
-        return (self.after or self.before).key
+        item = self.after or self.before
+        assert item is not None, "a change has a before or an after"
+        return item.key
 
     @property
     def diff(self) -> float:
@@ -634,6 +639,7 @@ class Change:
         service, what = self.key
         b, a = self.before, self.after
         if b is None:
+            assert a is not None, "a change has a before or an after"
             change = f"added: {a.basis}"
         elif a is None:
             change = f"removed ({b.basis})"

@@ -46,6 +46,8 @@ def mermaid(built: dict[str, dict]) -> str:
             else:
                 producer, _ = value["Fn::GetAtt"]
                 edges[(stems[producer], stems[sid])].append(name)
-    for (src, dst), names in sorted(edges.items(), key=lambda e: (list(built).index(e[0][0]) if e[0][0] in built else -1, e[0][1])):
+    order = list(built)
+    for (src, dst), names in sorted(edges.items(),
+                                    key=lambda e: (order.index(e[0][0]) if e[0][0] in built else -1, e[0][1])):
         lines.append(f"  {src} -- {', '.join(sorted(names))} --> {dst}")
     return "\n".join(lines) + "\n"

@@ -118,6 +118,8 @@ class MissingHandlers(RuntimeError):
 
 def _cfnlint_data() -> Path:
     spec = importlib.util.find_spec("cfnlint")
+    if spec is None or not spec.submodule_search_locations:  # an install requirement (setup.cfg): never absent
+        raise MissingHandlers("cfn-lint is not installed: pip install -e .")
     return Path(next(iter(spec.submodule_search_locations))) / "data"
 
 
@@ -238,7 +240,7 @@ def _gaps(templates: dict[str, dict], statements: list[dict]) -> list[str]:
     matchers = [re.compile("|".join(fnmatch.translate(a) for a in listify(s["Action"]))) for s in statements]
     problems = []
     for action, why in sorted(need.items()):
-        on = [s for s, m in zip(statements, matchers) if m.match(action)]
+        on = [s for s, m in zip(statements, matchers, strict=True) if m.match(action)]
         if not on:
             problems.append(f"{action} is not granted ({why})")
         elif action in STAR_ONLY and not any("*" in listify(s["Resource"]) for s in on):

@@ -11,8 +11,9 @@ with a reason.
 A cold build overlaps cfn-lint's start-up with generation: :func:`prestart` (or :func:`prestart_early`, before
 generate.py's imports) forks a process that loads the rules while the parent validates params and renders templates,
 then lints what :func:`lint` hands it. It is skipped when the inputs (params, sources, library versions) are the ones
-of the last complete lint, whose results are then all cached. Before any fork the loaded heap is frozen (:func:`gc.freeze`), so no worker runs a full collection
-over the ~200k objects it inherits, and no process holding cfn-lint collects them at exit.
+of the last complete lint, whose results are then all cached. Before any fork the loaded heap is frozen
+(:func:`gc.freeze`), so no worker runs a full collection over the ~200k objects it inherits, and no process holding
+cfn-lint collects them at exit.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ class Finding:
         return f"{self.path}:{self.line}: {self.rule} [{self.level}] {self.message}"
 
 
-_FIELDS = {f.name: f.type for f in fields(Finding)}  # "str" / "int" (postponed annotations)
+_FIELDS = {f.name: str(f.type) for f in fields(Finding)}  # "str" / "int" (postponed annotations)
 
 
 def _key(path: Path, nested: list[Path], regions: list[str], linter: str) -> str:
@@ -105,7 +106,7 @@ def _lint_group(args: tuple[list[str], list[str]]) -> list[Result]:
     for path in paths:
         started = time.perf_counter()
         found = [asdict(Finding(str(m.filename), int(m.linenumber), m.rule.id, m.rule.severity, m.message))
-                 for m in run_template_by_file_paths(_config([path], regions), _RULES)]
+                 for m in run_template_by_file_paths(_config([Path(path)], regions), _RULES)]
         out.append((path, found, time.perf_counter() - started))
     return out
 
@@ -196,7 +197,7 @@ def _fork_worker(paths: list[str], regions: list[str]) -> tuple[int | None, int 
 
 def _collect(pid: int | None, read: int | None) -> list[Result] | None:
     """The worker's results, or None if it failed; the worker is reaped either way."""
-    if pid is None:
+    if pid is None or read is None:
         return None
     try:
         with open(read, "rb") as f:
@@ -288,9 +289,9 @@ _EARLY: tuple[tuple, Prestarted] | None = None  # started by prestart_early, for
 
 def prestart_early(argv: list[str]) -> None:
     """Call first thing in ``generate.py``, before its own imports: if the arguments are a plain build (nothing, or
-    ``build``, with only ``--env NAME``, ``--scan`` and ``--debug``), start the linter now, for :func:`prestart` to hand to the
-    build. Anything else starts nothing here; the build's own :func:`prestart` then decides. Only an optimisation:
-    it never fails."""
+    ``build``, with only ``--env NAME``, ``--scan`` and ``--debug``), start the linter now, for :func:`prestart` to
+    hand to the build. Anything else starts nothing here; the build's own :func:`prestart` then decides. Only an
+    optimisation: it never fails."""
     global _EARLY
     args = list(argv[1:] if argv[:1] == ["build"] else argv)
     envs = []
@@ -401,7 +402,7 @@ def lint(groups: dict[Path, list[Path]], regions: list[str], cache_file: Path | 
 def _load(cache_file: Path | None) -> dict:
     """The cache, or an empty one: whatever is wrong with the file (missing, unreadable, not JSON, another shape)
     only costs a re-lint. Entries of the wrong shape are dropped one by one."""
-    empty = {"fingerprint": None, "results": {}, "seconds": {}}
+    empty: dict = {"fingerprint": None, "results": {}, "seconds": {}}
     if cache_file is None:
         return empty
     try:

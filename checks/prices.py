@@ -109,7 +109,8 @@ PRICES: dict[str, Price] = {
     "secret_month": Price(0.40, "secret-month", f"{SECRETS}; hivebook.wiki AWS Secrets Manager overview",
                           "assumed: the same in every region"),
     # Amazon ECR private repositories; same-region pulls are free.
-    "ecr_gb": Price(0.10, "GB-month", f"{ECR}; cloudburn.io/blog/amazon-ecr-pricing (2026)", "assumed: us-east-1 figure"),
+    "ecr_gb": Price(0.10, "GB-month", f"{ECR}; cloudburn.io/blog/amazon-ecr-pricing (2026)",
+                    "assumed: us-east-1 figure"),
     # Amazon S3 Standard storage (first 50 TB): the ALB access log bucket. Its PUTs (one log file per ALB node every
     # 5 minutes, about 0.005 USD per 1,000) stay under 0.10 USD a month and are not estimated.
     "s3_standard_gb": Price(0.023, "GB-month", "https://aws.amazon.com/s3/pricing/",

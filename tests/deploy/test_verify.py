@@ -436,8 +436,8 @@ def test_no_running_task_fails_with_the_last_service_event_and_the_stopped_tasks
     assert "no RUNNING task (see item 1)" in r.item(3)  # the reason does not mention EFS: not repeated there
     assert "0 healthy target(s), expected exactly 1: none registered" in r.item(8)
     # the in-task items still give the command, finding the task when it runs
-    assert "--task $(aws ecs list-tasks --region us-west-2 --cluster wwhd-cluster --service-name wwhd-backend " \
-           "--desired-status RUNNING --query 'taskArns[0]' --output text)" in r.item(4)
+    assert "--task $(aws ecs list-tasks --cluster wwhd-cluster --service-name wwhd-backend " \
+           "--desired-status RUNNING --query 'taskArns[0]' --output text --region us-west-2)" in r.item(4)
     assert r.lines[-1].endswith("NOT verified")
 
 

@@ -535,8 +535,12 @@ def _in_task(d: Deployed, python: str, expect: str) -> Verdict:
     command = exec_command(d, task, container, python)
     if not d.service().get("enableExecuteCommand"):
         if d.p.service.debug_shell:
+            reset = aws_cli(d.p.region, "ecs", "update-service", "--cluster", d.cluster, "--service",
+                            d.output("ServiceName"), "--enable-execute-command", "--force-new-deployment")
             why = (f"params/{d.p.env}.yaml turns service.debug_shell on, but the deployed service has not got it yet: "
-                   f"{suggest('plan', d.p.env)} shows the change; apply it")
+                   f"{suggest('plan', d.p.env)} shows the change; apply it. If that plan says No changes, the "
+                   "template already has it on and the service was changed outside CloudFormation (drift), which no "
+                   f"change set resets: {reset} (a new deployment starts tasks with the agent)")
         else:
             why = ("to run it, turn the debug shell on for a while (ECS Exec on and the root file systems writable, "
                    f"together; the review flags it): {debug_shell_hint(d.p.env, True)}; afterwards turn it back off "

@@ -611,6 +611,11 @@ def test_ecs_exec_off_although_the_params_turn_it_on_skips_with_the_plan_that_ap
     assert r.status(4) == r.status(5) == "SKIP"
     assert ("params/prod.yaml turns service.debug_shell on, but the deployed service has not got it yet: "
             "python generate.py plan --env prod shows the change; apply it") in r.item(4)
+    # a service changed by hand (drift): the command that resets what no change set resets, as it runs
+    reset = next(part for part in r.item(4).split(": ") if part.startswith("aws ecs update-service"))
+    argv = shlex.split(reset.split(" (a new deployment", 1)[0])
+    assert argv == ["aws", "ecs", "update-service", "--cluster", "wwhd-cluster", "--service", "wwhd-backend",
+                    "--enable-execute-command", "--force-new-deployment", "--region", "us-west-2"]
 
 
 # --- 6. Secrets Manager integration works --------------------------------------------------------------------------

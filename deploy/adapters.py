@@ -11,15 +11,13 @@ from __future__ import annotations
 import os
 import re
 
+from templates.ci import PULL_REQUEST_PREFIX  # one definition for the roles and the packaging
 from templates.config import IMAGE_TAG_PATTERN, environments, load_params, project_dir
 
-from . import commands, preflight
-from . import discover as seed
-from . import verify as checklist
+from . import commands, discover as seed, preflight, verify as checklist
 from .aws import DEFAULT_TIMEOUT, connect
 from .commands import Ctx, PlanOptions
 from .errors import INVOCATION, BadInput, Invocation, suggest
-from templates.ci import PULL_REQUEST_PREFIX  # one definition for the roles and the packaging
 from .ui import make_out
 
 ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+")

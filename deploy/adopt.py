@@ -32,8 +32,8 @@ from botocore.exceptions import ClientError
 from templates._common import stack_id
 from templates.stateful import ADOPTABLE
 
-from .aws import Aws, aws_errors, error_code
 from . import markdown as md
+from .aws import Aws, aws_errors, error_code
 from .errors import DeployError
 from .ui import Out
 

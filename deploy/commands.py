@@ -8,28 +8,34 @@ anything (upload, create, execute, delete).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
-from checks import guardrails
 from botocore.exceptions import ClientError
 
+from checks import guardrails
+from templates import IDENTITY as templates_identity, app_templates as templates_app, build_all as templates_build_all
 from templates._common import TOOL, identity_stack_name
 from templates.ci import PULL_REQUEST_PREFIX
 from templates.config import EnvParams
-from templates import IDENTITY as templates_identity, app_templates as templates_app, build_all as templates_build_all
 from templates.root import Param
 
-from . import adopt as adoption
-from . import bootstrap as boot
-from . import changeset, diff, drift, history, identity, preflight, review
+from . import adopt as adoption, bootstrap as boot, changeset, diff, drift, history, identity, preflight, review
 from .aws import Aws, aws_errors, check_account
 from .errors import EXIT, INVOCATION, BadInput, DeployError, again, aws_cli, explain, suggest
-from .package import (Packaged, content_key, default_bucket, object_url, package, quick_create_url, template_bucket,
-                      upload)
+from .package import (
+    Packaged,
+    content_key,
+    default_bucket,
+    object_url,
+    package,
+    quick_create_url,
+    template_bucket,
+    upload,
+)
 from .retained import retained
 from .stacks import (
     NEEDS_DELETE,
@@ -59,7 +65,7 @@ class Ctx:
     out: Out
     home: Path
     poller: Poller = field(default_factory=Poller)
-    now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+    now: Callable[[], datetime] = lambda: datetime.now(UTC)
     last_events: list[Event] = field(default_factory=list)  # of the last watched operation, for failure summaries
 
     @property
@@ -589,7 +595,6 @@ def _repeat_drift(ctx: Ctx, planned: Planned, review_file: Path | None) -> None:
 
 
 def _review_drift(ctx: Ctx, planned: Planned, path: Path) -> dict | None:
-    import json
 
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -760,7 +765,7 @@ def _show_stack(ctx: Ctx, info: StackInfo) -> None:
     if info.reason:
         ctx.out.line(f"reason: {info.reason}")
     if info.updated:
-        ctx.out.line(f"last change: {info.updated.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S} UTC")
+        ctx.out.line(f"last change: {info.updated.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC")
     ctx.out.line(f"termination protection: {'on' if info.termination_protection else 'off'}")
     if info.parameters:
         ctx.out.line("parameters: " + ", ".join(f"{k}={v}" for k, v in sorted(info.parameters.items())))

@@ -89,9 +89,9 @@ class FalsePositive:
     actual: str | None = None
     expected: str | None = None
     needs_rule_resource: bool = False
-    same: Callable[["Resource", "Difference"], bool] | None = None  # expected and actual mean the same here
+    same: Callable[[Resource, Difference], bool] | None = None  # expected and actual mean the same here
 
-    def matches(self, resource: "Resource", d: "Difference", rules: set[tuple]) -> bool:
+    def matches(self, resource: Resource, d: Difference, rules: set[tuple]) -> bool:
         if resource.type != self.type or d.kind not in self.kinds or not re.fullmatch(self.path, d.path):
             return False
         if self.same is not None and not self.same(resource, d):
@@ -119,7 +119,7 @@ def _file_system_resources(value, is_resource: bool, own_arn: re.Pattern):
     return value
 
 
-def _stored_resource_form(resource: "Resource", d: "Difference") -> bool:
+def _stored_resource_form(resource: Resource, d: Difference) -> bool:
     """The file system policy differs only where a statement's ``Resource`` is ``"*"`` in the template and this file
     system's own ARN as EFS stores it (at whatever depth CloudFormation reports the difference)."""
     own = re.compile(r"arn:aws[a-z-]*:elasticfilesystem:[a-z0-9-]+:\d{12}:file-system/" + re.escape(resource.physical_id))

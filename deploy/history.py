@@ -50,9 +50,9 @@ from templates.ci import RELEASES_PREFIX
 from . import diff
 from .aws import aws_errors, caller_account, check_account, error_code
 from .errors import BadInput, DeployError
-from .ui import clean
 from .package import CONTENT_KEY, ROOT_FILE, Packaged, object_url, template_bucket, uses_transform
 from .stacks import STACK_TYPE, describe
+from .ui import clean
 
 if TYPE_CHECKING:
     from .commands import Ctx, Planned

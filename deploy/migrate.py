@@ -28,8 +28,6 @@ prints: we never edit the seed's resources; "Using IAM to control access to file
 
 from __future__ import annotations
 
-from templates._common import identity_stack_name
-
 import json
 import re
 from dataclasses import dataclass
@@ -39,6 +37,7 @@ from botocore.exceptions import ClientError, WaiterError
 
 from checks import guardrails
 from templates import migrate as template
+from templates._common import identity_stack_name
 from templates._yaml import dump as dump_yaml
 
 from . import changeset, review

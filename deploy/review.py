@@ -47,10 +47,9 @@ from templates import ROOT
 from templates.root import Param
 from templates.stateful import STATEFUL
 
+from . import markdown as markdown_values, preflight
 from .changeset import Node
-from . import preflight
 from .diff import STEMS, TemplateDiff
-from . import markdown as markdown_values
 from .markdown import FOLD_ROWS, code as md_code, fold as _md_fold, text as md_text
 from .stacks import STACK_TYPE
 from .ui import Out, clean

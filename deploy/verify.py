@@ -48,7 +48,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
@@ -201,7 +201,7 @@ class Deployed:
     def stopped_task(self) -> dict | None:
         """The service's most recently stopped task (ECS keeps them visible for about an hour)."""
         stopped = self.tasks("STOPPED")
-        epoch = datetime.min.replace(tzinfo=timezone.utc)
+        epoch = datetime.min.replace(tzinfo=UTC)
         return max(stopped, key=lambda t: t.get("stoppedAt") or t.get("createdAt") or epoch, default=None)
 
     def task_definition(self) -> dict:
@@ -284,7 +284,7 @@ def age(seconds: float) -> str:
 
 
 def _utc(ts: datetime) -> str:
-    return ts.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _containers(td: dict) -> list[dict]:
@@ -660,7 +660,7 @@ def check_logs(d: Deployed) -> Verdict:
         if last is None:
             stale.append(f"{chosen['logStreamName']} has no events")
             continue
-        seconds = (d.now - datetime.fromtimestamp(last / 1000, tz=timezone.utc)).total_seconds()
+        seconds = (d.now - datetime.fromtimestamp(last / 1000, tz=UTC)).total_seconds()
         line = f"{chosen['logStreamName']} last event {age(seconds)} ago"
         if seconds <= limit:
             facts.append(line)

@@ -21,9 +21,9 @@ from botocore.exceptions import ClientError
 from templates.config import EnvParams
 
 from .aws import Aws, aws_errors, error_message
+from .errors import aws_cli, suggest
 from .retained import left_by_rollback, leftover_lines
 from .stacks import STACK_TYPE, StackInfo, describe, list_resources, nested_stacks
-from .errors import aws_cli, suggest
 from .ui import Out, Poller, clean
 
 ECHOES = ("Embedded stack", "The following resource(s) failed", "Resource creation cancelled",

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from awacs.aws import Action, Allow, Bool, Condition, Deny, PolicyDocument, Principal, Statement
 from awacs.s3 import Action as S3Action
-from troposphere.iam import ManagedPolicy
 from troposphere import GetAtt, Output, Ref, Sub, Tags, Template
+from troposphere.iam import ManagedPolicy
 from troposphere.s3 import (
     AbortIncompleteMultipartUpload,
     Bucket,

@@ -132,11 +132,18 @@ from awacs.aws import (
 from awacs.helpers.trust import make_service_domain_name, make_simple_assume_statement
 from troposphere import AWSHelperFn, GetAtt, Ref, Sub, Template, iam
 
+from ._common import (
+    RESOURCE_STAR_ONLY,
+    arn,
+    ecr_repository_arn,
+    identity_stack_name,
+    scan_ignore,
+    tags,
+    template_bucket,
+)
 from ._sar import STAR_ONLY
-from .iam import role_arns as app_role_arns
-from ._common import (RESOURCE_STAR_ONLY, arn, ecr_repository_arn, identity_stack_name, scan_ignore, tags,
-                      template_bucket)
 from .config import UNCONFIRMED, EnvParams
+from .iam import role_arns as app_role_arns
 
 COMPONENT = "ci"
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"

@@ -43,12 +43,21 @@ from __future__ import annotations
 from enum import StrEnum
 
 from awacs import ecr, elasticfilesystem as efs, logs, secretsmanager, ssmmessages, sts
-from awacs.aws import (Allow, ArnLike, Bool, Condition, Null, PolicyDocument, Principal, Statement, StringEquals)
-from troposphere import GetAtt, Sub, Template, iam
+from awacs.aws import Allow, ArnLike, Bool, Condition, Null, PolicyDocument, Principal, Statement, StringEquals
+from troposphere import Sub, Template, iam
 
 from . import secrets
-from ._common import (RESOURCE_STAR_ONLY, app_role, arn, ecr_repository_arn, log_group_arn, role_path, scan_ignore,
-                      tag_pairs, tags)
+from ._common import (
+    RESOURCE_STAR_ONLY,
+    app_role,
+    arn,
+    ecr_repository_arn,
+    log_group_arn,
+    role_path,
+    scan_ignore,
+    tag_pairs,
+    tags,
+)
 from .config import EnvParams
 
 COMPONENT = "iam"

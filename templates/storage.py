@@ -25,8 +25,17 @@ from awacs import elasticfilesystem as efs_actions
 from awacs.aws import Allow, Bool, Condition, Deny, Null, PolicyDocument, Principal, Statement
 from troposphere import GetAtt, Ref, Sub, Template, backup, efs, encode_to_dict
 
-from ._common import (keyed_subnets, new_template, outputs, param, retain, retain_except_on_create,
-                      scan_ignore, tag_pairs, tags)
+from ._common import (
+    keyed_subnets,
+    new_template,
+    outputs,
+    param,
+    retain,
+    retain_except_on_create,
+    scan_ignore,
+    tag_pairs,
+    tags,
+)
 from .config import EnvParams
 
 COMPONENT = "storage"

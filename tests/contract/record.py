@@ -26,14 +26,14 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from botocore.awsrequest import AWSResponse
 
 from deploy.aws import Aws
 
 CALL = "contract_call"
-DETECTED = datetime(2026, 1, 1, tzinfo=timezone.utc)  # the answered detections' time: fixed, for stable output
+DETECTED = datetime(2026, 1, 1, tzinfo=UTC)  # the answered detections' time: fixed, for stable output
 SKIP_PARAMS = {"Body", "TemplateBody"}  # bytes or whole templates: nothing IAM authorizes on
 
 

@@ -42,10 +42,12 @@ from collections.abc import Callable
 
 import moto
 import yaml
-from moto.cloudformation import models as cfn_models
-from moto.cloudformation import parsing as cfn_parsing
-from moto.cloudformation import responses as cfn_responses
-from moto.cloudformation import utils as cfn_utils
+from moto.cloudformation import (
+    models as cfn_models,
+    parsing as cfn_parsing,
+    responses as cfn_responses,
+    utils as cfn_utils,
+)
 from moto.cloudformation.exceptions import ValidationError
 
 TESTED_WITH = "5.2.5"

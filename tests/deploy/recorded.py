@@ -8,7 +8,7 @@ service model, so a field name or type that the API does not have fails the test
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import boto3
 from botocore.stub import Stubber
@@ -17,7 +17,7 @@ from deploy.aws import Aws
 
 REGION = "us-west-2"
 ACCOUNT = "018025611404"
-T0 = datetime(2025, 11, 7, 12, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2025, 11, 7, 12, 0, 0, tzinfo=UTC)
 
 
 def stack_arn(name: str, uid: str = "11111111-2222-3333-4444-555555555555") -> str:

@@ -19,8 +19,7 @@ import templates
 from deploy import adopt, changeset, review
 from deploy.aws import Aws
 from deploy.commands import Ctx
-from deploy.errors import INVOCATION, Invocation
-from deploy.errors import DeployError
+from deploy.errors import INVOCATION, DeployError, Invocation
 from deploy.ui import Out
 from templates.config import load_params
 

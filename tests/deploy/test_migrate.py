@@ -10,7 +10,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
@@ -32,7 +32,7 @@ REGION, ACCOUNT = "us-west-2", "018025611404"
 SEED_FS, SEED_SG, NEW_FS = "fs-00b8168893587fd61", "sg-08c58d51b55de0ed5", "fs-0aaaaaaaaaaaaaaa1"
 CLUSTER, SERVICE = "wwhd-cluster", "wwhd-backend"
 TASK = f"arn:aws:ecs:{REGION}:{ACCOUNT}:task/{CLUSTER}/0123456789abcdef0123456789abcdef"
-T = datetime(2025, 11, 8, 9, 0, tzinfo=timezone.utc)
+T = datetime(2025, 11, 8, 9, 0, tzinfo=UTC)
 SCRIPT = migrate.SCRIPT.read_text()
 
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import boto3
-from moto import settings as moto_settings
 import pytest
+from moto import settings as moto_settings
 from moto.route53.models import HostedZoneIdentifier
 from moto.utilities.id_generator import moto_id_manager
-
-from pathlib import Path
 
 from deploy import changeset, review
 from deploy.changeset import Node

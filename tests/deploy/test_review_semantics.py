@@ -12,8 +12,7 @@ import copy
 import re
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 from markdown_it import MarkdownIt
 
 from checks.access_diff import element_text, iam_diff, sg_diff, text

@@ -10,8 +10,7 @@ import boto3
 import pytest
 from moto.cloudformation import models as cfn_models
 
-from deploy import adapters as deploy_adapters
-from deploy import commands
+from deploy import adapters as deploy_adapters, commands
 from deploy.stacks import StackInfo, change_set_type
 from deploy.ui import Out, Poller
 from templates.config import load_params

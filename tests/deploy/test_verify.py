@@ -19,18 +19,17 @@ import subprocess
 import sys
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import boto3
 import pytest
 from botocore.stub import Stubber
 
-from deploy.errors import DeployError
 from deploy import adapters, verify
 from deploy.aws import Aws
 from deploy.commands import Ctx
-from deploy.errors import INVOCATION, Invocation
+from deploy.errors import INVOCATION, DeployError, Invocation
 from deploy.ui import Out
 from templates.config import load_params
 
@@ -38,7 +37,7 @@ from .conftest import confirm_prod
 from .recorded import ACCOUNT, REGION, ROOT, ROOT_ID, stack_arn
 
 PROD = load_params("prod")
-NOW = datetime(2025, 11, 7, 13, 0, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 11, 7, 13, 0, 0, tzinfo=UTC)
 STARTED = NOW - timedelta(hours=1)
 REPO = Path(__file__).resolve().parents[2]
 
@@ -713,7 +712,7 @@ def test_http_is_off_by_default():
 def test_exit_codes_through_the_cli(cli, project, monkeypatch, world, expected):
     confirm_prod(project)  # the committed placeholders are refused before any AWS call (test_takeover.py)
     w = world()
-    now = datetime.now(timezone.utc)  # the CLI reads the clock: log events relative to it
+    now = datetime.now(UTC)  # the CLI reads the clock: log events relative to it
     w.streams = [stream(f"fastapi/fastapi/{TASK_ID}", now), stream(f"qdrant/qdrant/{TASK_ID}", now)]
     st = Stubs()
     expect(w, st)

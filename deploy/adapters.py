@@ -154,7 +154,7 @@ def given_flags(args) -> tuple[tuple[str, str | None], ...]:
     import argparse
 
     parser = getattr(args, "verb_parser", None)
-    found = []
+    found: list[tuple[str, str | None]] = []
     for action in getattr(parser, "_actions", ()):  # argparse keeps no public list of a parser's options
         if not action.option_strings or action.dest in NOT_REPEATED:
             continue

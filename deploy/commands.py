@@ -129,7 +129,7 @@ def bootstrap(ctx: Ctx, wait: bool = False, yes: bool = False) -> int:
                             parameters=[], capabilities=(), tags=boot.stack_tags(ctx.p),
                             template_body=boot.template_body(ctx.p, bucket), nested=False,
                             description=f"{TOOL} bootstrap: template bucket {bucket}")
-    if cs_type == "UPDATE" and boot.bucket_problems(ctx.aws, bucket, account) is None:
+    if info is not None and cs_type == "UPDATE" and boot.bucket_problems(ctx.aws, bucket, account) is None:
         # The stack lists a bucket that is gone: CloudFormation would call it up to date and package would keep
         # saying "run bootstrap". Delete the stack (the bucket is Retain and gone: nothing else is lost) and create it.
         ctx.out.warn(f"the template bucket {bucket} no longer exists, but {name} still lists it: deleting {name} "
@@ -431,8 +431,8 @@ def _change_set_prefix(ctx: Ctx, opts: PlanOptions) -> str:
 
 def _parameters(info: StackInfo | None, cs_type: str, opts: PlanOptions) -> list[dict]:
     """Given values; on UPDATE the previous value of the others; on CREATE the template's defaults."""
-    given = {Param.ImageTag: opts.image_tag, Param.DesiredCount: opts.desired_count}
-    out = []
+    given: dict[Param, object] = {Param.ImageTag: opts.image_tag, Param.DesiredCount: opts.desired_count}
+    out: list[dict] = []
     for key, value in given.items():
         if value is not None:
             out.append({"ParameterKey": str(key), "ParameterValue": str(value)})
@@ -668,6 +668,7 @@ def _summary(ctx: Ctx, result: review.Review, final: StackInfo, seconds: float) 
 def _execute(ctx: Ctx, stack_name: str, arn: str, token: str) -> tuple[StackInfo | None, float]:
     """Execute and follow until the end; (final state, seconds). Ctrl-C stops the watching, not the deploy."""
     before = describe(ctx.aws, stack_name)
+    assert before is not None, "a stack with a change set exists (REVIEW_IN_PROGRESS at least)"
     since, baseline = latest_event(ctx.aws, before.id)
     started = ctx.poller.clock()
     try:

@@ -37,6 +37,7 @@ guidance printed for every drift (:func:`guidance`).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable
@@ -348,9 +349,9 @@ def hierarchy(aws: Aws, stack_id: str, pool: ThreadPoolExecutor | None = None) -
     level, each level's stacks listed concurrently when given a pool."""
     listing = pool.map if pool else map
     found: dict[tuple[str, ...], _Target] = {}
-    level = [((), stack_id)]
+    level: list[tuple[tuple[str, ...], str]] = [((), stack_id)]
     while level:
-        for (path, sid), inventory in zip(level, listing(lambda x: list_resources(aws, x[1]), level)):
+        for (path, sid), inventory in zip(level, listing(lambda x: list_resources(aws, x[1]), level), strict=True):
             found[path] = _Target(path, sid, inventory)
         level = [(t.path + (r["LogicalResourceId"],), r["PhysicalResourceId"]) for t in found.values()
                  if t.path in {p for p, _ in level} for r in t.inventory
@@ -411,7 +412,7 @@ def recorded(aws: Aws, stack_name: str) -> dict[tuple[str, ...], set[str]]:
     found: dict[tuple[str, ...], set[str]] = {}
     for t in hierarchy(aws, info.id):
         s = StackDrift(t.path, t.stack_id)
-        _guarded(s, lambda: _read(aws, s, t, DRIFTED))
+        _guarded(s, functools.partial(_read, aws, s, t, DRIFTED))
         if s.resources:
             found[t.path] = {r.logical_id for r in s.resources}
     return found

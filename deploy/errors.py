@@ -82,7 +82,7 @@ class Invocation:
     flags: tuple[tuple[str, str | None], ...] = ()
 
 
-INVOCATION: ContextVar[Invocation] = ContextVar("invocation", default=Invocation())
+INVOCATION: ContextVar[Invocation] = ContextVar("invocation", default=Invocation())  # noqa: B039 - frozen dataclass
 
 
 def suggest(verb: str, env: str, *extra: str) -> str:
@@ -204,7 +204,7 @@ def explain(e: BaseException, argv: list[str]) -> DeployError:
                                      "from another: cp params/dev.yaml params/NAME.yaml", EXIT["bad-input"])
         return DeployError(text, "correct the file named above (README, Params reference)", EXIT["bad-input"])
     if name == "OutputError":  # checks.freshness: output/<env> is a link or a file, never followed
-        return DeployError(e.render(), "make it a plain directory (remove the link or file), then: python generate.py",
+        return DeployError(str(e.render() if hasattr(e, "render") else e), "make it a plain directory (remove the link or file), then: python generate.py",
                            EXIT["bad-input"])
     if isinstance(e, KeyboardInterrupt):
         return DeployError("interrupted", f"run it again: {rerun(argv)}", EXIT["interrupted"])

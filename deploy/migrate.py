@@ -49,7 +49,7 @@ SEED_FAMILY = "wwhd-backend"  # infra-change-001: task definition family of the 
 FILE_SYSTEM_ID = re.compile(r"fs-[0-9a-f]{8,40}")
 WAIT = {"Delay": 6, "MaxAttempts": 150}  # up to 15 minutes for the task to stop
 SCRIPT = Path(__file__).with_name("copy_data.py")
-EXIT = {0: "done", 3: "refused", 4: "verification failed"}
+EXIT: dict[int | None, str] = {0: "done", 3: "refused", 4: "verification failed"}  # by exitCode (None: none)
 
 
 @dataclass(frozen=True)
@@ -219,7 +219,7 @@ def wait_and_report(ctx, o: Ours, task_arn: str) -> tuple[int | None, list[dict]
                           aws_cli(ctx.p.region, "ecs", "describe-tasks", "--cluster", o.cluster, "--tasks", task_arn)) from None
     with aws_errors():
         task = ecs.describe_tasks(cluster=o.cluster, tasks=[task_arn])["tasks"][0]
-    container = next((c for c in task.get("containers", []) if c.get("name") == template.CONTAINER), {})
+    container: dict = next((c for c in task.get("containers", []) if c.get("name") == template.CONTAINER), {})
     why = " ".join(x for x in (task.get("stopCode", ""), task.get("stoppedReason", ""), container.get("reason", "")) if x)
     return container.get("exitCode"), complete_report(ctx, task_arn), why
 
@@ -232,7 +232,7 @@ def complete_report(ctx, task_arn: str) -> list[dict]:
     """The report, read again (with backoff) until its last line has arrived: CloudWatch Logs ingests the task's
     lines shortly after they are written, so a task that has just stopped may not have all of them there yet."""
     events: list[dict] = []
-    for attempt, delay in zip(range(REPORT_READS), ctx.poller.intervals()):
+    for attempt, delay in zip(range(REPORT_READS), ctx.poller.intervals(), strict=False):  # the intervals never end
         events = report(ctx, task_arn)
         if any(e.get("event") in FINAL for e in events) or attempt == REPORT_READS - 1:
             break

@@ -103,7 +103,8 @@ def package(aws: Aws, p: EnvParams, home: Path, bucket: str,
     if check is not None:
         check({**(target or dicts), templates.ROOT: dicts[templates.ROOT]})
     owner = owner or caller_account(aws)
-    uploaded, skipped = [], []
+    uploaded: list[str] = []
+    skipped: list[str] = []
     for body in children.values():
         key = content_key(p.stack_name, body, key_prefix)
         (uploaded if upload(aws, p, bucket, owner, key, body) else skipped).append(key)

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from checks.access_diff import element_text
 from templates import ROOT
@@ -62,6 +63,14 @@ SECURITY_TYPES = {"AWS::S3::BucketPolicy", "AWS::SNS::TopicPolicy", "AWS::SQS::Q
                   "AWS::SecretsManager::ResourcePolicy", "AWS::Lambda::Permission"}
 VALUE_WIDTH = 80
 SERVICE_TYPE = "AWS::ECS::Service"
+
+
+class DriftSection(Protocol):
+    """What deploy.drift's Report and Skipped give a plan's review (duck-typed: this module does not import drift)."""
+
+    def show_section(self, out: Out) -> None: ...
+    def markdown_section(self) -> list[str]: ...
+    def as_json(self) -> dict: ...
 
 
 @dataclass
@@ -171,7 +180,7 @@ class Review:
     diff: TemplateDiff | None = None  # deployed vs planned templates; None when not compared
     preflight: list = field(default_factory=list)  # deploy.preflight.Check, run before the change set existed
     # deploy.drift.Report or .Skipped when plan checked drift (rendered by them; None: not asked for)
-    drift: object | None = None
+    drift: DriftSection | None = None
     acts_as: ActsAs | None = None  # who CloudFormation acts as; None: not known to this review
     review_only: bool = False  # a pull request's change set: shown for review, never applied
     # nested stack logical id -> {logical id: type} of the stateful resources its deployed or planned template holds
@@ -522,8 +531,9 @@ def _show_diff(diff: TemplateDiff, out: Out) -> None:
     out.line(f"security groups ({_compared(diff)}): " + (
         f"{len(diff.network)} rule change(s), {widening} widen(s) access" if diff.network else "no change"),
         "bold yellow" if widening else "bold")
-    for c in diff.network:
-        out.line(f"  {c}", ("bold yellow" if c.internet else "yellow") if c.widens else "green" if c.narrows else "")
+    for rule in diff.network:
+        out.line(f"  {rule}", ("bold yellow" if rule.internet else "yellow") if rule.widens
+                 else "green" if rule.narrows else "")
     if diff.cost is None:
         out.line(f"cost: {diff.cost_error}", "bold")
         return

@@ -118,7 +118,7 @@ class Probe:
     context: tuple[tuple[str, str, tuple[str, ...]], ...] = ()  # (key, type, values)
 
     def request(self, role_arn: str) -> dict:
-        req = {"PolicySourceArn": role_arn, "ActionNames": list(self.actions), "ResourceArns": list(self.resources)}
+        req: dict[str, object] = {"PolicySourceArn": role_arn, "ActionNames": list(self.actions), "ResourceArns": list(self.resources)}
         if self.context:
             req["ContextEntries"] = [{"ContextKeyName": k, "ContextKeyValues": list(v), "ContextKeyType": t}
                                      for k, t, v in self.context]
@@ -263,7 +263,7 @@ class _Samples:
         for key, arn in related.items():
             self.env.setdefault(key, [arn])
         # the identity stack's app roles that the templates pass (PASSED_TO): their handlers read them (iam:GetRole)
-        for service, roles in (PASSED_TO[r["Type"]] for stem, t in templates.items() if stem != "identity"
+        for _service, roles in (PASSED_TO[r["Type"]] for stem, t in templates.items() if stem != "identity"
                                for r in t.get("Resources", {}).values() if r["Type"] in PASSED_TO):
             for o in roles:
                 arn = self.arn("iam:role", RoleNameWithPath=f"{role_path(p)[1:]}{role_name(p, Out(o))}")

@@ -115,7 +115,7 @@ def needs_delete(info: StackInfo, p: EnvParams) -> DeployError:
                        "trying again", f"{suggest('destroy', p.env)}, then plan again")
 
 
-def wait_until_idle(aws: Aws, info: StackInfo, out: Out, poller: Poller) -> StackInfo | None:
+def wait_until_idle(aws: Aws, info: StackInfo | None, out: Out, poller: Poller) -> StackInfo | None:
     """``--wait``: poll with backoff until the running operation ends; print each status change once."""
     shown = ""
     for delay in poller.intervals():

@@ -192,7 +192,7 @@ class Deployed:
         """The service's task to check: a RUNNING one if any, else one still starting, else None."""
         tasks = self.tasks("RUNNING")
         running = [t for t in tasks if t.get("lastStatus") == "RUNNING"]
-        return (running or tasks or [None])[0]
+        return next(iter(running or tasks), None)
 
     def running_task(self) -> dict | None:
         task = self.task()
@@ -720,7 +720,7 @@ def check_load_balancer(d: Deployed) -> Verdict:
     tg = d.one_of("load_balancer", TARGET_GROUP)
     lb = d.one_of("load_balancer", LOAD_BALANCER)
     problems, facts, details = [], [], []
-    ports = {l["Port"]: l for l in d.listeners(lb)}
+    ports = {listener["Port"]: listener for listener in d.listeners(lb)}
     if d.p.https:
         https, http = ports.get(443), ports.get(80)
         if https is None or https.get("Protocol") != "HTTPS" or not _forwards(https, tg):
@@ -750,6 +750,7 @@ def check_load_balancer(d: Deployed) -> Verdict:
     elif healthy[0]["Target"]["Id"] != ip:
         problems.append(f"the healthy target {healthy[0]['Target']['Id']} is not the running task's ENI {ip}")
     else:
+        assert task is not None  # ip came from it
         facts.append(f"1 healthy target {ip}:{healthy[0]['Target'].get('Port', '?')} = task "
                      f"{short_id(task['taskArn'])}'s ENI")
     if d.http:

@@ -76,7 +76,7 @@ class Watch:
 
     # -- the loop ------------------------------------------------------------------------------------------------
 
-    def run(self) -> StackInfo:
+    def run(self) -> StackInfo | None:
         last_news = self.poller.clock()
         with self.out.progress(f"{self.root.name}: waiting for events") as update:
             for delay in self.poller.intervals():

@@ -142,7 +142,7 @@ from ._common import (
     template_bucket,
 )
 from ._sar import STAR_ONLY
-from .config import UNCONFIRMED, EnvParams
+from .config import UNCONFIRMED, EnvParams, given
 from .iam import role_arns as app_role_arns
 
 COMPONENT = "ci"
@@ -312,8 +312,9 @@ def _star_reviewed(resource, statements: list[Statement]):
 
 
 def _oidc_provider(t: Template, p: EnvParams) -> str | AWSHelperFn:
-    if p.ci.oidc_provider_arn:
-        return p.ci.oidc_provider_arn
+    ci = given(p.ci, "ci")
+    if ci.oidc_provider_arn:
+        return ci.oidc_provider_arn
     provider = t.add_resource(iam.OIDCProvider(
         "GitHubOidcProvider",
         Url=GITHUB_OIDC_URL,
@@ -332,7 +333,7 @@ def subject(p: EnvParams, context: str, workflow: str, ref: str) -> str:
     (``SUBJECT_CLAIM_KEYS``): ``repo:<owner/repo>:<context>:job_workflow_ref:<owner/repo>/<workflow>@<ref>``, the
     form GitHub's "Customizing the subject claims" example shows. The workflow path in ``job_workflow_ref`` names the
     repository by owner and name, never by id."""
-    repo = p.ci.github_repository
+    repo = given(p.ci, "ci").github_repository
     named = re.sub(r"@\d+", "", repo)  # an immutable subject's repo@<id> form names owner/repo in the path
     return f"repo:{repo}:{context}:job_workflow_ref:{named}/{workflow}@{ref}"
 
@@ -343,7 +344,7 @@ def _pull_request_subjects(p: EnvParams) -> list[str]:
 
 
 def _plan_subjects(p: EnvParams) -> list[str]:
-    branch = f"refs/heads/{p.ci.branch}"
+    branch = f"refs/heads/{given(p.ci, 'ci').branch}"
     return [subject(p, f"ref:{branch}", DEPLOY_WORKFLOW, branch)]
 
 
@@ -351,8 +352,8 @@ def _deploy_subjects(p: EnvParams) -> list[str]:
     # Only the protected environment, of this workflow file on the branch: a branch subject would let any job on the
     # branch deploy without the environment's required reviewers, and another workflow file could reference the
     # environment too.
-    branch = f"refs/heads/{p.ci.branch}"
-    return [subject(p, f"environment:{p.ci.deploy_environment}", DEPLOY_WORKFLOW, branch)]
+    branch = f"refs/heads/{given(p.ci, 'ci').branch}"
+    return [subject(p, f"environment:{given(p.ci, 'ci').deploy_environment}", DEPLOY_WORKFLOW, branch)]
 
 
 def _github_trust(provider: str | AWSHelperFn, subjects: list[str]) -> PolicyDocument:
@@ -495,8 +496,9 @@ def _preflight_statements(p: EnvParams) -> list[Statement]:
     if secrets:
         names.append(Statement(Sid="PreflightSecrets", Effect=Allow, Action=[secretsmanager.DescribeSecret],
                                Resource=secrets))
+    provider = given(p.ci, "ci").oidc_provider_arn or arn("iam", f"oidc-provider/{GITHUB_OIDC_HOST}", region=False)
     names.append(Statement(Sid="PreflightOidcProvider", Effect=Allow, Action=[iam_actions.GetOpenIDConnectProvider],
-                           Resource=[p.ci.oidc_provider_arn or arn("iam", f"oidc-provider/{GITHUB_OIDC_HOST}", region=False)]))
+                           Resource=[provider]))
     if p.domain:
         names.append(Statement(Sid="PreflightHostedZone", Effect=Allow, Action=[route53.GetHostedZone],
                                Resource=[arn("route53", f"hostedzone/{p.domain.hosted_zone_id}", region=False,
@@ -612,7 +614,7 @@ def _star_only_apart(group: str, statements: list[Statement]) -> list[Statement]
             continue
         resources = s.properties["Resource"]
         names = [_action_name(a) for a in s.properties["Action"]]
-        moved = [a for a, n in zip(s.properties["Action"], names) if n in STAR_ONLY and "*" not in resources]
+        moved = [a for a, n in zip(s.properties["Action"], names, strict=True) if n in STAR_ONLY and "*" not in resources]
         if moved and "Condition" in s.properties:
             raise ValueError(f"statement {s.properties.get('Sid')}: {', '.join(map(_action_name, moved))} "
                              "are authorized on * only: grant them in a statement of their own")
@@ -1080,7 +1082,7 @@ def _repository_statements(p: EnvParams) -> list[Statement]:
 
 def _drift_subjects(p: EnvParams) -> list[str]:
     # A scheduled workflow runs on the default branch: its subject is the branch's, of the drift workflow file.
-    branch = f"refs/heads/{p.ci.branch}"
+    branch = f"refs/heads/{given(p.ci, 'ci').branch}"
     return [subject(p, f"ref:{branch}", DRIFT_WORKFLOW, branch)]
 
 

@@ -26,7 +26,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal, get_args, get_origin
+from typing import Annotated, Literal, TypeVar, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
@@ -338,6 +338,17 @@ class EnvParams(Strict):
         return self.domain is not None
 
 
+_Section = TypeVar("_Section")
+
+
+def given(section: _Section | None, key: str) -> _Section:
+    """An optional params section, read by code that runs only when it is set (a stack's ``enabled``, ``p.https``,
+    ``p.network.creates_vpc``): None here is a bug in that caller, never bad input, so it fails loudly."""
+    if section is None:
+        raise AssertionError(f"built only when the params set `{key}`, but it is not set")
+    return section
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Business rules
 
@@ -530,7 +541,7 @@ def _fields_at(parts: tuple) -> list[str]:
 
 
 # Keys that were renamed, with the new key and why (a renamed key is unknown; say where it went).
-RENAMED = {
+RENAMED: dict[tuple[str, ...], str] = {
     ("service", "enable_execute_command"): "renamed to service.debug_shell, which also makes the root file systems "
                                           "writable (ECS Exec does not support read-only ones); default false",
 }

@@ -120,7 +120,7 @@ def _file_system(t: Template, p: EnvParams) -> efs.FileSystem:
             efs.LifecyclePolicy(TransitionToIA=f"AFTER_{s.transition_to_ia_days}_DAYS"),
             efs.LifecyclePolicy(TransitionToPrimaryStorageClass="AFTER_1_ACCESS"),
         ]
-    optional = {}
+    optional: dict[str, object] = {}
     if s.throughput_mode == "provisioned":
         optional["ProvisionedThroughputInMibps"] = s.provisioned_throughput_mibps
     if lifecycle:

@@ -28,7 +28,7 @@ def assert_subset(expected, actual, path: str = "") -> None:
             assert_subset(v, actual[k], f"{path}.{k}")
     elif isinstance(expected, list):
         assert isinstance(actual, list) and len(actual) == len(expected), f"{path}: expected {expected!r}, got {actual!r}"
-        for i, (e, a) in enumerate(zip(expected, actual)):
+        for i, (e, a) in enumerate(zip(expected, actual, strict=True)):
             assert_subset(e, a, f"{path}[{i}]")
     else:
         assert expected == actual, f"{path}: expected {expected!r}, got {actual!r}"

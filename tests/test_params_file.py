@@ -109,7 +109,7 @@ def test_alias_cycle_is_bounded(project, capsys):
 
 def test_billion_laughs_is_refused_before_expanding(project, capsys):
     rows = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
-    for prev, name in zip("abcdefgh", "bcdefghi"):
+    for prev, name in zip("abcdefgh", "bcdefghi", strict=True):
         rows.append(f"{name}: &{name} [{', '.join([f'*{prev}'] * 9)}]")
     lines = _refused(project, capsys, "\n".join(rows) + "\n")
     assert lines == ["params/dev.yaml: holds more than 20000 values (counting each use of an alias); "

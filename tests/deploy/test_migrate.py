@@ -195,7 +195,7 @@ def mount_targets(s: Stubbed, groups: dict[str, list[str]]) -> None:
     targets = [{"MountTargetId": f"fsmt-0{i}aaaaaaaaaaaaaaa", "FileSystemId": SEED_FS, "SubnetId": subnet,
                 "LifeCycleState": "available"} for i, subnet in enumerate(groups)]
     efs.add_response("describe_mount_targets", {"MountTargets": targets}, {"FileSystemId": SEED_FS})
-    for t, sgs in zip(targets, groups.values()):
+    for t, sgs in zip(targets, groups.values(), strict=True):
         efs.add_response("describe_mount_target_security_groups", {"SecurityGroups": sgs},
                          {"MountTargetId": t["MountTargetId"]})
 

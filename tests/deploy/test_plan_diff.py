@@ -288,7 +288,7 @@ def service_review(rows: list[Row], deployed: str = "1", planned: str = "1") -> 
 ])
 def test_single_writer_guard(rows, deployed, planned, expected):
     found = service_review(rows, deployed, planned).single_writer
-    assert [f.why[:len(e)] for f, e in zip(found, expected)] == expected and len(found) == len(expected)
+    assert [f.why[:len(e)] for f, e in zip(found, expected, strict=False)] == expected and len(found) == len(expected)
 
 
 def with_service_replacement():

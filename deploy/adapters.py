@@ -37,7 +37,8 @@ def plan(args) -> int:
 
 
 def apply(args) -> int:
-    return _run(args, lambda ctx: commands.apply(ctx, _plan_options(args), args.change_set, args.yes, args.allow_data_loss,
+    return _run(args, lambda ctx: commands.apply(ctx, _plan_options(args), args.change_set, args.yes,
+                                                 args.allow_data_loss,
                                                  args.review))
 
 

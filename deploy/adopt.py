@@ -152,7 +152,8 @@ def find(aws: Aws, stack_name: str, templates: dict[str, dict]) -> list[Found]:
                               "resources that belong to no stack",
                               f"remove it from {belongs} first (DeletionPolicy Retain there, then delete it from that "
                               "template), or give ours another name in params")
-        found.append(Found(stack_id(stem), logical, resource["Type"], name, props, dict(resource.get("Properties", {}))))
+        found.append(Found(stack_id(stem), logical, resource["Type"], name, props,
+                           dict(resource.get("Properties", {}))))
     return found
 
 

@@ -229,7 +229,8 @@ def describe_tree(aws: Aws, arn: str, path: tuple[str, ...] = ()) -> Node:
     for rc in node.changes:
         # DescribeChangeSet returns the ChangeSetId of a nested change set in ResourceChange.ChangeSetId.
         if rc.get("ResourceType") == STACK_TYPE and rc.get("ChangeSetId"):
-            node.children[rc["LogicalResourceId"]] = describe_tree(aws, rc["ChangeSetId"], path + (rc["LogicalResourceId"],))
+            node.children[rc["LogicalResourceId"]] = describe_tree(aws, rc["ChangeSetId"],
+                                                                   path + (rc["LogicalResourceId"],))
     return node
 
 

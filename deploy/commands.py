@@ -303,7 +303,8 @@ def _guardrails(ctx: Ctx, built: dict[str, dict]) -> None:
         listed = "\n".join(f"  {v}" for v in violations)
         raise DeployError(f"refusing to package {ctx.p.stack_name}: the templates break {len(violations)} guardrail(s) "
                           f"(checks/guardrails.py); nothing was uploaded and no change set created\n{listed}",
-                          f"fix params/{ctx.env}.yaml or the template module named above; python generate.py build --env "
+                          f"fix params/{ctx.env}.yaml or the template module named above; python "
+                          "generate.py build --env "
                           f"{ctx.env} --no-lint lists the same violations")
 
 
@@ -411,7 +412,8 @@ def _plan_drift(ctx: Ctx, info: StackInfo | None, opts: PlanOptions) -> drift.Re
     return drift.detect(ctx.aws, ctx.p.stack_name, ctx.poller, ctx.out, ctx.command, also=identity.beside(ctx.p))
 
 
-def _request(ctx: Ctx, info: StackInfo | None, cs_type: str, packaged: Packaged, opts: PlanOptions) -> changeset.Request:
+def _request(ctx: Ctx, info: StackInfo | None, cs_type: str, packaged: Packaged,
+             opts: PlanOptions) -> changeset.Request:
     tag = opts.image_tag or (info.parameters.get(Param.ImageTag) if info else None) or ctx.p.image.default_tag
     capabilities = ("CAPABILITY_IAM",) + (("CAPABILITY_AUTO_EXPAND",) if packaged.has_transform else ())
     return changeset.Request(
@@ -634,7 +636,8 @@ def _guard(ctx: Ctx, result: review.Review, allow_data_loss: bool) -> None:
         raise DeployError(
             f"refusing to apply: this change set would run a second ECS service on the same EFS data (single writer)\n"
             f"{listed}",
-            f"to replace the service deliberately, scale it to 0 in the same deploy: {ctx.command('apply', '--desired-count', '0')} "
+            "to replace the service deliberately, scale it to 0 in the same deploy: "
+            f"{ctx.command('apply', '--desired-count', '0')} "
             f"(the new service starts without a task, the old one's task stops when it is "
             f"deleted), then {ctx.command('apply', '--desired-count', '1')}. The service has a fixed name "
             f"(task.family): CloudFormation replaces it only when that name changes too")
@@ -654,7 +657,8 @@ def _guard(ctx: Ctx, result: review.Review, allow_data_loss: bool) -> None:
 
 
 def _summary(ctx: Ctx, result: review.Review, final: StackInfo, seconds: float) -> None:
-    ctx.out.line(f"{final.name}: {final.status} in {duration(seconds)} ({review.summary_text(result.counts())})", "bold green")
+    ctx.out.line(f"{final.name}: {final.status} in {duration(seconds)} ({review.summary_text(result.counts())})",
+                 "bold green")
     for key, value in sorted(final.outputs.items()):
         ctx.out.line(f"  {key} = {value}")
     removed = changeset.clean_up(ctx.aws, ctx.p.stack_name, f"{ctx.p.stack_name}-", keep=result.change_set_arn)
@@ -690,7 +694,8 @@ def _follow(ctx: Ctx, watch: Watch, started: float) -> tuple[StackInfo | None, f
     try:
         final = watch.run()
     except KeyboardInterrupt:
-        raise Interrupted(f"stopped watching; {goes_on}", f"keep watching: {ctx.command('status', '--watch')}") from None
+        raise Interrupted(f"stopped watching; {goes_on}",
+                          f"keep watching: {ctx.command('status', '--watch')}") from None
     except Exception as e:  # noqa: BLE001 - AWS's errors while watching: the deploy itself is not affected
         if not _from_aws(e):
             raise

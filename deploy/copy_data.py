@@ -96,7 +96,8 @@ def plan(src: str) -> tuple[str, list[tuple[str, str, str]]]:
         else:
             mapping.append((path, "qdrant", e))
             if os.path.isdir(os.path.join(src, path)) and not os.path.islink(os.path.join(src, path)):
-                mapping += [(os.path.join(path, rel), "qdrant", os.path.join(e, rel)) for rel in walk(os.path.join(src, path))]
+                mapping += [(os.path.join(path, rel), "qdrant", os.path.join(e, rel))
+                            for rel in walk(os.path.join(src, path))]
     if any(e.startswith("wwhd.db-") for e in entries) and "wwhd.db" not in entries:
         raise Refused("SQLite -wal/-shm/-journal files without wwhd.db")
     return ("flat" if flat else "nested"), sorted(mapping)
@@ -169,7 +170,8 @@ def verify(src: str, dst: dict[str, str], mapping: list[tuple[str, str, str]],
 
 def totals(src: str, mapping) -> dict:
     files = [os.path.join(src, p) for p, _, _ in mapping if os.path.isfile(os.path.join(src, p))]
-    return {"files": len(files), "directories": len(mapping) - len(files), "bytes": sum(os.path.getsize(f) for f in files)}
+    return {"files": len(files), "directories": len(mapping) - len(files),
+            "bytes": sum(os.path.getsize(f) for f in files)}
 
 
 def _owner(text: str) -> tuple[int, int]:
@@ -187,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dst-qdrant", required=True)
     parser.add_argument("--execute", action="store_true", default=os.environ.get("MIGRATE_EXECUTE") == "1",
                         help="copy (default: list and map only); also MIGRATE_EXECUTE=1, which RunTask sets")
-    parser.add_argument("--owner", type=_owner, default=f"{OWNER[0]}:{OWNER[1]}", help="uid:gid every copy must have (the access "
+    parser.add_argument("--owner", type=_owner, default=f"{OWNER[0]}:{OWNER[1]}",
+                        help="uid:gid every copy must have (the access "
                         "points' PosixUser, which EFS sets on everything written through them)")
     args = parser.parse_args(argv)
     owner: tuple[int, int] = args.owner

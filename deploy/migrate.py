@@ -90,14 +90,17 @@ def ours(ctx) -> Ours:
     for physical in nested_stacks(ctx.aws, info.id).values():
         child = describe(ctx.aws, physical)
         outputs.update(child.outputs if child else {})
-    roles = describe(ctx.aws, identity_stack_name(ctx.p))  # the task's roles live beside the root (templates/identity.py)
+    # the task's roles live beside the root (templates/identity.py)
+    roles = describe(ctx.aws, identity_stack_name(ctx.p))
     outputs.update(roles.outputs if roles and roles.exists else {})
     try:
         subnets = tuple(ctx.p.network.subnet_ids) if not ctx.p.network.creates_vpc else tuple(outputs["SubnetIds"].split(","))
         vpc = ctx.p.network.vpc_id if not ctx.p.network.creates_vpc else outputs["VpcId"]
-        return Ours(outputs["ClusterName"], outputs["ServiceName"], outputs["FileSystemId"], outputs["AppAccessPointId"],
+        return Ours(outputs["ClusterName"], outputs["ServiceName"], outputs["FileSystemId"],
+                    outputs["AppAccessPointId"],
                     outputs["QdrantAccessPointId"], outputs["FileSystemSecurityGroupId"], outputs["TaskRoleArn"],
-                    outputs["ExecutionRoleArn"], vpc, subnets, info.parameters.get("ImageTag") or ctx.p.image.default_tag)
+                    outputs["ExecutionRoleArn"], vpc, subnets,
+                    info.parameters.get("ImageTag") or ctx.p.image.default_tag)
     except KeyError as e:
         raise DeployError(f"{ctx.p.stack_name} has no output {e.args[0]}: its stacks are older than this tool",
                           f"update them first: {ctx.command('plan')}") from None
@@ -109,8 +112,10 @@ def refuse_writers(ctx, o: Ours, seed_family: str) -> None:
     with aws_errors():
         services = ecs.describe_services(cluster=o.cluster, services=[o.service]).get("services", [])
         running = ecs.list_tasks(cluster=o.cluster, serviceName=o.service).get("taskArns", [])
-        clusters = [arn for page in ecs.get_paginator("list_clusters").paginate() for arn in page.get("clusterArns", [])]
-        seeds = [arn for c in clusters for page in ecs.get_paginator("list_tasks").paginate(cluster=c, family=seed_family)
+        clusters = [arn for page in ecs.get_paginator("list_clusters").paginate()
+                    for arn in page.get("clusterArns", [])]
+        seeds = [arn for c in clusters
+                 for page in ecs.get_paginator("list_tasks").paginate(cluster=c, family=seed_family)
                  for arn in page.get("taskArns", [])]
     desired = max((s.get("desiredCount", 0) for s in services if s.get("status") == "ACTIVE"), default=0)
     if desired or running:
@@ -216,11 +221,13 @@ def wait_and_report(ctx, o: Ours, task_arn: str) -> tuple[int | None, list[dict]
         ecs.get_waiter("tasks_stopped").wait(cluster=o.cluster, tasks=[task_arn], WaiterConfig=WAIT)
     except WaiterError as e:
         raise DeployError(f"the migrate task {task_arn} did not stop in time: {e}",
-                          aws_cli(ctx.p.region, "ecs", "describe-tasks", "--cluster", o.cluster, "--tasks", task_arn)) from None
+                          aws_cli(ctx.p.region, "ecs", "describe-tasks", "--cluster", o.cluster, "--tasks",
+                                  task_arn)) from None
     with aws_errors():
         task = ecs.describe_tasks(cluster=o.cluster, tasks=[task_arn])["tasks"][0]
     container: dict = next((c for c in task.get("containers", []) if c.get("name") == template.CONTAINER), {})
-    why = " ".join(x for x in (task.get("stopCode", ""), task.get("stoppedReason", ""), container.get("reason", "")) if x)
+    why = " ".join(x for x in (task.get("stopCode", ""), task.get("stoppedReason", ""),
+                               container.get("reason", "")) if x)
     return container.get("exitCode"), complete_report(ctx, task_arn), why
 
 
@@ -290,9 +297,11 @@ def show(ctx, events: list[dict]) -> None:
                          "by size, SHA-256, mode and owner", "bold green")
 
 
-def migrate_data(ctx, file_system: str, execute: bool = False, yes: bool = False, seed_family: str = SEED_FAMILY) -> int:
+def migrate_data(ctx, file_system: str, execute: bool = False, yes: bool = False,
+                 seed_family: str = SEED_FAMILY) -> int:
     if not FILE_SYSTEM_ID.fullmatch(file_system):
-        raise BadInput(f"--from {file_system!r} is not a file system id", "pass the seed's: --from fs-00b8168893587fd61")
+        raise BadInput(f"--from {file_system!r} is not a file system id",
+                       "pass the seed's: --from fs-00b8168893587fd61")
     check_account(ctx.aws, ctx.p.account_id, ctx.env)
     o = ours(ctx)
     refuse_writers(ctx, o, seed_family)
@@ -350,7 +359,8 @@ def _outcome(ctx, task: str, events: list[dict], file_system: str, execute: bool
         return 0
     if not execute:
         if not {"found", "done"} <= kinds:
-            raise DeployError("the dry run's task ended, but its report (the source's layout and the mapping) could not "
+            raise DeployError("the dry run's task ended, but its report (the source's layout and the "
+                              "mapping) could not "
                               "be read from its log stream: nothing was shown, so nothing is known about the copy",
                               f"read it: {read_it}; or run it again: {ctx.again()}")
         ctx.out.line(f"dry run complete; copy with: {ctx.command('migrate-data', '--from', file_system, '--execute')}")

@@ -176,7 +176,8 @@ def _write_atomically(path: Path, text: str) -> None:
         raise
 
 
-def quick_create_url(p: EnvParams, root_url: str, image_tag: str | None = None, desired_count: int | None = None) -> str:
+def quick_create_url(p: EnvParams, root_url: str, image_tag: str | None = None,
+                     desired_count: int | None = None) -> str:
     """The console's quick-create page for the packaged root, with the root parameters filled in."""
     query = urlencode({
         "templateURL": root_url,

@@ -74,7 +74,8 @@ def retained(aws: Aws, root: StackInfo) -> list[Retained]:
             continue  # nothing left in it (e.g. rolled back): nothing to keep, no template to read
         for logical, resource in sorted(_resources(aws, stack_id).items()):
             if isinstance(resource, dict) and resource.get("DeletionPolicy") in RETAINING and logical in physical:
-                found.append(Retained(label, logical, resource.get("Type", ""), physical[logical] or "(id not reported)"))
+                found.append(Retained(label, logical, resource.get("Type", ""),
+                                      physical[logical] or "(id not reported)"))
     return sorted(found, key=lambda r: (ORDER.get(r.type, 0), r.stack, r.logical_id))
 
 
@@ -94,7 +95,8 @@ def left_by_rollback(aws: Aws, root_id: str) -> list[Retained]:
     id, which the root's rows for its nested stacks carry as PhysicalResourceId).
     """
     stacks = {("root",): root_id, **nested_stacks(aws, root_id)}
-    found = [Retained("/".join(path), r["LogicalResourceId"], r["ResourceType"], r.get("PhysicalResourceId") or "(id not reported)")
+    found = [Retained("/".join(path), r["LogicalResourceId"], r["ResourceType"],
+                      r.get("PhysicalResourceId") or "(id not reported)")
              for path, stack_id in stacks.items() for r in list_resources(aws, stack_id)
              if r.get("ResourceStatus") == "DELETE_SKIPPED" and r["ResourceType"] != STACK_TYPE]
     return sorted(found, key=lambda r: (ORDER.get(r.type, 0), r.stack, r.logical_id))

@@ -210,10 +210,13 @@ class Review:
 
 def build(tree: Node, change_set_type: str, diff: TemplateDiff | None = None,
           deployed_parameters: dict[str, str] | None = None, acts_as: ActsAs | None = None) -> Review:
-    stacks = [StackReview(n.path, n.stack_name, n.arn, sorted((_row(rc) for rc in n.changes), key=lambda r: r.logical_id))
+    stacks = [StackReview(n.path, n.stack_name, n.arn,
+                          sorted((_row(rc) for rc in n.changes), key=lambda r: r.logical_id))
               for n in tree.walk()]
-    return Review(tree.stack_name, tree.arn, tree.name, change_set_type, tree.include_nested, dict(sorted(tree.parameters.items())),
-                  stacks, no_changes=tree.no_changes, deployed_parameters=dict(sorted((deployed_parameters or {}).items())),
+    return Review(tree.stack_name, tree.arn, tree.name, change_set_type, tree.include_nested,
+                  dict(sorted(tree.parameters.items())),
+                  stacks, no_changes=tree.no_changes,
+                  deployed_parameters=dict(sorted((deployed_parameters or {}).items())),
                   diff=diff, acts_as=acts_as)
 
 
@@ -286,7 +289,8 @@ def _path(target: dict) -> str:
 def _cause(detail: dict) -> str:
     source, entity = detail.get("ChangeSource", ""), detail.get("CausingEntity", "")
     text = {"ParameterReference": f"parameter {entity}", "ResourceReference": f"ref {entity}",
-            "ResourceAttribute": f"{entity}", "DirectModification": "template", "Automatic": "nested stack"}.get(source, source)
+            "ResourceAttribute": f"{entity}", "DirectModification": "template",
+            "Automatic": "nested stack"}.get(source, source)
     return f"{text} (known at execution)" if detail.get("Evaluation") == "Dynamic" and text else text
 
 
@@ -453,7 +457,8 @@ def _show_stack(stack: StackReview, out: Out) -> None:
         return
     rows = []
     for r in stack.rows:
-        rows.append([f"{SYMBOL.get(r.action, r.action)} {r.action}", r.logical_id, r.type, REPLACEMENT.get(r.replacement, ""),
+        rows.append([f"{SYMBOL.get(r.action, r.action)} {r.action}", r.logical_id, r.type,
+                     REPLACEMENT.get(r.replacement, ""),
                      "\n".join(_property_line(pc) for pc in r.properties) if out.rich else ""])
     if out.rich:
         out.table(title, ["Action", "Resource", "Type", "Replacement", "Changes"], rows)
@@ -576,7 +581,8 @@ def as_json(review: Review, imported: list | None = None) -> dict:
         "imported": list(imported or []),
         **_json_diff(review.diff),
         "drift": review.drift.as_json() if review.drift is not None else None,
-        "security": [{"stack": label, "logicalId": r.logical_id, "type": r.type, "action": r.action} for label, r in review.security],
+        "security": [{"stack": label, "logicalId": r.logical_id, "type": r.type, "action": r.action}
+                     for label, r in review.security],
         "stacks": [{
             "path": s.label, "stackName": s.stack_name, "changeSetId": s.change_set_id,
             "changes": [{
@@ -600,7 +606,8 @@ def _json_diff(diff: TemplateDiff | None) -> dict:
                     "service": c.key[0], "item": c.key[1], "delta": round(c.diff, 2),
                     "before": round(c.before.monthly, 2) if c.before else None,
                     "after": round(c.after.monthly, 2) if c.after else None,
-                    "beforeBasis": c.before.basis if c.before else None, "afterBasis": c.after.basis if c.after else None,
+                    "beforeBasis": c.before.basis if c.before else None,
+                    "afterBasis": c.after.basis if c.after else None,
                     "text": str(c)} for c in diff.cost.changes]}
     return {
         "templatesCompared": True, "stackExists": not diff.created, "widens": diff.widens,
@@ -727,7 +734,8 @@ def _md_diff(diff: TemplateDiff) -> list[str]:
         lines += [f"**{c.diff:+,.2f} USD/month** ({c.before_total:,.2f} -> {c.after_total:,.2f}), estimated by "
                   f"`checks/cost.py` from the templates, with `DesiredCount` {counts}.", ""]
         table = ["| Change | Line | Before | After |", "|---|---|---|---|"]
-        table += [f"| {ch.diff:+,.2f} | {md_text(' '.join(ch.key))} | {md_text(ch.before.basis) if ch.before else ''} | "
+        table += [f"| {ch.diff:+,.2f} | {md_text(' '.join(ch.key))} | "
+                  f"{md_text(ch.before.basis) if ch.before else ''} | "
                   f"{md_text(ch.after.basis) if ch.after else ''} |" for ch in c.changes]
         lines += _md_fold(f"{len(c.changes)} changed cost lines", table)
     return lines
@@ -740,7 +748,8 @@ def _md_stack(s: StackReview) -> list[str]:
     lines += ["| Action | Resource | Type | Replacement | Changed |", "|---|---|---|---|---|"]
     for r in s.rows:
         changed = "<br>".join(md_code(pc.path) for pc in r.properties)
-        lines.append(f"| {SYMBOL.get(r.action, '')} {md_text(r.action)} | {md_code(r.logical_id)} | {md_text(r.type)} | "
+        lines.append(f"| {SYMBOL.get(r.action, '')} {md_text(r.action)} | {md_code(r.logical_id)} | "
+                     f"{md_text(r.type)} | "
                      f"{REPLACEMENT.get(r.replacement, '')} | {changed} |")
     values = [(r, pc) for r in s.rows for pc in r.properties if pc.before is not None or pc.after is not None]
     if values:

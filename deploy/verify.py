@@ -496,7 +496,8 @@ def _exec_state(d: Deployed, task: dict | None, container: str) -> tuple[bool, s
     if not task.get("enableExecuteCommand") or agent is None:
         return False, (f"ECS Exec is on (service) but not in task {short_id(task['taskArn'])}, started before it was "
                        "enabled: force a new deployment")
-    return agent.get("lastStatus") == "RUNNING", (f"ECS Exec is on (service) and its agent is {agent.get('lastStatus')} "
+    return agent.get("lastStatus") == "RUNNING", ("ECS Exec is on (service) and its agent is "
+                                                  f"{agent.get('lastStatus')} "
                                                   f"in {container}")
 
 

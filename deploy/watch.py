@@ -279,7 +279,8 @@ def recovery(aws: Aws, p: EnvParams, info: StackInfo | None) -> list[str]:
         skip = resources_to_skip(aws, info.id)
         args = f" --resources-to-skip {' '.join(skip)}" if skip else ""
         return ["the rollback failed; fix what blocks it if you can, else skip those resources (they may then "
-                "differ from the template):", f"  {aws_cli(p.region, 'cloudformation', 'continue-update-rollback', '--stack-name', info.name)}{args}",
+                "differ from the template):",
+                f"  {aws_cli(p.region, 'cloudformation', 'continue-update-rollback', '--stack-name', info.name)}{args}",
                 f"  then: {suggest('status', p.env, '--watch')}"]
     if status.endswith("_IN_PROGRESS"):
         return [f"still running; keep watching: {suggest('status', p.env, '--watch')}"]

@@ -46,7 +46,8 @@ def param(t: Template, name: StrEnum | str, type_: str = "String", description: 
     """Add (once) a parameter filled by the root from a sibling stack's output of the same name."""
     name = str(name)
     if name not in t.parameters:
-        t.add_parameter(Parameter(name, Type=type_, Description=description or f"From the stack that owns {name}.", **kw))
+        t.add_parameter(Parameter(name, Type=type_, Description=description or f"From the stack that owns {name}.",
+                                  **kw))
     return Ref(name)
 
 

@@ -71,7 +71,8 @@ def _bucket(p: EnvParams, bucket: str) -> Bucket:
         "TemplateBucket",
         BucketName=bucket,
         BucketEncryption=BucketEncryption(ServerSideEncryptionConfiguration=[ServerSideEncryptionRule(
-            ServerSideEncryptionByDefault=ServerSideEncryptionByDefault(SSEAlgorithm="AES256"), BucketKeyEnabled=True)]),
+            ServerSideEncryptionByDefault=ServerSideEncryptionByDefault(SSEAlgorithm="AES256"),
+            BucketKeyEnabled=True)]),
         VersioningConfiguration=VersioningConfiguration(Status="Enabled"),
         PublicAccessBlockConfiguration=PublicAccessBlockConfiguration(
             BlockPublicAcls=True, BlockPublicPolicy=True, IgnorePublicAcls=True, RestrictPublicBuckets=True),

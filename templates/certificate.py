@@ -37,7 +37,8 @@ def build(p: EnvParams) -> Template:
         DomainName=domain.name,
         ValidationMethod="DNS",
         # With HostedZoneId, CloudFormation writes the validation CNAME itself and waits for ISSUED.
-        DomainValidationOptions=[acm.DomainValidationOption(DomainName=domain.name, HostedZoneId=domain.hosted_zone_id)],
+        DomainValidationOptions=[acm.DomainValidationOption(DomainName=domain.name,
+                                                            HostedZoneId=domain.hosted_zone_id)],
         Tags=tags(p, COMPONENT),
     ))
     outputs(t, {Out.CertificateArn: Ref(cert)})

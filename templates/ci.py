@@ -614,7 +614,8 @@ def _star_only_apart(group: str, statements: list[Statement]) -> list[Statement]
             continue
         resources = s.properties["Resource"]
         names = [_action_name(a) for a in s.properties["Action"]]
-        moved = [a for a, n in zip(s.properties["Action"], names, strict=True) if n in STAR_ONLY and "*" not in resources]
+        moved = [a for a, n in zip(s.properties["Action"], names, strict=True)
+                 if n in STAR_ONLY and "*" not in resources]
         if moved and "Condition" in s.properties:
             raise ValueError(f"statement {s.properties.get('Sid')}: {', '.join(map(_action_name, moved))} "
                              "are authorized on * only: grant them in a statement of their own")
@@ -875,7 +876,8 @@ def _load_balancer_statements(p: EnvParams) -> list[Statement]:
         Statement(
             Sid="LoadBalancers", Effect=Allow,
             Action=[elb.CreateListener, elb.CreateLoadBalancer, elb.DeleteLoadBalancer, elb.ModifyCapacityReservation,
-                    elb.ModifyIpPools, elb.ModifyLoadBalancerAttributes, elb.SetIpAddressType, elb.SetSecurityGroups, elb.SetSubnets],
+                    elb.ModifyIpPools, elb.ModifyLoadBalancerAttributes, elb.SetIpAddressType, elb.SetSecurityGroups,
+                    elb.SetSubnets],
             Resource=[load_balancers],
         ),
         Statement(
@@ -946,7 +948,8 @@ def _monitoring_statements(p: EnvParams) -> list[Statement]:
             Action=[
                 sns.CreateTopic, sns.DeleteTopic, sns.GetDataProtectionPolicy, sns.GetSubscriptionAttributes,
                 sns.GetTopicAttributes, sns.ListSubscriptionsByTopic, sns.ListTagsForResource,
-                sns.PutDataProtectionPolicy, sns.SetSubscriptionAttributes, sns.SetTopicAttributes, sns.Subscribe, sns.TagResource,
+                sns.PutDataProtectionPolicy, sns.SetSubscriptionAttributes, sns.SetTopicAttributes, sns.Subscribe,
+                sns.TagResource,
                 sns.Unsubscribe, sns.UntagResource,
             ],
             Resource=[arn("sns", f"{root}-*")],
@@ -1057,7 +1060,8 @@ def _access_log_statements(p: EnvParams) -> list[Statement]:
     bucket = f"{_root(p).lower()}-*"
     return [Statement(
         Sid="AccessLogBucket", Effect=Allow, Action=[s3.Action(a) for a in ACCESS_LOG_BUCKET_ACTIONS],
-        Resource=[arn("s3", bucket, region=False, account=False), arn("s3", f"{bucket}/*", region=False, account=False)],
+        Resource=[arn("s3", bucket, region=False, account=False),
+                  arn("s3", f"{bucket}/*", region=False, account=False)],
     )]
 
 
@@ -1068,7 +1072,8 @@ def _repository_statements(p: EnvParams) -> list[Statement]:
         Sid="AppRepository", Effect=Allow,
         Action=[
             # DeleteRepository: RetainExceptOnCreate, so a rolled-back first create deletes the new repository.
-            ecr.CreateRepository, ecr.DeleteLifecyclePolicy, ecr.DeleteRepository, ecr.DeleteRepositoryPolicy, ecr.DescribeRepositories,
+            ecr.CreateRepository, ecr.DeleteLifecyclePolicy, ecr.DeleteRepository, ecr.DeleteRepositoryPolicy,
+            ecr.DescribeRepositories,
             ecr.GetLifecyclePolicy, ecr.GetRepositoryPolicy, ecr.ListTagsForResource, ecr.PutImageScanningConfiguration,
             ecr.PutImageTagMutability, ecr.PutLifecyclePolicy, ecr.SetRepositoryPolicy, ecr.TagResource,
             ecr.UntagResource,

@@ -183,7 +183,8 @@ def _listeners(t: Template, p: EnvParams, alb: elb.LoadBalancer, tg: elb.TargetG
             Tags=tags(p, COMPONENT),
         ), {rule: _NO_DOMAIN for rule in ("CKV_AWS_2", "CKV_AWS_103")}))
         return
-    certificate = given(p.domain, "domain").certificate_arn or param(t, In.CertificateArn, description="ACM certificate (certificate stack).")
+    certificate = given(p.domain, "domain").certificate_arn or param(t, In.CertificateArn,
+                                                                     description="ACM certificate (certificate stack).")
     t.add_resource(elb.Listener(
         "HttpsListener", LoadBalancerArn=Ref(alb), Port=443, Protocol="HTTPS", SslPolicy=p.load_balancer.ssl_policy,
         Certificates=[elb.Certificate(CertificateArn=certificate)], DefaultActions=forward, Tags=tags(p, COMPONENT),

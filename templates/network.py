@@ -56,7 +56,8 @@ def _vpc(t: Template, p: EnvParams) -> tuple[ec2.VPC, ec2.RouteTable]:
 
 def _subnets(t: Template, p: EnvParams, vpc: ec2.VPC, route_table: ec2.RouteTable) -> list[ec2.Subnet]:
     subnets = []
-    for i, (key, cidr) in enumerate(zip(subnet_keys(p), given(p.network.create, "network.create").subnet_cidrs(), strict=True)):
+    for i, (key, cidr) in enumerate(zip(subnet_keys(p), given(p.network.create, "network.create").subnet_cidrs(),
+                                        strict=True)):
         subnet = t.add_resource(ec2.Subnet(
             f"PublicSubnet{key}", VpcId=Ref(vpc), CidrBlock=cidr, AvailabilityZone=Select(i, GetAZs("")),
             # Tasks ask for a public IP explicitly (AssignPublicIp); nothing else should get one by default.

@@ -23,7 +23,8 @@ from .config import UNCONFIRMED, EnvParams, SecretRef, given
 
 COMPONENT = "secrets"
 CMK_NOT_NEEDED = ("encrypted with the AWS managed key aws/secretsmanager; a CMK (~1 USD/month per key) would add "
-                  "cross-account use and key-level control we do not need, and a kms:Decrypt grant to the execution role")
+                  "cross-account use and key-level control we do not need, and a kms:Decrypt grant to "
+                  "the execution role")
 
 
 class In(StrEnum):

@@ -137,7 +137,8 @@ def _file_system(t: Template, p: EnvParams) -> efs.FileSystem:
         **optional,
     )), {
         "WildcardResourceRule": "a file system policy's Resource * is this file system only; the Allow to the account "
-                                "root delegates to IAM, where the task role is scoped to this file system's tags and an access point",
+                                "root delegates to IAM, where the task role is scoped to this file system's tags "
+                                "and an access point",
     }))
 
 
@@ -156,7 +157,8 @@ def _access_points(t: Template, p: EnvParams, fs: efs.FileSystem) -> dict[str, e
             PosixUser=efs.PosixUser(Uid=str(POSIX_UID), Gid=str(POSIX_GID)),
             RootDirectory=efs.RootDirectory(
                 Path=path,
-                CreationInfo=efs.CreationInfo(OwnerUid=str(POSIX_UID), OwnerGid=str(POSIX_GID), Permissions=ROOT_PERMISSIONS),
+                CreationInfo=efs.CreationInfo(OwnerUid=str(POSIX_UID), OwnerGid=str(POSIX_GID),
+                                              Permissions=ROOT_PERMISSIONS),
             ),
             AccessPointTags=tags(p, COMPONENT, f"{p.stack_name}-{title.removesuffix('AccessPoint').lower()}"),
         )))

@@ -56,7 +56,8 @@ def test_generate_one_environment_writes_only_it(project):
 
 def test_bad_params_exit_2_without_traceback_and_leave_output_alone(project):
     before = _snapshot(project / "output")
-    text = (project / "params" / "prod.yaml").read_text().replace("account_id: \"018025611404\"", "account_id: \"0180\"")
+    text = (project / "params" / "prod.yaml").read_text().replace("account_id: \"018025611404\"",
+                                                                  "account_id: \"0180\"")
     (project / "params" / "prod.yaml").write_text(text + "surprise: 1\n")
     r = run(project)
     assert r.returncode == 2

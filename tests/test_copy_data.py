@@ -164,7 +164,8 @@ def test_verification_catches_a_copy_that_differs(tmp_path):
     """The verify step compares checksums for real: a copy corrupted after copying fails it (exit 4)."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("copy_data", Path(__file__).resolve().parents[1] / "deploy" / "copy_data.py")
+    spec = importlib.util.spec_from_file_location("copy_data",
+                                                  Path(__file__).resolve().parents[1] / "deploy" / "copy_data.py")
     cd = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(cd)
     flat_seed(tmp_path / "src")

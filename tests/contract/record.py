@@ -73,7 +73,8 @@ class Recorder:
                 client.meta.events.register(f"before-call.cloudformation.{operation}", self._drift)
 
     def _before(self, signing, params=None, model=None, context=None, **_):
-        call = Call(signing, model.name, {k: copy.deepcopy(v) for k, v in (params or {}).items() if k not in SKIP_PARAMS})
+        call = Call(signing, model.name,
+                    {k: copy.deepcopy(v) for k, v in (params or {}).items() if k not in SKIP_PARAMS})
         if context is not None:
             context[CALL] = call
         with self._lock:

@@ -52,8 +52,10 @@ def drifted_prod() -> World:
     w.drifts[(("SecurityStack",), "LoadBalancerIngress443")] = {"ExpectedProperties": json.dumps(https),
                                                                 "ActualProperties": json.dumps(https)}
     w.drifts[(("SecurityStack",), "LoadBalancerSecurityGroup")] = modified({}, {}, [
-        ("/SecurityGroupIngress/0", "null", '{"CidrIp":"0.0.0.0/0","FromPort":443,"IpProtocol":"tcp","ToPort":443}', "ADD"),
-        ("/SecurityGroupIngress/2", "null", '{"CidrIp":"0.0.0.0/0","FromPort":22,"IpProtocol":"tcp","ToPort":22}', "ADD"),
+        ("/SecurityGroupIngress/0", "null", '{"CidrIp":"0.0.0.0/0","FromPort":443,"IpProtocol":"tcp","ToPort":443}',
+         "ADD"),
+        ("/SecurityGroupIngress/2", "null", '{"CidrIp":"0.0.0.0/0","FromPort":22,"IpProtocol":"tcp","ToPort":22}',
+         "ADD"),
     ])
     w.drifts[(("ServiceStack",), "Service")] = modified({}, {}, [
         ("/DeploymentController", '{"Type":"ECS"}', "null", "REMOVE"),
@@ -128,7 +130,8 @@ def test_not_checked_is_listed_never_in_sync():
     unread = [r.logical_id for r in ci.resources if r.status == "NOT_CHECKED"]
     total = len(drifted_prod().stack(("identity",)).resources)
     assert len(unread) == total - total // 2 and report.counts()["notChecked"] == 2 + len(unread)
-    assert all(r.reason == "no result: this stack's detection failed" for r in ci.resources if r.status == "NOT_CHECKED")
+    assert all(r.reason == "no result: this stack's detection failed"
+               for r in ci.resources if r.status == "NOT_CHECKED")
 
 
 def test_known_false_positives_are_ignored_with_reason_but_a_hand_added_rule_is_drift():
@@ -187,7 +190,8 @@ def test_markdown_escapes_aws_values():
     from deploy.review import md_value
 
     assert md_value("7 | <b>x</b> *y*") in text  # the review's inert form (deploy/review.py): no tag, no emphasis
-    assert "\\<b>x\\</b> \\*y\\*" in text  # escaped: no tag, no emphasis (tests/deploy/test_review_semantics.py renders)
+    # escaped: no tag, no emphasis (tests/deploy/test_review_semantics.py renders)
+    assert "\\<b>x\\</b> \\*y\\*" in text
     assert "| <code>ClusterStack</code> | <code>LogGroup</code> |" in text
 
 
@@ -325,7 +329,8 @@ def test_apply_without_review_rechecks_the_drifted_resources_only():
             ("/ThroughputMode", "bursting", "elastic", "NOT_EQUAL")])] if s is storage else []
         w.expect_drifts(stubber, s, entries, ["MODIFIED", "DELETED"])
     w.expect(stubber, detect=False, beside=False)  # drift.detect(only=...): DescribeStacks + the walk again
-    stubber.add_response("detect_stack_resource_drift", {"StackResourceDrift": w.entry(storage, "FileSystem") | modified(
+    stubber.add_response("detect_stack_resource_drift",
+                         {"StackResourceDrift": w.entry(storage, "FileSystem") | modified(
         {}, {}, [("/ThroughputMode", "bursting", "elastic", "NOT_EQUAL")])},
         {"StackName": storage.arn, "LogicalResourceId": "FileSystem"})
     buf = io.StringIO()
@@ -375,7 +380,8 @@ def test_verify_and_apply_accept_the_drift_flags():
     assert parser.parse_args(["verify", "--env", "prod", "--drift"]).drift is True
     assert parser.parse_args(["verify", "--env", "prod"]).drift is False
     assert parser.parse_args(["plan", "--env", "prod", "--no-drift"]).drift is False
-    assert parser.parse_args(["apply", "--env", "prod", "--change-set", "x", "--review", "p.json"]).review.name == "p.json"
+    assert parser.parse_args(["apply", "--env", "prod", "--change-set", "x", "--review",
+                              "p.json"]).review.name == "p.json"
 
 
 def test_an_unreadable_answer_fails_that_stack_only(monkeypatch):
@@ -412,8 +418,10 @@ def readme_world() -> World:
     w.drifts[(("SecurityStack",), "LoadBalancerIngress80")] = {"ExpectedProperties": json.dumps(http),
                                                                "ActualProperties": json.dumps(http)}
     w.drifts[(("SecurityStack",), "LoadBalancerSecurityGroup")] = modified({}, {}, [
-        ("/SecurityGroupIngress/0", "null", '{"CidrIp":"0.0.0.0/0","FromPort":80,"IpProtocol":"tcp","ToPort":80}', "ADD"),
-        ("/SecurityGroupIngress/1", "null", '{"CidrIp":"0.0.0.0/0","FromPort":22,"IpProtocol":"tcp","ToPort":22}', "ADD"),
+        ("/SecurityGroupIngress/0", "null", '{"CidrIp":"0.0.0.0/0","FromPort":80,"IpProtocol":"tcp","ToPort":80}',
+         "ADD"),
+        ("/SecurityGroupIngress/1", "null", '{"CidrIp":"0.0.0.0/0","FromPort":22,"IpProtocol":"tcp","ToPort":22}',
+         "ADD"),
     ])
     w.drifts[(("LoadBalancerStack",), "HttpListener")] = {"StackResourceDriftStatus": "DELETED"}
     w.omit.add((("MonitoringStack",), "Dashboard"))

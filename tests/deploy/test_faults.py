@@ -70,7 +70,8 @@ def test_a_failed_upload_leaves_no_root_pointing_at_missing_children(moto, proje
     aws = connect(None, REGION)
     uploads = []
     hook, seen = fail(1, 403, DENIED, when=lambda request: len(uploads) == 4)  # the fourth upload is refused
-    aws.s3.meta.events.register("before-send.s3.PutObject", lambda request, **kw: uploads.append(request.url) or hook(request))
+    aws.s3.meta.events.register("before-send.s3.PutObject",
+                                lambda request, **kw: uploads.append(request.url) or hook(request))
     p = load_params("dev", project / "params")
 
     with pytest.raises(DeployError, match="access denied to s3://"):

@@ -398,7 +398,8 @@ def _release_with(name: str, root: str, base: dict) -> dict:
 
     key = f"{STACK}/{hashlib.sha256(root.encode()).hexdigest()}.yaml"
     s3().put_object(Bucket=name, Key=key, Body=root.encode())
-    record = {**base, "id": "29991231T000000.000000Z-old", "templateUrl": f"https://{name}.s3.{REGION}.amazonaws.com/{key}"}
+    record = {**base, "id": "29991231T000000.000000Z-old",
+              "templateUrl": f"https://{name}.s3.{REGION}.amazonaws.com/{key}"}
     _forge(name, record)
     return record
 

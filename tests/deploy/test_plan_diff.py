@@ -185,8 +185,10 @@ def test_plan_after_apply_shows_what_access_widens_and_what_it_costs(moto, proje
             "rule(s), 1 open to the internet.\n") in md
     assert (f"> - {md_code('security/LoadBalancerSecurityGroup')} {md_text('ingress tcp 80 from 0.0.0.0/0')} "
             "**(internet)**") in md
-    assert (f"| ~ | {md_code('identity/ExecutionRole')} {md_text('AWS::IAM::Role')} | policy execution | ReadInjectedSecrets "
-            f"(Allow) | {md_code('Resource: ' + EXTRA_SECRET)} |  | **yes**: {md_text('now allows resource ' + EXTRA_SECRET)} |"
+    assert (f"| ~ | {md_code('identity/ExecutionRole')} {md_text('AWS::IAM::Role')} | policy execution | "
+            "ReadInjectedSecrets "
+            f"(Allow) | {md_code('Resource: ' + EXTRA_SECRET)} |  | **yes**: "
+            f"{md_text('now allows resource ' + EXTRA_SECRET)} |"
             ) in md
     assert (f"| + | {md_code('security/LoadBalancerSecurityGroup')} | {md_text('ingress tcp 80 from 0.0.0.0/0')} | "
             f"{md_code('LoadBalancerIngress802')} | **yes**, **internet** |") in md
@@ -246,11 +248,13 @@ def test_markdown_and_json_mark_what_widens(prod):
     result = recorded_review(prod)
     md = review.markdown(result)
     warning = md.index("> [!WARNING]")
-    assert md[warning:].startswith("> [!WARNING]\n> **Access widens** (deployed -> planned templates): 1 IAM change(s).\n"
+    assert md[warning:].startswith("> [!WARNING]\n> **Access widens** (deployed -> planned templates): 1 "
+                                   "IAM change(s).\n"
                                    f"> - {md_code('identity/TaskRole')} policy task {md_code('Everything')}: "
                                    f"{md_text('new Allow statement; wildcard action s3:*; Resource *')}\n")
     assert "s3:\\*; Resource \\*" in md  # escaped: no emphasis in running text
-    assert (f"| - | {md_code('identity/ExecutionRole')} {md_text('AWS::IAM::Role')} | policy execution | EcrLogin (Allow) |  | "
+    assert (f"| - | {md_code('identity/ExecutionRole')} {md_text('AWS::IAM::Role')} | policy execution | "
+            "EcrLogin (Allow) |  | "
             f"{md_code('Action: ecr:GetAuthorizationToken')}") in md
     assert "| no (narrows: Allow statement removed) |" in md
     assert "No security group rule change." in md and "No change in the estimated cost" in md
@@ -273,7 +277,8 @@ def test_a_review_rebuilt_from_a_change_set_alone_says_it_did_not_compare():
 
 def service_review(rows: list[Row], deployed: str = "1", planned: str = "1") -> review.Review:
     return review.Review("wwhd-prod", r.ROOT_CS, r.CS_NAME, "UPDATE", True, {"DesiredCount": planned},
-                         [StackReview(("ServiceStack",), "s", "cs", rows)], deployed_parameters={"DesiredCount": deployed})
+                         [StackReview(("ServiceStack",), "s", "cs", rows)],
+                         deployed_parameters={"DesiredCount": deployed})
 
 
 @pytest.mark.parametrize("rows, deployed, planned, expected", [

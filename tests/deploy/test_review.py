@@ -62,7 +62,8 @@ def test_review_shows_actions_replacements_and_values_per_stack():
 
 def test_review_reports_security_changes():
     result = review.build(tree(), "UPDATE")
-    assert [(label, row.logical_id) for label, row in result.security] == [("SecurityStack", "AppIngressFromLoadBalancer8080")]
+    assert [(label, row.logical_id)
+            for label, row in result.security] == [("SecurityStack", "AppIngressFromLoadBalancer8080")]
     assert "  SecurityStack/AppIngressFromLoadBalancer8080  AWS::EC2::SecurityGroupIngress  Add" in plain(result)
 
 
@@ -90,7 +91,8 @@ def test_guard_flags_replacement_and_ignores_stateless_resources():
     ((), Row("ServiceStack", "AWS::CloudFormation::Stack", "Modify"), None),
 ])
 def test_guard_matches_by_nested_stack_and_logical_id(stack, row, expected):
-    result = review.Review("wwhd-prod", r.ROOT_CS, r.CS_NAME, "UPDATE", True, {}, [StackReview(stack, "s", "cs", [row])])
+    result = review.Review("wwhd-prod", r.ROOT_CS, r.CS_NAME, "UPDATE", True, {},
+                           [StackReview(stack, "s", "cs", [row])])
     found = result.data_loss
     assert (found[0].why.startswith(expected) if expected else found == []), found
 
@@ -124,12 +126,14 @@ def test_markdown_has_a_table_per_stack_and_the_warnings():
             "<code>Properties/ContainerDefinitions/0/Image</code> |") in md
     assert ("| <code>FileSystem</code> | <code>Properties/ThroughputMode</code> | <code>bursting</code> | "
             "<code>elastic</code> | Conditionally | template |") in md
-    assert "| <code>ImageTag</code> | <code>v1</code> | <code>abc1234</code> | **changed** |" in md  # deployed -> planned
+    # deployed -> planned
+    assert "| <code>ImageTag</code> | <code>v1</code> | <code>abc1234</code> | **changed** |" in md
     assert "| <code>DesiredCount</code> | <code>1</code> | <code>1</code> |  |" in md
 
 
 def test_markdown_of_no_changes():
-    assert review.markdown(review.empty("wwhd-prod", "UPDATE", {})) == "### Plan for <code>wwhd-prod</code>\n\nNo changes.\n"
+    assert (review.markdown(review.empty("wwhd-prod", "UPDATE", {}))
+            == "### Plan for <code>wwhd-prod</code>\n\nNo changes.\n")
 
 
 def test_rich_rendering_for_a_terminal():

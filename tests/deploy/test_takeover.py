@@ -73,7 +73,8 @@ def test_discover_finds_the_seed_and_prints_the_secret_arns_to_set(seed, project
     assert [f["name"] for f in by_kind["EFS access point"]] == [seed.access_point_id]
     assert len(by_kind["EFS mount target"]) == 3
     assert sorted(f["name"] for f in by_kind["IAM role"]) == ["wwhd-dev-ecs-execution-role", "wwhd-dev-ecs-task-role"]
-    assert sorted(f["arn"] for f in by_kind["security group"]) == sorted([seed.ecs_security_group, seed.efs_security_group])
+    assert sorted(f["arn"] for f in by_kind["security group"]) == sorted([seed.ecs_security_group,
+                                                                          seed.efs_security_group])
     td = by_kind["task definition"][0]
     assert td["name"] == "wwhd-backend:1" and td["details"]["secrets"] == seed.secret_arns
     assert found["running"] == [] and found["missing"] == []
@@ -176,7 +177,8 @@ def test_plan_blocks_the_seeds_names_before_any_change_set(seed, project, cli):
 def test_subnets_sharing_an_availability_zone_block(seed, project, cli):
     ec2 = boto3.client("ec2", region_name=REGION)
     zone = ec2.describe_subnets(SubnetIds=[seed.subnet_ids[0]])["Subnets"][0]["AvailabilityZone"]
-    extra = ec2.create_subnet(VpcId=seed.vpc_id, CidrBlock="172.31.64.0/20", AvailabilityZone=zone)["Subnet"]["SubnetId"]
+    extra = ec2.create_subnet(VpcId=seed.vpc_id, CidrBlock="172.31.64.0/20",
+                              AvailabilityZone=zone)["Subnet"]["SubnetId"]
     write_prod(project, seed, **{"network.subnet_ids": [seed.subnet_ids[0], extra]})
     result = cli("plan", "--env", "prod")
     assert result.code == 1
@@ -209,8 +211,10 @@ def test_names_the_stack_owns_pass_on_the_next_plan(deployed, cli, project):
     assert "PASS image wwhd-backend-dev:v2: not needed yet: DesiredCount 0" in lines
     assert not [line for line in lines if line.startswith("BLOCK")]
     review = json.loads((project / "plan.json").read_text())
-    assert review["changeSetArn"] and {c["status"] for c in review["preflight"]} <= {"PASS", "WARN", "SKIP"}  # SKIP: no --role-arn
-    assert {"status": "PASS", "subject": "log group /ecs/wwhd-backend-dev", "evidence": "exists and belongs to wwhd-dev",
+    # SKIP: no --role-arn
+    assert review["changeSetArn"] and {c["status"] for c in review["preflight"]} <= {"PASS", "WARN", "SKIP"}
+    assert {"status": "PASS", "subject": "log group /ecs/wwhd-backend-dev",
+            "evidence": "exists and belongs to wwhd-dev",
             "fix": None} in review["preflight"]
     md = (project / "plan.md").read_text()
     assert "#### Preflight" in md and "| PASS | log group /ecs/wwhd-backend-dev | exists and belongs to wwhd-dev |" in md

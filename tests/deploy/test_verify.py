@@ -73,7 +73,8 @@ def ms(when: datetime) -> int:
 
 
 def describe_stacks(outputs: dict[str, str]) -> dict:
-    return {"Stacks": [{"StackId": ROOT_ID, "StackName": ROOT, "CreationTime": STARTED, "StackStatus": "UPDATE_COMPLETE",
+    return {"Stacks": [{"StackId": ROOT_ID, "StackName": ROOT, "CreationTime": STARTED,
+                        "StackStatus": "UPDATE_COMPLETE",
                         "Outputs": [{"OutputKey": k, "OutputValue": v} for k, v in sorted(outputs.items())]}]}
 
 
@@ -151,9 +152,12 @@ def task_definition(sqlite_path: str = "/data/wwhd.db", qdrant_url: str = "http:
              "mountPoints": [{"sourceVolume": "qdrant-storage", "containerPath": "/qdrant/storage", "readOnly": False}],
              "logConfiguration": logs("qdrant")},
             {"name": "fastapi", "image": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/wwhd-dev-backend:abc1234",
-             "essential": True, "cpu": 768, "memory": 1536, "portMappings": [{"containerPort": 8000, "protocol": "tcp"}],
-             "environment": [{"name": "SQLITE_PATH", "value": sqlite_path}, {"name": "QDRANT_URL", "value": qdrant_url}],
-             "secrets": [{"name": "JWT_SECRET", "valueFrom": JWT_ARN}, {"name": "OPENAI_API_KEY", "valueFrom": OPENAI_PARTIAL}],
+             "essential": True, "cpu": 768, "memory": 1536,
+             "portMappings": [{"containerPort": 8000, "protocol": "tcp"}],
+             "environment": [{"name": "SQLITE_PATH", "value": sqlite_path},
+                             {"name": "QDRANT_URL", "value": qdrant_url}],
+             "secrets": [{"name": "JWT_SECRET", "valueFrom": JWT_ARN},
+                         {"name": "OPENAI_API_KEY", "valueFrom": OPENAI_PARTIAL}],
              "healthCheck": {"command": ["CMD", "python", "-c", "probe /health"], "interval": 15, "timeout": 5,
                              "retries": 3, "startPeriod": 60},
              "mountPoints": [{"sourceVolume": "app-data", "containerPath": "/data", "readOnly": False}],
@@ -294,7 +298,8 @@ def expect(w: World, st: Stubs, http: bool = False) -> None:
         answer("ecs", "list_tasks", {"taskArns": stopped},
                {"cluster": cluster, "serviceName": name, "desiredStatus": "STOPPED"})
         if stopped:
-            answer("ecs", "describe_tasks", {"tasks": w.stopped, "failures": []}, {"cluster": cluster, "tasks": stopped})
+            answer("ecs", "describe_tasks", {"tasks": w.stopped, "failures": []},
+                   {"cluster": cluster, "tasks": stopped})
     answer("ecs", "describe_task_definition", w.taskdef, {"taskDefinition": TASKDEF})
 
     answer("efs", "describe_file_systems", {"FileSystems": [{
@@ -320,7 +325,8 @@ def expect(w: World, st: Stubs, http: bool = False) -> None:
     answer("elbv2", "describe_listeners", {"Listeners": [
         {"ListenerArn": f"{LB}/l-443", "LoadBalancerArn": LB, "Port": 443, "Protocol": "HTTPS",
          "Certificates": [{"CertificateArn": f"arn:aws:acm:{REGION}:{ACCOUNT}:certificate/abc"}],
-         "SslPolicy": "ELBSecurityPolicy-TLS13-1-2-2021-06", "DefaultActions": [{"Type": "forward", "TargetGroupArn": TG}]},
+         "SslPolicy": "ELBSecurityPolicy-TLS13-1-2-2021-06",
+         "DefaultActions": [{"Type": "forward", "TargetGroupArn": TG}]},
         {"ListenerArn": f"{LB}/l-80", "LoadBalancerArn": LB, "Port": 80, "Protocol": "HTTP", "DefaultActions": [
             {"Type": "redirect", "RedirectConfig": {"Protocol": "HTTPS", "Port": "443", "Host": "#{host}",
                                                     "Path": "/#{path}", "Query": "#{query}",
@@ -426,7 +432,8 @@ def test_no_running_task_fails_with_the_last_service_event_and_the_stopped_tasks
     assert r.code == 1
     assert r.statuses() == ["FAIL", "FAIL", "FAIL", "SKIP", "SKIP", "FAIL", "FAIL", "FAIL"]
     first = r.item(1)
-    assert first.startswith("FAIL  1. ECS service starts successfully: runningCount 0 is not desiredCount 1; the PRIMARY deployment is "
+    assert first.startswith("FAIL  1. ECS service starts successfully: runningCount 0 is not desiredCount 1; the "
+                            "PRIMARY deployment is "
                             "IN_PROGRESS: ECS deployment ecs-svc/4870551842981938121 in progress.")
     assert f"last service event (2025-11-07 12:55:00 UTC): {event}" in first
     # the secrets item shows the stopped task's reason because it names the secrets
@@ -489,9 +496,11 @@ def test_an_unhealthy_qdrant_container_fails_with_where_to_read_its_output():
 
 
 @pytest.mark.parametrize("change, evidence", [
-    (lambda mts: mts[2].update(LifeCycleState="deleting"), "mount target fsmt-02a1b2c3d4e5f6a7b in subnet-18ddaa53 is deleting"),
+    (lambda mts: mts[2].update(LifeCycleState="deleting"),
+     "mount target fsmt-02a1b2c3d4e5f6a7b in subnet-18ddaa53 is deleting"),
     (lambda mts: mts.pop(0), "no mount target in task subnet subnet-677d281e"),
-    (lambda mts: mts.__setitem__(1, mount_target("subnet-0ffffffffffffffff")), "no mount target in task subnet subnet-5498bc0e"),
+    (lambda mts: mts.__setitem__(1, mount_target("subnet-0ffffffffffffffff")),
+     "no mount target in task subnet subnet-5498bc0e"),
 ])
 def test_a_mount_target_missing_or_not_available_fails(change, evidence):
     w = World()
@@ -668,7 +677,8 @@ def test_a_log_group_without_retention_fails():
 
 
 def test_an_unhealthy_target_fails_with_its_reason_code():
-    w = World(targets=[target("unhealthy", "Target.ResponseCodeMismatch", "Health checks failed with these codes: [502]")])
+    w = World(targets=[target("unhealthy", "Target.ResponseCodeMismatch",
+                              "Health checks failed with these codes: [502]")])
     r = run(w)
     assert r.code == 1 and r.status(8) == "FAIL"
     assert r.item(8).startswith(
@@ -753,7 +763,8 @@ def test_against_a_deployed_stack_everything_is_found_through_the_stack_and_only
     made = []
     real_connect = adapters.connect
     monkeypatch.setattr(adapters, "connect",
-                        lambda profile, region, timeout=60: made.append(real_connect(profile, region, timeout)) or made[-1])
+                        lambda profile, region, timeout=60: made.append(real_connect(profile, region,
+                                                                                     timeout)) or made[-1])
     result = cli("verify", "--env", "dev")
     out = Run(result.code, result.out.splitlines(), [])
     assert re.search(r"^SKIP  1\. ECS service starts successfully: wwhd-dev-ClusterStack-\w+-Cluster-\w+/wwhd-backend-dev "

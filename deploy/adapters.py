@@ -172,7 +172,8 @@ def given_flags(args) -> tuple[tuple[str, str | None], ...]:
 
 
 def _timeout(args) -> float:
-    """--timeout, else WWHD_AWS_TIMEOUT, else 60 seconds: how long an unanswering endpoint is tried, retries included."""
+    """--timeout, else WWHD_AWS_TIMEOUT, else 60 seconds: how long an unanswering endpoint is tried, retries
+    included."""
     given = args.timeout
     source = "--timeout"
     if given is None and os.environ.get("WWHD_AWS_TIMEOUT"):

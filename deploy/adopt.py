@@ -60,7 +60,8 @@ class Found:
 
 
 def candidates(templates: dict[str, dict]) -> list[tuple[str, str, dict]]:
-    """(stem, logical id, resource) of the templates' importable resources: listed as ADOPTABLE, retained, literal name."""
+    """(stem, logical id, resource) of the templates' importable resources: listed as ADOPTABLE, retained, literal
+    name."""
     found = []
     for stem, template in sorted(templates.items()):
         for logical in ADOPTABLE.get(stack_id(stem), ()):

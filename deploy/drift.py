@@ -31,8 +31,9 @@ the file system's own ARN (the perpetual diff of hashicorp/terraform-provider-aw
 omit Resource for the same reason, terraform-aws-modules/terraform-aws-efs#20). Rendering the ARN instead is not
 possible: the policy is a property of the file system itself, and ``!GetAtt FileSystem.Arn`` there would be a
 circular reference. So the difference is ignored only when replacing ``"*"`` by this resource's own ARN (its physical
-id) makes both sides equal; any other change of the policy is drift, and security-relevant. CloudFormation does not reconcile drift on an update that leaves the drifted property unchanged, hence the
-guidance printed for every drift (:func:`guidance`).
+id) makes both sides equal; any other change of the policy is drift, and security-relevant. CloudFormation does not
+reconcile drift on an update that leaves the drifted property unchanged, hence the guidance printed for every drift
+(:func:`guidance`).
 """
 
 from __future__ import annotations
@@ -461,7 +462,8 @@ def _wait(aws: Aws, pool: ThreadPoolExecutor, pending: list[StackDrift], poller:
         pending = [s for s in pending if s.detection_id and not s.detection]
         if pending and poller.clock() - started > DETECTION_TIMEOUT:
             for s in pending:
-                s.detection, s.reason, s.detection_id = "ERROR", f"still in progress after {DETECTION_TIMEOUT:.0f} s", ""
+                s.detection, s.reason, s.detection_id = ("ERROR", f"still in progress after {DETECTION_TIMEOUT:.0f} s",
+                                                         "")
             return
 
 

@@ -94,7 +94,8 @@ def ours(ctx) -> Ours:
     roles = describe(ctx.aws, identity_stack_name(ctx.p))
     outputs.update(roles.outputs if roles and roles.exists else {})
     try:
-        subnets = tuple(ctx.p.network.subnet_ids) if not ctx.p.network.creates_vpc else tuple(outputs["SubnetIds"].split(","))
+        subnets = (tuple(ctx.p.network.subnet_ids) if not ctx.p.network.creates_vpc
+                   else tuple(outputs["SubnetIds"].split(",")))
         vpc = ctx.p.network.vpc_id if not ctx.p.network.creates_vpc else outputs["VpcId"]
         return Ours(outputs["ClusterName"], outputs["ServiceName"], outputs["FileSystemId"],
                     outputs["AppAccessPointId"],
@@ -378,8 +379,9 @@ def failure_fix(ctx, s: Source, why: str, execute: bool) -> str:
     """The fix for a failed task: with a file system policy, a mount refused by EFS ("access denied by server", in the
     stopped task's reason) means the policy lacks the statement migrate-data needs."""
     if s.policy and "access denied" in why.lower():
+        again = ctx.command('migrate-data', '--from', s.file_system, *(['--execute'] if execute else []))
         return (f"add the statement printed above to the file system policy of {s.file_system} (discover prints it "
-                f"too), then run {ctx.command('migrate-data', '--from', s.file_system, *(['--execute'] if execute else []))}")
+                f"too), then run {again}")
     return "read the lines above; the source is untouched"
 
 

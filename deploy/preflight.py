@@ -302,10 +302,13 @@ def _generated_secrets(ctx, facts: Facts) -> list[Check]:
             continue
         tags = _tags(d.get("Tags", []), "Key", "Value")
         if d.get("DeletedDate") and not _ours(ctx, facts, (d["ARN"],), tags):
+            free = _aws(ctx, "secretsmanager", "delete-secret", "--secret-id", d["ARN"],
+                        "--force-delete-without-recovery")
+            keep = _aws(ctx, "secretsmanager", "restore-secret", "--secret-id", d["ARN"])
             out.append(Check(BLOCK, what,
                              f"scheduled for deletion on {d.get('DeletedDate')}: the name stays taken until then",
-                             f"free it now: {_aws(ctx, 'secretsmanager', 'delete-secret', '--secret-id', d['ARN'], '--force-delete-without-recovery')}; "
-                             f"or keep it: {_aws(ctx, 'secretsmanager', 'restore-secret', '--secret-id', d['ARN'])} and "
+                             f"free it now: {free}; "
+                             f"or keep it: {keep} and "
                              f"set secrets.{var}.arn: {d['ARN']} (instead of generate) in params/{ctx.env}.yaml"))
             continue
         out.append(_collision(ctx, facts, what, (d["ARN"],), tags,
@@ -325,7 +328,8 @@ def _oidc(ctx, facts: Facts) -> list[Check]:
             raise
         if ctx.p.ci.oidc_provider_arn:
             return [Check(BLOCK, what, f"ci.oidc_provider_arn {arn} does not exist",
-                          f"remove ci.oidc_provider_arn from params/{ctx.env}.yaml (the identity stack then creates it)")]
+                          f"remove ci.oidc_provider_arn from params/{ctx.env}.yaml (the identity stack then "
+                          "creates it)")]
         return [Check(PASS, what, "none in this account: the identity stack creates it")]
     if ctx.p.ci.oidc_provider_arn:
         return [Check(PASS, what, f"exists: {arn}")]
@@ -491,7 +495,8 @@ def _image(ctx, facts: Facts, exists: bool) -> list[Check]:
     what = f"image {name}:{tag}"
     if facts.desired_count != 1:
         return [Check(PASS, what, "not needed yet: DesiredCount 0")]
-    later = f"create with no task first: {ctx.command('plan', '--desired-count', '0')}, push the image, then plan with --desired-count 1"
+    later = (f"create with no task first: {ctx.command('plan', '--desired-count', '0')}, push the image, then plan "
+             "with --desired-count 1")
     if not exists:
         return [Check(BLOCK, what, "the repository is created empty by this deploy, and DesiredCount is 1", later)]
     try:

@@ -37,14 +37,18 @@ class Retained:
             return aws_cli(region, *words)
 
         vault = ("--backup-vault-name", pid)
+        points = aws("backup", "list-recovery-points-by-backup-vault", *vault, "--query",
+                     "RecoveryPoints[].RecoveryPointArn", "--output", "text")
+        delete_point = aws("backup", "delete-recovery-point", *vault, "--recovery-point-arn",
+                           Shell(chr(34) + "$arn" + chr(34)))
         return {
             "AWS::EFS::AccessPoint": [aws("efs", "delete-access-point", "--access-point-id", pid)],
             "AWS::EFS::FileSystem": [aws("efs", "delete-file-system", "--file-system-id", pid)
                                      + "  # after its mount targets are gone (the stack deletes them)"],
             "AWS::Backup::BackupVault": [
                 # every recovery point first (a shell loop over the ARNs the first command lists), then the vault
-                f"for arn in $({aws('backup', 'list-recovery-points-by-backup-vault', *vault, '--query', 'RecoveryPoints[].RecoveryPointArn', '--output', 'text')}); "
-                f"do {aws('backup', 'delete-recovery-point', *vault, '--recovery-point-arn', Shell(chr(34) + '$arn' + chr(34)))}; done",
+                f"for arn in $({points}); "
+                f"do {delete_point}; done",
                 aws("backup", "delete-backup-vault", *vault)],
             "AWS::SecretsManager::Secret": [aws("secretsmanager", "delete-secret", "--secret-id", pid,
                                                 "--recovery-window-in-days", "7")],

@@ -146,7 +146,8 @@ class ActsAs:
                     CALLER: "your own credentials (no service role)"}[self.source]
         hidden = "(DescribeChangeSet does not return the role a change set was created with)"
         return {STACK: f"the stack's service role, unless the plan gave another with --role-arn {hidden}",
-                CALLER: f"your own credentials (no service role), unless the plan gave --role-arn {hidden}"}[self.source]
+                CALLER: f"your own credentials (no service role), unless the plan gave --role-arn {hidden}",
+                }[self.source]
 
     def __str__(self) -> str:
         return f"{self.role_arn} ({self.why})" if self.role_arn else self.why
@@ -417,7 +418,8 @@ def single_writer(review: Review) -> list[Finding]:
                                      f"{verb}: CloudFormation starts the new service before it deletes the old one"))
             elif row.action == "Remove" and added:
                 found.append(Finding(stack.label, row.logical_id, row.type,
-                                     f"removed while {', '.join(added)} is added: both run until the old one is deleted"))
+                                     f"removed while {', '.join(added)} is added: both run until the old one is "
+                                     "deleted"))
     return found
 
 
@@ -674,7 +676,8 @@ def markdown(review: Review) -> str:
 
 def _md_acts_as(who: ActsAs) -> list[str]:
     """One line; a ``> [!IMPORTANT]`` block when CloudFormation acts as a role nobody gave to this plan."""
-    line = f"**Acts as**: {md_code(who.role_arn) + ' (' + md_text(who.why) + ')' if who.role_arn else md_text(who.why)}."
+    shown = md_code(who.role_arn) + " (" + md_text(who.why) + ")" if who.role_arn else md_text(who.why)
+    line = f"**Acts as**: {shown}."
     return (["> [!IMPORTANT]", f"> {line}"] if who.source == STACK else [line]) + [""]
 
 

@@ -11,7 +11,8 @@ the type's schema, as cfn-lint ships them) within the type's own service, plus `
 templates pass (task roles to ECS, the backup role to AWS Backup, the execution role to CloudFormation for the nested
 stacks). Cross-service entries of a handler list depend on properties we do not set (KMS keys, log delivery): left
 out, and so are own-service actions for a feature the template does not set (``FEATURE_ACTIONS``: a log group's data
-protection policy, a VPC's encryption control, a gateway attachment's VPN gateway, a bucket's metadata tables). The delete handler is left out for a resource that is
+protection policy, a VPC's encryption control, a gateway attachment's VPN gateway, a bucket's metadata tables). The
+delete handler is left out for a resource that is
 ``Retain`` on both deletion and replacement: CloudFormation never calls it (``RetainExceptOnCreate`` deletes on a
 rolled-back create, so its delete is simulated).
 
@@ -44,9 +45,10 @@ resource types that carry it (``VPC_TYPES``: security groups, subnets, network i
 file system, a certificate's names and validation, a record's normalized name, the service a role is passed to.
 
 IAM API Reference, SimulatePrincipalPolicy: request ``PolicySourceArn``, ``ActionNames``, ``ResourceArns``,
-``ContextEntries`` (``ContextKeyName``, ``ContextKeyValues``, ``ContextKeyType``), paginated by ``Marker``/``IsTruncated``;
-"each operation is evaluated for each resource", so one call per resource group keeps nonsense pairs out. The
-response's ``EvaluationResults`` carry ``EvalActionName``, ``EvalResourceName``, ``EvalDecision`` (``allowed``,
+``ContextEntries`` (``ContextKeyName``, ``ContextKeyValues``, ``ContextKeyType``), paginated by
+``Marker``/``IsTruncated``; "each operation is evaluated for each resource", so one call per resource group keeps
+nonsense pairs out. The response's ``EvaluationResults`` carry ``EvalActionName``, ``EvalResourceName``,
+``EvalDecision`` (``allowed``,
 ``explicitDeny``, ``implicitDeny``), ``MatchedStatements`` and ``MissingContextValues``; the simulator may return one
 result per action with the per-resource decisions in ``ResourceSpecificResults`` (``EvalResourceName``,
 ``EvalResourceDecision``, ``MissingContextValues``), which is read when present. A missing context value is a WARN (the

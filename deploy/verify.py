@@ -269,7 +269,8 @@ class Deployed:
 
 
 def short_id(arn: str) -> str:
-    """``...:task/wwhd-cluster/0123abcd`` -> ``0123abcd``; ``...:task-definition/wwhd-backend:7`` -> ``wwhd-backend:7``."""
+    """``...:task/wwhd-cluster/0123abcd`` -> ``0123abcd``; ``...:task-definition/wwhd-backend:7`` ->
+    ``wwhd-backend:7``."""
     return arn.rsplit("/", 1)[-1]
 
 
@@ -377,7 +378,8 @@ def check_service(d: Deployed) -> Verdict:
 
 
 def check_health(d: Deployed) -> Verdict:
-    """2. Health check endpoints respond (FastAPI and Qdrant): the containers' own health checks, as ECS reports them."""
+    """2. Health check endpoints respond (FastAPI and Qdrant): the containers' own health checks, as ECS reports
+    them."""
     task = d.running_task()
     if task is None:
         return _without_task(d, [], "container health")

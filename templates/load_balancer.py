@@ -39,7 +39,8 @@ ACCESS_LOG_DAYS = 90
 # Elastic Load Balancing account per Region for access logs, Regions available before August 2022 (ALB User Guide).
 ELB_LOG_ACCOUNTS = {"us-west-2": "797873946194"}
 ELB_LOG_SERVICE = "logdelivery.elasticloadbalancing.amazonaws.com"  # Regions available as of August 2022
-_NO_DOMAIN = "this environment has no domain, so no certificate: plain HTTP by design (a domain in params turns on HTTPS)"
+_NO_DOMAIN = ("this environment has no domain, so no certificate: plain HTTP by design (a domain in params turns on "
+              "HTTPS)")
 
 
 class In(StrEnum):

@@ -50,7 +50,8 @@ def test_generate_one_environment_writes_only_it(project):
     shutil.rmtree(project / "output" / "prod")
     r = run(project, "--env", "prod", "--no-lint")
     assert r.returncode == 0, r.stderr
-    assert (project / "output" / "prod" / "root.yaml").read_bytes() == (ROOT / "output" / "prod" / "root.yaml").read_bytes()
+    assert ((project / "output" / "prod" / "root.yaml").read_bytes()
+            == (ROOT / "output" / "prod" / "root.yaml").read_bytes())
     assert (project / "output" / "dev" / "root.yaml").read_text() == "stale\n"
 
 

@@ -250,7 +250,8 @@ def test_table_is_deterministic_and_ends_with_the_total_and_notes(prod):
     assert text.startswith(f"prod (us-west-2): about {total} USD a month\n")
     assert any(line.startswith("total") and line.rstrip().endswith(total) for line in text.splitlines())
     assert "assumed: 10 GB on each EFS file system" in text and "read " + P.READ_ON in text
-    assert "Route 53: 1 alias record to the ALB, queries free" in text and "ACM: 1 public certificate, no charge" in text
+    assert ("Route 53: 1 alias record to the ALB, queries free" in text
+            and "ACM: 1 public certificate, no charge" in text)
 
 
 def test_delta_reports_exactly_the_changed_items(prod):

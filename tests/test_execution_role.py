@@ -38,7 +38,8 @@ def test_the_table_gives_each_action_s_resource_types_and_their_arn_formats():
                                                                                                 "subnet"}
     assert {t for t, _ in RESOURCE_TYPES["elasticloadbalancing:DeleteListener"]} == {"listener/app", "listener/gwy",
                                                                                       "listener/net"}
-    assert ARN_FORMATS["cloudformation:stack"] == "arn:${Partition}:cloudformation:${Region}:${Account}:stack/${StackName}/${Id}"
+    assert (ARN_FORMATS["cloudformation:stack"]
+            == "arn:${Partition}:cloudformation:${Region}:${Account}:stack/${StackName}/${Id}")
     assert {"security-group", "subnet", "network-interface"} <= VPC_TYPES and "vpc" not in VPC_TYPES
     assert not set(RESOURCE_TYPES) & STAR_ONLY
 

@@ -36,7 +36,8 @@ def _cli(capsys, *args: str) -> tuple[int, str]:
         return code, out.err
     # the boundary's frame (deploy/errors.py): "error: " before the first problem, one "fix:" line last
     lines = out.err.splitlines()
-    assert lines[0].startswith("error: ") and lines[-1] == "fix: correct the file named above (README, Params reference)"
+    assert (lines[0].startswith("error: ")
+            and lines[-1] == "fix: correct the file named above (README, Params reference)")
     return code, "\n".join([lines[0].removeprefix("error: "), *lines[1:-1]]) + "\n"
 
 

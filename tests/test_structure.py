@@ -201,8 +201,10 @@ def test_execution_role_reads_exactly_the_injected_secrets(prod):
     secret_stmt = next(s for s in statements(role) if "secretsmanager:GetSecretValue" in actions(s))
     # prod's secrets are still UNCONFIRMED: rendered as the partial ARN of UNCONFIRMED/<VAR> (templates/secrets.py)
     assert secret_stmt["Resource"] == [
-        {"Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:UNCONFIRMED/JWT_SECRET-??????"},
-        {"Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:UNCONFIRMED/OPENAI_API_KEY-??????"},
+        {"Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:"
+                    "UNCONFIRMED/JWT_SECRET-??????"},
+        {"Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:"
+                    "UNCONFIRMED/OPENAI_API_KEY-??????"},
     ]
     injected = only(prod["service"], "AWS::ECS::TaskDefinition")["Properties"]["ContainerDefinitions"][1]["Secrets"]
     assert [s["Name"] for s in injected] == ["JWT_SECRET", "OPENAI_API_KEY"]
@@ -512,7 +514,8 @@ def test_prod_alb_logs_to_a_retained_sse_s3_tls_only_bucket(prod, dev):
     """ALB User Guide, "Enable access logs": SSE-S3 only; us-west-2's ELB account 797873946194 writes AWSLogs/."""
     lb = prod["load_balancer"]["Resources"]
     bucket = lb["AccessLogsBucket"]
-    assert bucket["DeletionPolicy"] == bucket["UpdateReplacePolicy"] == "Retain" and "BucketName" not in bucket["Properties"]
+    assert (bucket["DeletionPolicy"] == bucket["UpdateReplacePolicy"] == "Retain"
+            and "BucketName" not in bucket["Properties"])
     rule = bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
     assert rule["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
     assert bucket["Properties"]["LifecycleConfiguration"]["Rules"][0]["ExpirationInDays"] > 0

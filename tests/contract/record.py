@@ -3,8 +3,9 @@
 A test-only pair of botocore event handlers on each client ``deploy.aws.Aws`` makes (:func:`recording` patches
 ``Aws.client``; no product code changes): ``before-parameter-build`` keeps the API parameters as the caller gave them
 (``before-call`` only sees the serialized request, and a Stubber answers there first) and records the call (it is
-about to be sent: IAM authorizes it whatever comes back, even an answer the client cannot parse), ``after-call`` adds the parsed response.
-botocore emits both for a response a Stubber gives too (``emit_until_response`` on ``before-call``, then
+about to be sent: IAM authorizes it whatever comes back, even an answer the client cannot parse), ``after-call`` adds
+the parsed response. botocore emits both for a response a Stubber gives too (``emit_until_response`` on ``before-call``,
+then
 ``after-call``), so the drift job recorded from Stubber responses is seen the same way.
 
 Drift detection: the local server has none (it answers ``DetectStackDrift`` with an error page). With

@@ -157,7 +157,8 @@ def test_removing_a_deny_widens(dev):
 
 def test_a_new_managed_policy_widens(dev):
     after = copy.deepcopy(dev)
-    after["identity"]["Resources"]["TaskRole"]["Properties"]["ManagedPolicyArns"] = ["arn:aws:iam::aws:policy/AdministratorAccess"]
+    after["identity"]["Resources"]["TaskRole"]["Properties"]["ManagedPolicyArns"] = [
+        "arn:aws:iam::aws:policy/AdministratorAccess"]
     change = one(iam_diff(dev, after))
     assert (change.policy, change.change) == ("managed policies", "added")
     assert change.why == ("new managed policy: arn:aws:iam::aws:policy/AdministratorAccess",)

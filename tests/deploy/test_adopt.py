@@ -106,7 +106,8 @@ def test_the_review_shows_what_is_imported_as_it_is_and_what_the_next_plan_sets(
     assert f"< ClusterStack/LogGroup  AWS::Logs::LogGroup  {SEED_LOG_GROUP}" in text
     assert "RetentionInDays: (not set)  (the next plan sets 90)" in text
     md = adopt.markdown(found)
-    assert f"| <code>ClusterStack/LogGroup</code> | <code>{SEED_LOG_GROUP}</code> | RetentionInDays | (not set) | 90 |" in md
+    assert (f"| <code>ClusterStack/LogGroup</code> | <code>{SEED_LOG_GROUP}</code> | RetentionInDays | "
+            "(not set) | 90 |" in md)
     assert json.loads(json.dumps(adopt.as_json(found)))[1]["asFound"] == {"LogGroupName": SEED_LOG_GROUP}
 
 

@@ -22,7 +22,8 @@ def test_bucket_is_encrypted_versioned_private_and_expires_old_objects():
     rule = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
     assert rule["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
     assert props["VersioningConfiguration"] == {"Status": "Enabled"}
-    assert set(props["PublicAccessBlockConfiguration"].values()) == {True} and len(props["PublicAccessBlockConfiguration"]) == 4
+    assert (set(props["PublicAccessBlockConfiguration"].values()) == {True}
+            and len(props["PublicAccessBlockConfiguration"]) == 4)
     assert props["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
     lifecycle = props["LifecycleConfiguration"]["Rules"][0]
     assert lifecycle["NoncurrentVersionExpiration"] == {"NoncurrentDays": 30} and lifecycle["ExpirationInDays"] == 365

@@ -86,7 +86,8 @@ def test_a_nested_change_set_that_cannot_be_created_is_retried_without_nesting()
     stubber.assert_no_pending_responses()
     assert (arn, req.nested, desc["Status"]) == (flat, False, "CREATE_COMPLETE")
     assert sleeps == [1]  # one wait while the first one was being created
-    assert f"could not create nested change sets ({r.STORAGE_STACK}: {nested_failure}); retrying without them" in buf.getvalue()
+    assert (f"could not create nested change sets ({r.STORAGE_STACK}: {nested_failure}); "
+            "retrying without them" in buf.getvalue())
 
 
 def test_with_imports_a_failed_nested_change_set_is_refused_never_retried_flat():

@@ -108,7 +108,8 @@ def test_drifted_prod_exit_1_with_every_kind(cli, connected, tmp_path, project):
     assert "~ ExecutionRole  AWS::IAM::Role  MODIFIED SECURITY" in out
     assert "- HttpListener  AWS::ElasticLoadBalancingV2::Listener  DELETED" in out
     assert "what to do: re-create" in out
-    assert "identity (wwhd-prod-identity)" in out and "DETECTION FAILED: Failed to detect drift on resource [GitHubDeployRole]" in out
+    assert ("identity (wwhd-prod-identity)" in out
+            and "DETECTION FAILED: Failed to detect drift on resource [GitHubDeployRole]" in out)
     assert "DnsStack" in out and "throttled by AWS on DetectStackDrift even after the client's retries" in out
     data = json.loads((tmp_path / "d.json").read_text())
     assert data["summary"]["modified"] == 3 and data["summary"]["deleted"] == 1

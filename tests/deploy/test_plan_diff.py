@@ -169,7 +169,8 @@ def test_plan_after_apply_shows_what_access_widens_and_what_it_costs(moto, proje
     # then the operator deploys the identity stack, reviewing the same widening, and the plan goes on
     boot = cli("bootstrap", "--env", "dev", "--yes")
     assert boot.code == 0, boot.err
-    assert f"~ identity/ExecutionRole policy execution ReadInjectedSecrets (Allow)  WIDENS: now allows resource {EXTRA_SECRET}" in boot.out
+    assert ("~ identity/ExecutionRole policy execution ReadInjectedSecrets (Allow)  WIDENS: now allows "
+            f"resource {EXTRA_SECRET}" in boot.out)
     assert "wwhd-dev-identity: UPDATE_COMPLETE" in boot.out
     assert cli("plan", "--env", "dev", "--desired-count", "1").code == 0
     assert data["deployedParameters"]["DesiredCount"] == "0" and data["parameters"]["DesiredCount"] == "1"
@@ -194,7 +195,8 @@ def test_plan_after_apply_shows_what_access_widens_and_what_it_costs(moto, proje
             f"{md_code('LoadBalancerIngress802')} | **yes**, **internet** |") in md
     assert f"| {md_code('DesiredCount')} | {md_code('0')} | {md_code('1')} | **changed** |" in md
     assert f"**{cost['delta']:+,.2f} USD/month** ({cost['before']:,.2f} -> {cost['after']:,.2f})" in md
-    assert f"| {fargate['delta']:+,.2f} | {md_text('Fargate vCPU-hours (X86_64)')} | {md_text('0 tasks x 1 vCPU')}" in md
+    assert (f"| {fargate['delta']:+,.2f} | {md_text('Fargate vCPU-hours (X86_64)')} | "
+            f"{md_text('0 tasks x 1 vCPU')}" in md)
 
 
 def test_a_guardrail_violation_stops_plan_before_anything_is_uploaded(moto, project, cli, monkeypatch):
@@ -210,7 +212,8 @@ def test_a_guardrail_violation_stops_plan_before_anything_is_uploaded(moto, proj
     result = cli("plan", "--env", "dev")
     assert result.code == 1
     assert "refusing to package wwhd-dev: the templates break 1 guardrail(s) (checks/guardrails.py)" in result.err
-    assert "  service.Service: [single-writer] MaximumPercent above 100 starts the new task before the old stops" in result.err
+    assert ("  service.Service: [single-writer] MaximumPercent above 100 starts the new task "
+            "before the old stops" in result.err)
     assert "fix: fix params/dev.yaml or the template module named above" in result.err
     assert boto3.client("s3", region_name=REGION).list_objects_v2(Bucket=BUCKET, Prefix="wwhd-dev/")["KeyCount"] == 0
     assert "wwhd-dev" not in [s["StackName"] for s in cfn().list_stacks()["StackSummaries"]]

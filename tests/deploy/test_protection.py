@@ -123,7 +123,8 @@ def test_the_guard_refuses_to_replace_the_file_system(deployed, cli, monkeypatch
     result = cli("apply", "--env", "dev", "--image-tag", "v2", "--yes")
     assert result.code == 1
     assert "refusing to apply: this change set would lose data" in result.err
-    assert "StorageStack/FileSystem (AWS::EFS::FileSystem): replaced: a new, empty resource takes its place" in result.err
+    assert ("StorageStack/FileSystem (AWS::EFS::FileSystem): replaced: a new, empty "
+            "resource takes its place" in result.err)
     assert "--allow-data-loss" not in result.err and "data-loss override yourself" in result.err
     assert image_tag() == "v1"  # nothing was executed
 

@@ -48,7 +48,8 @@ def test_review_shows_actions_replacements_and_values_per_stack():
     lines = text.splitlines()
     assert lines[0] == f"Plan for wwhd-prod (UPDATE): change set {r.CS_NAME}"
     assert "parameters (deployed -> planned): DesiredCount=1, ImageTag=2025-11-07 -> abc1234" in lines
-    assert "ServiceStack (wwhd-prod-ServiceStack-1AB2C3D4E5F6G): 0 to add, 2 to modify (1 replaced), 0 to remove" in lines
+    assert ("ServiceStack (wwhd-prod-ServiceStack-1AB2C3D4E5F6G): 0 to add, 2 to modify (1 "
+            "replaced), 0 to remove" in lines)
     assert "  ~ TaskDefinition  AWS::ECS::TaskDefinition  Modify  REPLACE" in lines
     # one line per property path, the strongest recreation, every cause
     assert (f"      Properties/ContainerDefinitions/0/Image: {r.IMAGE}:2025-11-07 -> {r.IMAGE}:abc1234  "

@@ -605,7 +605,8 @@ def test_ecs_exec_off_skips_both_shell_items_and_says_how_to_turn_the_debug_shel
         assert "ECS Exec is off on the service (enableExecuteCommand false)" in r.item(n)
         assert ("set service.debug_shell: true in params/prod.yaml, then run python generate.py bootstrap --env prod "
                 "--region us-west-2 --profile 'ops team' (the task role's ECS Exec channels) and python generate.py "
-                "plan --env prod --region us-west-2 --profile 'ops team', and apply the change set it prints") in r.item(n)
+                "plan --env prod --region us-west-2 --profile 'ops team', and apply the "
+                "change set it prints") in r.item(n)
         assert "afterwards turn it back off the same way with false" in r.item(n)
     then = next(line.strip() for line in r.item(4).splitlines() if line.strip().startswith("then: "))
     argv = shlex.split(then[len("then: "):])
@@ -640,7 +641,8 @@ def test_a_missing_secret_fails_with_aws_answer():
     w = World(refuse={"describe_secret": missing})
     r = run(w)
     assert r.status(6) == "FAIL"
-    assert f"JWT_SECRET: {JWT_ARN}: ResourceNotFoundException: Secrets Manager can't find the specified secret." in r.item(6)
+    assert (f"JWT_SECRET: {JWT_ARN}: ResourceNotFoundException: Secrets Manager can't find the "
+            "specified secret." in r.item(6))
 
 
 # --- 7. CloudWatch logging active ----------------------------------------------------------------------------------
@@ -744,7 +746,8 @@ def test_credentials_of_another_account_are_bad_input(moto, project, cli):
     confirm_prod(project)
     result = cli("verify", "--env", "prod")
     assert result.code == 2
-    assert "these credentials are for account 123456789012, but params/prod.yaml deploys to account 018025611404" in result.err
+    assert ("these credentials are for account 123456789012, but params/prod.yaml deploys to "
+            "account 018025611404" in result.err)
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -767,7 +770,8 @@ def test_against_a_deployed_stack_everything_is_found_through_the_stack_and_only
                                                                                      timeout)) or made[-1])
     result = cli("verify", "--env", "dev")
     out = Run(result.code, result.out.splitlines(), [])
-    assert re.search(r"^SKIP  1\. ECS service starts successfully: wwhd-dev-ClusterStack-\w+-Cluster-\w+/wwhd-backend-dev "
+    assert re.search(r"^SKIP  1\. ECS service starts successfully: "
+                     r"wwhd-dev-ClusterStack-\w+-Cluster-\w+/wwhd-backend-dev "
                      r"ACTIVE; 0 of 0 task\(s\) running; .*desiredCount 0: the service is stopped", out.item(1))
     assert out.item(7).startswith("SKIP  7. CloudWatch logging active: /ecs/wwhd-backend-dev retention 14 days")
     assert out.item(8).startswith("SKIP  8. Load balancer routes traffic correctly: listener HTTP:80 -> target group "

@@ -207,7 +207,8 @@ def test_a_rolled_back_first_create_lists_what_it_kept_with_the_commands_that_re
     text = "\n".join(advice)
     assert "python generate.py destroy --env prod --yes && python generate.py apply --env prod" in text
     # access points before their file system; each with the command that removes it
-    assert advice[advice.index("  StorageStack/AppAccessPoint (AWS::EFS::AccessPoint fsap-0123456789abcdef0):") + 1] == \
+    assert advice[advice.index("  StorageStack/AppAccessPoint (AWS::EFS::AccessPoint "
+                               "fsap-0123456789abcdef0):") + 1] == \
         f"    aws efs delete-access-point --access-point-id fsap-0123456789abcdef0 --region {r.REGION}"
     assert text.index("StorageStack/AppAccessPoint") < text.index("StorageStack/FileSystem")
     assert "aws efs delete-file-system --file-system-id fs-0123456789abcdef0" in text

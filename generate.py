@@ -164,14 +164,16 @@ def _scanned(home: Path, envs: list[str], code: int) -> int:
                           exit_code=EXIT_BAD_INPUT) from None
     if findings:
         print("\n".join(map(str, findings)), file=sys.stderr)
-        print(f"scan: {len(findings)} finding(s) not fixed or suppressed (templates/_common.scan_ignore)", file=sys.stderr)
+        print(f"scan: {len(findings)} finding(s) not fixed or suppressed (templates/_common.scan_ignore)",
+              file=sys.stderr)
         return max(code, EXIT_FAILED)
     print(f"scan: checkov and cfripper clean ({time.perf_counter() - started:.1f}s)")
     return code
 
 
 def _check(home: Path, out_dir: Path, rendered: dict, schema: str) -> int:
-    stale = [f"output/{env}/{name}" for env, files in rendered.items() for name in freshness.stale(out_dir / env, files)]
+    stale = [f"output/{env}/{name}" for env, files in rendered.items()
+             for name in freshness.stale(out_dir / env, files)]
     stale += [f"output/{p.name} (left by an interrupted run; generating removes it)"
               for env in rendered for p in freshness.leftovers(out_dir / env)]
     schema_file = home / "params" / "schema.json"
@@ -247,7 +249,7 @@ def _offline_parsers(commands) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="wwhd-infra", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
+                    formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
     # No verb means build; these top-level flags are the earlier releases' spelling of the verbs.
     parser.add_argument("--env", dest="envs", action="append", metavar="NAME",
                         help="environment (repeatable); default: every params/*.yaml")

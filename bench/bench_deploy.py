@@ -24,6 +24,7 @@ counts are the numbers to watch.
 from __future__ import annotations
 
 import argparse
+import itertools
 import logging
 import os
 import shutil
@@ -132,7 +133,7 @@ def bench_apply_polling(home: Path, rounds: int) -> None:
     finally:
         cfn_models.CloudFormationBackend.execute_change_set = real_execute
     watching = c.aws.calls - before
-    per_round = [b - a for a, b in zip(totals, totals[1:])]
+    per_round = [b - a for a, b in itertools.pairwise(totals)]
     print(f"apply polling: an operation held in progress for {rounds} polls, then complete ({final.status})")
     print(f"  wall time of execute + watch (sleeps skipped): {took:.3f}s; polls: {len(sleeps)}")
     print(f"  API calls: {sum(watching.values())} in all; per poll round while nothing happens: "

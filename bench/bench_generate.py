@@ -65,7 +65,7 @@ def main() -> None:
         try:
             os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))  # inherited by every generate.py it runs
         except (AttributeError, PermissionError) as e:
-            raise SystemExit(f"--fifo needs Linux and root (SCHED_FIFO): {e}")
+            raise SystemExit(f"--fifo needs Linux and root (SCHED_FIFO): {e}") from e
         pause = 0.5
     checkouts = {"": ROOT} | ({"baseline ": args.baseline.resolve()} if args.baseline else {})
     samples: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
@@ -88,7 +88,7 @@ def main() -> None:
           + (", SCHED_FIFO" if args.fifo else ""))
     print(f"{'scenario':52} {'median':>8} {'min':>8} {'max':>8} {'CPU':>8} {'peak RSS':>10}  (medians)")
     for (label, name), got in samples.items():
-        times, cpus, peaks = zip(*got)
+        times, cpus, peaks = zip(*got, strict=True)
         print(f"{label + name:52} {statistics.median(times):7.2f}s {min(times):7.2f}s {max(times):7.2f}s"
               f" {statistics.median(cpus):7.2f}s {statistics.median(peaks):6.0f} MiB")
 

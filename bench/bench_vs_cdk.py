@@ -88,7 +88,7 @@ def main() -> None:
         try:
             os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))  # inherited by every command it runs
         except (AttributeError, PermissionError) as e:
-            raise SystemExit(f"--fifo needs Linux and root (SCHED_FIFO): {e}")
+            raise SystemExit(f"--fifo needs Linux and root (SCHED_FIFO): {e}") from e
         pause = 0.5
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.runs):

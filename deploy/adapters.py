@@ -11,15 +11,13 @@ from __future__ import annotations
 import os
 import re
 
+from templates.ci import PULL_REQUEST_PREFIX  # one definition for the roles and the packaging
 from templates.config import IMAGE_TAG_PATTERN, environments, load_params, project_dir
 
-from . import commands, preflight
-from . import discover as seed
-from . import verify as checklist
+from . import commands, discover as seed, preflight, verify as checklist
 from .aws import DEFAULT_TIMEOUT, connect
 from .commands import Ctx, PlanOptions
 from .errors import INVOCATION, BadInput, Invocation, suggest
-from templates.ci import PULL_REQUEST_PREFIX  # one definition for the roles and the packaging
 from .ui import make_out
 
 ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+")
@@ -39,7 +37,8 @@ def plan(args) -> int:
 
 
 def apply(args) -> int:
-    return _run(args, lambda ctx: commands.apply(ctx, _plan_options(args), args.change_set, args.yes, args.allow_data_loss,
+    return _run(args, lambda ctx: commands.apply(ctx, _plan_options(args), args.change_set, args.yes,
+                                                 args.allow_data_loss,
                                                  args.review))
 
 
@@ -156,7 +155,7 @@ def given_flags(args) -> tuple[tuple[str, str | None], ...]:
     import argparse
 
     parser = getattr(args, "verb_parser", None)
-    found = []
+    found: list[tuple[str, str | None]] = []
     for action in getattr(parser, "_actions", ()):  # argparse keeps no public list of a parser's options
         if not action.option_strings or action.dest in NOT_REPEATED:
             continue
@@ -173,7 +172,8 @@ def given_flags(args) -> tuple[tuple[str, str | None], ...]:
 
 
 def _timeout(args) -> float:
-    """--timeout, else WWHD_AWS_TIMEOUT, else 60 seconds: how long an unanswering endpoint is tried, retries included."""
+    """--timeout, else WWHD_AWS_TIMEOUT, else 60 seconds: how long an unanswering endpoint is tried, retries
+    included."""
     given = args.timeout
     source = "--timeout"
     if given is None and os.environ.get("WWHD_AWS_TIMEOUT"):

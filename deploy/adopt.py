@@ -32,8 +32,8 @@ from botocore.exceptions import ClientError
 from templates._common import stack_id
 from templates.stateful import ADOPTABLE
 
-from .aws import Aws, aws_errors, error_code
 from . import markdown as md
+from .aws import Aws, aws_errors, error_code
 from .errors import DeployError
 from .ui import Out
 
@@ -60,7 +60,8 @@ class Found:
 
 
 def candidates(templates: dict[str, dict]) -> list[tuple[str, str, dict]]:
-    """(stem, logical id, resource) of the templates' importable resources: listed as ADOPTABLE, retained, literal name."""
+    """(stem, logical id, resource) of the templates' importable resources: listed as ADOPTABLE, retained, literal
+    name."""
     found = []
     for stem, template in sorted(templates.items()):
         for logical in ADOPTABLE.get(stack_id(stem), ()):
@@ -152,7 +153,8 @@ def find(aws: Aws, stack_name: str, templates: dict[str, dict]) -> list[Found]:
                               "resources that belong to no stack",
                               f"remove it from {belongs} first (DeletionPolicy Retain there, then delete it from that "
                               "template), or give ours another name in params")
-        found.append(Found(stack_id(stem), logical, resource["Type"], name, props, dict(resource.get("Properties", {}))))
+        found.append(Found(stack_id(stem), logical, resource["Type"], name, props,
+                           dict(resource.get("Properties", {}))))
     return found
 
 

@@ -34,10 +34,10 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import (
     ClientError,
-    ReadTimeoutError,
     NoCredentialsError,
     PartialCredentialsError,
     ProfileNotFound,
+    ReadTimeoutError,
     TokenRetrievalError,
 )
 

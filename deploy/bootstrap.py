@@ -59,7 +59,8 @@ def bucket_problems(aws, bucket: str, owner: str) -> list[str] | None:
         if error_code(e) in NOT_OURS:
             raise BadInput(f"the template bucket {bucket} exists but not in account {owner} (or these credentials "
                            "may not read it): bucket names are global and another account may hold this one",
-                           "choose a bucket name of your own in params (ci.template_bucket), then bootstrap again") from None
+                           "choose a bucket name of your own in params (ci.template_bucket), "
+                           "then bootstrap again") from None
         raise
     problems = []
     try:

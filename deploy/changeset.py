@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from botocore.exceptions import ClientError
 
@@ -45,7 +45,7 @@ def change_set_name(prefix: str, tag: str, now: datetime) -> str:
     The time comes first so that what follows ``<stack>-`` is always a digit: no image tag can make a name begin with
     ``<stack>-pr-``, the pull request's prefix (``templates/ci.py`` denies the deploy role ``ExecuteChangeSet`` on
     those, and ``apply`` refuses them)."""
-    stamp = now.astimezone(timezone.utc).strftime("%Y%m%d%H%M%S")
+    stamp = now.astimezone(UTC).strftime("%Y%m%d%H%M%S")
     clean = re.sub(r"[^a-zA-Z0-9-]+", "-", tag).strip("-")
     room = 128 - len(prefix) - len(stamp) - 1
     name = f"{prefix}{stamp}-{clean[:room].rstrip('-')}" if clean else f"{prefix}{stamp}"
@@ -94,7 +94,7 @@ class Node:
     parameters: dict[str, str]
     changes: list[dict]
     include_nested: bool
-    children: dict[str, "Node"] = field(default_factory=dict)
+    children: dict[str, Node] = field(default_factory=dict)
 
     def walk(self):
         yield self
@@ -229,7 +229,8 @@ def describe_tree(aws: Aws, arn: str, path: tuple[str, ...] = ()) -> Node:
     for rc in node.changes:
         # DescribeChangeSet returns the ChangeSetId of a nested change set in ResourceChange.ChangeSetId.
         if rc.get("ResourceType") == STACK_TYPE and rc.get("ChangeSetId"):
-            node.children[rc["LogicalResourceId"]] = describe_tree(aws, rc["ChangeSetId"], path + (rc["LogicalResourceId"],))
+            node.children[rc["LogicalResourceId"]] = describe_tree(aws, rc["ChangeSetId"],
+                                                                   path + (rc["LogicalResourceId"],))
     return node
 
 

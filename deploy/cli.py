@@ -45,14 +45,16 @@ def register(subparsers, debug_flag=None) -> None:
         p.set_defaults(func=func, verb_parser=p)  # deploy/adapters.py reads the flags given from it
         return p
 
-    bs = add("bootstrap", _lazy("bootstrap"), "create or update the template bucket and the permissions boundary (once per "
+    bs = add("bootstrap", _lazy("bootstrap"),
+             "create or update the template bucket and the permissions boundary (once per "
              "account and region), then the environment's identity stack (its IAM roles; review, then confirm)",
              [waiting])
     bs.add_argument("--yes", action="store_true", help="apply the identity stack's change without asking")
     pk = add("package", _lazy("package"), "upload the templates to S3 and print the console quick-create link", [])
     pk.add_argument("--image-tag", metavar="TAG", help="prefill ImageTag in the quick-create link")
     pk.add_argument("--desired-count", type=int, choices=(0, 1), help="prefill DesiredCount in the quick-create link")
-    pl = add("plan", _lazy("plan"), "package, create a change set over all nested stacks and review it", [planning, waiting])
+    pl = add("plan", _lazy("plan"), "package, create a change set over all nested stacks and review it",
+             [planning, waiting])
     pl.add_argument("--json", type=Path, metavar="FILE", help="also write the review as JSON (with the change set ARN)")
     pl.add_argument("--markdown", type=Path, metavar="FILE", help="also write the review as Markdown")
     pl.add_argument("--adopt", action="store_true",
@@ -62,7 +64,8 @@ def register(subparsers, debug_flag=None) -> None:
     pl.add_argument("--pull-request", action="store_true",
                     help="package under the pull-request key prefix (pr/), the only one the CI pull-request role "
                          "may write; such a change set is for review, never applied")
-    ap = add("apply", _lazy("apply"), "execute a reviewed change set (or plan, confirm, execute) and follow it", [planning, waiting])
+    ap = add("apply", _lazy("apply"), "execute a reviewed change set (or plan, confirm, execute) and follow it",
+             [planning, waiting])
     ap.add_argument("--change-set", metavar="NAME|ARN", help="the reviewed change set to execute")
     ap.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     ap.add_argument("--review", type=Path, metavar="FILE",

@@ -8,28 +8,34 @@ anything (upload, create, execute, delete).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
-from checks import guardrails
 from botocore.exceptions import ClientError
 
+from checks import guardrails
+from templates import IDENTITY as templates_identity, app_templates as templates_app, build_all as templates_build_all
 from templates._common import TOOL, identity_stack_name
 from templates.ci import PULL_REQUEST_PREFIX
 from templates.config import EnvParams
-from templates import IDENTITY as templates_identity, app_templates as templates_app, build_all as templates_build_all
 from templates.root import Param
 
-from . import adopt as adoption
-from . import bootstrap as boot
-from . import changeset, diff, drift, history, identity, preflight, review
+from . import adopt as adoption, bootstrap as boot, changeset, diff, drift, history, identity, preflight, review
 from .aws import Aws, aws_errors, check_account
 from .errors import EXIT, INVOCATION, BadInput, DeployError, again, aws_cli, explain, suggest
-from .package import (Packaged, content_key, default_bucket, object_url, package, quick_create_url, template_bucket,
-                      upload)
+from .package import (
+    Packaged,
+    content_key,
+    default_bucket,
+    object_url,
+    package,
+    quick_create_url,
+    template_bucket,
+    upload,
+)
 from .retained import retained
 from .stacks import (
     NEEDS_DELETE,
@@ -59,7 +65,7 @@ class Ctx:
     out: Out
     home: Path
     poller: Poller = field(default_factory=Poller)
-    now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+    now: Callable[[], datetime] = lambda: datetime.now(UTC)
     last_events: list[Event] = field(default_factory=list)  # of the last watched operation, for failure summaries
 
     @property
@@ -123,7 +129,7 @@ def bootstrap(ctx: Ctx, wait: bool = False, yes: bool = False) -> int:
                             parameters=[], capabilities=(), tags=boot.stack_tags(ctx.p),
                             template_body=boot.template_body(ctx.p, bucket), nested=False,
                             description=f"{TOOL} bootstrap: template bucket {bucket}")
-    if cs_type == "UPDATE" and boot.bucket_problems(ctx.aws, bucket, account) is None:
+    if info is not None and cs_type == "UPDATE" and boot.bucket_problems(ctx.aws, bucket, account) is None:
         # The stack lists a bucket that is gone: CloudFormation would call it up to date and package would keep
         # saying "run bootstrap". Delete the stack (the bucket is Retain and gone: nothing else is lost) and create it.
         ctx.out.warn(f"the template bucket {bucket} no longer exists, but {name} still lists it: deleting {name} "
@@ -297,7 +303,8 @@ def _guardrails(ctx: Ctx, built: dict[str, dict]) -> None:
         listed = "\n".join(f"  {v}" for v in violations)
         raise DeployError(f"refusing to package {ctx.p.stack_name}: the templates break {len(violations)} guardrail(s) "
                           f"(checks/guardrails.py); nothing was uploaded and no change set created\n{listed}",
-                          f"fix params/{ctx.env}.yaml or the template module named above; python generate.py build --env "
+                          f"fix params/{ctx.env}.yaml or the template module named above; python "
+                          "generate.py build --env "
                           f"{ctx.env} --no-lint lists the same violations")
 
 
@@ -405,7 +412,8 @@ def _plan_drift(ctx: Ctx, info: StackInfo | None, opts: PlanOptions) -> drift.Re
     return drift.detect(ctx.aws, ctx.p.stack_name, ctx.poller, ctx.out, ctx.command, also=identity.beside(ctx.p))
 
 
-def _request(ctx: Ctx, info: StackInfo | None, cs_type: str, packaged: Packaged, opts: PlanOptions) -> changeset.Request:
+def _request(ctx: Ctx, info: StackInfo | None, cs_type: str, packaged: Packaged,
+             opts: PlanOptions) -> changeset.Request:
     tag = opts.image_tag or (info.parameters.get(Param.ImageTag) if info else None) or ctx.p.image.default_tag
     capabilities = ("CAPABILITY_IAM",) + (("CAPABILITY_AUTO_EXPAND",) if packaged.has_transform else ())
     return changeset.Request(
@@ -425,8 +433,8 @@ def _change_set_prefix(ctx: Ctx, opts: PlanOptions) -> str:
 
 def _parameters(info: StackInfo | None, cs_type: str, opts: PlanOptions) -> list[dict]:
     """Given values; on UPDATE the previous value of the others; on CREATE the template's defaults."""
-    given = {Param.ImageTag: opts.image_tag, Param.DesiredCount: opts.desired_count}
-    out = []
+    given: dict[Param, object] = {Param.ImageTag: opts.image_tag, Param.DesiredCount: opts.desired_count}
+    out: list[dict] = []
     for key, value in given.items():
         if value is not None:
             out.append({"ParameterKey": str(key), "ParameterValue": str(value)})
@@ -589,7 +597,6 @@ def _repeat_drift(ctx: Ctx, planned: Planned, review_file: Path | None) -> None:
 
 
 def _review_drift(ctx: Ctx, planned: Planned, path: Path) -> dict | None:
-    import json
 
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -629,7 +636,8 @@ def _guard(ctx: Ctx, result: review.Review, allow_data_loss: bool) -> None:
         raise DeployError(
             f"refusing to apply: this change set would run a second ECS service on the same EFS data (single writer)\n"
             f"{listed}",
-            f"to replace the service deliberately, scale it to 0 in the same deploy: {ctx.command('apply', '--desired-count', '0')} "
+            "to replace the service deliberately, scale it to 0 in the same deploy: "
+            f"{ctx.command('apply', '--desired-count', '0')} "
             f"(the new service starts without a task, the old one's task stops when it is "
             f"deleted), then {ctx.command('apply', '--desired-count', '1')}. The service has a fixed name "
             f"(task.family): CloudFormation replaces it only when that name changes too")
@@ -649,7 +657,8 @@ def _guard(ctx: Ctx, result: review.Review, allow_data_loss: bool) -> None:
 
 
 def _summary(ctx: Ctx, result: review.Review, final: StackInfo, seconds: float) -> None:
-    ctx.out.line(f"{final.name}: {final.status} in {duration(seconds)} ({review.summary_text(result.counts())})", "bold green")
+    ctx.out.line(f"{final.name}: {final.status} in {duration(seconds)} ({review.summary_text(result.counts())})",
+                 "bold green")
     for key, value in sorted(final.outputs.items()):
         ctx.out.line(f"  {key} = {value}")
     removed = changeset.clean_up(ctx.aws, ctx.p.stack_name, f"{ctx.p.stack_name}-", keep=result.change_set_arn)
@@ -663,6 +672,7 @@ def _summary(ctx: Ctx, result: review.Review, final: StackInfo, seconds: float) 
 def _execute(ctx: Ctx, stack_name: str, arn: str, token: str) -> tuple[StackInfo | None, float]:
     """Execute and follow until the end; (final state, seconds). Ctrl-C stops the watching, not the deploy."""
     before = describe(ctx.aws, stack_name)
+    assert before is not None, "a stack with a change set exists (REVIEW_IN_PROGRESS at least)"
     since, baseline = latest_event(ctx.aws, before.id)
     started = ctx.poller.clock()
     try:
@@ -684,7 +694,8 @@ def _follow(ctx: Ctx, watch: Watch, started: float) -> tuple[StackInfo | None, f
     try:
         final = watch.run()
     except KeyboardInterrupt:
-        raise Interrupted(f"stopped watching; {goes_on}", f"keep watching: {ctx.command('status', '--watch')}") from None
+        raise Interrupted(f"stopped watching; {goes_on}",
+                          f"keep watching: {ctx.command('status', '--watch')}") from None
     except Exception as e:  # noqa: BLE001 - AWS's errors while watching: the deploy itself is not affected
         if not _from_aws(e):
             raise
@@ -760,7 +771,7 @@ def _show_stack(ctx: Ctx, info: StackInfo) -> None:
     if info.reason:
         ctx.out.line(f"reason: {info.reason}")
     if info.updated:
-        ctx.out.line(f"last change: {info.updated.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S} UTC")
+        ctx.out.line(f"last change: {info.updated.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC")
     ctx.out.line(f"termination protection: {'on' if info.termination_protection else 'off'}")
     if info.parameters:
         ctx.out.line("parameters: " + ", ".join(f"{k}={v}" for k, v in sorted(info.parameters.items())))

@@ -96,7 +96,8 @@ def plan(src: str) -> tuple[str, list[tuple[str, str, str]]]:
         else:
             mapping.append((path, "qdrant", e))
             if os.path.isdir(os.path.join(src, path)) and not os.path.islink(os.path.join(src, path)):
-                mapping += [(os.path.join(path, rel), "qdrant", os.path.join(e, rel)) for rel in walk(os.path.join(src, path))]
+                mapping += [(os.path.join(path, rel), "qdrant", os.path.join(e, rel))
+                            for rel in walk(os.path.join(src, path))]
     if any(e.startswith("wwhd.db-") for e in entries) and "wwhd.db" not in entries:
         raise Refused("SQLite -wal/-shm/-journal files without wwhd.db")
     return ("flat" if flat else "nested"), sorted(mapping)
@@ -132,7 +133,7 @@ def describe(path: str, owner: tuple[int, int] | None = None) -> dict:
     access points will set it."""
     st = os.lstat(path)
     uid, gid = owner if owner is not None else (st.st_uid, st.st_gid)
-    out = {"mode": oct(stat.S_IMODE(st.st_mode)), "owner": f"{uid}:{gid}",
+    out: dict[str, str | int] = {"mode": oct(stat.S_IMODE(st.st_mode)), "owner": f"{uid}:{gid}",
            "type": "dir" if stat.S_ISDIR(st.st_mode) else "file"}
     if out["type"] == "file":
         out |= {"bytes": st.st_size, "sha256": digest(path)}
@@ -169,7 +170,16 @@ def verify(src: str, dst: dict[str, str], mapping: list[tuple[str, str, str]],
 
 def totals(src: str, mapping) -> dict:
     files = [os.path.join(src, p) for p, _, _ in mapping if os.path.isfile(os.path.join(src, p))]
-    return {"files": len(files), "directories": len(mapping) - len(files), "bytes": sum(os.path.getsize(f) for f in files)}
+    return {"files": len(files), "directories": len(mapping) - len(files),
+            "bytes": sum(os.path.getsize(f) for f in files)}
+
+
+def _owner(text: str) -> tuple[int, int]:
+    """``--owner uid:gid``: exactly two numbers (the access points' PosixUser)."""
+    uid, sep, gid = text.partition(":")
+    if not (sep and uid.isdigit() and gid.isdigit()):
+        raise argparse.ArgumentTypeError(f"expected uid:gid, two numbers (like {OWNER[0]}:{OWNER[1]}), got {text!r}")
+    return int(uid), int(gid)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -179,10 +189,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dst-qdrant", required=True)
     parser.add_argument("--execute", action="store_true", default=os.environ.get("MIGRATE_EXECUTE") == "1",
                         help="copy (default: list and map only); also MIGRATE_EXECUTE=1, which RunTask sets")
-    parser.add_argument("--owner", default=f"{OWNER[0]}:{OWNER[1]}", help="uid:gid every copy must have (the access "
+    parser.add_argument("--owner", type=_owner, default=f"{OWNER[0]}:{OWNER[1]}",
+                        help="uid:gid every copy must have (the access "
                         "points' PosixUser, which EFS sets on everything written through them)")
     args = parser.parse_args(argv)
-    owner = tuple(int(x) for x in args.owner.split(":"))
+    owner: tuple[int, int] = args.owner
     dst = {"app": args.dst_app, "qdrant": args.dst_qdrant}
     try:
         layout, mapping = plan(args.src)

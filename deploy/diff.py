@@ -40,7 +40,7 @@ STEMS = {stack_id(templates.stem(m)): templates.stem(m) for m in templates.STACK
 try:
     _Base = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover - a PyYAML built without libyaml
-    _Base = yaml.SafeLoader
+    _Base = yaml.SafeLoader  # type: ignore[misc, assignment]  # the same interface; types-PyYAML declares them apart
 
 
 class _Loader(_Base):
@@ -60,6 +60,7 @@ def _intrinsic(loader: yaml.Loader, suffix: str, node: yaml.Node) -> dict:
         return {name: value.split(".", 1) if name == "Fn::GetAtt" else value}
     if isinstance(node, yaml.SequenceNode):
         return {name: loader.construct_sequence(node, deep=True)}
+    assert isinstance(node, yaml.MappingNode)  # YAML's third and last kind of node
     return {name: loader.construct_mapping(node, deep=True)}
 
 

@@ -108,20 +108,24 @@ def _cluster(ctx: Ctx, d: Discovery) -> None:
         d.missing.append(f"ECS cluster {name}")
         return
     c = clusters[0]
-    services = [arn for page in ecs.get_paginator("list_services").paginate(cluster=name) for arn in page["serviceArns"]]
+    services = [arn for page in ecs.get_paginator("list_services").paginate(cluster=name)
+                for arn in page["serviceArns"]]
     tasks = [arn for page in ecs.get_paginator("list_tasks").paginate(cluster=name, family=ctx.p.task.family,
-                                                                     desiredStatus="RUNNING") for arn in page["taskArns"]]
+                                                                     desiredStatus="RUNNING")
+             for arn in page["taskArns"]]
     d.running += [f"service {s}" for s in services] + [f"task {t} (family {ctx.p.task.family})" for t in tasks]
     action = ADOPT if ctx.p.cluster.name == name else OPERATOR
     d.found.append(Found("ECS cluster", name, c["clusterArn"], c["status"], action,
-                         "imported by name with plan --adopt" if action == ADOPT else "the stack creates its own cluster",
+                         "imported by name with plan --adopt" if action == ADOPT
+                         else "the stack creates its own cluster",
                          {"services": len(services), "runningTasks": len(tasks),
                           "capacityProviders": c.get("capacityProviders", [])}))
 
 
 def _log_group(ctx: Ctx, d: Discovery) -> None:
     name = ctx.p.logs.group_name
-    groups = [g for page in ctx.aws.client("logs").get_paginator("describe_log_groups").paginate(logGroupNamePrefix=name)
+    groups = [g
+              for page in ctx.aws.client("logs").get_paginator("describe_log_groups").paginate(logGroupNamePrefix=name)
               for g in page["logGroups"] if g["logGroupName"] == name]
     if not groups:
         d.missing.append(f"log group {name}")
@@ -187,7 +191,8 @@ def _secrets(ctx: Ctx, d: Discovery) -> None:
     for s in sorted(found, key=lambda s: s["Name"]):
         var = _variable(s["Name"], wanted)
         deleted = s.get("DeletedDate")
-        d.found.append(Found("secret", s["Name"], s["ARN"], f"scheduled for deletion {deleted}" if deleted else "active",
+        d.found.append(Found("secret", s["Name"], s["ARN"],
+                             f"scheduled for deletion {deleted}" if deleted else "active",
                              REFERENCE if var and not deleted else OPERATOR,
                              f"params secrets.{var}.arn" if var else "no params secret matches its name",
                              {"variable": var}))
@@ -223,7 +228,8 @@ def _security_groups(ctx: Ctx, d: Discovery) -> None:
         Filters=[{"Name": "group-name", "Values": list(SEED_SECURITY_GROUPS)}])["SecurityGroups"]
     for g in sorted(groups, key=lambda g: g["GroupName"]):
         rules = [f"{r.get('IpProtocol')} {r.get('FromPort')}-{r.get('ToPort')} from "
-                 + ", ".join([x["CidrIp"] for x in r.get("IpRanges", [])] + [x["GroupId"] for x in r.get("UserIdGroupPairs", [])])
+                 + ", ".join([x["CidrIp"] for x in r.get("IpRanges", [])] + [x["GroupId"]
+                                                                             for x in r.get("UserIdGroupPairs", [])])
                  for r in g.get("IpPermissions", [])]
         d.found.append(Found("security group", g["GroupName"], g["GroupId"], g.get("VpcId", ""), OPERATOR,
                              "the security stack creates its own groups; migrate-data opens 2049 on the EFS group",
@@ -258,7 +264,8 @@ def _repository(ctx: Ctx, d: Discovery) -> None:
             raise
         d.missing.append(f"ECR repository {name}")
         return
-    d.found.append(Found("ECR repository", name, repo["repositoryArn"], "", REFERENCE if not ctx.p.image.create_repository
+    d.found.append(Found("ECR repository", name, repo["repositoryArn"], "",
+                         REFERENCE if not ctx.p.image.create_repository
                          else ADOPT, "params image.repository", {
                              "imageTagMutability": repo.get("imageTagMutability"),
                              "scanOnPush": repo.get("imageScanningConfiguration", {}).get("scanOnPush", False)}))
@@ -292,7 +299,8 @@ def show(d: Discovery, ctx: Ctx) -> None:
                      + ("yes" if f.details["fileSystemPolicy"] else "none (the default policy: migrate-data mounts it "
                                                                     "without IAM)"))
             if f.details["fileSystemPolicy"]:
-                out.line(f"{f.name} has a file system policy: migrate-data mounts it with IAM authorization as the task "
+                out.line(f"{f.name} has a file system policy: migrate-data mounts it with IAM "
+                         "authorization as the task "
                          "role; add this statement to its policy yourself (wwhd-infra never edits the seed's "
                          "resources):")
                 out.line("  " + json.dumps(f.details["statementToAdd"], sort_keys=True))

@@ -31,12 +31,14 @@ the file system's own ARN (the perpetual diff of hashicorp/terraform-provider-aw
 omit Resource for the same reason, terraform-aws-modules/terraform-aws-efs#20). Rendering the ARN instead is not
 possible: the policy is a property of the file system itself, and ``!GetAtt FileSystem.Arn`` there would be a
 circular reference. So the difference is ignored only when replacing ``"*"`` by this resource's own ARN (its physical
-id) makes both sides equal; any other change of the policy is drift, and security-relevant. CloudFormation does not reconcile drift on an update that leaves the drifted property unchanged, hence the
-guidance printed for every drift (:func:`guidance`).
+id) makes both sides equal; any other change of the policy is drift, and security-relevant. CloudFormation does not
+reconcile drift on an update that leaves the drifted property unchanged, hence the guidance printed for every drift
+(:func:`guidance`).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable
@@ -62,7 +64,8 @@ THROTTLES = {"Throttling", "ThrottlingException", "TooManyRequestsException", "R
 DRIFTED = ("MODIFIED", "DELETED")
 SYMBOL = {"IN_SYNC": "=", "MODIFIED": "~", "DELETED": "-", "NOT_CHECKED": "?", "UNKNOWN": "?", "IGNORED": "="}
 SECURITY_TYPES = ("AWS::IAM::", "AWS::EC2::SecurityGroup", "AWS::S3::BucketPolicy", "AWS::SNS::TopicPolicy",
-                  "AWS::SQS::QueuePolicy", "AWS::KMS::", "AWS::SecretsManager::ResourcePolicy", "AWS::Lambda::Permission")
+                  "AWS::SQS::QueuePolicy", "AWS::KMS::", "AWS::SecretsManager::ResourcePolicy",
+                  "AWS::Lambda::Permission")
 # Property paths that decide who may reach or read what, on any resource type.
 SECURITY_PROPERTIES = re.compile(
     r"^/(Policies|PolicyDocument|AssumeRolePolicyDocument|ManagedPolicyArns|PermissionsBoundary|SecurityGroupIngress|"
@@ -89,9 +92,9 @@ class FalsePositive:
     actual: str | None = None
     expected: str | None = None
     needs_rule_resource: bool = False
-    same: Callable[["Resource", "Difference"], bool] | None = None  # expected and actual mean the same here
+    same: Callable[[Resource, Difference], bool] | None = None  # expected and actual mean the same here
 
-    def matches(self, resource: "Resource", d: "Difference", rules: set[tuple]) -> bool:
+    def matches(self, resource: Resource, d: Difference, rules: set[tuple]) -> bool:
         if resource.type != self.type or d.kind not in self.kinds or not re.fullmatch(self.path, d.path):
             return False
         if self.same is not None and not self.same(resource, d):
@@ -119,10 +122,11 @@ def _file_system_resources(value, is_resource: bool, own_arn: re.Pattern):
     return value
 
 
-def _stored_resource_form(resource: "Resource", d: "Difference") -> bool:
+def _stored_resource_form(resource: Resource, d: Difference) -> bool:
     """The file system policy differs only where a statement's ``Resource`` is ``"*"`` in the template and this file
     system's own ARN as EFS stores it (at whatever depth CloudFormation reports the difference)."""
-    own = re.compile(r"arn:aws[a-z-]*:elasticfilesystem:[a-z0-9-]+:\d{12}:file-system/" + re.escape(resource.physical_id))
+    own = re.compile(r"arn:aws[a-z-]*:elasticfilesystem:[a-z0-9-]+:\d{12}:file-system/"
+                     + re.escape(resource.physical_id))
     leaf = bool(re.search(r"/Resource(/\d+)?$", d.path))
     try:
         expected, actual = json.loads(d.expected or "null"), json.loads(d.actual or "null")
@@ -157,11 +161,13 @@ KNOWN_FALSE_POSITIVES: tuple[FalsePositive, ...] = (
         expected='{"Type": "ECS"}'),
     FalsePositive(
         "AWS::ECS::Service", r"/DeploymentConfiguration/Alarms", ("ADD",),
-        "ECS default (deployment alarms off) filled in by the service", "https://github.com/go-to-k/cdk-real-drift/issues/653",
+        "ECS default (deployment alarms off) filled in by the service",
+        "https://github.com/go-to-k/cdk-real-drift/issues/653",
         actual='{"AlarmNames": [], "Enable": false, "Rollback": false}'),
     FalsePositive(
         "AWS::ECS::Service", r"/DeploymentConfiguration/Strategy", ("ADD",),
-        "ECS default (rolling deployments) filled in by the service", "https://github.com/go-to-k/cdk-real-drift/issues/653",
+        "ECS default (rolling deployments) filled in by the service",
+        "https://github.com/go-to-k/cdk-real-drift/issues/653",
         actual='"ROLLING"'),
     FalsePositive(
         "AWS::ECS::Service", r"/DeploymentConfiguration/BakeTimeInMinutes", ("ADD",),
@@ -348,9 +354,9 @@ def hierarchy(aws: Aws, stack_id: str, pool: ThreadPoolExecutor | None = None) -
     level, each level's stacks listed concurrently when given a pool."""
     listing = pool.map if pool else map
     found: dict[tuple[str, ...], _Target] = {}
-    level = [((), stack_id)]
+    level: list[tuple[tuple[str, ...], str]] = [((), stack_id)]
     while level:
-        for (path, sid), inventory in zip(level, listing(lambda x: list_resources(aws, x[1]), level)):
+        for (path, sid), inventory in zip(level, listing(lambda x: list_resources(aws, x[1]), level), strict=True):
             found[path] = _Target(path, sid, inventory)
         level = [(t.path + (r["LogicalResourceId"],), r["PhysicalResourceId"]) for t in found.values()
                  if t.path in {p for p, _ in level} for r in t.inventory
@@ -411,7 +417,7 @@ def recorded(aws: Aws, stack_name: str) -> dict[tuple[str, ...], set[str]]:
     found: dict[tuple[str, ...], set[str]] = {}
     for t in hierarchy(aws, info.id):
         s = StackDrift(t.path, t.stack_id)
-        _guarded(s, lambda: _read(aws, s, t, DRIFTED))
+        _guarded(s, functools.partial(_read, aws, s, t, DRIFTED))
         if s.resources:
             found[t.path] = {r.logical_id for r in s.resources}
     return found
@@ -432,7 +438,8 @@ def _guarded(stack: StackDrift, call: Callable[[], None]) -> None:
                             f"({error_message(e)}); nothing is known about this stack's drift")
         else:
             stack.reason = f"AWS refused {e.operation_name}: {code}: {error_message(e)}"
-    except (BotoCoreError, ResponseParserError) as e:  # an answer botocore cannot read (after its retries): this stack only
+    # an answer botocore cannot read (after its retries): this stack only
+    except (BotoCoreError, ResponseParserError) as e:
         stack.detection, stack.detection_id = "ERROR", ""
         stack.reason = f"no usable answer from AWS: {one_line(e)[:300]}"
 
@@ -455,7 +462,8 @@ def _wait(aws: Aws, pool: ThreadPoolExecutor, pending: list[StackDrift], poller:
         pending = [s for s in pending if s.detection_id and not s.detection]
         if pending and poller.clock() - started > DETECTION_TIMEOUT:
             for s in pending:
-                s.detection, s.reason, s.detection_id = "ERROR", f"still in progress after {DETECTION_TIMEOUT:.0f} s", ""
+                s.detection, s.reason, s.detection_id = ("ERROR", f"still in progress after {DETECTION_TIMEOUT:.0f} s",
+                                                         "")
             return
 
 
@@ -525,7 +533,8 @@ def _resource(path: tuple[str, ...], d: dict) -> Resource:
     if status == "NOT_CHECKED" and not reason:
         reason = "CloudFormation did not check this resource (type not supported, or skipped in a rollback)"
     return Resource(d["LogicalResourceId"], d["ResourceType"], status, d.get("PhysicalResourceId", ""),
-                    sorted(differences, key=lambda x: x.path), _stateful(path, d["LogicalResourceId"]), reason, expected)
+                    sorted(differences, key=lambda x: x.path), _stateful(path, d["LogicalResourceId"]), reason,
+                    expected)
 
 
 def _stateful(path: tuple[str, ...], logical_id: str) -> bool:
@@ -623,9 +632,11 @@ def _show_stack(s: StackDrift, out: Out) -> None:
         out.line(f"{head}: {'in sync' if not listed else f'{len(listed)} to look at'}", "bold")
     if out.rich and listed:
         out.table("", ["", "Resource", "Type", "Status", "Differences", "What to do"],
-                  [[SYMBOL.get(r.status, "?"), r.logical_id, r.type, _flags(r), _notes(r), guidance(r)] for r in listed])
+                  [[SYMBOL.get(r.status, "?"), r.logical_id, r.type, _flags(r), _notes(r), guidance(r)]
+                   for r in listed])
     for r in listed if not out.rich else ():
-        out.line(f"  {SYMBOL.get(r.status, '?')} {r.logical_id}  {r.type}  {_flags(r)}", "bold red" if r.drifted else "")
+        out.line(f"  {SYMBOL.get(r.status, '?')} {r.logical_id}  {r.type}  {_flags(r)}",
+                 "bold red" if r.drifted else "")
         for d in r.differences:
             out.line(f"      {_difference_line(d)}")
         if r.status in ("NOT_CHECKED", "UNKNOWN") and r.reason:
@@ -687,7 +698,8 @@ def _md_body(report: Report, level: str) -> list[str]:
     if report.drifted:
         lines += ["> [!WARNING]", "> **Drift**: CloudFormation does not reconcile it; an apply that leaves the "
                                   "property unchanged in the template does not reset it."]
-        lines += [f"> - {md_code(s.label + '/' + r.logical_id)} {md_code(r.type)}: {md_text(_flags(r))}" for s, r in report.drifted] + [""]
+        lines += [f"> - {md_code(s.label + '/' + r.logical_id)} {md_code(r.type)}: {md_text(_flags(r))}"
+                  for s, r in report.drifted] + [""]
     rows = [(s, r) for s in report.stacks for r in s.resources if r.status != "IN_SYNC"]
     if rows:
         table = ["| Stack | Resource | Type | Status | Differences | What to do |", "|---|---|---|---|---|---|"]
@@ -697,7 +709,8 @@ def _md_body(report: Report, level: str) -> list[str]:
                                 + (f" ignored: {md_text(d.ignored)}" if d.ignored else "") for d in r.differences)
             if r.status == "NOT_CHECKED":
                 diffs = f"not checked: {md_text(r.reason)}"
-            table.append(f"| {md_code(s.label)} | {md_code(r.logical_id)} | {md_code(r.type)} | {md_text(_flags(r))} | {diffs} | "
+            table.append(f"| {md_code(s.label)} | {md_code(r.logical_id)} | {md_code(r.type)} | "
+                         f"{md_text(_flags(r))} | {diffs} | "
                          f"{md_text(guidance(r))} |")
         lines += _md_fold(f"{len(rows)} resources to look at", table)
     in_sync = sum(1 for s in report.stacks for r in s.resources if r.status == "IN_SYNC")

@@ -82,7 +82,7 @@ class Invocation:
     flags: tuple[tuple[str, str | None], ...] = ()
 
 
-INVOCATION: ContextVar[Invocation] = ContextVar("invocation", default=Invocation())
+INVOCATION: ContextVar[Invocation] = ContextVar("invocation", default=Invocation())  # noqa: B039 - frozen dataclass
 
 
 def suggest(verb: str, env: str, *extra: str) -> str:
@@ -204,7 +204,8 @@ def explain(e: BaseException, argv: list[str]) -> DeployError:
                                      "from another: cp params/dev.yaml params/NAME.yaml", EXIT["bad-input"])
         return DeployError(text, "correct the file named above (README, Params reference)", EXIT["bad-input"])
     if name == "OutputError":  # checks.freshness: output/<env> is a link or a file, never followed
-        return DeployError(e.render(), "make it a plain directory (remove the link or file), then: python generate.py",
+        return DeployError(str(e.render() if hasattr(e, "render") else e),
+                           "make it a plain directory (remove the link or file), then: python generate.py",
                            EXIT["bad-input"])
     if isinstance(e, KeyboardInterrupt):
         return DeployError("interrupted", f"run it again: {rerun(argv)}", EXIT["interrupted"])
@@ -216,7 +217,8 @@ def explain(e: BaseException, argv: list[str]) -> DeployError:
         return _aws(e, argv)
     if _raised_in_botocore(e):  # e.g. a KeyError while parsing an HTML page that answered in AWS's place
         return DeployError(f"the answer was not AWS's (a proxy or a captive portal?): botocore could not read it "
-                           f"({name}: {one_line(e)[:200]})", f"check HTTPS_PROXY and AWS_ENDPOINT_URL, then run it again: {rerun(argv)}",
+                           f"({name}: {one_line(e)[:200]})",
+                           f"check HTTPS_PROXY and AWS_ENDPOINT_URL, then run it again: {rerun(argv)}",
                            EXIT["unreachable"])
     if isinstance(e, OSError):
         where = f" {e.filename}" if getattr(e, "filename", None) else ""

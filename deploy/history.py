@@ -7,10 +7,10 @@ Where it lives: one JSON object per release in the template bucket, ``releases/<
 written with ``ExpectedBucketOwner`` like every other S3 call of ours (deploy/package.py). Records written before
 this prefix existed, under ``history/<stack>/``, are read too (``LEGACY_PREFIX``); nothing needs moving.
 
-Why not derive it from CloudFormation: DescribeStacks and GetTemplate describe only what is deployed now; no API returns the ``TemplateURL``
-an earlier update used, nor who ran it from which commit, and stack events keep neither. The root URL is what makes a
-rollback exact: package.py names every template by the SHA-256 of its bytes, so the root's URL pins every nested
-template byte for byte (``<stack>/<sha256>.yaml`` never changes meaning).
+Why not derive it from CloudFormation: DescribeStacks and GetTemplate describe only what is deployed now; no API returns
+the ``TemplateURL`` an earlier update used, nor who ran it from which commit, and stack events keep neither. The root
+URL is what makes a rollback exact: package.py names every template by the SHA-256 of its bytes, so the root's URL pins
+every nested template byte for byte (``<stack>/<sha256>.yaml`` never changes meaning).
 
 Who may write and read them (templates/ci.py): CI's deploy role may only *write* ``releases/<root>/*``
 (``s3:PutObject``, statement ``RecordReleases``), so every CI apply records its release; no other CI role may write
@@ -50,9 +50,9 @@ from templates.ci import RELEASES_PREFIX
 from . import diff
 from .aws import aws_errors, caller_account, check_account, error_code
 from .errors import BadInput, DeployError
-from .ui import clean
 from .package import CONTENT_KEY, ROOT_FILE, Packaged, object_url, template_bucket, uses_transform
 from .stacks import STACK_TYPE, describe
+from .ui import clean
 
 if TYPE_CHECKING:
     from .commands import Ctx, Planned
@@ -201,9 +201,9 @@ def _checksum(ctx: Ctx, bucket: str, account: str, key: str) -> str | None:
 
 
 def _commit(home: Path) -> dict:
-    """``commit``: ``git rev-parse HEAD`` when this is a git checkout, else ``GITHUB_SHA``, else None; ``dirty``: whether
-    the work tree had changes to tracked or untracked files (``git status --porcelain``), so a release built from an
-    uncommitted edit never looks like that commit; None when unknown."""
+    """``commit``: ``git rev-parse HEAD`` when this is a git checkout, else ``GITHUB_SHA``, else None; ``dirty``:
+    whether the work tree had changes to tracked or untracked files (``git status --porcelain``), so a release built
+    from an uncommitted edit never looks like that commit; None when unknown."""
     def git(*argv: str) -> str | None:
         try:
             done = subprocess.run(["git", *argv], cwd=home, capture_output=True, text=True, timeout=5, check=False)

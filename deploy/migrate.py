@@ -28,8 +28,6 @@ prints: we never edit the seed's resources; "Using IAM to control access to file
 
 from __future__ import annotations
 
-from templates._common import identity_stack_name
-
 import json
 import re
 from dataclasses import dataclass
@@ -39,6 +37,7 @@ from botocore.exceptions import ClientError, WaiterError
 
 from checks import guardrails
 from templates import migrate as template
+from templates._common import identity_stack_name
 from templates._yaml import dump as dump_yaml
 
 from . import changeset, review
@@ -50,7 +49,7 @@ SEED_FAMILY = "wwhd-backend"  # infra-change-001: task definition family of the 
 FILE_SYSTEM_ID = re.compile(r"fs-[0-9a-f]{8,40}")
 WAIT = {"Delay": 6, "MaxAttempts": 150}  # up to 15 minutes for the task to stop
 SCRIPT = Path(__file__).with_name("copy_data.py")
-EXIT = {0: "done", 3: "refused", 4: "verification failed"}
+EXIT: dict[int | None, str] = {0: "done", 3: "refused", 4: "verification failed"}  # by exitCode (None: none)
 
 
 @dataclass(frozen=True)
@@ -91,14 +90,18 @@ def ours(ctx) -> Ours:
     for physical in nested_stacks(ctx.aws, info.id).values():
         child = describe(ctx.aws, physical)
         outputs.update(child.outputs if child else {})
-    roles = describe(ctx.aws, identity_stack_name(ctx.p))  # the task's roles live beside the root (templates/identity.py)
+    # the task's roles live beside the root (templates/identity.py)
+    roles = describe(ctx.aws, identity_stack_name(ctx.p))
     outputs.update(roles.outputs if roles and roles.exists else {})
     try:
-        subnets = tuple(ctx.p.network.subnet_ids) if not ctx.p.network.creates_vpc else tuple(outputs["SubnetIds"].split(","))
+        subnets = (tuple(ctx.p.network.subnet_ids) if not ctx.p.network.creates_vpc
+                   else tuple(outputs["SubnetIds"].split(",")))
         vpc = ctx.p.network.vpc_id if not ctx.p.network.creates_vpc else outputs["VpcId"]
-        return Ours(outputs["ClusterName"], outputs["ServiceName"], outputs["FileSystemId"], outputs["AppAccessPointId"],
+        return Ours(outputs["ClusterName"], outputs["ServiceName"], outputs["FileSystemId"],
+                    outputs["AppAccessPointId"],
                     outputs["QdrantAccessPointId"], outputs["FileSystemSecurityGroupId"], outputs["TaskRoleArn"],
-                    outputs["ExecutionRoleArn"], vpc, subnets, info.parameters.get("ImageTag") or ctx.p.image.default_tag)
+                    outputs["ExecutionRoleArn"], vpc, subnets,
+                    info.parameters.get("ImageTag") or ctx.p.image.default_tag)
     except KeyError as e:
         raise DeployError(f"{ctx.p.stack_name} has no output {e.args[0]}: its stacks are older than this tool",
                           f"update them first: {ctx.command('plan')}") from None
@@ -110,8 +113,10 @@ def refuse_writers(ctx, o: Ours, seed_family: str) -> None:
     with aws_errors():
         services = ecs.describe_services(cluster=o.cluster, services=[o.service]).get("services", [])
         running = ecs.list_tasks(cluster=o.cluster, serviceName=o.service).get("taskArns", [])
-        clusters = [arn for page in ecs.get_paginator("list_clusters").paginate() for arn in page.get("clusterArns", [])]
-        seeds = [arn for c in clusters for page in ecs.get_paginator("list_tasks").paginate(cluster=c, family=seed_family)
+        clusters = [arn for page in ecs.get_paginator("list_clusters").paginate()
+                    for arn in page.get("clusterArns", [])]
+        seeds = [arn for c in clusters
+                 for page in ecs.get_paginator("list_tasks").paginate(cluster=c, family=seed_family)
                  for arn in page.get("taskArns", [])]
     desired = max((s.get("desiredCount", 0) for s in services if s.get("status") == "ACTIVE"), default=0)
     if desired or running:
@@ -217,11 +222,13 @@ def wait_and_report(ctx, o: Ours, task_arn: str) -> tuple[int | None, list[dict]
         ecs.get_waiter("tasks_stopped").wait(cluster=o.cluster, tasks=[task_arn], WaiterConfig=WAIT)
     except WaiterError as e:
         raise DeployError(f"the migrate task {task_arn} did not stop in time: {e}",
-                          aws_cli(ctx.p.region, "ecs", "describe-tasks", "--cluster", o.cluster, "--tasks", task_arn)) from None
+                          aws_cli(ctx.p.region, "ecs", "describe-tasks", "--cluster", o.cluster, "--tasks",
+                                  task_arn)) from None
     with aws_errors():
         task = ecs.describe_tasks(cluster=o.cluster, tasks=[task_arn])["tasks"][0]
-    container = next((c for c in task.get("containers", []) if c.get("name") == template.CONTAINER), {})
-    why = " ".join(x for x in (task.get("stopCode", ""), task.get("stoppedReason", ""), container.get("reason", "")) if x)
+    container: dict = next((c for c in task.get("containers", []) if c.get("name") == template.CONTAINER), {})
+    why = " ".join(x for x in (task.get("stopCode", ""), task.get("stoppedReason", ""),
+                               container.get("reason", "")) if x)
     return container.get("exitCode"), complete_report(ctx, task_arn), why
 
 
@@ -233,7 +240,7 @@ def complete_report(ctx, task_arn: str) -> list[dict]:
     """The report, read again (with backoff) until its last line has arrived: CloudWatch Logs ingests the task's
     lines shortly after they are written, so a task that has just stopped may not have all of them there yet."""
     events: list[dict] = []
-    for attempt, delay in zip(range(REPORT_READS), ctx.poller.intervals()):
+    for attempt, delay in zip(range(REPORT_READS), ctx.poller.intervals(), strict=False):  # the intervals never end
         events = report(ctx, task_arn)
         if any(e.get("event") in FINAL for e in events) or attempt == REPORT_READS - 1:
             break
@@ -291,9 +298,11 @@ def show(ctx, events: list[dict]) -> None:
                          "by size, SHA-256, mode and owner", "bold green")
 
 
-def migrate_data(ctx, file_system: str, execute: bool = False, yes: bool = False, seed_family: str = SEED_FAMILY) -> int:
+def migrate_data(ctx, file_system: str, execute: bool = False, yes: bool = False,
+                 seed_family: str = SEED_FAMILY) -> int:
     if not FILE_SYSTEM_ID.fullmatch(file_system):
-        raise BadInput(f"--from {file_system!r} is not a file system id", "pass the seed's: --from fs-00b8168893587fd61")
+        raise BadInput(f"--from {file_system!r} is not a file system id",
+                       "pass the seed's: --from fs-00b8168893587fd61")
     check_account(ctx.aws, ctx.p.account_id, ctx.env)
     o = ours(ctx)
     refuse_writers(ctx, o, seed_family)
@@ -351,7 +360,8 @@ def _outcome(ctx, task: str, events: list[dict], file_system: str, execute: bool
         return 0
     if not execute:
         if not {"found", "done"} <= kinds:
-            raise DeployError("the dry run's task ended, but its report (the source's layout and the mapping) could not "
+            raise DeployError("the dry run's task ended, but its report (the source's layout and the "
+                              "mapping) could not "
                               "be read from its log stream: nothing was shown, so nothing is known about the copy",
                               f"read it: {read_it}; or run it again: {ctx.again()}")
         ctx.out.line(f"dry run complete; copy with: {ctx.command('migrate-data', '--from', file_system, '--execute')}")
@@ -369,8 +379,9 @@ def failure_fix(ctx, s: Source, why: str, execute: bool) -> str:
     """The fix for a failed task: with a file system policy, a mount refused by EFS ("access denied by server", in the
     stopped task's reason) means the policy lacks the statement migrate-data needs."""
     if s.policy and "access denied" in why.lower():
+        again = ctx.command('migrate-data', '--from', s.file_system, *(['--execute'] if execute else []))
         return (f"add the statement printed above to the file system policy of {s.file_system} (discover prints it "
-                f"too), then run {ctx.command('migrate-data', '--from', s.file_system, *(['--execute'] if execute else []))}")
+                f"too), then run {again}")
     return "read the lines above; the source is untouched"
 
 

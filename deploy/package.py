@@ -103,7 +103,8 @@ def package(aws: Aws, p: EnvParams, home: Path, bucket: str,
     if check is not None:
         check({**(target or dicts), templates.ROOT: dicts[templates.ROOT]})
     owner = owner or caller_account(aws)
-    uploaded, skipped = [], []
+    uploaded: list[str] = []
+    skipped: list[str] = []
     for body in children.values():
         key = content_key(p.stack_name, body, key_prefix)
         (uploaded if upload(aws, p, bucket, owner, key, body) else skipped).append(key)
@@ -175,7 +176,8 @@ def _write_atomically(path: Path, text: str) -> None:
         raise
 
 
-def quick_create_url(p: EnvParams, root_url: str, image_tag: str | None = None, desired_count: int | None = None) -> str:
+def quick_create_url(p: EnvParams, root_url: str, image_tag: str | None = None,
+                     desired_count: int | None = None) -> str:
     """The console's quick-create page for the packaged root, with the root parameters filled in."""
     query = urlencode({
         "templateURL": root_url,

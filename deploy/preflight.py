@@ -109,9 +109,11 @@ def placeholders(p: EnvParams, discover: str | None = None) -> list[Check]:
                                f"set the real value of {loc} in params/{p.env}.yaml"))
     for loc, value in _leaves(p.model_dump(mode="json", exclude={"env"})):
         if "PLACEHOLDER" in str(value):  # the marker ids carry, e.g. Z0000000000000PLACEHOLDER
-            found.append(Check(BLOCK, loc, f"{value} is a placeholder", f"set the real value of {loc} in params/{p.env}.yaml"))
+            found.append(Check(BLOCK, loc, f"{value} is a placeholder",
+                               f"set the real value of {loc} in params/{p.env}.yaml"))
     for loc in unconfirmed(p):
-        found.append(Check(BLOCK, loc, f"still {UNCONFIRMED}", f"set the confirmed value of {loc} in params/{p.env}.yaml"
+        found.append(Check(BLOCK, loc, f"still {UNCONFIRMED}",
+                           f"set the confirmed value of {loc} in params/{p.env}.yaml"
                            + (f" ({discover} prints the seed's ARNs)" if loc.startswith("secrets.") else "")))
     return found
 
@@ -205,7 +207,8 @@ class Owned:
         while stacks:
             found = self.ctx.aws.cfn.describe_stack_resources(StackName=stacks.pop())["StackResources"]
             ids |= {r["PhysicalResourceId"] for r in found if r.get("PhysicalResourceId")}
-            stacks += [r["PhysicalResourceId"] for r in found if r["ResourceType"] == STACK_TYPE and r.get("PhysicalResourceId")]
+            stacks += [r["PhysicalResourceId"]
+                       for r in found if r["ResourceType"] == STACK_TYPE and r.get("PhysicalResourceId")]
         return ids
 
 
@@ -299,9 +302,13 @@ def _generated_secrets(ctx, facts: Facts) -> list[Check]:
             continue
         tags = _tags(d.get("Tags", []), "Key", "Value")
         if d.get("DeletedDate") and not _ours(ctx, facts, (d["ARN"],), tags):
-            out.append(Check(BLOCK, what, f"scheduled for deletion on {d.get('DeletedDate')}: the name stays taken until then",
-                             f"free it now: {_aws(ctx, 'secretsmanager', 'delete-secret', '--secret-id', d['ARN'], '--force-delete-without-recovery')}; "
-                             f"or keep it: {_aws(ctx, 'secretsmanager', 'restore-secret', '--secret-id', d['ARN'])} and "
+            free = _aws(ctx, "secretsmanager", "delete-secret", "--secret-id", d["ARN"],
+                        "--force-delete-without-recovery")
+            keep = _aws(ctx, "secretsmanager", "restore-secret", "--secret-id", d["ARN"])
+            out.append(Check(BLOCK, what,
+                             f"scheduled for deletion on {d.get('DeletedDate')}: the name stays taken until then",
+                             f"free it now: {free}; "
+                             f"or keep it: {keep} and "
                              f"set secrets.{var}.arn: {d['ARN']} (instead of generate) in params/{ctx.env}.yaml"))
             continue
         out.append(_collision(ctx, facts, what, (d["ARN"],), tags,
@@ -321,7 +328,8 @@ def _oidc(ctx, facts: Facts) -> list[Check]:
             raise
         if ctx.p.ci.oidc_provider_arn:
             return [Check(BLOCK, what, f"ci.oidc_provider_arn {arn} does not exist",
-                          f"remove ci.oidc_provider_arn from params/{ctx.env}.yaml (the identity stack then creates it)")]
+                          f"remove ci.oidc_provider_arn from params/{ctx.env}.yaml (the identity stack then "
+                          "creates it)")]
         return [Check(PASS, what, "none in this account: the identity stack creates it")]
     if ctx.p.ci.oidc_provider_arn:
         return [Check(PASS, what, f"exists: {arn}")]
@@ -476,7 +484,8 @@ def _repository(ctx, facts: Facts) -> list[Check]:
                          _aws(ctx, "ecr", "put-image-scanning-configuration", "--repository-name", name,
                               "--image-scanning-configuration", "scanOnPush=true")))
     if not ctx.p.image.create_repository:
-        out += [Check(WARN, what, why, fix) for why, fix in settings] or [Check(PASS, what, "immutable tags, scan on push")]
+        out += [Check(WARN, what, why, fix)
+                for why, fix in settings] or [Check(PASS, what, "immutable tags, scan on push")]
     return out + _image(ctx, facts, exists=True)
 
 
@@ -486,7 +495,8 @@ def _image(ctx, facts: Facts, exists: bool) -> list[Check]:
     what = f"image {name}:{tag}"
     if facts.desired_count != 1:
         return [Check(PASS, what, "not needed yet: DesiredCount 0")]
-    later = f"create with no task first: {ctx.command('plan', '--desired-count', '0')}, push the image, then plan with --desired-count 1"
+    later = (f"create with no task first: {ctx.command('plan', '--desired-count', '0')}, push the image, then plan "
+             "with --desired-count 1")
     if not exists:
         return [Check(BLOCK, what, "the repository is created empty by this deploy, and DesiredCount is 1", later)]
     try:
@@ -531,7 +541,8 @@ def _simulated_permissions(ctx, facts: Facts) -> list[Check]:
             raise
         return [Check(BLOCK, f"execution role {role}", "does not exist",
                       "pass the identity stack's CloudFormationExecutionRoleArn output as --role-arn: " +
-                      _aws(ctx, "cloudformation", "describe-stacks", "--stack-name", identity_stack_name(ctx.p), "--query",
+                      _aws(ctx, "cloudformation", "describe-stacks", "--stack-name", identity_stack_name(ctx.p),
+                           "--query",
                            "Stacks[0].Outputs[?OutputKey=='CloudFormationExecutionRoleArn'].OutputValue",
                            "--output", "text"))]
     out = [Check(WARN, f"execution role: {t}", "not simulated: no ARN rule for this resource type",
@@ -609,7 +620,8 @@ def _release_iam(ctx, facts: Facts) -> list[Check]:
     if not found:
         return [Check(PASS, what, "no IAM resource in the app stacks, as the identity stack requires")]
     forward = ctx.command("apply", "--image-tag", facts.image_tag)
-    evidence = (f"{len(found)} IAM resource(s) in the app stacks ({', '.join(found[:4])}{', ...' if len(found) > 4 else ''}): "
+    evidence = (f"{len(found)} IAM resource(s) in the app stacks "
+                f"({', '.join(found[:4])}{', ...' if len(found) > 4 else ''}): "
                 "recorded before the identity stack held every IAM resource")
     if facts.acts_as_role:
         return [Check(BLOCK, what, evidence + "; the execution role writes no IAM, so the update would fail half way",
@@ -630,7 +642,8 @@ def show(checks: list[Check], out: Out) -> None:
     title = f"Preflight: {counts[PASS]} pass, {counts[WARN]} warn, {counts[BLOCK]} block" + (
         f", {counts[SKIP]} not run" if counts[SKIP] else "")
     if out.rich:
-        out.table(title, ["Check", "Subject", "Evidence", "Fix"], [[c.status, c.subject, c.evidence, c.fix] for c in checks])
+        out.table(title, ["Check", "Subject", "Evidence", "Fix"],
+                  [[c.status, c.subject, c.evidence, c.fix] for c in checks])
         return
     out.line(title)
     for c in checks:

@@ -37,14 +37,18 @@ class Retained:
             return aws_cli(region, *words)
 
         vault = ("--backup-vault-name", pid)
+        points = aws("backup", "list-recovery-points-by-backup-vault", *vault, "--query",
+                     "RecoveryPoints[].RecoveryPointArn", "--output", "text")
+        delete_point = aws("backup", "delete-recovery-point", *vault, "--recovery-point-arn",
+                           Shell(chr(34) + "$arn" + chr(34)))
         return {
             "AWS::EFS::AccessPoint": [aws("efs", "delete-access-point", "--access-point-id", pid)],
             "AWS::EFS::FileSystem": [aws("efs", "delete-file-system", "--file-system-id", pid)
                                      + "  # after its mount targets are gone (the stack deletes them)"],
             "AWS::Backup::BackupVault": [
                 # every recovery point first (a shell loop over the ARNs the first command lists), then the vault
-                f"for arn in $({aws('backup', 'list-recovery-points-by-backup-vault', *vault, '--query', 'RecoveryPoints[].RecoveryPointArn', '--output', 'text')}); "
-                f"do {aws('backup', 'delete-recovery-point', *vault, '--recovery-point-arn', Shell(chr(34) + '$arn' + chr(34)))}; done",
+                f"for arn in $({points}); "
+                f"do {delete_point}; done",
                 aws("backup", "delete-backup-vault", *vault)],
             "AWS::SecretsManager::Secret": [aws("secretsmanager", "delete-secret", "--secret-id", pid,
                                                 "--recovery-window-in-days", "7")],
@@ -74,7 +78,8 @@ def retained(aws: Aws, root: StackInfo) -> list[Retained]:
             continue  # nothing left in it (e.g. rolled back): nothing to keep, no template to read
         for logical, resource in sorted(_resources(aws, stack_id).items()):
             if isinstance(resource, dict) and resource.get("DeletionPolicy") in RETAINING and logical in physical:
-                found.append(Retained(label, logical, resource.get("Type", ""), physical[logical] or "(id not reported)"))
+                found.append(Retained(label, logical, resource.get("Type", ""),
+                                      physical[logical] or "(id not reported)"))
     return sorted(found, key=lambda r: (ORDER.get(r.type, 0), r.stack, r.logical_id))
 
 
@@ -94,7 +99,8 @@ def left_by_rollback(aws: Aws, root_id: str) -> list[Retained]:
     id, which the root's rows for its nested stacks carry as PhysicalResourceId).
     """
     stacks = {("root",): root_id, **nested_stacks(aws, root_id)}
-    found = [Retained("/".join(path), r["LogicalResourceId"], r["ResourceType"], r.get("PhysicalResourceId") or "(id not reported)")
+    found = [Retained("/".join(path), r["LogicalResourceId"], r["ResourceType"],
+                      r.get("PhysicalResourceId") or "(id not reported)")
              for path, stack_id in stacks.items() for r in list_resources(aws, stack_id)
              if r.get("ResourceStatus") == "DELETE_SKIPPED" and r["ResourceType"] != STACK_TYPE]
     return sorted(found, key=lambda r: (ORDER.get(r.type, 0), r.stack, r.logical_id))

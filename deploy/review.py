@@ -41,16 +41,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from checks.access_diff import element_text
 from templates import ROOT
 from templates.root import Param
 from templates.stateful import STATEFUL
 
+from . import markdown as markdown_values, preflight
 from .changeset import Node
-from . import preflight
 from .diff import STEMS, TemplateDiff
-from . import markdown as markdown_values
 from .markdown import FOLD_ROWS, code as md_code, fold as _md_fold, text as md_text
 from .stacks import STACK_TYPE
 from .ui import Out, clean
@@ -63,6 +63,14 @@ SECURITY_TYPES = {"AWS::S3::BucketPolicy", "AWS::SNS::TopicPolicy", "AWS::SQS::Q
                   "AWS::SecretsManager::ResourcePolicy", "AWS::Lambda::Permission"}
 VALUE_WIDTH = 80
 SERVICE_TYPE = "AWS::ECS::Service"
+
+
+class DriftSection(Protocol):
+    """What deploy.drift's Report and Skipped give a plan's review (duck-typed: this module does not import drift)."""
+
+    def show_section(self, out: Out) -> None: ...
+    def markdown_section(self) -> list[str]: ...
+    def as_json(self) -> dict: ...
 
 
 @dataclass
@@ -138,7 +146,8 @@ class ActsAs:
                     CALLER: "your own credentials (no service role)"}[self.source]
         hidden = "(DescribeChangeSet does not return the role a change set was created with)"
         return {STACK: f"the stack's service role, unless the plan gave another with --role-arn {hidden}",
-                CALLER: f"your own credentials (no service role), unless the plan gave --role-arn {hidden}"}[self.source]
+                CALLER: f"your own credentials (no service role), unless the plan gave --role-arn {hidden}",
+                }[self.source]
 
     def __str__(self) -> str:
         return f"{self.role_arn} ({self.why})" if self.role_arn else self.why
@@ -172,7 +181,7 @@ class Review:
     diff: TemplateDiff | None = None  # deployed vs planned templates; None when not compared
     preflight: list = field(default_factory=list)  # deploy.preflight.Check, run before the change set existed
     # deploy.drift.Report or .Skipped when plan checked drift (rendered by them; None: not asked for)
-    drift: object | None = None
+    drift: DriftSection | None = None
     acts_as: ActsAs | None = None  # who CloudFormation acts as; None: not known to this review
     review_only: bool = False  # a pull request's change set: shown for review, never applied
     # nested stack logical id -> {logical id: type} of the stateful resources its deployed or planned template holds
@@ -202,10 +211,13 @@ class Review:
 
 def build(tree: Node, change_set_type: str, diff: TemplateDiff | None = None,
           deployed_parameters: dict[str, str] | None = None, acts_as: ActsAs | None = None) -> Review:
-    stacks = [StackReview(n.path, n.stack_name, n.arn, sorted((_row(rc) for rc in n.changes), key=lambda r: r.logical_id))
+    stacks = [StackReview(n.path, n.stack_name, n.arn,
+                          sorted((_row(rc) for rc in n.changes), key=lambda r: r.logical_id))
               for n in tree.walk()]
-    return Review(tree.stack_name, tree.arn, tree.name, change_set_type, tree.include_nested, dict(sorted(tree.parameters.items())),
-                  stacks, no_changes=tree.no_changes, deployed_parameters=dict(sorted((deployed_parameters or {}).items())),
+    return Review(tree.stack_name, tree.arn, tree.name, change_set_type, tree.include_nested,
+                  dict(sorted(tree.parameters.items())),
+                  stacks, no_changes=tree.no_changes,
+                  deployed_parameters=dict(sorted((deployed_parameters or {}).items())),
                   diff=diff, acts_as=acts_as)
 
 
@@ -278,7 +290,8 @@ def _path(target: dict) -> str:
 def _cause(detail: dict) -> str:
     source, entity = detail.get("ChangeSource", ""), detail.get("CausingEntity", "")
     text = {"ParameterReference": f"parameter {entity}", "ResourceReference": f"ref {entity}",
-            "ResourceAttribute": f"{entity}", "DirectModification": "template", "Automatic": "nested stack"}.get(source, source)
+            "ResourceAttribute": f"{entity}", "DirectModification": "template",
+            "Automatic": "nested stack"}.get(source, source)
     return f"{text} (known at execution)" if detail.get("Evaluation") == "Dynamic" and text else text
 
 
@@ -405,7 +418,8 @@ def single_writer(review: Review) -> list[Finding]:
                                      f"{verb}: CloudFormation starts the new service before it deletes the old one"))
             elif row.action == "Remove" and added:
                 found.append(Finding(stack.label, row.logical_id, row.type,
-                                     f"removed while {', '.join(added)} is added: both run until the old one is deleted"))
+                                     f"removed while {', '.join(added)} is added: both run until the old one is "
+                                     "deleted"))
     return found
 
 
@@ -445,7 +459,8 @@ def _show_stack(stack: StackReview, out: Out) -> None:
         return
     rows = []
     for r in stack.rows:
-        rows.append([f"{SYMBOL.get(r.action, r.action)} {r.action}", r.logical_id, r.type, REPLACEMENT.get(r.replacement, ""),
+        rows.append([f"{SYMBOL.get(r.action, r.action)} {r.action}", r.logical_id, r.type,
+                     REPLACEMENT.get(r.replacement, ""),
                      "\n".join(_property_line(pc) for pc in r.properties) if out.rich else ""])
     if out.rich:
         out.table(title, ["Action", "Resource", "Type", "Replacement", "Changes"], rows)
@@ -523,8 +538,9 @@ def _show_diff(diff: TemplateDiff, out: Out) -> None:
     out.line(f"security groups ({_compared(diff)}): " + (
         f"{len(diff.network)} rule change(s), {widening} widen(s) access" if diff.network else "no change"),
         "bold yellow" if widening else "bold")
-    for c in diff.network:
-        out.line(f"  {c}", ("bold yellow" if c.internet else "yellow") if c.widens else "green" if c.narrows else "")
+    for rule in diff.network:
+        out.line(f"  {rule}", ("bold yellow" if rule.internet else "yellow") if rule.widens
+                 else "green" if rule.narrows else "")
     if diff.cost is None:
         out.line(f"cost: {diff.cost_error}", "bold")
         return
@@ -567,7 +583,8 @@ def as_json(review: Review, imported: list | None = None) -> dict:
         "imported": list(imported or []),
         **_json_diff(review.diff),
         "drift": review.drift.as_json() if review.drift is not None else None,
-        "security": [{"stack": label, "logicalId": r.logical_id, "type": r.type, "action": r.action} for label, r in review.security],
+        "security": [{"stack": label, "logicalId": r.logical_id, "type": r.type, "action": r.action}
+                     for label, r in review.security],
         "stacks": [{
             "path": s.label, "stackName": s.stack_name, "changeSetId": s.change_set_id,
             "changes": [{
@@ -591,7 +608,8 @@ def _json_diff(diff: TemplateDiff | None) -> dict:
                     "service": c.key[0], "item": c.key[1], "delta": round(c.diff, 2),
                     "before": round(c.before.monthly, 2) if c.before else None,
                     "after": round(c.after.monthly, 2) if c.after else None,
-                    "beforeBasis": c.before.basis if c.before else None, "afterBasis": c.after.basis if c.after else None,
+                    "beforeBasis": c.before.basis if c.before else None,
+                    "afterBasis": c.after.basis if c.after else None,
                     "text": str(c)} for c in diff.cost.changes]}
     return {
         "templatesCompared": True, "stackExists": not diff.created, "widens": diff.widens,
@@ -658,7 +676,8 @@ def markdown(review: Review) -> str:
 
 def _md_acts_as(who: ActsAs) -> list[str]:
     """One line; a ``> [!IMPORTANT]`` block when CloudFormation acts as a role nobody gave to this plan."""
-    line = f"**Acts as**: {md_code(who.role_arn) + ' (' + md_text(who.why) + ')' if who.role_arn else md_text(who.why)}."
+    shown = md_code(who.role_arn) + " (" + md_text(who.why) + ")" if who.role_arn else md_text(who.why)
+    line = f"**Acts as**: {shown}."
     return (["> [!IMPORTANT]", f"> {line}"] if who.source == STACK else [line]) + [""]
 
 
@@ -718,7 +737,8 @@ def _md_diff(diff: TemplateDiff) -> list[str]:
         lines += [f"**{c.diff:+,.2f} USD/month** ({c.before_total:,.2f} -> {c.after_total:,.2f}), estimated by "
                   f"`checks/cost.py` from the templates, with `DesiredCount` {counts}.", ""]
         table = ["| Change | Line | Before | After |", "|---|---|---|---|"]
-        table += [f"| {ch.diff:+,.2f} | {md_text(' '.join(ch.key))} | {md_text(ch.before.basis) if ch.before else ''} | "
+        table += [f"| {ch.diff:+,.2f} | {md_text(' '.join(ch.key))} | "
+                  f"{md_text(ch.before.basis) if ch.before else ''} | "
                   f"{md_text(ch.after.basis) if ch.after else ''} |" for ch in c.changes]
         lines += _md_fold(f"{len(c.changes)} changed cost lines", table)
     return lines
@@ -731,7 +751,8 @@ def _md_stack(s: StackReview) -> list[str]:
     lines += ["| Action | Resource | Type | Replacement | Changed |", "|---|---|---|---|---|"]
     for r in s.rows:
         changed = "<br>".join(md_code(pc.path) for pc in r.properties)
-        lines.append(f"| {SYMBOL.get(r.action, '')} {md_text(r.action)} | {md_code(r.logical_id)} | {md_text(r.type)} | "
+        lines.append(f"| {SYMBOL.get(r.action, '')} {md_text(r.action)} | {md_code(r.logical_id)} | "
+                     f"{md_text(r.type)} | "
                      f"{REPLACEMENT.get(r.replacement, '')} | {changed} |")
     values = [(r, pc) for r in s.rows for pc in r.properties if pc.before is not None or pc.after is not None]
     if values:

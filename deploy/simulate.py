@@ -11,7 +11,8 @@ the type's schema, as cfn-lint ships them) within the type's own service, plus `
 templates pass (task roles to ECS, the backup role to AWS Backup, the execution role to CloudFormation for the nested
 stacks). Cross-service entries of a handler list depend on properties we do not set (KMS keys, log delivery): left
 out, and so are own-service actions for a feature the template does not set (``FEATURE_ACTIONS``: a log group's data
-protection policy, a VPC's encryption control, a gateway attachment's VPN gateway, a bucket's metadata tables). The delete handler is left out for a resource that is
+protection policy, a VPC's encryption control, a gateway attachment's VPN gateway, a bucket's metadata tables). The
+delete handler is left out for a resource that is
 ``Retain`` on both deletion and replacement: CloudFormation never calls it (``RetainExceptOnCreate`` deletes on a
 rolled-back create, so its delete is simulated).
 
@@ -44,9 +45,10 @@ resource types that carry it (``VPC_TYPES``: security groups, subnets, network i
 file system, a certificate's names and validation, a record's normalized name, the service a role is passed to.
 
 IAM API Reference, SimulatePrincipalPolicy: request ``PolicySourceArn``, ``ActionNames``, ``ResourceArns``,
-``ContextEntries`` (``ContextKeyName``, ``ContextKeyValues``, ``ContextKeyType``), paginated by ``Marker``/``IsTruncated``;
-"each operation is evaluated for each resource", so one call per resource group keeps nonsense pairs out. The
-response's ``EvaluationResults`` carry ``EvalActionName``, ``EvalResourceName``, ``EvalDecision`` (``allowed``,
+``ContextEntries`` (``ContextKeyName``, ``ContextKeyValues``, ``ContextKeyType``), paginated by
+``Marker``/``IsTruncated``; "each operation is evaluated for each resource", so one call per resource group keeps
+nonsense pairs out. The response's ``EvaluationResults`` carry ``EvalActionName``, ``EvalResourceName``,
+``EvalDecision`` (``allowed``,
 ``explicitDeny``, ``implicitDeny``), ``MatchedStatements`` and ``MissingContextValues``; the simulator may return one
 result per action with the per-resource decisions in ``ResourceSpecificResults`` (``EvalResourceName``,
 ``EvalResourceDecision``, ``MissingContextValues``), which is read when present. A missing context value is a WARN (the
@@ -80,7 +82,8 @@ FEATURE_ACTIONS: dict[str, dict[str, str | None]] = {
         "backup:PutBackupVaultAccessPolicy": "AccessPolicy", "backup:DeleteBackupVaultAccessPolicy": "AccessPolicy",
         "backup:PutBackupVaultLockConfiguration": "LockConfiguration",
         "backup:DeleteBackupVaultLockConfiguration": "LockConfiguration",
-        "backup:PutBackupVaultNotifications": "Notifications", "backup:DeleteBackupVaultNotifications": "Notifications"},
+        "backup:PutBackupVaultNotifications": "Notifications",
+        "backup:DeleteBackupVaultNotifications": "Notifications"},
     "AWS::EC2::VPC": {"ec2:CreateVpcEncryptionControl": "VpcEncryptionControl"},
     "AWS::EC2::VPCGatewayAttachment": {"ec2:AttachVpnGateway": "VpnGatewayId", "ec2:DetachVpnGateway": "VpnGatewayId"},
     "AWS::EFS::FileSystem": {"elasticfilesystem:CreateReplicationConfiguration": "ReplicationConfiguration",
@@ -118,7 +121,8 @@ class Probe:
     context: tuple[tuple[str, str, tuple[str, ...]], ...] = ()  # (key, type, values)
 
     def request(self, role_arn: str) -> dict:
-        req = {"PolicySourceArn": role_arn, "ActionNames": list(self.actions), "ResourceArns": list(self.resources)}
+        req: dict[str, object] = {"PolicySourceArn": role_arn, "ActionNames": list(self.actions),
+                                  "ResourceArns": list(self.resources)}
         if self.context:
             req["ContextEntries"] = [{"ContextKeyName": k, "ContextKeyValues": list(v), "ContextKeyType": t}
                                      for k, t, v in self.context]
@@ -202,7 +206,8 @@ def probes(p, templates: dict[str, dict], account: str, partition: str, role_arn
             for action in _asked(type_, r):
                 if action == "iam:CreateServiceLinkedRole":
                     service = samples.linked_service(type_)
-                    add((samples.linked_role(service),), (action,), (*context, ("iam:AWSServiceName", "string", (service,))))
+                    add((samples.linked_role(service),), (action,),
+                        (*context, ("iam:AWSServiceName", "string", (service,))))
                     continue
                 on = samples.resources(action, own)
                 if on is None:
@@ -216,7 +221,8 @@ def probes(p, templates: dict[str, dict], account: str, partition: str, role_arn
                           for o in roles),
                     ("iam:PassRole",), (("iam:PassedToService", "string", (service,)),))
             if type_ == "AWS::CloudFormation::Stack":  # nested stacks run under the parent's role: it is passed on
-                add((role_arn,), ("iam:PassRole",), (("iam:PassedToService", "string", ("cloudformation.amazonaws.com",)),))
+                add((role_arn,), ("iam:PassRole",),
+                    (("iam:PassedToService", "string", ("cloudformation.amazonaws.com",)),))
                 # and CloudFormation reads each nested template from its TemplateURL under that role: the keys package
                 # writes (main's, and a pull request's, whose change set is created under the same role)
                 add(tuple(samples.template_object(logical_id, prefix) for prefix in ("", PULL_REQUEST_PREFIX)),
@@ -263,7 +269,7 @@ class _Samples:
         for key, arn in related.items():
             self.env.setdefault(key, [arn])
         # the identity stack's app roles that the templates pass (PASSED_TO): their handlers read them (iam:GetRole)
-        for service, roles in (PASSED_TO[r["Type"]] for stem, t in templates.items() if stem != "identity"
+        for _service, roles in (PASSED_TO[r["Type"]] for stem, t in templates.items() if stem != "identity"
                                for r in t.get("Resources", {}).values() if r["Type"] in PASSED_TO):
             for o in roles:
                 arn = self.arn("iam:role", RoleNameWithPath=f"{role_path(p)[1:]}{role_name(p, Out(o))}")
@@ -327,7 +333,8 @@ class _Samples:
             "AWS::Backup::BackupSelection": lambda: {"backup:backupPlan": a("backup:backupPlan", BackupPlanId=UUID)},
             "AWS::Backup::BackupVault": lambda: {"backup:backupVault": a("backup:backupVault",
                                                                          BackupVaultName=name("BackupVaultName", 50))},
-            "AWS::CertificateManager::Certificate": lambda: {"acm:certificate": a("acm:certificate", CertificateId=UUID)},
+            "AWS::CertificateManager::Certificate": lambda: {"acm:certificate": a("acm:certificate",
+                                                                                  CertificateId=UUID)},
             # a nested stack: <root>-<LogicalId>-<random>/<uuid> (AWS::CloudFormation::Stack, "Return values")
             "AWS::CloudFormation::Stack": lambda: {"cloudformation:stack": a(
                 "cloudformation:stack", StackName=f"{root}-{logical_id}-{SUFFIX}", Id=UUID)},
@@ -342,7 +349,8 @@ class _Samples:
                 "ec2:vpc": a("ec2:vpc", VpcId=f"vpc-{HEX17}")},
             "AWS::ECR::Repository": lambda: {"ecr:repository": a("ecr:repository", RepositoryName=p.image.repository)},
             "AWS::ECS::Cluster": lambda: {"ecs:cluster": a("ecs:cluster", ClusterName=cluster)},
-            "AWS::ECS::Service": lambda: {"ecs:service": a("ecs:service", ClusterName=cluster, ServiceName=p.task.family)},
+            "AWS::ECS::Service": lambda: {"ecs:service": a("ecs:service", ClusterName=cluster,
+                                                           ServiceName=p.task.family)},
             "AWS::ECS::TaskDefinition": lambda: {"ecs:task-definition": a(
                 "ecs:task-definition", TaskDefinitionFamilyName=p.task.family, TaskDefinitionRevisionNumber="1")},
             "AWS::EFS::AccessPoint": lambda: {"elasticfilesystem:access-point": a(
@@ -359,7 +367,8 @@ class _Samples:
             "AWS::ElasticLoadBalancingV2::TargetGroup": lambda: {"elasticloadbalancing:targetgroup": a(
                 "elasticloadbalancing:targetgroup", TargetGroupName=name("Name", 32), TargetGroupId=HEX16)},
             "AWS::Logs::LogGroup": lambda: {"logs:log-group": a("logs:log-group", LogGroupName=p.logs.group_name)},
-            "AWS::Route53::RecordSet": lambda: {"route53:hostedzone": a("route53:hostedzone", Id=p.domain.hosted_zone_id)},
+            "AWS::Route53::RecordSet": lambda: {"route53:hostedzone": a("route53:hostedzone",
+                                                                        Id=p.domain.hosted_zone_id)},
             # the ALB access log bucket: a name CloudFormation generates from the nested stack's, lower case ("Name
             # type": "CloudFormation might name an Amazon S3 bucket ... stack123123123123-s3bucket-abcdefghijk1")
             "AWS::S3::Bucket": lambda: {"s3:bucket": a("s3:bucket", BucketName=name("BucketName", 63, lower=True)),
@@ -367,9 +376,11 @@ class _Samples:
                                                        ObjectName=f"AWSLogs/{self.account}/elasticloadbalancing/log.gz")},
             "AWS::S3::BucketPolicy": lambda: {"s3:bucket": a("s3:bucket", BucketName=self.name(
                 {}, "", stack, "AccessLogsBucket", 63, lower=True))},
-            "AWS::SNS::Subscription": lambda: {"sns:topic": a("sns:topic", TopicName=self.name({}, "", stack, "AlarmTopic"))},
+            "AWS::SNS::Subscription": lambda: {"sns:topic": a("sns:topic",
+                                                              TopicName=self.name({}, "", stack, "AlarmTopic"))},
             "AWS::SNS::Topic": lambda: {"sns:topic": a("sns:topic", TopicName=name("TopicName"))},
-            "AWS::SNS::TopicPolicy": lambda: {"sns:topic": a("sns:topic", TopicName=self.name({}, "", stack, "AlarmTopic"))},
+            "AWS::SNS::TopicPolicy": lambda: {"sns:topic": a("sns:topic",
+                                                             TopicName=self.name({}, "", stack, "AlarmTopic"))},
             "AWS::SecretsManager::Secret": lambda: {"secretsmanager:Secret": a(
                 "secretsmanager:Secret", SecretId=f"{name('Name', 256)}-{SECRET_TAIL}")},
         }
@@ -430,7 +441,8 @@ class _Samples:
         if type_ == "AWS::EFS::FileSystem":
             return (("elasticfilesystem:Encrypted", "boolean", (str(props.get("Encrypted") is True).lower(),)),)
         if type_ == "AWS::CertificateManager::Certificate":
-            names = [n for n in [props.get("DomainName"), *props.get("SubjectAlternativeNames", [])] if isinstance(n, str)]
+            names = [n for n in [props.get("DomainName"), *props.get("SubjectAlternativeNames", [])]
+                     if isinstance(n, str)]
             return (("acm:DomainNames", "stringList", tuple(names)),
                     ("acm:ValidationMethod", "string", (str(props.get("ValidationMethod", "EMAIL")),)))
         if type_ == "AWS::Route53::RecordSet" and isinstance(props.get("Name"), str):
@@ -468,7 +480,8 @@ def _findings(result: dict) -> list[Finding]:
     action = result["EvalActionName"]
     per_resource = result.get("ResourceSpecificResults") or []
     if per_resource:
-        return [Finding(action, r["EvalResourceName"], r["EvalResourceDecision"], tuple(r.get("MissingContextValues", [])),
+        return [Finding(action, r["EvalResourceName"], r["EvalResourceDecision"],
+                        tuple(r.get("MissingContextValues", [])),
                         _sources(r)) for r in per_resource]
     return [Finding(action, result.get("EvalResourceName", "*"), result["EvalDecision"],
                     tuple(result.get("MissingContextValues", [])), _sources(result))]

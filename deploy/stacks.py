@@ -89,9 +89,10 @@ def change_set_type(info: StackInfo | None, p: EnvParams) -> str:
     if info.status in NEEDS_DELETE:
         raise needs_delete(info, p)
     if info.status == "UPDATE_ROLLBACK_FAILED":
+        resume = aws_cli(p.region, "cloudformation", "continue-update-rollback", "--stack-name", info.name)
         raise DeployError(f"{info.name} is UPDATE_ROLLBACK_FAILED: an update failed and so did its rollback",
                           f"{suggest('status', p.env)} prints the complete command, "
-                          f"{aws_cli(p.region, 'cloudformation', 'continue-update-rollback', '--stack-name', info.name)}"
+                          f"{resume}"
                           " with --resources-to-skip")
     if info.status == "UPDATE_FAILED":  # only when rollback was disabled
         raise DeployError(f"{info.name} is UPDATE_FAILED with rollback disabled",
@@ -115,7 +116,7 @@ def needs_delete(info: StackInfo, p: EnvParams) -> DeployError:
                        "trying again", f"{suggest('destroy', p.env)}, then plan again")
 
 
-def wait_until_idle(aws: Aws, info: StackInfo, out: Out, poller: Poller) -> StackInfo | None:
+def wait_until_idle(aws: Aws, info: StackInfo | None, out: Out, poller: Poller) -> StackInfo | None:
     """``--wait``: poll with backoff until the running operation ends; print each status change once."""
     shown = ""
     for delay in poller.intervals():

@@ -122,7 +122,7 @@ class Out:
         rows = [[clean(cell) for cell in r] for r in rows]
         widths = [max([len(c)] + [len(r[i]) for r in rows]) for i, c in enumerate(columns)]
         for row in [columns] + rows:
-            self.line("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+            self.line("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
 
     @contextmanager
     def progress(self, text: str) -> Iterator[Callable[[str], None]]:

@@ -47,7 +47,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
@@ -191,7 +191,7 @@ class Deployed:
         """The service's task to check: a RUNNING one if any, else one still starting, else None."""
         tasks = self.tasks("RUNNING")
         running = [t for t in tasks if t.get("lastStatus") == "RUNNING"]
-        return (running or tasks or [None])[0]
+        return next(iter(running or tasks), None)
 
     def running_task(self) -> dict | None:
         task = self.task()
@@ -200,7 +200,7 @@ class Deployed:
     def stopped_task(self) -> dict | None:
         """The service's most recently stopped task (ECS keeps them visible for about an hour)."""
         stopped = self.tasks("STOPPED")
-        epoch = datetime.min.replace(tzinfo=timezone.utc)
+        epoch = datetime.min.replace(tzinfo=UTC)
         return max(stopped, key=lambda t: t.get("stoppedAt") or t.get("createdAt") or epoch, default=None)
 
     def task_definition(self) -> dict:
@@ -268,7 +268,8 @@ class Deployed:
 
 
 def short_id(arn: str) -> str:
-    """``...:task/wwhd-cluster/0123abcd`` -> ``0123abcd``; ``...:task-definition/wwhd-backend:7`` -> ``wwhd-backend:7``."""
+    """``...:task/wwhd-cluster/0123abcd`` -> ``0123abcd``; ``...:task-definition/wwhd-backend:7`` ->
+    ``wwhd-backend:7``."""
     return arn.rsplit("/", 1)[-1]
 
 
@@ -283,7 +284,7 @@ def age(seconds: float) -> str:
 
 
 def _utc(ts: datetime) -> str:
-    return ts.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _containers(td: dict) -> list[dict]:
@@ -376,7 +377,8 @@ def check_service(d: Deployed) -> Verdict:
 
 
 def check_health(d: Deployed) -> Verdict:
-    """2. Health check endpoints respond (FastAPI and Qdrant): the containers' own health checks, as ECS reports them."""
+    """2. Health check endpoints respond (FastAPI and Qdrant): the containers' own health checks, as ECS reports
+    them."""
     task = d.running_task()
     if task is None:
         return _without_task(d, [], "container health")
@@ -495,7 +497,8 @@ def _exec_state(d: Deployed, task: dict | None, container: str) -> tuple[bool, s
     if not task.get("enableExecuteCommand") or agent is None:
         return False, (f"ECS Exec is on (service) but not in task {short_id(task['taskArn'])}, started before it was "
                        "enabled: force a new deployment")
-    return agent.get("lastStatus") == "RUNNING", (f"ECS Exec is on (service) and its agent is {agent.get('lastStatus')} "
+    return agent.get("lastStatus") == "RUNNING", ("ECS Exec is on (service) and its agent is "
+                                                  f"{agent.get('lastStatus')} "
                                                   f"in {container}")
 
 
@@ -651,7 +654,7 @@ def check_logs(d: Deployed) -> Verdict:
         if last is None:
             stale.append(f"{chosen['logStreamName']} has no events")
             continue
-        seconds = (d.now - datetime.fromtimestamp(last / 1000, tz=timezone.utc)).total_seconds()
+        seconds = (d.now - datetime.fromtimestamp(last / 1000, tz=UTC)).total_seconds()
         line = f"{chosen['logStreamName']} last event {age(seconds)} ago"
         if seconds <= limit:
             facts.append(line)
@@ -711,7 +714,7 @@ def check_load_balancer(d: Deployed) -> Verdict:
     tg = d.one_of("load_balancer", TARGET_GROUP)
     lb = d.one_of("load_balancer", LOAD_BALANCER)
     problems, facts, details = [], [], []
-    ports = {l["Port"]: l for l in d.listeners(lb)}
+    ports = {listener["Port"]: listener for listener in d.listeners(lb)}
     if d.p.https:
         https, http = ports.get(443), ports.get(80)
         if https is None or https.get("Protocol") != "HTTPS" or not _forwards(https, tg):
@@ -741,6 +744,7 @@ def check_load_balancer(d: Deployed) -> Verdict:
     elif healthy[0]["Target"]["Id"] != ip:
         problems.append(f"the healthy target {healthy[0]['Target']['Id']} is not the running task's ENI {ip}")
     else:
+        assert task is not None  # ip came from it
         facts.append(f"1 healthy target {ip}:{healthy[0]['Target'].get('Port', '?')} = task "
                      f"{short_id(task['taskArn'])}'s ENI")
     if d.http:

@@ -21,9 +21,9 @@ from botocore.exceptions import ClientError
 from templates.config import EnvParams
 
 from .aws import Aws, aws_errors, error_message
+from .errors import aws_cli, suggest
 from .retained import left_by_rollback, leftover_lines
 from .stacks import STACK_TYPE, StackInfo, describe, list_resources, nested_stacks
-from .errors import aws_cli, suggest
 from .ui import Out, Poller, clean
 
 ECHOES = ("Embedded stack", "The following resource(s) failed", "Resource creation cancelled",
@@ -76,7 +76,7 @@ class Watch:
 
     # -- the loop ------------------------------------------------------------------------------------------------
 
-    def run(self) -> StackInfo:
+    def run(self) -> StackInfo | None:
         last_news = self.poller.clock()
         with self.out.progress(f"{self.root.name}: waiting for events") as update:
             for delay in self.poller.intervals():
@@ -279,7 +279,8 @@ def recovery(aws: Aws, p: EnvParams, info: StackInfo | None) -> list[str]:
         skip = resources_to_skip(aws, info.id)
         args = f" --resources-to-skip {' '.join(skip)}" if skip else ""
         return ["the rollback failed; fix what blocks it if you can, else skip those resources (they may then "
-                "differ from the template):", f"  {aws_cli(p.region, 'cloudformation', 'continue-update-rollback', '--stack-name', info.name)}{args}",
+                "differ from the template):",
+                f"  {aws_cli(p.region, 'cloudformation', 'continue-update-rollback', '--stack-name', info.name)}{args}",
                 f"  then: {suggest('status', p.env, '--watch')}"]
     if status.endswith("_IN_PROGRESS"):
         return [f"still running; keep watching: {suggest('status', p.env, '--watch')}"]

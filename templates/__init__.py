@@ -12,9 +12,21 @@ from types import ModuleType
 
 from troposphere import Template
 
-from . import _yaml
-from . import (certificate, cluster, dns, identity, load_balancer, monitoring, network, root, secrets, security,
-               service, storage)
+from . import (
+    _yaml,
+    certificate,
+    cluster,
+    dns,
+    identity,
+    load_balancer,
+    monitoring,
+    network,
+    root,
+    secrets,
+    security,
+    service,
+    storage,
+)
 from .config import EnvParams
 
 # Order matters only for readability of the root template; CloudFormation orders by the GetAtt wiring.

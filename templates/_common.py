@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from enum import StrEnum
+from typing import TypeVar
 
 from troposphere import AWSHelperFn, Join, Output, Parameter, Ref, Select, Sub, Tags, Template
 
-from .config import EnvParams
+from .config import EnvParams, given
 
 TOOL = "wwhd-infra"
 
@@ -45,11 +46,15 @@ def param(t: Template, name: StrEnum | str, type_: str = "String", description: 
     """Add (once) a parameter filled by the root from a sibling stack's output of the same name."""
     name = str(name)
     if name not in t.parameters:
-        t.add_parameter(Parameter(name, Type=type_, Description=description or f"From the stack that owns {name}.", **kw))
+        t.add_parameter(Parameter(name, Type=type_, Description=description or f"From the stack that owns {name}.",
+                                  **kw))
     return Ref(name)
 
 
-def outputs(t: Template, values: dict[StrEnum | str, object], descriptions: dict | None = None) -> None:
+_Key = TypeVar("_Key", bound=str)  # an ``Out`` enum (a StrEnum) or a plain name
+
+
+def outputs(t: Template, values: Mapping[_Key, object], descriptions: dict | None = None) -> None:
     """Add the outputs a stack promises in its ``Out`` enum."""
     for key, value in values.items():
         t.add_output(Output(str(key), Value=value, Description=(descriptions or {}).get(key, str(key))))
@@ -161,14 +166,14 @@ def vpc_id(t: Template, p: EnvParams) -> str | Ref:
 def subnet_ids(t: Template, p: EnvParams) -> list[str] | Ref:
     if p.network.creates_vpc:
         return param(t, NetIn.SubnetIds, "List<AWS::EC2::Subnet::Id>", "Task, ALB and mount target subnets.")
-    return list(p.network.subnet_ids)
+    return list(given(p.network.subnet_ids, "network.subnet_ids"))
 
 
 def subnet_keys(p: EnvParams) -> list[str]:
     """Stable keys of the subnets, for logical ids (never a list index of an existing subnet list)."""
     if p.network.creates_vpc:
-        return [chr(ord("A") + i) for i in range(p.network.create.az_count)]
-    return [s.removeprefix("subnet-") for s in p.network.subnet_ids]
+        return [chr(ord("A") + i) for i in range(given(p.network.create, "network.create").az_count)]
+    return [s.removeprefix("subnet-") for s in given(p.network.subnet_ids, "network.subnet_ids")]
 
 
 def keyed_subnets(t: Template, p: EnvParams) -> list[tuple[str, str | AWSHelperFn]]:
@@ -176,7 +181,7 @@ def keyed_subnets(t: Template, p: EnvParams) -> list[tuple[str, str | AWSHelperF
     keys = subnet_keys(p)
     if isinstance(ids, Ref):
         return [(k, Select(i, ids)) for i, k in enumerate(keys)]
-    return list(zip(keys, ids))
+    return list(zip(keys, ids, strict=True))
 
 
 def join_ids(ids: Iterable) -> Join:

@@ -152,7 +152,7 @@ class _Loader(yaml.SafeLoader):
         for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
     }
 
-    def __init__(self, stream):
+    def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self._path: list = []
 
@@ -264,7 +264,8 @@ def _problems(root: Node) -> list[tuple[str, str]]:
                 continue
             if (key.tag, key.value) in first_line:
                 problems.append((loc([*parts, key.value]),
-                                 f"duplicate key: at line {first_line[key.tag, key.value]} and again at line {key_line};"
+                                 f"duplicate key: at line {first_line[key.tag, key.value]} and again at "
+                                 f"line {key_line};"
                                  " YAML would silently keep only the later one: remove one"))
                 continue
             first_line[key.tag, key.value] = key_line

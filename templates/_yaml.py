@@ -12,7 +12,7 @@ import yaml
 try:
     _Base = yaml.CSafeDumper  # libyaml, shipped in PyYAML's wheels
 except AttributeError:  # pragma: no cover - a PyYAML built without libyaml
-    _Base = yaml.SafeDumper
+    _Base = yaml.SafeDumper  # type: ignore[misc, assignment]  # the same interface; types-PyYAML declares them apart
 
 STR, MAP = "tag:yaml.org,2002:str", "tag:yaml.org,2002:map"
 SHORT_FORM_KEYS = ("Ref", "Condition")

@@ -11,8 +11,8 @@ bootstrap stack never strands a deployed stack's history.
 ``build_boundary`` is bootstrap's second stack (``<bootstrap stack>-boundary``): the **permissions boundary** of the
 app's roles (``<bucket>-boundary``; the identity stack's, ``templates/iam.py``). A stack of its own, so that
 re-creating the bucket's stack (bootstrap heals a deleted bucket that way) never touches a policy that roles use; it
-is the same for every environment of the account and region. No CI identity may change it: CI writes no IAM. It allows what the
-app's roles' own policies say (``Allow *``: a boundary grants nothing by itself, IAM User Guide, "Permissions
+is the same for every environment of the account and region. No CI identity may change it: CI writes no IAM. It allows
+what the app's roles' own policies say (``Allow *``: a boundary grants nothing by itself, IAM User Guide, "Permissions
 boundaries for IAM entities": the effective permissions are the intersection with the identity policy) and denies
 every IAM write and any Organizations or account change, so no role made by a deploy can grant or escalate anything.
 Creating a named IAM policy needs ``CAPABILITY_NAMED_IAM`` (``deploy/commands.py`` bootstrap).
@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from awacs.aws import Action, Allow, Bool, Condition, Deny, PolicyDocument, Principal, Statement
 from awacs.s3 import Action as S3Action
-from troposphere.iam import ManagedPolicy
 from troposphere import GetAtt, Output, Ref, Sub, Tags, Template
+from troposphere.iam import ManagedPolicy
 from troposphere.s3 import (
     AbortIncompleteMultipartUpload,
     Bucket,
@@ -71,7 +71,8 @@ def _bucket(p: EnvParams, bucket: str) -> Bucket:
         "TemplateBucket",
         BucketName=bucket,
         BucketEncryption=BucketEncryption(ServerSideEncryptionConfiguration=[ServerSideEncryptionRule(
-            ServerSideEncryptionByDefault=ServerSideEncryptionByDefault(SSEAlgorithm="AES256"), BucketKeyEnabled=True)]),
+            ServerSideEncryptionByDefault=ServerSideEncryptionByDefault(SSEAlgorithm="AES256"),
+            BucketKeyEnabled=True)]),
         VersioningConfiguration=VersioningConfiguration(Status="Enabled"),
         PublicAccessBlockConfiguration=PublicAccessBlockConfiguration(
             BlockPublicAcls=True, BlockPublicPolicy=True, IgnorePublicAcls=True, RestrictPublicBuckets=True),
@@ -113,7 +114,8 @@ def _boundary(bucket: str) -> ManagedPolicy:
         ManagedPolicyName=boundary_policy_name(bucket),
         Description=f"Permissions boundary of the roles {TOOL} deploys create (bootstrap of {bucket})",
         PolicyDocument=PolicyDocument(Version="2012-10-17", Statement=[
-            # A boundary grants nothing itself: this lets the roles' own policies take effect, the denies below cap them.
+            # A boundary grants nothing itself: this lets the roles' own policies take effect, the denies below
+            # cap them.
             Statement(Sid="WhatTheRolesOwnPoliciesAllow", Effect=Allow, Action=[Action("*")], Resource=["*"]),
             Statement(Sid="NoIamWrites", Effect=Deny, Action=[Action("iam", a) for a in IAM_WRITES], Resource=["*"]),
             Statement(Sid="NoAccountOrOrganizationChanges", Effect=Deny,

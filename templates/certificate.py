@@ -12,7 +12,7 @@ from enum import StrEnum
 from troposphere import Ref, Template, certificatemanager as acm
 
 from ._common import new_template, outputs, tags
-from .config import EnvParams
+from .config import EnvParams, given
 
 COMPONENT = "certificate"
 
@@ -30,13 +30,15 @@ def enabled(p: EnvParams) -> bool:
 
 
 def build(p: EnvParams) -> Template:
-    t = new_template(p, f"ACM certificate for {p.domain.name}, DNS-validated in Route 53")
+    domain = given(p.domain, "domain")
+    t = new_template(p, f"ACM certificate for {domain.name}, DNS-validated in Route 53")
     cert = t.add_resource(acm.Certificate(
         "Certificate",
-        DomainName=p.domain.name,
+        DomainName=domain.name,
         ValidationMethod="DNS",
         # With HostedZoneId, CloudFormation writes the validation CNAME itself and waits for ISSUED.
-        DomainValidationOptions=[acm.DomainValidationOption(DomainName=p.domain.name, HostedZoneId=p.domain.hosted_zone_id)],
+        DomainValidationOptions=[acm.DomainValidationOption(DomainName=domain.name,
+                                                            HostedZoneId=domain.hosted_zone_id)],
         Tags=tags(p, COMPONENT),
     ))
     outputs(t, {Out.CertificateArn: Ref(cert)})

@@ -36,7 +36,8 @@ AWS and GitHub rules this module relies on:
   requests) and ``sub`` with ``StringLike`` (only the pull request's subject has a ``*``, for its number). The
   deploy role trusts the environment subject only: a branch subject would also match a job on the branch that does
   *not* reference the environment, skipping its required reviewers. ``tests/contract/test_trust.py`` judges every
-  trust policy in an IAM policy engine against the subjects of these jobs and of other events and files. Repositories created after 2026-07-15 (or opted in) use immutable subjects
+  trust policy in an IAM policy engine against the subjects of these jobs and of other events and files. Repositories
+  created after 2026-07-15 (or opted in) use immutable subjects
   ``repo:owner@<id>/repo@<id>:...``; ``ci.github_repository`` must then carry that form.
 * ``AWS::IAM::OIDCProvider`` needs no ``ThumbprintList`` (not required in its CloudFormation schema; IAM retrieves
   one when omitted), and for GitHub IAM does not use thumbprints at all: "AWS secures communication with some OIDC
@@ -132,11 +133,18 @@ from awacs.aws import (
 from awacs.helpers.trust import make_service_domain_name, make_simple_assume_statement
 from troposphere import AWSHelperFn, GetAtt, Ref, Sub, Template, iam
 
+from ._common import (
+    RESOURCE_STAR_ONLY,
+    arn,
+    ecr_repository_arn,
+    identity_stack_name,
+    scan_ignore,
+    tags,
+    template_bucket,
+)
 from ._sar import STAR_ONLY
+from .config import UNCONFIRMED, EnvParams, given
 from .iam import role_arns as app_role_arns
-from ._common import (RESOURCE_STAR_ONLY, arn, ecr_repository_arn, identity_stack_name, scan_ignore, tags,
-                      template_bucket)
-from .config import UNCONFIRMED, EnvParams
 
 COMPONENT = "ci"
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
@@ -305,8 +313,9 @@ def _star_reviewed(resource, statements: list[Statement]):
 
 
 def _oidc_provider(t: Template, p: EnvParams) -> str | AWSHelperFn:
-    if p.ci.oidc_provider_arn:
-        return p.ci.oidc_provider_arn
+    ci = given(p.ci, "ci")
+    if ci.oidc_provider_arn:
+        return ci.oidc_provider_arn
     provider = t.add_resource(iam.OIDCProvider(
         "GitHubOidcProvider",
         Url=GITHUB_OIDC_URL,
@@ -325,7 +334,7 @@ def subject(p: EnvParams, context: str, workflow: str, ref: str) -> str:
     (``SUBJECT_CLAIM_KEYS``): ``repo:<owner/repo>:<context>:job_workflow_ref:<owner/repo>/<workflow>@<ref>``, the
     form GitHub's "Customizing the subject claims" example shows. The workflow path in ``job_workflow_ref`` names the
     repository by owner and name, never by id."""
-    repo = p.ci.github_repository
+    repo = given(p.ci, "ci").github_repository
     named = re.sub(r"@\d+", "", repo)  # an immutable subject's repo@<id> form names owner/repo in the path
     return f"repo:{repo}:{context}:job_workflow_ref:{named}/{workflow}@{ref}"
 
@@ -336,7 +345,7 @@ def _pull_request_subjects(p: EnvParams) -> list[str]:
 
 
 def _plan_subjects(p: EnvParams) -> list[str]:
-    branch = f"refs/heads/{p.ci.branch}"
+    branch = f"refs/heads/{given(p.ci, 'ci').branch}"
     return [subject(p, f"ref:{branch}", DEPLOY_WORKFLOW, branch)]
 
 
@@ -344,8 +353,8 @@ def _deploy_subjects(p: EnvParams) -> list[str]:
     # Only the protected environment, of this workflow file on the branch: a branch subject would let any job on the
     # branch deploy without the environment's required reviewers, and another workflow file could reference the
     # environment too.
-    branch = f"refs/heads/{p.ci.branch}"
-    return [subject(p, f"environment:{p.ci.deploy_environment}", DEPLOY_WORKFLOW, branch)]
+    branch = f"refs/heads/{given(p.ci, 'ci').branch}"
+    return [subject(p, f"environment:{given(p.ci, 'ci').deploy_environment}", DEPLOY_WORKFLOW, branch)]
 
 
 def _github_trust(provider: str | AWSHelperFn, subjects: list[str]) -> PolicyDocument:
@@ -488,8 +497,9 @@ def _preflight_statements(p: EnvParams) -> list[Statement]:
     if secrets:
         names.append(Statement(Sid="PreflightSecrets", Effect=Allow, Action=[secretsmanager.DescribeSecret],
                                Resource=secrets))
+    provider = given(p.ci, "ci").oidc_provider_arn or arn("iam", f"oidc-provider/{GITHUB_OIDC_HOST}", region=False)
     names.append(Statement(Sid="PreflightOidcProvider", Effect=Allow, Action=[iam_actions.GetOpenIDConnectProvider],
-                           Resource=[p.ci.oidc_provider_arn or arn("iam", f"oidc-provider/{GITHUB_OIDC_HOST}", region=False)]))
+                           Resource=[provider]))
     if p.domain:
         names.append(Statement(Sid="PreflightHostedZone", Effect=Allow, Action=[route53.GetHostedZone],
                                Resource=[arn("route53", f"hostedzone/{p.domain.hosted_zone_id}", region=False,
@@ -605,7 +615,8 @@ def _star_only_apart(group: str, statements: list[Statement]) -> list[Statement]
             continue
         resources = s.properties["Resource"]
         names = [_action_name(a) for a in s.properties["Action"]]
-        moved = [a for a, n in zip(s.properties["Action"], names) if n in STAR_ONLY and "*" not in resources]
+        moved = [a for a, n in zip(s.properties["Action"], names, strict=True)
+                 if n in STAR_ONLY and "*" not in resources]
         if moved and "Condition" in s.properties:
             raise ValueError(f"statement {s.properties.get('Sid')}: {', '.join(map(_action_name, moved))} "
                              "are authorized on * only: grant them in a statement of their own")
@@ -866,7 +877,8 @@ def _load_balancer_statements(p: EnvParams) -> list[Statement]:
         Statement(
             Sid="LoadBalancers", Effect=Allow,
             Action=[elb.CreateListener, elb.CreateLoadBalancer, elb.DeleteLoadBalancer, elb.ModifyCapacityReservation,
-                    elb.ModifyIpPools, elb.ModifyLoadBalancerAttributes, elb.SetIpAddressType, elb.SetSecurityGroups, elb.SetSubnets],
+                    elb.ModifyIpPools, elb.ModifyLoadBalancerAttributes, elb.SetIpAddressType, elb.SetSecurityGroups,
+                    elb.SetSubnets],
             Resource=[load_balancers],
         ),
         Statement(
@@ -937,7 +949,8 @@ def _monitoring_statements(p: EnvParams) -> list[Statement]:
             Action=[
                 sns.CreateTopic, sns.DeleteTopic, sns.GetDataProtectionPolicy, sns.GetSubscriptionAttributes,
                 sns.GetTopicAttributes, sns.ListSubscriptionsByTopic, sns.ListTagsForResource,
-                sns.PutDataProtectionPolicy, sns.SetSubscriptionAttributes, sns.SetTopicAttributes, sns.Subscribe, sns.TagResource,
+                sns.PutDataProtectionPolicy, sns.SetSubscriptionAttributes, sns.SetTopicAttributes, sns.Subscribe,
+                sns.TagResource,
                 sns.Unsubscribe, sns.UntagResource,
             ],
             Resource=[arn("sns", f"{root}-*")],
@@ -1048,7 +1061,8 @@ def _access_log_statements(p: EnvParams) -> list[Statement]:
     bucket = f"{_root(p).lower()}-*"
     return [Statement(
         Sid="AccessLogBucket", Effect=Allow, Action=[s3.Action(a) for a in ACCESS_LOG_BUCKET_ACTIONS],
-        Resource=[arn("s3", bucket, region=False, account=False), arn("s3", f"{bucket}/*", region=False, account=False)],
+        Resource=[arn("s3", bucket, region=False, account=False),
+                  arn("s3", f"{bucket}/*", region=False, account=False)],
     )]
 
 
@@ -1059,7 +1073,8 @@ def _repository_statements(p: EnvParams) -> list[Statement]:
         Sid="AppRepository", Effect=Allow,
         Action=[
             # DeleteRepository: RetainExceptOnCreate, so a rolled-back first create deletes the new repository.
-            ecr.CreateRepository, ecr.DeleteLifecyclePolicy, ecr.DeleteRepository, ecr.DeleteRepositoryPolicy, ecr.DescribeRepositories,
+            ecr.CreateRepository, ecr.DeleteLifecyclePolicy, ecr.DeleteRepository, ecr.DeleteRepositoryPolicy,
+            ecr.DescribeRepositories,
             ecr.GetLifecyclePolicy, ecr.GetRepositoryPolicy, ecr.ListTagsForResource, ecr.PutImageScanningConfiguration,
             ecr.PutImageTagMutability, ecr.PutLifecyclePolicy, ecr.SetRepositoryPolicy, ecr.TagResource,
             ecr.UntagResource,
@@ -1073,7 +1088,7 @@ def _repository_statements(p: EnvParams) -> list[Statement]:
 
 def _drift_subjects(p: EnvParams) -> list[str]:
     # A scheduled workflow runs on the default branch: its subject is the branch's, of the drift workflow file.
-    branch = f"refs/heads/{p.ci.branch}"
+    branch = f"refs/heads/{given(p.ci, 'ci').branch}"
     return [subject(p, f"ref:{branch}", DRIFT_WORKFLOW, branch)]
 
 
@@ -1089,8 +1104,9 @@ def _drift_statements(p: EnvParams) -> list[Statement]:
     """The drift APIs on the app's stacks, and the ``handlers.read.permissions`` of every resource type
     (templates/_read_permissions.py). Reads have no side effects, but the resources' physical names are generated by
     CloudFormation: reads are pinned to this account (any region: dashboards have none in their ARN), except the
-    ones with no resource type in the Service Authorization Reference (templates/_sar.py), which only accept ``*``. The one read that reveals data, a secret's value (the Secret read handler calls
-    GetSecretValue), is allowed on the generated secrets only."""
+    ones with no resource type in the Service Authorization Reference (templates/_sar.py), which only accept ``*``. The
+    one read that reveals data, a secret's value (the Secret read handler calls GetSecretValue), is allowed on the
+    generated secrets only."""
     from awacs.aws import Action
 
     from ._read_permissions import READ_PERMISSIONS

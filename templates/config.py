@@ -26,7 +26,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal, get_args, get_origin
+from typing import Annotated, Literal, TypeVar, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
@@ -71,7 +71,8 @@ IMAGE_TAG_PATTERN = r"^(?!latest$)[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"
 ImageTag = Annotated[str, StringConstraints(pattern=IMAGE_TAG_PATTERN)]
 EcrRepositoryName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+([._/-][a-z0-9]+)*$", max_length=256)]
 # Container images referenced by a fixed tag or digest, never latest.
-ImageRef = Annotated[str, StringConstraints(pattern=r"^[a-z0-9./_-]+(:(?!latest$)[A-Za-z0-9_.-]{1,128}|@sha256:[0-9a-f]{64})$")]
+ImageRef = Annotated[str,
+                     StringConstraints(pattern=r"^[a-z0-9./_-]+(:(?!latest$)[A-Za-z0-9_.-]{1,128}|@sha256:[0-9a-f]{64})$")]
 GITHUB_REPO_PATTERN = r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"
 GithubRepoOrUnconfirmed = Annotated[str, StringConstraints(pattern=_or_unconfirmed(GITHUB_REPO_PATTERN))]
 # AWS Backup cron: cron(Minutes Hours Day-of-month Month Day-of-week Year).
@@ -213,7 +214,8 @@ class SecretRef(Strict):
     """
 
     name: SecretName | None = None
-    arn: SecretArnOrUnconfirmed | None = Field(None, description=f"Full ARN, or {UNCONFIRMED} until `discover` prints it.")
+    arn: SecretArnOrUnconfirmed | None = Field(None,
+                                               description=f"Full ARN, or {UNCONFIRMED} until `discover` prints it.")
     generate: bool = False
     description: str = ""
 
@@ -338,6 +340,17 @@ class EnvParams(Strict):
         return self.domain is not None
 
 
+_Section = TypeVar("_Section")
+
+
+def given(section: _Section | None, key: str) -> _Section:
+    """An optional params section, read by code that runs only when it is set (a stack's ``enabled``, ``p.https``,
+    ``p.network.creates_vpc``): None here is a bug in that caller, never bad input, so it fails loudly."""
+    if section is None:
+        raise AssertionError(f"built only when the params set `{key}`, but it is not set")
+    return section
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Business rules
 
@@ -354,7 +367,8 @@ def _fargate(p: EnvParams) -> list[Problem]:
         return [Problem("task.cpu", f"{cpu} is not a Fargate CPU size; allowed: {', '.join(map(str, FARGATE_SIZES))}")]
     allowed = FARGATE_SIZES[cpu]
     if mem not in allowed:
-        shown = ", ".join(map(str, allowed)) if len(allowed) <= 8 else f"{allowed[0]} to {allowed[-1]} in steps of {allowed[1] - allowed[0]}"
+        shown = (", ".join(map(str, allowed)) if len(allowed) <= 8
+                 else f"{allowed[0]} to {allowed[-1]} in steps of {allowed[1] - allowed[0]}")
         return [Problem("task.memory", f"{mem} MiB is not valid with {cpu} CPU units on Fargate; allowed: {shown}")]
     return []
 
@@ -362,27 +376,32 @@ def _fargate(p: EnvParams) -> list[Problem]:
 def _containers_cpu(p: EnvParams) -> list[Problem]:
     c = p.containers
     if c.app.cpu + c.qdrant.cpu > p.task.cpu:
-        return [Problem("containers", f"container CPU {c.app.cpu} + {c.qdrant.cpu} exceeds the task's {p.task.cpu} units")]
+        return [Problem("containers",
+                        f"container CPU {c.app.cpu} + {c.qdrant.cpu} exceeds the task's {p.task.cpu} units")]
     return []
 
 
 def _containers_memory(p: EnvParams) -> list[Problem]:
     c = p.containers
     if c.app.memory + c.qdrant.memory > p.task.memory:
-        return [Problem("containers", f"container memory {c.app.memory} + {c.qdrant.memory} MiB exceeds the task's {p.task.memory} MiB")]
+        return [Problem("containers",
+                        f"container memory {c.app.memory} + {c.qdrant.memory} MiB exceeds the task's "
+                        f"{p.task.memory} MiB")]
     return []
 
 
 def _ports(p: EnvParams) -> list[Problem]:
     if p.containers.app.port == p.containers.qdrant.port:
-        return [Problem("containers.qdrant.port", "the two containers share one network namespace (awsvpc): ports must differ")]
+        return [Problem("containers.qdrant.port",
+                        "the two containers share one network namespace (awsvpc): ports must differ")]
     return []
 
 
 def _single_writer(p: EnvParams) -> list[Problem]:
     if p.service.desired_count > 1:
         return [Problem("service.desired_count",
-                        f"{p.service.desired_count} tasks would all write the one SQLite file and Qdrant storage on EFS "
+                        f"{p.service.desired_count} tasks would all write the one SQLite file and "
+                        "Qdrant storage on EFS "
                         "(Qdrant fails with a RocksDB lock error, SQLite over NFS corrupts); allowed: 0 or 1")]
     return []
 
@@ -398,7 +417,8 @@ def _network(p: EnvParams) -> list[Problem]:
         if not n.subnet_ids:
             out.append(Problem("network.subnet_ids", "required unless `network.create` is given"))
         elif len(n.subnet_ids) < 2:
-            out.append(Problem("network.subnet_ids", "an ALB needs subnets in at least two availability zones; give 2 or more"))
+            out.append(Problem("network.subnet_ids",
+                               "an ALB needs subnets in at least two availability zones; give 2 or more"))
         elif len(set(n.subnet_ids)) != len(n.subnet_ids):
             out.append(Problem("network.subnet_ids", "duplicate subnet: EFS allows one mount target per subnet and AZ"))
         return out
@@ -408,7 +428,8 @@ def _network(p: EnvParams) -> list[Problem]:
 def _https(p: EnvParams) -> list[Problem]:
     out = []
     if p.production and p.domain is None:
-        out.append(Problem("domain", "a production environment must serve HTTPS: give `domain` (name and hosted_zone_id)"))
+        out.append(Problem("domain",
+                           "a production environment must serve HTTPS: give `domain` (name and hosted_zone_id)"))
     if p.env in {"prod", "production"} and not p.production:
         out.append(Problem("production", f"environment {p.env!r} must set `production: true`"))
     return out
@@ -435,11 +456,13 @@ def _secrets(p: EnvParams) -> list[Problem]:
 def _storage(p: EnvParams) -> list[Problem]:
     s = p.storage
     if (s.throughput_mode == "provisioned") != (s.provisioned_throughput_mibps is not None):
-        return [Problem("storage.provisioned_throughput_mibps", "required with throughput_mode: provisioned, refused otherwise")]
+        return [Problem("storage.provisioned_throughput_mibps",
+                        "required with throughput_mode: provisioned, refused otherwise")]
     b = s.backup
     if b.move_to_cold_storage_after_days is not None and b.delete_after_days < b.move_to_cold_storage_after_days + 90:
         return [Problem("storage.backup.delete_after_days",
-                        "AWS Backup keeps cold recovery points at least 90 days: must be >= move_to_cold_storage_after_days + 90")]
+                        "AWS Backup keeps cold recovery points at least 90 days: must be >= "
+                        "move_to_cold_storage_after_days + 90")]
     return []
 
 
@@ -530,7 +553,7 @@ def _fields_at(parts: tuple) -> list[str]:
 
 
 # Keys that were renamed, with the new key and why (a renamed key is unknown; say where it went).
-RENAMED = {
+RENAMED: dict[tuple[str, ...], str] = {
     ("service", "enable_execute_command"): "renamed to service.debug_shell, which also makes the root file systems "
                                           "writable (ECS Exec does not support read-only ones); default false",
 }
@@ -585,10 +608,12 @@ def load_params(env: str, params_dir: Path = PARAMS_DIR) -> EnvParams:
     path = params_dir / f"{env}.yaml"
     shown = _display(path)
     if not re.fullmatch(r"[a-z][a-z0-9-]{1,20}", env):
-        raise ParamsError(shown, [Problem("", f"{env!r} is not a valid environment name (lowercase letters, digits, -)")])
+        raise ParamsError(shown, [Problem("",
+                                          f"{env!r} is not a valid environment name (lowercase letters, digits, -)")])
     if not path.exists() and not path.is_symlink():
         known = ", ".join(environments(params_dir)) or "none"
-        raise ParamsError(shown, [Problem("", f"no such environment {env!r}; environments with a params file: {known}")])
+        raise ParamsError(shown, [Problem("",
+                                          f"no such environment {env!r}; environments with a params file: {known}")])
     try:
         data = _params_file.read(path)
     except _params_file.Unusable as e:
@@ -631,7 +656,8 @@ def _without_errors(data: dict, env: str, err: ValidationError) -> tuple[EnvPara
         cur = data
         for part in e["loc"]:  # walk as far as the data goes; "[key]" and union tags end the walk
             if isinstance(cur, (dict, list)) and not isinstance(part, bool) and (
-                    (isinstance(cur, dict) and part in cur) or (isinstance(cur, list) and isinstance(part, int) and part < len(cur))):
+                    (isinstance(cur, dict) and part in cur)
+                or (isinstance(cur, list) and isinstance(part, int) and part < len(cur))):
                 parent, cur = cur, cur[part]
                 parts.append(part)
             else:

@@ -7,7 +7,7 @@ from enum import StrEnum
 from troposphere import Template, route53
 
 from ._common import new_template, outputs, param
-from .config import EnvParams
+from .config import EnvParams, given
 
 COMPONENT = "dns"
 
@@ -26,11 +26,12 @@ def enabled(p: EnvParams) -> bool:
 
 
 def build(p: EnvParams) -> Template:
-    t = new_template(p, f"Route 53 alias {p.domain.name} -> ALB")
+    domain = given(p.domain, "domain")
+    t = new_template(p, f"Route 53 alias {domain.name} -> ALB")
     t.add_resource(route53.RecordSetType(
         "AliasRecord",
-        HostedZoneId=p.domain.hosted_zone_id,
-        Name=f"{p.domain.name}.",
+        HostedZoneId=domain.hosted_zone_id,
+        Name=f"{domain.name}.",
         Type="A",
         AliasTarget=route53.AliasTarget(
             DNSName=param(t, In.LoadBalancerDnsName, description="DNS name of the ALB."),
@@ -38,5 +39,5 @@ def build(p: EnvParams) -> Template:
             EvaluateTargetHealth=True,
         ),
     ))
-    outputs(t, {Out.ServiceDomainName: p.domain.name})
+    outputs(t, {Out.ServiceDomainName: domain.name})
     return t

@@ -43,12 +43,21 @@ from __future__ import annotations
 from enum import StrEnum
 
 from awacs import ecr, elasticfilesystem as efs, logs, secretsmanager, ssmmessages, sts
-from awacs.aws import (Allow, ArnLike, Bool, Condition, Null, PolicyDocument, Principal, Statement, StringEquals)
-from troposphere import GetAtt, Sub, Template, iam
+from awacs.aws import Allow, ArnLike, Bool, Condition, Null, PolicyDocument, Principal, Statement, StringEquals
+from troposphere import Sub, Template, iam
 
 from . import secrets
-from ._common import (RESOURCE_STAR_ONLY, app_role, arn, ecr_repository_arn, log_group_arn, role_path, scan_ignore,
-                      tag_pairs, tags)
+from ._common import (
+    RESOURCE_STAR_ONLY,
+    app_role,
+    arn,
+    ecr_repository_arn,
+    log_group_arn,
+    role_path,
+    scan_ignore,
+    tag_pairs,
+    tags,
+)
 from .config import EnvParams
 
 COMPONENT = "iam"
@@ -112,7 +121,8 @@ def _execution_role(t: Template, p: EnvParams) -> iam.Role:
         RoleName=role_name(p, Out.ExecutionRoleArn),
         Description=f"{p.stack_name}: ECS agent pulls the image, writes logs, injects secrets",
         AssumeRolePolicyDocument=_ecs_tasks_trust(confused_deputy_guard=False),
-        Policies=[iam.Policy(PolicyName="execution", PolicyDocument=PolicyDocument(Version="2012-10-17", Statement=statements))],
+        Policies=[iam.Policy(PolicyName="execution",
+                             PolicyDocument=PolicyDocument(Version="2012-10-17", Statement=statements))],
         Tags=tags(p, COMPONENT),
         **app_role(p),
     ))
@@ -147,7 +157,8 @@ def _task_role(t: Template, p: EnvParams) -> iam.Role:
         RoleName=role_name(p, Out.TaskRoleArn),
         Description=f"{p.stack_name}: the app's own identity (EFS through the access points, ECS Exec)",
         AssumeRolePolicyDocument=_ecs_tasks_trust(confused_deputy_guard=True),
-        Policies=[iam.Policy(PolicyName="task", PolicyDocument=PolicyDocument(Version="2012-10-17", Statement=statements))],
+        Policies=[iam.Policy(PolicyName="task",
+                             PolicyDocument=PolicyDocument(Version="2012-10-17", Statement=statements))],
         Tags=tags(p, COMPONENT),
         **app_role(p),
     ))

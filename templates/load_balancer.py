@@ -31,7 +31,7 @@ from awacs.s3 import Action as S3Action, PutObject
 from troposphere import AWSHelperFn, GetAtt, Ref, Sub, Template, elasticloadbalancingv2 as elb, s3
 
 from ._common import new_template, outputs, param, retain, scan_ignore, subnet_ids, tags, vpc_id
-from .config import EnvParams
+from .config import EnvParams, given
 
 COMPONENT = "load-balancer"
 HEALTH_CHECK_INTERVAL, HEALTHY_THRESHOLD = 15, 2  # also the deploy outage's last step (service.worst_case_outage)
@@ -39,7 +39,8 @@ ACCESS_LOG_DAYS = 90
 # Elastic Load Balancing account per Region for access logs, Regions available before August 2022 (ALB User Guide).
 ELB_LOG_ACCOUNTS = {"us-west-2": "797873946194"}
 ELB_LOG_SERVICE = "logdelivery.elasticloadbalancing.amazonaws.com"  # Regions available as of August 2022
-_NO_DOMAIN = "this environment has no domain, so no certificate: plain HTTP by design (a domain in params turns on HTTPS)"
+_NO_DOMAIN = ("this environment has no domain, so no certificate: plain HTTP by design (a domain in params turns on "
+              "HTTPS)")
 
 
 class In(StrEnum):
@@ -65,7 +66,7 @@ def build(p: EnvParams) -> Template:
     alb = _load_balancer(t, p, logs)
     tg = _target_group(t, p)
     _listeners(t, p, alb, tg)
-    url = f"https://{p.domain.name}" if p.https else Sub("http://${LoadBalancer.DNSName}")
+    url = f"https://{given(p.domain, 'domain').name}" if p.https else Sub("http://${LoadBalancer.DNSName}")
     outputs(t, {
         Out.LoadBalancerArn: Ref(alb),
         Out.LoadBalancerDnsName: GetAtt(alb, "DNSName"),
@@ -183,7 +184,8 @@ def _listeners(t: Template, p: EnvParams, alb: elb.LoadBalancer, tg: elb.TargetG
             Tags=tags(p, COMPONENT),
         ), {rule: _NO_DOMAIN for rule in ("CKV_AWS_2", "CKV_AWS_103")}))
         return
-    certificate = p.domain.certificate_arn or param(t, In.CertificateArn, description="ACM certificate (certificate stack).")
+    certificate = given(p.domain, "domain").certificate_arn or param(t, In.CertificateArn,
+                                                                     description="ACM certificate (certificate stack).")
     t.add_resource(elb.Listener(
         "HttpsListener", LoadBalancerArn=Ref(alb), Port=443, Protocol="HTTPS", SslPolicy=p.load_balancer.ssl_policy,
         Certificates=[elb.Certificate(CertificateArn=certificate)], DefaultActions=forward, Tags=tags(p, COMPONENT),

@@ -80,7 +80,7 @@ def stack_name(p: EnvParams) -> str:
     return f"{p.stack_name}-migrate"
 
 
-PARAMETER_RULES = {
+PARAMETER_RULES: dict[In, dict[str, object]] = {
     In.ImageTag: {"AllowedPattern": IMAGE_TAG_PATTERN, "Description": "the app image's tag (the service's ImageTag)"},
     In.SourceIam: {"AllowedValues": ["ENABLED", "DISABLED"],
                    "Description": "IAM authorization for the source mount: ENABLED when it has a file system policy"},

@@ -13,7 +13,7 @@ from enum import StrEnum
 from troposphere import GetAZs, Ref, Select, Template, ec2
 
 from ._common import join_ids, new_template, outputs, subnet_keys, tags
-from .config import EnvParams
+from .config import EnvParams, given
 
 COMPONENT = "network"
 
@@ -41,7 +41,7 @@ def build(p: EnvParams) -> Template:
 
 def _vpc(t: Template, p: EnvParams) -> tuple[ec2.VPC, ec2.RouteTable]:
     vpc = t.add_resource(ec2.VPC(
-        "Vpc", CidrBlock=p.network.create.cidr, EnableDnsHostnames=True, EnableDnsSupport=True,
+        "Vpc", CidrBlock=given(p.network.create, "network.create").cidr, EnableDnsHostnames=True, EnableDnsSupport=True,
         Tags=tags(p, COMPONENT, p.stack_name),
     ))
     igw = t.add_resource(ec2.InternetGateway("InternetGateway", Tags=tags(p, COMPONENT)))
@@ -56,7 +56,8 @@ def _vpc(t: Template, p: EnvParams) -> tuple[ec2.VPC, ec2.RouteTable]:
 
 def _subnets(t: Template, p: EnvParams, vpc: ec2.VPC, route_table: ec2.RouteTable) -> list[ec2.Subnet]:
     subnets = []
-    for i, (key, cidr) in enumerate(zip(subnet_keys(p), p.network.create.subnet_cidrs())):
+    for i, (key, cidr) in enumerate(zip(subnet_keys(p), given(p.network.create, "network.create").subnet_cidrs(),
+                                        strict=True)):
         subnet = t.add_resource(ec2.Subnet(
             f"PublicSubnet{key}", VpcId=Ref(vpc), CidrBlock=cidr, AvailabilityZone=Select(i, GetAZs("")),
             # Tasks ask for a public IP explicitly (AssignPublicIp); nothing else should get one by default.

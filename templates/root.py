@@ -13,9 +13,9 @@ from enum import StrEnum
 
 from troposphere import AWSHelperFn, GetAtt, Output, Parameter, Ref, Template, cloudformation
 
-from .iam import role_arns
 from ._common import disposable, lint_ignore, new_template, stack_id, tags
 from .config import IMAGE_TAG_PATTERN, EnvParams
+from .iam import role_arns
 
 
 class Param(StrEnum):

@@ -19,11 +19,12 @@ from enum import StrEnum
 from troposphere import AWSHelperFn, Ref, Sub, Template, secretsmanager
 
 from ._common import new_template, outputs, param, pascal, retain_except_on_create, scan_ignore, tags
-from .config import UNCONFIRMED, EnvParams, SecretRef
+from .config import UNCONFIRMED, EnvParams, SecretRef, given
 
 COMPONENT = "secrets"
 CMK_NOT_NEEDED = ("encrypted with the AWS managed key aws/secretsmanager; a CMK (~1 USD/month per key) would add "
-                  "cross-account use and key-level control we do not need, and a kms:Decrypt grant to the execution role")
+                  "cross-account use and key-level control we do not need, and a kms:Decrypt grant to "
+                  "the execution role")
 
 
 class In(StrEnum):
@@ -86,7 +87,7 @@ def secret_value_from(t: Template, p: EnvParams, var: str) -> str | AWSHelperFn:
 
 
 def _name(s: SecretRef, var: str) -> str:
-    return f"{UNCONFIRMED}/{var}" if s.arn == UNCONFIRMED else s.name
+    return f"{UNCONFIRMED}/{var}" if s.arn == UNCONFIRMED else given(s.name, f"secrets.{var}.name")
 
 
 def secret_policy_resource(p: EnvParams, var: str) -> str | AWSHelperFn:

@@ -26,7 +26,8 @@ NFS_PORT = 2049
 # Scanner findings accepted, with the reason each resource carries (templates/_common.scan_ignore).
 _EGRESS_SEPARATE = ("egress is declared by separate AWS::EC2::SecurityGroupEgress resources in this template (they "
                     "replace the default allow-all); cfripper reads inline rules only")
-_PUBLIC = "the internet-facing ALB is the public entry point; only the ALB's group is open, the tasks accept the ALB only"
+_PUBLIC = ("the internet-facing ALB is the public entry point; only the ALB's group is open, the tasks accept the "
+           "ALB only")
 _PUBLIC_ALB_443 = {"EC2SecurityGroupIngressOpenToWorldRule": _PUBLIC}
 _PUBLIC_ALB_80 = {**_PUBLIC_ALB_443, "CKV_AWS_260": _PUBLIC + "; with HTTPS, port 80 only redirects to 443"}
 

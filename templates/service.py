@@ -221,7 +221,8 @@ def _qdrant(t: Template, p: EnvParams) -> ecs.ContainerDefinition:
 def _app(t: Template, p: EnvParams) -> ecs.ContainerDefinition:
     a = p.containers.app
     return ecs.ContainerDefinition(
-        Name=APP, Image=image_uri(p, param(t, In.ImageTag, description="App image tag.", AllowedPattern=IMAGE_TAG_PATTERN)),
+        Name=APP, Image=image_uri(p, param(t, In.ImageTag, description="App image tag.",
+                                           AllowedPattern=IMAGE_TAG_PATTERN)),
         Cpu=a.cpu, Memory=a.memory, Essential=True,
         PortMappings=[ecs.PortMapping(ContainerPort=a.port, Protocol="tcp", Name="http")],
         Environment=_env({**a.environment, **APP_WRITES}),
@@ -277,7 +278,8 @@ def _service(t: Template, p: EnvParams, task: ecs.TaskDefinition) -> ecs.Service
             Subnets=subnet_ids(t, p),
         )),
         LoadBalancers=[ecs.LoadBalancer(ContainerName=APP, ContainerPort=p.containers.app.port,
-                                        TargetGroupArn=param(t, In.TargetGroupArn, description="Target group (load_balancer stack)."))],
+                                        TargetGroupArn=param(t, In.TargetGroupArn,
+                                                             description="Target group (load_balancer stack)."))],
         EnableExecuteCommand=p.service.debug_shell,  # with writable roots only (read_only_root)
         EnableECSManagedTags=True,
         PropagateTags="SERVICE",

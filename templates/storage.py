@@ -25,8 +25,17 @@ from awacs import elasticfilesystem as efs_actions
 from awacs.aws import Allow, Bool, Condition, Deny, Null, PolicyDocument, Principal, Statement
 from troposphere import GetAtt, Ref, Sub, Template, backup, efs, encode_to_dict
 
-from ._common import (keyed_subnets, new_template, outputs, param, retain, retain_except_on_create,
-                      scan_ignore, tag_pairs, tags)
+from ._common import (
+    keyed_subnets,
+    new_template,
+    outputs,
+    param,
+    retain,
+    retain_except_on_create,
+    scan_ignore,
+    tag_pairs,
+    tags,
+)
 from .config import EnvParams
 
 COMPONENT = "storage"
@@ -111,7 +120,7 @@ def _file_system(t: Template, p: EnvParams) -> efs.FileSystem:
             efs.LifecyclePolicy(TransitionToIA=f"AFTER_{s.transition_to_ia_days}_DAYS"),
             efs.LifecyclePolicy(TransitionToPrimaryStorageClass="AFTER_1_ACCESS"),
         ]
-    optional = {}
+    optional: dict[str, object] = {}
     if s.throughput_mode == "provisioned":
         optional["ProvisionedThroughputInMibps"] = s.provisioned_throughput_mibps
     if lifecycle:
@@ -128,7 +137,8 @@ def _file_system(t: Template, p: EnvParams) -> efs.FileSystem:
         **optional,
     )), {
         "WildcardResourceRule": "a file system policy's Resource * is this file system only; the Allow to the account "
-                                "root delegates to IAM, where the task role is scoped to this file system's tags and an access point",
+                                "root delegates to IAM, where the task role is scoped to this file system's tags "
+                                "and an access point",
     }))
 
 
@@ -147,7 +157,8 @@ def _access_points(t: Template, p: EnvParams, fs: efs.FileSystem) -> dict[str, e
             PosixUser=efs.PosixUser(Uid=str(POSIX_UID), Gid=str(POSIX_GID)),
             RootDirectory=efs.RootDirectory(
                 Path=path,
-                CreationInfo=efs.CreationInfo(OwnerUid=str(POSIX_UID), OwnerGid=str(POSIX_GID), Permissions=ROOT_PERMISSIONS),
+                CreationInfo=efs.CreationInfo(OwnerUid=str(POSIX_UID), OwnerGid=str(POSIX_GID),
+                                              Permissions=ROOT_PERMISSIONS),
             ),
             AccessPointTags=tags(p, COMPONENT, f"{p.stack_name}-{title.removesuffix('AccessPoint').lower()}"),
         )))

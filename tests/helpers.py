@@ -27,8 +27,9 @@ def assert_subset(expected, actual, path: str = "") -> None:
             assert k in actual, f"{path}.{k}: missing (have {sorted(actual)})"
             assert_subset(v, actual[k], f"{path}.{k}")
     elif isinstance(expected, list):
-        assert isinstance(actual, list) and len(actual) == len(expected), f"{path}: expected {expected!r}, got {actual!r}"
-        for i, (e, a) in enumerate(zip(expected, actual)):
+        assert isinstance(actual, list) and len(actual) == len(expected), (
+            f"{path}: expected {expected!r}, got {actual!r}")
+        for i, (e, a) in enumerate(zip(expected, actual, strict=True)):
             assert_subset(e, a, f"{path}[{i}]")
     else:
         assert expected == actual, f"{path}: expected {expected!r}, got {actual!r}"

@@ -50,13 +50,15 @@ def test_generate_one_environment_writes_only_it(project):
     shutil.rmtree(project / "output" / "prod")
     r = run(project, "--env", "prod", "--no-lint")
     assert r.returncode == 0, r.stderr
-    assert (project / "output" / "prod" / "root.yaml").read_bytes() == (ROOT / "output" / "prod" / "root.yaml").read_bytes()
+    assert ((project / "output" / "prod" / "root.yaml").read_bytes()
+            == (ROOT / "output" / "prod" / "root.yaml").read_bytes())
     assert (project / "output" / "dev" / "root.yaml").read_text() == "stale\n"
 
 
 def test_bad_params_exit_2_without_traceback_and_leave_output_alone(project):
     before = _snapshot(project / "output")
-    text = (project / "params" / "prod.yaml").read_text().replace("account_id: \"018025611404\"", "account_id: \"0180\"")
+    text = (project / "params" / "prod.yaml").read_text().replace("account_id: \"018025611404\"",
+                                                                  "account_id: \"0180\"")
     (project / "params" / "prod.yaml").write_text(text + "surprise: 1\n")
     r = run(project)
     assert r.returncode == 2

@@ -68,7 +68,8 @@ def test_flat_layout_dry_run_lists_and_maps_and_writes_nothing(tmp_path):
     assert mapping["wwhd-data/collections/docs/segments/0/data.bin"] == "qdrant:collections/docs/segments/0/data.bin"
     assert mapping["wwhd-data/raft_state.json"] == "qdrant:raft_state.json"
     assert events(out, "done")[0]["mode"] == "dry-run" and not events(out, "copied")
-    assert list((tmp_path / "app").iterdir()) == [tmp_path / "app" / "qdrant"] and not any((tmp_path / "app/qdrant").iterdir())
+    assert (list((tmp_path / "app").iterdir()) == [tmp_path / "app" / "qdrant"]
+            and not any((tmp_path / "app/qdrant").iterdir()))
     assert tree(tmp_path / "src") == before
 
 
@@ -164,7 +165,8 @@ def test_verification_catches_a_copy_that_differs(tmp_path):
     """The verify step compares checksums for real: a copy corrupted after copying fails it (exit 4)."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("copy_data", Path(__file__).resolve().parents[1] / "deploy" / "copy_data.py")
+    spec = importlib.util.spec_from_file_location("copy_data",
+                                                  Path(__file__).resolve().parents[1] / "deploy" / "copy_data.py")
     cd = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(cd)
     flat_seed(tmp_path / "src")

@@ -116,7 +116,8 @@ def test_arm64_uses_the_arm_price(prod):
     assert monthly(after, "Fargate", "vCPU-hours (ARM64)") == pytest.approx(730 * price("fargate_vcpu_arm64"))
     assert monthly(after, "Fargate", "GB-hours (ARM64)") == pytest.approx(2 * 730 * price("fargate_gb_arm64"))
     d = delta(before, after)
-    assert {c.key for c in d.changes} == {("Fargate", f"{x}-hours ({a})") for x in ("vCPU", "GB") for a in ("X86_64", "ARM64")}
+    assert {c.key for c in d.changes} == {("Fargate", f"{x}-hours ({a})") for x in ("vCPU", "GB")
+                                          for a in ("X86_64", "ARM64")}
     cpu = price("fargate_vcpu_arm64") - price("fargate_vcpu_x86_64")
     mem = price("fargate_gb_arm64") - price("fargate_gb_x86_64")
     assert d.diff == pytest.approx(730 * cpu + 2 * 730 * mem)
@@ -128,7 +129,8 @@ def test_load_balancer_and_its_public_addresses_come_from_the_alb(prod):
     est = estimate(prod)
     assert monthly(est, "Load balancer", "ALB-hours") == pytest.approx(H * price("alb_hour"))
     assert monthly(est, "Load balancer", "LCU-hours") == pytest.approx(H * price("alb_lcu_hour"))  # 1 LCU assumed
-    assert monthly(estimate(prod, alb_lcu=0.5), "Load balancer", "LCU-hours") == pytest.approx(H * price("alb_lcu_hour") / 2)
+    assert monthly(estimate(prod, alb_lcu=0.5), "Load balancer",
+                   "LCU-hours") == pytest.approx(H * price("alb_lcu_hour") / 2)
     assert quantity(est, "Public IPv4", "address-hours") == (subnets + 1) * H == 4 * H
     without = copy.deepcopy(prod)
     del without["load_balancer"]["Resources"]["LoadBalancer"]
@@ -138,7 +140,8 @@ def test_load_balancer_and_its_public_addresses_come_from_the_alb(prod):
 
 
 def test_dev_alb_subnets_are_followed_through_the_root_to_the_network_stack(dev):
-    assert props(only(dev["load_balancer"], "AWS::ElasticLoadBalancingV2::LoadBalancer"))["Subnets"] == {"Ref": "SubnetIds"}
+    assert (props(only(dev["load_balancer"], "AWS::ElasticLoadBalancingV2::LoadBalancer"))["Subnets"]
+            == {"Ref": "SubnetIds"})
     assert quantity(estimate(dev), "Public IPv4", "address-hours") == 2 * H  # two subnets, no running task
     three = copy.deepcopy(dev)
     three["network"]["Outputs"]["SubnetIds"]["Value"]["Fn::Join"][1].append({"Ref": "PublicSubnetC"})
@@ -155,10 +158,12 @@ def test_alarms_pay_per_metric_they_reference(prod):
     assert monthly(est, "CloudWatch", "alarm metrics") == pytest.approx(by_hand * price("cw_alarm_metric"))
     more = copy.deepcopy(prod)
     math_alarm = copy.deepcopy(alarms["TasksBelowDesiredAlarm"])
-    math_alarm["Properties"]["Metrics"].insert(0, copy.deepcopy(math_alarm["Properties"]["Metrics"][0]) | {"Id": "extra"})
+    math_alarm["Properties"]["Metrics"].insert(0,
+                                               copy.deepcopy(math_alarm["Properties"]["Metrics"][0]) | {"Id": "extra"})
     more["monitoring"]["Resources"]["ThirdMetricAlarm"] = math_alarm  # 3 metrics and 1 expression
     d = delta(est, estimate(more))
-    assert [c.key for c in d.changes] == [("CloudWatch", "alarm metrics")] and d.diff == pytest.approx(3 * price("cw_alarm_metric"))
+    assert ([c.key for c in d.changes] == [("CloudWatch", "alarm metrics")]
+            and d.diff == pytest.approx(3 * price("cw_alarm_metric")))
 
 
 def test_dashboards_and_the_free_tier(prod):
@@ -181,7 +186,8 @@ def test_secrets_count_generated_and_referenced_once_each(prod, dev):
 def test_efs_and_backups_follow_the_assumed_size_and_the_template_retention(prod, dev):
     est = estimate(prod)
     assert monthly(est, "EFS", "Standard storage") == pytest.approx(10 * price("efs_standard_gb"))  # the seed's 10 GB
-    assert monthly(estimate(prod, efs_data_gb=20), "EFS", "Standard storage") == pytest.approx(20 * price("efs_standard_gb"))
+    assert monthly(estimate(prod, efs_data_gb=20), "EFS",
+                   "Standard storage") == pytest.approx(20 * price("efs_standard_gb"))
     split = estimate(prod, efs_ia_share=0.5)
     assert monthly(split, "EFS", "Standard storage") == pytest.approx(5 * price("efs_standard_gb"))
     # bursting throughput: the IA price of the legacy throughput modes
@@ -244,7 +250,8 @@ def test_table_is_deterministic_and_ends_with_the_total_and_notes(prod):
     assert text.startswith(f"prod (us-west-2): about {total} USD a month\n")
     assert any(line.startswith("total") and line.rstrip().endswith(total) for line in text.splitlines())
     assert "assumed: 10 GB on each EFS file system" in text and "read " + P.READ_ON in text
-    assert "Route 53: 1 alias record to the ALB, queries free" in text and "ACM: 1 public certificate, no charge" in text
+    assert ("Route 53: 1 alias record to the ALB, queries free" in text
+            and "ACM: 1 public certificate, no charge" in text)
 
 
 def test_delta_reports_exactly_the_changed_items(prod):
@@ -252,7 +259,8 @@ def test_delta_reports_exactly_the_changed_items(prod):
     assert delta(before, estimate(copy.deepcopy(prod))).changes == ()
     assert str(delta(before, before)) == "no change in the estimated cost\n"
     wider = copy.deepcopy(prod)
-    props(only(wider["load_balancer"], "AWS::ElasticLoadBalancingV2::LoadBalancer"))["Subnets"].append("subnet-0123abcd")
+    props(only(wider["load_balancer"],
+               "AWS::ElasticLoadBalancingV2::LoadBalancer"))["Subnets"].append("subnet-0123abcd")
     d = delta(before, estimate(wider))
     assert [c.key for c in d.changes] == [("Public IPv4", "address-hours")]
     assert d.diff == pytest.approx(H * price("public_ipv4_hour")) == pytest.approx(estimate(wider).total - before.total)

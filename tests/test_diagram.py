@@ -16,4 +16,5 @@ def test_nodes_and_edges_follow_the_templates(prod):
     changed["root"]["Resources"]["ServiceStack"]["Properties"]["Parameters"]["ClusterName"] = {
         "Fn::GetAtt": ["MonitoringStack", "Outputs.ClusterName"]}
     rewired = mermaid(changed)
-    assert "  monitoring -- ClusterName --> service" in rewired and "  cluster -- ClusterName --> service" not in rewired
+    assert ("  monitoring -- ClusterName --> service" in rewired
+            and "  cluster -- ClusterName --> service" not in rewired)

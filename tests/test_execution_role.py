@@ -38,7 +38,8 @@ def test_the_table_gives_each_action_s_resource_types_and_their_arn_formats():
                                                                                                 "subnet"}
     assert {t for t, _ in RESOURCE_TYPES["elasticloadbalancing:DeleteListener"]} == {"listener/app", "listener/gwy",
                                                                                       "listener/net"}
-    assert ARN_FORMATS["cloudformation:stack"] == "arn:${Partition}:cloudformation:${Region}:${Account}:stack/${StackName}/${Id}"
+    assert (ARN_FORMATS["cloudformation:stack"]
+            == "arn:${Partition}:cloudformation:${Region}:${Account}:stack/${StackName}/${Id}")
     assert {"security-group", "subnet", "network-interface"} <= VPC_TYPES and "vpc" not in VPC_TYPES
     assert not set(RESOURCE_TYPES) & STAR_ONLY
 
@@ -92,8 +93,10 @@ def test_nothing_but_star_only_actions_on_star(prod):
 def test_data_holding_deletes_are_withheld_and_retain_except_on_create_deletes_are_granted(tmp_path):
     """The vault, generated secrets and the repository are RetainExceptOnCreate (a rolled-back create removes them);
     prod references the seed's secrets, so a variant that generates one shows the grant."""
-    t = build_variant(tmp_path, "prod", image__create_repository=True, secrets__JWT_SECRET={"generate": True, "name": "wwhd-prod/jwt-secret"})
-    granted = {a for s in execution_statements(t) for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
+    t = build_variant(tmp_path, "prod", image__create_repository=True,
+                      secrets__JWT_SECRET={"generate": True, "name": "wwhd-prod/jwt-secret"})
+    granted = {a for s in execution_statements(t)
+               for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
     assert not granted & {"elasticfilesystem:DeleteFileSystem", "elasticfilesystem:DeleteAccessPoint"}
     assert {"secretsmanager:DeleteSecret", "ecr:DeleteRepository", "backup:DeleteBackupVault"} <= granted
     assert gaps(t) == []
@@ -274,7 +277,8 @@ def test_the_boundary_is_the_bootstrap_stack_s_policy(prod):
     boundary = bootstrap.build_boundary(load_params("prod"), bucket).to_dict()["Resources"]["PermissionsBoundary"]
     assert _boundary(prod) == f"arn:aws:iam::{ACCOUNT}:policy/{boundary['Properties']['ManagedPolicyName']}"
     denies = [s for s in boundary["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
-    assert {"iam:Create*", "iam:Put*", "iam:Attach*", "iam:Delete*", "iam:Update*"} <= {a for s in denies for a in _acts(s)}
+    assert {"iam:Create*", "iam:Put*", "iam:Attach*", "iam:Delete*", "iam:Update*"} <= {a for s in denies
+                                                                                        for a in _acts(s)}
 
 
 def test_every_app_role_carries_the_boundary_under_the_app_path(prod):

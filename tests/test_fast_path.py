@@ -92,7 +92,8 @@ def test_nothing_changed_answers_both_verbs_without_importing_the_generator(co):
         assert_fast_build(run(co, *args), co)
     for args in (["check"], ["--check"]):
         r = run(co, *args)
-        assert r.returncode == 0 and r.stdout == f"output/ is fresh for dev, prod ({FAST_CHECK}: .cache/unchanged.json)\n"
+        assert (r.returncode == 0
+                and r.stdout == f"output/ is fresh for dev, prod ({FAST_CHECK}: .cache/unchanged.json)\n")
     r = run(co, flags=("-X", "importtime"))
     imported = {line.split("|")[-1].strip() for line in r.stderr.splitlines() if line.startswith("import time:")}
     assert "checks.unchanged" in imported

@@ -65,7 +65,8 @@ def test_symlinked_env_folder_is_refused_and_not_followed(project, capsys, args)
     before = _files(elsewhere)
     code, out, err = _main(capsys, *args)
     assert code == 2
-    assert err == (f"output/dev: is a symbolic link to {elsewhere}, not a plain folder; generate.py replaces output/dev "
+    assert err == (f"output/dev: is a symbolic link to {elsewhere}, not a plain folder; generate.py "
+                   "replaces output/dev "
                    "whole and does not write through a link: remove the link (rm output/dev; its target stays) and "
                    "run again\n")
     assert _files(elsewhere) == before  # its packaged/ was not moved anywhere
@@ -140,7 +141,8 @@ def test_an_exception_mid_swap_leaves_the_old_output(project, capsys, monkeypatc
         monkeypatch.setattr(freshness, "_exchange", lambda a, b: False)
         real = freshness.os.rename
         calls = []
-        monkeypatch.setattr(freshness.os, "rename", lambda a, b: calls.append(a) or (fail() if len(calls) == 2 else real(a, b)))
+        monkeypatch.setattr(freshness.os, "rename",
+                            lambda a, b: calls.append(a) or (fail() if len(calls) == 2 else real(a, b)))
     code, _, err = _main(capsys, "--env", "dev", "--no-lint")  # the boundary reports it: one error, no traceback
     assert code == 1 and "error: cannot use" in err and "Input/output error" in err
     assert _files(project / "output" / "dev") == before
@@ -172,7 +174,8 @@ sys.exit(generate.main(["--env", "dev", "--no-lint"]))
 
 @pytest.mark.parametrize("where,visible", [
     ("writing", "old"),  # killed while writing the new folder: output/dev is the old one
-    ("after-exchange", "new"),  # killed right after the swap: output/dev is the new one, packaged/ still in the leftover
+    # killed right after the swap: output/dev is the new one, packaged/ still in the leftover
+    ("after-exchange", "new"),
     ("between-renames", "absent"),  # without RENAME_EXCHANGE: output/dev briefly absent, the old one in .dev.old-*
 ])
 def test_killed_write_is_never_half_visible_and_the_next_run_cleans_up(project, capsys, where, visible):

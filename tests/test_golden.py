@@ -52,7 +52,8 @@ def test_write_failure_leaves_the_previous_output(tmp_path, monkeypatch):
         return real_rename(src, dst)
 
     monkeypatch.setattr(freshness.os, "rename", failing_rename)
-    monkeypatch.setattr(freshness, "_exchange", lambda a, b: False)  # the two-rename path; tests/test_freshness.py: both
+    # the two-rename path; tests/test_freshness.py: both
+    monkeypatch.setattr(freshness, "_exchange", lambda a, b: False)
     try:
         freshness.write(env_dir, {"a.yaml": "2\n"})
     except OSError:

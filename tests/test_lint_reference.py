@@ -13,10 +13,12 @@ from pathlib import Path
 import checks.lint as mod
 from checks.lint import Finding, lint, prestart
 from templates.config import environments, load_params
-from tests.test_lint import BROKEN, corpus  # noqa: F401 - corpus: the same fixture (committed and broken templates)
+from tests import test_lint
+from tests.test_lint import BROKEN
 
 ROOT = Path(__file__).resolve().parent.parent
 REGIONS = sorted({load_params(e).region for e in environments()})
+corpus = test_lint.corpus  # the same fixture (committed and broken templates), requested by name below
 
 
 

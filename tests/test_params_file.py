@@ -36,7 +36,8 @@ def _cli(capsys, *args: str) -> tuple[int, str]:
         return code, out.err
     # the boundary's frame (deploy/errors.py): "error: " before the first problem, one "fix:" line last
     lines = out.err.splitlines()
-    assert lines[0].startswith("error: ") and lines[-1] == "fix: correct the file named above (README, Params reference)"
+    assert (lines[0].startswith("error: ")
+            and lines[-1] == "fix: correct the file named above (README, Params reference)")
     return code, "\n".join([lines[0].removeprefix("error: "), *lines[1:-1]]) + "\n"
 
 
@@ -83,7 +84,8 @@ def test_oversized_integer_is_one_line(project, capsys):
 
 def test_oversized_integer_key_is_one_line(project, capsys):
     lines = _refused(project, capsys, "region: us-west-2\n" + "9" * 1000 + ": 1\n")
-    assert lines == ["params/dev.yaml: " + repr("9" * 1000)[:28] + "..." + repr("9" * 1000)[-29:] + ": line 2: as a key, "
+    assert lines == ["params/dev.yaml: " + repr("9" * 1000)[:28] + "..."
+                     + repr("9" * 1000)[-29:] + ": line 2: as a key, "
                      "a number of 1000 characters is too large; allowed: at most 20 characters"]
 
 
@@ -109,7 +111,7 @@ def test_alias_cycle_is_bounded(project, capsys):
 
 def test_billion_laughs_is_refused_before_expanding(project, capsys):
     rows = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
-    for prev, name in zip("abcdefgh", "bcdefghi"):
+    for prev, name in zip("abcdefgh", "bcdefghi", strict=True):
         rows.append(f"{name}: &{name} [{', '.join([f'*{prev}'] * 9)}]")
     lines = _refused(project, capsys, "\n".join(rows) + "\n")
     assert lines == ["params/dev.yaml: holds more than 20000 values (counting each use of an alias); "
@@ -132,7 +134,8 @@ def test_a_key_that_is_a_list_is_refused(project, capsys):
 
 
 @pytest.mark.parametrize("content,line", [
-    (b"region: us-west-2\x00\n", "params/dev.yaml: not valid YAML: character '\\x00' at offset 17 is not allowed in YAML"),
+    (b"region: us-west-2\x00\n",
+     "params/dev.yaml: not valid YAML: character '\\x00' at offset 17 is not allowed in YAML"),
     (b"\xff\xfe", "params/dev.yaml: is not UTF-8 text: byte 0xff at offset 0"),
     (b"---\na: 1\n---\nb: 1\n", "params/dev.yaml: not valid YAML: line 3, column 1: expected a single document in the "
                               "stream: but found another document"),
@@ -166,7 +169,8 @@ def test_nested_duplicate_key_names_its_path(project, capsys):
 
 def test_merge_keys_may_be_overridden(project):
     """`<<: *base` then an explicit key is YAML's override, not a duplicate."""
-    text = _dev(**{"service:\n  desired_count: 0\n": "base: &b {desired_count: 1}\nservice:\n  <<: *b\n  desired_count: 0\n"})
+    text = _dev(**{"service:\n  desired_count: 0\n": "base: &b {desired_count: 1}\nservice:\n  <<: *b\n  "
+                                                     "desired_count: 0\n"})
     (project / "params" / "dev.yaml").write_text(text)
     with pytest.raises(ParamsError) as e:
         load_params("dev", project / "params")
@@ -180,7 +184,8 @@ def test_merge_keys_may_be_overridden(project):
     ("servce:\n  desired_count: 0\n", "servce", "unknown key; did you mean 'service'?"),
     ("task:\n  cpuu: 1024\n", "task.cpuu", "unknown key; did you mean 'cpu'?"),
     ("containers:\n  app:\n    prot: 8000\n", "containers.app.prot", "unknown key; did you mean 'port'?"),
-    ("secrets:\n  JWT_SECRET:\n    nmae: x\n    generate: true\n", "secrets.JWT_SECRET.nmae", "unknown key; did you mean 'name'?"),
+    ("secrets:\n  JWT_SECRET:\n    nmae: x\n    generate: true\n", "secrets.JWT_SECRET.nmae",
+     "unknown key; did you mean 'name'?"),
     ("surprise: 1\n", "surprise", "unknown key; allowed: app, production, account_id, region, network, image, task, "
                                   "containers, secrets, service, storage, logs, cluster, load_balancer, domain, "
                                   "monitoring, ci"),
@@ -215,12 +220,14 @@ def test_a_huge_value_is_shortened_in_the_message(project, capsys):
      ["task.memory: 1024 MiB is not valid with 1024 CPU units on Fargate; allowed: 2048, 3072, 4096, 5120, 6144, "
       "7168, 8192"]),
     # a type error is reported with the rules the rest of the file breaks, but no rule that reads task.cpu runs
-    ({"  family: wwhd-backend-dev\n": "  family: wwhd-backend-dev\n  cpu: big\n", "desired_count: 0": "desired_count: 3"},
+    ({"  family: wwhd-backend-dev\n": "  family: wwhd-backend-dev\n  cpu: big\n",
+      "desired_count: 0": "desired_count: 3"},
      ["task.cpu: Input should be a valid integer, unable to parse string as an integer",
       "service.desired_count: 3 tasks would all write the one SQLite file and Qdrant storage on EFS (Qdrant fails "
       "with a RocksDB lock error, SQLite over NFS corrupts); allowed: 0 or 1"]),
     # a malformed subnet is not also "fewer than two subnets" or "duplicate subnet"
-    ({"  create:\n    cidr: 10.40.0.0/16\n    az_count: 2\n": "  vpc_id: vpc-7b44bd03\n  subnet_ids: [subnet-1, subnet-1]\n"},
+    ({"  create:\n    cidr: 10.40.0.0/16\n    az_count: 2\n": "  vpc_id: vpc-7b44bd03\n  subnet_ids: "
+                                                              "[subnet-1, subnet-1]\n"},
      [f"network.subnet_ids[{i}]: 'subnet-1' does not match the allowed format ^subnet-([0-9a-f]{{8}}|[0-9a-f]{{17}})$"
       for i in (0, 1)]),
 ])

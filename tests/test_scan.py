@@ -54,7 +54,8 @@ def test_scan_ignore_writes_both_shapes_and_refuses_bad_entries():
     topic = scan_ignore(sns.Topic("Topic"), {"CKV_AWS_26": "why", "WildcardResourceRule": "because"})
     scan_ignore(topic, {"CKV_AWS_1": "and this"})
     meta = topic.to_dict()["Metadata"]
-    assert meta["checkov"] == {"skip": [{"id": "CKV_AWS_1", "comment": "and this"}, {"id": "CKV_AWS_26", "comment": "why"}]}
+    assert meta["checkov"] == {"skip": [{"id": "CKV_AWS_1", "comment": "and this"},
+                                        {"id": "CKV_AWS_26", "comment": "why"}]}
     assert meta["wwhd-infra"] == {"cfripper-allow": [{"id": "WildcardResourceRule", "comment": "because"}]}
     with pytest.raises(ValueError, match="needs a reason"):
         scan_ignore(sns.Topic("T"), {"CKV_AWS_26": " "})

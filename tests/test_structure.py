@@ -126,7 +126,8 @@ def test_only_the_alb_is_open_to_the_internet(built, env, ports):
 
 def test_app_port_only_from_alb_and_nfs_only_from_app(prod):
     t = prod["security"]
-    assert_subset({"FromPort": 8000, "ToPort": 8000, "SourceSecurityGroupId": {"Fn::GetAtt": ["LoadBalancerSecurityGroup", "GroupId"]},
+    assert_subset({"FromPort": 8000, "ToPort": 8000,
+                   "SourceSecurityGroupId": {"Fn::GetAtt": ["LoadBalancerSecurityGroup", "GroupId"]},
                    "GroupId": {"Fn::GetAtt": ["AppSecurityGroup", "GroupId"]}},
                   props(t["Resources"]["AppIngressLoadBalancer"]))
     assert_subset({"FromPort": 2049, "SourceSecurityGroupId": {"Fn::GetAtt": ["AppSecurityGroup", "GroupId"]},
@@ -172,7 +173,8 @@ def test_access_points_posix_user_and_creation_info(prod):
     for a in aps.values():
         assert a["DeletionPolicy"] == "Retain"
         assert_subset({"PosixUser": {"Uid": "1000", "Gid": "1000"},
-                       "RootDirectory": {"CreationInfo": {"OwnerUid": "1000", "OwnerGid": "1000", "Permissions": "755"}}},
+                       "RootDirectory": {"CreationInfo": {"OwnerUid": "1000", "OwnerGid": "1000",
+                                                          "Permissions": "755"}}},
                       props(a))
 
 
@@ -182,7 +184,8 @@ def test_backup_plan_from_params(prod):
     rule = props(only(t, "AWS::Backup::BackupPlan"))["BackupPlan"]["BackupPlanRule"][0]
     assert_subset({"ScheduleExpression": p.schedule, "Lifecycle": {"DeleteAfterDays": p.delete_after_days},
                    "TargetBackupVault": {"Ref": "BackupVault"}}, rule)
-    assert props(only(t, "AWS::Backup::BackupSelection"))["BackupSelection"]["Resources"] == [{"Fn::GetAtt": ["FileSystem", "Arn"]}]
+    assert (props(only(t, "AWS::Backup::BackupSelection"))["BackupSelection"]["Resources"]
+            == [{"Fn::GetAtt": ["FileSystem", "Arn"]}])
     # fixed name (<stack>-vault): a rolled-back first create removes it, or the retry would fail on the name
     assert t["Resources"]["BackupVault"]["DeletionPolicy"] == "RetainExceptOnCreate"
     assert t["Resources"]["BackupVault"]["UpdateReplacePolicy"] == "Retain"
@@ -198,8 +201,10 @@ def test_execution_role_reads_exactly_the_injected_secrets(prod):
     secret_stmt = next(s for s in statements(role) if "secretsmanager:GetSecretValue" in actions(s))
     # prod's secrets are still UNCONFIRMED: rendered as the partial ARN of UNCONFIRMED/<VAR> (templates/secrets.py)
     assert secret_stmt["Resource"] == [
-        {"Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:UNCONFIRMED/JWT_SECRET-??????"},
-        {"Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:UNCONFIRMED/OPENAI_API_KEY-??????"},
+        {"Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:"
+                    "UNCONFIRMED/JWT_SECRET-??????"},
+        {"Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:"
+                    "UNCONFIRMED/OPENAI_API_KEY-??????"},
     ]
     injected = only(prod["service"], "AWS::ECS::TaskDefinition")["Properties"]["ContainerDefinitions"][1]["Secrets"]
     assert [s["Name"] for s in injected] == ["JWT_SECRET", "OPENAI_API_KEY"]
@@ -213,7 +218,8 @@ def test_task_role_mounts_efs_only_through_the_access_points(prod):
                                            "file-system/*"}]
     # this environment's file system by the tags the storage stack gives it, only through an access point and a
     # mount target; the file system policy denies any mount without an access point whatever the identity policy says
-    fs_tags = {t["Key"]: t["Value"] for t in only(prod["storage"], "AWS::EFS::FileSystem")["Properties"]["FileSystemTags"]}
+    fs_tags = {t["Key"]: t["Value"]
+               for t in only(prod["storage"], "AWS::EFS::FileSystem")["Properties"]["FileSystemTags"]}
     assert efs["Condition"] == {
         "StringEquals": {f"aws:ResourceTag/{k}": fs_tags[k] for k in ("app", "env", "component")},
         "Null": {"elasticfilesystem:AccessPointArn": "false"},
@@ -266,7 +272,8 @@ def test_prod_serves_https_and_redirects_http(prod):
     listeners = resources(prod["load_balancer"], "AWS::ElasticLoadBalancingV2::Listener")
     assert_subset({"Port": 443, "Protocol": "HTTPS", "SslPolicy": "ELBSecurityPolicy-TLS13-1-2-2021-06",
                    "Certificates": [{"CertificateArn": {"Ref": "CertificateArn"}}]}, props(listeners["HttpsListener"]))
-    assert_subset({"Port": 80, "DefaultActions": [{"Type": "redirect", "RedirectConfig": {"Protocol": "HTTPS", "StatusCode": "HTTP_301"}}]},
+    assert_subset({"Port": 80, "DefaultActions": [{"Type": "redirect",
+                                                   "RedirectConfig": {"Protocol": "HTTPS", "StatusCode": "HTTP_301"}}]},
                   props(listeners["HttpListener"]))
 
 
@@ -290,10 +297,12 @@ def test_task_definition_matches_the_seed(prod):
     assert_subset({"Cpu": 768, "Memory": 1536, "PortMappings": [{"ContainerPort": 8000}],
                    "Environment": [{"Name": "APP_ENV", "Value": "production"}, {"Name": "LOG_LEVEL", "Value": "INFO"},
                                    {"Name": "QDRANT_URL", "Value": "http://localhost:6333"},
-                                   {"Name": "SQLITE_PATH", "Value": "/data/wwhd.db"}, {"Name": "TMPDIR", "Value": "/data"}],
+                                   {"Name": "SQLITE_PATH", "Value": "/data/wwhd.db"},
+                                   {"Name": "TMPDIR", "Value": "/data"}],
                    }, c["fastapi"])
     assert c["fastapi"]["MountPoints"][0] == {"ContainerPath": "/data", "SourceVolume": "app-data", "ReadOnly": False}
-    assert_subset({"Image": "qdrant/qdrant:v1.7.4-unprivileged", "Cpu": 256, "Memory": 512, "PortMappings": [{"ContainerPort": 6333}],
+    assert_subset({"Image": "qdrant/qdrant:v1.7.4-unprivileged", "Cpu": 256, "Memory": 512,
+                   "PortMappings": [{"ContainerPort": 6333}],
                    }, c["qdrant"])
     assert {e["Name"] for e in c["qdrant"]["Environment"]} >= {"QDRANT__LOG_LEVEL", "QDRANT__SERVICE__HTTP_PORT"}
     assert c["qdrant"]["MountPoints"][0]["ContainerPath"] == "/qdrant/storage"
@@ -304,9 +313,11 @@ def test_task_definition_matches_the_seed(prod):
 def test_efs_volumes_use_access_points_with_transit_encryption_and_iam(prod):
     """ECS Developer Guide, "Amazon EFS volumes": an access point requires transit encryption; IAM authorization
     makes the task role the EFS identity."""
-    volumes = {v["Name"]: v["EFSVolumeConfiguration"] for v in props(only(prod["service"], "AWS::ECS::TaskDefinition"))["Volumes"]
+    volumes = {v["Name"]: v["EFSVolumeConfiguration"]
+               for v in props(only(prod["service"], "AWS::ECS::TaskDefinition"))["Volumes"]
                if "EFSVolumeConfiguration" in v}
-    assert volumes["app-data"]["AuthorizationConfig"] == {"AccessPointId": {"Ref": "AppAccessPointId"}, "IAM": "ENABLED"}
+    assert volumes["app-data"]["AuthorizationConfig"] == {"AccessPointId": {"Ref": "AppAccessPointId"},
+                                                          "IAM": "ENABLED"}
     assert volumes["qdrant-storage"]["AuthorizationConfig"]["AccessPointId"] == {"Ref": "QdrantAccessPointId"}
     assert {v["TransitEncryption"] for v in volumes.values()} == {"ENABLED"}
 
@@ -362,7 +373,8 @@ def test_the_worst_case_deploy_outage_follows_the_templates_and_is_in_the_readme
 
 def test_both_containers_log_to_the_log_group(prod):
     for name, c in _containers(prod["service"]).items():
-        assert_subset({"LogDriver": "awslogs", "Options": {"awslogs-group": "/ecs/wwhd-backend", "awslogs-stream-prefix": name}},
+        assert_subset({"LogDriver": "awslogs",
+                       "Options": {"awslogs-group": "/ecs/wwhd-backend", "awslogs-stream-prefix": name}},
                       c["LogConfiguration"])
 
 
@@ -373,7 +385,8 @@ def test_service_is_a_single_writer_behind_the_target_group(prod):
     assert_subset({"DesiredCount": {"Ref": "DesiredCount"}, "LaunchType": "FARGATE", "ServiceName": "wwhd-backend",
                    "DeploymentConfiguration": {"MinimumHealthyPercent": 0, "MaximumPercent": 100,
                                                "DeploymentCircuitBreaker": {"Enable": True, "Rollback": True}},
-                   "LoadBalancers": [{"ContainerName": "fastapi", "ContainerPort": 8000, "TargetGroupArn": {"Ref": "TargetGroupArn"}}]},
+                   "LoadBalancers": [{"ContainerName": "fastapi", "ContainerPort": 8000,
+                                      "TargetGroupArn": {"Ref": "TargetGroupArn"}}]},
                   svc)
     assert prod["service"]["Parameters"]["DesiredCount"]["AllowedValues"] == ["0", "1"]
     for env_templates in (prod,):
@@ -421,7 +434,8 @@ def test_certificate_validates_in_the_hosted_zone_and_alias_points_at_the_alb(pr
     assert_subset({"DomainName": d.name, "ValidationMethod": "DNS",
                    "DomainValidationOptions": [{"DomainName": d.name, "HostedZoneId": d.hosted_zone_id}]}, cert)
     alias = props(only(prod["dns"], "AWS::Route53::RecordSet"))
-    assert_subset({"Name": f"{d.name}.", "Type": "A", "AliasTarget": {"DNSName": {"Ref": "LoadBalancerDnsName"}}}, alias)
+    assert_subset({"Name": f"{d.name}.", "Type": "A", "AliasTarget": {"DNSName": {"Ref": "LoadBalancerDnsName"}}},
+                  alias)
 
 
 def test_ci_roles_are_pinned_to_the_repository(prod):
@@ -500,7 +514,8 @@ def test_prod_alb_logs_to_a_retained_sse_s3_tls_only_bucket(prod, dev):
     """ALB User Guide, "Enable access logs": SSE-S3 only; us-west-2's ELB account 797873946194 writes AWSLogs/."""
     lb = prod["load_balancer"]["Resources"]
     bucket = lb["AccessLogsBucket"]
-    assert bucket["DeletionPolicy"] == bucket["UpdateReplacePolicy"] == "Retain" and "BucketName" not in bucket["Properties"]
+    assert (bucket["DeletionPolicy"] == bucket["UpdateReplacePolicy"] == "Retain"
+            and "BucketName" not in bucket["Properties"])
     rule = bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
     assert rule["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
     assert bucket["Properties"]["LifecycleConfiguration"]["Rules"][0]["ExpirationInDays"] > 0

@@ -39,7 +39,8 @@ class Request:
     resource: str
     context: tuple[tuple[str, str | tuple[str, ...]], ...] = ()
     resource_policy: str | None = None
-    trust: bool = False  # judge resource_policy alone, as the trust policy of the role ``resource`` (principal: identity)
+    # judge resource_policy alone, as the trust policy of the role ``resource`` (principal: identity)
+    trust: bool = False
     why: str = ""  # the call or probe this request stands for, for the failure message
 
     def context_dict(self) -> dict:
@@ -115,7 +116,8 @@ def role_policy_set(template: dict, logical_id: str, place: Place, boundaries: d
     props = role["Properties"]
     identity = [{"name": pol["PolicyName"], "policy": literal_policy(resolver, pol["PolicyDocument"])}
                 for pol in props.get("Policies", [])]
-    by_arn = {resolver.arn(lid): lid for lid, r in template["Resources"].items() if r["Type"] == "AWS::IAM::ManagedPolicy"}
+    by_arn = {resolver.arn(lid): lid
+              for lid, r in template["Resources"].items() if r["Type"] == "AWS::IAM::ManagedPolicy"}
     for ref in props.get("ManagedPolicyArns", []):
         policy_arn = resolver.value(ref)
         if policy_arn not in by_arn:

@@ -3,8 +3,9 @@
 A test-only pair of botocore event handlers on each client ``deploy.aws.Aws`` makes (:func:`recording` patches
 ``Aws.client``; no product code changes): ``before-parameter-build`` keeps the API parameters as the caller gave them
 (``before-call`` only sees the serialized request, and a Stubber answers there first) and records the call (it is
-about to be sent: IAM authorizes it whatever comes back, even an answer the client cannot parse), ``after-call`` adds the parsed response.
-botocore emits both for a response a Stubber gives too (``emit_until_response`` on ``before-call``, then
+about to be sent: IAM authorizes it whatever comes back, even an answer the client cannot parse), ``after-call`` adds
+the parsed response. botocore emits both for a response a Stubber gives too (``emit_until_response`` on ``before-call``,
+then
 ``after-call``), so the drift job recorded from Stubber responses is seen the same way.
 
 Drift detection: the local server has none (it answers ``DetectStackDrift`` with an error page). With
@@ -26,14 +27,14 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from botocore.awsrequest import AWSResponse
 
 from deploy.aws import Aws
 
 CALL = "contract_call"
-DETECTED = datetime(2026, 1, 1, tzinfo=timezone.utc)  # the answered detections' time: fixed, for stable output
+DETECTED = datetime(2026, 1, 1, tzinfo=UTC)  # the answered detections' time: fixed, for stable output
 SKIP_PARAMS = {"Body", "TemplateBody"}  # bytes or whole templates: nothing IAM authorizes on
 
 
@@ -73,7 +74,8 @@ class Recorder:
                 client.meta.events.register(f"before-call.cloudformation.{operation}", self._drift)
 
     def _before(self, signing, params=None, model=None, context=None, **_):
-        call = Call(signing, model.name, {k: copy.deepcopy(v) for k, v in (params or {}).items() if k not in SKIP_PARAMS})
+        call = Call(signing, model.name,
+                    {k: copy.deepcopy(v) for k, v in (params or {}).items() if k not in SKIP_PARAMS})
         if context is not None:
             context[CALL] = call
         with self._lock:

@@ -46,7 +46,8 @@ class Resolver:
     def name(self, logical_id: str) -> str:
         r = self._resource(logical_id)
         props = r.get("Properties", {})
-        fixed = props.get({"AWS::IAM::Role": "RoleName", "AWS::IAM::ManagedPolicy": "ManagedPolicyName"}.get(r["Type"], ""))
+        fixed = props.get({"AWS::IAM::Role": "RoleName",
+                           "AWS::IAM::ManagedPolicy": "ManagedPolicyName"}.get(r["Type"], ""))
         if fixed is not None:
             return self.value(fixed)
         return f"{self.place.stack}-{logical_id}-{SUFFIX}"[:64]
@@ -106,7 +107,8 @@ class Resolver:
             if key == "Fn::Sub":
                 text, variables = (arg, {}) if isinstance(arg, str) else arg
                 values = {k: self.value(x) for k, x in variables.items()}
-                return _SUB_VAR.sub(lambda m: str(values[m.group(1)] if m.group(1) in values else self._sub_var(m.group(1))),
+                return _SUB_VAR.sub(lambda m: str(values[m.group(1)] if m.group(1) in values
+                                                  else self._sub_var(m.group(1))),
                                     text)
             if key == "Fn::Join":
                 sep, parts = arg

@@ -16,7 +16,8 @@ def _engine(*statements, boundary=None) -> Engine:
     doc = {"Version": "2012-10-17", "Statement": list(statements)}
     e = Engine(ACCOUNT)
     e.sets["r"] = PolicySet(ROLE, [{"name": "p", "policy": doc}],
-                            [{"name": "b", "policy": {"Version": "2012-10-17", "Statement": boundary}}] if boundary else None)
+                            [{"name": "b", "policy": {"Version": "2012-10-17",
+                                                      "Statement": boundary}}] if boundary else None)
     return e
 
 

@@ -7,6 +7,7 @@ cannot matter), and :func:`_loopback_only` makes any other connection fail loudl
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import shutil
 import socket
@@ -127,7 +128,9 @@ def cli(capsys):
     def run(*argv: str) -> Result:
         capsys.readouterr()
         try:
-            code = generate.main(list(argv))
+            # in a copy of the context: the flags a run records (deploy.errors.INVOCATION) end with it, as they do
+            # when the process exits, instead of reaching the next test in this worker
+            code = contextvars.copy_context().run(generate.main, list(argv))
         except SystemExit as e:  # argparse errors
             code = e.code
         captured = capsys.readouterr()

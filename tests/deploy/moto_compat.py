@@ -42,10 +42,12 @@ from collections.abc import Callable
 
 import moto
 import yaml
-from moto.cloudformation import models as cfn_models
-from moto.cloudformation import parsing as cfn_parsing
-from moto.cloudformation import responses as cfn_responses
-from moto.cloudformation import utils as cfn_utils
+from moto.cloudformation import (
+    models as cfn_models,
+    parsing as cfn_parsing,
+    responses as cfn_responses,
+    utils as cfn_utils,
+)
 from moto.cloudformation.exceptions import ValidationError
 
 TESTED_WITH = "5.2.5"
@@ -237,7 +239,8 @@ def _termination_protection(patch) -> None:
     def guarded_delete(self, name_or_stack_id):
         for stack in self.stacks.values():
             if name_or_stack_id in (stack.name, stack.stack_id) and stack.enable_termination_protection:
-                raise ValidationError(message=f"Stack [{stack.name}] cannot be deleted while TerminationProtection is enabled")
+                raise ValidationError(message=f"Stack [{stack.name}] cannot be deleted while "
+                                              "TerminationProtection is enabled")
         return delete_stack(self, name_or_stack_id)
 
     patch(cfn_responses.CloudFormationResponse, "update_termination_protection", update_termination_protection)
@@ -308,7 +311,8 @@ def failing_update(nested_logical: str, resource: str, resource_type: str, reaso
         nested = root.resource_map[nested_logical]
 
         def row(stack, logical, physical, type_, status, why=None):
-            stack.events.append(cfn_models.Event(stack.stack_id, stack.name, logical, physical, type_, status, why, None))
+            stack.events.append(cfn_models.Event(stack.stack_id, stack.name, logical, physical, type_, status, why,
+                                                 None))
 
         root._add_stack_event("UPDATE_IN_PROGRESS", resource_status_reason="User Initiated")
         row(root, nested_logical, nested.stack_id, "AWS::CloudFormation::Stack", "UPDATE_IN_PROGRESS")

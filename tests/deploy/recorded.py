@@ -8,7 +8,7 @@ service model, so a field name or type that the API does not have fails the test
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import boto3
 from botocore.stub import Stubber
@@ -17,7 +17,7 @@ from deploy.aws import Aws
 
 REGION = "us-west-2"
 ACCOUNT = "018025611404"
-T0 = datetime(2025, 11, 7, 12, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2025, 11, 7, 12, 0, 0, tzinfo=UTC)
 
 
 def stack_arn(name: str, uid: str = "11111111-2222-3333-4444-555555555555") -> str:
@@ -78,7 +78,8 @@ def describe_root(next_token: str | None = None, page: int | None = None) -> dic
         nested_row("SecurityStack", SECURITY_STACK, SECURITY_CS, [
             detail("/Properties/TemplateURL", None, None, "Never", "DirectModification")]),
         nested_row("ServiceStack", SERVICE_STACK, SERVICE_CS, [
-            detail("/Properties/Parameters/ImageTag", "2025-11-07", "abc1234", "Never", "ParameterReference", "ImageTag")]),
+            detail("/Properties/Parameters/ImageTag", "2025-11-07", "abc1234", "Never", "ParameterReference",
+                   "ImageTag")]),
         nested_row("StorageStack", STORAGE_STACK, STORAGE_CS, [
             detail("/Properties/TemplateURL", None, None, "Never", "DirectModification")]),
     ]
@@ -157,7 +158,8 @@ def expect_tree(stubber: Stubber, storage_replacement: str = "Conditional", page
         stubber.add_response("describe_change_set", describe_root(page=2),
                              {"ChangeSetName": ROOT_CS, "IncludePropertyValues": True, "NextToken": "page-2"})
     else:
-        stubber.add_response("describe_change_set", describe_root(), {"ChangeSetName": ROOT_CS, "IncludePropertyValues": True})
+        stubber.add_response("describe_change_set", describe_root(),
+                             {"ChangeSetName": ROOT_CS, "IncludePropertyValues": True})
     for arn, response in ((SECURITY_CS, describe_security()), (SERVICE_CS, describe_service()),
                           (STORAGE_CS, describe_storage(storage_replacement))):
         stubber.add_response("describe_change_set", response, {"ChangeSetName": arn, "IncludePropertyValues": True})

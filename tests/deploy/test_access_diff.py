@@ -96,7 +96,8 @@ def test_a_dropped_condition_widens(dev):
     # each dropped clause is a reason of its own: every one of them was a limit (ANDed)
     assert change.why == tuple(f"now allows requests without condition {c}" for c in (
         "Bool elasticfilesystem:AccessedViaMountTarget", "Null elasticfilesystem:AccessPointArn",
-        "StringEquals aws:ResourceTag/app", "StringEquals aws:ResourceTag/component", "StringEquals aws:ResourceTag/env"))
+        "StringEquals aws:ResourceTag/app", "StringEquals aws:ResourceTag/component",
+        "StringEquals aws:ResourceTag/env"))
     assert change.removed == (("Condition", (
         "Bool elasticfilesystem:AccessedViaMountTarget true", "Null elasticfilesystem:AccessPointArn false",
         "StringEquals aws:ResourceTag/app wwhd", "StringEquals aws:ResourceTag/component storage",
@@ -156,7 +157,8 @@ def test_removing_a_deny_widens(dev):
 
 def test_a_new_managed_policy_widens(dev):
     after = copy.deepcopy(dev)
-    after["identity"]["Resources"]["TaskRole"]["Properties"]["ManagedPolicyArns"] = ["arn:aws:iam::aws:policy/AdministratorAccess"]
+    after["identity"]["Resources"]["TaskRole"]["Properties"]["ManagedPolicyArns"] = [
+        "arn:aws:iam::aws:policy/AdministratorAccess"]
     change = one(iam_diff(dev, after))
     assert (change.policy, change.change) == ("managed policies", "added")
     assert change.why == ("new managed policy: arn:aws:iam::aws:policy/AdministratorAccess",)
@@ -165,7 +167,8 @@ def test_a_new_managed_policy_widens(dev):
 def test_nothing_deployed_yet_every_statement_is_added(dev):
     changes = iam_diff(None, dev)
     assert {c.change for c in changes} == {"added"}
-    assert {(c.where, c.statement) for c in changes} >= {("identity/TaskRole", "MountDataThroughAccessPoints"), ("identity/ExecutionRole", "EcrLogin")}
+    assert {(c.where, c.statement) for c in changes} >= {("identity/TaskRole", "MountDataThroughAccessPoints"),
+                                                         ("identity/ExecutionRole", "EcrLogin")}
     deny = next(c for c in changes if c.statement == "DenyWithoutTls")
     assert not deny.widens  # a new Deny grants nothing
     assert all(c.widens for c in changes if c.effect == "Allow")
@@ -194,7 +197,8 @@ def test_narrowing_is_reported_but_not_flagged(tmp_path):
 
 def test_an_action_covered_by_the_old_wildcard_is_not_widening(dev):
     before, after = copy.deepcopy(dev), copy.deepcopy(dev)
-    statement(before, "identity", "ExecutionRole", "EcrPullAppImage")["Action"] = ["ecr:Batch*", "ecr:GetDownloadUrlForLayer"]
+    statement(before, "identity", "ExecutionRole", "EcrPullAppImage")["Action"] = ["ecr:Batch*",
+                                                                                   "ecr:GetDownloadUrlForLayer"]
     assert not one(iam_diff(before, after)).widens
 
 

@@ -19,8 +19,7 @@ import templates
 from deploy import adopt, changeset, review
 from deploy.aws import Aws
 from deploy.commands import Ctx
-from deploy.errors import INVOCATION, Invocation
-from deploy.errors import DeployError
+from deploy.errors import INVOCATION, DeployError, Invocation
 from deploy.ui import Out
 from templates.config import load_params
 
@@ -107,7 +106,8 @@ def test_the_review_shows_what_is_imported_as_it_is_and_what_the_next_plan_sets(
     assert f"< ClusterStack/LogGroup  AWS::Logs::LogGroup  {SEED_LOG_GROUP}" in text
     assert "RetentionInDays: (not set)  (the next plan sets 90)" in text
     md = adopt.markdown(found)
-    assert f"| <code>ClusterStack/LogGroup</code> | <code>{SEED_LOG_GROUP}</code> | RetentionInDays | (not set) | 90 |" in md
+    assert (f"| <code>ClusterStack/LogGroup</code> | <code>{SEED_LOG_GROUP}</code> | RetentionInDays | "
+            "(not set) | 90 |" in md)
     assert json.loads(json.dumps(adopt.as_json(found)))[1]["asFound"] == {"LogGroupName": SEED_LOG_GROUP}
 
 
@@ -116,7 +116,8 @@ def test_the_review_shows_what_is_imported_as_it_is_and_what_the_next_plan_sets(
 
 def stack_resource(stack: str, logical: str, physical: str, type_: str) -> dict:
     return {"StackName": stack, "StackId": r.stack_arn(stack), "LogicalResourceId": logical,
-            "PhysicalResourceId": physical, "ResourceType": type_, "Timestamp": r.T0, "ResourceStatus": "CREATE_COMPLETE"}
+            "PhysicalResourceId": physical, "ResourceType": type_, "Timestamp": r.T0,
+            "ResourceStatus": "CREATE_COMPLETE"}
 
 
 @pytest.mark.parametrize("answer, expected", [
@@ -126,11 +127,13 @@ def stack_resource(stack: str, logical: str, physical: str, type_: str) -> dict:
 def test_owner_from_describe_stack_resources(answer, expected):
     aws, stubber = r.stubbed()
     if answer is None:  # API reference: a physical id that belongs to no stack is a ValidationError
-        stubber.add_client_error("describe_stack_resources", "ValidationError", f"Stack for {SEED_LOG_GROUP} does not exist",
+        stubber.add_client_error("describe_stack_resources", "ValidationError",
+                                 f"Stack for {SEED_LOG_GROUP} does not exist",
                                  400, expected_params={"PhysicalResourceId": SEED_LOG_GROUP})
     else:
         stubber.add_response("describe_stack_resources", {"StackResources": [
-            stack_resource(answer, "LogGroup", SEED_LOG_GROUP, "AWS::Logs::LogGroup")]}, {"PhysicalResourceId": SEED_LOG_GROUP})
+            stack_resource(answer, "LogGroup", SEED_LOG_GROUP, "AWS::Logs::LogGroup")]},
+                             {"PhysicalResourceId": SEED_LOG_GROUP})
     assert adopt.owner(aws, SEED_LOG_GROUP) == expected
     stubber.assert_no_pending_responses()
 
@@ -139,7 +142,8 @@ def test_a_resource_in_another_stack_stops_the_plan(monkeypatch):
     aws, stubber = r.stubbed()
     monkeypatch.setattr(adopt, "read", lambda aws, type_, name: {adopt.NAME[type_]: name})
     stubber.add_response("describe_stack_resources", {"StackResources": [
-        stack_resource("hand-made", "Cluster", SEED_CLUSTER, "AWS::ECS::Cluster")]}, {"PhysicalResourceId": SEED_CLUSTER})
+        stack_resource("hand-made", "Cluster", SEED_CLUSTER, "AWS::ECS::Cluster")]},
+                         {"PhysicalResourceId": SEED_CLUSTER})
     with pytest.raises(DeployError, match="belongs to the stack hand-made"):
         adopt.find(aws, "wwhd-prod", prod_templates())
 
@@ -149,7 +153,8 @@ def test_resources_already_in_our_stacks_are_not_imported_again(monkeypatch):
     monkeypatch.setattr(adopt, "read", lambda aws, type_, name: {adopt.NAME[type_]: name})
     for logical, name in (("Cluster", SEED_CLUSTER), ("LogGroup", SEED_LOG_GROUP)):
         stubber.add_response("describe_stack_resources", {"StackResources": [
-            stack_resource("wwhd-prod-ClusterStack-1ABC", logical, name, "AWS::ECS::Cluster")]}, {"PhysicalResourceId": name})
+            stack_resource("wwhd-prod-ClusterStack-1ABC", logical, name, "AWS::ECS::Cluster")]},
+                             {"PhysicalResourceId": name})
     assert adopt.find(aws, "wwhd-prod", prod_templates()) == []
 
 
@@ -180,13 +185,15 @@ def describe_import() -> tuple[dict, dict]:
             "Scope": [], "Details": [], "ChangeSetId": cluster_cs}}],
     }
     nested = {
-        "ChangeSetName": f"{r.CS_NAME}-ClusterStack-1A", "ChangeSetId": cluster_cs, "StackId": r.stack_arn(cluster_stack),
+        "ChangeSetName": f"{r.CS_NAME}-ClusterStack-1A", "ChangeSetId": cluster_cs,
+        "StackId": r.stack_arn(cluster_stack),
         "StackName": cluster_stack, "CreationTime": r.T0, "ExecutionStatus": "AVAILABLE", "Status": "CREATE_COMPLETE",
         "IncludeNestedStacks": True, "ParentChangeSetId": r.ROOT_CS, "RootChangeSetId": r.ROOT_CS,
         "ImportExistingResources": True,
         "Changes": [
             {"Type": "Resource", "ResourceChange": {"Action": "Import", "LogicalResourceId": "Cluster",
-                                                    "PhysicalResourceId": SEED_CLUSTER, "ResourceType": "AWS::ECS::Cluster",
+                                                    "PhysicalResourceId": SEED_CLUSTER,
+                                                    "ResourceType": "AWS::ECS::Cluster",
                                                     "Scope": [], "Details": []}},
             {"Type": "Resource", "ResourceChange": {"Action": "Import", "LogicalResourceId": "LogGroup",
                                                     "PhysicalResourceId": SEED_LOG_GROUP,
@@ -200,7 +207,8 @@ def test_an_import_change_set_is_reviewed_as_import_and_is_no_data_loss():
     aws, stubber = r.stubbed()
     root, nested = describe_import()
     stubber.add_response("describe_change_set", root, {"ChangeSetName": r.ROOT_CS, "IncludePropertyValues": True})
-    stubber.add_response("describe_change_set", nested, {"ChangeSetName": nested["ChangeSetId"], "IncludePropertyValues": True})
+    stubber.add_response("describe_change_set", nested,
+                         {"ChangeSetName": nested["ChangeSetId"], "IncludePropertyValues": True})
     result = review.build(changeset.describe_tree(aws, r.ROOT_CS), "CREATE")
     stubber.assert_no_pending_responses()
     rows = {(row.logical_id, row.action) for stack in result.stacks for row in stack.rows}

@@ -22,7 +22,8 @@ def test_bucket_is_encrypted_versioned_private_and_expires_old_objects():
     rule = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
     assert rule["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
     assert props["VersioningConfiguration"] == {"Status": "Enabled"}
-    assert set(props["PublicAccessBlockConfiguration"].values()) == {True} and len(props["PublicAccessBlockConfiguration"]) == 4
+    assert (set(props["PublicAccessBlockConfiguration"].values()) == {True}
+            and len(props["PublicAccessBlockConfiguration"]) == 4)
     assert props["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
     lifecycle = props["LifecycleConfiguration"]["Rules"][0]
     assert lifecycle["NoncurrentVersionExpiration"] == {"NoncurrentDays": 30} and lifecycle["ExpirationInDays"] == 365
@@ -32,7 +33,8 @@ def test_bucket_policy_denies_every_request_without_tls():
     statement = template()["Resources"]["TemplateBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     assert statement == [{
         "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": ["s3:*"],
-        "Resource": [{"Fn::Sub": f"arn:${{AWS::Partition}}:s3:::{BUCKET}"}, {"Fn::Sub": f"arn:${{AWS::Partition}}:s3:::{BUCKET}/*"}],
+        "Resource": [{"Fn::Sub": f"arn:${{AWS::Partition}}:s3:::{BUCKET}"},
+                     {"Fn::Sub": f"arn:${{AWS::Partition}}:s3:::{BUCKET}/*"}],
         "Condition": {"Bool": {"aws:SecureTransport": False}},
     }]
 
@@ -49,7 +51,8 @@ def test_stack_name_follows_the_bucket():
 def test_the_boundary_has_a_stack_of_its_own():
     """Re-creating the bucket's stack (bootstrap heals a deleted bucket so) never touches the policy roles use."""
     assert "PermissionsBoundary" not in template()["Resources"]
-    boundary = bootstrap_template.build_boundary(load_params("prod"), BUCKET).to_dict()["Resources"]["PermissionsBoundary"]
+    boundary = (bootstrap_template.build_boundary(load_params("prod"), BUCKET)
+                .to_dict()["Resources"]["PermissionsBoundary"])
     assert boundary["Properties"]["ManagedPolicyName"] == f"{BUCKET}-boundary"
     assert bootstrap.boundary_stack_name("wwhd-infra-bootstrap") == "wwhd-infra-bootstrap-boundary"
     assert len(bootstrap.boundary_stack_name("x" * 128)) == 128

@@ -57,7 +57,8 @@ def test_every_s3_call_names_the_expected_owner(moto, project, cli, monkeypatch)
     def recording(self, service):
         client = original(self, service)
         if service == "s3" and not getattr(client, "_recorded", False):
-            client.meta.events.register("provide-client-params.s3", lambda params, model, **_: seen.append((model.name, dict(params))))
+            client.meta.events.register("provide-client-params.s3",
+                                        lambda params, model, **_: seen.append((model.name, dict(params))))
             client._recorded = True
         return client
 
@@ -76,7 +77,8 @@ def test_a_bucket_name_held_by_another_account_is_bad_input(moto, project, cli, 
         client = original(self, service)
         if service == "s3":
             client.meta.events.register_first(
-                "before-send.s3.HeadBucket", lambda request, **_: AWSResponse(request.url, 403, {"x-amz-request-id": "1"}, Raw(DENIED)))
+                "before-send.s3.HeadBucket", lambda request, **_: AWSResponse(request.url, 403,
+                                                                              {"x-amz-request-id": "1"}, Raw(DENIED)))
         return client
 
     monkeypatch.setattr(Aws, "client", foreign)

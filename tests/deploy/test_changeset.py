@@ -36,16 +36,19 @@ def test_names_stay_within_128_characters():
 
 
 def request(nested=True):
-    return changeset.Request(stack_name=r.ROOT, name=r.CS_NAME, type="UPDATE", template_url="https://b.s3.us-west-2.amazonaws.com/k",
+    return changeset.Request(stack_name=r.ROOT, name=r.CS_NAME, type="UPDATE",
+                             template_url="https://b.s3.us-west-2.amazonaws.com/k",
                              parameters=[{"ParameterKey": "ImageTag", "ParameterValue": "abc1234"}],
-                             capabilities=("CAPABILITY_IAM",), tags={"app": "wwhd", "env": "prod", "managed-by": "wwhd-infra"},
+                             capabilities=("CAPABILITY_IAM",),
+                             tags={"app": "wwhd", "env": "prod", "managed-by": "wwhd-infra"},
                              role_arn="arn:aws:iam::018025611404:role/cfn-exec", nested=nested)
 
 
 def create_params(nested: bool) -> dict:
     return {"StackName": r.ROOT, "ChangeSetName": r.CS_NAME, "ChangeSetType": "UPDATE",
             "TemplateURL": "https://b.s3.us-west-2.amazonaws.com/k",
-            "Parameters": [{"ParameterKey": "ImageTag", "ParameterValue": "abc1234"}], "Capabilities": ["CAPABILITY_IAM"],
+            "Parameters": [{"ParameterKey": "ImageTag", "ParameterValue": "abc1234"}],
+            "Capabilities": ["CAPABILITY_IAM"],
             "IncludeNestedStacks": nested, "Tags": [{"Key": "app", "Value": "wwhd"}, {"Key": "env", "Value": "prod"},
                                                     {"Key": "managed-by", "Value": "wwhd-infra"}],
             "RoleARN": "arn:aws:iam::018025611404:role/cfn-exec"}
@@ -68,12 +71,14 @@ def test_a_nested_change_set_that_cannot_be_created_is_retried_without_nesting()
     stubber.add_response("describe_change_set", status(
         r.ROOT_CS, "FAILED", f"Nested change set {r.STORAGE_CS} was not successfully created: Currently in FAILED."),
         {"ChangeSetName": r.ROOT_CS, "IncludePropertyValues": True})
-    stubber.add_response("describe_change_set", {**status(r.STORAGE_CS, "FAILED", nested_failure), "StackName": r.STORAGE_STACK},
+    stubber.add_response("describe_change_set",
+                         {**status(r.STORAGE_CS, "FAILED", nested_failure), "StackName": r.STORAGE_STACK},
                          {"ChangeSetName": r.STORAGE_CS, "IncludePropertyValues": True})
     stubber.add_response("delete_change_set", {}, {"ChangeSetName": r.ROOT_CS})
     flat = "arn:aws:cloudformation:us-west-2:018025611404:changeSet/flat/1"
     stubber.add_response("create_change_set", {"Id": flat, "StackId": r.ROOT_ID}, create_params(False))
-    stubber.add_response("describe_change_set", status(flat, "CREATE_COMPLETE"), {"ChangeSetName": flat, "IncludePropertyValues": True})
+    stubber.add_response("describe_change_set", status(flat, "CREATE_COMPLETE"),
+                         {"ChangeSetName": flat, "IncludePropertyValues": True})
     sleeps, buf = [], io.StringIO()
 
     arn, req, desc = changeset.create_and_wait(aws, request(), Out(stdout=buf), Poller(first=1, sleep=sleeps.append))
@@ -81,7 +86,8 @@ def test_a_nested_change_set_that_cannot_be_created_is_retried_without_nesting()
     stubber.assert_no_pending_responses()
     assert (arn, req.nested, desc["Status"]) == (flat, False, "CREATE_COMPLETE")
     assert sleeps == [1]  # one wait while the first one was being created
-    assert f"could not create nested change sets ({r.STORAGE_STACK}: {nested_failure}); retrying without them" in buf.getvalue()
+    assert (f"could not create nested change sets ({r.STORAGE_STACK}: {nested_failure}); "
+            "retrying without them" in buf.getvalue())
 
 
 def test_with_imports_a_failed_nested_change_set_is_refused_never_retried_flat():
@@ -100,7 +106,8 @@ def test_with_imports_a_failed_nested_change_set_is_refused_never_retried_flat()
     stubber.add_response("describe_change_set", status(
         r.ROOT_CS, "FAILED", f"Nested change set {r.STORAGE_CS} was not successfully created: Currently in FAILED."),
         {"ChangeSetName": r.ROOT_CS, "IncludePropertyValues": True})
-    stubber.add_response("describe_change_set", {**status(r.STORAGE_CS, "FAILED", nested_failure), "StackName": r.STORAGE_STACK},
+    stubber.add_response("describe_change_set",
+                         {**status(r.STORAGE_CS, "FAILED", nested_failure), "StackName": r.STORAGE_STACK},
                          {"ChangeSetName": r.STORAGE_CS, "IncludePropertyValues": True})
     stubber.add_response("delete_change_set", {}, {"ChangeSetName": r.ROOT_CS})
     buf = io.StringIO()
@@ -137,7 +144,8 @@ def test_no_changes_is_not_retried_and_not_an_error():
     aws, stubber = r.stubbed()
     stubber.add_response("create_change_set", {"Id": r.ROOT_CS, "StackId": r.ROOT_ID}, create_params(True))
     stubber.add_response("describe_change_set", status(
-        r.ROOT_CS, "FAILED", "The submitted information didn't contain changes. Submit different information to create a change set."),
+        r.ROOT_CS, "FAILED",
+        "The submitted information didn't contain changes. Submit different information to create a change set."),
         {"ChangeSetName": r.ROOT_CS, "IncludePropertyValues": True})
     arn, req, desc = changeset.create_and_wait(aws, request(), Out(stdout=io.StringIO()), Poller(sleep=lambda s: None))
     stubber.assert_no_pending_responses()
@@ -147,7 +155,8 @@ def test_no_changes_is_not_retried_and_not_an_error():
 def test_other_failures_are_returned_for_the_caller_to_report():
     aws, stubber = r.stubbed()
     stubber.add_response("create_change_set", {"Id": r.ROOT_CS, "StackId": r.ROOT_ID}, create_params(True))
-    stubber.add_response("describe_change_set", status(r.ROOT_CS, "FAILED", "Requires capabilities : [CAPABILITY_NAMED_IAM]"),
+    stubber.add_response("describe_change_set",
+                         status(r.ROOT_CS, "FAILED", "Requires capabilities : [CAPABILITY_NAMED_IAM]"),
                          {"ChangeSetName": r.ROOT_CS, "IncludePropertyValues": True})
     _, req, desc = changeset.create_and_wait(aws, request(), Out(stdout=io.StringIO()), Poller(sleep=lambda s: None))
     assert desc["Status"] == "FAILED" and not changeset.no_changes(desc) and req.nested

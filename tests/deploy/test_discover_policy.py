@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
@@ -20,7 +20,7 @@ from templates.config import load_params
 
 REGION, ACCOUNT, FS = "us-west-2", "018025611404", "fs-00b8168893587fd61"
 FS_ARN = f"arn:aws:elasticfilesystem:{REGION}:{ACCOUNT}:file-system/{FS}"
-NOW = datetime(2026, 11, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 30, tzinfo=UTC)
 POLICY = json.dumps({"Version": "2012-10-17", "Id": "seed", "Statement": [{
     "Sid": "seed", "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "elasticfilesystem:ClientMount",
     "Resource": FS_ARN, "Condition": {"Bool": {"aws:SecureTransport": "true"}}}]})

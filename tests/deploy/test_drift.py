@@ -52,8 +52,10 @@ def drifted_prod() -> World:
     w.drifts[(("SecurityStack",), "LoadBalancerIngress443")] = {"ExpectedProperties": json.dumps(https),
                                                                 "ActualProperties": json.dumps(https)}
     w.drifts[(("SecurityStack",), "LoadBalancerSecurityGroup")] = modified({}, {}, [
-        ("/SecurityGroupIngress/0", "null", '{"CidrIp":"0.0.0.0/0","FromPort":443,"IpProtocol":"tcp","ToPort":443}', "ADD"),
-        ("/SecurityGroupIngress/2", "null", '{"CidrIp":"0.0.0.0/0","FromPort":22,"IpProtocol":"tcp","ToPort":22}', "ADD"),
+        ("/SecurityGroupIngress/0", "null", '{"CidrIp":"0.0.0.0/0","FromPort":443,"IpProtocol":"tcp","ToPort":443}',
+         "ADD"),
+        ("/SecurityGroupIngress/2", "null", '{"CidrIp":"0.0.0.0/0","FromPort":22,"IpProtocol":"tcp","ToPort":22}',
+         "ADD"),
     ])
     w.drifts[(("ServiceStack",), "Service")] = modified({}, {}, [
         ("/DeploymentController", '{"Type":"ECS"}', "null", "REMOVE"),
@@ -106,7 +108,8 @@ def test_drifted_prod_exit_1_with_every_kind(cli, connected, tmp_path, project):
     assert "~ ExecutionRole  AWS::IAM::Role  MODIFIED SECURITY" in out
     assert "- HttpListener  AWS::ElasticLoadBalancingV2::Listener  DELETED" in out
     assert "what to do: re-create" in out
-    assert "identity (wwhd-prod-identity)" in out and "DETECTION FAILED: Failed to detect drift on resource [GitHubDeployRole]" in out
+    assert ("identity (wwhd-prod-identity)" in out
+            and "DETECTION FAILED: Failed to detect drift on resource [GitHubDeployRole]" in out)
     assert "DnsStack" in out and "throttled by AWS on DetectStackDrift even after the client's retries" in out
     data = json.loads((tmp_path / "d.json").read_text())
     assert data["summary"]["modified"] == 3 and data["summary"]["deleted"] == 1
@@ -128,7 +131,8 @@ def test_not_checked_is_listed_never_in_sync():
     unread = [r.logical_id for r in ci.resources if r.status == "NOT_CHECKED"]
     total = len(drifted_prod().stack(("identity",)).resources)
     assert len(unread) == total - total // 2 and report.counts()["notChecked"] == 2 + len(unread)
-    assert all(r.reason == "no result: this stack's detection failed" for r in ci.resources if r.status == "NOT_CHECKED")
+    assert all(r.reason == "no result: this stack's detection failed"
+               for r in ci.resources if r.status == "NOT_CHECKED")
 
 
 def test_known_false_positives_are_ignored_with_reason_but_a_hand_added_rule_is_drift():
@@ -187,7 +191,8 @@ def test_markdown_escapes_aws_values():
     from deploy.review import md_value
 
     assert md_value("7 | <b>x</b> *y*") in text  # the review's inert form (deploy/review.py): no tag, no emphasis
-    assert "\\<b>x\\</b> \\*y\\*" in text  # escaped: no tag, no emphasis (tests/deploy/test_review_semantics.py renders)
+    # escaped: no tag, no emphasis (tests/deploy/test_review_semantics.py renders)
+    assert "\\<b>x\\</b> \\*y\\*" in text
     assert "| <code>ClusterStack</code> | <code>LogGroup</code> |" in text
 
 
@@ -325,7 +330,8 @@ def test_apply_without_review_rechecks_the_drifted_resources_only():
             ("/ThroughputMode", "bursting", "elastic", "NOT_EQUAL")])] if s is storage else []
         w.expect_drifts(stubber, s, entries, ["MODIFIED", "DELETED"])
     w.expect(stubber, detect=False, beside=False)  # drift.detect(only=...): DescribeStacks + the walk again
-    stubber.add_response("detect_stack_resource_drift", {"StackResourceDrift": w.entry(storage, "FileSystem") | modified(
+    stubber.add_response("detect_stack_resource_drift",
+                         {"StackResourceDrift": w.entry(storage, "FileSystem") | modified(
         {}, {}, [("/ThroughputMode", "bursting", "elastic", "NOT_EQUAL")])},
         {"StackName": storage.arn, "LogicalResourceId": "FileSystem"})
     buf = io.StringIO()
@@ -375,7 +381,8 @@ def test_verify_and_apply_accept_the_drift_flags():
     assert parser.parse_args(["verify", "--env", "prod", "--drift"]).drift is True
     assert parser.parse_args(["verify", "--env", "prod"]).drift is False
     assert parser.parse_args(["plan", "--env", "prod", "--no-drift"]).drift is False
-    assert parser.parse_args(["apply", "--env", "prod", "--change-set", "x", "--review", "p.json"]).review.name == "p.json"
+    assert parser.parse_args(["apply", "--env", "prod", "--change-set", "x", "--review",
+                              "p.json"]).review.name == "p.json"
 
 
 def test_an_unreadable_answer_fails_that_stack_only(monkeypatch):
@@ -412,8 +419,10 @@ def readme_world() -> World:
     w.drifts[(("SecurityStack",), "LoadBalancerIngress80")] = {"ExpectedProperties": json.dumps(http),
                                                                "ActualProperties": json.dumps(http)}
     w.drifts[(("SecurityStack",), "LoadBalancerSecurityGroup")] = modified({}, {}, [
-        ("/SecurityGroupIngress/0", "null", '{"CidrIp":"0.0.0.0/0","FromPort":80,"IpProtocol":"tcp","ToPort":80}', "ADD"),
-        ("/SecurityGroupIngress/1", "null", '{"CidrIp":"0.0.0.0/0","FromPort":22,"IpProtocol":"tcp","ToPort":22}', "ADD"),
+        ("/SecurityGroupIngress/0", "null", '{"CidrIp":"0.0.0.0/0","FromPort":80,"IpProtocol":"tcp","ToPort":80}',
+         "ADD"),
+        ("/SecurityGroupIngress/1", "null", '{"CidrIp":"0.0.0.0/0","FromPort":22,"IpProtocol":"tcp","ToPort":22}',
+         "ADD"),
     ])
     w.drifts[(("LoadBalancerStack",), "HttpListener")] = {"StackResourceDriftStatus": "DELETED"}
     w.omit.add((("MonitoringStack",), "Dashboard"))

@@ -56,7 +56,8 @@ def test_the_whole_policy_in_its_stored_form_is_ignored_with_reason_and_source()
     assert all(s["Resource"] == ["*"] for s in policy["Statement"])  # what the template says
     fs = file_system([("/FileSystemPolicy", json.dumps(policy), json.dumps(stored(policy)), "NOT_EQUAL")])
     assert fs.status == "IGNORED"
-    assert "stores a file system policy statement's Resource \"*\" as the file system's own ARN" in fs.differences[0].ignored
+    assert ("stores a file system policy statement's Resource \"*\" as the file "
+            "system's own ARN" in fs.differences[0].ignored)
     assert "terraform-provider-aws/issues/32077" in fs.differences[0].ignored
 
 

@@ -152,7 +152,8 @@ def test_package_prints_the_quick_create_link(moto, project, cli):
     assert parse_qs(query) == {"templateURL": [root_url], "stackName": ["wwhd-dev"], "param_ImageTag": ["abc123"],
                                "param_DesiredCount": ["0"]}
     assert root_url.startswith(f"https://{BUCKET}.s3.{REGION}.amazonaws.com/wwhd-dev/")
-    assert (project / "output/dev/packaged/root.yaml").read_text().count(f"https://{BUCKET}.s3.{REGION}.amazonaws.com/") == 8
+    assert ((project / "output/dev/packaged/root.yaml").read_text()
+            .count(f"https://{BUCKET}.s3.{REGION}.amazonaws.com/") == 8)
 
 
 def test_a_failed_update_shows_the_nested_reason_the_final_state_and_the_way_on(deployed, cli, monkeypatch):

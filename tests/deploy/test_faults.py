@@ -70,7 +70,8 @@ def test_a_failed_upload_leaves_no_root_pointing_at_missing_children(moto, proje
     aws = connect(None, REGION)
     uploads = []
     hook, seen = fail(1, 403, DENIED, when=lambda request: len(uploads) == 4)  # the fourth upload is refused
-    aws.s3.meta.events.register("before-send.s3.PutObject", lambda request, **kw: uploads.append(request.url) or hook(request))
+    aws.s3.meta.events.register("before-send.s3.PutObject",
+                                lambda request, **kw: uploads.append(request.url) or hook(request))
     p = load_params("dev", project / "params")
 
     with pytest.raises(DeployError, match="access denied to s3://"):
@@ -125,7 +126,8 @@ def test_the_wrong_account_is_refused_before_anything_changes(moto, project, cli
     confirm_prod(project)  # the committed placeholders would be refused first (test_takeover.py)
     result = cli("apply", "--env", "prod", "--yes")
     assert result.code == 2
-    assert "these credentials are for account 123456789012, but params/prod.yaml deploys to account 018025611404" in result.err
+    assert ("these credentials are for account 123456789012, but params/prod.yaml deploys to "
+            "account 018025611404" in result.err)
     assert boto3.client("s3", region_name=REGION).list_buckets()["Buckets"] == []
     assert boto3.client("cloudformation", region_name=REGION).describe_stacks()["Stacks"] == []
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 import re
 import shlex
+from datetime import UTC
 
 import boto3
 import pytest
-
 
 REGION = "us-west-2"
 STACK = "wwhd-dev"
@@ -229,12 +229,12 @@ def test_history_of_an_environment_without_records(moto, project, cli):
 
 
 def test_release_ids_sort_by_time_within_one_second():
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from deploy.history import release_id
 
-    first = release_id(datetime(2026, 1, 1, 12, 0, 0, 1000, tzinfo=timezone.utc), "wwhd-dev-v2-20260101120000")
-    second = release_id(datetime(2026, 1, 1, 12, 0, 0, 900000, tzinfo=timezone.utc), "wwhd-dev-v1-20260101120000")
+    first = release_id(datetime(2026, 1, 1, 12, 0, 0, 1000, tzinfo=UTC), "wwhd-dev-v2-20260101120000")
+    second = release_id(datetime(2026, 1, 1, 12, 0, 0, 900000, tzinfo=UTC), "wwhd-dev-v1-20260101120000")
     assert sorted([second, first]) == [first, second]
 
 
@@ -398,7 +398,8 @@ def _release_with(name: str, root: str, base: dict) -> dict:
 
     key = f"{STACK}/{hashlib.sha256(root.encode()).hexdigest()}.yaml"
     s3().put_object(Bucket=name, Key=key, Body=root.encode())
-    record = {**base, "id": "29991231T000000.000000Z-old", "templateUrl": f"https://{name}.s3.{REGION}.amazonaws.com/{key}"}
+    record = {**base, "id": "29991231T000000.000000Z-old",
+              "templateUrl": f"https://{name}.s3.{REGION}.amazonaws.com/{key}"}
     _forge(name, record)
     return record
 

@@ -81,7 +81,8 @@ def test_a_ci_plan_against_a_changed_identity_stack_blocks(moto, project, cli, m
         simulate.Finding(a, r, "allowed") for x in asked for a in x.actions for r in x.resources])
     assert cli("bootstrap", "--env", "dev", "--yes").code == 0
     edit_params(project, service={"debug_shell": True})  # the task role gains the ECS Exec channels
-    result = cli("plan", "--env", "dev", "--role-arn", "arn:aws:iam::123456789012:role/wwhd-dev-cloudformation-execution")
+    result = cli("plan", "--env", "dev", "--role-arn",
+                 "arn:aws:iam::123456789012:role/wwhd-dev-cloudformation-execution")
     assert result.code == 1
     assert "BLOCK identity stack wwhd-dev-identity: differs from the templates" in result.out
     assert "TaskRole" in result.out and "python generate.py bootstrap --env dev" in result.out

@@ -10,7 +10,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
@@ -32,7 +32,7 @@ REGION, ACCOUNT = "us-west-2", "018025611404"
 SEED_FS, SEED_SG, NEW_FS = "fs-00b8168893587fd61", "sg-08c58d51b55de0ed5", "fs-0aaaaaaaaaaaaaaa1"
 CLUSTER, SERVICE = "wwhd-cluster", "wwhd-backend"
 TASK = f"arn:aws:ecs:{REGION}:{ACCOUNT}:task/{CLUSTER}/0123456789abcdef0123456789abcdef"
-T = datetime(2025, 11, 8, 9, 0, tzinfo=timezone.utc)
+T = datetime(2025, 11, 8, 9, 0, tzinfo=UTC)
 SCRIPT = migrate.SCRIPT.read_text()
 
 
@@ -113,7 +113,8 @@ def test_the_path_is_one_nfs_rule_on_each_file_systems_group_from_the_tasks_own_
     t = built()["Resources"]
     rules = {k: v["Properties"] for k, v in t.items() if v["Type"] == "AWS::EC2::SecurityGroupIngress"}
     assert {k: (r["GroupId"], r["FromPort"], r["ToPort"], r["SourceSecurityGroupId"]) for k, r in rules.items()} == {
-        "SourceIngressMigrate": ({"Ref": "SourceSecurityGroupId"}, 2049, 2049, {"Fn::GetAtt": ["MigrateSecurityGroup", "GroupId"]}),
+        "SourceIngressMigrate": ({"Ref": "SourceSecurityGroupId"}, 2049, 2049,
+                                 {"Fn::GetAtt": ["MigrateSecurityGroup", "GroupId"]}),
         "FileSystemIngressMigrate": ({"Ref": "FileSystemSecurityGroupId"}, 2049, 2049,
                                      {"Fn::GetAtt": ["MigrateSecurityGroup", "GroupId"]})}
     egress = t["MigrateSecurityGroup"]["Properties"]["SecurityGroupEgress"]
@@ -138,7 +139,8 @@ class Stubbed:
             s.assert_no_pending_responses()
 
 
-OURS = migrate.Ours(CLUSTER, SERVICE, NEW_FS, "fsap-0aaaaaaaaaaaaaaa1", "fsap-0aaaaaaaaaaaaaaa2", "sg-0aaaaaaaaaaaaaaa1",
+OURS = migrate.Ours(CLUSTER, SERVICE, NEW_FS, "fsap-0aaaaaaaaaaaaaaa1", "fsap-0aaaaaaaaaaaaaaa2",
+                    "sg-0aaaaaaaaaaaaaaa1",
                     f"arn:aws:iam::{ACCOUNT}:role/task", f"arn:aws:iam::{ACCOUNT}:role/exec", "vpc-7b44bd03",
                     ("subnet-677d281e", "subnet-5498bc0e", "subnet-18ddaa53"), "2025-11-07")
 
@@ -195,7 +197,7 @@ def mount_targets(s: Stubbed, groups: dict[str, list[str]]) -> None:
     targets = [{"MountTargetId": f"fsmt-0{i}aaaaaaaaaaaaaaa", "FileSystemId": SEED_FS, "SubnetId": subnet,
                 "LifeCycleState": "available"} for i, subnet in enumerate(groups)]
     efs.add_response("describe_mount_targets", {"MountTargets": targets}, {"FileSystemId": SEED_FS})
-    for t, sgs in zip(targets, groups.values()):
+    for t, sgs in zip(targets, groups.values(), strict=True):
         efs.add_response("describe_mount_target_security_groups", {"SecurityGroups": sgs},
                          {"MountTargetId": t["MountTargetId"]})
 
@@ -218,7 +220,8 @@ def a_policy(s: Stubbed, fs: str = SEED_FS) -> None:
 
 def test_the_source_is_reached_through_its_one_security_group_in_our_subnets():
     s = Stubbed("efs")
-    mount_targets(s, {"subnet-677d281e": [SEED_SG], "subnet-5498bc0e": [SEED_SG], "subnet-0a1b2c3d": ["sg-0a1b2c3d4e5f60718"]})
+    mount_targets(s, {"subnet-677d281e": [SEED_SG], "subnet-5498bc0e": [SEED_SG],
+                      "subnet-0a1b2c3d": ["sg-0a1b2c3d4e5f60718"]})
     no_policy(s)
     src = migrate.source(s.ctx, OURS, SEED_FS)
     s.done()
@@ -266,18 +269,23 @@ def test_our_own_file_system_is_not_a_source():
 def run_and_stop(s: Stubbed, execute: bool, exit_code: int, lines: list[dict]) -> None:
     ecs, logs = s.stub["ecs"], s.stub["logs"]
     ecs.add_response("run_task", {"tasks": [{"taskArn": TASK, "lastStatus": "PROVISIONING"}], "failures": []}, {
-        "cluster": CLUSTER, "taskDefinition": "arn:td", "launchType": "FARGATE", "platformVersion": "LATEST", "count": 1,
+        "cluster": CLUSTER, "taskDefinition": "arn:td", "launchType": "FARGATE", "platformVersion": "LATEST",
+        "count": 1,
         "startedBy": "wwhd-infra-migrate",
-        "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-677d281e"], "securityGroups": ["sg-0a1b2c3d4e5f60799"],
+        "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-677d281e"],
+                                                         "securityGroups": ["sg-0a1b2c3d4e5f60799"],
                                                          "assignPublicIp": "ENABLED"}},
         "overrides": {"containerOverrides": [{"name": "copy", "environment": [
             {"name": "MIGRATE_EXECUTE", "value": "1" if execute else "0"}]}]}})
-    running = {"tasks": [{"taskArn": TASK, "lastStatus": "RUNNING", "containers": [{"name": "copy", "lastStatus": "RUNNING"}]}],
+    running = {"tasks": [{"taskArn": TASK, "lastStatus": "RUNNING",
+                          "containers": [{"name": "copy", "lastStatus": "RUNNING"}]}],
                "failures": []}
     stopped = {"tasks": [{"taskArn": TASK, "lastStatus": "STOPPED", "stopCode": "EssentialContainerExited",
                           "stoppedReason": "Essential container in task exited",
-                          "containers": [{"name": "copy", "lastStatus": "STOPPED", "exitCode": exit_code}]}], "failures": []}
-    for answer in (running, stopped, stopped):  # the waiter polls DescribeTasks until every task is STOPPED; then we read it
+                          "containers": [{"name": "copy", "lastStatus": "STOPPED", "exitCode": exit_code}]}],
+               "failures": []}
+    # the waiter polls DescribeTasks until every task is STOPPED; then we read it
+    for answer in (running, stopped, stopped):
         ecs.add_response("describe_tasks", answer, {"cluster": CLUSTER, "tasks": [TASK]})
     stream = f"migrate/copy/{TASK.rsplit('/', 1)[-1]}"
     events = [{"timestamp": 1762592400000 + i, "message": json.dumps(e), "ingestionTime": 1762592401000 + i}
@@ -285,7 +293,8 @@ def run_and_stop(s: Stubbed, execute: bool, exit_code: int, lines: list[dict]) -
     logs.add_response("get_log_events", {"events": events, "nextForwardToken": "f/1", "nextBackwardToken": "b/1"},
                       {"logGroupName": "/ecs/wwhd-backend", "logStreamName": stream, "startFromHead": True})
     logs.add_response("get_log_events", {"events": [], "nextForwardToken": "f/1", "nextBackwardToken": "b/1"},
-                      {"logGroupName": "/ecs/wwhd-backend", "logStreamName": stream, "startFromHead": True, "nextToken": "f/1"})
+                      {"logGroupName": "/ecs/wwhd-backend", "logStreamName": stream, "startFromHead": True,
+                       "nextToken": "f/1"})
 
 
 def test_the_task_runs_its_report_is_read_back_from_its_log_stream(monkeypatch):
@@ -337,7 +346,8 @@ def test_a_task_ecs_cannot_start_is_an_error_with_ecs_reason():
     s = Stubbed("ecs")
     s.stub["ecs"].add_response("run_task", {"tasks": [], "failures": [{"arn": "arn:td", "reason": "RESOURCE:MEMORY"}]})
     with pytest.raises(DeployError, match="RESOURCE:MEMORY"):
-        migrate.run_task(s.ctx, OURS, migrate.Source(SEED_FS, SEED_SG, ("subnet-677d281e",), 0), "arn:td", "sg-0a1b2c3d4e5f60799", False)
+        migrate.run_task(s.ctx, OURS, migrate.Source(SEED_FS, SEED_SG, ("subnet-677d281e",), 0), "arn:td",
+                         "sg-0a1b2c3d4e5f60799", False)
 
 
 def test_a_malformed_file_system_id_is_bad_input_before_any_call(capsys):

@@ -169,7 +169,8 @@ def test_plan_after_apply_shows_what_access_widens_and_what_it_costs(moto, proje
     # then the operator deploys the identity stack, reviewing the same widening, and the plan goes on
     boot = cli("bootstrap", "--env", "dev", "--yes")
     assert boot.code == 0, boot.err
-    assert f"~ identity/ExecutionRole policy execution ReadInjectedSecrets (Allow)  WIDENS: now allows resource {EXTRA_SECRET}" in boot.out
+    assert ("~ identity/ExecutionRole policy execution ReadInjectedSecrets (Allow)  WIDENS: now allows "
+            f"resource {EXTRA_SECRET}" in boot.out)
     assert "wwhd-dev-identity: UPDATE_COMPLETE" in boot.out
     assert cli("plan", "--env", "dev", "--desired-count", "1").code == 0
     assert data["deployedParameters"]["DesiredCount"] == "0" and data["parameters"]["DesiredCount"] == "1"
@@ -185,14 +186,17 @@ def test_plan_after_apply_shows_what_access_widens_and_what_it_costs(moto, proje
             "rule(s), 1 open to the internet.\n") in md
     assert (f"> - {md_code('security/LoadBalancerSecurityGroup')} {md_text('ingress tcp 80 from 0.0.0.0/0')} "
             "**(internet)**") in md
-    assert (f"| ~ | {md_code('identity/ExecutionRole')} {md_text('AWS::IAM::Role')} | policy execution | ReadInjectedSecrets "
-            f"(Allow) | {md_code('Resource: ' + EXTRA_SECRET)} |  | **yes**: {md_text('now allows resource ' + EXTRA_SECRET)} |"
+    assert (f"| ~ | {md_code('identity/ExecutionRole')} {md_text('AWS::IAM::Role')} | policy execution | "
+            "ReadInjectedSecrets "
+            f"(Allow) | {md_code('Resource: ' + EXTRA_SECRET)} |  | **yes**: "
+            f"{md_text('now allows resource ' + EXTRA_SECRET)} |"
             ) in md
     assert (f"| + | {md_code('security/LoadBalancerSecurityGroup')} | {md_text('ingress tcp 80 from 0.0.0.0/0')} | "
             f"{md_code('LoadBalancerIngress802')} | **yes**, **internet** |") in md
     assert f"| {md_code('DesiredCount')} | {md_code('0')} | {md_code('1')} | **changed** |" in md
     assert f"**{cost['delta']:+,.2f} USD/month** ({cost['before']:,.2f} -> {cost['after']:,.2f})" in md
-    assert f"| {fargate['delta']:+,.2f} | {md_text('Fargate vCPU-hours (X86_64)')} | {md_text('0 tasks x 1 vCPU')}" in md
+    assert (f"| {fargate['delta']:+,.2f} | {md_text('Fargate vCPU-hours (X86_64)')} | "
+            f"{md_text('0 tasks x 1 vCPU')}" in md)
 
 
 def test_a_guardrail_violation_stops_plan_before_anything_is_uploaded(moto, project, cli, monkeypatch):
@@ -208,7 +212,8 @@ def test_a_guardrail_violation_stops_plan_before_anything_is_uploaded(moto, proj
     result = cli("plan", "--env", "dev")
     assert result.code == 1
     assert "refusing to package wwhd-dev: the templates break 1 guardrail(s) (checks/guardrails.py)" in result.err
-    assert "  service.Service: [single-writer] MaximumPercent above 100 starts the new task before the old stops" in result.err
+    assert ("  service.Service: [single-writer] MaximumPercent above 100 starts the new task "
+            "before the old stops" in result.err)
     assert "fix: fix params/dev.yaml or the template module named above" in result.err
     assert boto3.client("s3", region_name=REGION).list_objects_v2(Bucket=BUCKET, Prefix="wwhd-dev/")["KeyCount"] == 0
     assert "wwhd-dev" not in [s["StackName"] for s in cfn().list_stacks()["StackSummaries"]]
@@ -246,11 +251,13 @@ def test_markdown_and_json_mark_what_widens(prod):
     result = recorded_review(prod)
     md = review.markdown(result)
     warning = md.index("> [!WARNING]")
-    assert md[warning:].startswith("> [!WARNING]\n> **Access widens** (deployed -> planned templates): 1 IAM change(s).\n"
+    assert md[warning:].startswith("> [!WARNING]\n> **Access widens** (deployed -> planned templates): 1 "
+                                   "IAM change(s).\n"
                                    f"> - {md_code('identity/TaskRole')} policy task {md_code('Everything')}: "
                                    f"{md_text('new Allow statement; wildcard action s3:*; Resource *')}\n")
     assert "s3:\\*; Resource \\*" in md  # escaped: no emphasis in running text
-    assert (f"| - | {md_code('identity/ExecutionRole')} {md_text('AWS::IAM::Role')} | policy execution | EcrLogin (Allow) |  | "
+    assert (f"| - | {md_code('identity/ExecutionRole')} {md_text('AWS::IAM::Role')} | policy execution | "
+            "EcrLogin (Allow) |  | "
             f"{md_code('Action: ecr:GetAuthorizationToken')}") in md
     assert "| no (narrows: Allow statement removed) |" in md
     assert "No security group rule change." in md and "No change in the estimated cost" in md
@@ -273,7 +280,8 @@ def test_a_review_rebuilt_from_a_change_set_alone_says_it_did_not_compare():
 
 def service_review(rows: list[Row], deployed: str = "1", planned: str = "1") -> review.Review:
     return review.Review("wwhd-prod", r.ROOT_CS, r.CS_NAME, "UPDATE", True, {"DesiredCount": planned},
-                         [StackReview(("ServiceStack",), "s", "cs", rows)], deployed_parameters={"DesiredCount": deployed})
+                         [StackReview(("ServiceStack",), "s", "cs", rows)],
+                         deployed_parameters={"DesiredCount": deployed})
 
 
 @pytest.mark.parametrize("rows, deployed, planned, expected", [
@@ -288,7 +296,7 @@ def service_review(rows: list[Row], deployed: str = "1", planned: str = "1") -> 
 ])
 def test_single_writer_guard(rows, deployed, planned, expected):
     found = service_review(rows, deployed, planned).single_writer
-    assert [f.why[:len(e)] for f, e in zip(found, expected)] == expected and len(found) == len(expected)
+    assert [f.why[:len(e)] for f, e in zip(found, expected, strict=False)] == expected and len(found) == len(expected)
 
 
 def with_service_replacement():

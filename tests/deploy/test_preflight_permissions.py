@@ -43,7 +43,8 @@ def seeded_prod(moto, project, monkeypatch):
 
 def called(p, project) -> set[str]:
     """IAM actions of the calls one preflight run made. The counter names a call by botocore's event name
-    (``secrets-manager:DescribeSecret``); the IAM prefix of these services is their signing name (``secretsmanager``)."""
+    (``secrets-manager:DescribeSecret``); the IAM prefix of these services is their signing name
+    (``secretsmanager``)."""
     ctx = Ctx(p=p, aws=connect(None, p.region), out=Out(), home=project)
     preflight.run(ctx, "123456789012", None)
     models = [ctx.aws.client(s).meta.service_model for s in (*preflight.SERVICES, "sts")]

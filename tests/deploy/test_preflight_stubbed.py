@@ -5,7 +5,7 @@ DescribeCertificate (moto cannot issue), EFS DescribeFileSystems of a file syste
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
@@ -19,7 +19,7 @@ from deploy.ui import Out
 from templates.config import load_params
 
 REGION = "us-west-2"
-NOW = datetime(2026, 11, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 30, tzinfo=UTC)
 REPO_ARN = "arn:aws:ecr:us-west-2:018025611404:repository/wwhd-dev-backend"
 CERT = "arn:aws:acm:us-west-2:018025611404:certificate/12345678-1234-1234-1234-123456789012"
 

@@ -51,7 +51,8 @@ def test_the_yes_fix_of_apply_keeps_the_flags_a_change_set_accepts(deployed, cli
     words = fix_of(result.err)
     assert words[:5] == ["python", "generate.py", "apply", "--env", "dev"]
     name = words[words.index("--change-set") + 1]
-    assert re.fullmatch(r"wwhd-dev-\d{14}-v2", name) and "--yes" in words and words[words.index("--timeout") + 1] == "30"
+    assert (re.fullmatch(r"wwhd-dev-\d{14}-v2", name) and "--yes" in words
+            and words[words.index("--timeout") + 1] == "30")
     assert "--image-tag" not in words  # fixed in the change set: apply would refuse it beside --change-set
     assert cli(*words[2:]).code == 0  # and it runs
 
@@ -106,7 +107,8 @@ def test_destroy_identity_asks_as_destroy_does(deployed, cli):
     assert refused.code == 2
     words = fix_of(refused.err)
     assert words[:5] == ["python", "generate.py", "destroy", "--env", "dev"]
-    assert sorted(words[5:]) == ["--identity", "--timeout", "--yes", "30"] and words[words.index("--timeout") + 1] == "30"
+    assert (sorted(words[5:]) == ["--identity", "--timeout", "--yes", "30"]
+            and words[words.index("--timeout") + 1] == "30")
     cfn = boto3.client("cloudformation", region_name=REGION)
     assert cfn.describe_stacks(StackName="wwhd-dev-identity")["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
     assert cli(*words[2:]).code == 0

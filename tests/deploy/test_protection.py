@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import boto3
-from moto import settings as moto_settings
 import pytest
+from moto import settings as moto_settings
 from moto.route53.models import HostedZoneIdentifier
 from moto.utilities.id_generator import moto_id_manager
-
-from pathlib import Path
 
 from deploy import changeset, review
 from deploy.changeset import Node
@@ -65,12 +64,14 @@ def stage(moto, project, cli, monkeypatch):
 
 
 def policy(stack: str) -> dict:
-    return json.loads(boto3.client("cloudformation", region_name=REGION).get_stack_policy(StackName=stack)["StackPolicyBody"])
+    return json.loads(boto3.client("cloudformation", region_name=REGION)
+                      .get_stack_policy(StackName=stack)["StackPolicyBody"])
 
 
 def nested_physical_id(stack: str, logical: str) -> str:
     resources = boto3.client("cloudformation", region_name=REGION).list_stack_resources(StackName=stack)
-    return next(r["PhysicalResourceId"] for r in resources["StackResourceSummaries"] if r["LogicalResourceId"] == logical)
+    return next(r["PhysicalResourceId"]
+                for r in resources["StackResourceSummaries"] if r["LogicalResourceId"] == logical)
 
 
 def test_production_gets_termination_protection_and_stack_policies(stage, cli):
@@ -102,7 +103,8 @@ def with_storage_change(replacement: str):
     def describe_tree(aws, arn, path=()):
         node = real(aws, arn, path)
         node.children["StorageStack"] = Node(
-            path=("StorageStack",), arn=f"{arn}-StorageStack", name="nested", stack_id="id", stack_name="wwhd-dev-StorageStack-X",
+            path=("StorageStack",), arn=f"{arn}-StorageStack", name="nested", stack_id="id",
+            stack_name="wwhd-dev-StorageStack-X",
             status="CREATE_COMPLETE", execution_status="AVAILABLE", reason="", parameters={}, include_nested=True,
             changes=[{"Action": "Modify", "LogicalResourceId": "FileSystem", "ResourceType": "AWS::EFS::FileSystem",
                       "Replacement": replacement}])
@@ -121,7 +123,8 @@ def test_the_guard_refuses_to_replace_the_file_system(deployed, cli, monkeypatch
     result = cli("apply", "--env", "dev", "--image-tag", "v2", "--yes")
     assert result.code == 1
     assert "refusing to apply: this change set would lose data" in result.err
-    assert "StorageStack/FileSystem (AWS::EFS::FileSystem): replaced: a new, empty resource takes its place" in result.err
+    assert ("StorageStack/FileSystem (AWS::EFS::FileSystem): replaced: a new, empty "
+            "resource takes its place" in result.err)
     assert "--allow-data-loss" not in result.err and "data-loss override yourself" in result.err
     assert image_tag() == "v1"  # nothing was executed
 
@@ -191,7 +194,8 @@ def test_a_stack_whose_templates_were_not_read_back_is_assumed_to_hold_data():
     rows = [review.Row("StorageStack", "AWS::CloudFormation::Stack", "Modify"),
             review.Row("LoadBalancerStack", "AWS::CloudFormation::Stack", "Modify"),
             review.Row("SecurityStack", "AWS::CloudFormation::Stack", "Modify")]
-    unknown = review.Review("wwhd-dev", "arn", "cs", "UPDATE", False, {}, [review.StackReview((), "wwhd-dev", "a", rows)])
+    unknown = review.Review("wwhd-dev", "arn", "cs", "UPDATE", False, {},
+                            [review.StackReview((), "wwhd-dev", "a", rows)])
     assert [f.logical_id for f in unknown.data_loss] == ["StorageStack", "LoadBalancerStack"]
 
 

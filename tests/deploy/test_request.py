@@ -3,7 +3,7 @@ default on CREATE), capabilities (IAM always, AUTO_EXPAND only for a Transform),
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -18,9 +18,11 @@ DEPLOYED = StackInfo("arn", "wwhd-prod", "UPDATE_COMPLETE", parameters={"ImageTa
 
 @pytest.mark.parametrize("info, kind, opts, expected", [
     (DEPLOYED, "UPDATE", PlanOptions(image_tag="abc1234"),
-     [{"ParameterKey": "ImageTag", "ParameterValue": "abc1234"}, {"ParameterKey": "DesiredCount", "UsePreviousValue": True}]),
+     [{"ParameterKey": "ImageTag", "ParameterValue": "abc1234"},
+      {"ParameterKey": "DesiredCount", "UsePreviousValue": True}]),
     (DEPLOYED, "UPDATE", PlanOptions(),
-     [{"ParameterKey": "ImageTag", "UsePreviousValue": True}, {"ParameterKey": "DesiredCount", "UsePreviousValue": True}]),
+     [{"ParameterKey": "ImageTag", "UsePreviousValue": True},
+      {"ParameterKey": "DesiredCount", "UsePreviousValue": True}]),
     (DEPLOYED, "UPDATE", PlanOptions(desired_count=0),
      [{"ParameterKey": "ImageTag", "UsePreviousValue": True}, {"ParameterKey": "DesiredCount", "ParameterValue": "0"}]),
     (None, "CREATE", PlanOptions(), []),
@@ -39,8 +41,9 @@ def packaged(transform: bool) -> Packaged:
                                                      (True, ("CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"))])
 def test_request_capabilities_tags_role_and_name(transform, capabilities):
     ctx = Ctx(p=load_params("prod"), aws=None, out=None, home=Path("."),
-              now=lambda: datetime(2025, 11, 7, 12, 0, 0, tzinfo=timezone.utc))
-    req = _request(ctx, DEPLOYED, "UPDATE", packaged(transform), PlanOptions(role_arn="arn:aws:iam::018025611404:role/x"))
+              now=lambda: datetime(2025, 11, 7, 12, 0, 0, tzinfo=UTC))
+    req = _request(ctx, DEPLOYED, "UPDATE", packaged(transform),
+                   PlanOptions(role_arn="arn:aws:iam::018025611404:role/x"))
     assert req.capabilities == capabilities
     assert req.tags == {"app": "wwhd", "env": "prod", "managed-by": "wwhd-infra"}
     assert req.role_arn == "arn:aws:iam::018025611404:role/x" and req.nested

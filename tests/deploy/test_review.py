@@ -48,7 +48,8 @@ def test_review_shows_actions_replacements_and_values_per_stack():
     lines = text.splitlines()
     assert lines[0] == f"Plan for wwhd-prod (UPDATE): change set {r.CS_NAME}"
     assert "parameters (deployed -> planned): DesiredCount=1, ImageTag=2025-11-07 -> abc1234" in lines
-    assert "ServiceStack (wwhd-prod-ServiceStack-1AB2C3D4E5F6G): 0 to add, 2 to modify (1 replaced), 0 to remove" in lines
+    assert ("ServiceStack (wwhd-prod-ServiceStack-1AB2C3D4E5F6G): 0 to add, 2 to modify (1 "
+            "replaced), 0 to remove" in lines)
     assert "  ~ TaskDefinition  AWS::ECS::TaskDefinition  Modify  REPLACE" in lines
     # one line per property path, the strongest recreation, every cause
     assert (f"      Properties/ContainerDefinitions/0/Image: {r.IMAGE}:2025-11-07 -> {r.IMAGE}:abc1234  "
@@ -62,7 +63,8 @@ def test_review_shows_actions_replacements_and_values_per_stack():
 
 def test_review_reports_security_changes():
     result = review.build(tree(), "UPDATE")
-    assert [(label, row.logical_id) for label, row in result.security] == [("SecurityStack", "AppIngressFromLoadBalancer8080")]
+    assert [(label, row.logical_id)
+            for label, row in result.security] == [("SecurityStack", "AppIngressFromLoadBalancer8080")]
     assert "  SecurityStack/AppIngressFromLoadBalancer8080  AWS::EC2::SecurityGroupIngress  Add" in plain(result)
 
 
@@ -90,7 +92,8 @@ def test_guard_flags_replacement_and_ignores_stateless_resources():
     ((), Row("ServiceStack", "AWS::CloudFormation::Stack", "Modify"), None),
 ])
 def test_guard_matches_by_nested_stack_and_logical_id(stack, row, expected):
-    result = review.Review("wwhd-prod", r.ROOT_CS, r.CS_NAME, "UPDATE", True, {}, [StackReview(stack, "s", "cs", [row])])
+    result = review.Review("wwhd-prod", r.ROOT_CS, r.CS_NAME, "UPDATE", True, {},
+                           [StackReview(stack, "s", "cs", [row])])
     found = result.data_loss
     assert (found[0].why.startswith(expected) if expected else found == []), found
 
@@ -124,12 +127,14 @@ def test_markdown_has_a_table_per_stack_and_the_warnings():
             "<code>Properties/ContainerDefinitions/0/Image</code> |") in md
     assert ("| <code>FileSystem</code> | <code>Properties/ThroughputMode</code> | <code>bursting</code> | "
             "<code>elastic</code> | Conditionally | template |") in md
-    assert "| <code>ImageTag</code> | <code>v1</code> | <code>abc1234</code> | **changed** |" in md  # deployed -> planned
+    # deployed -> planned
+    assert "| <code>ImageTag</code> | <code>v1</code> | <code>abc1234</code> | **changed** |" in md
     assert "| <code>DesiredCount</code> | <code>1</code> | <code>1</code> |  |" in md
 
 
 def test_markdown_of_no_changes():
-    assert review.markdown(review.empty("wwhd-prod", "UPDATE", {})) == "### Plan for <code>wwhd-prod</code>\n\nNo changes.\n"
+    assert (review.markdown(review.empty("wwhd-prod", "UPDATE", {}))
+            == "### Plan for <code>wwhd-prod</code>\n\nNo changes.\n")
 
 
 def test_rich_rendering_for_a_terminal():

@@ -12,8 +12,7 @@ import copy
 import re
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 from markdown_it import MarkdownIt
 
 from checks.access_diff import element_text, iam_diff, sg_diff, text
@@ -74,7 +73,8 @@ def test_the_ci_trust_policies_read_as_an_or_of_subjects_and_an_and_of_keys(prod
                                                            "[NOR: matches none of them]"),
     ("ForAllValues:StringEquals", "aws:TagKeys", ["a", "b"], "ForAllValues:StringEquals aws:TagKeys (a OR b) "
                                                              "[every request value; true when the key is absent]"),
-    ("ForAnyValue:StringLike", "aws:TagKeys", "x*", "ForAnyValue:StringLike aws:TagKeys x* [at least one request value]"),
+    ("ForAnyValue:StringLike", "aws:TagKeys", "x*",
+     "ForAnyValue:StringLike aws:TagKeys x* [at least one request value]"),
     ("ArnNotLikeIfExists", "aws:SourceArn", ["arn:a", "arn:b"], "ArnNotLikeIfExists aws:SourceArn (arn:a OR arn:b) "
                                                                "[NOR: matches none of them; or the key is absent]"),
 ])
@@ -133,7 +133,8 @@ def test_not_elements_are_inverted(before, after, expected):
 
 
 def test_deny_changes_are_judged_inversely():
-    deny = {"Effect": "Deny", "Action": "s3:*", "Resource": "*", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
+    deny = {"Effect": "Deny", "Action": "s3:*", "Resource": "*",
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
     narrower_deny = {**deny, "Action": "s3:PutObject"}
     conditional_deny = {**deny, "Condition": {"Bool": {"aws:SecureTransport": "false"}, "StringEquals": {"k": "v"}}}
     assert verdicts(policy(deny), policy(narrower_deny)) == ["widens"]  # blocks less
@@ -175,7 +176,8 @@ def test_the_rule_that_removes_the_default_egress_reads_as_narrowing(dev):
     other = copy.deepcopy(before)
     other["security"]["Resources"]["FileSystemEgressHttps"] = {
         "Type": "AWS::EC2::SecurityGroupEgress", "Properties": {
-            **resources["AppEgressHttps"]["Properties"], "GroupId": {"Fn::GetAtt": ["FileSystemSecurityGroup", "GroupId"]}}}
+            **resources["AppEgressHttps"]["Properties"],
+            "GroupId": {"Fn::GetAtt": ["FileSystemSecurityGroup", "GroupId"]}}}
     both = copy.deepcopy(other)
     both["security"]["Resources"]["FileSystemEgressNone"] = dev["security"]["Resources"]["FileSystemEgressNone"]
     assert [c.verdict for c in sg_diff(other, both)] == ["neutral"] == [c.verdict for c in sg_diff(both, other)]

@@ -112,7 +112,8 @@ def test_an_explicit_deny_names_the_policy_that_denies():
 def test_missing_context_is_a_warn():
     p = load_params("prod")
     efs = f"arn:aws:elasticfilesystem:{REGION}:{ACCOUNT}"
-    ctx, stub, _ = _stub(p, lambda a, r: ("implicitDeny", ["aws:RequestTag/app"]) if a == "elasticfilesystem:TagResource"
+    ctx, stub, _ = _stub(p, lambda a, r: ("implicitDeny",
+                                          ["aws:RequestTag/app"]) if a == "elasticfilesystem:TagResource"
                          else ("allowed", None))
     checks = _run(ctx)
     stub.assert_no_pending_responses()
@@ -157,7 +158,8 @@ def test_every_page_is_read():
     stub.add_response("simulate_principal_policy", {"EvaluationResults": [_result(a, LOG_GROUP) for a in first],
                                                     "IsTruncated": True, "Marker": "page-2"}, probe.request(ROLE))
     stub.add_response("simulate_principal_policy",
-                      {"EvaluationResults": [_result(a, LOG_GROUP, "implicitDeny") for a in rest], "IsTruncated": False},
+                      {"EvaluationResults": [_result(a, LOG_GROUP, "implicitDeny") for a in rest],
+                       "IsTruncated": False},
                       {**probe.request(ROLE), "Marker": "page-2"})
     with stub:
         found = simulate.simulate(ctx.aws.client("iam"), ROLE, [probe])
@@ -265,7 +267,8 @@ def test_a_role_that_does_not_exist_is_a_block():
                           404)
     with stub:
         checks = _run(ctx)
-    assert [(c.status, c.subject, c.evidence) for c in checks] == [("BLOCK", f"execution role {ROLE}", "does not exist")]
+    assert [(c.status, c.subject, c.evidence)
+            for c in checks] == [("BLOCK", f"execution role {ROLE}", "does not exist")]
     assert "CloudFormationExecutionRoleArn" in checks[0].fix
 
 

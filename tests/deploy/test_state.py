@@ -10,8 +10,7 @@ import boto3
 import pytest
 from moto.cloudformation import models as cfn_models
 
-from deploy import adapters as deploy_adapters
-from deploy import commands
+from deploy import adapters as deploy_adapters, commands
 from deploy.stacks import StackInfo, change_set_type
 from deploy.ui import Out, Poller
 from templates.config import load_params
@@ -21,15 +20,18 @@ from .conftest import REGION
 
 
 def status_of(name: str) -> str:
-    return boto3.client("cloudformation", region_name=REGION).describe_stacks(StackName=name)["Stacks"][0]["StackStatus"]
+    return (boto3.client("cloudformation", region_name=REGION)
+            .describe_stacks(StackName=name)["Stacks"][0]["StackStatus"])
 
 
 @pytest.mark.parametrize("status, expected", [
     (None, "CREATE"), ("REVIEW_IN_PROGRESS", "CREATE"), ("CREATE_COMPLETE", "UPDATE"), ("UPDATE_COMPLETE", "UPDATE"),
     ("UPDATE_ROLLBACK_COMPLETE", "UPDATE"), ("IMPORT_COMPLETE", "UPDATE"),
-    ("UPDATE_IN_PROGRESS", "another operation is running"), ("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", "another operation"),
+    ("UPDATE_IN_PROGRESS", "another operation is running"),
+    ("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", "another operation"),
     ("ROLLBACK_IN_PROGRESS", "another operation"), ("ROLLBACK_COMPLETE", "can only be deleted"),
-    ("DELETE_FAILED", "can only be deleted"), ("UPDATE_ROLLBACK_FAILED", "its rollback"), ("UPDATE_FAILED", "rollback disabled"),
+    ("DELETE_FAILED", "can only be deleted"), ("UPDATE_ROLLBACK_FAILED", "its rollback"),
+    ("UPDATE_FAILED", "rollback disabled"),
 ])
 def test_change_set_type_for_every_state(status, expected):
     info = StackInfo("arn", "wwhd-dev", status) if status else None
@@ -71,7 +73,8 @@ def free_retained_names() -> None:
 
 
 def test_rollback_complete_must_be_deleted_first(deployed, cli):
-    moto_compat.set_stack_status("wwhd-dev", "ROLLBACK_COMPLETE", "The following resource(s) failed to create: [StorageStack].")
+    moto_compat.set_stack_status("wwhd-dev", "ROLLBACK_COMPLETE",
+                                 "The following resource(s) failed to create: [StorageStack].")
     result = cli("apply", "--env", "dev", "--yes")
     assert result.code == 1
     assert "wwhd-dev is ROLLBACK_COMPLETE: its creation failed and was rolled back" in result.err
@@ -93,7 +96,8 @@ def test_rollback_complete_is_offered_for_deletion_when_someone_can_answer(deplo
 
     monkeypatch.setattr(commands, "_delete", delete_then_free)
     questions = []
-    monkeypatch.setattr(deploy_adapters, "make_out", lambda: Out(interactive=True, ask=lambda q: questions.append(q) or "y"))
+    monkeypatch.setattr(deploy_adapters, "make_out",
+                        lambda: Out(interactive=True, ask=lambda q: questions.append(q) or "y"))
     result = cli("plan", "--env", "dev")
     assert result.code == 0, result.err
     assert questions[0].startswith("wwhd-dev is ROLLBACK_COMPLETE") and "Delete wwhd-dev now?" in questions[0]
@@ -142,7 +146,8 @@ def test_status_watch_follows_a_running_operation_to_its_end(deployed, cli, monk
 
 
 def test_a_change_set_of_another_stack_is_refused(deployed, cli):
-    bootstrap_sets = boto3.client("cloudformation", region_name=REGION).list_change_sets(StackName="wwhd-infra-bootstrap")
+    bootstrap_sets = (boto3.client("cloudformation", region_name=REGION)
+                      .list_change_sets(StackName="wwhd-infra-bootstrap"))
     other = next(s["ChangeSetId"] for s in bootstrap_sets["Summaries"] if s["StackName"] == "wwhd-infra-bootstrap")
     result = cli("apply", "--env", "dev", "--change-set", other)
     assert result.code == 2 and "is for stack wwhd-infra-bootstrap, not wwhd-dev" in result.err

@@ -73,7 +73,8 @@ def test_discover_finds_the_seed_and_prints_the_secret_arns_to_set(seed, project
     assert [f["name"] for f in by_kind["EFS access point"]] == [seed.access_point_id]
     assert len(by_kind["EFS mount target"]) == 3
     assert sorted(f["name"] for f in by_kind["IAM role"]) == ["wwhd-dev-ecs-execution-role", "wwhd-dev-ecs-task-role"]
-    assert sorted(f["arn"] for f in by_kind["security group"]) == sorted([seed.ecs_security_group, seed.efs_security_group])
+    assert sorted(f["arn"] for f in by_kind["security group"]) == sorted([seed.ecs_security_group,
+                                                                          seed.efs_security_group])
     td = by_kind["task definition"][0]
     assert td["name"] == "wwhd-backend:1" and td["details"]["secrets"] == seed.secret_arns
     assert found["running"] == [] and found["missing"] == []
@@ -143,14 +144,16 @@ def test_plan_blocks_the_seeds_names_before_any_change_set(seed, project, cli):
     result = cli("plan", "--env", "prod", "--json", str(project / "plan.json"), "--markdown", str(project / "plan.md"))
     assert result.code == 1, result.out + result.err
     lines = _checks(result.out)
-    assert "BLOCK identity stack wwhd-prod-identity: does not exist: the app's roles (and CI's) are created there first" in lines
+    assert ("BLOCK identity stack wwhd-prod-identity: does not exist: the app's roles (and CI's) are "
+            "created there first" in lines)
     assert "BLOCK ECS cluster wwhd-cluster: exists outside this stack (made by hand): the create would fail" in lines
     assert "BLOCK log group /ecs/wwhd-backend: exists outside this stack (made by hand): the create would fail" in lines
     assert ("fix: adopt it: python generate.py plan --env prod --adopt; or free the name: aws logs delete-log-group "
             "--log-group-name /ecs/wwhd-backend --region us-west-2 (deletes its log events)") in lines
     assert "PASS ECS service wwhd-backend in wwhd-cluster: name is free" in lines
     assert f"PASS VPC {seed.vpc_id}: exists (172.31.0.0/16)" in lines
-    assert any(line.startswith(f"PASS subnets {', '.join(seed.subnet_ids)}: in {seed.vpc_id}, one per Availability Zone")
+    assert any(line.startswith(f"PASS subnets {', '.join(seed.subnet_ids)}: in {seed.vpc_id}, one per "
+                               "Availability Zone")
                for line in lines)
     for var, arn in sorted(seed.secret_arns.items()):
         assert f"PASS secret {arn} ({var}): exists (full ARN)" in lines
@@ -159,7 +162,8 @@ def test_plan_blocks_the_seeds_names_before_any_change_set(seed, project, cli):
     assert "WARN ECR repository wwhd-dev-backend: tags are mutable: a pushed tag can be moved to another image" in lines
     assert "WARN ECR repository wwhd-dev-backend: no scan on push" in lines
     assert "BLOCK image wwhd-dev-backend:2025-11-07: no such tag in the repository, and DesiredCount is 1" in lines
-    assert "PASS IAM OIDC provider token.actions.githubusercontent.com: none in this account: the identity stack creates it" in lines
+    assert ("PASS IAM OIDC provider token.actions.githubusercontent.com: none in this account: the identity "
+            "stack creates it" in lines)
     assert "error: preflight: 5 blocking problem(s) above; nothing was uploaded and no change set created" in result.err
     # nothing exists afterwards: no stack, no change set
     cfn = boto3.client("cloudformation", region_name=REGION)
@@ -176,7 +180,8 @@ def test_plan_blocks_the_seeds_names_before_any_change_set(seed, project, cli):
 def test_subnets_sharing_an_availability_zone_block(seed, project, cli):
     ec2 = boto3.client("ec2", region_name=REGION)
     zone = ec2.describe_subnets(SubnetIds=[seed.subnet_ids[0]])["Subnets"][0]["AvailabilityZone"]
-    extra = ec2.create_subnet(VpcId=seed.vpc_id, CidrBlock="172.31.64.0/20", AvailabilityZone=zone)["Subnet"]["SubnetId"]
+    extra = ec2.create_subnet(VpcId=seed.vpc_id, CidrBlock="172.31.64.0/20",
+                              AvailabilityZone=zone)["Subnet"]["SubnetId"]
     write_prod(project, seed, **{"network.subnet_ids": [seed.subnet_ids[0], extra]})
     result = cli("plan", "--env", "prod")
     assert result.code == 1
@@ -209,11 +214,14 @@ def test_names_the_stack_owns_pass_on_the_next_plan(deployed, cli, project):
     assert "PASS image wwhd-backend-dev:v2: not needed yet: DesiredCount 0" in lines
     assert not [line for line in lines if line.startswith("BLOCK")]
     review = json.loads((project / "plan.json").read_text())
-    assert review["changeSetArn"] and {c["status"] for c in review["preflight"]} <= {"PASS", "WARN", "SKIP"}  # SKIP: no --role-arn
-    assert {"status": "PASS", "subject": "log group /ecs/wwhd-backend-dev", "evidence": "exists and belongs to wwhd-dev",
+    # SKIP: no --role-arn
+    assert review["changeSetArn"] and {c["status"] for c in review["preflight"]} <= {"PASS", "WARN", "SKIP"}
+    assert {"status": "PASS", "subject": "log group /ecs/wwhd-backend-dev",
+            "evidence": "exists and belongs to wwhd-dev",
             "fix": None} in review["preflight"]
     md = (project / "plan.md").read_text()
-    assert "#### Preflight" in md and "| PASS | log group /ecs/wwhd-backend-dev | exists and belongs to wwhd-dev |" in md
+    assert ("#### Preflight" in md
+            and "| PASS | log group /ecs/wwhd-backend-dev | exists and belongs to wwhd-dev |" in md)
 
 
 def test_preflight_in_a_terminal_keeps_brackets_and_every_column():

@@ -59,7 +59,8 @@ def test_an_escape_sequence_in_an_event_reason_never_reaches_the_output(rich):
     stubber.add_response("list_stack_resources", {"StackResourceSummaries": []}, {"StackName": r.ROOT_ID})
     stubber.add_response("describe_stacks", r.describe_stacks("UPDATE_ROLLBACK_COMPLETE"), {"StackName": r.ROOT_ID})
     buf = io.StringIO()
-    out = Rich(console=Console(file=buf, force_terminal=False, width=300, color_system=None)) if rich else Out(stdout=buf)
+    out = (Rich(console=Console(file=buf, force_terminal=False, width=300, color_system=None)) if rich
+           else Out(stdout=buf))
     watch = Watch(aws, StackInfo(id=r.ROOT_ID, name=r.ROOT, status="UPDATE_IN_PROGRESS"), r.T0, set(), out,
                   Poller(sleep=lambda s: None))
     watch.run()

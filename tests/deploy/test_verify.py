@@ -19,18 +19,17 @@ import subprocess
 import sys
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import boto3
 import pytest
 from botocore.stub import Stubber
 
-from deploy.errors import DeployError
 from deploy import adapters, verify
 from deploy.aws import Aws
 from deploy.commands import Ctx
-from deploy.errors import INVOCATION, Invocation
+from deploy.errors import INVOCATION, DeployError, Invocation
 from deploy.ui import Out
 from templates.config import load_params
 
@@ -38,7 +37,7 @@ from .conftest import confirm_prod
 from .recorded import ACCOUNT, REGION, ROOT, ROOT_ID, stack_arn
 
 PROD = load_params("prod")
-NOW = datetime(2025, 11, 7, 13, 0, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 11, 7, 13, 0, 0, tzinfo=UTC)
 STARTED = NOW - timedelta(hours=1)
 REPO = Path(__file__).resolve().parents[2]
 
@@ -74,7 +73,8 @@ def ms(when: datetime) -> int:
 
 
 def describe_stacks(outputs: dict[str, str]) -> dict:
-    return {"Stacks": [{"StackId": ROOT_ID, "StackName": ROOT, "CreationTime": STARTED, "StackStatus": "UPDATE_COMPLETE",
+    return {"Stacks": [{"StackId": ROOT_ID, "StackName": ROOT, "CreationTime": STARTED,
+                        "StackStatus": "UPDATE_COMPLETE",
                         "Outputs": [{"OutputKey": k, "OutputValue": v} for k, v in sorted(outputs.items())]}]}
 
 
@@ -152,9 +152,12 @@ def task_definition(sqlite_path: str = "/data/wwhd.db", qdrant_url: str = "http:
              "mountPoints": [{"sourceVolume": "qdrant-storage", "containerPath": "/qdrant/storage", "readOnly": False}],
              "logConfiguration": logs("qdrant")},
             {"name": "fastapi", "image": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/wwhd-dev-backend:abc1234",
-             "essential": True, "cpu": 768, "memory": 1536, "portMappings": [{"containerPort": 8000, "protocol": "tcp"}],
-             "environment": [{"name": "SQLITE_PATH", "value": sqlite_path}, {"name": "QDRANT_URL", "value": qdrant_url}],
-             "secrets": [{"name": "JWT_SECRET", "valueFrom": JWT_ARN}, {"name": "OPENAI_API_KEY", "valueFrom": OPENAI_PARTIAL}],
+             "essential": True, "cpu": 768, "memory": 1536,
+             "portMappings": [{"containerPort": 8000, "protocol": "tcp"}],
+             "environment": [{"name": "SQLITE_PATH", "value": sqlite_path},
+                             {"name": "QDRANT_URL", "value": qdrant_url}],
+             "secrets": [{"name": "JWT_SECRET", "valueFrom": JWT_ARN},
+                         {"name": "OPENAI_API_KEY", "valueFrom": OPENAI_PARTIAL}],
              "healthCheck": {"command": ["CMD", "python", "-c", "probe /health"], "interval": 15, "timeout": 5,
                              "retries": 3, "startPeriod": 60},
              "mountPoints": [{"sourceVolume": "app-data", "containerPath": "/data", "readOnly": False}],
@@ -295,7 +298,8 @@ def expect(w: World, st: Stubs, http: bool = False) -> None:
         answer("ecs", "list_tasks", {"taskArns": stopped},
                {"cluster": cluster, "serviceName": name, "desiredStatus": "STOPPED"})
         if stopped:
-            answer("ecs", "describe_tasks", {"tasks": w.stopped, "failures": []}, {"cluster": cluster, "tasks": stopped})
+            answer("ecs", "describe_tasks", {"tasks": w.stopped, "failures": []},
+                   {"cluster": cluster, "tasks": stopped})
     answer("ecs", "describe_task_definition", w.taskdef, {"taskDefinition": TASKDEF})
 
     answer("efs", "describe_file_systems", {"FileSystems": [{
@@ -321,7 +325,8 @@ def expect(w: World, st: Stubs, http: bool = False) -> None:
     answer("elbv2", "describe_listeners", {"Listeners": [
         {"ListenerArn": f"{LB}/l-443", "LoadBalancerArn": LB, "Port": 443, "Protocol": "HTTPS",
          "Certificates": [{"CertificateArn": f"arn:aws:acm:{REGION}:{ACCOUNT}:certificate/abc"}],
-         "SslPolicy": "ELBSecurityPolicy-TLS13-1-2-2021-06", "DefaultActions": [{"Type": "forward", "TargetGroupArn": TG}]},
+         "SslPolicy": "ELBSecurityPolicy-TLS13-1-2-2021-06",
+         "DefaultActions": [{"Type": "forward", "TargetGroupArn": TG}]},
         {"ListenerArn": f"{LB}/l-80", "LoadBalancerArn": LB, "Port": 80, "Protocol": "HTTP", "DefaultActions": [
             {"Type": "redirect", "RedirectConfig": {"Protocol": "HTTPS", "Port": "443", "Host": "#{host}",
                                                     "Path": "/#{path}", "Query": "#{query}",
@@ -427,7 +432,8 @@ def test_no_running_task_fails_with_the_last_service_event_and_the_stopped_tasks
     assert r.code == 1
     assert r.statuses() == ["FAIL", "FAIL", "FAIL", "SKIP", "SKIP", "FAIL", "FAIL", "FAIL"]
     first = r.item(1)
-    assert first.startswith("FAIL  1. ECS service starts successfully: runningCount 0 is not desiredCount 1; the PRIMARY deployment is "
+    assert first.startswith("FAIL  1. ECS service starts successfully: runningCount 0 is not desiredCount 1; the "
+                            "PRIMARY deployment is "
                             "IN_PROGRESS: ECS deployment ecs-svc/4870551842981938121 in progress.")
     assert f"last service event (2025-11-07 12:55:00 UTC): {event}" in first
     # the secrets item shows the stopped task's reason because it names the secrets
@@ -490,9 +496,11 @@ def test_an_unhealthy_qdrant_container_fails_with_where_to_read_its_output():
 
 
 @pytest.mark.parametrize("change, evidence", [
-    (lambda mts: mts[2].update(LifeCycleState="deleting"), "mount target fsmt-02a1b2c3d4e5f6a7b in subnet-18ddaa53 is deleting"),
+    (lambda mts: mts[2].update(LifeCycleState="deleting"),
+     "mount target fsmt-02a1b2c3d4e5f6a7b in subnet-18ddaa53 is deleting"),
     (lambda mts: mts.pop(0), "no mount target in task subnet subnet-677d281e"),
-    (lambda mts: mts.__setitem__(1, mount_target("subnet-0ffffffffffffffff")), "no mount target in task subnet subnet-5498bc0e"),
+    (lambda mts: mts.__setitem__(1, mount_target("subnet-0ffffffffffffffff")),
+     "no mount target in task subnet subnet-5498bc0e"),
 ])
 def test_a_mount_target_missing_or_not_available_fails(change, evidence):
     w = World()
@@ -597,7 +605,8 @@ def test_ecs_exec_off_skips_both_shell_items_and_says_how_to_turn_the_debug_shel
         assert "ECS Exec is off on the service (enableExecuteCommand false)" in r.item(n)
         assert ("set service.debug_shell: true in params/prod.yaml, then run python generate.py bootstrap --env prod "
                 "--region us-west-2 --profile 'ops team' (the task role's ECS Exec channels) and python generate.py "
-                "plan --env prod --region us-west-2 --profile 'ops team', and apply the change set it prints") in r.item(n)
+                "plan --env prod --region us-west-2 --profile 'ops team', and apply the "
+                "change set it prints") in r.item(n)
         assert "afterwards turn it back off the same way with false" in r.item(n)
     then = next(line.strip() for line in r.item(4).splitlines() if line.strip().startswith("then: "))
     argv = shlex.split(then[len("then: "):])
@@ -637,7 +646,8 @@ def test_a_missing_secret_fails_with_aws_answer():
     w = World(refuse={"describe_secret": missing})
     r = run(w)
     assert r.status(6) == "FAIL"
-    assert f"JWT_SECRET: {JWT_ARN}: ResourceNotFoundException: Secrets Manager can't find the specified secret." in r.item(6)
+    assert (f"JWT_SECRET: {JWT_ARN}: ResourceNotFoundException: Secrets Manager can't find the "
+            "specified secret." in r.item(6))
 
 
 # --- 7. CloudWatch logging active ----------------------------------------------------------------------------------
@@ -674,7 +684,8 @@ def test_a_log_group_without_retention_fails():
 
 
 def test_an_unhealthy_target_fails_with_its_reason_code():
-    w = World(targets=[target("unhealthy", "Target.ResponseCodeMismatch", "Health checks failed with these codes: [502]")])
+    w = World(targets=[target("unhealthy", "Target.ResponseCodeMismatch",
+                              "Health checks failed with these codes: [502]")])
     r = run(w)
     assert r.code == 1 and r.status(8) == "FAIL"
     assert r.item(8).startswith(
@@ -718,7 +729,7 @@ def test_http_is_off_by_default():
 def test_exit_codes_through_the_cli(cli, project, monkeypatch, world, expected):
     confirm_prod(project)  # the committed placeholders are refused before any AWS call (test_takeover.py)
     w = world()
-    now = datetime.now(timezone.utc)  # the CLI reads the clock: log events relative to it
+    now = datetime.now(UTC)  # the CLI reads the clock: log events relative to it
     w.streams = [stream(f"fastapi/fastapi/{TASK_ID}", now), stream(f"qdrant/qdrant/{TASK_ID}", now)]
     st = Stubs()
     expect(w, st)
@@ -740,7 +751,8 @@ def test_credentials_of_another_account_are_bad_input(moto, project, cli):
     confirm_prod(project)
     result = cli("verify", "--env", "prod")
     assert result.code == 2
-    assert "these credentials are for account 123456789012, but params/prod.yaml deploys to account 018025611404" in result.err
+    assert ("these credentials are for account 123456789012, but params/prod.yaml deploys to "
+            "account 018025611404" in result.err)
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -759,10 +771,12 @@ def test_against_a_deployed_stack_everything_is_found_through_the_stack_and_only
     made = []
     real_connect = adapters.connect
     monkeypatch.setattr(adapters, "connect",
-                        lambda profile, region, timeout=60: made.append(real_connect(profile, region, timeout)) or made[-1])
+                        lambda profile, region, timeout=60: made.append(real_connect(profile, region,
+                                                                                     timeout)) or made[-1])
     result = cli("verify", "--env", "dev")
     out = Run(result.code, result.out.splitlines(), [])
-    assert re.search(r"^SKIP  1\. ECS service starts successfully: wwhd-dev-ClusterStack-\w+-Cluster-\w+/wwhd-backend-dev "
+    assert re.search(r"^SKIP  1\. ECS service starts successfully: "
+                     r"wwhd-dev-ClusterStack-\w+-Cluster-\w+/wwhd-backend-dev "
                      r"ACTIVE; 0 of 0 task\(s\) running; .*desiredCount 0: the service is stopped", out.item(1))
     assert out.item(7).startswith("SKIP  7. CloudWatch logging active: /ecs/wwhd-backend-dev retention 14 days")
     assert out.item(8).startswith("SKIP  8. Load balancer routes traffic correctly: listener HTTP:80 -> target group "

@@ -105,7 +105,8 @@ def test_root_causes_skip_echoes_and_cancellations_and_keep_time_order():
         ev("StorageStack", "BackupVault", "CREATE_FAILED", "Resource creation cancelled", 21),
         ev("StorageStack", "FileSystem", "CREATE_FAILED", "Resource handler returned message: \"Throughput mode "
            "elastic is not supported in this Region\"", 20),
-        ev("root", "wwhd-prod", "ROLLBACK_IN_PROGRESS", "The following resource(s) failed to create: [StorageStack].", 31),
+        ev("root", "wwhd-prod", "ROLLBACK_IN_PROGRESS", "The following resource(s) failed to create: [StorageStack].",
+           31),
     ]
     assert [(e.stack_label, e.logical_id) for e in root_causes(events)] == [("StorageStack", "FileSystem")]
     only_echoes = [events[0]]
@@ -124,7 +125,8 @@ def test_recovery_names_the_command_for_the_final_state(status, expected):
 
 def test_update_rollback_failed_names_the_resources_to_skip_in_nested_stacks():
     aws, stubber = r.stubbed()
-    root_rows = [("ServiceStack", r.SERVICE_ID, STACK, "UPDATE_FAILED"), ("Alarm", "a", "AWS::CloudWatch::Alarm", "UPDATE_COMPLETE")]
+    root_rows = [("ServiceStack", r.SERVICE_ID, STACK, "UPDATE_FAILED"),
+                 ("Alarm", "a", "AWS::CloudWatch::Alarm", "UPDATE_COMPLETE")]
     nested_rows = [("Service", SERVICE_ARN, "AWS::ECS::Service", "UPDATE_FAILED"),
                    ("TaskDefinition", "td", "AWS::ECS::TaskDefinition", "UPDATE_COMPLETE")]
     resources_call(stubber, r.ROOT_ID, root_rows)      # the root's own resources
@@ -139,7 +141,8 @@ def test_polling_backs_off_reads_only_active_stacks_and_explains_a_slow_ecs_serv
     aws, stubber = r.stubbed()
     started = [r.event(r.ROOT, r.ROOT_ID, r.ROOT, r.ROOT_ID, STACK, "UPDATE_IN_PROGRESS", 1, "User Initiated"),
                r.event(r.ROOT, r.ROOT_ID, "ServiceStack", r.SERVICE_ID, STACK, "UPDATE_IN_PROGRESS", 2)][::-1]
-    nested_started = [r.event(r.SERVICE_STACK, r.SERVICE_ID, r.SERVICE_STACK, r.SERVICE_ID, STACK, "UPDATE_IN_PROGRESS", 3),
+    nested_started = [r.event(r.SERVICE_STACK, r.SERVICE_ID, r.SERVICE_STACK, r.SERVICE_ID, STACK,
+                              "UPDATE_IN_PROGRESS", 3),
                       r.event(r.SERVICE_STACK, r.SERVICE_ID, "Service", SERVICE_ARN, "AWS::ECS::Service",
                               "UPDATE_IN_PROGRESS", 6)][::-1]
     finished = [r.event(r.ROOT, r.ROOT_ID, "ServiceStack", r.SERVICE_ID, STACK, "UPDATE_COMPLETE", 900),
@@ -187,7 +190,8 @@ def test_a_rolled_back_first_create_lists_what_it_kept_with_the_commands_that_re
     root_rows = [("SecretsStack", secrets_id, STACK, "DELETE_COMPLETE"),
                  ("ServiceStack", "", STACK, "DELETE_COMPLETE"),  # never got an id: nothing to read
                  ("StorageStack", storage_id, STACK, "DELETE_COMPLETE")]
-    secrets_rows = [("JwtSecretSecret", f"arn:aws:secretsmanager:{r.REGION}:{r.ACCOUNT}:secret:wwhd-dev/jwt-secret-AbCdEf",
+    secrets_rows = [("JwtSecretSecret",
+                     f"arn:aws:secretsmanager:{r.REGION}:{r.ACCOUNT}:secret:wwhd-dev/jwt-secret-AbCdEf",
                      "AWS::SecretsManager::Secret", "DELETE_COMPLETE")]
     storage_rows = [("AppAccessPoint", "fsap-0123456789abcdef0", "AWS::EFS::AccessPoint", "DELETE_SKIPPED"),
                     ("BackupVault", "wwhd-prod-vault", "AWS::Backup::BackupVault", "DELETE_COMPLETE"),
@@ -203,7 +207,8 @@ def test_a_rolled_back_first_create_lists_what_it_kept_with_the_commands_that_re
     text = "\n".join(advice)
     assert "python generate.py destroy --env prod --yes && python generate.py apply --env prod" in text
     # access points before their file system; each with the command that removes it
-    assert advice[advice.index("  StorageStack/AppAccessPoint (AWS::EFS::AccessPoint fsap-0123456789abcdef0):") + 1] == \
+    assert advice[advice.index("  StorageStack/AppAccessPoint (AWS::EFS::AccessPoint "
+                               "fsap-0123456789abcdef0):") + 1] == \
         f"    aws efs delete-access-point --access-point-id fsap-0123456789abcdef0 --region {r.REGION}"
     assert text.index("StorageStack/AppAccessPoint") < text.index("StorageStack/FileSystem")
     assert "aws efs delete-file-system --file-system-id fs-0123456789abcdef0" in text
@@ -236,13 +241,15 @@ def test_the_failure_summary_of_a_rolled_back_first_create_ends_with_what_to_rem
         ev("StorageStack", storage_id, "FileSystem", "CREATE_COMPLETE", "", 20, physical="fs-0123456789abcdef0"),
         ev("StorageStack", storage_id, "BackupVault", "CREATE_FAILED", "Resource handler returned message: "
            "\"Insufficient privileges to perform this action.\"", 25, "AWS::Backup::BackupVault"),
-        ev("root", r.ROOT_ID, "StorageStack", "CREATE_FAILED", "Embedded stack was not successfully created", 30, STACK),
+        ev("root", r.ROOT_ID, "StorageStack", "CREATE_FAILED", "Embedded stack was not successfully created", 30,
+           STACK),
         ev("StorageStack", storage_id, "FileSystem", "DELETE_SKIPPED", "", 40, physical="fs-0123456789abcdef0"),
         ev("root", r.ROOT_ID, r.ROOT, "ROLLBACK_COMPLETE", "", 60, STACK, r.ROOT_ID),
     ]
     for _ in range(2):
         resources_call(stubber, r.ROOT_ID, [("StorageStack", storage_id, STACK, "DELETE_COMPLETE")])
-        resources_call(stubber, storage_id, [("FileSystem", "fs-0123456789abcdef0", "AWS::EFS::FileSystem", "DELETE_SKIPPED"),
+        resources_call(stubber, storage_id,
+                       [("FileSystem", "fs-0123456789abcdef0", "AWS::EFS::FileSystem", "DELETE_SKIPPED"),
                                              ("BackupVault", "", "AWS::Backup::BackupVault", "DELETE_COMPLETE")])
     buf = io.StringIO()
     ctx = Ctx(p=load_params("dev"), aws=aws, out=Out(stdout=buf), home=Path("."), last_events=events)
@@ -251,7 +258,8 @@ def test_the_failure_summary_of_a_rolled_back_first_create_ends_with_what_to_rem
     assert _failed(ctx, final) == 1
     stubber.assert_no_pending_responses()
     lines = buf.getvalue().splitlines()
-    assert lines[:2] == ["first failures:", "  StorageStack/BackupVault (AWS::Backup::BackupVault) CREATE_FAILED: Resource "
+    assert lines[:2] == ["first failures:",
+                         "  StorageStack/BackupVault (AWS::Backup::BackupVault) CREATE_FAILED: Resource "
                          "handler returned message: \"Insufficient privileges to perform this action.\""]
     assert "final state: ROLLBACK_COMPLETE: The following resource(s) failed to create: [StorageStack]." in lines
     assert "  python generate.py destroy --env dev --yes && python generate.py apply --env dev" in lines

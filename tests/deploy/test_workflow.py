@@ -92,11 +92,13 @@ def test_aws_access_is_oidc_only(workflow):
     text = WORKFLOW.read_text()
     assert "aws-access-key-id" not in text and "AWS_SECRET_ACCESS_KEY" not in text and "secrets." not in text
     for name in ("push", "plan", "apply"):
-        creds = next(s for s in uses(workflow["jobs"][name]) if s["uses"].startswith("aws-actions/configure-aws-credentials@"))
+        creds = next(s for s in uses(workflow["jobs"][name])
+                     if s["uses"].startswith("aws-actions/configure-aws-credentials@"))
         assert "vars.AWS_" in creds["with"]["role-to-assume"]
     roles = {s["with"]["role-to-assume"] for j in ("push", "plan", "apply") for s in uses(workflow["jobs"][j])
              if "role-to-assume" in s.get("with", {})}
-    assert roles == {"${{ github.event_name == 'pull_request' && vars.AWS_PULL_REQUEST_ROLE_ARN || vars.AWS_PLAN_ROLE_ARN }}",
+    assert roles == {"${{ github.event_name == 'pull_request' && vars.AWS_PULL_REQUEST_ROLE_ARN || "
+                     "vars.AWS_PLAN_ROLE_ARN }}",
                      "${{ vars.AWS_DEPLOY_ROLE_ARN }}"}
 
 
@@ -176,7 +178,8 @@ def test_main_pushes_the_commit_sha_and_deploys_exactly_that_tag(workflow):
 
 def test_the_scan_wait_is_bounded_and_critical_findings_stop_the_deploy(workflow):
     assert int(workflow["env"]["SCAN_WAIT_SECONDS"]) <= 900
-    scan = next(s for s in workflow["jobs"]["push"]["steps"] if s.get("name", "").startswith("Preflight the repository"))
+    scan = next(s for s in workflow["jobs"]["push"]["steps"] if s.get("name",
+                                                                      "").startswith("Preflight the repository"))
     script = scan["run"]
     assert "describe-image-scan-findings" in script and "SCAN_WAIT_SECONDS" in script and "deadline" in script
     assert "findingSeverityCounts.CRITICAL" in script and "exit 1" in script

@@ -8,8 +8,8 @@ import copy
 import pytest
 
 from checks import guardrails
-from templates.stateful import ADOPTABLE, STATEFUL
 from templates._common import stack_id
+from templates.stateful import ADOPTABLE, STATEFUL
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
@@ -62,13 +62,18 @@ def _rules(violations):
 
 MUTATIONS = [
     ("storage", "FileSystem", lambda r: r.update(DeletionPolicy="Delete"), "stateful"),
-    ("storage", "MountTarget677d281e", lambda r: r.update(DeletionPolicy="Retain", UpdateReplacePolicy="Retain"), "stateful"),
-    ("service", "Service", lambda r: r["Properties"]["DeploymentConfiguration"].update(MaximumPercent=200), "single-writer"),
+    ("storage", "MountTarget677d281e", lambda r: r.update(DeletionPolicy="Retain", UpdateReplacePolicy="Retain"),
+     "stateful"),
+    ("service", "Service", lambda r: r["Properties"]["DeploymentConfiguration"].update(MaximumPercent=200),
+     "single-writer"),
     ("service", "Service", lambda r: r["Properties"].update(DesiredCount=2), "single-writer"),
     ("service", "Service", lambda r: r["Properties"].pop("ServiceName"), "single-writer"),
     ("storage", "FileSystem", lambda r: r["Properties"].update(Encrypted=False), "encryption"),
-    ("service", "TaskDefinition", lambda r: r["Properties"]["Volumes"][0]["EFSVolumeConfiguration"].update(TransitEncryption="DISABLED"), "encryption"),
-    ("load_balancer", "HttpListener", lambda r: r["Properties"].update(DefaultActions=[{"Type": "forward", "TargetGroupArn": "x"}]), "encryption"),
+    ("service", "TaskDefinition",
+     lambda r: r["Properties"]["Volumes"][0]["EFSVolumeConfiguration"].update(TransitEncryption="DISABLED"),
+     "encryption"),
+    ("load_balancer", "HttpListener",
+     lambda r: r["Properties"].update(DefaultActions=[{"Type": "forward", "TargetGroupArn": "x"}]), "encryption"),
     ("identity", "TaskRole", lambda r: r["Properties"]["Policies"][0]["PolicyDocument"]["Statement"].append(
         {"Effect": "Allow", "Action": ["s3:*"], "Resource": ["arn:aws:s3:::b/*"]}), "least-privilege"),
     ("identity", "TaskRole", lambda r: r["Properties"]["Policies"][0]["PolicyDocument"]["Statement"].append(
@@ -96,7 +101,8 @@ def test_a_named_retain_of_a_generated_secret_blocks_a_retry(dev):
 
 def test_a_named_retain_with_its_reason_is_accepted(dev):
     t = _mutated(dev, "secrets", "JwtSecretSecret",
-                 lambda r: r.update(DeletionPolicy="Retain", Metadata={"wwhd-infra": {"deletion-policy-reason": "why"}}))
+                 lambda r: r.update(DeletionPolicy="Retain",
+                                    Metadata={"wwhd-infra": {"deletion-policy-reason": "why"}}))
     assert not [v for v in guardrails.check(t) if v.rule == "retry"]
 
 
@@ -115,5 +121,6 @@ def test_every_resource_star_grant_is_an_action_without_resource_level_permissio
                     continue
                 for pol in r["Properties"].get("Policies", []):
                     for s in pol["PolicyDocument"]["Statement"]:
-                        if s["Effect"] == "Allow" and "*" in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]):
+                        resources = s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]
+                        if s["Effect"] == "Allow" and "*" in resources:
                             assert s.get("Sid"), "a Resource * statement says why in its Sid"

@@ -72,7 +72,8 @@ def test_root_wires_every_child_parameter_from_a_sibling_output_or_a_root_parame
                 assert value["Fn::Sub"].endswith(f":role{path}{role_name}")
             else:
                 producer, attr = value["Fn::GetAtt"]
-                assert attr == f"Outputs.{name}", "output key == consumer parameter name (docs/design.md, Where a value lives)"
+                assert attr == f"Outputs.{name}", \
+                    "output key == consumer parameter name (docs/design.md, Where a value lives)"
                 producer_stem = next(s for s in built[env] if stack_id(s) == producer)
                 assert name in built[env][producer_stem]["Outputs"]
 

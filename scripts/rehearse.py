@@ -46,6 +46,7 @@ if str(REPO) not in sys.path:
 from deploy import markdown as md  # noqa: E402
 from scripts import recreate_seed  # noqa: E402
 
+PARAMS_DIR = REPO / "params"  # every account named here is refused
 RUN_TAG = "wwhd-rehearsal"
 PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
@@ -824,7 +825,7 @@ def main(argv: list[str] | None = None, session: boto3.Session | None = None, on
                        (args.report or workdir / "report.md").resolve(), args.profile, run_id, args.certificate_arn)
         c = lambda s: session.client(s, region_name=args.region)  # noqa: E731
         account = c("sts").get_caller_identity()["Account"]
-        refuse_unsafe_account(c, account, REPO / "params")
+        refuse_unsafe_account(c, account, PARAMS_DIR)
         print(f"Rehearsal {run_id} in account {account} ({args.region}): recreate the seed, discover, bootstrap, "
               "plan --adopt, apply, migrate-data, start, debug shell on, verify, drift, history, rollback, destroy, "
               f"clean up (everything tagged {RUN_TAG}={run_id}).")

@@ -361,13 +361,19 @@ def check_migrate(dry: Step, execute: Step | None) -> Finding:
 
 
 def check_drift(drift: dict | None, step: Step) -> Finding:
+    """``drift --json``'s review (deploy/drift.py ``as_json``): every stack detected, no resource MODIFIED or DELETED
+    apart from the known false positives the review marks as ignored."""
     if drift is None:
         return Finding("drift", FAIL, f"no drift review written: exit {step.code}: {step.summary}")
-    drifted = [r for r in drift.get("resources", drift.get("drifted", [])) if isinstance(r, dict)
-               and r.get("status", r.get("StackResourceDriftStatus")) in ("MODIFIED", "DELETED")]
-    if step.code == 0 and not drifted:
-        return Finding("drift", PASS, f"exit 0, no drifted resource: {step.summary}")
-    return Finding("drift", FAIL, f"exit {step.code}: {len(drifted)} drifted: {step.summary}")
+    failed = [s["path"] for s in drift.get("stacks", []) if s.get("detectionStatus") == "DETECTION_FAILED"]
+    drifted = [f"{s['path']}/{r['logicalId']} {r['status']}" for s in drift.get("stacks", [])
+               for r in s.get("resources", []) if r.get("status") in ("MODIFIED", "DELETED")
+               and not all(d.get("ignored") for d in r.get("differences") or [{}])]
+    if drift.get("ok") and not failed and not drifted:
+        return Finding("drift", PASS, f"{len(drift.get('stacks', []))} stacks detected, nothing drifted: "
+                       f"{step.summary}")
+    return Finding("drift", FAIL, "; ".join([f"detection failed: {p}" for p in failed] + drifted)
+                   or f"exit {step.code}: {step.summary}")
 
 
 # --- the outage --------------------------------------------------------------------------------------------------------

@@ -455,7 +455,18 @@ def _has(tags, key: str, value: str) -> bool:
     return any((t.get("Key", t.get("key")), t.get("Value", t.get("value"))) == (key, value) for t in tags or [])
 
 
-def cleanup(c, run_id: str, env: str, report: Report, ours_at_start: set[str], poll=time.sleep) -> None:
+def _empty_and_delete(s3, name: str) -> None:
+    """Every version and delete marker, then the bucket (S3 User Guide, "Deleting a bucket": it must be empty)."""
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=name):
+        keys = [{"Key": v["Key"], "VersionId": v["VersionId"]}
+                for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
+        if keys:
+            s3.delete_objects(Bucket=name, Delete={"Objects": keys})
+    s3.delete_bucket(Bucket=name)
+
+
+def cleanup(c, run_id: str, env: str, report: Report, ours_at_start: set[str], poll=time.sleep,
+            nested_ids: frozenset[str] = frozenset()) -> None:
     """Delete what this run made: stacks tagged ``env: <run env>`` or ``wwhd-rehearsal: <run id>``, the bootstrap
     stacks and bucket only when they did not exist at the start (``ours_at_start``), and the seed's resources
     tagged ``wwhd-rehearsal: <run id>``. Anything else is never touched; what fails is listed as left."""
@@ -474,12 +485,23 @@ def cleanup(c, run_id: str, env: str, report: Report, ours_at_start: set[str], p
             stacks += page["Stacks"]
     except Exception as e:  # noqa: BLE001: the other resources are still cleaned up
         report.left.append(f"stacks not listed, so none deleted: {e}")
-    mine = [s for s in stacks if s["StackStatus"] != "DELETE_COMPLETE" and not s.get("ParentId") and (
-        _has(s.get("Tags"), RUN_TAG, run_id) or (s["StackName"].startswith(f"wwhd-{env}") and _has(
-            s.get("Tags"), "env", env)))]
+    def tagged(s) -> bool:
+        return _has(s.get("Tags"), RUN_TAG, run_id) or (
+            s["StackName"].startswith(f"wwhd-{env}") and _has(s.get("Tags"), "env", env))
+
+    # roots first (a nested stack goes with its root); a nested stack is the run's when its root is (RootId)
+    roots = [s for s in stacks if not s.get("ParentId") and s["StackStatus"] != "DELETE_COMPLETE" and tagged(s)]
+    root_ids = {s["StackId"] for s in roots}
+    # a nested stack goes with its root; one that outlived it is the run's when it is a nested stack of the run's
+    # root (RootId), or one the run recorded as its root's nested stack before destroy (``nested_ids``)
+    mine = roots + [s for s in stacks if s["StackStatus"] != "DELETE_COMPLETE" and s not in roots and (
+        (s.get("ParentId") and s.get("RootId") in root_ids) or s["StackId"] in nested_ids
+        or s["StackName"] in nested_ids)]
     boot = [s for s in stacks if s["StackName"] in ours_at_start and s["StackStatus"] != "DELETE_COMPLETE"]
     for s in mine + boot:
         def delete(s=s):
+            if cfn.describe_stacks(StackName=s["StackId"])["Stacks"][0]["StackStatus"] == "DELETE_COMPLETE":
+                return
             if s.get("EnableTerminationProtection"):
                 cfn.update_termination_protection(EnableTerminationProtection=False, StackName=s["StackId"])
             cfn.delete_stack(StackName=s["StackId"])
@@ -497,21 +519,41 @@ def cleanup(c, run_id: str, env: str, report: Report, ours_at_start: set[str], p
     for bucket in sorted(b for b in ours_at_start if b.startswith("bucket:")):
         name = bucket.split(":", 1)[1]
 
-        def empty(name=name):
-            try:
-                s3.head_bucket(Bucket=name)
-            except ClientError:
-                return
-            for page in s3.get_paginator("list_object_versions").paginate(Bucket=name):
-                keys = [{"Key": v["Key"], "VersionId": v["VersionId"]}
-                        for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
-                if keys:
-                    s3.delete_objects(Bucket=name, Delete={"Objects": keys})
-            s3.delete_bucket(Bucket=name)
-        attempt(f"bucket {name}", empty)
+        try:
+            s3.head_bucket(Bucket=name)
+        except ClientError:
+            continue
+        attempt(f"bucket {name}", lambda name=name: _empty_and_delete(s3, name))
+
+    # what the stacks retain (README "Taking over the seed's production"): the access-log bucket and the backup vault,
+    # found by the stack tag env=<run env> CloudFormation put on them
+    for b in s3.list_buckets().get("Buckets", []):
+        if not b["Name"].startswith("wwhd-") or f"bucket:{b['Name']}" in ours_at_start:
+            continue
+        try:
+            tags = s3.get_bucket_tagging(Bucket=b["Name"]).get("TagSet", [])
+        except ClientError:
+            continue
+        if _has(tags, "env", env) or _has(tags, RUN_TAG, run_id):
+            attempt(f"bucket {b['Name']}", lambda name=b["Name"]: _empty_and_delete(s3, name))
+    backup = c("backup")
+    try:
+        vaults = backup.list_backup_vaults().get("BackupVaultList", [])
+    except (ClientError, BotoCoreError) as e:
+        vaults = []
+        report.left.append(f"backup vaults not listed: {e}")
+    for v in vaults:
+        if not v["BackupVaultName"].startswith(f"wwhd-{env}"):
+            continue
+        if _has(backup.list_tags(ResourceArn=v["BackupVaultArn"]).get("Tags", {}), "env", env):
+            def drop_vault(name=v["BackupVaultName"]):
+                for page in backup.get_paginator("list_recovery_points_by_backup_vault").paginate(BackupVaultName=name):
+                    for rp in page.get("RecoveryPoints", []):
+                        backup.delete_recovery_point(BackupVaultName=name, RecoveryPointArn=rp["RecoveryPointArn"])
+                backup.delete_backup_vault(BackupVaultName=name)
+            attempt(f"backup vault {v['BackupVaultName']}", drop_vault)
 
     ecs, logs, efs, ec2, iam, ecr, sm = (c(x) for x in ("ecs", "logs", "efs", "ec2", "iam", "ecr", "secretsmanager"))
-    tag_of = {RUN_TAG: run_id}
     # the seed's resources, and what the stacks retained (tagged env: <run env> by CloudFormation's stack tags)
     for arn in ecs.list_task_definitions(familyPrefix=recreate_seed.FAMILY)["taskDefinitionArns"]:
         if _has(ecs.list_tags_for_resource(resourceArn=arn).get("tags"), RUN_TAG, run_id):
@@ -574,7 +616,6 @@ def cleanup(c, run_id: str, env: str, report: Report, ours_at_start: set[str], p
         attempt(f"subnet {sn['SubnetId']}", lambda sn=sn: ec2.delete_subnet(SubnetId=sn["SubnetId"]))
     for v in ec2.describe_vpcs(Filters=run_filter)["Vpcs"]:
         attempt(f"VPC {v['VpcId']}", lambda v=v: ec2.delete_vpc(VpcId=v["VpcId"]))
-    del tag_of
 
 
 # --- the run -----------------------------------------------------------------------------------------------------------
@@ -599,6 +640,11 @@ class Rehearsal:
         self.local = bool(os.environ.get("AWS_ENDPOINT_URL"))
         self.env = f"rehearsal-{opts.run_id}"
         self.tags = {RUN_TAG: opts.run_id}
+        self.nested: set[str] = set()  # the run's root's nested stacks, recorded after each apply
+
+    def record_nested(self, root: str) -> None:
+        with contextlib.suppress(ClientError, BotoCoreError):
+            self.nested |= set(nested_stacks(self.c("cloudformation"), root))
 
     def c(self, service: str):
         return self.session.client(service, region_name=self.o.region)
@@ -622,6 +668,8 @@ class Rehearsal:
         step = Step(name, shlex.join(["python", "generate.py", *argv]), code, summary[:300])
         self.report.steps.append(step)
         self.out(f"  {'ok ' if code == 0 else 'FAIL'} {name}: exit {code}: {step.summary}")
+        if argv[0] in ("apply", "rollback"):
+            self.record_nested(f"wwhd-{self.env}")
         if code != 0 and required:
             raise StepFailed(f"{name} failed (exit {code}): {summary}")
         return step
@@ -693,7 +741,7 @@ class Rehearsal:
             os.chdir(cwd)
             self.out("cleaning up what carries this run's tag ...")
             try:
-                cleanup(self.c, o.run_id, self.env, r, ours_at_start, poll=self.poll)
+                cleanup(self.c, o.run_id, self.env, r, ours_at_start, poll=self.poll, nested_ids=frozenset(self.nested))
             finally:
                 self.write_report()
         return r
@@ -777,6 +825,7 @@ class Rehearsal:
         self.cli("rollback", "rollback", "--yes", required=False)
         self.aws_only("review-in-progress-delete", lambda: check_review_in_progress_delete(
             self.c("cloudformation"), f"wwhd-{self.env}-identity-probe", self.tags, poll=self.poll))
+        self.record_nested(root)
         self.lift_protection(root)
         self.cli("destroy", "destroy", "--identity", "--yes", required=False)
 
@@ -823,6 +872,7 @@ def main(argv: list[str] | None = None, session: boto3.Session | None = None, on
     args = parse(argv)
     with_yes = shlex.join(["python", "scripts/rehearse.py", *[a for a in argv if a != "--yes"], "--yes"])
     rerun = shlex.join(["python", "scripts/rehearse.py", *argv])
+    rerun_debug = rerun if args.debug else f"{rerun} --debug"
     try:
         session = session or boto3.Session(profile_name=args.profile)
         run_id = args.run_id or random_values.token_hex(3)
@@ -859,8 +909,14 @@ def main(argv: list[str] | None = None, session: boto3.Session | None = None, on
     except (ClientError, BotoCoreError, OSError) as e:
         if args.debug:
             raise
-        print(f"error: {e}", file=sys.stderr)
-        print(f"fix: check the credentials and region, then rerun: {rerun} --debug", file=sys.stderr)
+        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
+        print(f"fix: check the credentials and region, then rerun: {rerun_debug}", file=sys.stderr)
+        return EXIT_FAILED
+    except Exception as e:  # noqa: BLE001: one error line, not a traceback, unless --debug
+        if args.debug:
+            raise
+        print(f"error: {type(e).__name__}: {' '.join(str(e).split())}", file=sys.stderr)
+        print(f"fix: rerun with --debug for the traceback and attach it to an issue: {rerun_debug}", file=sys.stderr)
         return EXIT_FAILED
     counts = {s: sum(f.status == s for f in report.ordered()) for s in (PASS, FAIL, SKIP)}
     print(f"report: {opts.report} (and {opts.report.with_suffix('.json').name}): {counts[PASS]} pass, "

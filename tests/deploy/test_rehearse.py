@@ -5,11 +5,8 @@ document them (so its code has run before the day it matters)."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
-
 import boto3
 import pytest
-from botocore.stub import Stubber
 
 from scripts import rehearse
 from scripts.recreate_seed import recreate
@@ -61,6 +58,33 @@ def test_the_whole_rehearsal_runs_against_the_local_server_with_every_open_quest
     assert {c["status"] for c in report["checks"]} == {"SKIP"}, report["checks"]
     assert report["left"] == [], report["left"]
     assert code == 0, (out, err)
+    assert [s["name"] for s in report["steps"] if s["code"] is not None] == [
+        "discover", "bootstrap", "plan --adopt", "apply (adopt)", "migrate-data (dry run)", "start the service",
+        "bootstrap (debug shell)", "apply (debug shell on)", "verify", "history", "rollback", "destroy"]
+    # the steps moto can run succeed; the copy task never runs there and verify finds no running task (SKIP above)
+    assert {s["name"]: s["code"] for s in report["steps"] if s["code"]} == {"migrate-data (dry run)": 1, "verify": 1}
+    assert "not run locally: moto implements no DetectStackDrift" in [s["summary"] for s in report["steps"]]
+    # the debug shell was on for verify: the params the run wrote say so
+    written = (tmp_path / "work" / "params" / "rehearsal-abc123.yaml").read_text()
+    assert "debug_shell: true" in written and "account_id: '123456789012'" in written
+    # every value through deploy/markdown.py: backticks from the questions are escaped, the table is intact
+    md = (tmp_path / "work" / "report.md").read_text()
+    assert "| the deploy's real downtime | SKIP | local server (AWS_ENDPOINT_URL)" in md
+    assert "\\`cloudformation:ChangeSetName\\`" in md
+    # nothing of the run is left in the account
+    cfn = boto3.client("cloudformation", region_name=REGION)
+    # moto keeps a root's nested stacks after the root is deleted, untagged and without ParentId, under names it
+    # never listed as the root's resources: nothing identifies them as the run's, so the clean-up leaves them (on
+    # AWS a nested stack is deleted with its root and carries the root's tags)
+    left = [s["StackName"] for s in cfn.describe_stacks()["Stacks"] if s["StackStatus"] != "DELETE_COMPLETE"]
+    assert all(n.startswith("wwhd-rehearsal-abc123-") and n.rsplit("-", 2)[1].endswith("Stack") for n in left), left
+    assert "wwhd-rehearsal-abc123" not in left and "wwhd-rehearsal-abc123-identity" not in left
+    assert not [n for n in left if n.startswith("wwhd-infra-")]
+    assert boto3.client("s3", region_name=REGION).list_buckets()["Buckets"] == []
+    assert boto3.client("efs", region_name=REGION).describe_file_systems()["FileSystems"] == []
+    assert boto3.client("secretsmanager", region_name=REGION).list_secrets()["SecretList"] == []
+    assert boto3.client("ecr", region_name=REGION).describe_repositories()["repositories"] == []
+    assert "report: " in out and "0 pass, 0 fail, 12 skip; completed" in out
 
 
 # --- safety ----------------------------------------------------------------------------------------------------------

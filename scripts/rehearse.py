@@ -526,7 +526,7 @@ def cleanup(c, run_id: str, env: str, report: Report, ours_at_start: set[str], p
         attempt(f"bucket {name}", lambda name=name: _empty_and_delete(s3, name))
 
     # what the stacks retain (README "Taking over the seed's production"): the access-log bucket and the backup vault,
-    # found by the stack tag env=<run env> CloudFormation put on them
+    # found by the house tag env=<run env> the templates set on them (output/prod/load_balancer.yaml, storage.yaml)
     for b in s3.list_buckets().get("Buckets", []):
         if not b["Name"].startswith("wwhd-") or f"bucket:{b['Name']}" in ours_at_start:
             continue
@@ -554,7 +554,7 @@ def cleanup(c, run_id: str, env: str, report: Report, ours_at_start: set[str], p
             attempt(f"backup vault {v['BackupVaultName']}", drop_vault)
 
     ecs, logs, efs, ec2, iam, ecr, sm = (c(x) for x in ("ecs", "logs", "efs", "ec2", "iam", "ecr", "secretsmanager"))
-    # the seed's resources, and what the stacks retained (tagged env: <run env> by CloudFormation's stack tags)
+    # the seed's resources, and what the stacks retained (the templates' house tag env: <run env>)
     for arn in ecs.list_task_definitions(familyPrefix=recreate_seed.FAMILY)["taskDefinitionArns"]:
         if _has(ecs.list_tags_for_resource(resourceArn=arn).get("tags"), RUN_TAG, run_id):
             attempt(f"task definition {arn.rsplit('/', 1)[-1]}",

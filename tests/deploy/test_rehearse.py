@@ -75,7 +75,7 @@ def test_the_whole_rehearsal_runs_against_the_local_server_with_every_open_quest
     cfn = boto3.client("cloudformation", region_name=REGION)
     # moto keeps a root's nested stacks after the root is deleted, untagged and without ParentId, under names it
     # never listed as the root's resources: nothing identifies them as the run's, so the clean-up leaves them (on
-    # AWS a nested stack is deleted with its root and carries the root's tags)
+    # AWS a nested stack is deleted with its root, and one that outlives it names its root in RootId: DescribeStacks)
     left = [s["StackName"] for s in cfn.describe_stacks()["Stacks"] if s["StackStatus"] != "DELETE_COMPLETE"]
     assert all(n.startswith("wwhd-rehearsal-abc123-") and n.rsplit("-", 2)[1].endswith("Stack") for n in left), left
     assert "wwhd-rehearsal-abc123" not in left and "wwhd-rehearsal-abc123-identity" not in left

@@ -71,21 +71,30 @@ class Seed:
 
 
 def recreate(session: boto3.Session, region: str, vpc_id: str | None = None,
-             subnet_ids: list[str] | None = None, clock=time.time) -> Seed:
-    """Create the seed's resources in ``region``; an existing VPC and subnets are used when given."""
+             subnet_ids: list[str] | None = None, clock=time.time, tags: dict[str, str] | None = None) -> Seed:
+    """Create the seed's resources in ``region``; an existing VPC and subnets are used when given.
+
+    ``tags`` (default none: the seed's own commands set none) go on every resource that takes tags at creation, so a
+    rehearsal (``scripts/rehearse.py``) can delete exactly what it made. Mount targets take no tags; they go with
+    their file system."""
     c = lambda service: session.client(service, region_name=region)  # noqa: E731
     ec2, ecs, efs, iam, logs, sm = c("ec2"), c("ecs"), c("efs"), c("iam"), c("logs"), c("secretsmanager")
     account = c("sts").get_caller_identity()["Account"]
+    t = _Tags(tags)
     if vpc_id is None:
-        vpc_id, subnet_ids = _network(ec2)
+        vpc_id, subnet_ids = _network(ec2, t)
 
-    cluster = ecs.create_cluster(clusterName=CLUSTER, capacityProviders=["FARGATE"])["cluster"]["clusterArn"]
-    logs.create_log_group(logGroupName=LOG_GROUP)
-    fs = efs.create_file_system(CreationToken=f"wwhd-data-{int(clock())}", PerformanceMode="generalPurpose")
+    cluster = ecs.create_cluster(clusterName=CLUSTER, capacityProviders=["FARGATE"], **t.lower("tags"))
+    cluster = cluster["cluster"]["clusterArn"]
+    logs.create_log_group(logGroupName=LOG_GROUP, **t.mapping("tags"))
+    fs = efs.create_file_system(CreationToken=f"wwhd-data-{int(clock())}", PerformanceMode="generalPurpose",
+                                **t.upper("Tags"))
     fs_id = fs["FileSystemId"]
 
-    ecs_sg = ec2.create_security_group(GroupName="wwhd-ecs-sg", Description="WWHD ECS tasks", VpcId=vpc_id)["GroupId"]
-    efs_sg = ec2.create_security_group(GroupName="wwhd-efs-sg", Description="WWHD EFS", VpcId=vpc_id)["GroupId"]
+    ecs_sg = ec2.create_security_group(GroupName="wwhd-ecs-sg", Description="WWHD ECS tasks", VpcId=vpc_id,
+                                       **t.spec("security-group"))["GroupId"]
+    efs_sg = ec2.create_security_group(GroupName="wwhd-efs-sg", Description="WWHD EFS", VpcId=vpc_id,
+                                       **t.spec("security-group"))["GroupId"]
     _ingress(ec2, ecs_sg, 8000, cidr="0.0.0.0/0")
     _ingress(ec2, ecs_sg, 6333, peer=ecs_sg)
     _ingress(ec2, efs_sg, 2049, peer=ecs_sg)
@@ -95,24 +104,27 @@ def recreate(session: boto3.Session, region: str, vpc_id: str | None = None,
     ap = efs.create_access_point(
         FileSystemId=fs_id, PosixUser={"Uid": 1000, "Gid": 1000},
         RootDirectory={"Path": "/wwhd-data", "CreationInfo": {"OwnerUid": 1000, "OwnerGid": 1000, "Permissions": "755"}},
+        **t.upper("Tags"),
     )["AccessPointId"]
 
     # The repository the seed's image names (wwhd-dev-backend:latest), as `aws ecr create-repository` makes it by
     # default: mutable tags, no scan on push. Its images are the app's, pushed by the app's CI, so none here.
-    c("ecr").create_repository(repositoryName=REPOSITORY)
+    c("ecr").create_repository(repositoryName=REPOSITORY, **t.upper("tags"))
 
-    secret_arns = {var: sm.create_secret(Name=name, SecretString=f"rehearsal-{random_values.token_hex(16)}")["ARN"]
+    secret_arns = {var: sm.create_secret(Name=name, SecretString=f"rehearsal-{random_values.token_hex(16)}",
+                                       **t.upper("Tags"))["ARN"]
                    for var, name in SECRET_NAMES.items()}
-    execution = _role(iam, EXECUTION_ROLE)
+    execution = _role(iam, EXECUTION_ROLE, t)
     for policy in EXECUTION_POLICIES:
         iam.attach_role_policy(RoleName=EXECUTION_ROLE, PolicyArn=policy)
-    task = _role(iam, TASK_ROLE)
+    task = _role(iam, TASK_ROLE, t)
     iam.put_role_policy(RoleName=TASK_ROLE, PolicyName="wwhd-dev-secrets", PolicyDocument=json.dumps({
         "Version": "2012-10-17", "Statement": [{
             "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
             "Resource": f"arn:aws:secretsmanager:{region}:{account}:secret:{SECRET_PREFIX}*"}]}))
 
-    task_def = ecs.register_task_definition(**task_definition(account, region, execution, task, fs_id, ap, secret_arns))
+    task_def = ecs.register_task_definition(**task_definition(account, region, execution, task, fs_id, ap, secret_arns),
+                                            **t.lower("tags"))
     return Seed(region, account, vpc_id, list(subnet_ids), cluster, LOG_GROUP, fs_id, ap, mount_targets, ecs_sg, efs_sg,
                 execution, task, task_def["taskDefinition"]["taskDefinitionArn"], secret_arns)
 
@@ -148,12 +160,33 @@ def task_definition(account: str, region: str, execution_role: str, task_role: s
     }
 
 
-def _network(ec2) -> tuple[str, list[str]]:
+class _Tags:
+    """The same tags in each API's own shape; every method gives ``{}`` without tags (the call is the seed's)."""
+
+    def __init__(self, tags: dict[str, str] | None):
+        self.tags = dict(sorted((tags or {}).items()))
+
+    def upper(self, arg: str) -> dict:  # EFS, ECR, Secrets Manager, IAM: [{"Key", "Value"}]
+        return {arg: [{"Key": k, "Value": v} for k, v in self.tags.items()]} if self.tags else {}
+
+    def lower(self, arg: str) -> dict:  # ECS: [{"key", "value"}]
+        return {arg: [{"key": k, "value": v} for k, v in self.tags.items()]} if self.tags else {}
+
+    def mapping(self, arg: str) -> dict:  # CloudWatch Logs: {key: value}
+        return {arg: dict(self.tags)} if self.tags else {}
+
+    def spec(self, resource_type: str) -> dict:  # EC2: TagSpecifications
+        return {"TagSpecifications": [{"ResourceType": resource_type, **self.upper("Tags")}]} if self.tags else {}
+
+
+def _network(ec2, t: _Tags | None = None) -> tuple[str, list[str]]:
     """A VPC and three subnets in distinct Availability Zones (the seed's three subnets, one mount target each)."""
+    t = t or _Tags(None)
     zones = [z["ZoneName"] for z in ec2.describe_availability_zones(
         Filters=[{"Name": "state", "Values": ["available"]}])["AvailabilityZones"]][:3]
-    vpc = ec2.create_vpc(CidrBlock="172.31.0.0/16")["Vpc"]["VpcId"]
-    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"172.31.{16 * i}.0/20", AvailabilityZone=z)["Subnet"]["SubnetId"]
+    vpc = ec2.create_vpc(CidrBlock="172.31.0.0/16", **t.spec("vpc"))["Vpc"]["VpcId"]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"172.31.{16 * i}.0/20", AvailabilityZone=z,
+                                 **t.spec("subnet"))["Subnet"]["SubnetId"]
                for i, z in enumerate(zones)]
     return vpc, subnets
 
@@ -164,8 +197,9 @@ def _ingress(ec2, group: str, port: int, cidr: str | None = None, peer: str | No
     ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[rule])
 
 
-def _role(iam, name: str) -> str:
-    return iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(ECS_TASKS_TRUST))["Role"]["Arn"]
+def _role(iam, name: str, t: _Tags | None = None) -> str:
+    return iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(ECS_TASKS_TRUST),
+                           **(t or _Tags(None)).upper("Tags"))["Role"]["Arn"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -30,10 +30,10 @@ import shutil
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 
 import boto3
 import yaml
@@ -376,7 +376,7 @@ def check_drift(drift: dict | None, step: Step) -> Finding:
                    or f"exit {step.code}: {step.summary}")
 
 
-# --- the outage --------------------------------------------------------------------------------------------------------
+# --- the outage -------------------------------------------------------------------------------------------------------
 
 class TargetSampler:
     """Samples the target group's health while a deploy runs: ELBv2 reports no time of a state change, so the first
@@ -392,7 +392,7 @@ class TargetSampler:
         health = self.elbv2.describe_target_health(TargetGroupArn=self.arn)["TargetHealthDescriptions"]
         self.samples.append((self.clock(), {h["Target"]["Id"]: h["TargetHealth"]["State"] for h in health}))
 
-    def start(self) -> "TargetSampler":
+    def start(self) -> TargetSampler:
         self.sample()
 
         def loop():
@@ -561,12 +561,14 @@ def cleanup(c, run_id: str, env: str, report: Report, ours_at_start: set[str], p
                     lambda arn=arn: ecs.deregister_task_definition(taskDefinition=arn))
     for cl in ecs.describe_clusters(clusters=[recreate_seed.CLUSTER], include=["TAGS"])["clusters"]:
         if cl.get("status") == "ACTIVE" and _has(cl.get("tags"), RUN_TAG, run_id):
-            attempt(f"ECS cluster {cl['clusterName']}", lambda: ecs.delete_cluster(cluster=cl["clusterArn"]))
+            attempt(f"ECS cluster {cl['clusterName']}",
+                    lambda arn=cl["clusterArn"]: ecs.delete_cluster(cluster=arn))
     for page in logs.get_paginator("describe_log_groups").paginate(logGroupNamePrefix="/ecs/wwhd-backend"):
         for g in page["logGroups"]:
             tags = logs.list_tags_log_group(logGroupName=g["logGroupName"]).get("tags", {})
             if _has(tags, RUN_TAG, run_id) or _has(tags, "env", env):
-                attempt(f"log group {g['logGroupName']}", lambda g=g: logs.delete_log_group(logGroupName=g["logGroupName"]))
+                attempt(f"log group {g['logGroupName']}",
+                        lambda g=g: logs.delete_log_group(logGroupName=g["logGroupName"]))
     for fs in efs.describe_file_systems()["FileSystems"]:
         if _has(fs.get("Tags"), RUN_TAG, run_id) or _has(fs.get("Tags"), "env", env):
             def drop_fs(fs_id=fs["FileSystemId"]):
@@ -618,7 +620,7 @@ def cleanup(c, run_id: str, env: str, report: Report, ours_at_start: set[str], p
         attempt(f"VPC {v['VpcId']}", lambda v=v: ec2.delete_vpc(VpcId=v["VpcId"]))
 
 
-# --- the run -----------------------------------------------------------------------------------------------------------
+# --- the run ----------------------------------------------------------------------------------------------------------
 
 @dataclass
 class Options:
@@ -721,7 +723,7 @@ class Rehearsal:
     def run(self, account: str, ours_at_start: set[str]) -> Report:
         o = self.o
         self.report = r = Report(o.run_id, account, o.region, self.local,
-                                 datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+                                 datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
         r.set("github-sub", SKIP, "needs a GitHub Actions job assuming CI's role: run the deploy workflow once")
         r.set("change-set-name", SKIP, "needs CI's deploy role executing a change set by ARN: run the deploy workflow")
         o.workdir.mkdir(parents=True, exist_ok=True)
@@ -749,7 +751,8 @@ class Rehearsal:
     def write_report(self) -> None:
         self.o.report.parent.mkdir(parents=True, exist_ok=True)
         self.o.report.write_text(self.report.to_markdown())
-        self.o.report.with_suffix(".json").write_text(json.dumps(self.report.to_json(), indent=2, sort_keys=True) + "\n")
+        data = json.dumps(self.report.to_json(), indent=2, sort_keys=True) + "\n"
+        self.o.report.with_suffix(".json").write_text(data)
 
     def _steps(self) -> None:
         o, r = self.o, self.report
@@ -847,7 +850,7 @@ class Rehearsal:
             cfn.update_termination_protection(EnableTerminationProtection=False, StackName=root)
 
 
-# --- command line ------------------------------------------------------------------------------------------------------
+# --- command line -----------------------------------------------------------------------------------------------------
 
 def parse(argv: list[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])

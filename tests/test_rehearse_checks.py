@@ -5,21 +5,21 @@ day a scratch account answers."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
 from scripts import rehearse
-from scripts.rehearse import PASS, FAIL, Step
+from scripts.rehearse import FAIL, PASS, Step
 
 REGION = "us-west-2"
 ROOT = "arn:aws:cloudformation:us-west-2:111122223333:stack/wwhd-rehearsal-abc123/1"
 CHILD = "arn:aws:cloudformation:us-west-2:111122223333:stack/wwhd-rehearsal-abc123-StorageStack-X/2"
 CS = "arn:aws:cloudformation:us-west-2:111122223333:changeSet/wwhd-rehearsal-abc123-1/3"
 TASK = "arn:aws:ecs:us-west-2:111122223333:task/wwhd-cluster/0123456789abcdef0"
-T0 = datetime(2026, 12, 6, 5, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 12, 6, 5, 0, 0, tzinfo=UTC)
 
 
 @pytest.fixture(autouse=True)
@@ -149,7 +149,8 @@ def test_efs_resource_tag_fail_the_mount_is_refused():
     _running(st)
     st.add_response("list_tasks", {"taskArns": [TASK]}, {"cluster": "wwhd-cluster", "serviceName": "wwhd-backend",
                                                         "desiredStatus": "STOPPED"})
-    st.add_response("describe_tasks", _task(last="STOPPED", stopped=reason), {"cluster": "wwhd-cluster", "tasks": [TASK]})
+    st.add_response("describe_tasks", _task(last="STOPPED", stopped=reason),
+                    {"cluster": "wwhd-cluster", "tasks": [TASK]})
     with st:
         f = rehearse.check_efs_resource_tag(ecs, "wwhd-cluster", "wwhd-backend")
     assert (f.status, f.evidence) == (FAIL, "task stopped: " + reason)
@@ -177,7 +178,8 @@ def test_ecs_exec_pass_agents_running_and_a_session_opens():
                      "command": "true"})
     with st:
         f = rehearse.check_ecs_exec(ecs, "wwhd-cluster", "wwhd-backend")
-    assert (f.status, f.evidence) == (PASS, "agents RUNNING in every container; session ecs-execute-command-0abc opened")
+    assert (f.status, f.evidence) == (
+        PASS, "agents RUNNING in every container; session ecs-execute-command-0abc opened")
 
 
 def test_ecs_exec_fail_an_agent_that_did_not_start():
@@ -255,7 +257,8 @@ def test_simulator_pass_and_fail_from_plans_review():
                           "evidence": "implicitDeny: no statement allows it"}]}
     assert rehearse.check_simulator(ok).status == PASS
     f = rehearse.check_simulator(bad)
-    assert (f.status, f.evidence) == (FAIL, "execution role: ecs:CreateService on arn:x: implicitDeny: no statement allows it")
+    assert (f.status, f.evidence) == (
+        FAIL, "execution role: ecs:CreateService on arn:x: implicitDeny: no statement allows it")
 
 
 def test_migrate_pass_and_fail():

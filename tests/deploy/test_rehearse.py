@@ -5,6 +5,7 @@ document them (so its code has run before the day it matters)."""
 from __future__ import annotations
 
 import json
+
 import boto3
 import pytest
 
@@ -31,7 +32,8 @@ def _zone():
 
 def argv(tmp_path, *extra):
     cert = boto3.client("acm", region_name=REGION).request_certificate(DomainName=f"api.{ZONE}")["CertificateArn"]
-    return ["--certificate-arn", cert, "--region", REGION, "--domain", f"api.{ZONE}", "--hosted-zone-id", ZONE_ID, "--image-tag", "v1",
+    return ["--certificate-arn", cert, "--region", REGION, "--domain", f"api.{ZONE}", "--hosted-zone-id", ZONE_ID,
+            "--image-tag", "v1",
             "--workdir", str(tmp_path / "work"), "--run-id", "abc123", *extra]
 
 
@@ -145,7 +147,8 @@ def test_an_account_with_a_wwhd_stack_is_refused(seeded_moto, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("make, named", [
-    (lambda: boto3.client("ecs", region_name=REGION).create_cluster(clusterName="wwhd-cluster"), "ECS cluster wwhd-cluster"),
+    (lambda: boto3.client("ecs", region_name=REGION).create_cluster(clusterName="wwhd-cluster"),
+     "ECS cluster wwhd-cluster"),
     (lambda: boto3.client("logs", region_name=REGION).create_log_group(logGroupName="/ecs/wwhd-backend"),
      "log group /ecs/wwhd-backend"),
     (lambda: boto3.client("iam").create_role(RoleName="wwhd-dev-ecs-task-role", AssumeRolePolicyDocument="{}"),
@@ -165,7 +168,7 @@ def test_an_account_holding_a_seed_name_is_refused(seeded_moto, tmp_path, capsys
     assert len(err.strip().splitlines()) == 2
 
 
-# --- clean-up only what carries the run's tag --------------------------------------------------------------------------
+# --- clean-up only what carries the run's tag -------------------------------------------------------------------------
 
 
 def test_cleanup_deletes_the_runs_resources_and_leaves_an_untagged_look_alike(seeded_moto, tmp_path):

@@ -83,6 +83,8 @@ def recreate(session: boto3.Session, region: str, vpc_id: str | None = None,
     t = _Tags(tags)
     if vpc_id is None:
         vpc_id, subnet_ids = _network(ec2, t)
+    if subnet_ids is None:
+        raise ValueError("give the subnets of the VPC you give (vpc_id and subnet_ids go together)")
 
     cluster = ecs.create_cluster(clusterName=CLUSTER, capacityProviders=["FARGATE"], **t.lower("tags"))
     cluster = cluster["cluster"]["clusterArn"]
@@ -99,11 +101,12 @@ def recreate(session: boto3.Session, region: str, vpc_id: str | None = None,
     _ingress(ec2, ecs_sg, 6333, peer=ecs_sg)
     _ingress(ec2, efs_sg, 2049, peer=ecs_sg)
 
-    mount_targets = [efs.create_mount_target(FileSystemId=fs_id, SubnetId=s, SecurityGroups=[efs_sg])["MountTargetId"]
-                     for s in subnet_ids]
+    mount_targets = [efs.create_mount_target(FileSystemId=fs_id, SubnetId=s,
+                                             SecurityGroups=[efs_sg])["MountTargetId"] for s in subnet_ids]
     ap = efs.create_access_point(
         FileSystemId=fs_id, PosixUser={"Uid": 1000, "Gid": 1000},
-        RootDirectory={"Path": "/wwhd-data", "CreationInfo": {"OwnerUid": 1000, "OwnerGid": 1000, "Permissions": "755"}},
+        RootDirectory={"Path": "/wwhd-data",
+                       "CreationInfo": {"OwnerUid": 1000, "OwnerGid": 1000, "Permissions": "755"}},
         **t.upper("Tags"),
     )["AccessPointId"]
 

@@ -34,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import boto3
 import yaml
@@ -166,7 +167,7 @@ def accounts_in_params(params_dir: Path) -> dict[str, str]:
     return found
 
 
-def existing_seed_names(c: Callable[[str], object]) -> list[str]:
+def existing_seed_names(c: Callable[[str], Any]) -> list[str]:
     """What of the seed's names, or any ``wwhd-*`` stack, the account already holds (read-only calls)."""
     held = []
     cfn = c("cloudformation")
@@ -410,7 +411,7 @@ class TargetSampler:
             self._thread.join(timeout=30)
 
 
-def outage(ecs, cluster: str, service: str, sampler: TargetSampler, since: float) -> Finding:
+def outage(ecs, cluster: str, service: str, sampler: TargetSampler | None, since: float) -> Finding:
     """From the old task's stop (the service event "has stopped 1 running tasks", ECS Developer Guide, "Viewing
     Amazon ECS service event messages") to the first sample with a new target healthy."""
     events = ecs.describe_services(cluster=cluster, services=[service])["services"][0].get("events", [])
@@ -418,6 +419,8 @@ def outage(ecs, cluster: str, service: str, sampler: TargetSampler, since: float
                    if "has stopped" in e["message"] and e["createdAt"].timestamp() >= since)
     if not stops:
         return Finding("downtime", FAIL, "no 'has stopped' service event after the deploy started")
+    if sampler is None:
+        return Finding("downtime", FAIL, "the target group was not found, so its health was not sampled")
     old = {t for t, state in sampler.samples[0][1].items() if state == "healthy"} if sampler.samples else set()
     healthy = [at for at, targets in sampler.samples
                if any(state == "healthy" and t not in old for t, state in targets.items())]
@@ -475,7 +478,7 @@ def cleanup(c, run_id: str, env: str, report: Report, ours_at_start: set[str], p
         try:
             fn()
             report.deleted.append(what)
-        except Exception as e:  # noqa: BLE001: one resource's failure must not stop the rest of the clean-up
+        except Exception as e:  # noqa: BLE001 - one resource's failure must not stop the rest of the clean-up
             report.left.append(f"{what}: {e}")
 
     cfn = c("cloudformation")
@@ -483,7 +486,7 @@ def cleanup(c, run_id: str, env: str, report: Report, ours_at_start: set[str], p
     try:
         for page in cfn.get_paginator("describe_stacks").paginate():
             stacks += page["Stacks"]
-    except Exception as e:  # noqa: BLE001: the other resources are still cleaned up
+    except Exception as e:  # noqa: BLE001 - the other resources are still cleaned up
         report.left.append(f"stacks not listed, so none deleted: {e}")
     def tagged(s) -> bool:
         return _has(s.get("Tags"), RUN_TAG, run_id) or (
@@ -654,11 +657,11 @@ class Rehearsal:
     def cli(self, name: str, *argv: str, required: bool = True, tee: Callable | None = None) -> Step:
         import generate
 
-        argv = [*argv[:1], "--env", self.env, *argv[1:]]
+        words = [*argv[:1], "--env", self.env, *argv[1:]]
         buf = io.StringIO()
         with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
             try:
-                code = generate.main(list(argv))
+                code = generate.main(words)
             except SystemExit as e:
                 code = e.code if isinstance(e.code, int) else 2
         text = buf.getvalue()
@@ -667,7 +670,7 @@ class Rehearsal:
         lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
         errors = [ln for ln in lines if ln.startswith("error:")]
         summary = errors[0] if errors else (lines[-1] if lines else "")
-        step = Step(name, shlex.join(["python", "generate.py", *argv]), code, summary[:300])
+        step = Step(name, shlex.join(["python", "generate.py", *words]), code, summary[:300])
         self.report.steps.append(step)
         self.out(f"  {'ok ' if code == 0 else 'FAIL'} {name}: exit {code}: {step.summary}")
         if argv[0] in ("apply", "rollback"):
@@ -799,10 +802,11 @@ class Rehearsal:
         # the debug shell on: bootstrap gives the task role the ECS Exec channels; the apply replaces the task
         self.write_params(seed, debug_shell=True)
         self.cli("bootstrap (debug shell)", "bootstrap", "--yes")
-        sampler = None
+        sampler: TargetSampler | None = None
         if not self.local:
             tg = physical(self.c("cloudformation"), root, "AWS::ElasticLoadBalancingV2::TargetGroup")
-            sampler = TargetSampler(self.c("elbv2"), tg).start()
+            if tg:
+                sampler = TargetSampler(self.c("elbv2"), tg).start()
         since = time.time()
         try:
             self.cli("apply (debug shell on)", "apply", "--yes")
@@ -915,7 +919,7 @@ def main(argv: list[str] | None = None, session: boto3.Session | None = None, on
         print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
         print(f"fix: check the credentials and region, then rerun: {rerun_debug}", file=sys.stderr)
         return EXIT_FAILED
-    except Exception as e:  # noqa: BLE001: one error line, not a traceback, unless --debug
+    except Exception as e:  # noqa: BLE001 - one error line, not a traceback, unless --debug
         if args.debug:
             raise
         print(f"error: {type(e).__name__}: {' '.join(str(e).split())}", file=sys.stderr)

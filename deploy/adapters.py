@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 import re
 
-from templates.ci import PULL_REQUEST_PREFIX  # one definition for the roles and the packaging
 from templates.config import IMAGE_TAG_PATTERN, environments, load_params, project_dir
+from templates.names import PULL_REQUEST_PREFIX  # one definition for the roles and the packaging
 
 from . import commands, discover as seed, preflight, verify as checklist
 from .aws import DEFAULT_TIMEOUT, connect

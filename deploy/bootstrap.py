@@ -7,9 +7,9 @@ import re
 from templates import bootstrap as template
 from templates._yaml import dump
 from templates.config import EnvParams
+from templates.names import BOOTSTRAP_STACK
 
-DEFAULT_STACK = "wwhd-infra-bootstrap"
-stack_tags = template.stack_tags
+DEFAULT_STACK = BOOTSTRAP_STACK
 
 
 def stack_name(bucket: str, default_bucket: str) -> str:

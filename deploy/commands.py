@@ -18,9 +18,15 @@ from botocore.exceptions import ClientError
 
 from checks import guardrails
 from templates import IDENTITY as templates_identity, app_templates as templates_app, build_all as templates_build_all
-from templates._common import TOOL, identity_stack_name
-from templates.ci import PULL_REQUEST_PREFIX
 from templates.config import EnvParams
+from templates.names import (
+    PULL_REQUEST_PREFIX,
+    TOOL,
+    default_bucket,
+    identity_stack_name,
+    shared_stack_tags,
+    stack_tags,
+)
 from templates.root import Param
 
 from . import adopt as adoption, bootstrap as boot, changeset, diff, drift, history, identity, preflight, review
@@ -29,7 +35,6 @@ from .errors import EXIT, INVOCATION, BadInput, DeployError, again, aws_cli, exp
 from .package import (
     Packaged,
     content_key,
-    default_bucket,
     object_url,
     package,
     quick_create_url,
@@ -126,7 +131,7 @@ def bootstrap(ctx: Ctx, wait: bool = False, yes: bool = False) -> int:
                           f"{ctx.again()}")
     cs_type = "CREATE" if info is None or not info.exists else "UPDATE"
     req = changeset.Request(stack_name=name, name=changeset.change_set_name(f"{name}-", "", ctx.now()), type=cs_type,
-                            parameters=[], capabilities=(), tags=boot.stack_tags(ctx.p),
+                            parameters=[], capabilities=(), tags=shared_stack_tags(ctx.p),
                             template_body=boot.template_body(ctx.p, bucket), nested=False,
                             description=f"{TOOL} bootstrap: template bucket {bucket}")
     if info is not None and cs_type == "UPDATE" and boot.bucket_problems(ctx.aws, bucket, account) is None:
@@ -168,7 +173,7 @@ def _boundary_stack(ctx: Ctx, bucket_stack: str, bucket: str, wait: bool) -> int
     cs_type = "CREATE" if info is None or not info.exists else "UPDATE"
     req = changeset.Request(stack_name=name, name=changeset.change_set_name(f"{name}-", "", ctx.now()), type=cs_type,
                             # a named IAM policy: CAPABILITY_NAMED_IAM
-                            parameters=[], capabilities=("CAPABILITY_NAMED_IAM",), tags=boot.stack_tags(ctx.p),
+                            parameters=[], capabilities=("CAPABILITY_NAMED_IAM",), tags=shared_stack_tags(ctx.p),
                             template_body=boot.boundary_body(ctx.p, bucket), nested=False,
                             description=f"{TOOL} bootstrap: permissions boundary of the app roles")
     created = _single_change_set(ctx, req, f"{name} is up to date: permissions boundary {bucket}-boundary")
@@ -242,7 +247,7 @@ def _identity_stack(ctx: Ctx, bucket: str, account: str, wait: bool, yes: bool) 
     req = changeset.Request(
         stack_name=want.name, name=changeset.change_set_name(f"{want.name}-", "", ctx.now()), type=cs_type,
         template_url=object_url(bucket, ctx.p.region, key), parameters=[], capabilities=identity.CAPABILITIES,
-        tags={"app": ctx.p.app, "env": ctx.p.env, "managed-by": TOOL}, nested=False,
+        tags=stack_tags(ctx.p), nested=False,
         description=f"{TOOL}: {want.name} (IAM roles; an operator's deploy)")
     created = _single_change_set(ctx, req, f"{want.name} is up to date: the environment's IAM roles")
     if created is None:
@@ -420,7 +425,7 @@ def _request(ctx: Ctx, info: StackInfo | None, cs_type: str, packaged: Packaged,
         stack_name=ctx.p.stack_name, name=changeset.change_set_name(_change_set_prefix(ctx, opts), tag, ctx.now()),
         type=cs_type,
         template_url=packaged.root_url, parameters=_parameters(info, cs_type, opts), capabilities=capabilities,
-        tags={"app": ctx.p.app, "env": ctx.p.env, "managed-by": TOOL}, role_arn=opts.role_arn,
+        tags=stack_tags(ctx.p), role_arn=opts.role_arn,
         description=f"{TOOL}: {ctx.p.stack_name} image {tag}",
     )
 

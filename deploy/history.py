@@ -45,7 +45,7 @@ from urllib.parse import unquote, urlsplit
 from botocore.exceptions import ClientError
 
 import templates
-from templates.ci import RELEASES_PREFIX
+from templates.names import RELEASES_PREFIX
 
 from . import diff
 from .aws import aws_errors, caller_account, check_account, error_code

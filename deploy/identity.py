@@ -22,8 +22,8 @@ from botocore.exceptions import ClientError
 
 import templates
 from templates import identity as identity_template
-from templates._common import identity_stack_name
 from templates._yaml import dump as dump_yaml
+from templates.names import identity_stack_name
 
 from .aws import Aws, aws_errors, error_code, error_message
 from .diff import parse

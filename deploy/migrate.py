@@ -37,8 +37,8 @@ from botocore.exceptions import ClientError, WaiterError
 
 from checks import guardrails
 from templates import migrate as template
-from templates._common import identity_stack_name
 from templates._yaml import dump as dump_yaml
+from templates.names import identity_stack_name, stack_tags
 
 from . import changeset, review
 from .aws import aws_errors, check_account, error_code, error_message
@@ -412,7 +412,7 @@ def _plan(ctx, name: str, o: Ours, s: Source) -> str:
     body = dump_yaml(built)
     req = changeset.Request(stack_name=name, name=changeset.change_set_name(f"{name}-", "", ctx.now()), type="CREATE",
                             parameters=parameters(o, s), capabilities=(), template_body=body, nested=False,
-                            tags={"app": ctx.p.app, "env": ctx.p.env, "managed-by": "wwhd-infra"},
+                            tags=stack_tags(ctx.p),
                             description=f"migrate-data {s.file_system} -> {o.file_system} (temporary)")
     arn, req, desc = changeset.create_and_wait(ctx.aws, req, ctx.out, ctx.poller)
     if desc["Status"] != "CREATE_COMPLETE":

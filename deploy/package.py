@@ -29,6 +29,7 @@ import templates
 from checks import freshness
 from templates._yaml import dump as dump_yaml
 from templates.config import EnvParams
+from templates.names import default_bucket
 from templates.root import build as build_root
 
 from .aws import Aws, aws_errors, caller_account, error_code, error_message
@@ -51,10 +52,6 @@ class Packaged:
     skipped: list[str] = field(default_factory=list)
     has_transform: bool = False
     templates: dict[str, dict] = field(default_factory=dict)  # {stem: template dict} as uploaded (root with S3 URLs)
-
-
-def default_bucket(account: str, region: str) -> str:
-    return f"wwhd-infra-{account}-{region}"
 
 
 def template_bucket(aws: Aws, p: EnvParams, account: str | None = None) -> str:

@@ -44,8 +44,8 @@ from dataclasses import dataclass, field
 
 from botocore.exceptions import ClientError
 
-from templates._common import identity_stack_name
 from templates.config import UNCONFIRMED, EnvParams, unconfirmed
+from templates.names import GITHUB_OIDC_HOST, identity_stack_name
 from templates.root import Param
 
 from .aws import aws_errors, error_code, error_message
@@ -57,7 +57,6 @@ PASS, WARN, BLOCK = "PASS", "WARN", "BLOCK"
 SKIP = "SKIP"  # a check that did not run; the evidence says why
 WORKERS = 8
 RESERVED_SUFFIXES = (".test", ".example", ".invalid", ".localhost", "example.com", "example.net", "example.org")
-OIDC_HOST = "token.actions.githubusercontent.com"
 STACK_TAG = "aws:cloudformation:stack-name"
 DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnauthorizedException"}
 SERVICES = ("ec2", "ecs", "ecr", "logs", "secretsmanager", "iam", "route53", "acm", "cloudformation")
@@ -319,8 +318,8 @@ def _generated_secrets(ctx, facts: Facts) -> list[Check]:
 
 
 def _oidc(ctx, facts: Facts) -> list[Check]:
-    arn = ctx.p.ci.oidc_provider_arn or f"arn:aws:iam::{facts.account}:oidc-provider/{OIDC_HOST}"
-    what = f"IAM OIDC provider {OIDC_HOST}"
+    arn = ctx.p.ci.oidc_provider_arn or f"arn:aws:iam::{facts.account}:oidc-provider/{GITHUB_OIDC_HOST}"
+    what = f"IAM OIDC provider {GITHUB_OIDC_HOST}"
     try:
         d = ctx.aws.client("iam").get_open_id_connect_provider(OpenIDConnectProviderArn=arn)
     except ClientError as e:

@@ -67,10 +67,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 
-from templates._common import role_path, stack_id, template_bucket
+from templates._common import role_path, stack_id
 from templates._sar import ARN_FORMATS, RESOURCE_TYPES, STAR_ONLY, VPC_TYPES
-from templates.ci import PULL_REQUEST_PREFIX, SERVICE_LINKED_ROLES
+from templates.ci import SERVICE_LINKED_ROLES
 from templates.iam import Out, role_name
+from templates.names import PULL_REQUEST_PREFIX, template_bucket
 
 CALLS_AT_ONCE = 4  # IAM throttles its control plane per account; botocore retries what it throttles
 EXECUTION_ROLE = "CloudFormationExecutionRole"

@@ -10,8 +10,7 @@ from typing import TypeVar
 from troposphere import AWSHelperFn, Join, Output, Parameter, Ref, Select, Sub, Tags, Template
 
 from .config import EnvParams, given
-
-TOOL = "wwhd-infra"
+from .names import TOOL, boundary_policy_name, template_bucket
 
 
 def pascal(stem: str) -> str:
@@ -199,24 +198,6 @@ def arn(service: str, resource: str, region: bool = True, account: bool = True) 
 
 
 # --- the app's IAM: a path of its own, and the bootstrap stack's permissions boundary --------------------------------
-
-# The template bucket `bootstrap` creates by default (a Sub string; deploy/package.py computes the same literal).
-DEFAULT_TEMPLATE_BUCKET = f"{TOOL}-${{AWS::AccountId}}-${{AWS::Region}}"
-
-
-def template_bucket(p: EnvParams) -> str:
-    return (p.ci.template_bucket if p.ci else None) or DEFAULT_TEMPLATE_BUCKET
-
-
-def boundary_policy_name(bucket: str) -> str:
-    """The permissions boundary the bootstrap stack of ``bucket`` creates (``templates/bootstrap.py``)."""
-    return f"{bucket}-boundary"
-
-
-def identity_stack_name(p: EnvParams) -> str:
-    """The environment's identity stack (``templates/identity.py``): a top-level stack beside the root, never nested."""
-    return f"{p.stack_name}-identity"
-
 
 def role_path(p: EnvParams) -> str:
     """``/<app>/<env>/``: the app's roles live under it; the CI roles keep the root path."""

@@ -40,8 +40,8 @@ from troposphere.s3 import (
     VersioningConfiguration,
 )
 
-from ._common import TOOL, boundary_policy_name
 from .config import EnvParams
+from .names import TOOL, boundary_policy_name, shared_stack_tags
 
 # IAM writes a bounded role may never make: creating or changing any identity, policy, boundary or credential.
 IAM_WRITES = ("Add*", "Attach*", "Change*", "Create*", "Deactivate*", "Delete*", "Detach*", "Enable*", "Put*",
@@ -50,10 +50,6 @@ NONCURRENT_DAYS = 30
 EXPIRE_DAYS = 365
 
 
-def stack_tags(p: EnvParams) -> dict[str, str]:
-    """The house tags with ``env: shared``: one bucket serves every environment of the account and region, so a
-    per-environment tag would flip with each environment's bootstrap (and make it never idempotent)."""
-    return {"app": p.app, "env": "shared", "managed-by": TOOL}
 
 
 def build(p: EnvParams, bucket: str) -> Template:
@@ -81,7 +77,7 @@ def _bucket(p: EnvParams, bucket: str) -> Bucket:
             Id="expire-old-templates", Status="Enabled", ExpirationInDays=EXPIRE_DAYS,
             NoncurrentVersionExpiration=NoncurrentVersionExpiration(NoncurrentDays=NONCURRENT_DAYS),
             AbortIncompleteMultipartUpload=AbortIncompleteMultipartUpload(DaysAfterInitiation=7))]),
-        Tags=Tags(**stack_tags(p), component="bootstrap"),
+        Tags=Tags(**shared_stack_tags(p), component="bootstrap"),
     )
     resource.DeletionPolicy = "Retain"
     resource.UpdateReplacePolicy = "Retain"

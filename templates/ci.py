@@ -137,19 +137,15 @@ from ._common import (
     RESOURCE_STAR_ONLY,
     arn,
     ecr_repository_arn,
-    identity_stack_name,
     scan_ignore,
     tags,
-    template_bucket,
 )
 from ._sar import STAR_ONLY
 from .config import UNCONFIRMED, EnvParams, given
 from .iam import role_arns as app_role_arns
+from .names import GITHUB_OIDC_HOST, PULL_REQUEST_PREFIX, RELEASES_PREFIX, identity_stack_name, template_bucket
 
 COMPONENT = "ci"
-GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
-PULL_REQUEST_PREFIX = "pr"  # deploy/package.py writes a pull request's templates under it
-RELEASES_PREFIX = "releases"  # deploy/history.py writes release records under <prefix>/<root>/ (the deploy role only)
 # The workflow files whose jobs assume the GitHub roles, relative to the repository root (README "GitHub Actions").
 DEPLOY_WORKFLOW = ".github/workflows/deploy-backend.yml"
 DRIFT_WORKFLOW = ".github/workflows/drift.yml"

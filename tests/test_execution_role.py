@@ -357,7 +357,7 @@ def test_main_roles_never_read_or_write_the_pull_request_prefix(prod, name):
 
 def test_pull_request_keys_are_under_the_prefix():
     from deploy.package import content_key
-    from templates.ci import PULL_REQUEST_PREFIX
+    from templates.names import PULL_REQUEST_PREFIX
 
     assert content_key("wwhd-prod", "x", PULL_REQUEST_PREFIX).startswith("pr/wwhd-prod/")
     assert content_key("wwhd-prod", "x").startswith("wwhd-prod/")

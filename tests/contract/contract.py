@@ -17,8 +17,8 @@ from pathlib import Path
 import yaml
 
 from templates import bootstrap, identity
-from templates._common import template_bucket
 from templates.config import EnvParams
+from templates.names import template_bucket
 
 from . import actions
 from .iam_engine import Engine, PolicySet, Request, Verdict, role_policy_set

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from templates import bootstrap, identity
-from templates._common import template_bucket
 from templates.config import load_params
+from templates.names import template_bucket
 
 from .iam_engine import Engine, Request, role_policy_set
 from .resolve import Place, Resolver, literal_policy

@@ -28,8 +28,8 @@ from deploy.aws import Aws
 from deploy.commands import Ctx
 from deploy.ui import Out
 from templates import build_all
-from templates._common import identity_stack_name
 from templates.config import load_params
+from templates.names import identity_stack_name
 
 from .iam_engine import Engine, Request, Verdict, role_policy_set
 from .resolve import Place

@@ -18,8 +18,9 @@ import pytest
 import yaml
 
 from templates import identity
-from templates.ci import DEPLOY_WORKFLOW, DRIFT_WORKFLOW, GITHUB_OIDC_HOST, STS_AUDIENCE
+from templates.ci import DEPLOY_WORKFLOW, DRIFT_WORKFLOW, STS_AUDIENCE
 from templates.config import load_params
+from templates.names import GITHUB_OIDC_HOST
 
 from .iam_engine import Engine, Request, trust_policy
 from .resolve import Place

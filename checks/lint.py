@@ -289,11 +289,12 @@ _EARLY: tuple[tuple, Prestarted] | None = None  # started by prestart_early, for
 
 def prestart_early(argv: list[str]) -> None:
     """Call first thing in ``generate.py``, before its own imports: if the arguments are a plain build (nothing, or
-    ``build``, with only ``--env NAME``, ``--scan`` and ``--debug``), start the linter now, for :func:`prestart` to
-    hand to the build. Anything else starts nothing here; the build's own :func:`prestart` then decides. Only an
-    optimisation: it never fails."""
+    ``build``, with only ``--env NAME`` and ``--debug``, and ``--scan`` after ``build``), start the linter now, for
+    :func:`prestart` to hand to the build. Anything else starts nothing here (``--scan`` without a verb is refused);
+    the build's own :func:`prestart` then decides. Only an optimisation: it never fails."""
     global _EARLY
-    args = list(argv[1:] if argv[:1] == ["build"] else argv)
+    verb = argv[:1] == ["build"]
+    args = list(argv[1:] if verb else argv)
     envs = []
     while args:
         arg = args.pop(0)
@@ -301,7 +302,7 @@ def prestart_early(argv: list[str]) -> None:
             envs.append(args.pop(0))
         elif arg.startswith("--env=") and len(arg) > 6:
             envs.append(arg[6:])
-        elif arg not in ("--scan", "--debug"):
+        elif arg != "--debug" and not (verb and arg == "--scan"):
             return
     try:
         cwd = Path.cwd()

@@ -286,7 +286,7 @@ def answer(argv: list[str], script: str) -> int | None:
         found = _read_record(home)
         if found is None or found["key"] != key(started, snapshot(home)) or (verb == "build" and not found["clean"]):
             return None
-    except Exception:  # noqa: BLE001 - only a shortcut: the full run reports whatever is wrong
+    except Exception:  # any error: this is only a shortcut, and the full run reports whatever is wrong
         return None
     envs = ", ".join(found["envs"])
     if verb == "check":

@@ -282,11 +282,11 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     args = parser.parse_args([a for a in argv if a not in OLD_FLAGS])  # the rest must parse on its own first
     if args.command is not None:
         return parser.parse_args(argv)  # exits 2: argparse names the unknown argument and the verb's --help
-    verb, message = OLD_FLAGS[old]
+    (verb, *flags), message = OLD_FLAGS[old]
     kept = [w for env in args.envs or () for w in ("--env", env)]
-    kept += ["--no-lint"] if args.no_lint and verb[0] == "build" else []
+    kept += ["--no-lint"] if args.no_lint and verb == "build" else []
     kept += ["--debug"] if args.debug else []
-    raise BadInput(message, rerun([verb[0], *kept, *verb[1:]]))
+    raise BadInput(message, rerun([verb, *kept, *flags]))
 
 
 def main(argv: list[str] | None = None) -> int:

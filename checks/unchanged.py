@@ -27,9 +27,9 @@ nothing in it (what the build reports). Anything else, one byte of one file incl
 
 Only the plain forms take the path (``python generate.py``, ``build``, ``check``); ``--env``, ``--no-lint``,
 ``--scan``, ``--debug``, every other verb and a flag of earlier releases (``--check``, which ``generate.py`` refuses)
-run in full. What is not in the key: a library installed
-in development mode whose source is edited in place (its ``dist-info`` does not change; reinstall it, or delete
-``.cache/``) and anything outside this checkout that a template reads (none does: templates/ does no I/O).
+run in full. What is not in the key: a library installed in development mode whose source is edited in place (its
+``dist-info`` does not change; reinstall it, or delete ``.cache/``) and anything outside this checkout that a
+template reads (none does: templates/ does no I/O).
 """
 
 from __future__ import annotations

@@ -9,8 +9,7 @@
     python generate.py scan                 checkov and cfripper over output/ (installed apart: README)
     python generate.py <verb> --env NAME    talks to AWS: bootstrap, package, plan, apply, status, destroy, verify, ...
 
-One style: a verb, then its flags (rain and the CDK CLI read this way). The flags of earlier releases (``--check``,
-``--cost``, ``--diagram``, ``--scan`` without a verb) keep working and mean the verb of the same name.
+One style: a verb, then its flags (rain and the CDK CLI read this way).
 
 Thin by design: parse arguments, call one function per command, print, set the exit code. Every failure ends in
 one ``error:`` line and one ``fix:`` line, through one boundary (:func:`main`), with an exit code from the one table
@@ -41,7 +40,7 @@ try:
     from checks.cost import cost_table
     from checks.diagram import mermaid
     from checks.lint import env_groups, lint, prestart
-    from deploy.errors import EXIT, DeployError, boundary
+    from deploy.errors import EXIT, BadInput, DeployError, boundary, rerun
     from templates import ROOT, build_all
     from templates._yaml import dump as dump_yaml
     from templates.config import ParamsError, Problem, environments, json_schema, load_params, project_dir
@@ -54,7 +53,14 @@ except ModuleNotFoundError as missing:  # run by an interpreter without the inst
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = EXIT["ok"], EXIT["failed"], EXIT["bad-input"]
 CODE = Path(__file__).resolve().parent  # the checkout whose sources the "nothing changed" key covers
 OFFLINE_VERBS = ("build", "check", "cost", "diagram", "scan")
-LEGACY_FLAGS = {"--check": "check", "--cost": "cost", "--diagram": "diagram", "--scan": "scan"}
+# The flags of earlier releases, given without a verb: the command that does what each did (``--scan`` built, linted,
+# then scanned) and why it is refused. Refused, not translated: a verb is the one spelling (README, Commands).
+OLD_FLAGS = {
+    "--check": (("check",), "--check is no longer a flag; the verb is check"),
+    "--cost": (("cost",), "--cost is no longer a flag; the verb is cost"),
+    "--diagram": (("diagram",), "--diagram is no longer a flag; the verb is diagram"),
+    "--scan": (("build", "--scan"), "--scan without a verb is no longer a flag; the verb is build, with --scan"),
+}
 
 
 def _schema_text() -> str:
@@ -250,14 +256,12 @@ def _offline_parsers(commands) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="wwhd-infra", description=__doc__.split("\n\n")[0],
                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
-    # No verb means build; these top-level flags are the earlier releases' spelling of the verbs.
+    # No verb means build (every verb sets its own ``verb``; the deploy verbs do not read it).
     parser.add_argument("--env", dest="envs", action="append", metavar="NAME",
                         help="environment (repeatable); default: every params/*.yaml")
     parser.add_argument("--no-lint", action="store_true", help="build: generate only")
-    for flag, verb in LEGACY_FLAGS.items():
-        parser.add_argument(flag, dest=f"legacy_{verb}", action="store_true", help=f"the same as the verb `{verb}`")
     parser.add_argument("--debug", action="store_true", help="print a traceback with any error (for reporting a bug)")
-    parser.set_defaults(func=cmd_offline, verb=None, command=None)
+    parser.set_defaults(func=cmd_offline, verb="build", command=None, scan=False)
     commands = parser.add_subparsers(dest="command", metavar="VERB")
     _offline_parsers(commands)
     from deploy.cli import register  # argparse definitions only: imports neither boto3 nor rich
@@ -267,25 +271,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _legacy_verb(args) -> None:
-    """``python generate.py [--check|--cost|--diagram|--scan]`` without a verb: the verb it names (``--scan`` with a
-    build, as before: build, lint, then scan)."""
-    if args.verb is not None or args.command is not None:
-        return
-    args.scan = getattr(args, "legacy_scan", False)
-    for verb in ("check", "cost", "diagram"):
-        if getattr(args, f"legacy_{verb}", False):
-            args.verb = verb
-            return
-    args.verb = "build"
+def _parse(argv: list[str]) -> argparse.Namespace:
+    """The arguments, or :class:`BadInput` for a flag of :data:`OLD_FLAGS` given without a verb: the fix is the
+    command that replaces it, with the flags given beside it that the verb takes (``--env NAME``, ``--debug``, and
+    ``--no-lint`` for a build), so it runs as printed. With a verb, an old flag is just an unknown argument."""
+    parser = build_parser()
+    old = next((a for a in argv if a in OLD_FLAGS), None)
+    if old is None:
+        return parser.parse_args(argv)
+    args = parser.parse_args([a for a in argv if a not in OLD_FLAGS])  # the rest must parse on its own first
+    if args.command is not None:
+        return parser.parse_args(argv)  # exits 2: argparse names the unknown argument and the verb's --help
+    (verb, *flags), message = OLD_FLAGS[old]
+    kept = [w for env in args.envs or () for w in ("--env", env)]
+    kept += ["--no-lint"] if args.no_lint and verb == "build" else []
+    kept += ["--debug"] if args.debug else []
+    raise BadInput(message, rerun([verb, *kept, *flags]))
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     with boundary(argv) as outcome:
         Parser.argv = argv
-        args = build_parser().parse_args(argv)
-        _legacy_verb(args)
+        args = _parse(argv)
         outcome.code = args.func(args)
     return outcome.code
 

@@ -36,19 +36,19 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from moto.cloudformation import models as cfn_models
+from moto.server import ThreadedMotoServer
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout: run as a script
+
+import templates
+from deploy import commands
+from deploy.aws import connect
+from deploy.ui import Out, Poller
+from templates.config import load_params
+from tests.deploy import moto_compat
+
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from moto.cloudformation import models as cfn_models  # noqa: E402
-from moto.server import ThreadedMotoServer  # noqa: E402
-
-import templates  # noqa: E402
-from deploy import commands  # noqa: E402
-from deploy.aws import connect  # noqa: E402
-from deploy.ui import Out, Poller  # noqa: E402
-from templates.config import load_params  # noqa: E402
-from tests.deploy import moto_compat  # noqa: E402
-
 REGION = "us-west-2"
 
 

@@ -25,14 +25,15 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout: run as a script
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
 
-from deploy import drift  # noqa: E402
-from deploy.ui import Out, Poller  # noqa: E402
-from tests.deploy.recorded_drift import World, beside, routed  # noqa: E402
+from deploy import drift
+from deploy.ui import Out, Poller
+from tests.deploy.recorded_drift import World, beside, routed
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 class Quiet(Out):

@@ -6,7 +6,7 @@ Scenarios, each run in a fresh process in a scratch copy of the project (the rep
 * cold:     every environment, generate + lint, with an empty lint cache (first run on a fresh clone, and CI)
 * warm:     the same with nothing changed (checks/unchanged.py answers before generate.py imports anything)
 * generate: every environment, --no-lint (always the full work: only the plain forms take the short path)
-* check:    --check (CI's freshness proof; answered like warm when nothing changed since a run proved it)
+* check:    `check` (CI's freshness proof; answered like warm when nothing changed since a run proved it)
 
 The runs of the scenarios (and of a baseline checkout, if given) are interleaved: run 1 of each, then run 2 of each,
 ..., so a machine that gets busier or quieter during the benchmark shifts every scenario alike. Peak memory is the
@@ -37,7 +37,7 @@ SCENARIOS = {  # name -> (arguments, empty the lint cache before each run)
     "cold (generate + lint, empty cache)": ([], True),
     "warm (generate + lint, nothing changed)": ([], False),
     "generate only (--no-lint)": (["--no-lint"], False),
-    "--check": (["--check"], False),
+    "check": (["check"], False),
 }
 
 

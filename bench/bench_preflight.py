@@ -20,19 +20,19 @@ import tempfile
 import time
 from pathlib import Path
 
+import boto3
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout: run as a script
+
+from bench.bench_deploy import Quiet, isolate, start_moto
+from deploy import preflight
+from deploy.aws import connect
+from deploy.commands import Ctx
+from scripts.recreate_seed import recreate
+from templates.config import load_params
+from tests.deploy.conftest import confirm_prod, push_image
+
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-import boto3  # noqa: E402
-
-from bench.bench_deploy import Quiet, isolate, start_moto  # noqa: E402
-from deploy import preflight  # noqa: E402
-from deploy.aws import connect  # noqa: E402
-from deploy.commands import Ctx  # noqa: E402
-from scripts.recreate_seed import recreate  # noqa: E402
-from templates.config import load_params  # noqa: E402
-from tests.deploy.conftest import confirm_prod, push_image  # noqa: E402
-
 REGION = "us-west-2"
 
 

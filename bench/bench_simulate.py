@@ -13,12 +13,13 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout: run as a script
 
-from deploy import simulate  # noqa: E402
-from templates import build_all  # noqa: E402
-from templates.config import load_params  # noqa: E402
+from deploy import simulate
+from templates import build_all
+from templates.config import load_params
+
+REPO = Path(__file__).resolve().parent.parent
 
 ROLE = "arn:aws:iam::123456789012:role/wwhd-CloudFormationExecutionRole"
 

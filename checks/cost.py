@@ -611,7 +611,7 @@ def table(est: Estimate) -> str:
 
 
 def cost_table(env: str, templates: Templates, region: str) -> str:
-    """The CLI's text for one environment (``generate.py --cost``): the estimate with its default assumptions, and a
+    """The CLI's text for one environment (``generate.py cost``): the estimate with its default assumptions, and a
     blank line that separates it from the next environment's."""
     return table(estimate(templates, region, env)) + "\n"
 

@@ -1,4 +1,4 @@
-"""What ``output/<env>/`` must contain, written atomically, and the check that it does (CI's ``--check``).
+"""What ``output/<env>/`` must contain, written atomically, and the check that it does (CI's ``check``).
 
 The writer and the checker share one definition of an environment's output (the rendered files, nothing else besides
 the git-ignored ``packaged/`` folder), so a file the generator no longer makes is reported as stale and removed.
@@ -9,7 +9,7 @@ The swap is one ``renameat2(RENAME_EXCHANGE)`` on Linux (the kernel exchanges th
 instant ``output/<env>`` is the complete old or the complete new folder); elsewhere, or on a file system without it,
 two renames, with ``output/<env>`` briefly absent. A run killed part way (SIGKILL, power loss: no ``finally`` runs)
 leaves a ``.<env>.new-*`` or ``.<env>.old-*`` folder next to it; the next write removes those, after moving a
-``packaged/`` it finds there back into ``output/<env>`` if that has none, and ``--check`` reports them. ``--check``
+``packaged/`` it finds there back into ``output/<env>`` if that has none, and ``check`` reports them. ``check``
 never changes anything.
 
 ``output/<env>`` must be a plain folder: a symbolic link (or a file) there is refused, never followed, because the

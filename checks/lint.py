@@ -138,7 +138,7 @@ def _preload_schemas(paths: list[str], regions: list[str]) -> None:
         for rtype in sorted(types):
             try:
                 PROVIDER_SCHEMA_MANAGER.get_resource_schema(region, rtype)
-            except Exception:  # noqa: BLE001 - an unknown type is cfn-lint's finding to report, not ours
+            except Exception:  # any error: an unknown type is cfn-lint's finding to report, not ours
                 pass
 
 
@@ -187,7 +187,7 @@ def _fork_worker(paths: list[str], regions: list[str]) -> tuple[int | None, int 
             with open(write, "wb") as f:
                 pickle.dump(result, f)
             code = 0
-        except BaseException:  # noqa: BLE001 - the parent lints the group itself
+        except BaseException:  # whatever it is, the parent lints the group itself
             pass
         finally:
             os._exit(code)
@@ -289,11 +289,12 @@ _EARLY: tuple[tuple, Prestarted] | None = None  # started by prestart_early, for
 
 def prestart_early(argv: list[str]) -> None:
     """Call first thing in ``generate.py``, before its own imports: if the arguments are a plain build (nothing, or
-    ``build``, with only ``--env NAME``, ``--scan`` and ``--debug``), start the linter now, for :func:`prestart` to
-    hand to the build. Anything else starts nothing here; the build's own :func:`prestart` then decides. Only an
-    optimisation: it never fails."""
+    ``build``, with only ``--env NAME`` and ``--debug``, and ``--scan`` after ``build``), start the linter now, for
+    :func:`prestart` to hand to the build. Anything else starts nothing here (``--scan`` without a verb is refused);
+    the build's own :func:`prestart` then decides. Only an optimisation: it never fails."""
     global _EARLY
-    args = list(argv[1:] if argv[:1] == ["build"] else argv)
+    verb = argv[:1] == ["build"]
+    args = list(argv[1:] if verb else argv)
     envs = []
     while args:
         arg = args.pop(0)
@@ -301,13 +302,13 @@ def prestart_early(argv: list[str]) -> None:
             envs.append(args.pop(0))
         elif arg.startswith("--env=") and len(arg) > 6:
             envs.append(arg[6:])
-        elif arg not in ("--scan", "--debug"):
+        elif arg != "--debug" and not (verb and arg == "--scan"):
             return
     try:
         cwd = Path.cwd()
         home = cwd if (cwd / "params").is_dir() else Path(__file__).resolve().parent.parent  # as project_dir()
         _EARLY = ((home.resolve(), sorted(envs)), prestart(home, envs))
-    except Exception:  # noqa: BLE001 - e.g. cfn-lint not installed: generate.py says how to install
+    except Exception:  # any error, e.g. cfn-lint not installed: generate.py says how to install
         _EARLY = None
 
 
@@ -347,7 +348,7 @@ def prestart(home: Path, envs: list[str] | None = None, cache_file: Path | None 
             with open(res_w, "wb") as f:
                 pickle.dump(result, f)
             code = 0
-        except BaseException:  # noqa: BLE001 - the parent then lints itself and reports any error as usual
+        except BaseException:  # whatever it is, the parent then lints itself and reports any error as usual
             pass
         finally:
             os._exit(code)

@@ -25,10 +25,11 @@ when it ends; a file edited meanwhile records nothing. A matching key therefore 
 produce exactly the ``output/`` on disk (what ``check`` proves), and, if recorded clean, lint and guardrails found
 nothing in it (what the build reports). Anything else, one byte of one file included, falls through to the full work.
 
-Only the plain forms take the path (``python generate.py``, ``build``, ``check``, ``--check``); ``--env``,
-``--no-lint``, ``--scan``, ``--debug`` and every other verb run in full. What is not in the key: a library installed
-in development mode whose source is edited in place (its ``dist-info`` does not change; reinstall it, or delete
-``.cache/``) and anything outside this checkout that a template reads (none does: templates/ does no I/O).
+Only the plain forms take the path (``python generate.py``, ``build``, ``check``); ``--env``, ``--no-lint``,
+``--scan``, ``--debug``, every other verb and a flag of earlier releases (``--check``, which ``generate.py`` refuses)
+run in full. What is not in the key: a library installed in development mode whose source is edited in place (its
+``dist-info`` does not change; reinstall it, or delete ``.cache/``) and anything outside this checkout that a
+template reads (none does: templates/ does no I/O).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ RECORD = os.path.join(".cache", "unchanged.json")  # under the project folder (p
 KEEP = ("packaged",)  # as checks/freshness.KEEP: deploy artefacts the build keeps and the check ignores
 NOT_CODE = ("tests",)  # a package whose files change nothing generate.py does
 LIBRARIES = ("PyYAML", "troposphere", "awacs", "pydantic", "cfn-lint")  # named in docs/speed.md; all are listed
-PLAIN = {(): "build", ("build",): "build", ("check",): "check", ("--check",): "check"}
+PLAIN = {(): "build", ("build",): "build", ("check",): "check"}
 
 # What answer() computed when it did not answer, for the full run to record against: (home, inputs digest)
 STARTED: tuple[str, str] | None = None
@@ -285,7 +286,7 @@ def answer(argv: list[str], script: str) -> int | None:
         found = _read_record(home)
         if found is None or found["key"] != key(started, snapshot(home)) or (verb == "build" and not found["clean"]):
             return None
-    except Exception:  # noqa: BLE001 - only a shortcut: the full run reports whatever is wrong
+    except Exception:  # any error: this is only a shortcut, and the full run reports whatever is wrong
         return None
     envs = ", ".join(found["envs"])
     if verb == "check":

@@ -83,7 +83,7 @@ class Aws:
             client.meta.events.register("before-send", self._count_attempt)
             client.meta.events.register("after-call", self._answered_by_aws)
             endpoint = client._endpoint  # noqa: SLF001 - the one place an attempt is sent (module docstring)
-            send = endpoint._send  # noqa: SLF001
+            send = endpoint._send  # noqa: SLF001 - botocore's send, wrapped on the next line (the same place)
             endpoint._send = lambda request: self._send_within(send, request, endpoint.host)
             self._clients[service] = client
         return self._clients[service]

@@ -77,7 +77,10 @@ def recreate(session: boto3.Session, region: str, vpc_id: str | None = None,
     ``tags`` (default none: the seed's own commands set none) go on every resource that takes tags at creation, so a
     rehearsal (``scripts/rehearse.py``) can delete exactly what it made. Mount targets take no tags; they go with
     their file system."""
-    c = lambda service: session.client(service, region_name=region)  # noqa: E731
+
+    def c(service: str):
+        return session.client(service, region_name=region)
+
     ec2, ecs, efs, iam, logs, sm = c("ec2"), c("ecs"), c("efs"), c("iam"), c("logs"), c("secretsmanager")
     account = c("sts").get_caller_identity()["Account"]
     t = _Tags(tags)
@@ -136,9 +139,14 @@ def task_definition(account: str, region: str, execution_role: str, task_role: s
                     secret_arns: dict[str, str]) -> dict:
     """``infrastructure/ecs/task-definition.json`` as the seed describes it (its section 5)."""
     image = f"{account}.dkr.ecr.{region}.amazonaws.com/{REPOSITORY}:latest"
-    log = lambda prefix: {"logDriver": "awslogs", "options": {  # noqa: E731
-        "awslogs-group": LOG_GROUP, "awslogs-region": region, "awslogs-stream-prefix": prefix}}
-    env = lambda values: [{"name": k, "value": v} for k, v in values.items()]  # noqa: E731
+
+    def log(prefix: str) -> dict:
+        return {"logDriver": "awslogs", "options": {
+            "awslogs-group": LOG_GROUP, "awslogs-region": region, "awslogs-stream-prefix": prefix}}
+
+    def env(values: dict[str, str]) -> list[dict[str, str]]:
+        return [{"name": k, "value": v} for k, v in values.items()]
+
     return {
         "family": FAMILY, "networkMode": "awsvpc", "requiresCompatibilities": ["FARGATE"], "cpu": "1024",
         "memory": "2048", "executionRoleArn": execution_role, "taskRoleArn": task_role,

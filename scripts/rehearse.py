@@ -44,8 +44,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from deploy import markdown as md  # noqa: E402
-from scripts import recreate_seed  # noqa: E402
+from deploy import markdown as md  # noqa: E402 - after the checkout is put on sys.path above
+from scripts import recreate_seed  # noqa: E402 - after the checkout is put on sys.path above
 
 PARAMS_DIR = REPO / "params"  # every account named here is refused
 RUN_TAG = "wwhd-rehearsal"
@@ -478,7 +478,7 @@ def cleanup(c, run_id: str, env: str, report: Report, ours_at_start: set[str], p
         try:
             fn()
             report.deleted.append(what)
-        except Exception as e:  # noqa: BLE001 - one resource's failure must not stop the rest of the clean-up
+        except Exception as e:  # any error: one resource's failure must not stop the rest of the clean-up
             report.left.append(f"{what}: {e}")
 
     cfn = c("cloudformation")
@@ -486,7 +486,7 @@ def cleanup(c, run_id: str, env: str, report: Report, ours_at_start: set[str], p
     try:
         for page in cfn.get_paginator("describe_stacks").paginate():
             stacks += page["Stacks"]
-    except Exception as e:  # noqa: BLE001 - the other resources are still cleaned up
+    except Exception as e:  # any error: the other resources are still cleaned up
         report.left.append(f"stacks not listed, so none deleted: {e}")
     def tagged(s) -> bool:
         return _has(s.get("Tags"), RUN_TAG, run_id) or (
@@ -886,7 +886,10 @@ def main(argv: list[str] | None = None, session: boto3.Session | None = None, on
         workdir = (args.workdir or Path(f"rehearsal-{run_id}")).resolve()
         opts = Options(args.region, args.domain, args.hosted_zone_id, args.image_tag, workdir,
                        (args.report or workdir / "report.md").resolve(), args.profile, run_id, args.certificate_arn)
-        c = lambda s: session.client(s, region_name=args.region)  # noqa: E731
+
+        def c(service: str):
+            return session.client(service, region_name=args.region)
+
         account = c("sts").get_caller_identity()["Account"]
         refuse_unsafe_account(c, account, PARAMS_DIR)
         print(f"Rehearsal {run_id} in account {account} ({args.region}): recreate the seed, discover, bootstrap, "
@@ -919,7 +922,7 @@ def main(argv: list[str] | None = None, session: boto3.Session | None = None, on
         print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
         print(f"fix: check the credentials and region, then rerun: {rerun_debug}", file=sys.stderr)
         return EXIT_FAILED
-    except Exception as e:  # noqa: BLE001 - one error line, not a traceback, unless --debug
+    except Exception as e:  # any other error: one error line, not a traceback, unless --debug
         if args.debug:
             raise
         print(f"error: {type(e).__name__}: {' '.join(str(e).split())}", file=sys.stderr)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import subprocess
 import sys
@@ -31,7 +32,7 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
 
 
 def test_check_passes_on_the_committed_output():
-    r = run(ROOT, "--check")
+    r = run(ROOT, "check")
     assert r.returncode == 0, r.stderr
     assert "output/ is fresh for dev, prod" in r.stdout
 
@@ -39,7 +40,7 @@ def test_check_passes_on_the_committed_output():
 def test_check_names_the_stale_file_and_the_fix(project):
     (project / "output" / "prod" / "storage.yaml").write_text("edited by hand\n")
     (project / "output" / "dev" / "leftover.yaml").write_text("x\n")
-    r = run(project, "--check")
+    r = run(project, "check")
     assert r.returncode == 1
     assert "output/prod/storage.yaml" in r.stderr and "output/dev/leftover.yaml" in r.stderr
     assert "fix: python generate.py, then commit the result" in r.stderr
@@ -98,13 +99,13 @@ def test_console_script_is_installed_and_runs():
     script = Path(sys.executable).parent / "wwhd-infra"
     if not script.exists():
         pytest.skip("package not installed with pip (the README's install step creates the script)")
-    r = subprocess.run([str(script), "--check"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    r = subprocess.run([str(script), "check"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and "output/ is fresh" in r.stdout, r.stderr
 
 
 def test_diagram_prints_mermaid_and_writes_nothing(project):
     before = _snapshot(project / "output")
-    r = run(project, "--diagram", "--env", "prod")
+    r = run(project, "diagram", "--env", "prod")
     assert r.returncode == 0 and r.stdout.startswith("%% prod\nflowchart LR\n")
     assert "  storage -- AppAccessPointId, FileSystemId, QdrantAccessPointId --> service" in r.stdout
     assert _snapshot(project / "output") == before
@@ -112,7 +113,50 @@ def test_diagram_prints_mermaid_and_writes_nothing(project):
 
 def test_without_the_install_step_it_says_how_to_install():
     """An interpreter without the dependencies (here: no site-packages) gets the install command, not a traceback."""
-    r = subprocess.run([sys.executable, "-S", str(ROOT / "generate.py"), "--check"], cwd=ROOT, capture_output=True,
+    r = subprocess.run([sys.executable, "-S", str(ROOT / "generate.py"), "check"], cwd=ROOT, capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "is not installed for" in r.stderr and "pip install -q -e ." in r.stderr
+
+
+# --- the flags of earlier releases are refused, naming the verb --------------------------------------------------
+
+OLD_FLAGS = {  # arguments -> the error and the fix printed for them
+    "--check": (["--check"], "--check is no longer a flag; the verb is check", "python generate.py check"),
+    "--cost": (["--cost", "--env", "prod"], "--cost is no longer a flag; the verb is cost",
+               "python generate.py cost --env prod"),
+    "--diagram": (["--env", "dev", "--diagram", "--env=prod"], "--diagram is no longer a flag; the verb is diagram",
+                  "python generate.py diagram --env dev --env prod"),
+    "--scan": (["--scan", "--no-lint", "--env", "dev"], "--scan without a verb is no longer a flag; the verb is build, "
+               "with --scan", "python generate.py build --env dev --no-lint --scan"),
+    "--check --no-lint": (["--no-lint", "--check", "--env", "my env"], "--check is no longer a flag; the verb is check",
+                          "python generate.py check --env 'my env'"),  # check takes no --no-lint
+}
+
+
+@pytest.mark.parametrize("argv,error,fix", OLD_FLAGS.values(), ids=OLD_FLAGS.keys())
+def test_an_old_flag_without_a_verb_exits_2_naming_the_verb(project, argv, error, fix):
+    before = _snapshot(project / "output")
+    r = run(project, *argv)
+    assert (r.returncode, r.stdout, r.stderr) == (2, "", f"error: {error}\nfix: {fix}\n")
+    assert _snapshot(project / "output") == before
+    import generate  # the fix runs as printed: it parses, to the verb the flag meant
+
+    words = shlex.split(fix)
+    assert words[:2] == ["python", "generate.py"]
+    args = generate.build_parser().parse_args(words[2:])
+    assert args.verb == words[2] and args.func is generate.cmd_offline
+    assert args.scan == ("--scan" in argv)
+
+
+def test_an_old_flag_with_a_verb_is_an_unknown_argument(project):
+    r = run(project, "--check", "diagram")
+    assert r.returncode == 2 and "error: unrecognized arguments: --check\nfix: python generate.py diagram --help\n" \
+        in r.stderr
+
+
+def test_the_help_names_no_old_flag():
+    r = run(ROOT, "--help")
+    assert r.returncode == 0
+    assert not any(flag in r.stdout for flag in ("--check", "--cost", "--diagram"))
+    assert "--scan" not in r.stdout.split("\n\n", 1)[0]  # the usage line; build's own --scan is in the epilog

@@ -291,18 +291,18 @@ def run(cwd: Path, *args: str) -> subprocess.CompletedProcess:
 
 def test_cli_prints_the_estimate_of_each_selected_environment_and_writes_nothing(tmp_path, prod, dev):
     shutil.copytree(ROOT / "params", tmp_path / "params")
-    r = run(tmp_path, "--cost", "--env", "prod")
+    r = run(tmp_path, "cost", "--env", "prod")
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith(f"prod (us-west-2): about {estimate(prod).total:,.2f} USD a month\n")
     assert "\ndev (" not in r.stdout and not (tmp_path / "output").exists()
-    both = run(tmp_path, "--cost")
+    both = run(tmp_path, "cost")
     assert both.returncode == 0, both.stderr
     assert f"dev (us-west-2): about {estimate(dev).total:,.2f} USD a month" in both.stdout
     assert both.stdout.count("\ntotal ") == 2
 
 
 def test_cli_cost_of_an_unknown_environment_exits_2():
-    r = run(ROOT, "--cost", "--env", "staging")
+    r = run(ROOT, "cost", "--env", "staging")
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "no such environment 'staging'" in r.stderr
 

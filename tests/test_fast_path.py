@@ -2,7 +2,8 @@
 changed answers from .cache/unchanged.json without importing the generator, and every kind of change forces the full
 work in both `build` and `check`: a param, a template module (changed or added), a check module, a library's
 version, one byte of an output YAML, params/schema.json, a leftover of an interrupted write. `check` never passes on
-a stale output/. Flags other than the plain forms always run in full.
+a stale output/. Flags other than the plain forms always run in full; a flag of earlier releases (`--check`) is
+refused, never answered.
 
 Each test works in a copy of the checkout (code, params, output) made from one warm copy, so the repository is never
 touched and the lint cache makes the full runs cheap."""
@@ -90,10 +91,8 @@ def assert_full_check(r, fresh: bool, envs="dev, prod"):
 def test_nothing_changed_answers_both_verbs_without_importing_the_generator(co):
     for args in ([], ["build"]):
         assert_fast_build(run(co, *args), co)
-    for args in (["check"], ["--check"]):
-        r = run(co, *args)
-        assert (r.returncode == 0
-                and r.stdout == f"output/ is fresh for dev, prod ({FAST_CHECK}: .cache/unchanged.json)\n")
+    r = run(co, "check")
+    assert r.returncode == 0 and r.stdout == f"output/ is fresh for dev, prod ({FAST_CHECK}: .cache/unchanged.json)\n"
     r = run(co, flags=("-X", "importtime"))
     imported = {line.split("|")[-1].strip() for line in r.stderr.splitlines() if line.startswith("import time:")}
     assert "checks.unchanged" in imported
@@ -183,6 +182,22 @@ def test_only_the_plain_forms_take_the_path(co, args):
     assert r.returncode == 0, r.stderr
     assert FAST_BUILD not in r.stdout and FAST_CHECK not in r.stdout
     assert "generated" in r.stdout or r.stdout.startswith("output/ is fresh for ")
+
+
+@pytest.mark.parametrize("flag,fix", [("--check", "check"), ("--cost", "cost"), ("--diagram", "diagram"),
+                                      ("--scan", "build --scan")])
+def test_an_old_flag_is_not_answered_but_refused(co, monkeypatch, flag, fix):
+    """Where the record would answer `check` and the build, a flag of earlier releases is not answered: the full run
+    refuses it (exit 2) with one error: and one fix: line naming the verb, and the record stays as it was."""
+    monkeypatch.setattr(unchanged, "STARTED", None)  # answer() below sets it, for this process only
+    assert unchanged.answer([flag], str(co / "generate.py")) is None
+    record = (co / ".cache" / "unchanged.json").read_bytes()
+    r = run(co, flag)
+    assert r.returncode == 2 and r.stdout == "", r.stdout + r.stderr
+    error, fixed = r.stderr.splitlines()
+    assert error.startswith(f"error: {flag} ") and fixed == f"fix: python generate.py {fix}"
+    assert (co / ".cache" / "unchanged.json").read_bytes() == record
+    assert FAST_CHECK in run(co, "check").stdout
 
 
 @pytest.mark.parametrize("record", [b"{not json", b"[]", b'{"version": 1, "key": 7}', b"\xff\xfe"],

@@ -1,5 +1,5 @@
 """output/<env> safety: replaced whole or not at all (also when the process is killed part way), leftovers of an
-interrupted write removed by the next write and reported (never removed) by --check, and an output/<env> that is a
+interrupted write removed by the next write and reported (never removed) by `check`, and an output/<env> that is a
 symbolic link or a file refused without following it."""
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def _hidden(project: Path) -> list[str]:
 # --- not a plain folder --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("args", [["--env", "dev", "--no-lint"], ["--env", "dev", "--check"]])
+@pytest.mark.parametrize("args", [["--env", "dev", "--no-lint"], ["check", "--env", "dev"]])
 def test_symlinked_env_folder_is_refused_and_not_followed(project, capsys, args):
     elsewhere = project / "elsewhere"
     shutil.move(project / "output" / "dev", elsewhere)
@@ -194,9 +194,9 @@ def test_killed_write_is_never_half_visible_and_the_next_run_cleans_up(project, 
     kinds = [".dev.new-", ".dev.old-"] if visible == "absent" else [".dev.new-"]  # the new one, and the old one
     assert [name[:9] for name in left] == kinds
 
-    # --check reports the leftovers and changes nothing
+    # check reports the leftovers and changes nothing
     snapshot = _files(project / "output")
-    code, out, err = _main(capsys, "--env", "dev", "--check")
+    code, out, err = _main(capsys, "check", "--env", "dev")
     assert code == 1
     for name in left:
         assert f"stale: output/{name} (left by an interrupted run; generating removes it)\n" in err
@@ -209,7 +209,7 @@ def test_killed_write_is_never_half_visible_and_the_next_run_cleans_up(project, 
         assert f"removed output/{name}, left by an interrupted run\n" in out
     assert _hidden(project) == []
     assert _files(env_dir) == {**_fresh(), PACKAGED: b"packaged by deploy\n"}
-    assert _main(capsys, "--env", "dev", "--check")[0] == 0
+    assert _main(capsys, "check", "--env", "dev")[0] == 0
 
 
 def test_leftovers_of_other_environments_are_left_alone(project, capsys):

@@ -266,7 +266,7 @@ def test_a_wrong_entry_is_dropped_and_the_others_kept(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("argv", [["--check"], ["--no-lint"], ["--diagram"], ["--cost"], ["-h"],
                                   ["plan", "--env", "dev"], ["--env"], ["--env", "--check"], ["build", "--no-lint"],
-                                  ["--en", "dev"]])
+                                  ["--en", "dev"], ["--scan"], ["--env", "dev", "--scan"]])
 def test_only_a_plain_build_prestarts_before_the_imports(tmp_path, monkeypatch, argv):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "params").mkdir()

@@ -34,7 +34,7 @@ def engine():
     bucket = Resolver({}, place).value({"Fn::Sub": template_bucket(p)})  # the default name carries the account
     policy = bootstrap.build(p, bucket).to_dict()["Resources"]["TemplateBucketPolicy"]["Properties"]["PolicyDocument"]
     e.resource_policies["bucket"] = literal_policy(Resolver({}, Place(ACCOUNT, REGION, "bootstrap")), policy)
-    e.bucket = bucket  # type: ignore[attr-defined]  # test-only: the bucket the policies name
+    e.bucket = bucket  # test-only: the bucket the policies name
     return e
 
 

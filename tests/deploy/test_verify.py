@@ -557,7 +557,7 @@ def test_the_sqlite_command_opens_the_database_read_only_and_reports_it(tmp_path
 class _Handler(http.server.BaseHTTPRequestHandler):
     status = 200
 
-    def do_GET(self):  # noqa: N802 - http.server's name
+    def do_GET(self):  # the name http.server calls
         body = b"all shards are ready" if self.path in ("/readyz", "/health") else b"not found"
         self.send_response(self.server.status if self.path in ("/readyz", "/health") else 404)
         self.send_header("Content-Length", str(len(body)))

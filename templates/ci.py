@@ -63,17 +63,7 @@ import re
 from enum import StrEnum
 
 from awacs import acm, cloudformation as cfn, ec2, ecr, ecs, iam as iam_actions, logs, route53, s3, secretsmanager, sts
-from awacs.aws import (
-    Allow,
-    ArnLike,
-    Condition,
-    Deny,
-    PolicyDocument,
-    Principal,
-    Statement,
-    StringEquals,
-    StringLike,
-)
+from awacs.aws import Allow, ArnLike, Condition, Deny, PolicyDocument, Principal, Statement, StringEquals, StringLike
 from troposphere import AWSHelperFn, GetAtt, Sub, Template, iam
 
 from . import execution_role

@@ -94,8 +94,8 @@ SERVICE_LINKED_ROLES = tuple(sorted((*cluster.SERVICE_LINKED_ROLES, *load_balanc
 
 def policies(p: EnvParams) -> dict[str, list[Statement]]:
     """The managed policies, by name (``Execution<name>Policy``), and the statements each holds, in order: each
-    module's statements for its resources, grouped by kind so that every policy stays well within IAM's size quota.
-    Before :func:`_star_only_apart`."""
+    module's statements for its resources, grouped by kind so that every policy stays within IAM's size quota
+    (``tests/test_policy_limits.py``). Before :func:`_star_only_apart`."""
     return {
         "StacksAndIam": [*root.execution_role_statements(p), *app_roles.execution_role_statements(p),
                          *_own_statements(p)],

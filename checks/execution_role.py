@@ -101,7 +101,8 @@ WITHHELD = {
     # created empty, so a create has nothing to delete; whether the handler calls it anyway is one of the checks only
     # real AWS can answer (README "What the local server cannot rehearse").
     "s3:DeleteObject": "the access logs are audit evidence a deploy may not erase; they expire by lifecycle",
-    "iam:DeleteRolePermissionsBoundary": "would lift the permissions boundary: denied outright (templates/ci.py)",
+    "iam:DeleteRolePermissionsBoundary": "would lift the permissions boundary: never granted "
+                                         "(templates/execution_role.py)",
     # The handler attaches a managed policy to the groups and users its template names; ours name roles only.
     "iam:AttachGroupPolicy": "the templates attach managed policies to roles only",
     "iam:AttachUserPolicy": "the templates attach managed policies to roles only",

@@ -69,7 +69,7 @@ from functools import cache
 
 from templates._common import role_path, stack_id
 from templates._sar import ARN_FORMATS, RESOURCE_TYPES, STAR_ONLY, VPC_TYPES
-from templates.ci import SERVICE_LINKED_ROLES
+from templates.execution_role import SERVICE_LINKED_ROLES
 from templates.iam import Out, role_name
 from templates.names import PULL_REQUEST_PREFIX, template_bucket
 

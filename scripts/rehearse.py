@@ -769,8 +769,8 @@ class Rehearsal:
         self.cli("bootstrap", "bootstrap", "--yes")
         plan = ["plan", "--adopt", "--desired-count", "0", "--image-tag", o.image_tag, "--json", "plan.json"]
         if not self.local:
-            from templates.ci import execution_role_name
             from templates.config import load_params
+            from templates.names import execution_role_name
 
             role = execution_role_name(load_params(self.env, o.workdir / "params"))
             plan += ["--role-arn", f"arn:aws:iam::{r.account}:role/{role}"]

@@ -1,4 +1,5 @@
-"""Helpers shared by the stack modules: tags, parameters, the network seam, outputs. No resources here."""
+"""Helpers shared by the stack modules: tags, parameters, the network seam, outputs, policy documents. No resources
+here (ARNs: ``templates/_arns.py``)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from typing import TypeVar
 
+from awacs.aws import PolicyDocument
 from troposphere import AWSHelperFn, Join, Output, Parameter, Ref, Select, Sub, Tags, Template
 
+from ._arns import arn
 from .config import EnvParams, given
 from .names import TOOL, boundary_policy_name, template_bucket
 
@@ -148,6 +151,19 @@ def scan_ignore(resource, reasons: dict[str, str]):
     return resource
 
 
+def policy_document(statements: list) -> PolicyDocument:
+    """An IAM policy document of ``statements`` (awacs ``Statement``s), in the current policy language version."""
+    return PolicyDocument(Version="2012-10-17", Statement=statements)
+
+
+def star_reviewed(resource, statements: list):
+    """cfripper's WildcardResourceRule misses many actions without resource-level permissions: say where ours are
+    justified, on the resources (roles, managed policies) that have any. Returns the resource."""
+    if any("*" in (s.properties.get("Resource") or []) for s in statements):
+        scan_ignore(resource, {"WildcardResourceRule": RESOURCE_STAR_ONLY})
+    return resource
+
+
 # --- the network seam: literals when the environment uses an existing VPC, parameters when it creates one ----------
 
 
@@ -187,16 +203,6 @@ def join_ids(ids: Iterable) -> Join:
     return Join(",", list(ids))
 
 
-# --- ARNs built from names known at build time (partition/account/region from pseudo parameters) ---------------------
-
-
-def arn(service: str, resource: str, region: bool = True, account: bool = True) -> Sub:
-    return Sub(
-        "arn:${AWS::Partition}:%s:%s:%s:%s"
-        % (service, "${AWS::Region}" if region else "", "${AWS::AccountId}" if account else "", resource)
-    )
-
-
 # --- the app's IAM: a path of its own, and the bootstrap stack's permissions boundary --------------------------------
 
 def role_path(p: EnvParams) -> str:
@@ -212,14 +218,6 @@ def app_role(p: EnvParams) -> dict:
     if p.ci is not None:
         kw["PermissionsBoundary"] = arn("iam", f"policy/{boundary_policy_name(template_bucket(p))}", region=False)
     return kw
-
-
-def log_group_arn(p: EnvParams) -> Sub:
-    return arn("logs", f"log-group:{p.logs.group_name}:*")
-
-
-def ecr_repository_arn(p: EnvParams) -> Sub:
-    return arn("ecr", f"repository/{p.image.repository}")
 
 
 def image_uri(p: EnvParams, tag: Ref) -> Sub:

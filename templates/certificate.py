@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from awacs import acm as acm_actions
+from awacs.aws import Allow, Condition, ForAllValuesStringEquals, Statement, StringEquals
 from troposphere import Ref, Template, certificatemanager as acm
 
+from ._arns import arn
 from ._common import new_template, outputs, tags
 from .config import EnvParams, given
 
@@ -43,3 +46,32 @@ def build(p: EnvParams) -> Template:
     ))
     outputs(t, {Out.CertificateArn: Ref(cert)})
     return t
+
+
+# --- what the CloudFormation execution role needs for these resources (templates/execution_role.py) ----------------
+
+
+def execution_role_statements(p: EnvParams) -> list[Statement]:
+    """Requesting the certificate, pinned to the domain and DNS validation (ACM User Guide, "Use condition keys with
+    ACM"), and managing certificates by ARN (their ids are random)."""
+    if not enabled(p):
+        return []
+    domain = given(p.domain, "domain")
+    certificates = arn("acm", "certificate/*")  # certificate ids are random
+    return [
+        Statement(
+            # RequestCertificate has no resource-level permission: "*", pinned to our name and DNS validation.
+            Sid="RequestCertificate", Effect=Allow, Action=[acm_actions.RequestCertificate], Resource=["*"],
+            Condition=Condition([
+                ForAllValuesStringEquals("acm:DomainNames", [domain.name]),
+                StringEquals("acm:ValidationMethod", "DNS"),
+            ]),
+        ),
+        Statement(
+            Sid="Certificates", Effect=Allow,
+            Action=[acm_actions.AddTagsToCertificate, acm_actions.DeleteCertificate, acm_actions.DescribeCertificate,
+                    acm_actions.ListTagsForCertificate, acm_actions.RemoveTagsFromCertificate,
+                    acm_actions.UpdateCertificateOptions],
+            Resource=[certificates],
+        ),
+    ]

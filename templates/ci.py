@@ -1,7 +1,8 @@
-"""The GitHub Actions deploy identity: an OIDC trust and five roles, no long-lived keys. Part of the identity stack
-(``templates/identity.py``, deployed by an operator, never by CI). Not stateful.
+"""The GitHub Actions deploy identity: GitHub's OIDC provider and four roles, no long-lived keys. Part of the
+identity stack (``templates/identity.py``, deployed by an operator, never by CI), with the role they hand every
+change to: the CloudFormation execution role (``templates/execution_role.py``). Not stateful.
 
-Four GitHub roles and one CloudFormation role, so that no workflow ever holds the power to change resources itself:
+Four GitHub roles, one per job, so that no workflow ever holds the power to change resources itself:
 
 * ``GitHubPullRequestRole`` is trusted only by the ``pull_request`` subject: it uploads templates under its own key
   prefix of the template bucket (``pr/<root>/``, ``deploy/package.py``) and creates, describes and deletes change
@@ -15,12 +16,10 @@ Four GitHub roles and one CloudFormation role, so that no workflow ever holds th
   release records (``releases/<root>/``, which no other CI role may write), pushing the app image to its one ECR
   repository and reading the service's state to verify a deploy.
 * ``GitHubDriftRole`` is for the nightly drift workflow: drift detection and reads only.
-* ``CloudFormationExecutionRole`` is the only identity that touches resources, and only CloudFormation can assume it.
-  Both GitHub roles may create a change set only with this role as its ``RoleArn`` and may pass it only to
-  CloudFormation, so whatever a workflow asks for happens through a template, within this role's permissions, in the
-  stack history. Its permissions are explicit action lists per service, taken from the handler permissions of each
-  resource type's CloudFormation registry schema (``handlers.*.permissions``, as shipped in cfn-lint's schemas),
-  minus what we never use.
+
+The pull-request, plan and deploy roles may create a change set only with the execution role as its ``RoleArn``
+and may pass it only to CloudFormation, so whatever a workflow asks for happens through a template, within that
+role's permissions, in the stack history.
 
 AWS and GitHub rules this module relies on:
 
@@ -51,43 +50,11 @@ AWS and GitHub rules this module relies on:
   change set can never fall back to the caller's own credentials. ``ValidateTemplate`` has no resource type and
   ``GetTemplateSummary`` on a template (no stack) has none either: those two get ``*``. ``CreateChangeSet`` and
   ``ExecuteChangeSet`` list ``cloudformation:TagResource``/``UntagResource`` as dependent actions (stack tags).
-  CloudFormation User Guide, "CloudFormation service role": a caller needs ``iam:PassRole`` to name the role;
-  executing a change set on a stack with a role does not need it again.
-* Nested stacks inherit the parent's service role: the ``AWS::CloudFormation::Stack`` handler needs
-  ``iam:PassRole`` (the execution role passes itself to CloudFormation) and ``s3:GetObject`` on the child templates.
+  CloudFormation User Guide, "CloudFormation service role": a caller needs ``iam:PassRole`` to name the role
+  (``iam:PassedToService`` pins it to CloudFormation); executing a change set on a stack with a role does not need it
+  again.
 * ``ecs:ListTasks`` is authorized on container instances, not on a cluster ARN: ``*`` with the ``ecs:cluster``
   condition (aws-cdk#3199). ``ecr:GetAuthorizationToken`` has no resource-level permission: ``*``.
-* EFS API Reference: creating, modifying and deleting a mount target also needs EC2 network-interface actions on the
-  mount target's ENI; with an existing VPC those (and the security group rules) are pinned by ``ec2:Vpc``.
-* Fine-grained conditions where the service offers them: ``elasticfilesystem:Encrypted`` on CreateFileSystem,
-  ``acm:DomainNames``/``acm:ValidationMethod`` on RequestCertificate (ACM User Guide, "Use condition keys with ACM"),
-  ``route53:ChangeResourceRecordSetsNormalizedRecordNames`` (Route 53 Developer Guide, "Using IAM policy conditions
-  for fine-grained access control"), ``iam:PassedToService``, ``iam:AWSServiceName``, ``iam:PolicyARN``.
-* The execution role's trust pins ``aws:SourceAccount`` (CloudFormation User Guide, "Cross-service confused deputy
-  prevention"); ``iam:PassRole`` cannot pass a role to another account anyway, so this is defence in depth.
-
-Least-privilege choices of the execution role beyond scoping each statement:
-
-* It holds every permission the registry handlers of its resource types list within each type's own service, plus
-  the documented dependent actions, and ``checks/execution_role.py`` proves it against the rendered policies (a
-  guardrail). Actions the Service Authorization Reference lists without a resource type are moved onto ``*`` by
-  :func:`_star_only_apart` (``templates/_sar.py`` is that data); on an ARN they would be denied.
-* It cannot delete what holds data for good: no ``DeleteFileSystem``/``DeleteAccessPoint``. It may delete the backup
-  vault (``RetainExceptOnCreate``, fixed name: a rolled-back first create must remove it, or the retry meets its
-  name); AWS Backup deletes only an empty vault, so no recovery point can go with it.
-  Those resources are ``Retain`` (``templates/stateful.py``), so CloudFormation never calls these; if a template ever
-  dropped the Retain policy, the deletion fails instead of losing data. Secrets and the ECR repository are
-  ``RetainExceptOnCreate``: a rolled-back first create deletes them, so ``DeleteSecret``/``DeleteRepository`` are
-  granted, on exactly their names.
-* Secrets: exactly the generated secrets' names (``<name>-??????``), not their ``wwhd-dev/`` prefix, which in prod
-  also covers the operator-filled OpenAI key that no template manages.
-* IAM: none written. The app's roles, the GitHub roles and this one are the identity stack's
-  (``templates/identity.py``), which an operator deploys with their own credentials; this role only passes the app's
-  three roles (each to the service that uses it) and itself to CloudFormation for the nested stacks, and lets four
-  services create their service-linked role on first use. It acts on the root and its nested stacks
-  (``<root>-*Stack-*``), never on the identity stack.
-* KMS: none. The file system, backup vault and secrets use AWS managed keys, whose key policies already allow use
-  through the owning service by principals of the account.
 """
 
 from __future__ import annotations
@@ -95,57 +62,30 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 
-from awacs import (
-    acm,
-    backup,
-    backup_storage,
-    cloudformation as cfn,
-    cloudwatch,
-    ec2,
-    ecr,
-    ecs,
-    elasticfilesystem as efs,
-    elasticloadbalancing as elb,
-    iam as iam_actions,
-    logs,
-    route53,
-    s3,
-    secretsmanager,
-    sns,
-    sts,
-)
-from awacs.aws import (
-    Allow,
-    ArnEquals,
-    ArnLike,
-    Bool,
-    Condition,
-    Deny,
-    ForAllValuesStringEquals,
-    ForAllValuesStringLike,
-    PolicyDocument,
-    Principal,
-    Statement,
-    StringEquals,
-    StringEqualsIfExists,
-    StringLike,
-)
-from awacs.helpers.trust import make_service_domain_name, make_simple_assume_statement
-from troposphere import AWSHelperFn, GetAtt, Ref, Sub, Template, iam
+from awacs import acm, cloudformation as cfn, ec2, ecr, ecs, iam as iam_actions, logs, route53, s3, secretsmanager, sts
+from awacs.aws import Allow, ArnLike, Condition, Deny, PolicyDocument, Principal, Statement, StringEquals, StringLike
+from troposphere import AWSHelperFn, GetAtt, Sub, Template, iam
 
-from ._common import (
-    RESOURCE_STAR_ONLY,
+from . import execution_role
+from ._arns import (
+    app_stacks,
     arn,
+    bucket_arn,
+    cluster_arn,
+    cluster_name,
     ecr_repository_arn,
-    scan_ignore,
-    tags,
+    generated_secret_arns,
+    identity_stack,
+    service_arn,
+    template_keys,
+    template_url,
 )
+from ._common import policy_document, star_reviewed, tags
 from ._sar import STAR_ONLY
 from .config import UNCONFIRMED, EnvParams, given
-from .iam import role_arns as app_role_arns
-from .names import GITHUB_OIDC_HOST, PULL_REQUEST_PREFIX, RELEASES_PREFIX, identity_stack_name, template_bucket
+from .execution_role import CLOUDFORMATION, COMPONENT, MAX_SESSION_SECONDS
+from .names import GITHUB_OIDC_HOST, PULL_REQUEST_PREFIX, RELEASES_PREFIX
 
-COMPONENT = "ci"
 # The workflow files whose jobs assume the GitHub roles, relative to the repository root (README "GitHub Actions").
 DEPLOY_WORKFLOW = ".github/workflows/deploy-backend.yml"
 DRIFT_WORKFLOW = ".github/workflows/drift.yml"
@@ -154,19 +94,6 @@ DRIFT_WORKFLOW = ".github/workflows/drift.yml"
 SUBJECT_CLAIM_KEYS = ("repo", "context", "job_workflow_ref")
 GITHUB_OIDC_URL = f"https://{GITHUB_OIDC_HOST}"
 STS_AUDIENCE = "sts.amazonaws.com"
-MAX_SESSION_SECONDS = 3600
-CLOUDFORMATION = make_service_domain_name("cloudformation")
-# Services the execution role may pass the app's roles to: task definitions (execution and task role) and the backup
-# selection (backup role). It passes itself to CloudFormation for the nested stacks.
-PASS_ROLE_TO = ("backup.amazonaws.com", "ecs-tasks.amazonaws.com")
-# Service-linked roles created on first use of the service in an account: (service principal, role name).
-SERVICE_LINKED_ROLES = (
-    ("backup.amazonaws.com", "AWSServiceRoleForBackup"),
-    ("ecs.amazonaws.com", "AWSServiceRoleForECS"),
-    ("elasticfilesystem.amazonaws.com", "AWSServiceRoleForAmazonElasticFileSystem"),
-    ("elasticloadbalancing.amazonaws.com", "AWSServiceRoleForElasticLoadBalancing"),
-)
-
 
 
 def enabled(p: EnvParams) -> bool:
@@ -197,9 +124,10 @@ OUTPUT_DESCRIPTIONS = {
 
 
 def add(t: Template, p: EnvParams) -> dict[Out, object]:
-    """Add the OIDC provider and the five roles to ``t`` (the identity stack); the values of ``Out``."""
+    """Add the OIDC provider, the execution role (``templates/execution_role.py``) and the four GitHub roles to ``t``
+    (the identity stack); the values of ``Out``."""
     provider = _oidc_provider(t, p)
-    execution = _execution_role(t, p)
+    execution = execution_role.add(t, p)
     plan_statements = _plan_statements(p, execution)
     pull_request = _github_role(
         t, p, "GitHubPullRequestRole", provider, _pull_request_subjects(p),
@@ -223,86 +151,6 @@ def add(t: Template, p: EnvParams) -> dict[Out, object]:
         Out.CloudFormationExecutionRoleArn: GetAtt(execution, "Arn"),
         Out.OidcProviderArn: provider,
     }
-
-
-# --- names and ARNs known at build time --------------------------------------------------------------------------
-
-
-def _root(p: EnvParams) -> str:
-    return p.stack_name
-
-
-def _app_stacks(p: EnvParams) -> list[Sub]:
-    """The root stack and its nested stacks, any stack id; never the identity stack."""
-    return [arn("cloudformation", f"stack/{_root(p)}/*"), *_nested_stacks(p)]
-
-
-def _nested_stacks(p: EnvParams) -> list[Sub]:
-    """CloudFormation names a nested stack ``<root>-<LogicalId>-<random>`` and every nested stack's logical id ends in
-    ``Stack`` (``templates/_common.stack_id``), so this matches them and not ``<root>-identity``."""
-    return [arn("cloudformation", f"stack/{_root(p)}-*Stack-*/*")]
-
-
-def _identity_stack(p: EnvParams) -> Sub:
-    return arn("cloudformation", f"stack/{identity_stack_name(p)}/*")
-
-
-def execution_role_name(p: EnvParams) -> str:
-    """A fixed name (root path), so the role's own policy can name it without a reference cycle."""
-    return f"{_root(p)}-cloudformation-execution"
-
-
-def _template_bucket(p: EnvParams) -> str:
-    return template_bucket(p)
-
-
-def _bucket_arn(p: EnvParams, key: str = "") -> Sub:
-    return arn("s3", _template_bucket(p) + key, region=False, account=False)
-
-
-def _cluster_name(p: EnvParams) -> str:
-    """The fixed name, or the name CloudFormation generates in the cluster stack (``<root>-ClusterStack-..``)."""
-    return p.cluster.name or f"{_root(p)}-*"
-
-
-def _cluster_arn(p: EnvParams) -> Sub:
-    return arn("ecs", f"cluster/{_cluster_name(p)}")
-
-
-def _service_arn(p: EnvParams) -> Sub:
-    # The service's name is fixed to the task family (service.py); service ARNs carry the cluster name.
-    return arn("ecs", f"service/{_cluster_name(p)}/{p.task.family}")
-
-
-def _generated_secret_arns(p: EnvParams) -> list[Sub]:
-    return [arn("secretsmanager", f"secret:{s.name}-??????") for _, s in sorted(p.secrets.items()) if s.generate]
-
-
-def _ec2(*types: str) -> list[Sub]:
-    return [arn("ec2", f"{kind}/*") for kind in types]
-
-
-def _vpc_arn(p: EnvParams) -> Sub:
-    return arn("ec2", f"vpc/{p.network.vpc_id}")
-
-
-def _in_existing_vpc(p: EnvParams) -> dict:
-    """Pin EC2 mutations to the environment's VPC when it is known at build time (VPC User Guide policy examples)."""
-    if p.network.creates_vpc:
-        return {}
-    return {"Condition": Condition(ArnEquals("ec2:Vpc", _vpc_arn(p)))}
-
-
-def _doc(statements: list[Statement]) -> PolicyDocument:
-    return PolicyDocument(Version="2012-10-17", Statement=statements)
-
-
-def _star_reviewed(resource, statements: list[Statement]):
-    """cfripper's WildcardResourceRule misses many actions without resource-level permissions: say where ours are
-    justified, on the resources that have any."""
-    if any("*" in (s.properties.get("Resource") or []) for s in statements):
-        scan_ignore(resource, {"WildcardResourceRule": RESOURCE_STAR_ONLY})
-    return resource
 
 
 # --- the OIDC provider ---------------------------------------------------------------------------------------------
@@ -357,7 +205,7 @@ def _github_trust(provider: str | AWSHelperFn, subjects: list[str]) -> PolicyDoc
     """``aud`` exactly, ``sub`` by ``StringLike`` (only the pull request's carries a ``*``, for its number; every
     other character of a subject is literal: none of ``*?`` can appear in a repository, branch or workflow name
     that the params patterns allow)."""
-    return _doc([Statement(
+    return policy_document([Statement(
         Effect=Allow,
         Principal=Principal("Federated", provider),
         Action=[sts.AssumeRoleWithWebIdentity],
@@ -370,32 +218,21 @@ def _github_trust(provider: str | AWSHelperFn, subjects: list[str]) -> PolicyDoc
 
 def _github_role(t: Template, p: EnvParams, title: str, provider, subjects: list[str], statements: list[Statement],
                  description: str) -> iam.Role:
-    return t.add_resource(_star_reviewed(iam.Role(
+    return t.add_resource(star_reviewed(iam.Role(
         title,
         Description=f"{p.stack_name}: {description}",
         AssumeRolePolicyDocument=_github_trust(provider, subjects),
         MaxSessionDuration=MAX_SESSION_SECONDS,
         Policies=[iam.Policy(PolicyName=title.removeprefix("GitHub").removesuffix("Role").lower(),
-                             PolicyDocument=_doc(statements))],
+                             PolicyDocument=policy_document(statements))],
         Tags=tags(p, COMPONENT),
     ), statements))
 
 
 def _pull_request_change_sets(p: EnvParams) -> list[str]:
     """A pull request's change sets (``deploy/commands.py`` names them ``<root>-pr-<time>``), by name and by ARN."""
-    name = f"{_root(p)}-{PULL_REQUEST_PREFIX}-*"
+    name = f"{p.stack_name}-{PULL_REQUEST_PREFIX}-*"
     return [name, f"arn:*:cloudformation:*:*:changeSet/{name}/*"]
-
-
-def _template_keys(p: EnvParams, key_prefix: str = "") -> Sub:
-    """Where ``package`` puts this app's templates: ``<root>/<sha256>.yaml``, a pull request's under ``pr/``."""
-    return _bucket_arn(p, f"/{key_prefix + '/' if key_prefix else ''}{_root(p)}/*")
-
-
-def _template_url(p: EnvParams, key_prefix: str = "") -> Sub:
-    """The URLs ``deploy/package.py`` (object_url) gives the root template under ``key_prefix``."""
-    prefix = f"{key_prefix}/" if key_prefix else ""
-    return Sub(f"https://{_template_bucket(p)}.s3.${{AWS::Region}}.${{AWS::URLSuffix}}/{prefix}{_root(p)}/*")
 
 
 def _plan_statements(p: EnvParams, execution: iam.Role, key_prefix: str = "") -> list[Statement]:
@@ -405,20 +242,20 @@ def _plan_statements(p: EnvParams, execution: iam.Role, key_prefix: str = "") ->
     # cloudformation:ChangeSetName (a condition key of CreateChangeSet and DeleteChangeSet, Service Authorization
     # Reference): a pull request's role creates and deletes only change sets named "<root>-pr-*" (deploy/commands.py
     # names them so), so it can neither delete main's pending change set nor pass one of its own off as main's.
-    own_names = {"cloudformation:ChangeSetName": f"{_root(p)}-{key_prefix}-*"} if key_prefix else {}
+    own_names = {"cloudformation:ChangeSetName": f"{p.stack_name}-{key_prefix}-*"} if key_prefix else {}
     return [
         Statement(
             # cloudformation:TemplateUrl (a condition key of CreateChangeSet): the root template must come from this
             # role's own key prefix, so a pull request's change set never runs what main uploaded and vice versa
             Sid="CreateChangeSetsThroughExecutionRole", Effect=Allow, Action=[cfn.CreateChangeSet],
-            Resource=_app_stacks(p),
+            Resource=app_stacks(p),
             Condition=Condition([
                 StringEquals("cloudformation:RoleArn", execution_arn),
-                StringLike({"cloudformation:TemplateUrl": _template_url(p, key_prefix), **own_names}),
+                StringLike({"cloudformation:TemplateUrl": template_url(p, key_prefix), **own_names}),
             ]),
         ),
         Statement(
-            Sid="DeleteOwnChangeSets", Effect=Allow, Action=[cfn.DeleteChangeSet], Resource=_app_stacks(p),
+            Sid="DeleteOwnChangeSets", Effect=Allow, Action=[cfn.DeleteChangeSet], Resource=app_stacks(p),
             **({"Condition": Condition(StringLike(own_names))} if own_names else {}),
         ),
         Statement(
@@ -430,12 +267,12 @@ def _plan_statements(p: EnvParams, execution: iam.Role, key_prefix: str = "") ->
                 # dependent actions of CreateChangeSet/ExecuteChangeSet when the stacks carry tags
                 cfn.TagResource, cfn.UntagResource,
             ],
-            Resource=_app_stacks(p),
+            Resource=app_stacks(p),
         ),
         Statement(
             # preflight compares the deployed identity stack with the templates (deploy/identity.py): read only
             Sid="ReadIdentityStack", Effect=Allow, Action=[cfn.DescribeStacks, cfn.GetTemplate],
-            Resource=[_identity_stack(p)],
+            Resource=[identity_stack(p)],
         ),
         Statement(
             # ValidateTemplate has no resource type, GetTemplateSummary of a template (not a stack) none either:
@@ -445,11 +282,11 @@ def _plan_statements(p: EnvParams, execution: iam.Role, key_prefix: str = "") ->
         ),
         Statement(
             Sid="TemplateObjects", Effect=Allow, Action=[s3.GetObject, s3.PutObject],
-            Resource=[_template_keys(p, key_prefix)],
+            Resource=[template_keys(p, key_prefix)],
         ),
         Statement(
             Sid="TemplateBucket", Effect=Allow, Action=[s3.GetBucketLocation, s3.ListBucket],
-            Resource=[_bucket_arn(p)],
+            Resource=[bucket_arn(p)],
         ),
         Statement(
             Sid="PassExecutionRoleToCloudFormation", Effect=Allow, Action=[iam_actions.PassRole],
@@ -489,7 +326,7 @@ def _preflight_statements(p: EnvParams) -> list[Statement]:
     if p.cluster.name:
         names.append(Statement(Sid="PreflightClusterAndService", Effect=Allow,
                                Action=[ecs.DescribeClusters, ecs.DescribeServices],
-                               Resource=[_cluster_arn(p), _service_arn(p)]))
+                               Resource=[cluster_arn(p), service_arn(p)]))
     if secrets:
         names.append(Statement(Sid="PreflightSecrets", Effect=Allow, Action=[secretsmanager.DescribeSecret],
                                Resource=secrets))
@@ -511,7 +348,7 @@ def _deploy_statements(p: EnvParams) -> list[Statement]:
     return [
         Statement(
             # ExecuteChangeSet has no cloudformation:RoleArn key: the role was pinned when the change set was created.
-            Sid="ExecuteChangeSets", Effect=Allow, Action=[cfn.ExecuteChangeSet], Resource=_app_stacks(p),
+            Sid="ExecuteChangeSets", Effect=Allow, Action=[cfn.ExecuteChangeSet], Resource=app_stacks(p),
         ),
         Statement(
             # A pull request's change set is for review only. cloudformation:ChangeSetName is a condition key of
@@ -526,12 +363,12 @@ def _deploy_statements(p: EnvParams) -> list[Statement]:
             # this prefix was written by a deploy that ran. history and rollback read them with an operator's
             # own credentials.
             Sid="RecordReleases", Effect=Allow, Action=[s3.PutObject],
-            Resource=[_bucket_arn(p, f"/{RELEASES_PREFIX}/{_root(p)}/*")],
+            Resource=[bucket_arn(p, f"/{RELEASES_PREFIX}/{p.stack_name}/*")],
         ),
         Statement(
             # `apply` turns on termination protection and sets the stack policy for production stacks.
             Sid="ProtectStacks", Effect=Allow, Action=[cfn.SetStackPolicy, cfn.UpdateTerminationProtection],
-            Resource=_app_stacks(p),
+            Resource=app_stacks(p),
         ),
         Statement(
             # ecr:GetAuthorizationToken has no resource-level permission: "*".
@@ -547,536 +384,14 @@ def _deploy_statements(p: EnvParams) -> list[Statement]:
         ),
         Statement(
             Sid="VerifyService", Effect=Allow, Action=[ecs.DescribeServices, ecs.DescribeTasks],
-            Resource=[_service_arn(p), arn("ecs", f"task/{_cluster_name(p)}/*")],
+            Resource=[service_arn(p), arn("ecs", f"task/{cluster_name(p)}/*")],
         ),
         Statement(
             # ListTasks is authorized on container instances, not the cluster: "*" pinned by the ecs:cluster key.
             Sid="ListServiceTasks", Effect=Allow, Action=[ecs.ListTasks], Resource=["*"],
-            Condition=Condition(ArnLike("ecs:cluster", _cluster_arn(p))),
+            Condition=Condition(ArnLike("ecs:cluster", cluster_arn(p))),
         ),
     ]
-
-
-# --- the CloudFormation execution role ----------------------------------------------------------------------------
-
-
-def _execution_role(t: Template, p: EnvParams) -> iam.Role:
-    """The role, with its permissions in customer managed policies of the stack.
-
-    Why managed policies: the statements below come to about 14,000 characters once the ARNs are expanded, over
-    IAM's 10,240-character quota for all inline policies of one role; each managed policy may hold 6,144, and a role
-    may have 10 attached. The groups stay under about 5,000 each.
-    """
-    trust = make_simple_assume_statement(CLOUDFORMATION)
-    # IfExists: AWS does not document that CloudFormation sends aws:SourceAccount when it assumes a service role; a
-    # plain StringEquals would then lock CloudFormation out of the role. With the key present, it must match.
-    trust.Condition = Condition(StringEqualsIfExists("aws:SourceAccount", Sub("${AWS::AccountId}")))
-    groups = {
-        "StacksAndIam": _stack_statements(p) + _iam_statements(p),
-        "NetworkAndStorage": _network_statements(p) + _storage_statements(p),
-        "Compute": _ecs_statements(p) + _load_balancer_statements(p) + _logs_statements(p),
-        "MonitoringAndEdge": (_monitoring_statements(p) + _secrets_statements(p) + _certificate_statements(p)
-                              + _dns_statements(p) + _repository_statements(p) + _access_log_statements(p)),
-    }
-    groups = {name: _star_only_apart(name, statements) for name, statements in groups.items()}
-    policies = [t.add_resource(_star_reviewed(iam.ManagedPolicy(
-        f"Execution{name}Policy",
-        Description=f"{p.stack_name}: what CloudFormation may do for CI deploys ({name})",
-        PolicyDocument=_doc(statements),
-    ), statements)) for name, statements in groups.items()]
-    return t.add_resource(iam.Role(
-        "CloudFormationExecutionRole",
-        RoleName=execution_role_name(p),
-        Description=f"{p.stack_name}: CloudFormation creates, updates and deletes this app's resources (CI only)",
-        AssumeRolePolicyDocument=_doc([trust]),
-        MaxSessionDuration=MAX_SESSION_SECONDS,
-        ManagedPolicyArns=[Ref(policy) for policy in policies],
-        Tags=tags(p, COMPONENT),
-    ))
-
-
-def _action_name(action) -> str:
-    return f"{action.prefix}:{action.action}"
-
-
-def _star_only_apart(group: str, statements: list[Statement]) -> list[Statement]:
-    """Move the actions AWS authorizes only on ``*`` (no resource type in the Service Authorization Reference, as
-    ``templates/_sar.py`` records it) out of statements scoped to ARNs, into one ``*`` statement per policy: on an ARN
-    they would be denied. A statement with a condition keeps its actions: a star-only action there is a mistake
-    (its condition may name a resource key the action never has), so it fails the build instead."""
-    scoped, star_only = [], []
-    for s in statements:
-        if s.properties["Effect"] is not Allow:
-            scoped.append(s)
-            continue
-        resources = s.properties["Resource"]
-        names = [_action_name(a) for a in s.properties["Action"]]
-        moved = [a for a, n in zip(s.properties["Action"], names, strict=True)
-                 if n in STAR_ONLY and "*" not in resources]
-        if moved and "Condition" in s.properties:
-            raise ValueError(f"statement {s.properties.get('Sid')}: {', '.join(map(_action_name, moved))} "
-                             "are authorized on * only: grant them in a statement of their own")
-        kept = [a for a in s.properties["Action"] if a not in moved]
-        star_only += moved
-        if kept:
-            scoped.append(Statement(**{**s.properties, "Action": kept}))
-    if star_only:
-        unique = {_action_name(a): a for a in star_only}
-        # No resource type for these in the Service Authorization Reference: "*" is the only resource they accept.
-        scoped.append(Statement(Sid=f"{group}WithoutResourceTypes", Effect=Allow,
-                                Action=[unique[n] for n in sorted(unique)], Resource=["*"]))
-    return scoped
-
-
-def _stack_statements(p: EnvParams) -> list[Statement]:
-    """The nested stacks (AWS::CloudFormation::Stack handler) and their templates in the bucket."""
-    return [
-        Statement(
-            Sid="NestedStacks", Effect=Allow,
-            Action=[
-                cfn.CreateStack, cfn.DeleteStack, cfn.DescribeStacks, cfn.GetStackPolicy, cfn.GetTemplate,
-                cfn.SetStackPolicy, cfn.TagResource, cfn.UntagResource, cfn.UpdateStack,
-                cfn.UpdateTerminationProtection,
-                # dependent actions (checks/execution_role.py DEPENDENT): rolling back a nested stack's update
-                cfn.CancelUpdateStack, cfn.ContinueUpdateRollback,
-                # nested change sets, created and run by CloudFormation under this role
-                cfn.CreateChangeSet, cfn.DeleteChangeSet, cfn.DescribeChangeSet, cfn.ExecuteChangeSet,
-            ],
-            Resource=_nested_stacks(p),
-        ),
-        # the main keys, and a pull request's (its change set's nested stacks are read under this role too)
-        Statement(Sid="ReadTemplates", Effect=Allow, Action=[s3.GetObject],
-                  Resource=[_template_keys(p), _template_keys(p, PULL_REQUEST_PREFIX)]),
-    ]
-
-
-def _iam_statements(p: EnvParams) -> list[Statement]:
-    """Passing roles, never writing IAM.
-
-    No app stack holds an IAM resource: the app's roles, the GitHub roles and this one are the identity stack's
-    (``templates/identity.py``), which an operator deploys with their own credentials. So this role creates no role,
-    puts or attaches no policy and touches no boundary: nothing it does can grant a permission (the
-    privilege-escalation actions scanners list, such as ``iam:PutRolePolicy`` or ``iam:AttachRolePolicy``, are not
-    granted at all; ``tests/test_execution_role.py`` proves it from the Service Authorization Reference's access
-    levels). It passes the app's three roles to the services that use them, itself to CloudFormation for the nested
-    stacks, and lets four services create their service-linked role on first use.
-    """
-    return [
-        Statement(
-            Sid="PassAppRoles", Effect=Allow, Action=[iam_actions.PassRole], Resource=sorted(
-                app_role_arns(p).values(), key=lambda x: str(x.to_dict())),
-            Condition=Condition(StringEquals("iam:PassedToService", list(PASS_ROLE_TO))),
-        ),
-        Statement(
-            # a read: the AWS::ECS::TaskDefinition and AWS::Backup::BackupSelection handlers list iam:GetRole for
-            # the roles they are given (checks/execution_role.py DEPENDENT)
-            Sid="ReadAppRoles", Effect=Allow, Action=[iam_actions.GetRole], Resource=sorted(
-                app_role_arns(p).values(), key=lambda x: str(x.to_dict())),
-        ),
-        Statement(
-            # nested stacks run under this same role: CloudFormation passes it on (AWS::CloudFormation::Stack handler)
-            Sid="PassItselfToNestedStacks", Effect=Allow, Action=[iam_actions.PassRole],
-            Resource=[arn("iam", f"role/{execution_role_name(p)}", region=False)],
-            Condition=Condition(StringEquals("iam:PassedToService", CLOUDFORMATION)),
-        ),
-        Statement(
-            Sid="ServiceLinkedRoles", Effect=Allow, Action=[iam_actions.CreateServiceLinkedRole],
-            Resource=[arn("iam", f"role/aws-service-role/{service}/{name}", region=False)
-                      for service, name in SERVICE_LINKED_ROLES],
-            Condition=Condition(StringEquals("iam:AWSServiceName", [service for service, _ in SERVICE_LINKED_ROLES])),
-        ),
-    ]
-
-
-def _network_statements(p: EnvParams) -> list[Statement]:
-    """Security groups and their rules always; the VPC, subnets, gateway and routes when the environment creates them.
-
-    EC2 ids are random, so EC2 resources are scoped by account, region and type; with an existing VPC, security
-    group changes are pinned to it by ``ec2:Vpc``.
-    """
-    vpc = _ec2("vpc") if p.network.creates_vpc else [_vpc_arn(p)]
-    statements = [
-        Statement(
-            # EC2 Describe* actions have no resource-level permissions: "*". DescribeAvailabilityZones is Fn::GetAZs.
-            Sid="DescribeNetwork", Effect=Allow,
-            Action=[
-                ec2.DescribeAccountAttributes, ec2.DescribeAddresses,  # ELB CreateLoadBalancer calls these
-                ec2.DescribeAvailabilityZones, ec2.DescribeInstances, ec2.DescribeInternetGateways,
-                ec2.DescribeIpamPools, ec2.DescribeNetworkAcls, ec2.DescribeNetworkInterfaceAttribute,
-                ec2.DescribeNetworkInterfaces, ec2.DescribeRouteTables, ec2.DescribeSecurityGroupRules,
-                ec2.DescribeSecurityGroups, ec2.DescribeSubnets, ec2.DescribeVpcs,
-                ec2.DescribeVpnGateways,
-            ],
-            Resource=["*"],
-        ),
-        Statement(
-            Sid="CreateSecurityGroups", Effect=Allow, Action=[ec2.CreateSecurityGroup],
-            Resource=vpc + _ec2("security-group"),
-        ),
-        Statement(
-            Sid="SecurityGroupRules", Effect=Allow,
-            Action=[
-                ec2.AuthorizeSecurityGroupEgress, ec2.AuthorizeSecurityGroupIngress, ec2.DeleteSecurityGroup,
-                ec2.RevokeSecurityGroupEgress, ec2.RevokeSecurityGroupIngress,
-                ec2.UpdateSecurityGroupRuleDescriptionsEgress, ec2.UpdateSecurityGroupRuleDescriptionsIngress,
-            ],
-            Resource=_ec2("security-group"),
-            **_in_existing_vpc(p),
-        ),
-        Statement(
-            # the optional security-group-rule resource of Authorize* (tags on new rules), outside the ec2:Vpc pin
-            Sid="SecurityGroupRuleResources", Effect=Allow,
-            Action=[ec2.AuthorizeSecurityGroupEgress, ec2.AuthorizeSecurityGroupIngress],
-            Resource=_ec2("security-group-rule"),
-        ),
-        Statement(
-            # EFS API Reference: mount target create/modify/delete also need these on the mount target's ENI
-            Sid="MountTargetNetworkInterfaces", Effect=Allow,
-            Action=[ec2.CreateNetworkInterface, ec2.DeleteNetworkInterface, ec2.ModifyNetworkInterfaceAttribute],
-            Resource=_ec2("network-interface", "security-group", "subnet"),
-            **_in_existing_vpc(p),
-        ),
-    ]
-    tagged = ["security-group"]
-    if p.network.creates_vpc:
-        tagged = ["internet-gateway", "route-table", "security-group", "subnet", "vpc"]
-        statements.append(Statement(
-            Sid="OwnVpc", Effect=Allow,
-            Action=[
-                ec2.AssociateRouteTable, ec2.AttachInternetGateway, ec2.CreateInternetGateway, ec2.CreateRoute,
-                ec2.CreateRouteTable, ec2.CreateSubnet, ec2.CreateVpc, ec2.DeleteInternetGateway, ec2.DeleteRoute,
-                ec2.DeleteRouteTable, ec2.DeleteSubnet, ec2.DeleteVpc, ec2.DescribeVpcAttribute,
-                ec2.DetachInternetGateway, ec2.DisassociateRouteTable, ec2.ModifySubnetAttribute,
-                ec2.ModifyVpcAttribute, ec2.ReplaceRoute, ec2.ReplaceRouteTableAssociation,
-                # the rest of the VPC, subnet and gateway attachment handlers (cfn-lint's schemas)
-                ec2.Action("AssociateSubnetCidrBlock"), ec2.Action("AttachVpnGateway"),
-                ec2.Action("CreateVpcEncryptionControl"), ec2.Action("DescribeVpcEncryptionControls"),
-                ec2.Action("DetachVpnGateway"), ec2.Action("DisassociateSubnetCidrBlock"),
-                ec2.Action("ModifyVpcTenancy"),
-            ],
-            Resource=_ec2("internet-gateway", "ipam-pool", "route-table", "subnet", "vpc", "vpc-encryption-control",
-                          "vpn-gateway"),
-        ))
-    statements.append(Statement(
-        Sid="TagNetwork", Effect=Allow, Action=[ec2.CreateTags, ec2.DeleteTags], Resource=_ec2(*tagged),
-    ))
-    return statements
-
-
-def _storage_statements(p: EnvParams) -> list[Statement]:
-    """EFS (file system, mount targets, access points, policies) and its AWS Backup vault, plan and selection."""
-    file_systems = arn("elasticfilesystem", "file-system/*")
-    access_points = arn("elasticfilesystem", "access-point/*")
-    return [
-        Statement(
-            # CreateFileSystem has no resource-level permission ("*"); elasticfilesystem:Encrypted pins encryption.
-            Sid="CreateEncryptedFileSystem", Effect=Allow, Action=[efs.CreateFileSystem], Resource=["*"],
-            Condition=Condition(Bool("elasticfilesystem:Encrypted", "true")),
-        ),
-        Statement(
-            Sid="FileSystems", Effect=Allow,
-            Action=[
-                efs.CreateAccessPoint, efs.CreateMountTarget, efs.CreateReplicationConfiguration,
-                efs.DeleteFileSystemPolicy, efs.DeleteMountTarget, efs.DeleteReplicationConfiguration, efs.DeleteTags,
-                efs.DescribeBackupPolicy, efs.DescribeFileSystemPolicy, efs.DescribeFileSystems,
-                efs.DescribeLifecycleConfiguration, efs.DescribeMountTargetSecurityGroups,
-                efs.DescribeReplicationConfigurations, efs.ModifyMountTargetSecurityGroups, efs.PutBackupPolicy,
-                efs.PutFileSystemPolicy, efs.PutLifecycleConfiguration, efs.UpdateFileSystem,
-                efs.UpdateFileSystemProtection,
-            ],
-            Resource=[file_systems],
-        ),
-        Statement(
-            Sid="AccessPointsAndTags", Effect=Allow,
-            Action=[efs.DescribeAccessPoints, efs.DescribeMountTargets, efs.ListTagsForResource, efs.TagResource,
-                    efs.UntagResource],
-            Resource=[file_systems, access_points],
-        ),
-        Statement(
-            Sid="BackupVault", Effect=Allow,
-            Action=[backup.CreateBackupVault, backup.DeleteBackupVault, backup.DeleteBackupVaultAccessPolicy,
-                    backup.DeleteBackupVaultLockConfiguration, backup.DeleteBackupVaultNotifications,
-                    backup.DescribeBackupVault, backup.GetBackupVaultAccessPolicy, backup.GetBackupVaultNotifications,
-                    backup.ListTags, backup.PutBackupVaultAccessPolicy, backup.PutBackupVaultLockConfiguration,
-                    backup.PutBackupVaultNotifications, backup.TagResource, backup.UntagResource],
-            # the vault is named "${AWS::StackName}-vault" in the storage stack: "<root>-StorageStack-<id>-vault"
-            Resource=[arn("backup", f"backup-vault:{_root(p)}-*")],
-        ),
-        Statement(
-            # CreateBackupVault needs backup-storage:MountCapsule, which has no resource-level permission: "*".
-            Sid="BackupVaultStorage", Effect=Allow, Action=[backup_storage.MountCapsule], Resource=["*"],
-        ),
-        Statement(
-            Sid="BackupPlanAndSelection", Effect=Allow,
-            Action=[
-                backup.CreateBackupPlan, backup.CreateBackupSelection, backup.DeleteBackupPlan,
-                backup.DeleteBackupSelection, backup.GetBackupPlan, backup.GetBackupSelection, backup.ListTags,
-                backup.TagResource, backup.UntagResource, backup.UpdateBackupPlan,
-            ],
-            Resource=[arn("backup", "backup-plan:*")],  # plan ids are random
-        ),
-    ]
-
-
-def _ecs_statements(p: EnvParams) -> list[Statement]:
-    cluster = _cluster_arn(p)
-    service = _service_arn(p)
-    task_definitions = arn("ecs", f"task-definition/{p.task.family}:*")
-    return [
-        Statement(
-            Sid="Cluster", Effect=Allow,
-            Action=[ecs.CreateCluster, ecs.DeleteCluster, ecs.DescribeClusters, ecs.PutAccountSetting,
-                    ecs.PutAccountSettingDefault, ecs.PutClusterCapacityProviders, ecs.UpdateCluster,
-                    ecs.UpdateClusterSettings],
-            Resource=[cluster],
-        ),
-        Statement(
-            Sid="Service", Effect=Allow,
-            Action=[ecs.CreateService, ecs.DeleteService, ecs.DescribeServices, ecs.ListServiceDeployments,
-                    ecs.UpdateService],
-            Resource=[service],
-        ),
-        Statement(
-            Sid="ServiceDeployments", Effect=Allow,
-            Action=[ecs.DescribeServiceDeployments, ecs.StopServiceDeployment],
-            Resource=[service, arn("ecs", f"service-deployment/{_cluster_name(p)}/{p.task.family}/*")],
-        ),
-        Statement(Sid="RegisterTaskDefinitions", Effect=Allow, Action=[ecs.RegisterTaskDefinition],
-                  Resource=[task_definitions]),
-        Statement(
-            # DescribeTaskDefinition and DeregisterTaskDefinition have no resource-level permissions: "*".
-            Sid="TaskDefinitionRevisions", Effect=Allow,
-            Action=[ecs.DeregisterTaskDefinition, ecs.DescribeTaskDefinition], Resource=["*"],
-        ),
-        Statement(
-            Sid="EcsTags", Effect=Allow, Action=[ecs.ListTagsForResource, ecs.TagResource, ecs.UntagResource],
-            Resource=[cluster, service, task_definitions],
-        ),
-    ]
-
-
-def _load_balancer_statements(p: EnvParams) -> list[Statement]:
-    """The ALB, target group and listeners. CloudFormation generates their names (short, not the root's prefix), so
-    they are scoped by account, region and resource type."""
-    load_balancers = arn("elasticloadbalancing", "loadbalancer/app/*")
-    target_groups = arn("elasticloadbalancing", "targetgroup/*")
-    listeners = arn("elasticloadbalancing", "listener/app/*")
-    return [
-        Statement(
-            # Elastic Load Balancing Describe* actions have no resource-level permissions: "*".
-            Sid="DescribeLoadBalancing", Effect=Allow,
-            Action=[elb.DescribeCapacityReservation, elb.DescribeListenerAttributes, elb.DescribeListeners,
-                    elb.DescribeLoadBalancerAttributes, elb.DescribeLoadBalancers, elb.DescribeTags,
-                    elb.DescribeTargetGroupAttributes, elb.DescribeTargetGroups, elb.DescribeTargetHealth],
-            Resource=["*"],
-        ),
-        Statement(
-            Sid="LoadBalancers", Effect=Allow,
-            Action=[elb.CreateListener, elb.CreateLoadBalancer, elb.DeleteLoadBalancer, elb.ModifyCapacityReservation,
-                    elb.ModifyIpPools, elb.ModifyLoadBalancerAttributes, elb.SetIpAddressType, elb.SetSecurityGroups,
-                    elb.SetSubnets],
-            Resource=[load_balancers],
-        ),
-        Statement(
-            Sid="TargetGroups", Effect=Allow,
-            Action=[elb.CreateTargetGroup, elb.DeleteTargetGroup, elb.DeregisterTargets, elb.ModifyTargetGroup,
-                    elb.ModifyTargetGroupAttributes, elb.RegisterTargets],
-            Resource=[target_groups],
-        ),
-        Statement(
-            Sid="Listeners", Effect=Allow,
-            Action=[elb.DeleteListener, elb.ModifyListener, elb.ModifyListenerAttributes],
-            Resource=[listeners],
-        ),
-        Statement(
-            Sid="LoadBalancingTags", Effect=Allow, Action=[elb.AddTags, elb.RemoveTags],
-            Resource=[load_balancers, target_groups, listeners],
-        ),
-    ]
-
-
-def _logs_statements(p: EnvParams) -> list[Statement]:
-    group = p.logs.group_name
-    return [
-        Statement(
-            # These CloudWatch Logs Describe* actions have no resource-level permissions: "*".
-            Sid="DescribeLogGroups", Effect=Allow,
-            Action=[logs.DescribeIndexPolicies, logs.DescribeLogGroups, logs.DescribeResourcePolicies],
-            Resource=["*"],
-        ),
-        Statement(
-            Sid="LogGroup", Effect=Allow,
-            Action=[logs.AssociateKmsKey, logs.CreateLogDelivery, logs.CreateLogGroup, logs.DeleteDataProtectionPolicy,
-                    logs.DeleteIndexPolicy, logs.DeleteLogGroup, logs.DeleteResourcePolicy, logs.DeleteRetentionPolicy,
-                    logs.DisassociateKmsKey, logs.GetDataProtectionPolicy, logs.ListTagsForResource,
-                    logs.PutBearerTokenAuthentication, logs.PutDataProtectionPolicy, logs.PutIndexPolicy,
-                    logs.PutLogGroupDeletionProtection, logs.PutResourcePolicy, logs.PutRetentionPolicy,
-                    logs.TagResource, logs.UntagResource],
-            Resource=[arn("logs", f"log-group:{group}"), arn("logs", f"log-group:{group}:*")],
-        ),
-    ]
-
-
-def _monitoring_statements(p: EnvParams) -> list[Statement]:
-    """Alarms ("<root>-<Name>"), the dashboard (named like the root stack) and the alarm topic (generated name)."""
-    root = _root(p)
-    alarms = arn("cloudwatch", f"alarm:{root}-*")
-    dashboards = [arn("cloudwatch", f"dashboard/{root}", region=False),
-                  arn("cloudwatch", f"dashboard/{root}-*", region=False)]
-    return [
-        Statement(
-            Sid="Alarms", Effect=Allow,
-            Action=[cloudwatch.DeleteAlarms, cloudwatch.DescribeAlarms, cloudwatch.PutMetricAlarm],
-            Resource=[alarms],
-        ),
-        Statement(
-            Sid="Dashboards", Effect=Allow,
-            Action=[cloudwatch.DeleteDashboards, cloudwatch.GetDashboard, cloudwatch.PutDashboard],
-            Resource=dashboards,
-        ),
-        Statement(
-            Sid="CloudWatchTags", Effect=Allow,
-            Action=[cloudwatch.ListTagsForResource, cloudwatch.TagResource, cloudwatch.UntagResource],
-            Resource=[alarms, *dashboards],
-        ),
-        Statement(
-            # the topic's generated name starts with the nested stack's name; subscriptions are "<topic ARN>:<id>"
-            Sid="AlarmTopic", Effect=Allow,
-            Action=[
-                sns.CreateTopic, sns.DeleteTopic, sns.GetDataProtectionPolicy, sns.GetSubscriptionAttributes,
-                sns.GetTopicAttributes, sns.ListSubscriptionsByTopic, sns.ListTagsForResource,
-                sns.PutDataProtectionPolicy, sns.SetSubscriptionAttributes, sns.SetTopicAttributes, sns.Subscribe,
-                sns.TagResource,
-                sns.Unsubscribe, sns.UntagResource,
-            ],
-            Resource=[arn("sns", f"{root}-*")],
-        ),
-    ]
-
-
-def _secrets_statements(p: EnvParams) -> list[Statement]:
-    secrets = _generated_secret_arns(p)
-    if not secrets:
-        return []
-    return [
-        Statement(
-            Sid="GeneratedSecrets", Effect=Allow,
-            # DeleteSecret: RetainExceptOnCreate, so a rolled-back first create deletes the new secret.
-            Action=[secretsmanager.CreateSecret, secretsmanager.DeleteSecret, secretsmanager.DescribeSecret,
-                    secretsmanager.GetSecretValue, secretsmanager.RemoveRegionsFromReplication,
-                    secretsmanager.ReplicateSecretToRegions, secretsmanager.TagResource, secretsmanager.UntagResource,
-                    secretsmanager.UpdateSecret],
-            Resource=secrets,
-        ),
-        Statement(
-            # GenerateSecretString: GetRandomPassword has no resource-level permission: "*".
-            Sid="GenerateSecretValues", Effect=Allow, Action=[secretsmanager.GetRandomPassword], Resource=["*"],
-        ),
-    ]
-
-
-def _certificate_statements(p: EnvParams) -> list[Statement]:
-    if p.domain is None or p.domain.certificate_arn:
-        return []
-    certificates = arn("acm", "certificate/*")  # certificate ids are random
-    return [
-        Statement(
-            # RequestCertificate has no resource-level permission: "*", pinned to our name and DNS validation.
-            Sid="RequestCertificate", Effect=Allow, Action=[acm.RequestCertificate], Resource=["*"],
-            Condition=Condition([
-                ForAllValuesStringEquals("acm:DomainNames", [p.domain.name]),
-                StringEquals("acm:ValidationMethod", "DNS"),
-            ]),
-        ),
-        Statement(
-            Sid="Certificates", Effect=Allow,
-            Action=[acm.AddTagsToCertificate, acm.DeleteCertificate, acm.DescribeCertificate,
-                    acm.ListTagsForCertificate, acm.RemoveTagsFromCertificate, acm.UpdateCertificateOptions],
-            Resource=[certificates],
-        ),
-    ]
-
-
-def _dns_statements(p: EnvParams) -> list[Statement]:
-    """The alias record and the certificate's validation record, in the one hosted zone, under the API's name."""
-    if p.domain is None:
-        return []
-    zone = arn("route53", f"hostedzone/{p.domain.hosted_zone_id}", region=False, account=False)
-    name = p.domain.name.lower()
-    return [
-        Statement(
-            Sid="ApiRecords", Effect=Allow, Action=[route53.ChangeResourceRecordSets], Resource=[zone],
-            # Route 53 Developer Guide, "Using IAM policy conditions for fine-grained access control": normalized
-            # names are lower case without the trailing dot. "_*.<name>" is ACM's validation CNAME.
-            Condition=Condition(ForAllValuesStringLike(
-                "route53:ChangeResourceRecordSetsNormalizedRecordNames", [name, f"_*.{name}"])),
-        ),
-        Statement(
-            Sid="ReadZone", Effect=Allow, Action=[route53.GetHostedZone, route53.ListResourceRecordSets],
-            Resource=[zone],
-        ),
-        Statement(
-            Sid="WaitForChanges", Effect=Allow, Action=[route53.GetChange],
-            Resource=[arn("route53", "change/*", region=False, account=False)],
-        ),
-        Statement(
-            # ListHostedZones has no resource-level permission: "*".
-            Sid="ListZones", Effect=Allow, Action=[route53.ListHostedZones], Resource=["*"],
-        ),
-    ]
-
-
-# AWS::S3::Bucket and AWS::S3::BucketPolicy handler permissions (cfn-lint's schemas) that are IAM actions, less
-# DeleteBucket and DeleteObject (checks/execution_role.py WITHHELD: the bucket is Retain). The handlers' API names
-# DeleteBucketCors/Encryption/Lifecycle/Replication are authorized by the Put*Configuration actions listed here.
-ACCESS_LOG_BUCKET_ACTIONS = (
-    "CreateBucket", "CreateBucketMetadataTableConfiguration", "DeleteBucketMetadataTableConfiguration",
-    "DeleteBucketPolicy", "DeleteBucketWebsite",
-    "GetAccelerateConfiguration", "GetAnalyticsConfiguration", "GetBucketAbac", "GetBucketAcl", "GetBucketCORS",
-    "GetBucketLogging", "GetBucketMetadataTableConfiguration", "GetBucketNotification",
-    "GetBucketObjectLockConfiguration", "GetBucketOwnershipControls", "GetBucketPolicy", "GetBucketPublicAccessBlock",
-    "GetBucketTagging", "GetBucketVersioning", "GetBucketWebsite", "GetEncryptionConfiguration",
-    "GetIntelligentTieringConfiguration", "GetInventoryConfiguration", "GetLifecycleConfiguration",
-    "GetMetricsConfiguration", "GetReplicationConfiguration", "ListBucket", "ListTagsForResource",
-    "PutAccelerateConfiguration", "PutAnalyticsConfiguration", "PutBucketAbac", "PutBucketAcl", "PutBucketCORS",
-    "PutBucketLogging", "PutBucketNotification", "PutBucketObjectLockConfiguration", "PutBucketOwnershipControls",
-    "PutBucketPolicy", "PutBucketPublicAccessBlock", "PutBucketTagging",
-    "PutBucketVersioning", "PutBucketWebsite", "PutEncryptionConfiguration", "PutIntelligentTieringConfiguration",
-    "PutInventoryConfiguration", "PutLifecycleConfiguration", "PutMetricsConfiguration", "PutObjectAcl",
-    "PutReplicationConfiguration", "TagResource", "UntagResource",
-    "UpdateBucketMetadataAnnotationTableConfiguration", "UpdateBucketMetadataInventoryTableConfiguration",
-    "UpdateBucketMetadataJournalTableConfiguration",
-)
-
-
-def _access_log_statements(p: EnvParams) -> list[Statement]:
-    """Production's ALB access log bucket (load_balancer stack). CloudFormation generates its name from the nested
-    stack's name, lower case: ``<root>-loadbalancerstack-<id>-accesslogsbucket-<id>`` (cut to 63 characters)."""
-    if not p.production:
-        return []
-    bucket = f"{_root(p).lower()}-*"
-    return [Statement(
-        Sid="AccessLogBucket", Effect=Allow, Action=[s3.Action(a) for a in ACCESS_LOG_BUCKET_ACTIONS],
-        Resource=[arn("s3", bucket, region=False, account=False),
-                  arn("s3", f"{bucket}/*", region=False, account=False)],
-    )]
-
-
-def _repository_statements(p: EnvParams) -> list[Statement]:
-    if not p.image.create_repository:
-        return []
-    return [Statement(
-        Sid="AppRepository", Effect=Allow,
-        Action=[
-            # DeleteRepository: RetainExceptOnCreate, so a rolled-back first create deletes the new repository.
-            ecr.CreateRepository, ecr.DeleteLifecyclePolicy, ecr.DeleteRepository, ecr.DeleteRepositoryPolicy,
-            ecr.DescribeRepositories,
-            ecr.GetLifecyclePolicy, ecr.GetRepositoryPolicy, ecr.ListTagsForResource, ecr.PutImageScanningConfiguration,
-            ecr.PutImageTagMutability, ecr.PutLifecyclePolicy, ecr.SetRepositoryPolicy, ecr.TagResource,
-            ecr.UntagResource,
-        ],
-        Resource=[ecr_repository_arn(p)],
-    )]
 
 
 # --- the nightly drift role (read-only) ------------------------------------------------------------------------------
@@ -1119,7 +434,7 @@ def _drift_statements(p: EnvParams) -> list[Statement]:
             Sid="DetectDriftOnAppStacks", Effect=Allow,
             Action=[cfn.DetectStackDrift, cfn.DetectStackResourceDrift, cfn.DescribeStackResourceDrifts,
                     cfn.DescribeStacks, cfn.ListStackResources, cfn.DescribeStackResource],
-            Resource=[*_app_stacks(p), _identity_stack(p)],
+            Resource=[*app_stacks(p), identity_stack(p)],
         ),
         Statement(
             # Takes a detection id, not a stack: the action has no resource type, hence "*".
@@ -1134,7 +449,7 @@ def _drift_statements(p: EnvParams) -> list[Statement]:
         statements.append(Statement(
             Sid=f"Read{service.title().replace('-', '')}ForDrift", Effect=Allow,
             Action=[Action(*a.split(":", 1)) for a in actions], Resource=[_in_this_account(service)]))
-    secrets = _generated_secret_arns(p)
+    secrets = generated_secret_arns(p)
     if secrets:
         statements.append(Statement(Sid="ReadGeneratedSecretsForDrift", Effect=Allow,
                                     Action=[secretsmanager.GetSecretValue], Resource=secrets))

@@ -16,13 +16,18 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 
+from awacs import ecr as ecr_actions, ecs as ecs_actions, logs as logs_actions
+from awacs.aws import Allow, Statement
 from troposphere import GetAtt, Ref, Template, ecr, ecs, logs
 
+from ._arns import arn, cluster_arn, ecr_repository_arn
 from ._common import disposable, new_template, outputs, retain, retain_except_on_create, scan_ignore, tags
 from .config import EnvParams
 
 COMPONENT = "cluster"
 KEEP_IMAGES = 50
+# The service-linked role ECS creates on first use in an account: (service principal, role name).
+SERVICE_LINKED_ROLES = (("ecs.amazonaws.com", "AWSServiceRoleForECS"),)
 
 
 class In(StrEnum):
@@ -91,3 +96,64 @@ def _repository(t: Template, p: EnvParams) -> ecr.Repository:
         "CKV_AWS_136": "AES256 encrypts the images at rest; KMS would add only key-level access control, and the "
                        "encryption setting is immutable (a change would replace this retained, named repository)",
     }))
+
+
+# --- what the CloudFormation execution role needs for these resources (templates/execution_role.py) ----------------
+# Three lists, each in the managed policy of its kind: the cluster (with the service's ECS statements, which tag it
+# too), the log group, the repository.
+
+
+def execution_role_statements(p: EnvParams) -> list[Statement]:
+    """The cluster: its fixed name, or the name CloudFormation generates (``<root>-ClusterStack-...``)."""
+    return [Statement(
+        Sid="Cluster", Effect=Allow,
+        Action=[ecs_actions.CreateCluster, ecs_actions.DeleteCluster, ecs_actions.DescribeClusters,
+                ecs_actions.PutAccountSetting, ecs_actions.PutAccountSettingDefault,
+                ecs_actions.PutClusterCapacityProviders, ecs_actions.UpdateCluster, ecs_actions.UpdateClusterSettings],
+        Resource=[cluster_arn(p)],
+    )]
+
+
+def log_group_statements(p: EnvParams) -> list[Statement]:
+    group = p.logs.group_name
+    return [
+        Statement(
+            # These CloudWatch Logs Describe* actions have no resource-level permissions: "*".
+            Sid="DescribeLogGroups", Effect=Allow,
+            Action=[logs_actions.DescribeIndexPolicies, logs_actions.DescribeLogGroups,
+                    logs_actions.DescribeResourcePolicies],
+            Resource=["*"],
+        ),
+        Statement(
+            Sid="LogGroup", Effect=Allow,
+            Action=[logs_actions.AssociateKmsKey, logs_actions.CreateLogDelivery, logs_actions.CreateLogGroup,
+                    logs_actions.DeleteDataProtectionPolicy, logs_actions.DeleteIndexPolicy,
+                    logs_actions.DeleteLogGroup, logs_actions.DeleteResourcePolicy,
+                    logs_actions.DeleteRetentionPolicy, logs_actions.DisassociateKmsKey,
+                    logs_actions.GetDataProtectionPolicy, logs_actions.ListTagsForResource,
+                    logs_actions.PutBearerTokenAuthentication, logs_actions.PutDataProtectionPolicy,
+                    logs_actions.PutIndexPolicy, logs_actions.PutLogGroupDeletionProtection,
+                    logs_actions.PutResourcePolicy, logs_actions.PutRetentionPolicy, logs_actions.TagResource,
+                    logs_actions.UntagResource],
+            Resource=[arn("logs", f"log-group:{group}"), arn("logs", f"log-group:{group}:*")],
+        ),
+    ]
+
+
+def repository_statements(p: EnvParams) -> list[Statement]:
+    """The app's repository, when this environment creates it."""
+    if not p.image.create_repository:
+        return []
+    return [Statement(
+        Sid="AppRepository", Effect=Allow,
+        Action=[
+            # DeleteRepository: RetainExceptOnCreate, so a rolled-back first create deletes the new repository.
+            ecr_actions.CreateRepository, ecr_actions.DeleteLifecyclePolicy, ecr_actions.DeleteRepository,
+            ecr_actions.DeleteRepositoryPolicy, ecr_actions.DescribeRepositories, ecr_actions.GetLifecyclePolicy,
+            ecr_actions.GetRepositoryPolicy, ecr_actions.ListTagsForResource,
+            ecr_actions.PutImageScanningConfiguration, ecr_actions.PutImageTagMutability,
+            ecr_actions.PutLifecyclePolicy, ecr_actions.SetRepositoryPolicy, ecr_actions.TagResource,
+            ecr_actions.UntagResource,
+        ],
+        Resource=[ecr_repository_arn(p)],
+    )]

@@ -42,22 +42,13 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from awacs import ecr, elasticfilesystem as efs, logs, secretsmanager, ssmmessages, sts
+from awacs import ecr, elasticfilesystem as efs, iam as iam_actions, logs, secretsmanager, ssmmessages, sts
 from awacs.aws import Allow, ArnLike, Bool, Condition, Null, PolicyDocument, Principal, Statement, StringEquals
 from troposphere import Sub, Template, iam
 
 from . import secrets
-from ._common import (
-    RESOURCE_STAR_ONLY,
-    app_role,
-    arn,
-    ecr_repository_arn,
-    log_group_arn,
-    role_path,
-    scan_ignore,
-    tag_pairs,
-    tags,
-)
+from ._arns import arn, ecr_repository_arn, log_group_arn
+from ._common import RESOURCE_STAR_ONLY, app_role, role_path, scan_ignore, tag_pairs, tags
 from .config import EnvParams
 
 COMPONENT = "iam"
@@ -72,6 +63,9 @@ class Out(StrEnum):
 
 # Out -> the role's name suffix: ``<stack>-<suffix>`` under ``/<app>/<env>/``.
 ROLE_NAMES = {Out.ExecutionRoleArn: "task-execution", Out.TaskRoleArn: "task", Out.BackupRoleArn: "backup"}
+# Services the app stacks pass these roles to: task definitions (execution and task role) and the backup selection
+# (backup role).
+PASS_ROLE_TO = ("backup.amazonaws.com", "ecs-tasks.amazonaws.com")
 
 
 def role_name(p: EnvParams, out: Out) -> str:
@@ -184,3 +178,24 @@ def _backup_role(t: Template, p: EnvParams) -> iam.Role:
         Tags=tags(p, COMPONENT),
         **app_role(p),
     ))
+
+
+# --- what the CloudFormation execution role needs for these roles (templates/execution_role.py) --------------------
+
+
+def execution_role_statements(p: EnvParams) -> list[Statement]:
+    """Passing these roles to the app stacks' resources that use them (the service stack's task definition, the
+    storage stack's backup selection), and reading them: never writing them. The roles are the identity stack's,
+    which an operator deploys (``templates/identity.py``)."""
+    roles = sorted(role_arns(p).values(), key=lambda x: str(x.to_dict()))
+    return [
+        Statement(
+            Sid="PassAppRoles", Effect=Allow, Action=[iam_actions.PassRole], Resource=roles,
+            Condition=Condition(StringEquals("iam:PassedToService", list(PASS_ROLE_TO))),
+        ),
+        Statement(
+            # a read: the AWS::ECS::TaskDefinition and AWS::Backup::BackupSelection handlers list iam:GetRole for
+            # the roles they are given (checks/execution_role.py DEPENDENT)
+            Sid="ReadAppRoles", Effect=Allow, Action=[iam_actions.GetRole], Resource=roles,
+        ),
+    ]

@@ -1,7 +1,8 @@
 """The identity stack: every IAM resource of one environment, in a top-level stack of its own. Not stateful.
 
 ``<root>-identity`` holds the app's three roles (``templates/iam.py``) and, for an environment deployed by CI, the
-GitHub OIDC provider, the GitHub roles and the CloudFormation execution role (``templates/ci.py``). No app stack
+GitHub OIDC provider and the GitHub roles (``templates/ci.py``) and the CloudFormation execution role
+(``templates/execution_role.py``, composed from what each stack module declares its resources need). No app stack
 (the root and its nested stacks) holds an IAM resource; the root computes the app roles' ARNs from their fixed names
 (``iam.role_arns``).
 

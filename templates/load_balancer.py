@@ -26,10 +26,12 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from awacs import elasticloadbalancing as elb_actions
 from awacs.aws import Allow, Bool, Condition, Deny, PolicyDocument, Principal, Statement
 from awacs.s3 import Action as S3Action, PutObject
 from troposphere import AWSHelperFn, GetAtt, Ref, Sub, Template, elasticloadbalancingv2 as elb, s3
 
+from ._arns import arn
 from ._common import new_template, outputs, param, retain, scan_ignore, subnet_ids, tags, vpc_id
 from .config import EnvParams, given
 
@@ -39,6 +41,8 @@ ACCESS_LOG_DAYS = 90
 # Elastic Load Balancing account per Region for access logs, Regions available before August 2022 (ALB User Guide).
 ELB_LOG_ACCOUNTS = {"us-west-2": "797873946194"}
 ELB_LOG_SERVICE = "logdelivery.elasticloadbalancing.amazonaws.com"  # Regions available as of August 2022
+# The service-linked role Elastic Load Balancing creates on first use in an account: (service principal, role name).
+SERVICE_LINKED_ROLES = (("elasticloadbalancing.amazonaws.com", "AWSServiceRoleForElasticLoadBalancing"),)
 _NO_DOMAIN = ("this environment has no domain, so no certificate: plain HTTP by design (a domain in params turns on "
               "HTTPS)")
 
@@ -196,3 +200,87 @@ def _listeners(t: Template, p: EnvParams, alb: elb.LoadBalancer, tg: elb.TargetG
             Protocol="HTTPS", Port="443", Host="#{host}", Path="/#{path}", Query="#{query}", StatusCode="HTTP_301"))],
         Tags=tags(p, COMPONENT),
     ))
+
+
+# --- what the CloudFormation execution role needs for these resources (templates/execution_role.py) ----------------
+
+
+def execution_role_statements(p: EnvParams) -> list[Statement]:
+    """The ALB, target group and listeners. CloudFormation generates their names (short, not the root's prefix), so
+    they are scoped by account, region and resource type. The EC2 reads CreateLoadBalancer makes are the security
+    stack's DescribeNetwork (``templates/security.py``)."""
+    load_balancers = arn("elasticloadbalancing", "loadbalancer/app/*")
+    target_groups = arn("elasticloadbalancing", "targetgroup/*")
+    listeners = arn("elasticloadbalancing", "listener/app/*")
+    return [
+        Statement(
+            # Elastic Load Balancing Describe* actions have no resource-level permissions: "*".
+            Sid="DescribeLoadBalancing", Effect=Allow,
+            Action=[elb_actions.DescribeCapacityReservation, elb_actions.DescribeListenerAttributes,
+                    elb_actions.DescribeListeners, elb_actions.DescribeLoadBalancerAttributes,
+                    elb_actions.DescribeLoadBalancers, elb_actions.DescribeTags,
+                    elb_actions.DescribeTargetGroupAttributes, elb_actions.DescribeTargetGroups,
+                    elb_actions.DescribeTargetHealth],
+            Resource=["*"],
+        ),
+        Statement(
+            Sid="LoadBalancers", Effect=Allow,
+            Action=[elb_actions.CreateListener, elb_actions.CreateLoadBalancer, elb_actions.DeleteLoadBalancer,
+                    elb_actions.ModifyCapacityReservation, elb_actions.ModifyIpPools,
+                    elb_actions.ModifyLoadBalancerAttributes, elb_actions.SetIpAddressType,
+                    elb_actions.SetSecurityGroups, elb_actions.SetSubnets],
+            Resource=[load_balancers],
+        ),
+        Statement(
+            Sid="TargetGroups", Effect=Allow,
+            Action=[elb_actions.CreateTargetGroup, elb_actions.DeleteTargetGroup, elb_actions.DeregisterTargets,
+                    elb_actions.ModifyTargetGroup, elb_actions.ModifyTargetGroupAttributes,
+                    elb_actions.RegisterTargets],
+            Resource=[target_groups],
+        ),
+        Statement(
+            Sid="Listeners", Effect=Allow,
+            Action=[elb_actions.DeleteListener, elb_actions.ModifyListener, elb_actions.ModifyListenerAttributes],
+            Resource=[listeners],
+        ),
+        Statement(
+            Sid="LoadBalancingTags", Effect=Allow, Action=[elb_actions.AddTags, elb_actions.RemoveTags],
+            Resource=[load_balancers, target_groups, listeners],
+        ),
+    ]
+
+
+# AWS::S3::Bucket and AWS::S3::BucketPolicy handler permissions (cfn-lint's schemas) that are IAM actions, less
+# DeleteBucket and DeleteObject (checks/execution_role.py WITHHELD: the bucket is Retain). The handlers' API names
+# DeleteBucketCors/Encryption/Lifecycle/Replication are authorized by the Put*Configuration actions listed here.
+ACCESS_LOG_BUCKET_ACTIONS = (
+    "CreateBucket", "CreateBucketMetadataTableConfiguration", "DeleteBucketMetadataTableConfiguration",
+    "DeleteBucketPolicy", "DeleteBucketWebsite",
+    "GetAccelerateConfiguration", "GetAnalyticsConfiguration", "GetBucketAbac", "GetBucketAcl", "GetBucketCORS",
+    "GetBucketLogging", "GetBucketMetadataTableConfiguration", "GetBucketNotification",
+    "GetBucketObjectLockConfiguration", "GetBucketOwnershipControls", "GetBucketPolicy", "GetBucketPublicAccessBlock",
+    "GetBucketTagging", "GetBucketVersioning", "GetBucketWebsite", "GetEncryptionConfiguration",
+    "GetIntelligentTieringConfiguration", "GetInventoryConfiguration", "GetLifecycleConfiguration",
+    "GetMetricsConfiguration", "GetReplicationConfiguration", "ListBucket", "ListTagsForResource",
+    "PutAccelerateConfiguration", "PutAnalyticsConfiguration", "PutBucketAbac", "PutBucketAcl", "PutBucketCORS",
+    "PutBucketLogging", "PutBucketNotification", "PutBucketObjectLockConfiguration", "PutBucketOwnershipControls",
+    "PutBucketPolicy", "PutBucketPublicAccessBlock", "PutBucketTagging",
+    "PutBucketVersioning", "PutBucketWebsite", "PutEncryptionConfiguration", "PutIntelligentTieringConfiguration",
+    "PutInventoryConfiguration", "PutLifecycleConfiguration", "PutMetricsConfiguration", "PutObjectAcl",
+    "PutReplicationConfiguration", "TagResource", "UntagResource",
+    "UpdateBucketMetadataAnnotationTableConfiguration", "UpdateBucketMetadataInventoryTableConfiguration",
+    "UpdateBucketMetadataJournalTableConfiguration",
+)
+
+
+def access_log_statements(p: EnvParams) -> list[Statement]:
+    """Production's access log bucket. CloudFormation generates its name from the nested stack's name, lower case:
+    ``<root>-loadbalancerstack-<id>-accesslogsbucket-<id>`` (cut to 63 characters)."""
+    if not p.production:
+        return []
+    bucket = f"{p.stack_name.lower()}-*"
+    return [Statement(
+        Sid="AccessLogBucket", Effect=Allow, Action=[S3Action(a) for a in ACCESS_LOG_BUCKET_ACTIONS],
+        Resource=[arn("s3", bucket, region=False, account=False),
+                  arn("s3", f"{bucket}/*", region=False, account=False)],
+    )]

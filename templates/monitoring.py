@@ -49,10 +49,11 @@ import json
 from dataclasses import dataclass
 from enum import StrEnum
 
-from awacs import sns as sns_actions
+from awacs import cloudwatch as cloudwatch_actions, sns as sns_actions
 from awacs.aws import Allow, ArnLike, Condition, PolicyDocument, Principal, Statement, StringEquals
 from troposphere import Ref, Sub, Template, cloudwatch, sns
 
+from ._arns import arn
 from ._common import new_template, outputs, param, scan_ignore, tags
 from .config import EnvParams
 
@@ -441,3 +442,48 @@ def _dashboard(t: Template, p: EnvParams, alarms: list[cloudwatch.Alarm]) -> clo
         DashboardBody=Sub(body),
         Tags=tags(p, COMPONENT),
     ))
+
+
+# --- what the CloudFormation execution role needs for these resources (templates/execution_role.py) ----------------
+
+
+def execution_role_statements(p: EnvParams) -> list[Statement]:
+    """The alarms (``<root>-<Name>``, :func:`_alarm_name`), the dashboard (named like the root stack) and the alarm
+    topic (generated name)."""
+    root = p.stack_name
+    alarms = arn("cloudwatch", f"alarm:{root}-*")
+    dashboards = [arn("cloudwatch", f"dashboard/{root}", region=False),
+                  arn("cloudwatch", f"dashboard/{root}-*", region=False)]
+    return [
+        Statement(
+            Sid="Alarms", Effect=Allow,
+            Action=[cloudwatch_actions.DeleteAlarms, cloudwatch_actions.DescribeAlarms,
+                    cloudwatch_actions.PutMetricAlarm],
+            Resource=[alarms],
+        ),
+        Statement(
+            Sid="Dashboards", Effect=Allow,
+            Action=[cloudwatch_actions.DeleteDashboards, cloudwatch_actions.GetDashboard,
+                    cloudwatch_actions.PutDashboard],
+            Resource=dashboards,
+        ),
+        Statement(
+            Sid="CloudWatchTags", Effect=Allow,
+            Action=[cloudwatch_actions.ListTagsForResource, cloudwatch_actions.TagResource,
+                    cloudwatch_actions.UntagResource],
+            Resource=[alarms, *dashboards],
+        ),
+        Statement(
+            # the topic's generated name starts with the nested stack's name; subscriptions are "<topic ARN>:<id>"
+            Sid="AlarmTopic", Effect=Allow,
+            Action=[
+                sns_actions.CreateTopic, sns_actions.DeleteTopic, sns_actions.GetDataProtectionPolicy,
+                sns_actions.GetSubscriptionAttributes, sns_actions.GetTopicAttributes,
+                sns_actions.ListSubscriptionsByTopic, sns_actions.ListTagsForResource,
+                sns_actions.PutDataProtectionPolicy, sns_actions.SetSubscriptionAttributes,
+                sns_actions.SetTopicAttributes, sns_actions.Subscribe, sns_actions.TagResource,
+                sns_actions.Unsubscribe, sns_actions.UntagResource,
+            ],
+            Resource=[arn("sns", f"{root}-*")],
+        ),
+    ]

@@ -1,6 +1,6 @@
 """Physical names, in one place: the tool's name, stack names, the template bucket, the tags every stack carries,
-the key prefixes of the bucket, and the GitHub OIDC host. Templates, deploy and checks read them from here, so a name
-is never spelled twice (docs/design.md, "Names")."""
+the key prefixes of the bucket, the GitHub OIDC host and the CloudFormation execution role's name. Templates, deploy
+and checks read them from here, so a name is never spelled twice (docs/design.md, "Naming")."""
 
 from __future__ import annotations
 
@@ -41,6 +41,12 @@ def boundary_policy_name(bucket: str) -> str:
 def identity_stack_name(p: EnvParams) -> str:
     """The environment's identity stack (``templates/identity.py``): a top-level stack beside the root, never nested."""
     return f"{p.stack_name}-identity"
+
+
+def execution_role_name(p: EnvParams) -> str:
+    """The CloudFormation execution role (``templates/execution_role.py``): a fixed name (root path), so the role's own
+    policy can name it without a reference cycle, and an operator can pass ``--role-arn`` before the stack exists."""
+    return f"{p.stack_name}-cloudformation-execution"
 
 
 def stack_tags(p: EnvParams) -> dict[str, str]:

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from awacs import ec2 as ec2_actions
+from awacs.aws import Allow, Statement
 from troposphere import GetAZs, Ref, Select, Template, ec2
 
+from ._arns import ec2_arns
 from ._common import join_ids, new_template, outputs, subnet_keys, tags
 from .config import EnvParams, given
 
@@ -68,3 +71,40 @@ def _subnets(t: Template, p: EnvParams, vpc: ec2.VPC, route_table: ec2.RouteTabl
             f"PublicSubnet{key}RouteTable", SubnetId=Ref(subnet), RouteTableId=Ref(route_table)))
         subnets.append(subnet)
     return subnets
+
+
+# --- what the CloudFormation execution role needs for these resources (templates/execution_role.py) ----------------
+
+
+def execution_role_statements(p: EnvParams) -> list[Statement]:
+    """The VPC, subnets, gateway and routes when the environment creates them (this stack is ``enabled``), and the
+    tags of every EC2 resource the environment creates: these and, in every environment, the security stack's groups
+    (so this tag statement is there with or without this stack)."""
+    statements = []
+    tagged = ["security-group"]
+    if enabled(p):
+        tagged = ["internet-gateway", "route-table", "security-group", "subnet", "vpc"]
+        statements.append(Statement(
+            Sid="OwnVpc", Effect=Allow,
+            Action=[
+                ec2_actions.AssociateRouteTable, ec2_actions.AttachInternetGateway,
+                ec2_actions.CreateInternetGateway, ec2_actions.CreateRoute, ec2_actions.CreateRouteTable,
+                ec2_actions.CreateSubnet, ec2_actions.CreateVpc, ec2_actions.DeleteInternetGateway,
+                ec2_actions.DeleteRoute, ec2_actions.DeleteRouteTable, ec2_actions.DeleteSubnet,
+                ec2_actions.DeleteVpc, ec2_actions.DescribeVpcAttribute, ec2_actions.DetachInternetGateway,
+                ec2_actions.DisassociateRouteTable, ec2_actions.ModifySubnetAttribute,
+                ec2_actions.ModifyVpcAttribute, ec2_actions.ReplaceRoute, ec2_actions.ReplaceRouteTableAssociation,
+                # the rest of the VPC, subnet and gateway attachment handlers (cfn-lint's schemas)
+                ec2_actions.Action("AssociateSubnetCidrBlock"), ec2_actions.Action("AttachVpnGateway"),
+                ec2_actions.Action("CreateVpcEncryptionControl"), ec2_actions.Action("DescribeVpcEncryptionControls"),
+                ec2_actions.Action("DetachVpnGateway"), ec2_actions.Action("DisassociateSubnetCidrBlock"),
+                ec2_actions.Action("ModifyVpcTenancy"),
+            ],
+            Resource=ec2_arns("internet-gateway", "ipam-pool", "route-table", "subnet", "vpc",
+                              "vpc-encryption-control", "vpn-gateway"),
+        ))
+    statements.append(Statement(
+        Sid="TagNetwork", Effect=Allow, Action=[ec2_actions.CreateTags, ec2_actions.DeleteTags],
+        Resource=ec2_arns(*tagged),
+    ))
+    return statements

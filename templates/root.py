@@ -11,11 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from enum import StrEnum
 
+from awacs import cloudformation as cfn, s3
+from awacs.aws import Allow, Statement
 from troposphere import AWSHelperFn, GetAtt, Output, Parameter, Ref, Template, cloudformation
 
+from ._arns import nested_stacks, template_keys
 from ._common import disposable, lint_ignore, new_template, stack_id, tags
 from .config import IMAGE_TAG_PATTERN, EnvParams
 from .iam import role_arns
+from .names import PULL_REQUEST_PREFIX
 
 
 class Param(StrEnum):
@@ -92,3 +96,28 @@ def _interface(t: Template) -> None:
             str(Param.DesiredCount): {"default": "Running tasks (0 or 1)"},
         },
     }})
+
+
+# --- what the CloudFormation execution role needs for these resources (templates/execution_role.py) ----------------
+
+
+def execution_role_statements(p: EnvParams) -> list[Statement]:
+    """The nested stacks (AWS::CloudFormation::Stack handler) and their templates in the bucket."""
+    return [
+        Statement(
+            Sid="NestedStacks", Effect=Allow,
+            Action=[
+                cfn.CreateStack, cfn.DeleteStack, cfn.DescribeStacks, cfn.GetStackPolicy, cfn.GetTemplate,
+                cfn.SetStackPolicy, cfn.TagResource, cfn.UntagResource, cfn.UpdateStack,
+                cfn.UpdateTerminationProtection,
+                # dependent actions (checks/execution_role.py DEPENDENT): rolling back a nested stack's update
+                cfn.CancelUpdateStack, cfn.ContinueUpdateRollback,
+                # nested change sets, created and run by CloudFormation under this role
+                cfn.CreateChangeSet, cfn.DeleteChangeSet, cfn.DescribeChangeSet, cfn.ExecuteChangeSet,
+            ],
+            Resource=nested_stacks(p),
+        ),
+        # the main keys, and a pull request's (its change set's nested stacks are read under this role too)
+        Statement(Sid="ReadTemplates", Effect=Allow, Action=[s3.GetObject],
+                  Resource=[template_keys(p), template_keys(p, PULL_REQUEST_PREFIX)]),
+    ]

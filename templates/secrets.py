@@ -16,8 +16,11 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from awacs import secretsmanager as secretsmanager_actions
+from awacs.aws import Allow, Statement
 from troposphere import AWSHelperFn, Ref, Sub, Template, secretsmanager
 
+from ._arns import generated_secret_arns
 from ._common import new_template, outputs, param, pascal, retain_except_on_create, scan_ignore, tags
 from .config import UNCONFIRMED, EnvParams, SecretRef, given
 
@@ -98,3 +101,30 @@ def secret_policy_resource(p: EnvParams, var: str) -> str | AWSHelperFn:
     if s.arn and s.arn != UNCONFIRMED:
         return s.arn
     return Sub("arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:%s-??????" % _name(s, var))
+
+# --- what the CloudFormation execution role needs for these resources (templates/execution_role.py) ----------------
+
+
+def execution_role_statements(p: EnvParams) -> list[Statement]:
+    """Exactly the generated secrets' names (``<name>-??????``), not their prefix (``wwhd-dev/``), which in prod also
+    covers the operator-filled OpenAI key that no template manages."""
+    secrets = generated_secret_arns(p)
+    if not secrets:
+        return []
+    return [
+        Statement(
+            Sid="GeneratedSecrets", Effect=Allow,
+            # DeleteSecret: RetainExceptOnCreate, so a rolled-back first create deletes the new secret.
+            Action=[secretsmanager_actions.CreateSecret, secretsmanager_actions.DeleteSecret,
+                    secretsmanager_actions.DescribeSecret, secretsmanager_actions.GetSecretValue,
+                    secretsmanager_actions.RemoveRegionsFromReplication,
+                    secretsmanager_actions.ReplicateSecretToRegions, secretsmanager_actions.TagResource,
+                    secretsmanager_actions.UntagResource, secretsmanager_actions.UpdateSecret],
+            Resource=secrets,
+        ),
+        Statement(
+            # GenerateSecretString: GetRandomPassword has no resource-level permission: "*".
+            Sid="GenerateSecretValues", Effect=Allow, Action=[secretsmanager_actions.GetRandomPassword],
+            Resource=["*"],
+        ),
+    ]

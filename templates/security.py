@@ -15,8 +15,11 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from awacs import ec2 as ec2_actions
+from awacs.aws import Allow, Statement
 from troposphere import GetAtt, Template, ec2
 
+from ._arns import ec2_arns, in_existing_vpc, vpc_arn
 from ._common import new_template, outputs, scan_ignore, tags, vpc_id
 from .config import EnvParams
 
@@ -114,3 +117,54 @@ def _file_system_rules(t: Template, app, efs) -> None:
         "FileSystemEgressNone", GroupId=GetAtt(efs, "GroupId"), IpProtocol="icmp", FromPort=252, ToPort=86,
         CidrIp="255.255.255.255/32", Description="No egress (placeholder rule replaces the default allow-all)",
     ))
+
+
+# --- what the CloudFormation execution role needs for these resources (templates/execution_role.py) ----------------
+
+
+def execution_role_statements(p: EnvParams) -> list[Statement]:
+    """The EC2 reads every network resource needs, and the security groups and their rules.
+
+    EC2 ids are random, so EC2 resources are scoped by account, region and type; with an existing VPC, security
+    group changes are pinned to it by ``ec2:Vpc``. Tagging the groups is the network's tag statement
+    (``templates/network.py``), which covers every EC2 type the environment creates.
+    """
+    vpc = ec2_arns("vpc") if p.network.creates_vpc else [vpc_arn(p)]
+    return [
+        Statement(
+            # EC2 Describe* actions have no resource-level permissions: "*". DescribeAvailabilityZones is Fn::GetAZs.
+            Sid="DescribeNetwork", Effect=Allow,
+            Action=[
+                # DescribeAccountAttributes, DescribeAddresses: ELB CreateLoadBalancer calls these
+                ec2_actions.DescribeAccountAttributes, ec2_actions.DescribeAddresses,
+                ec2_actions.DescribeAvailabilityZones, ec2_actions.DescribeInstances,
+                ec2_actions.DescribeInternetGateways, ec2_actions.DescribeIpamPools, ec2_actions.DescribeNetworkAcls,
+                ec2_actions.DescribeNetworkInterfaceAttribute, ec2_actions.DescribeNetworkInterfaces,
+                ec2_actions.DescribeRouteTables, ec2_actions.DescribeSecurityGroupRules,
+                ec2_actions.DescribeSecurityGroups, ec2_actions.DescribeSubnets, ec2_actions.DescribeVpcs,
+                ec2_actions.DescribeVpnGateways,
+            ],
+            Resource=["*"],
+        ),
+        Statement(
+            Sid="CreateSecurityGroups", Effect=Allow, Action=[ec2_actions.CreateSecurityGroup],
+            Resource=vpc + ec2_arns("security-group"),
+        ),
+        Statement(
+            Sid="SecurityGroupRules", Effect=Allow,
+            Action=[
+                ec2_actions.AuthorizeSecurityGroupEgress, ec2_actions.AuthorizeSecurityGroupIngress,
+                ec2_actions.DeleteSecurityGroup, ec2_actions.RevokeSecurityGroupEgress,
+                ec2_actions.RevokeSecurityGroupIngress, ec2_actions.UpdateSecurityGroupRuleDescriptionsEgress,
+                ec2_actions.UpdateSecurityGroupRuleDescriptionsIngress,
+            ],
+            Resource=ec2_arns("security-group"),
+            **in_existing_vpc(p),
+        ),
+        Statement(
+            # the optional security-group-rule resource of Authorize* (tags on new rules), outside the ec2:Vpc pin
+            Sid="SecurityGroupRuleResources", Effect=Allow,
+            Action=[ec2_actions.AuthorizeSecurityGroupEgress, ec2_actions.AuthorizeSecurityGroupIngress],
+            Resource=ec2_arns("security-group-rule"),
+        ),
+    ]

@@ -68,9 +68,12 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from awacs import ecs as ecs_actions
+from awacs.aws import Allow, Statement
 from troposphere import Ref, Template, ecs
 
 from . import secrets
+from ._arns import arn, cluster_arn, cluster_name, service_arn
 from ._common import image_uri, new_template, outputs, param, subnet_ids, tags
 from .config import IMAGE_TAG_PATTERN, EnvParams
 
@@ -285,3 +288,40 @@ def _service(t: Template, p: EnvParams, task: ecs.TaskDefinition) -> ecs.Service
         PropagateTags="SERVICE",
         Tags=tags(p, COMPONENT),
     ))
+
+
+# --- what the CloudFormation execution role needs for these resources (templates/execution_role.py) ----------------
+
+
+def execution_role_statements(p: EnvParams) -> list[Statement]:
+    """The service (fixed name: the task family, in the cluster's ARN) and the task definition's revisions, and the
+    tags of every ECS resource: these and the cluster stack's cluster. Passing the task's roles is
+    ``templates/iam.py``'s statement."""
+    cluster = cluster_arn(p)
+    service = service_arn(p)
+    task_definitions = arn("ecs", f"task-definition/{p.task.family}:*")
+    return [
+        Statement(
+            Sid="Service", Effect=Allow,
+            Action=[ecs_actions.CreateService, ecs_actions.DeleteService, ecs_actions.DescribeServices,
+                    ecs_actions.ListServiceDeployments, ecs_actions.UpdateService],
+            Resource=[service],
+        ),
+        Statement(
+            Sid="ServiceDeployments", Effect=Allow,
+            Action=[ecs_actions.DescribeServiceDeployments, ecs_actions.StopServiceDeployment],
+            Resource=[service, arn("ecs", f"service-deployment/{cluster_name(p)}/{p.task.family}/*")],
+        ),
+        Statement(Sid="RegisterTaskDefinitions", Effect=Allow, Action=[ecs_actions.RegisterTaskDefinition],
+                  Resource=[task_definitions]),
+        Statement(
+            # DescribeTaskDefinition and DeregisterTaskDefinition have no resource-level permissions: "*".
+            Sid="TaskDefinitionRevisions", Effect=Allow,
+            Action=[ecs_actions.DeregisterTaskDefinition, ecs_actions.DescribeTaskDefinition], Resource=["*"],
+        ),
+        Statement(
+            Sid="EcsTags", Effect=Allow,
+            Action=[ecs_actions.ListTagsForResource, ecs_actions.TagResource, ecs_actions.UntagResource],
+            Resource=[cluster, service, task_definitions],
+        ),
+    ]

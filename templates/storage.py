@@ -21,10 +21,11 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from awacs import elasticfilesystem as efs_actions
+from awacs import backup as backup_actions, backup_storage, ec2 as ec2_actions, elasticfilesystem as efs_actions
 from awacs.aws import Allow, Bool, Condition, Deny, Null, PolicyDocument, Principal, Statement
 from troposphere import GetAtt, Ref, Sub, Template, backup, efs, encode_to_dict
 
+from ._arns import arn, ec2_arns, in_existing_vpc
 from ._common import (
     keyed_subnets,
     new_template,
@@ -62,6 +63,11 @@ class Out(StrEnum):
 
 # Access points: logical id -> root directory. The paths are the seed's layout.
 ACCESS_POINTS = {"AppAccessPoint": DATA_ROOT, "QdrantAccessPoint": f"{DATA_ROOT}/qdrant"}
+# The service-linked roles AWS Backup and EFS create on first use in an account: (service principal, role name).
+SERVICE_LINKED_ROLES = (
+    ("backup.amazonaws.com", "AWSServiceRoleForBackup"),
+    ("elasticfilesystem.amazonaws.com", "AWSServiceRoleForAmazonElasticFileSystem"),
+)
 
 
 def build(p: EnvParams) -> Template:
@@ -203,3 +209,85 @@ def _backups(t: Template, p: EnvParams, fs: efs.FileSystem) -> backup.BackupVaul
             IamRoleArn=param(t, In.BackupRoleArn, description="AWS Backup's service role (identity stack).")),
     ))
     return vault
+
+
+# --- what the CloudFormation execution role needs for these resources (templates/execution_role.py) ----------------
+
+
+def mount_target_network_statements(p: EnvParams) -> list[Statement]:
+    """EFS API Reference (CreateMountTarget, DeleteMountTarget): creating, modifying and deleting a mount target also
+    needs EC2 network-interface actions on the mount target's ENI; with an existing VPC they are pinned to it by
+    ``ec2:Vpc``. In the network policy, with the other EC2 statements."""
+    return [Statement(
+        Sid="MountTargetNetworkInterfaces", Effect=Allow,
+        Action=[ec2_actions.CreateNetworkInterface, ec2_actions.DeleteNetworkInterface,
+                ec2_actions.ModifyNetworkInterfaceAttribute],
+        Resource=ec2_arns("network-interface", "security-group", "subnet"),
+        **in_existing_vpc(p),
+    )]
+
+
+def execution_role_statements(p: EnvParams) -> list[Statement]:
+    """EFS (file system, mount targets, access points, policies) and its AWS Backup vault, plan and selection.
+
+    No ``DeleteFileSystem``/``DeleteAccessPoint``: they are ``Retain`` (checks/execution_role.py WITHHELD), so
+    CloudFormation never calls them, and a template that dropped the Retain fails to delete instead of losing data.
+    The vault may be deleted (``RetainExceptOnCreate``: a rolled-back first create must remove it, or the retry meets
+    its name); AWS Backup deletes only an empty vault.
+    """
+    file_systems = arn("elasticfilesystem", "file-system/*")
+    access_points = arn("elasticfilesystem", "access-point/*")
+    return [
+        Statement(
+            # CreateFileSystem has no resource-level permission ("*"); elasticfilesystem:Encrypted pins encryption.
+            Sid="CreateEncryptedFileSystem", Effect=Allow, Action=[efs_actions.CreateFileSystem], Resource=["*"],
+            Condition=Condition(Bool("elasticfilesystem:Encrypted", "true")),
+        ),
+        Statement(
+            Sid="FileSystems", Effect=Allow,
+            Action=[
+                efs_actions.CreateAccessPoint, efs_actions.CreateMountTarget,
+                efs_actions.CreateReplicationConfiguration, efs_actions.DeleteFileSystemPolicy,
+                efs_actions.DeleteMountTarget, efs_actions.DeleteReplicationConfiguration, efs_actions.DeleteTags,
+                efs_actions.DescribeBackupPolicy, efs_actions.DescribeFileSystemPolicy,
+                efs_actions.DescribeFileSystems, efs_actions.DescribeLifecycleConfiguration,
+                efs_actions.DescribeMountTargetSecurityGroups, efs_actions.DescribeReplicationConfigurations,
+                efs_actions.ModifyMountTargetSecurityGroups, efs_actions.PutBackupPolicy,
+                efs_actions.PutFileSystemPolicy, efs_actions.PutLifecycleConfiguration, efs_actions.UpdateFileSystem,
+                efs_actions.UpdateFileSystemProtection,
+            ],
+            Resource=[file_systems],
+        ),
+        Statement(
+            Sid="AccessPointsAndTags", Effect=Allow,
+            Action=[efs_actions.DescribeAccessPoints, efs_actions.DescribeMountTargets,
+                    efs_actions.ListTagsForResource, efs_actions.TagResource, efs_actions.UntagResource],
+            Resource=[file_systems, access_points],
+        ),
+        Statement(
+            Sid="BackupVault", Effect=Allow,
+            Action=[backup_actions.CreateBackupVault, backup_actions.DeleteBackupVault,
+                    backup_actions.DeleteBackupVaultAccessPolicy, backup_actions.DeleteBackupVaultLockConfiguration,
+                    backup_actions.DeleteBackupVaultNotifications, backup_actions.DescribeBackupVault,
+                    backup_actions.GetBackupVaultAccessPolicy, backup_actions.GetBackupVaultNotifications,
+                    backup_actions.ListTags, backup_actions.PutBackupVaultAccessPolicy,
+                    backup_actions.PutBackupVaultLockConfiguration, backup_actions.PutBackupVaultNotifications,
+                    backup_actions.TagResource, backup_actions.UntagResource],
+            # the vault is named "${AWS::StackName}-vault" (_backups): "<root>-StorageStack-<id>-vault"
+            Resource=[arn("backup", f"backup-vault:{p.stack_name}-*")],
+        ),
+        Statement(
+            # CreateBackupVault needs backup-storage:MountCapsule, which has no resource-level permission: "*".
+            Sid="BackupVaultStorage", Effect=Allow, Action=[backup_storage.MountCapsule], Resource=["*"],
+        ),
+        Statement(
+            Sid="BackupPlanAndSelection", Effect=Allow,
+            Action=[
+                backup_actions.CreateBackupPlan, backup_actions.CreateBackupSelection,
+                backup_actions.DeleteBackupPlan, backup_actions.DeleteBackupSelection, backup_actions.GetBackupPlan,
+                backup_actions.GetBackupSelection, backup_actions.ListTags, backup_actions.TagResource,
+                backup_actions.UntagResource, backup_actions.UpdateBackupPlan,
+            ],
+            Resource=[arn("backup", "backup-plan:*")],  # plan ids are random
+        ),
+    ]

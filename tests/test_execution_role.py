@@ -223,9 +223,9 @@ def test_the_execution_role_writes_no_iam(prod):
 
 
 def test_it_passes_exactly_the_app_roles_and_itself(prod):
-    from templates.ci import execution_role_name
     from templates.config import load_params
     from templates.iam import role_arns
+    from templates.names import execution_role_name
 
     passing = {s["Sid"]: s for s in execution_statements(prod) if "iam:PassRole" in _acts(s)}
     assert set(passing) == {"PassAppRoles", "PassItselfToNestedStacks"}

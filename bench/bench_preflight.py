@@ -28,7 +28,7 @@ import boto3  # noqa: E402
 from bench.bench_deploy import Quiet, isolate, start_moto  # noqa: E402
 from deploy import preflight  # noqa: E402
 from deploy.aws import connect  # noqa: E402
-from deploy.commands import Ctx  # noqa: E402
+from deploy.context import Ctx  # noqa: E402
 from scripts.recreate_seed import recreate  # noqa: E402
 from templates.config import load_params  # noqa: E402
 from tests.deploy.conftest import confirm_prod, push_image  # noqa: E402

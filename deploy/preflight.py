@@ -44,12 +44,15 @@ from dataclasses import dataclass, field
 
 from botocore.exceptions import ClientError
 
+from checks.template_walk import Templates
 from templates.config import UNCONFIRMED, EnvParams, unconfirmed
 from templates.names import GITHUB_OIDC_HOST, identity_stack_name
 from templates.root import Param
 
 from .aws import aws_errors, error_code, error_message
 from .errors import BadInput, DeployError, aws_cli
+from .markdown import code as md_code, text as md_text
+from .schema import SCHEMA_VERSION
 from .stacks import STACK_TYPE, StackInfo
 from .ui import Out
 
@@ -82,7 +85,7 @@ class Facts:
     role_arn: str | None = None  # plan --role-arn: the CloudFormation execution role to simulate
     pull_request: bool = False  # plan --pull-request: proposes changes, so a stale identity stack is expected
     # rollback: the release's own templates (root and nested, read back and verified), checked instead of today's
-    templates: dict[str, dict] | None = None
+    templates: Templates | None = None
     acts_as_role: bool = False  # CloudFormation acts as a role (--role-arn given, or the stack's RoleARN)
 
 
@@ -144,7 +147,7 @@ def refuse_placeholders(ctx) -> None:
 
 def run(ctx, account: str, info: StackInfo | None, image_tag: str | None = None,
         desired_count: int | None = None, adopt: bool = False, role_arn: str | None = None,
-        pull_request: bool = False, templates: dict[str, dict] | None = None) -> list[Check]:
+        pull_request: bool = False, templates: Templates | None = None) -> list[Check]:
     """Every check, concurrently; the result in a fixed order. ``templates``: what will be deployed when it is not
     what the params build today (``rollback``: a release's templates); the checks that read templates read those."""
     for service in SERVICES:  # make the clients before the threads: creating them is not thread-safe
@@ -665,12 +668,8 @@ def markdown(checks: list[Check], escape: Callable[[str], str]) -> list[str]:
 
 def write_blocked(stack_name: str, checks: list[Check], json_file, markdown_file) -> None:
     """The review files of a plan that preflight stopped: no change set, only the checks."""
-    from .markdown import code as md_code, text as md_text
-
     if json_file:
         json_file.parent.mkdir(parents=True, exist_ok=True)
-        from .review import SCHEMA_VERSION
-
         json_file.write_text(json.dumps({"schemaVersion": SCHEMA_VERSION, "stackName": stack_name, "changeSetArn": None,
                                          "noChanges": False, "blocked": True, "preflight": as_json(checks)},
                                         indent=2, sort_keys=True) + "\n", encoding="utf-8")

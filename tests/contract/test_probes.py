@@ -25,7 +25,7 @@ from botocore.stub import Stubber
 
 from deploy import preflight, simulate
 from deploy.aws import Aws
-from deploy.commands import Ctx
+from deploy.context import Ctx
 from deploy.ui import Out
 from templates import build_all
 from templates.config import load_params

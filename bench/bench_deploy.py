@@ -42,9 +42,11 @@ from moto.server import ThreadedMotoServer
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout: run as a script
 
 import templates
-from deploy import commands
+from deploy import operations, pipeline
 from deploy.aws import connect
+from deploy.context import Ctx, PlanOptions
 from deploy.ui import Out, Poller
+from deploy.verbs import apply as apply_verb, bootstrap as bootstrap_verb, plan as plan_verb
 from templates.config import load_params
 from tests.deploy import moto_compat
 
@@ -79,19 +81,19 @@ def isolate(endpoint: str, home: Path) -> None:
                       AWS_SHARED_CREDENTIALS_FILE=str(home / "none"), AWS_EC2_METADATA_DISABLED="true")
 
 
-def ctx(home: Path, poller: Poller | None = None) -> commands.Ctx:
+def ctx(home: Path, poller: Poller | None = None) -> Ctx:
     p = load_params("dev", home / "params")
-    return commands.Ctx(p=p, aws=connect(None, REGION), out=Quiet(stdout=open(os.devnull, "w")), home=home,
+    return Ctx(p=p, aws=connect(None, REGION), out=Quiet(stdout=open(os.devnull, "w")), home=home,
                         poller=poller or Poller(sleep=lambda s: None))
 
 
-def bench_plan(home: Path, repeat: int, title: str, options=lambda: commands.PlanOptions()) -> None:
+def bench_plan(home: Path, repeat: int, title: str, options=lambda: PlanOptions()) -> None:
     """Median wall time and the API calls of one ``plan`` (``options`` gives each run its PlanOptions)."""
     times, calls = [], Counter()
     for _ in range(repeat):
         c = ctx(home)
         started = time.perf_counter()
-        assert commands.plan(c, options()) == 0
+        assert plan_verb.plan(c, options()) == 0
         times.append(time.perf_counter() - started)
         calls = c.aws.calls
     total = sum(calls.values())
@@ -125,10 +127,10 @@ def bench_apply_polling(home: Path, rounds: int) -> None:
     cfn_models.CloudFormationBackend.execute_change_set = hold
     try:
         c = ctx(home, Poller(sleep=sleep))
-        planned = commands._plan(c, commands.PlanOptions(image_tag=f"bench{time.time_ns()}"))
+        planned = pipeline.plan(c, PlanOptions(image_tag=f"bench{time.time_ns()}"))
         before = Counter(c.aws.calls)
         started = time.perf_counter()
-        final, _ = commands._execute(c, c.p.stack_name, planned.arn, planned.review.change_set_name)
+        final, _ = operations.execute(c, c.p.stack_name, planned.arn, planned.review.change_set_name)
         took = time.perf_counter() - started
     finally:
         cfn_models.CloudFormationBackend.execute_change_set = real_execute
@@ -167,11 +169,11 @@ def main() -> int:
         isolate(endpoint, home)
         os.chdir(home)
         setup = ctx(home)
-        assert commands.bootstrap(setup, yes=True) == 0
-        assert commands.apply(setup, commands.PlanOptions(image_tag="v1"), yes=True) == 0
+        assert bootstrap_verb.bootstrap(setup, yes=True) == 0
+        assert apply_verb.apply(setup, PlanOptions(image_tag="v1"), yes=True) == 0
         bench_plan(home, args.repeat, "unchanged dev environment")
         bench_plan(home, args.repeat, "a new image tag",
-                   lambda: commands.PlanOptions(image_tag=f"bench{time.time_ns()}"))
+                   lambda: PlanOptions(image_tag=f"bench{time.time_ns()}"))
         bench_apply_polling(home, args.rounds)
     finally:
         restore()

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout:
 from bench.bench_deploy import Quiet, isolate, start_moto
 from deploy import preflight
 from deploy.aws import connect
-from deploy.commands import Ctx
+from deploy.context import Ctx
 from scripts.recreate_seed import recreate
 from templates.config import load_params
 from tests.deploy.conftest import confirm_prod, push_image

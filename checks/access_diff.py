@@ -62,7 +62,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
-Templates = dict[str, dict]
+from .template_walk import Templates
+
 OPEN = ("0.0.0.0/0", "::/0")
 SYMBOL = {"added": "+", "removed": "-", "changed": "~"}
 

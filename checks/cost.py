@@ -29,7 +29,8 @@ from checks import prices as P
 from templates import ROOT
 from templates._common import stack_id
 
-Templates = dict[str, dict]
+from .template_walk import Templates
+
 HOURS = P.HOURS_PER_MONTH
 
 # Container Insights (standard) custom metrics per dimension set, counted from the documented ECS metric table

@@ -15,6 +15,8 @@ from templates import IDENTITY, ROOT
 from templates._common import stack_id
 from templates.stateful import STATEFUL
 
+from .template_walk import Templates
+
 STACK = "AWS::CloudFormation::Stack"
 
 
@@ -25,7 +27,7 @@ def _label(stem: str, template: dict) -> str:
     return "<br/>".join([f"<b>{stem}</b>", *rows])
 
 
-def mermaid(built: dict[str, dict]) -> str:
+def mermaid(built: Templates) -> str:
     """``flowchart LR`` source for one environment's ``{stem: template dict}``."""
     root = built[ROOT]
     stems = {stack_id(stem): stem for stem in built if stem != ROOT}

@@ -37,7 +37,7 @@ from pathlib import Path
 
 from templates._sar import STAR_ONLY
 
-from .template_walk import listify
+from .template_walk import Templates, listify
 
 # Type namespace -> the IAM service prefixes that are "its own service".
 OWN_SERVICES = {
@@ -173,7 +173,7 @@ def required(type_: str) -> dict[str, str]:
     return out
 
 
-def execution_statements(templates: dict[str, dict]) -> list[dict] | None:
+def execution_statements(templates: Templates) -> list[dict] | None:
     """The Allow statements of the execution role's managed policies (in the identity stack), or None when the
     environment has no CI deploy."""
     resources = templates.get("identity", {}).get("Resources", {})
@@ -186,7 +186,7 @@ def execution_statements(templates: dict[str, dict]) -> list[dict] | None:
     return [s for d in docs for s in listify(d["Statement"]) if s.get("Effect") == "Allow"]
 
 
-def types_used(templates: dict[str, dict]) -> set[str]:
+def types_used(templates: Templates) -> set[str]:
     """The resource types the execution role deploys: the app stacks' (the root and its children). The identity
     stack is an operator's, never the execution role's (templates/identity.py)."""
     return {r["Type"] for name, t in templates.items() if name != "identity"
@@ -203,7 +203,7 @@ def use_cache(path: Path) -> None:
     _CACHE[:] = [path]
 
 
-def gaps(templates: dict[str, dict]) -> list[str]:
+def gaps(templates: Templates) -> list[str]:
     """What the execution role lacks for the environment's resource types (empty: complete, or no ci stack)."""
     statements = execution_statements(templates)
     if statements is None:
@@ -232,7 +232,7 @@ def gaps(templates: dict[str, dict]) -> list[str]:
     return found
 
 
-def _gaps(templates: dict[str, dict], statements: list[dict]) -> list[str]:
+def _gaps(templates: Templates, statements: list[dict]) -> list[str]:
     need: dict[str, str] = {}
     for type_ in sorted(types_used(templates)):
         need.update(required(type_))

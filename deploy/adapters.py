@@ -14,72 +14,82 @@ import re
 from templates.config import IMAGE_TAG_PATTERN, environments, load_params, project_dir
 from templates.names import PULL_REQUEST_PREFIX  # one definition for the roles and the packaging
 
-from . import commands, discover as seed, preflight, verify as checklist
+from . import preflight
 from .aws import DEFAULT_TIMEOUT, connect
-from .commands import Ctx, PlanOptions
+from .context import Ctx, PlanOptions
 from .errors import INVOCATION, BadInput, Invocation, suggest
 from .ui import make_out
+from .verbs import (
+    apply as apply_verb,
+    bootstrap as bootstrap_verb,
+    destroy as destroy_verb,
+    discover as discover_verb,
+    drift as drift_verb,
+    package as package_verb,
+    plan as plan_verb,
+    status as status_verb,
+    verify as verify_verb,
+)
 
 ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+")
 
 
 
 def bootstrap(args) -> int:
-    return _run(args, lambda ctx: commands.bootstrap(ctx, wait=args.wait, yes=args.yes))
+    return _run(args, lambda ctx: bootstrap_verb.bootstrap(ctx, wait=args.wait, yes=args.yes))
 
 
 def package(args) -> int:
-    return _run(args, lambda ctx: commands.package_cmd(ctx, _tag(args), args.desired_count))
+    return _run(args, lambda ctx: package_verb.package(ctx, _tag(args), args.desired_count))
 
 
 def plan(args) -> int:
-    return _run(args, lambda ctx: commands.plan(ctx, _plan_options(args)))
+    return _run(args, lambda ctx: plan_verb.plan(ctx, _plan_options(args)))
 
 
 def apply(args) -> int:
-    return _run(args, lambda ctx: commands.apply(ctx, _plan_options(args), args.change_set, args.yes,
-                                                 args.allow_data_loss,
-                                                 args.review))
+    return _run(args, lambda ctx: apply_verb.apply(ctx, _plan_options(args), args.change_set, args.yes,
+                                                  args.allow_data_loss, args.review))
 
 
 def status(args) -> int:
-    return _run(args, lambda ctx: commands.status(ctx, args.watch, args.events))
+    return _run(args, lambda ctx: status_verb.status(ctx, args.watch, args.events))
 
 
 def destroy(args) -> int:
-    return _run(args, lambda ctx: commands.destroy(ctx, args.yes, args.wait, args.identity))
+    return _run(args, lambda ctx: destroy_verb.destroy(ctx, args.yes, args.wait, args.identity))
 
 
 def drift(args) -> int:
-    return _run(args, lambda ctx: commands.drift_cmd(ctx, args.json, args.markdown))
+    return _run(args, lambda ctx: drift_verb.drift(ctx, args.json, args.markdown))
 
 
 def migrate_data(args) -> int:
-    from . import migrate
+    from .verbs import migrate as migrate_verb
 
-    return _run(args, lambda ctx: migrate.migrate_data(ctx, args.source, args.execute, args.yes, args.seed_family))
+    return _run(args, lambda ctx: migrate_verb.migrate_data(ctx, args.source, args.execute, args.yes, args.seed_family))
 
 
 def verify(args) -> int:
-    return _run(args, lambda ctx: checklist.verify(ctx, _since(args), args.http, args.drift))
+    return _run(args, lambda ctx: verify_verb.verify(ctx, _since(args), args.http, args.drift))
 
 
 def discover(args) -> int:
     # Read-only, and the way to learn the values UNCONFIRMED stands for: the one AWS command placeholders do not stop.
-    return _run(args, lambda ctx: seed.discover(ctx, args.json), placeholders_ok=True)
+    return _run(args, lambda ctx: discover_verb.discover(ctx, args.json), placeholders_ok=True)
 
 
 def history(args) -> int:
-    from . import history as releases
+    from .verbs import history as history_verb
 
-    return _run(args, lambda ctx: releases.history_cmd(ctx, args.json))
+    return _run(args, lambda ctx: history_verb.history(ctx, args.json))
 
 
 def rollback(args) -> int:
-    from . import history as releases
+    from .verbs import rollback as rollback_verb
 
-    return _run(args, lambda ctx: releases.rollback(ctx, args.to, args.yes, args.allow_data_loss, _role(args),
-                                                    args.wait))
+    return _run(args, lambda ctx: rollback_verb.rollback(ctx, args.to, args.yes, args.allow_data_loss, _role(args),
+                                                         args.wait))
 
 
 def _since(args) -> int:

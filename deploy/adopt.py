@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 from botocore.exceptions import ClientError
 
+from checks.template_walk import Templates
 from templates._common import stack_id
 from templates.stateful import ADOPTABLE
 
@@ -59,7 +60,7 @@ class Found:
         return [(k, self.found.get(k), self.planned.get(k)) for k in keys if self.found.get(k) != self.planned.get(k)]
 
 
-def candidates(templates: dict[str, dict]) -> list[tuple[str, str, dict]]:
+def candidates(templates: Templates) -> list[tuple[str, str, dict]]:
     """(stem, logical id, resource) of the templates' importable resources: listed as ADOPTABLE, retained, literal
     name."""
     found = []
@@ -137,7 +138,7 @@ def owner(aws: Aws, physical_id: str) -> str | None:
     return resources[0]["StackName"] if resources else None
 
 
-def find(aws: Aws, stack_name: str, templates: dict[str, dict]) -> list[Found]:
+def find(aws: Aws, stack_name: str, templates: Templates) -> list[Found]:
     """The importable resources that exist outside our stacks. One in a stack not ours stops the plan."""
     found = []
     for stem, logical, resource in candidates(templates):
@@ -158,7 +159,7 @@ def find(aws: Aws, stack_name: str, templates: dict[str, dict]) -> list[Found]:
     return found
 
 
-def as_found(templates: dict[str, dict], found: list[Found]) -> None:
+def as_found(templates: Templates, found: list[Found]) -> None:
     """Write the properties as found into the templates to upload (in place): the import records what exists."""
     by_stack = {stack_id(stem): stem for stem in templates}
     for f in found:

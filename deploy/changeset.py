@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from botocore.exceptions import ClientError
 
 from .aws import Aws, aws_errors, error_code, error_message
-from .errors import DeployError, suggest
+from .errors import BadInput, DeployError, aws_cli, suggest
 from .stacks import STACK_TYPE
 from .ui import Out, Poller
 
@@ -241,11 +241,10 @@ def find(aws: Aws, stack_name: str, name_or_arn: str, env: str) -> dict:
             return aws.cfn.describe_change_set(ChangeSetName=name_or_arn, StackName=stack_name)
     except ClientError as e:
         if error_code(e) in {"ChangeSetNotFound", "ChangeSetNotFoundException", "ValidationError"}:
-            from .errors import BadInput, suggest
-
             raise BadInput(f"no change set {name_or_arn!r} for stack {stack_name} ({error_message(e)})",
-                           f"list them: aws cloudformation list-change-sets --stack-name {stack_name} --region "
-                           f"{aws.region}; or plan a new one: {suggest('plan', env)}") from None
+                           "list them: " + aws_cli(aws.region, "cloudformation", "list-change-sets", "--stack-name",
+                                                    stack_name)
+                           + f"; or plan a new one: {suggest('plan', env)}") from None
         raise
 
 

@@ -29,12 +29,12 @@ from botocore.exceptions import ClientError
 import templates
 from checks.access_diff import IamChange, RuleChange, iam_diff, sg_diff
 from checks.cost import Delta, Estimate, delta, estimate
+from checks.template_walk import Templates
 from templates._common import stack_id
 
 from .aws import Aws, aws_errors, error_code, error_message
 from .stacks import STACK_TYPE, list_resources
 
-Templates = dict[str, dict]
 STEMS = {stack_id(templates.stem(m)): templates.stem(m) for m in templates.STACKS}
 
 try:

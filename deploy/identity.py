@@ -28,7 +28,8 @@ from templates.names import identity_stack_name
 from .aws import Aws, aws_errors, error_code, error_message
 from .diff import parse
 
-CAPABILITIES = ("CAPABILITY_NAMED_IAM",)  # the roles have fixed names (templates/iam.py, templates/ci.py)
+# the roles have fixed names (templates/iam.py, templates/ci.py, templates/execution_role.py)
+CAPABILITIES = ("CAPABILITY_NAMED_IAM",)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from botocore.exceptions import ClientError
 
 import templates
 from checks import freshness
+from checks.template_walk import Templates
 from templates._yaml import dump as dump_yaml
 from templates.config import EnvParams
 from templates.names import default_bucket
@@ -51,7 +52,7 @@ class Packaged:
     uploaded: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     has_transform: bool = False
-    templates: dict[str, dict] = field(default_factory=dict)  # {stem: template dict} as uploaded (root with S3 URLs)
+    templates: Templates = field(default_factory=dict)  # {stem: template dict} as uploaded (root with S3 URLs)
 
 
 def template_bucket(aws: Aws, p: EnvParams, account: str | None = None) -> str:
@@ -79,8 +80,8 @@ def content_key(stack_name: str, body: str, key_prefix: str = "") -> str:
 
 
 def package(aws: Aws, p: EnvParams, home: Path, bucket: str,
-            check: Callable[[dict[str, dict]], None] | None = None, owner: str | None = None,
-            adjust: Callable[[dict[str, dict]], None] | None = None, key_prefix: str = "") -> Packaged:
+            check: Callable[[Templates], None] | None = None, owner: str | None = None,
+            adjust: Callable[[Templates], None] | None = None, key_prefix: str = "") -> Packaged:
     """Build the templates (the root with the children's S3 URLs), let ``check`` refuse them before anything is
     uploaded, upload the children, then the root, and write the root; nothing of the root exists if a child failed.
     ``adjust`` may change the children's dicts in place before they are dumped (``plan --adopt`` writes the

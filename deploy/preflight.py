@@ -44,12 +44,15 @@ from dataclasses import dataclass, field
 
 from botocore.exceptions import ClientError
 
+from checks.template_walk import Templates
 from templates.config import UNCONFIRMED, EnvParams, unconfirmed
 from templates.names import GITHUB_OIDC_HOST, identity_stack_name
 from templates.root import Param
 
 from .aws import aws_errors, error_code, error_message
 from .errors import BadInput, DeployError, aws_cli
+from .markdown import code as md_code, text as md_text
+from .schema import SCHEMA_VERSION
 from .stacks import STACK_TYPE, StackInfo
 from .ui import Out
 
@@ -82,7 +85,7 @@ class Facts:
     role_arn: str | None = None  # plan --role-arn: the CloudFormation execution role to simulate
     pull_request: bool = False  # plan --pull-request: proposes changes, so a stale identity stack is expected
     # rollback: the release's own templates (root and nested, read back and verified), checked instead of today's
-    templates: dict[str, dict] | None = None
+    templates: Templates | None = None
     acts_as_role: bool = False  # CloudFormation acts as a role (--role-arn given, or the stack's RoleARN)
 
 
@@ -144,7 +147,7 @@ def refuse_placeholders(ctx) -> None:
 
 def run(ctx, account: str, info: StackInfo | None, image_tag: str | None = None,
         desired_count: int | None = None, adopt: bool = False, role_arn: str | None = None,
-        pull_request: bool = False, templates: dict[str, dict] | None = None) -> list[Check]:
+        pull_request: bool = False, templates: Templates | None = None) -> list[Check]:
     """Every check, concurrently; the result in a fixed order. ``templates``: what will be deployed when it is not
     what the params build today (``rollback``: a release's templates); the checks that read templates read those."""
     for service in SERVICES:  # make the clients before the threads: creating them is not thread-safe
@@ -566,8 +569,8 @@ def _simulated_permissions(ctx, facts: Facts) -> list[Check]:
             "explicitly denied" if decision == "explicitDeny" else "no statement allows it")
         out.append(Check(BLOCK, f"execution role: {', '.join(actions)} on {resource}", f"{decision}: {why}",
                          forward if facts.templates is not None else
-                         f"grant it to {simulate.EXECUTION_ROLE} (templates/ci.py), deploy the identity stack with "
-                         f"{ctx.command('bootstrap')}, then: {retry}"))
+                         f"grant it to {simulate.EXECUTION_ROLE} (templates/execution_role.py), deploy the "
+                         f"identity stack with {ctx.command('bootstrap')}, then: {retry}"))
     for (resource, missing), fs in sorted(undecided.items()):
         actions = sorted({f.action for f in fs})
         out.append(Check(WARN, f"execution role: {', '.join(actions)} on {resource}",
@@ -610,8 +613,8 @@ def _identity(ctx, facts: Facts) -> list[Check]:
 
 def _release_iam(ctx, facts: Facts) -> list[Check]:
     """A release recorded before the identity stack existed may hold IAM resources in its app stacks. Deployed as
-    the execution role, which writes no IAM (templates/ci.py), it would fail half way: refused before any change
-    set, with the forward deploy of the same image as the way out."""
+    the execution role, which writes no IAM (templates/execution_role.py), it would fail half way: refused before any
+    change set, with the forward deploy of the same image as the way out."""
     what = "release templates: IAM"
     found = sorted(f"{stem}/{logical_id} ({r.get('Type')})" for stem, t in (facts.templates or {}).items()
                    for logical_id, r in (t.get("Resources") or {}).items()
@@ -665,12 +668,8 @@ def markdown(checks: list[Check], escape: Callable[[str], str]) -> list[str]:
 
 def write_blocked(stack_name: str, checks: list[Check], json_file, markdown_file) -> None:
     """The review files of a plan that preflight stopped: no change set, only the checks."""
-    from .markdown import code as md_code, text as md_text
-
     if json_file:
         json_file.parent.mkdir(parents=True, exist_ok=True)
-        from .review import SCHEMA_VERSION
-
         json_file.write_text(json.dumps({"schemaVersion": SCHEMA_VERSION, "stackName": stack_name, "changeSetArn": None,
                                          "noChanges": False, "blocked": True, "preflight": as_json(checks)},
                                         indent=2, sort_keys=True) + "\n", encoding="utf-8")

@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from checks.access_diff import element_text
+from checks.template_walk import Templates
 from templates import ROOT
 from templates.root import Param
 from templates.stateful import STATEFUL
@@ -52,6 +53,7 @@ from . import markdown as markdown_values, preflight
 from .changeset import Node
 from .diff import STEMS, TemplateDiff
 from .markdown import FOLD_ROWS, code as md_code, fold as _md_fold, text as md_text
+from .schema import SCHEMA_VERSION
 from .stacks import STACK_TYPE
 from .ui import Out, clean
 
@@ -371,7 +373,7 @@ STATEFUL_TYPES = frozenset({"AWS::EFS::FileSystem", "AWS::EFS::AccessPoint", "AW
                             "AWS::SecretsManager::Secret", "AWS::ECR::Repository", "AWS::S3::Bucket"})
 
 
-def stateful_held(deployed: dict[str, dict] | None, planned: dict[str, dict] | None) -> dict[str, dict[str, str]]:
+def stateful_held(deployed: Templates | None, planned: Templates | None) -> dict[str, dict[str, str]]:
     """``{nested stack logical id: {logical id: type}}``: the stateful resources (named in ``STATEFUL`` for that
     stack, or of a ``STATEFUL_TYPES`` type) in the deployed template of each nested stack read back (GetTemplate,
     :func:`deploy.diff.deployed_templates`) or in its planned one. Only stacks whose deployed template was read are
@@ -548,9 +550,6 @@ def _show_diff(diff: TemplateDiff, out: Out) -> None:
     out.line(f"cost (monthly estimate, {_compared(diff)}): {lines[0]}", "bold")
     for line in lines[1:]:
         out.line(line)
-
-
-SCHEMA_VERSION = 2  # 2: camelCase throughout, stackExists (was created), lists always present
 
 
 def finding_json(f: Finding) -> dict:

@@ -25,7 +25,7 @@ change, not the hosted zone). An action the reference lists without a resource t
 V2's ``listener/app``, ``listener/gwy``, ``listener/net``), only the kind the templates create is asked; where it
 marks none required, the listed type the resource is of (the reference: "If the resource type is optional ... you
 can choose to use one of the optional resource types"). ``iam:CreateServiceLinkedRole`` is asked on the service's
-own linked role (``templates/ci.py`` ``SERVICE_LINKED_ROLES``) with ``iam:AWSServiceName``.
+own linked role (``templates/execution_role.py`` ``SERVICE_LINKED_ROLES``) with ``iam:AWSServiceName``.
 
 Each ARN is built from the reference's ARN format for its type (``ARN_FORMATS``), never with a ``*`` inside: the
 simulator evaluates each action "for each resource in this list" and reads a requested ARN as a resource name, not
@@ -67,6 +67,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 
+from checks.template_walk import Templates
 from templates._common import role_path, stack_id
 from templates._sar import ARN_FORMATS, RESOURCE_TYPES, STAR_ONLY, VPC_TYPES
 from templates.execution_role import SERVICE_LINKED_ROLES
@@ -166,7 +167,7 @@ def _retained(resource: dict) -> bool:
     return resource.get("DeletionPolicy") == "Retain" and resource.get("UpdateReplacePolicy") == "Retain"
 
 
-def condition_keys(templates: dict[str, dict]) -> set[str] | None:
+def condition_keys(templates: Templates) -> set[str] | None:
     """The condition keys of the execution role's policies in the rendered identity template (None: no CI deploy)."""
     identity = templates.get("identity", {}).get("Resources", {})
     if EXECUTION_ROLE not in identity:
@@ -180,7 +181,7 @@ def condition_keys(templates: dict[str, dict]) -> set[str] | None:
     return keys
 
 
-def probes(p, templates: dict[str, dict], account: str, partition: str, role_arn: str) -> tuple[list[Probe], list[str]]:
+def probes(p, templates: Templates, account: str, partition: str, role_arn: str) -> tuple[list[Probe], list[str]]:
     """The requests to make (merged by resources and context) and what no sample covers (a resource type without an
     ARN rule, or an action whose resource type has no sample in this environment)."""
     samples = _Samples(p, templates, account, partition)
@@ -253,7 +254,7 @@ class _Samples:
     network interfaces, Route 53 changes, the subnets of an existing VPC) get samples too, for the actions that
     require them."""
 
-    def __init__(self, p, templates: dict[str, dict], account: str, partition: str):
+    def __init__(self, p, templates: Templates, account: str, partition: str):
         self.p, self.account, self.partition = p, account, partition
         self.env: dict[str, list[str]] = {}  # SAR type key -> this environment's ARNs of that type
         for stem, t in templates.items():

@@ -27,7 +27,7 @@ from templates.config import EnvParams
 from templates.stateful import PROTECTED
 
 from .aws import Aws, aws_errors, error_code, error_message
-from .errors import DeployError, aws_cli, suggest
+from .errors import DeployError, suggest
 from .ui import Out, Poller
 
 NEEDS_DELETE = {"ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "CREATE_FAILED", "DELETE_FAILED"}
@@ -79,25 +79,6 @@ def _info(s: dict) -> StackInfo:
         updated=s.get("LastUpdatedTime") or s.get("CreationTime"),
         role_arn=s.get("RoleARN") or None,
     )
-
-
-def change_set_type(info: StackInfo | None, p: EnvParams) -> str:
-    """CREATE or UPDATE for the next change set, or the reason nothing may be planned now."""
-    if info is None or info.status == "REVIEW_IN_PROGRESS":
-        return "CREATE"
-    refuse_unless_idle(info, p)
-    if info.status in NEEDS_DELETE:
-        raise needs_delete(info, p)
-    if info.status == "UPDATE_ROLLBACK_FAILED":
-        resume = aws_cli(p.region, "cloudformation", "continue-update-rollback", "--stack-name", info.name)
-        raise DeployError(f"{info.name} is UPDATE_ROLLBACK_FAILED: an update failed and so did its rollback",
-                          f"{suggest('status', p.env)} prints the complete command, "
-                          f"{resume}"
-                          " with --resources-to-skip")
-    if info.status == "UPDATE_FAILED":  # only when rollback was disabled
-        raise DeployError(f"{info.name} is UPDATE_FAILED with rollback disabled",
-                          aws_cli(p.region, "cloudformation", "rollback-stack", "--stack-name", info.name))
-    return "UPDATE"
 
 
 def refuse_unless_idle(info: StackInfo, p: EnvParams, command: str = "plan") -> None:

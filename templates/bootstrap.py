@@ -15,7 +15,7 @@ is the same for every environment of the account and region. No CI identity may 
 what the app's roles' own policies say (``Allow *``: a boundary grants nothing by itself, IAM User Guide, "Permissions
 boundaries for IAM entities": the effective permissions are the intersection with the identity policy) and denies
 every IAM write and any Organizations or account change, so no role made by a deploy can grant or escalate anything.
-Creating a named IAM policy needs ``CAPABILITY_NAMED_IAM`` (``deploy/commands.py`` bootstrap).
+Creating a named IAM policy needs ``CAPABILITY_NAMED_IAM`` (``deploy/verbs/bootstrap.py``).
 """
 
 from __future__ import annotations

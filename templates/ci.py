@@ -230,7 +230,7 @@ def _github_role(t: Template, p: EnvParams, title: str, provider, subjects: list
 
 
 def _pull_request_change_sets(p: EnvParams) -> list[str]:
-    """A pull request's change sets (``deploy/commands.py`` names them ``<root>-pr-<time>``), by name and by ARN."""
+    """A pull request's change sets (``deploy/pipeline.py`` names them ``<root>-pr-<time>``), by name and by ARN."""
     name = f"{p.stack_name}-{PULL_REQUEST_PREFIX}-*"
     return [name, f"arn:*:cloudformation:*:*:changeSet/{name}/*"]
 
@@ -240,7 +240,7 @@ def _plan_statements(p: EnvParams, execution: iam.Role, key_prefix: str = "") ->
     execution role."""
     execution_arn = GetAtt(execution, "Arn")
     # cloudformation:ChangeSetName (a condition key of CreateChangeSet and DeleteChangeSet, Service Authorization
-    # Reference): a pull request's role creates and deletes only change sets named "<root>-pr-*" (deploy/commands.py
+    # Reference): a pull request's role creates and deletes only change sets named "<root>-pr-*" (deploy/pipeline.py
     # names them so), so it can neither delete main's pending change set nor pass one of its own off as main's.
     own_names = {"cloudformation:ChangeSetName": f"{p.stack_name}-{key_prefix}-*"} if key_prefix else {}
     return [

@@ -25,7 +25,7 @@ from botocore.stub import Stubber
 
 from deploy import preflight, simulate
 from deploy.aws import Aws
-from deploy.commands import Ctx
+from deploy.context import Ctx
 from deploy.ui import Out
 from templates import build_all
 from templates.config import load_params
@@ -237,12 +237,12 @@ def test_a_removed_statement_is_the_block_naming_what_it_granted(monkeypatch, si
     hit = [c for c in blocks if c.subject.endswith(f" on {resource}") and action in c.subject]
     assert hit, [c.subject for c in blocks]
     assert hit[0].evidence == "implicitDeny: no statement allows it"
-    assert "templates/ci.py" in hit[0].fix and f"--role-arn {s.role_arn}" in hit[0].fix
+    assert "templates/execution_role.py" in hit[0].fix and f"--role-arn {s.role_arn}" in hit[0].fix
 
 
 def test_the_context_is_what_decides_a_conditioned_grant():
     """The ec2:Vpc the probes carry is evaluated, not ignored: the same network interface in another VPC is denied
-    (templates/ci.py MountTargetNetworkInterfaces pins the environment's VPC)."""
+    (templates/storage.py MountTargetNetworkInterfaces pins the environment's VPC)."""
     s = Setup(load_params("prod"))
     probe = next(x for x in s.asked if "ec2:CreateNetworkInterface" in x.actions and any(
         ":network-interface/" in r for r in x.resources))
@@ -261,7 +261,8 @@ NOT_PROBED = {
 
 def test_every_statement_of_the_role_is_needed_by_some_probe():
     """Mutation, one statement at a time (all judged in one engine run): removing any statement of the rendered role
-    denies at least one probe, so a grant lost in an edit of templates/ci.py is a BLOCK in plan --role-arn."""
+    denies at least one probe, so a grant lost in an edit of templates/execution_role.py (or of a stack module's
+    statements) is a BLOCK in plan --role-arn."""
     from .iam_engine import PolicySet
 
     s = Setup(load_params("prod"))

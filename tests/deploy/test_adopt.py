@@ -18,7 +18,7 @@ import pytest
 import templates
 from deploy import adopt, changeset, review
 from deploy.aws import Aws
-from deploy.commands import Ctx
+from deploy.context import Ctx
 from deploy.errors import INVOCATION, DeployError, Invocation
 from deploy.ui import Out
 from templates.config import load_params

@@ -19,8 +19,9 @@ import pytest
 from botocore import exceptions as bx
 from botocore.parsers import ResponseParserError
 
-from deploy import adapters, commands
+from deploy import adapters
 from deploy.errors import EXIT, explain
+from deploy.verbs import status as status_verb
 
 REPO = Path(__file__).resolve().parents[2]
 DRIP_SECONDS = 20  # longer than the --timeout below, so only a total deadline ends the call before the server does
@@ -215,7 +216,7 @@ def test_every_error_a_command_can_raise_is_explained(exc, code, words, cli, pro
     def raising(ctx, *args, **kwargs):
         raise exc
 
-    monkeypatch.setattr(commands, "status", raising)
+    monkeypatch.setattr(status_verb, "status", raising)
     monkeypatch.setattr(adapters, "connect", lambda profile, region, timeout=60: None)
     result = cli("status", "--env", "dev", "--profile", "ops")
     assert result.code == EXIT[code]
@@ -229,7 +230,7 @@ def test_debug_adds_the_traceback(cli, project, monkeypatch):
     def raising(ctx, *args, **kwargs):
         raise bx.ConnectionClosedError(endpoint_url="https://x")
 
-    monkeypatch.setattr(commands, "status", raising)
+    monkeypatch.setattr(status_verb, "status", raising)
     monkeypatch.setattr(adapters, "connect", lambda profile, region, timeout=60: None)
     result = cli("status", "--env", "dev", "--debug")
     assert "Traceback" in result.err and "error: lost the connection to https://x" in result.err
@@ -255,7 +256,7 @@ def test_control_characters_in_an_error_never_reach_the_terminal(cli, project, m
         raise bx.ClientError({"Error": {"Code": "ValidationError", "Message": "bad\x1b[2J\x1b]0;pwned\x07 value\x9b"}},
                              "CreateChangeSet")
 
-    monkeypatch.setattr(commands, "status", raising)
+    monkeypatch.setattr(status_verb, "status", raising)
     monkeypatch.setattr(adapters, "connect", lambda profile, region, timeout=60: None)
     result = cli("status", "--env", "dev")
     assert "\x1b" not in result.err and "\x07" not in result.err and "\x9b" not in result.err

@@ -12,10 +12,10 @@ from pathlib import Path
 import boto3
 from botocore.stub import Stubber
 
-from deploy import discover
 from deploy.aws import Aws
-from deploy.commands import Ctx
+from deploy.context import Ctx
 from deploy.ui import Out
+from deploy.verbs import discover
 from templates.config import load_params
 
 REGION, ACCOUNT, FS = "us-west-2", "018025611404", "fs-00b8168893587fd61"

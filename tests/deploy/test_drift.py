@@ -235,7 +235,7 @@ def _ctx(env: str, aws=None, buf=None):
     import io
     from pathlib import Path
 
-    from deploy.commands import Ctx
+    from deploy.context import Ctx
     from templates.config import load_params
 
     return Ctx(p=load_params(env, Path(__file__).resolve().parents[2] / "params"), aws=aws,
@@ -261,7 +261,7 @@ def test_plan_review_puts_drift_first_in_every_rendering():
 @pytest.mark.parametrize("env, flag, expected", [
     ("prod", None, "detect"), ("prod", False, "skipped"), ("dev", None, None), ("dev", True, "detect")])
 def test_plan_drift_default_on_for_production(env, flag, expected, monkeypatch):
-    from deploy import commands
+    from deploy import pipeline as commands
     from deploy.stacks import StackInfo
 
     calls = []
@@ -279,7 +279,7 @@ def test_plan_drift_default_on_for_production(env, flag, expected, monkeypatch):
 
 
 def test_plan_drift_skipped_when_nothing_is_deployed(monkeypatch):
-    from deploy import commands
+    from deploy import pipeline as commands
 
     monkeypatch.setattr(drift, "detect", lambda *a, **k: pytest.fail("nothing deployed: no detection"))
     got = commands._plan_drift(_ctx("prod"), None, commands.PlanOptions())
@@ -289,7 +289,8 @@ def test_plan_drift_skipped_when_nothing_is_deployed(monkeypatch):
 def test_apply_repeats_the_drift_recorded_in_the_review_file(tmp_path):
     import io
 
-    from deploy import commands, review
+    from deploy import review
+    from deploy.verbs import apply as commands
 
     result = _planned_review(run(drifted_prod()))
     file = tmp_path / "plan.json"
@@ -306,8 +307,9 @@ def test_apply_repeats_the_drift_recorded_in_the_review_file(tmp_path):
 
 
 def test_apply_refuses_a_review_file_of_another_change_set(tmp_path):
-    from deploy import commands, review
+    from deploy import review
     from deploy.errors import BadInput
+    from deploy.verbs import apply as commands
 
     result = _planned_review(run(drifted_prod()))
     file = tmp_path / "plan.json"
@@ -319,7 +321,7 @@ def test_apply_refuses_a_review_file_of_another_change_set(tmp_path):
 def test_apply_without_review_rechecks_the_drifted_resources_only():
     import io
 
-    from deploy import commands
+    from deploy.verbs import apply as commands
 
     w = World("prod")
     aws, stubber = routed()
@@ -347,7 +349,7 @@ def test_apply_without_review_rechecks_the_drifted_resources_only():
 def test_after_apply_the_drift_of_what_was_deployed_is_shown():
     import io
 
-    from deploy import commands
+    from deploy import applying as commands
 
     aws, stubber = routed()
     drifted_prod().expect(stubber)
@@ -361,7 +363,7 @@ def test_after_apply_the_drift_of_what_was_deployed_is_shown():
 
 @pytest.mark.parametrize("world, status", [(lambda: World("prod"), "PASS"), (drifted_prod, "FAIL")])
 def test_verify_drift_item(world, status):
-    from deploy import verify
+    from deploy.verbs import verify
 
     aws, stubber = routed()
     world().expect(stubber)

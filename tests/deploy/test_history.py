@@ -181,7 +181,8 @@ def test_a_record_that_cannot_be_written_warns_and_the_deploy_succeeds(deployed,
 
 
 def test_rollback_of_a_busy_stack_is_refused(two_releases, cli, monkeypatch):
-    from deploy import history, stacks
+    from deploy import stacks
+    from deploy.verbs import rollback
 
     real = stacks.describe
 
@@ -190,7 +191,7 @@ def test_rollback_of_a_busy_stack_is_refused(two_releases, cli, monkeypatch):
         info.status = "UPDATE_IN_PROGRESS"
         return info
 
-    monkeypatch.setattr(history, "describe", busy)
+    monkeypatch.setattr(rollback, "describe", busy)
     result = cli("rollback", "--env", "dev", "--yes")
     assert result.code == 1 and "UPDATE_IN_PROGRESS" in result.err
     assert "add --wait to rollback" in result.err

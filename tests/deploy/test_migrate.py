@@ -21,7 +21,7 @@ from checks import guardrails
 from checks.lint import lint
 from deploy import migrate
 from deploy.aws import Aws
-from deploy.commands import Ctx
+from deploy.context import Ctx
 from deploy.errors import BadInput, DeployError
 from deploy.ui import Out
 from templates import migrate as template
@@ -448,6 +448,8 @@ def invoked():
 
 
 def test_a_dry_run_whose_report_cannot_be_read_fails_with_how_to_read_it(invoked):
+    from deploy.verbs import migrate
+
     s = Stubbed()
     with pytest.raises(DeployError) as failed:
         migrate._outcome(s.ctx, TASK, [UNREAD], SEED_FS, execute=False)
@@ -458,6 +460,8 @@ def test_a_dry_run_whose_report_cannot_be_read_fails_with_how_to_read_it(invoked
 
 
 def test_a_dry_run_is_complete_only_with_its_layout_and_mapping(invoked):
+    from deploy.verbs import migrate
+
     s = Stubbed()
     done = {"event": "done", "mode": "dry-run", "files": 2, "directories": 1, "bytes": 5120}
     assert migrate._outcome(s.ctx, TASK, [FOUND, MAP, done], SEED_FS, execute=False) == 0
@@ -465,6 +469,8 @@ def test_a_dry_run_is_complete_only_with_its_layout_and_mapping(invoked):
 
 
 def test_a_copy_is_called_copied_only_after_its_verification(invoked):
+    from deploy.verbs import migrate
+
     s = Stubbed()
     done = {"event": "done", "mode": "copy", "files": 2, "directories": 1, "bytes": 5120}
     with pytest.raises(DeployError, match="unverified copy"):

@@ -15,11 +15,12 @@ from rich.console import Console
 
 import templates
 from checks import prices as P
-from deploy import changeset, commands, diff, review
+from deploy import changeset, diff, review
 from deploy.aws import connect
 from deploy.changeset import Node
 from deploy.review import Row, StackReview, md_code, md_text
 from deploy.ui import Out, Rich
+from deploy.verbs import plan as commands
 from templates.config import load_params
 
 from . import recorded as r

@@ -8,7 +8,7 @@ import pytest
 
 from deploy import preflight
 from deploy.aws import connect
-from deploy.commands import Ctx
+from deploy.context import Ctx
 from deploy.ui import Out
 from scripts.recreate_seed import recreate
 from templates import identity

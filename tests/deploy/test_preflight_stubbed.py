@@ -12,10 +12,11 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from deploy import discover, preflight
+from deploy import preflight
 from deploy.aws import Aws
-from deploy.commands import Ctx
+from deploy.context import Ctx
 from deploy.ui import Out
+from deploy.verbs import discover
 from templates.config import load_params
 
 REGION = "us-west-2"

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from deploy.commands import Ctx, PlanOptions, _parameters, _request
+from deploy.context import Ctx, PlanOptions
 from deploy.package import Packaged, uses_transform
+from deploy.pipeline import _parameters, _request
 from deploy.stacks import StackInfo
 from templates.config import load_params
 

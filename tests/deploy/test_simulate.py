@@ -20,7 +20,7 @@ from botocore.stub import Stubber
 
 from deploy import preflight, simulate
 from deploy.aws import Aws
-from deploy.commands import Ctx
+from deploy.context import Ctx
 from deploy.ui import Out
 from templates import build_all, identity
 from templates.config import load_params
@@ -97,7 +97,7 @@ def test_a_denied_action_is_a_block_naming_action_and_resource():
     stub.assert_no_pending_responses()
     assert [(c.status, c.subject, c.evidence) for c in checks] == [
         ("BLOCK", f"execution role: logs:PutRetentionPolicy on {LOG_GROUP}", "implicitDeny: no statement allows it")]
-    assert "templates/ci.py" in checks[0].fix and f"--role-arn {ROLE}" in checks[0].fix
+    assert "templates/execution_role.py" in checks[0].fix and f"--role-arn {ROLE}" in checks[0].fix
 
 
 def test_an_explicit_deny_names_the_policy_that_denies():
@@ -331,6 +331,7 @@ def test_plan_with_role_arn_blocks_on_a_denial_before_any_change_set(moto, proje
     assert review["blocked"] is True and review["changeSetArn"] is None
     assert {"status": "BLOCK", "subject": f"execution role: logs:PutRetentionPolicy on {group}",
             "evidence": "implicitDeny: no statement allows it",
-            "fix": f"grant it to CloudFormationExecutionRole (templates/ci.py), deploy the identity stack with "
+            "fix": "grant it to CloudFormationExecutionRole (templates/execution_role.py), deploy the identity stack "
+                   "with "
                    f"python generate.py bootstrap --env dev, then: python generate.py plan --env dev --role-arn {role}"
             } in review["preflight"]

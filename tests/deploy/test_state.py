@@ -10,8 +10,9 @@ import boto3
 import pytest
 from moto.cloudformation import models as cfn_models
 
-from deploy import adapters as deploy_adapters, commands
-from deploy.stacks import StackInfo, change_set_type
+from deploy import adapters as deploy_adapters, operations
+from deploy.operations import change_set_type
+from deploy.stacks import StackInfo
 from deploy.ui import Out, Poller
 from templates.config import load_params
 
@@ -87,14 +88,14 @@ def test_rollback_complete_must_be_deleted_first(deployed, cli):
 
 def test_rollback_complete_is_offered_for_deletion_when_someone_can_answer(deployed, cli, monkeypatch):
     moto_compat.set_stack_status("wwhd-dev", "ROLLBACK_COMPLETE")
-    delete = commands._delete
+    delete = operations.delete_stack
 
     def delete_then_free(*args):  # a real rolled-back create leaves none of these names (the status is faked)
         found = delete(*args)
         free_retained_names()
         return found
 
-    monkeypatch.setattr(commands, "_delete", delete_then_free)
+    monkeypatch.setattr(operations, "delete_stack", delete_then_free)
     questions = []
     monkeypatch.setattr(deploy_adapters, "make_out",
                         lambda: Out(interactive=True, ask=lambda q: questions.append(q) or "y"))

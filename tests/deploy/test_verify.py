@@ -26,11 +26,12 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from deploy import adapters, verify
+from deploy import adapters
 from deploy.aws import Aws
-from deploy.commands import Ctx
+from deploy.context import Ctx
 from deploy.errors import INVOCATION, DeployError, Invocation
 from deploy.ui import Out
+from deploy.verbs import verify
 from templates.config import load_params
 
 from .conftest import confirm_prod

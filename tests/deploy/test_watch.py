@@ -228,7 +228,8 @@ def test_the_failure_summary_of_a_rolled_back_first_create_ends_with_what_to_rem
     state, the command that allows the retry, and the leftovers with their removal commands."""
     from pathlib import Path
 
-    from deploy.commands import Ctx, _failed
+    from deploy.context import Ctx
+    from deploy.operations import failed as _failed
 
     aws, stubber = r.stubbed()
     storage_id = r.stack_arn(r.STORAGE_STACK, "33333333-2222-3333-4444-555555555555")

@@ -35,9 +35,9 @@ from botocore.exceptions import ClientError
 from templates._common import role_path
 from templates.iam import Out as RoleOut, role_name
 
-from .aws import aws_errors, check_account, error_code
-from .commands import Ctx
-from .migrate import file_system_policy, seed_read_statement
+from ..aws import aws_errors, check_account, error_code
+from ..context import Ctx
+from ..migrate import file_system_policy, seed_read_statement
 
 SECRET_PREFIX = "wwhd-dev/"
 SEED_ROLES = ("wwhd-dev-ecs-execution-role", "wwhd-dev-ecs-task-role")

@@ -30,7 +30,9 @@ The library (no verb in it)
                the account guard and API call counting
 ``ui``         terminal output (rich on a TTY, plain lines otherwise), confirmation, polling with backoff
 ``markdown``   the one Markdown escaping and folding, used by every renderer
-``package``    content-addressed upload of the children, then the root; the quick-create URL
+``built``      the templates of one run, built once; every later step reads that value
+``package``    what would be uploaded (worked out without a call), then the content-addressed upload of the
+               children, then the root; the quick-create URL
 ``bootstrap``  the template bucket's own small stack and the boundary's
 ``stacks``     stack state: what may be done now, nested stacks, prod protection (termination, stack policy)
 ``changeset``  change set names, create, wait, describe recursively (nested change sets), clean up

@@ -25,6 +25,7 @@ read; the templates themselves (``templates/``) stay the one source of the targe
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 from botocore.exceptions import ClientError
@@ -165,6 +166,14 @@ def as_found(templates: Templates, found: list[Found]) -> None:
     for f in found:
         resource = templates[by_stack[f.stack]]["Resources"][f.logical_id]
         resource["Properties"] = dict(f.found)
+
+
+def adjusted(templates: Templates, found: list[Found]) -> Templates:
+    """What ``plan --adopt`` uploads: a copy of the built ``templates`` with the found resources' properties as found
+    (:func:`as_found`); the built templates stay as they are, for the guardrails and every other step."""
+    copied = copy.deepcopy(templates)
+    as_found(copied, found)
+    return copied
 
 
 def show(found: list[Found], out: Out) -> None:

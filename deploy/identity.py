@@ -42,8 +42,13 @@ class Built:
 
 
 def built(p) -> Built:
-    """Only the identity template (it needs nothing from the app's templates), not every environment template."""
-    template = identity_template.build(p).to_dict()
+    """Only the identity template (it needs nothing from the app's templates), not every environment template. A run
+    that builds every template reads the identity stack from that one build instead (deploy/built.py)."""
+    return from_template(p, identity_template.build(p).to_dict())
+
+
+def from_template(p, template: dict) -> Built:
+    """The identity stack of ``p`` from its built template."""
     return Built(identity_stack_name(p), template, dump_yaml(template))
 
 

@@ -5,9 +5,10 @@ Why content addressing (``<stack>/<sha256 of the bytes>.yaml``): an unchanged ch
 a key, once written, never changes meaning, so an old root or quick-create link keeps working.
 
 Order matters: every child is uploaded (or found) before the root is uploaded, so a failure part way never leaves a
-root that points at a child that is not there. The root is *built* first, though (a child's key depends only on its
-bytes), so ``check`` (the guardrails) sees every template as it would be deployed and a violation stops before
-anything reaches S3. Each template is built once; ``Packaged.templates`` carries the dicts for the plan's diff.
+root that points at a child that is not there. What is uploaded is worked out first, without a call (:func:`bundle`:
+a child's key depends only on its bytes, the root names the children's keys), so ``plan`` runs the guardrails over
+every template as it would be deployed and a violation stops before anything reaches S3. The templates are built
+once per run (deploy/built.py); ``Packaged.templates`` carries the dicts for the plan's diff.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import hashlib
 import os
 import re
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urlencode
@@ -31,10 +31,11 @@ from checks.template_walk import Templates
 from templates._yaml import dump as dump_yaml
 from templates.config import EnvParams
 from templates.names import default_bucket
-from templates.root import build as build_root
 
 from .aws import Aws, aws_errors, caller_account, error_code, error_message
+from .built import build
 from .errors import BadInput, DeployError, suggest
+from .stacks import STACK_TYPE
 
 ROOT_FILE = f"{templates.ROOT}.yaml"
 
@@ -79,41 +80,59 @@ def content_key(stack_name: str, body: str, key_prefix: str = "") -> str:
     return f"{prefix}{stack_name}/{hashlib.sha256(body.encode('utf-8')).hexdigest()}.yaml"
 
 
-def package(aws: Aws, p: EnvParams, home: Path, bucket: str,
-            check: Callable[[Templates], None] | None = None, owner: str | None = None,
-            adjust: Callable[[Templates], None] | None = None, key_prefix: str = "") -> Packaged:
-    """Build the templates (the root with the children's S3 URLs), let ``check`` refuse them before anything is
-    uploaded, upload the children, then the root, and write the root; nothing of the root exists if a child failed.
-    ``adjust`` may change the children's dicts in place before they are dumped (``plan --adopt`` writes the
-    properties of the resources it imports as found); ``check`` still sees the templates' own values."""
-    built = templates.app_templates(templates.build_all(p))  # the identity stack is bootstrap's (deploy/identity.py)
-    dicts = {stem: t.to_dict() for stem, t in built.items()}
-    target = None
-    if adjust is not None:
-        target = copy.deepcopy(dicts)  # the guardrails judge the templates' own values, not the adjusted ones
-        adjust(dicts)
-    children = {stem: dump_yaml(d) for stem, d in sorted(dicts.items()) if stem != templates.ROOT}
+@dataclass(frozen=True)
+class Bundle:
+    """What ``package`` uploads, worked out without a call: each child's YAML under its content-addressed key, and the
+    root with those keys' URLs (the guardrails judge it before anything reaches S3)."""
+
+    children: dict[str, str]  # {stem: YAML}, sorted by stem
+    urls: dict[str, str]  # {stem: S3 URL}
+    templates: Templates  # {stem: template dict} as uploaded: the children, the root with S3 URLs
+    root_body: str
+    key_prefix: str = ""
+
+    @property
+    def root(self) -> dict:
+        return self.templates[templates.ROOT]
+
+
+def bundle(p: EnvParams, bucket: str, app: Templates, key_prefix: str = "") -> Bundle:
+    """The root and its children (``app``, as built: the root with the relative ``TemplateURL``s of ``output/``) as they
+    are uploaded: each child dumped once, and a copy of the root whose nested stacks point at the children's
+    content-addressed S3 URLs."""
+    children = {stem: dump_yaml(d) for stem, d in sorted(app.items()) if stem != templates.ROOT}
     urls = {stem: object_url(bucket, p.region, content_key(p.stack_name, body, key_prefix))
             for stem, body in children.items()}
-    root = build_root(p, {stem: t for stem, t in built.items() if stem != templates.ROOT}, lambda stem: urls[stem])
-    dicts[templates.ROOT] = root.to_dict()
-    root_body = dump_yaml(dicts[templates.ROOT])
-    if check is not None:
-        check({**(target or dicts), templates.ROOT: dicts[templates.ROOT]})
+    s3 = {templates.local_url(stem): url for stem, url in urls.items()}
+    root = copy.deepcopy(app[templates.ROOT])
+    for resource in root["Resources"].values():
+        if resource.get("Type") == STACK_TYPE:
+            resource["Properties"]["TemplateURL"] = s3[resource["Properties"]["TemplateURL"]]
+    dicts = {stem: root if stem == templates.ROOT else d for stem, d in app.items()}
+    return Bundle(children, urls, dicts, dump_yaml(root), key_prefix)
+
+
+def package(aws: Aws, p: EnvParams, home: Path, bucket: str, owner: str | None = None, key_prefix: str = "",
+            bundled: Bundle | None = None) -> Packaged:
+    """Upload the children, then the root, and write the root; nothing of the root exists if a child failed.
+    ``bundled``: what to upload (deploy/pipeline.py gives the templates it built and judged); without it, the params'
+    templates, built here."""
+    if bundled is None:
+        bundled = bundle(p, bucket, build(p).app, key_prefix)
     owner = owner or caller_account(aws)
     uploaded: list[str] = []
     skipped: list[str] = []
-    for body in children.values():
-        key = content_key(p.stack_name, body, key_prefix)
+    for body in bundled.children.values():
+        key = content_key(p.stack_name, body, bundled.key_prefix)
         (uploaded if upload(aws, p, bucket, owner, key, body) else skipped).append(key)
-    root_key = content_key(p.stack_name, root_body, key_prefix)
-    (uploaded if upload(aws, p, bucket, owner, root_key, root_body) else skipped).append(root_key)
+    root_key = content_key(p.stack_name, bundled.root_body, bundled.key_prefix)
+    (uploaded if upload(aws, p, bucket, owner, root_key, bundled.root_body) else skipped).append(root_key)
     freshness.refuse_unsafe(home / "output" / p.env)  # a link at output/<env> is never written through
     root_file = home / "output" / p.env / "packaged" / ROOT_FILE
-    _write_atomically(root_file, root_body)
-    transform = any(map(uses_transform, [root_body, *children.values()]))
-    return Packaged(bucket, object_url(bucket, p.region, root_key), root_file, root_body, urls, uploaded, skipped,
-                    transform, dicts)
+    _write_atomically(root_file, bundled.root_body)
+    transform = any(map(uses_transform, [bundled.root_body, *bundled.children.values()]))
+    return Packaged(bucket, object_url(bucket, p.region, root_key), root_file, bundled.root_body, bundled.urls,
+                    uploaded, skipped, transform, bundled.templates)
 
 
 def uses_transform(body: str) -> bool:

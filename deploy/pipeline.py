@@ -1,15 +1,22 @@
-"""``plan``'s pipeline, shared by ``plan``, ``apply`` and ``rollback``: the account guard; the stack's state;
-preflight (a BLOCK stops before anything is uploaded); drift of the deployed hierarchy (``--drift``); packaging (the
-guardrails over the built templates, then the upload); the change set over the whole nested hierarchy; the deployed
-templates read back for the IAM, security group and cost diff; the review and its renderings.
+"""``plan``'s pipeline, shared by ``plan``, ``apply`` and ``rollback``, one step after the other over one built value:
+
+    build once -> preflight -> drift -> guardrails -> upload -> change set -> diff -> review (constructed whole)
+    -> render
+
+The account guard and the stack's state come first; the templates are then built once (deploy/built.py) and every
+later step reads that value: preflight (its simulated permissions and the identity check included; a BLOCK stops
+before anything is uploaded), the guardrails over exactly what would be uploaded, the upload, the change set over the
+whole nested hierarchy, the deployed templates read back for the IAM, security group and cost diff, the review and its
+renderings. ``rollback`` gives the pipeline a release's templates (read back from S3 and verified) instead, and
+``plan --adopt`` an adjusted copy of the built ones: data, not callbacks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+import templates
 from checks import guardrails
 from checks.template_walk import Templates
 from templates import IDENTITY as templates_identity, app_templates as templates_app
@@ -18,33 +25,33 @@ from templates.root import Param
 
 from . import adopt as adoption, changeset, diff, drift, identity, preflight, review
 from .aws import check_account
+from .built import Built, build
 from .context import Ctx, Planned, PlanOptions
 from .errors import DeployError
 from .operations import change_set_type, ready, require_created
-from .package import Packaged, package, template_bucket
+from .package import Packaged, bundle, package, template_bucket
 from .stacks import StackInfo, describe
 
 
-def plan(ctx: Ctx, opts: PlanOptions, source: Callable[[Ctx, str], Packaged] | None = None) -> Planned | None:
-    """Package, create the change set (nested), describe it all, print and write the review; None if no changes.
-    ``source(ctx, account)`` replaces packaging with templates already in S3 (``rollback``: a recorded release)."""
+def plan(ctx: Ctx, opts: PlanOptions, release: Packaged | None = None) -> Planned | None:
+    """Build once, then: preflight, drift, the guardrails and the upload, the change set (nested), the diff and the
+    review, printed and written; None if no changes. ``release``: templates already in S3 planned instead of the
+    params' (``rollback``: a recorded release, read back and verified), as data; ``plan --adopt`` plans an adjusted
+    copy of the built templates."""
     account = check_account(ctx.aws, ctx.p.account_id, ctx.env)
     info = ready(ctx, describe(ctx.aws, ctx.p.stack_name), opts.wait, "plan")
     cs_type = change_set_type(info, ctx.p)
-    given = source(ctx, account) if source else None  # rollback: a release's templates, read back and verified
+    built = build(ctx.p)  # once: every step below reads this value
     checks = preflight.run(ctx, account, info, opts.image_tag, opts.desired_count, opts.adopt, opts.role_arn,
                            pull_request=bool(opts.key_prefix),
-                           templates=templates_app(given.templates) if given else None)
+                           templates=templates_app(release.templates) if release else None, built=built)
     if any(c.status == preflight.BLOCK for c in checks):
         preflight.write_blocked(ctx.p.stack_name, checks, opts.json_file, opts.markdown_file)
     preflight.enforce(ctx, checks)  # before anything is uploaded or created
     drifted = _plan_drift(ctx, info, opts)
-    adopted: list[adoption.Found] = []
-    if opts.adopt:  # read what exists under our names and upload its properties as found (deploy/adopt.py)
-        def adjust(built: Templates) -> None:
-            adopted.extend(adoption.find(ctx.aws, ctx.p.stack_name, built))
-            adoption.as_found(built, adopted)
-    packaged = given or package_templates(ctx, account, adjust if opts.adopt else None, opts.key_prefix)
+    # --adopt: read what exists under our names; its properties as found are what is uploaded (deploy/adopt.py)
+    adopted = adoption.find(ctx.aws, ctx.p.stack_name, built.app) if opts.adopt and release is None else None
+    packaged = release or upload(ctx, account, built, adopted or [], opts.key_prefix)
     req = _request(ctx, info, cs_type, packaged, opts)
     if adopted:
         req = replace(req, import_existing=True)
@@ -56,11 +63,8 @@ def plan(ctx: Ctx, opts: PlanOptions, source: Callable[[Ctx, str], Packaged] | N
         if drifted is not None:
             drifted.show_section(ctx.out)
         ctx.out.line(f"No changes: {ctx.p.stack_name} already matches the templates and parameters")
-        unchanged = review.empty(ctx.p.stack_name, cs_type, _shown_parameters(req, info), checks)
-        unchanged.drift = drifted
-        unchanged.acts_as = who
-        unchanged.review_only = bool(opts.key_prefix)
-        _write(opts, unchanged)
+        _write(opts, review.empty(ctx.p.stack_name, cs_type, _shown_parameters(req, info), checks, drift=drifted,
+                                  acts_as=who, review_only=bool(opts.key_prefix)))
         return None
     require_created(desc)
     tree = changeset.describe_tree(ctx.aws, arn)
@@ -70,28 +74,28 @@ def plan(ctx: Ctx, opts: PlanOptions, source: Callable[[Ctx, str], Packaged] | N
     after = packaged.templates
     if before is not None and _identity_differs(checks):
         # a pull request that changes IAM: its review shows what the identity stack would grant (bootstrap deploys it)
-        want = identity.built(ctx.p)
+        want = built.identity
         before = {**before, templates_identity: identity.deployed(ctx.aws, want.name).template or {}}
         after = {**after, templates_identity: want.template}
-    compared = diff.compare(before, after, ctx.p.region, ctx.env, deployed, tree.parameters)
-    result = review.build(tree, cs_type, compared, deployed, who)
-    result.holds = review.stateful_held(before, packaged.templates)  # what the data-loss guard weighs
-    result.preflight = checks
-    result.drift = drifted
-    result.review_only = bool(opts.key_prefix)  # a pull request's: never applied (apply and the deploy role refuse it)
+    result = review.build(
+        tree, cs_type, diff.compare(before, after, ctx.p.region, ctx.env, deployed, tree.parameters), deployed, who,
+        holds=review.stateful_held(before, packaged.templates),  # what the data-loss guard weighs
+        checks=checks, drift=drifted,
+        review_only=bool(opts.key_prefix),  # a pull request's: never applied (apply and the deploy role refuse it)
+        adopted=adopted)
     review.show(result, ctx.out)
-    if opts.adopt:
-        adoption.show(adopted, ctx.out)
-    _write(opts, result, adopted)
+    _write(opts, result)
     return Planned(result, arn, info, packaged.root_url)
 
 
-def package_templates(ctx: Ctx, account: str, adjust: Callable[[Templates], None] | None = None,
-                      key_prefix: str = "") -> Packaged:
-    """The guardrails, then the upload (deploy/package.py), said on the terminal."""
+def upload(ctx: Ctx, account: str, built: Built, adopted: list[adoption.Found] | None = None,
+           key_prefix: str = "") -> Packaged:
+    """The guardrails over exactly what would be uploaded (the templates' own values: what adopt imports as found is
+    not theirs to judge), then the upload (deploy/package.py), said on the terminal."""
     bucket = template_bucket(ctx.aws, ctx.p, account)
-    packaged = package(ctx.aws, ctx.p, ctx.home, bucket, check=lambda built: enforce_guardrails(ctx, built),
-                       owner=account, adjust=adjust, key_prefix=key_prefix)
+    bundled = bundle(ctx.p, bucket, adoption.adjusted(built.app, adopted or []), key_prefix)
+    enforce_guardrails(ctx, {**built.app, templates.ROOT: bundled.root})  # before anything reaches S3
+    packaged = package(ctx.aws, ctx.p, ctx.home, bucket, owner=account, bundled=bundled)
     ctx.out.line(f"packaged to s3://{bucket}: {len(packaged.uploaded)} uploaded, {len(packaged.skipped)} unchanged")
     for key in packaged.uploaded:
         ctx.out.line(f"  uploaded {key}")
@@ -175,9 +179,9 @@ def _shown_parameters(req: changeset.Request, info: StackInfo | None) -> dict[st
     return {x["ParameterKey"]: x.get("ParameterValue", previous.get(x["ParameterKey"], "")) for x in req.parameters}
 
 
-def _write(opts: PlanOptions, result: review.Review, adopted: list | None = None) -> None:
-    json_text = review.json_text(result, adoption.as_json(adopted or [])) if opts.json_file else ""
-    markdown = review.markdown(result) + adoption.markdown(adopted or []) if opts.markdown_file else ""
+def _write(opts: PlanOptions, result: review.Review) -> None:
+    json_text = review.json_text(result) if opts.json_file else ""
+    markdown = review.markdown(result) if opts.markdown_file else ""
     for path, text in ((opts.json_file, json_text), (opts.markdown_file, markdown)):
         if path:
             path.parent.mkdir(parents=True, exist_ok=True)

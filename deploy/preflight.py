@@ -45,11 +45,13 @@ from dataclasses import dataclass, field
 from botocore.exceptions import ClientError
 
 from checks.template_walk import Templates
+from templates import IDENTITY
 from templates.config import UNCONFIRMED, EnvParams, unconfirmed
 from templates.names import GITHUB_OIDC_HOST, identity_stack_name
 from templates.root import Param
 
 from .aws import aws_errors, error_code, error_message
+from .built import Built, build
 from .errors import BadInput, DeployError, aws_cli
 from .markdown import code as md_code, text as md_text
 from .schema import SCHEMA_VERSION
@@ -87,6 +89,11 @@ class Facts:
     # rollback: the release's own templates (root and nested, read back and verified), checked instead of today's
     templates: Templates | None = None
     acts_as_role: bool = False  # CloudFormation acts as a role (--role-arn given, or the stack's RoleARN)
+    built: Built | None = None  # this run's templates (deploy/built.py); None: a check run alone builds them
+
+
+def _built(ctx, facts: Facts) -> Built:
+    return facts.built if facts.built is not None else build(ctx.p)
 
 
 # --- placeholders (offline) ------------------------------------------------------------------------------------------
@@ -147,9 +154,10 @@ def refuse_placeholders(ctx) -> None:
 
 def run(ctx, account: str, info: StackInfo | None, image_tag: str | None = None,
         desired_count: int | None = None, adopt: bool = False, role_arn: str | None = None,
-        pull_request: bool = False, templates: Templates | None = None) -> list[Check]:
-    """Every check, concurrently; the result in a fixed order. ``templates``: what will be deployed when it is not
-    what the params build today (``rollback``: a release's templates); the checks that read templates read those."""
+        pull_request: bool = False, templates: Templates | None = None, built: Built | None = None) -> list[Check]:
+    """Every check, concurrently; the result in a fixed order. ``built``: this run's templates (deploy/built.py; built
+    here when not given); ``templates``: what will be deployed when it is not what the params build today
+    (``rollback``: a release's templates); the checks that read templates read those."""
     for service in SERVICES:  # make the clients before the threads: creating them is not thread-safe
         ctx.aws.client(service)
     deployed = info.parameters if info and info.exists else {}
@@ -157,7 +165,8 @@ def run(ctx, account: str, info: StackInfo | None, image_tag: str | None = None,
                   image_tag or deployed.get(Param.ImageTag) or ctx.p.image.default_tag,
                   desired_count if desired_count is not None else int(deployed.get(Param.DesiredCount,
                                                                                    ctx.p.service.desired_count)),
-                  adopt, role_arn, pull_request, templates, bool(role_arn or (info and info.role_arn)))
+                  adopt, role_arn, pull_request, templates, bool(role_arn or (info and info.role_arn)),
+                  built or build(ctx.p))
     checks = [c for c in CHECKS if c is not _oidc or ctx.p.ci is not None]
     if templates is not None:
         checks.append(_release_iam)
@@ -523,8 +532,6 @@ def _image(ctx, facts: Facts, exists: bool) -> list[Check]:
 
 
 def _simulated_permissions(ctx, facts: Facts) -> list[Check]:
-    from templates import build_all
-
     from . import simulate
 
     role = facts.role_arn
@@ -532,9 +539,10 @@ def _simulated_permissions(ctx, facts: Facts) -> list[Check]:
     if not role:
         return [Check(SKIP, what, "not run: simulated only for plan --role-arn (the CloudFormation execution role "
                                   "that CI passes; the caller's own credentials are not what CloudFormation uses)")]
-    built = {name: t.to_dict() for name, t in build_all(ctx.p).items()}
+    this_run = _built(ctx, facts)
+    built = this_run.templates
     if facts.templates is not None:  # a release: its app templates, with today's identity stack (the role's policies)
-        built = {**facts.templates, "identity": built["identity"]} if "identity" in built else dict(facts.templates)
+        built = {**facts.templates, IDENTITY: this_run.identity.template}
     asked, unmapped = simulate.probes(ctx.p, built, facts.account, role.split(":")[1], role)
     try:
         found = simulate.simulate(ctx.aws.client("iam"), role, asked)
@@ -595,7 +603,7 @@ def _identity(ctx, facts: Facts) -> list[Check]:
     roles by fixed ARNs, and only an operator's ``bootstrap`` may change it."""
     from . import identity
 
-    want = identity.built(ctx.p)
+    want = _built(ctx, facts).identity
     found = identity.deployed(ctx.aws, want.name)
     what = f"identity stack {want.name}"
     fix = f"an operator deploys it with their own credentials: {ctx.command('bootstrap')}"

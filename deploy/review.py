@@ -49,7 +49,8 @@ from templates import ROOT
 from templates.root import Param
 from templates.stateful import STATEFUL
 
-from . import markdown as markdown_values, preflight
+from . import adopt as adoption, markdown as markdown_values, preflight
+from .adopt import Found
 from .changeset import Node
 from .diff import STEMS, TemplateDiff
 from .markdown import FOLD_ROWS, code as md_code, fold as _md_fold, text as md_text
@@ -190,6 +191,7 @@ class Review:
     # (see :func:`stateful_held`); a nested stack missing here (or None) was not read back, and the guard assumes the
     # worst for it
     holds: dict[str, dict[str, str]] | None = None
+    adopted: list[Found] | None = None  # plan --adopt: what is imported as it is found (None: not asked for)
 
     @property
     def data_loss(self) -> list[Finding]:
@@ -212,7 +214,10 @@ class Review:
 
 
 def build(tree: Node, change_set_type: str, diff: TemplateDiff | None = None,
-          deployed_parameters: dict[str, str] | None = None, acts_as: ActsAs | None = None) -> Review:
+          deployed_parameters: dict[str, str] | None = None, acts_as: ActsAs | None = None, *,
+          holds: dict[str, dict[str, str]] | None = None, checks: list | None = None,
+          drift: DriftSection | None = None, review_only: bool = False, adopted: list[Found] | None = None) -> Review:
+    """The whole review of a described change set: every field given here, none set afterwards."""
     stacks = [StackReview(n.path, n.stack_name, n.arn,
                           sorted((_row(rc) for rc in n.changes), key=lambda r: r.logical_id))
               for n in tree.walk()]
@@ -220,14 +225,17 @@ def build(tree: Node, change_set_type: str, diff: TemplateDiff | None = None,
                   dict(sorted(tree.parameters.items())),
                   stacks, no_changes=tree.no_changes,
                   deployed_parameters=dict(sorted((deployed_parameters or {}).items())),
-                  diff=diff, acts_as=acts_as)
+                  diff=diff, preflight=list(checks or []), drift=drift, acts_as=acts_as, review_only=review_only,
+                  holds=holds, adopted=adopted)
 
 
-def empty(stack_name: str, change_set_type: str, parameters: dict[str, str], checks: list | None = None) -> Review:
+def empty(stack_name: str, change_set_type: str, parameters: dict[str, str], checks: list | None = None, *,
+          drift: DriftSection | None = None, acts_as: ActsAs | None = None, review_only: bool = False) -> Review:
     """The review of a plan that found nothing to change (for the JSON and Markdown files): deployed == planned."""
     values = dict(sorted(parameters.items()))
     return Review(stack_name, "", "", change_set_type, True, values, [], no_changes=True,
-                  deployed_parameters=dict(values) if change_set_type == "UPDATE" else {}, preflight=list(checks or []))
+                  deployed_parameters=dict(values) if change_set_type == "UPDATE" else {}, preflight=list(checks or []),
+                  drift=drift, acts_as=acts_as, review_only=review_only)
 
 
 @dataclass(frozen=True)
@@ -452,6 +460,8 @@ def show(review: Review, out: Out) -> None:
         _show_diff(review.diff, out)
     _show_warnings(review, out)
     out.line(f"Summary: {summary_text(review.counts())} across {len(review.stacks)} stack(s)", "bold")
+    if review.adopted is not None:
+        adoption.show(review.adopted, out)
 
 
 def _show_stack(stack: StackReview, out: Out) -> None:
@@ -556,7 +566,7 @@ def finding_json(f: Finding) -> dict:
     return {"stack": f.stack, "logicalId": f.logical_id, "type": f.type, "why": f.why}
 
 
-def as_json(review: Review, imported: list | None = None) -> dict:
+def as_json(review: Review) -> dict:
     """For CI: the change set ARN to apply, every change, the guard's findings. Keys sorted by the writer; every key
     camelCase; every list present, empty when there is nothing (``imported``: what ``plan --adopt`` imports). What
     the workflow and ``apply --review`` read (``noChanges``, ``changeSetArn``, ``drift``) keeps its name."""
@@ -579,7 +589,7 @@ def as_json(review: Review, imported: list | None = None) -> dict:
         "preflight": preflight.as_json(review.preflight),
         "dataLoss": [finding_json(f) for f in review.data_loss],
         "singleWriter": [finding_json(f) for f in review.single_writer],
-        "imported": list(imported or []),
+        "imported": adoption.as_json(review.adopted or []),
         **_json_diff(review.diff),
         "drift": review.drift.as_json() if review.drift is not None else None,
         "security": [{"stack": label, "logicalId": r.logical_id, "type": r.type, "action": r.action}
@@ -626,8 +636,8 @@ def _json_diff(diff: TemplateDiff | None) -> dict:
     }
 
 
-def json_text(review: Review, imported: list | None = None) -> str:
-    return json.dumps(as_json(review, imported), indent=2, sort_keys=True) + "\n"
+def json_text(review: Review) -> str:
+    return json.dumps(as_json(review), indent=2, sort_keys=True) + "\n"
 
 
 def markdown(review: Review) -> str:
@@ -670,7 +680,7 @@ def markdown(review: Review) -> str:
         lines += _md_diff(review.diff)
     for s in review.stacks:
         lines += _md_stack(s)
-    return "\n".join(lines).rstrip() + "\n"
+    return "\n".join(lines).rstrip() + "\n" + adoption.markdown(review.adopted or [])
 
 
 def _md_acts_as(who: ActsAs) -> list[str]:

@@ -4,6 +4,7 @@ plan one and confirm; then the guards, execution and release record of deploy/ap
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from templates.names import PULL_REQUEST_PREFIX
@@ -84,7 +85,7 @@ def _reviewed(ctx: Ctx, name_or_arn: str) -> Planned | None:
     if any(r.type == STACK_TYPE and not r.nested_change_set for s in result.stacks for r in s.rows):
         # The deployed templates say which nested stacks hold data (only what is deployed can be lost); the planned
         # nested templates of a change set planned earlier are not read back (plan's own review weighed them).
-        result.holds = review.stateful_held(diff.deployed_templates(ctx.aws, ctx.p.stack_name), None)
+        result = replace(result, holds=review.stateful_held(diff.deployed_templates(ctx.aws, ctx.p.stack_name), None))
     review.show(result, ctx.out)
     return Planned(result, desc["ChangeSetId"], info)
 

@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
-from templates import IDENTITY as templates_identity, build_all as templates_build_all
+from templates import IDENTITY as templates_identity
 from templates.names import TOOL, default_bucket, shared_stack_tags, stack_tags
 
 from .. import bootstrap as boot, changeset, diff, identity, review
 from ..aws import aws_errors, check_account
+from ..built import build
 from ..context import Ctx
 from ..errors import BadInput, DeployError, aws_cli
 from ..operations import (
@@ -110,8 +111,9 @@ def _healthy_bucket(ctx: Ctx, bucket: str, account: str) -> None:
 def _identity_stack(ctx: Ctx, bucket: str, account: str, wait: bool, yes: bool) -> int:
     """Create or update ``<root>-identity`` (deploy/identity.py) as the caller, never through a service role: review
     the change set (what changes, which IAM access widens), ask, execute, follow. Guardrails first, as for the app."""
-    want = identity.built(ctx.p)
-    enforce_guardrails(ctx, {name: t.to_dict() for name, t in templates_build_all(ctx.p).items()})
+    built = build(ctx.p)  # once: the guardrails judge every template, the identity stack is deployed from it
+    want = built.identity
+    enforce_guardrails(ctx, built.templates)
     info = idle(ctx, describe(ctx.aws, want.name), wait, "bootstrap")
     if info and info.status in NEEDS_DELETE - {"ROLLBACK_COMPLETE"}:  # ROLLBACK_COMPLETE is replaced below
         raise DeployError(f"{want.name} is {info.status}: a stack in this state can only be deleted before trying "

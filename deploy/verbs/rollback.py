@@ -45,7 +45,8 @@ def rollback(ctx: Ctx, to: str | None = None, yes: bool = False, allow_data_loss
                  f"desired count {params.get('DesiredCount')}, {release.get('status')} at {release.get('time')})")
     opts = PlanOptions(image_tag=params.get("ImageTag"), desired_count=_count(ctx, release), role_arn=role_arn,
                        wait=wait)
-    planned = pipeline.plan(ctx, opts, source=lambda _ctx, _account: target.packaged)
+    planned = pipeline.plan(ctx, opts, release=target.packaged)  # the release's templates, not the params'
+
     if planned is None:
         return 0
     if not yes and not confirmed(ctx, planned):

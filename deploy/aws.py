@@ -82,8 +82,8 @@ class Aws:
             client.meta.events.register_first(f"needs-retry.{service_id}", self._deadline)
             client.meta.events.register("before-send", self._count_attempt)
             client.meta.events.register("after-call", self._answered_by_aws)
-            endpoint = client._endpoint  # noqa: SLF001 - the one place an attempt is sent (module docstring)
-            send = endpoint._send  # noqa: SLF001 - botocore's send, wrapped on the next line (the same place)
+            endpoint = client._endpoint  # the one place an attempt is sent (module docstring)
+            send = endpoint._send  # botocore's send, wrapped on the next line (the same place)
             endpoint._send = lambda request: self._send_within(send, request, endpoint.host)
             self._clients[service] = client
         return self._clients[service]
@@ -122,7 +122,7 @@ class Aws:
                 body = response.content  # the body too: a drip in it is bounded like one in the headers
                 response.raw = _Read(body)  # a streaming operation reads its body from raw
                 done.append((response, None))
-            except BaseException as e:  # noqa: BLE001 - handed to the calling thread as it is
+            except BaseException as e:  # handed to the calling thread as it is
                 done.append((None, e))
 
         worker = threading.Thread(target=attempt, daemon=True, name="aws-attempt")

@@ -71,7 +71,7 @@ def parse(body) -> dict:
     """A template body as ``GetTemplate`` returns it (YAML text, JSON text, or a dict botocore decoded) as a dict."""
     if isinstance(body, dict):
         return body
-    return yaml.load(body, Loader=_Loader) or {}  # noqa: S506 - a SafeLoader with CloudFormation's tags
+    return yaml.load(body, Loader=_Loader) or {}  # a SafeLoader with CloudFormation's tags
 
 
 def stem_of(logical_id: str) -> str:

@@ -146,7 +146,7 @@ def boundary(argv: list[str], stderr=None) -> Iterator[Outcome]:
     except BrokenPipeError:
         _quiet_stdout()
         outcome.code = EXIT["closed-pipe"]
-    except BaseException as e:  # noqa: BLE001 - this is the one place that classifies everything
+    except BaseException as e:  # this is the one place that classifies everything
         if isinstance(e, BrokenPipeError) or _is_closed_stdout(e):
             _quiet_stdout()
             outcome.code = EXIT["closed-pipe"]

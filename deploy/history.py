@@ -133,7 +133,7 @@ def record(ctx: Ctx, planned: Planned, final: StackInfo, rollback: Rollback | No
     """Write the release ``apply`` just deployed; on any failure warn and go on (the deploy itself succeeded)."""
     try:
         return _record(ctx, planned, final, rollback)
-    except Exception as e:  # noqa: BLE001 - the stack is deployed: a lost record must not turn success into failure
+    except Exception as e:  # the stack is deployed: a lost record must not turn success into failure
         ctx.out.warn(f"deployed, but the release was not recorded ({type(e).__name__}: {e}); rollback cannot offer "
                      f"it. To record a deploy of the same state later: {ctx.command('apply')}")
         return None

@@ -96,7 +96,7 @@ def execute(ctx: Ctx, stack_name: str, arn: str, token: str) -> tuple[StackInfo 
         # ExecuteChangeSet on the root executes the nested change sets too. The token makes a retried call (botocore
         # retries a dropped connection) idempotent: CloudFormation ignores a second execute with the same token.
         ctx.aws.cfn.execute_change_set(ChangeSetName=arn, ClientRequestToken=token[:128])
-    except Exception as e:  # noqa: BLE001 - only AWS's errors are translated; anything else is re-raised
+    except Exception as e:  # only AWS's errors are translated; anything else is re-raised
         if not from_aws(e) or isinstance(e, ClientError):
             raise
         err = explain(e, [])
@@ -114,7 +114,7 @@ def follow(ctx: Ctx, watch: Watch, started: float) -> tuple[StackInfo | None, fl
     except KeyboardInterrupt:
         raise Interrupted(f"stopped watching; {goes_on}",
                           f"keep watching: {ctx.command('status', '--watch')}") from None
-    except Exception as e:  # noqa: BLE001 - AWS's errors while watching: the deploy itself is not affected
+    except Exception as e:  # AWS's errors while watching: the deploy itself is not affected
         if not from_aws(e):
             raise
         err = explain(e, [])

@@ -86,7 +86,7 @@ def retained(aws: Aws, root: StackInfo) -> list[Retained]:
 def _resources(aws: Aws, stack_id: str) -> dict:
     with aws_errors():
         body = aws.cfn.get_template(StackName=stack_id, TemplateStage="Original")["TemplateBody"]
-    template = body if isinstance(body, dict) else yaml.load(body, Loader=_Loader)  # noqa: S506 - safe loader subclass
+    template = body if isinstance(body, dict) else yaml.load(body, Loader=_Loader)  # safe loader subclass
     return (template or {}).get("Resources", {}) or {}
 
 

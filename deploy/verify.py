@@ -693,7 +693,7 @@ def http_get(url: str, timeout: float = HTTP_TIMEOUT) -> tuple[int | None, str]:
     started = time.monotonic()
     request = urllib.request.Request(url, headers={"User-Agent": "wwhd-infra-verify"})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - http(s) only, checked above
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # http(s) only, checked above
             status, final = response.status, response.geturl()
     except urllib.error.HTTPError as e:
         status, final = e.code, e.geturl()

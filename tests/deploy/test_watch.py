@@ -224,8 +224,8 @@ def test_a_rollback_that_kept_nothing_says_so():
 
 
 def test_the_failure_summary_of_a_rolled_back_first_create_ends_with_what_to_remove():
-    """What `apply` prints after ROLLBACK_COMPLETE (deploy/operations.py, failed): the nested resource's own reason, the final
-    state, the command that allows the retry, and the leftovers with their removal commands."""
+    """What `apply` prints after ROLLBACK_COMPLETE (deploy/operations.py, failed): the nested resource's own reason, the
+    final state, the command that allows the retry, and the leftovers with their removal commands."""
     from pathlib import Path
 
     from deploy.context import Ctx

@@ -22,7 +22,7 @@ from moto.server import ThreadedMotoServer
 import generate
 from deploy.ui import Poller
 
-from . import moto_compat
+from . import moto_compat, moto_state
 
 REPO = Path(__file__).resolve().parents[2]
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
@@ -139,13 +139,55 @@ def cli(capsys):
     return run
 
 
+@dataclass
+class Setup:
+    """An end-to-end setup as it was left: moto's state, the project folder, and what the last command returned."""
+
+    moto: moto_state.Saved
+    project: Path
+    result: Result
+
+
+@pytest.fixture(scope="session")
+def _setups(tmp_path_factory) -> dict[str, Setup]:
+    """Setups made once in this test process (xdist: once per worker), by name (tests/deploy/moto_state.py)."""
+    return {}
+
+
 @pytest.fixture
-def deployed(moto, project, cli):
-    """dev bootstrapped, planned and applied (image tag v1): the starting point of update tests."""
-    assert cli("bootstrap", "--env", "dev", "--yes").code == 0
-    result = cli("apply", "--env", "dev", "--image-tag", "v1", "--yes")
-    assert result.code == 0, result.out + result.err
-    return result
+def shared_setup(_setups, moto, project, tmp_path_factory):
+    """``shared_setup(name, make)``: run ``make()`` (CLI commands against the fresh moto state in ``project``) the first
+    time, and every later time start from a copy of what it left, moto's state and the project folder both, with the
+    result it returned. ``make`` must depend on nothing but the committed params and the fixtures ``moto``,
+    ``project`` and ``cli`` (tests/deploy/moto_state.py)."""
+
+    def get(name: str, make) -> Result:
+        if name in _setups:
+            setup = _setups[name]
+            moto_state.restore(setup.moto)
+            shutil.copytree(setup.project, project, dirs_exist_ok=True, symlinks=True)
+            return Result(setup.result.code, setup.result.out, setup.result.err)
+        result = make()
+        saved = tmp_path_factory.mktemp(f"setup-{name}")
+        shutil.copytree(project, saved, dirs_exist_ok=True, symlinks=True)
+        _setups[name] = Setup(moto_state.save(), saved, Result(result.code, result.out, result.err))
+        return result
+
+    return get
+
+
+@pytest.fixture
+def deployed(moto, project, cli, shared_setup):
+    """dev bootstrapped, planned and applied (image tag v1): the starting point of update tests. Made once per test
+    process; each test gets its own copy (``shared_setup``)."""
+
+    def make() -> Result:
+        assert cli("bootstrap", "--env", "dev", "--yes").code == 0
+        result = cli("apply", "--env", "dev", "--image-tag", "v1", "--yes")
+        assert result.code == 0, result.out + result.err
+        return result
+
+    return shared_setup("deployed", make)
 
 
 def confirm_prod(project: Path, **top) -> Path:

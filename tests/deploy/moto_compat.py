@@ -310,7 +310,7 @@ class _YamlWithLibyaml:
         return getattr(yaml, name)
 
     @staticmethod
-    def add_multi_constructor(tag_prefix, multi_constructor, Loader=None):  # noqa: N803 - PyYAML's signature
+    def add_multi_constructor(tag_prefix, multi_constructor, Loader=None):  # PyYAML's signature
         yaml.add_multi_constructor(tag_prefix, multi_constructor, Loader)  # what moto did: yaml.Loader gets it too
         (Loader or _CfnLoader).add_multi_constructor(tag_prefix, multi_constructor)
 

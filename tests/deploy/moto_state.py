@@ -32,7 +32,7 @@ _LOCKS = {type(threading.Lock()): threading.Lock, type(threading.RLock()): threa
 
 @contextlib.contextmanager
 def _copyable_locks():
-    dispatch = copy._deepcopy_dispatch  # type: ignore[attr-defined]  # noqa: SLF001 - copy's own registry
+    dispatch = copy._deepcopy_dispatch  # copy's own registry of per-type copiers
     before = {t: dispatch.get(t) for t in _LOCKS}
     for kind, make in _LOCKS.items():
         dispatch[kind] = lambda _lock, _memo, make=make: make()
@@ -62,7 +62,7 @@ class Saved:
 
 def save() -> Saved:
     """A deep copy of every backend in use, untouched by later resets."""
-    backends, memo = _copy([(registry, dict(registry)) for registry in BackendDict._instances])  # noqa: SLF001
+    backends, memo = _copy([(registry, dict(registry)) for registry in BackendDict._instances])
     copies = {id(v) for k, v in memo.items() if k != id(memo)}
     for models in model_data.values():
         for model in models.values():
@@ -76,7 +76,7 @@ def restore(saved: Saved) -> None:
     for registry, accounts in backends:
         registry.clear()
         registry.update(accounts)
-        if registry not in BackendDict._instances:  # noqa: SLF001
-            BackendDict._instances.append(registry)  # noqa: SLF001
+        if registry not in BackendDict._instances:
+            BackendDict._instances.append(registry)
     s3_backends.bucket_accounts.clear()
     s3_backends.bucket_accounts.update(saved.bucket_accounts)

@@ -20,6 +20,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 import generate
+from deploy import migrate
 from deploy.ui import Poller
 
 from . import moto_compat, moto_state
@@ -101,7 +102,8 @@ def project(tmp_path, monkeypatch) -> Path:
 @pytest.fixture(autouse=True)
 def _no_waiting(monkeypatch):
     """Every Poller a command makes with the default sleep polls without sleeping (moto finishes operations before
-    it answers); tests that pass their own sleep keep it."""
+    it answers); tests that pass their own sleep keep it. migrate-data's ECS waiter (deploy/migrate.py ``WAIT``)
+    polls as often as before without its 6 s delay; tests that set their own ``WAIT`` keep it."""
     polls = []
     original = Poller.__init__
 
@@ -111,6 +113,7 @@ def _no_waiting(monkeypatch):
             self.sleep = polls.append
 
     monkeypatch.setattr(Poller, "__init__", fast)
+    monkeypatch.setattr(migrate, "WAIT", {**migrate.WAIT, "Delay": 0})
     return polls
 
 

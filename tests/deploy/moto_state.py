@@ -71,7 +71,9 @@ def save() -> Saved:
 
 
 def restore(saved: Saved) -> None:
-    """Make moto's state a fresh copy of ``saved`` (call it after a reset: nothing else may be in use)."""
+    """Make moto's state a fresh copy of ``saved``: every backend in use is reset first (as the ``moto`` fixture's
+    reset does), so nothing of an earlier state stays, not even a service ``saved`` never used."""
+    BackendDict.reset()
     backends, _ = _copy(saved.backends)
     for registry, accounts in backends:
         registry.clear()

@@ -161,8 +161,9 @@ def _setups(tmp_path_factory) -> dict[str, Setup]:
 def shared_setup(_setups, moto, project, tmp_path_factory):
     """``shared_setup(name, make)``: run ``make()`` (CLI commands against the fresh moto state in ``project``) the first
     time, and every later time start from a copy of what it left, moto's state and the project folder both, with the
-    result it returned. ``make`` must depend on nothing but the committed params and the fixtures ``moto``,
-    ``project`` and ``cli`` (tests/deploy/moto_state.py)."""
+    result it returned. ``make`` must depend on nothing but the committed params, the fixtures ``moto``, ``project``
+    and ``cli``, and what the fixture calling it sets up alike for every test that uses it (a monkeypatch made before
+    ``make`` runs is made again, by that fixture, for every later test; tests/deploy/moto_state.py)."""
 
     def get(name: str, make) -> Result:
         if name in _setups:

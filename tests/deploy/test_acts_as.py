@@ -37,10 +37,15 @@ def allowed(monkeypatch):
 
 
 @pytest.fixture
-def with_role(moto, project, cli, allowed):
-    """dev created by a change set that named the execution role (as CI does): the stack keeps that role."""
-    assert cli("bootstrap", "--env", "dev", "--yes").code == 0
-    result = cli("apply", "--env", "dev", "--image-tag", "v1", "--role-arn", ROLE, "--yes")
+def with_role(moto, project, cli, allowed, shared_setup):
+    """dev created by a change set that named the execution role (as CI does): the stack keeps that role. Made once
+    per test process (tests/deploy/moto_state.py)."""
+
+    def make():
+        assert cli("bootstrap", "--env", "dev", "--yes").code == 0
+        return cli("apply", "--env", "dev", "--image-tag", "v1", "--role-arn", ROLE, "--yes")
+
+    result = shared_setup("with_role", make)
     assert result.code == 0, result.out + result.err
     assert f"acts as: {ROLE} (the role given with --role-arn)" in result.out
     return result

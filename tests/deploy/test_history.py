@@ -43,8 +43,9 @@ def fix_of(err: str) -> str:
 
 
 @pytest.fixture
-def two_releases(deployed, cli):
-    result = cli("apply", "--env", "dev", "--image-tag", "v2", "--yes")
+def two_releases(deployed, cli, shared_setup):
+    """``deployed`` and a second release (image tag v2), made once per test process (tests/deploy/moto_state.py)."""
+    result = shared_setup("two_releases", lambda: cli("apply", "--env", "dev", "--image-tag", "v2", "--yes"))
     assert result.code == 0, result.out + result.err
     return result
 

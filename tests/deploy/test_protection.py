@@ -49,18 +49,24 @@ domain:
 
 
 @pytest.fixture
-def stage(moto, project, cli, monkeypatch):
-    """A production environment whose hosted zone and certificate exist in moto (ids fixed: params validate them)."""
+def stage(moto, project, cli, monkeypatch, shared_setup):
+    """A production environment whose hosted zone and certificate exist in moto (ids fixed: params validate them).
+    Made once per test process (tests/deploy/moto_state.py)."""
     monkeypatch.setattr(moto_settings, "ACM_VALIDATION_WAIT", -1)  # moto issues after 60 s, ACM once DNS validates
-    zone_id = HostedZoneIdentifier("123456789012", "stage.wwhd-takeover.net.", None)
-    moto_id_manager.set_custom_id(zone_id, ZONE)
-    try:
-        boto3.client("route53").create_hosted_zone(Name="stage.wwhd-takeover.net.", CallerReference="stage")
-    finally:
-        moto_id_manager.unset_custom_id(zone_id)
-    certificate = boto3.client("acm", region_name=REGION).request_certificate(DomainName="api.stage.wwhd-takeover.net")
-    (project / "params/stage.yaml").write_text(STAGE.format(zone=ZONE, certificate=certificate["CertificateArn"]))
-    assert cli("bootstrap", "--env", "stage", "--yes").code == 0
+
+    def make():
+        zone_id = HostedZoneIdentifier("123456789012", "stage.wwhd-takeover.net.", None)
+        moto_id_manager.set_custom_id(zone_id, ZONE)
+        try:
+            boto3.client("route53").create_hosted_zone(Name="stage.wwhd-takeover.net.", CallerReference="stage")
+        finally:
+            moto_id_manager.unset_custom_id(zone_id)
+        certificate = boto3.client("acm", region_name=REGION).request_certificate(
+            DomainName="api.stage.wwhd-takeover.net")
+        (project / "params/stage.yaml").write_text(STAGE.format(zone=ZONE, certificate=certificate["CertificateArn"]))
+        return cli("bootstrap", "--env", "stage", "--yes")
+
+    assert shared_setup("stage", make).code == 0
 
 
 def policy(stack: str) -> dict:

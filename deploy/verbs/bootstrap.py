@@ -23,7 +23,7 @@ from ..operations import (
 )
 from ..package import content_key, object_url, template_bucket, upload
 from ..pipeline import enforce_guardrails
-from ..stacks import NEEDS_DELETE, describe
+from ..stacks import NEEDS_DELETE, StackInfo, describe
 from ..watch import duration
 
 
@@ -33,16 +33,9 @@ def bootstrap(ctx: Ctx, wait: bool = False, yes: bool = False) -> int:
     account = check_account(ctx.aws, ctx.p.account_id, ctx.env)
     bucket = template_bucket(ctx.aws, ctx.p, account)
     name = boot.stack_name(bucket, default_bucket(account, ctx.p.region))
-    info = idle(ctx, describe(ctx.aws, name), wait, "bootstrap")
-    if info and info.status in NEEDS_DELETE:
-        raise DeployError(f"{name} is {info.status}: it can only be deleted (the bucket is retained)",
-                          f"{aws_cli(ctx.p.region, 'cloudformation', 'delete-stack', '--stack-name', name)}, then "
-                          f"{ctx.again()}")
-    cs_type = change_set_kind(info)
-    req = changeset.Request(stack_name=name, name=changeset.change_set_name(f"{name}-", "", ctx.now()), type=cs_type,
-                            parameters=[], capabilities=(), tags=shared_stack_tags(ctx.p),
-                            template_body=boot.template_body(ctx.p, bucket), nested=False,
-                            description=f"{TOOL} bootstrap: template bucket {bucket}")
+    info, req = _shared_stack(ctx, name, wait, "it can only be deleted (the bucket is retained)", (),
+                              boot.template_body(ctx.p, bucket), f"template bucket {bucket}")
+    cs_type = req.type
     if info is not None and cs_type == "UPDATE" and boot.bucket_problems(ctx.aws, bucket, account) is None:
         # The stack lists a bucket that is gone: CloudFormation would call it up to date and package would keep
         # saying "run bootstrap". Delete the stack (the bucket is Retain and gone: nothing else is lost) and create it.
@@ -70,20 +63,29 @@ def bootstrap(ctx: Ctx, wait: bool = False, yes: bool = False) -> int:
     return failed(ctx, final)
 
 
+def _shared_stack(ctx: Ctx, name: str, wait: bool, only_delete: str, capabilities: tuple[str, ...], body: str,
+                  what: str) -> tuple[StackInfo | None, changeset.Request]:
+    """One of the account's bootstrap stacks (not nested, tagged ``env: shared``): idle or waited for, refused when it
+    can only be deleted (``only_delete`` says why), and the change set request that creates or updates it."""
+    info = idle(ctx, describe(ctx.aws, name), wait, "bootstrap")
+    if info and info.status in NEEDS_DELETE:
+        raise DeployError(f"{name} is {info.status}: {only_delete}",
+                          f"{aws_cli(ctx.p.region, 'cloudformation', 'delete-stack', '--stack-name', name)}, then "
+                          f"{ctx.again()}")
+    req = changeset.Request(stack_name=name, name=changeset.change_set_name(f"{name}-", "", ctx.now()),
+                            type=change_set_kind(info), parameters=[], capabilities=capabilities,
+                            tags=shared_stack_tags(ctx.p), template_body=body, nested=False,
+                            description=f"{TOOL} bootstrap: {what}")
+    return info, req
+
+
 def _boundary_stack(ctx: Ctx, bucket_stack: str, bucket: str, wait: bool) -> int:
     """Create or update the permissions boundary's own stack (templates/bootstrap.build_boundary); idempotent."""
     name = boot.boundary_stack_name(bucket_stack)
-    info = idle(ctx, describe(ctx.aws, name), wait, "bootstrap")
-    if info and info.status in NEEDS_DELETE:
-        raise DeployError(f"{name} is {info.status}: it can only be deleted",
-                          f"{aws_cli(ctx.p.region, 'cloudformation', 'delete-stack', '--stack-name', name)}, then "
-                          f"{ctx.again()}")
-    cs_type = change_set_kind(info)
-    req = changeset.Request(stack_name=name, name=changeset.change_set_name(f"{name}-", "", ctx.now()), type=cs_type,
-                            # a named IAM policy: CAPABILITY_NAMED_IAM
-                            parameters=[], capabilities=("CAPABILITY_NAMED_IAM",), tags=shared_stack_tags(ctx.p),
-                            template_body=boot.boundary_body(ctx.p, bucket), nested=False,
-                            description=f"{TOOL} bootstrap: permissions boundary of the app roles")
+    # a named IAM policy: CAPABILITY_NAMED_IAM
+    _, req = _shared_stack(ctx, name, wait, "it can only be deleted", ("CAPABILITY_NAMED_IAM",),
+                           boot.boundary_body(ctx.p, bucket), "permissions boundary of the app roles")
+    cs_type = req.type
     created = single_change_set(ctx, req, f"{name} is up to date: permissions boundary {bucket}-boundary")
     if created is None:
         return 0

@@ -30,11 +30,7 @@ def destroy(ctx: Ctx, yes: bool = False, wait: bool = False, with_identity: bool
     kept = retained(ctx.aws, info) if info.exists else []
     _show_retained(ctx, kept, before=True)
     also = f", then {identity_stack_name(ctx.p)} (the IAM roles)" if with_identity else ""
-    if not yes and not ctx.out.confirm_typed(f"Delete stack {info.name} and its nested stacks{also}?", info.name):
-        if not ctx.out.interactive:
-            raise BadInput("destroy needs a confirmation and there is no terminal to ask",
-                           ctx.again("--yes"))
-        ctx.out.line("not deleted")
+    if not yes and not _confirmed(ctx, f"Delete stack {info.name} and its nested stacks{also}?", info.name):
         return 1
     gone = delete_confirmed(ctx, info)
     if not gone.ok:
@@ -62,16 +58,23 @@ def _destroy_identity(ctx: Ctx, wanted: bool, yes: bool) -> int:
                                "--no-enable-termination-protection", "--stack-name", name)
                      + ", then " + aws_cli(ctx.p.region, "cloudformation", "delete-stack", "--stack-name", name))
         return 0
-    if not yes and not ctx.out.confirm_typed(f"Delete stack {name} (the environment's IAM roles)?", name):
-        if not ctx.out.interactive:
-            raise BadInput("destroy needs a confirmation and there is no terminal to ask", ctx.again("--yes"))
-        ctx.out.line("not deleted")
+    if not yes and not _confirmed(ctx, f"Delete stack {name} (the environment's IAM roles)?", name):
         return 1
     gone = delete_confirmed(ctx, info)
     if not gone.ok:
         return 1
     ctx.out.line(f"{name} deleted in {duration(gone.seconds)}", "bold green")
     return 0
+
+
+def _confirmed(ctx: Ctx, question: str, name: str) -> bool:
+    """The stack's name typed at the prompt; without a terminal to ask, the same command with ``--yes`` (exit 2)."""
+    if ctx.out.confirm_typed(question, name):
+        return True
+    if not ctx.out.interactive:
+        raise BadInput("destroy needs a confirmation and there is no terminal to ask", ctx.again("--yes"))
+    ctx.out.line("not deleted")
+    return False
 
 
 def _show_retained(ctx: Ctx, kept: list[Retained], before: bool) -> None:

@@ -112,13 +112,13 @@ def bundle(p: EnvParams, bucket: str, app: Templates, key_prefix: str = "") -> B
     return Bundle(children, urls, dicts, dump_yaml(root), key_prefix)
 
 
-def package(aws: Aws, p: EnvParams, home: Path, bucket: str, owner: str | None = None, key_prefix: str = "",
+def package(aws: Aws, p: EnvParams, home: Path, bucket: str, owner: str | None = None,
             bundled: Bundle | None = None) -> Packaged:
     """Upload the children, then the root, and write the root; nothing of the root exists if a child failed.
-    ``bundled``: what to upload (deploy/pipeline.py gives the templates it built and judged); without it, the params'
-    templates, built here."""
+    ``bundled``: what to upload, its key prefix included (deploy/pipeline.py gives the templates it built and judged);
+    without it, the params' templates, built here, under the main keys."""
     if bundled is None:
-        bundled = bundle(p, bucket, build(p).app, key_prefix)
+        bundled = bundle(p, bucket, build(p).app)
     owner = owner or caller_account(aws)
     uploaded: list[str] = []
     skipped: list[str] = []

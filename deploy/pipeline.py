@@ -41,7 +41,9 @@ def plan(ctx: Ctx, opts: PlanOptions, release: Packaged | None = None) -> Planne
     account = check_account(ctx.aws, ctx.p.account_id, ctx.env)
     info = ready(ctx, describe(ctx.aws, ctx.p.stack_name), opts.wait, "plan")
     cs_type = change_set_type(info, ctx.p)
-    built = build(ctx.p)  # once: every step below reads this value
+    # once: every step below reads this value. A rollback plans a release's templates and builds none of today's
+    # (preflight builds only what a check of it needs): a stack module that no longer builds must not stop a rollback.
+    built = build(ctx.p) if release is None else None
     checks = preflight.run(ctx, account, info, opts.image_tag, opts.desired_count, opts.adopt, opts.role_arn,
                            pull_request=bool(opts.key_prefix),
                            templates=templates_app(release.templates) if release else None, built=built)
@@ -50,8 +52,12 @@ def plan(ctx: Ctx, opts: PlanOptions, release: Packaged | None = None) -> Planne
     preflight.enforce(ctx, checks)  # before anything is uploaded or created
     drifted = _plan_drift(ctx, info, opts)
     # --adopt: read what exists under our names; its properties as found are what is uploaded (deploy/adopt.py)
-    adopted = adoption.find(ctx.aws, ctx.p.stack_name, built.app) if opts.adopt and release is None else None
-    packaged = release or upload(ctx, account, built, adopted or [], opts.key_prefix)
+    if built is None:
+        assert release is not None, "only a rollback plans without building"
+        adopted, packaged = None, release
+    else:
+        adopted = adoption.find(ctx.aws, ctx.p.stack_name, built.app) if opts.adopt else None
+        packaged = upload(ctx, account, built, adopted or [], opts.key_prefix)
     req = _request(ctx, info, cs_type, packaged, opts)
     if adopted:
         req = replace(req, import_existing=True)
@@ -74,7 +80,7 @@ def plan(ctx: Ctx, opts: PlanOptions, release: Packaged | None = None) -> Planne
     after = packaged.templates
     if before is not None and _identity_differs(checks):
         # a pull request that changes IAM: its review shows what the identity stack would grant (bootstrap deploys it)
-        want = built.identity
+        want = built.identity if built is not None else identity.built(ctx.p)
         before = {**before, templates_identity: identity.deployed(ctx.aws, want.name).template or {}}
         after = {**after, templates_identity: want.template}
     result = review.build(

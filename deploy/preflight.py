@@ -50,6 +50,7 @@ from templates.config import UNCONFIRMED, EnvParams, unconfirmed
 from templates.names import GITHUB_OIDC_HOST, identity_stack_name
 from templates.root import Param
 
+from . import identity
 from .aws import aws_errors, error_code, error_message
 from .built import Built, build
 from .errors import BadInput, DeployError, aws_cli
@@ -89,11 +90,13 @@ class Facts:
     # rollback: the release's own templates (root and nested, read back and verified), checked instead of today's
     templates: Templates | None = None
     acts_as_role: bool = False  # CloudFormation acts as a role (--role-arn given, or the stack's RoleARN)
-    built: Built | None = None  # this run's templates (deploy/built.py); None: a check run alone builds them
+    built: Built | None = None  # this run's templates (deploy/built.py); None: each check builds what it needs
 
 
-def _built(ctx, facts: Facts) -> Built:
-    return facts.built if facts.built is not None else build(ctx.p)
+def _identity_now(ctx, facts: Facts) -> identity.Built:
+    """Today's identity stack: from this run's templates, or built alone (a rollback builds none of today's app
+    templates: a stack module that no longer builds must not stop it)."""
+    return facts.built.identity if facts.built is not None else identity.built(ctx.p)
 
 
 # --- placeholders (offline) ------------------------------------------------------------------------------------------
@@ -155,9 +158,10 @@ def refuse_placeholders(ctx) -> None:
 def run(ctx, account: str, info: StackInfo | None, image_tag: str | None = None,
         desired_count: int | None = None, adopt: bool = False, role_arn: str | None = None,
         pull_request: bool = False, templates: Templates | None = None, built: Built | None = None) -> list[Check]:
-    """Every check, concurrently; the result in a fixed order. ``built``: this run's templates (deploy/built.py; built
-    here when not given); ``templates``: what will be deployed when it is not what the params build today
-    (``rollback``: a release's templates); the checks that read templates read those."""
+    """Every check, concurrently; the result in a fixed order. ``built``: this run's templates (deploy/built.py;
+    when not given, as in a rollback, each check builds only what it needs); ``templates``: what will be deployed when
+    it is not what the params build today (``rollback``: a release's templates); the checks that read templates read
+    those."""
     for service in SERVICES:  # make the clients before the threads: creating them is not thread-safe
         ctx.aws.client(service)
     deployed = info.parameters if info and info.exists else {}
@@ -166,7 +170,7 @@ def run(ctx, account: str, info: StackInfo | None, image_tag: str | None = None,
                   desired_count if desired_count is not None else int(deployed.get(Param.DesiredCount,
                                                                                    ctx.p.service.desired_count)),
                   adopt, role_arn, pull_request, templates, bool(role_arn or (info and info.role_arn)),
-                  built or build(ctx.p))
+                  built)
     checks = [c for c in CHECKS if c is not _oidc or ctx.p.ci is not None]
     if templates is not None:
         checks.append(_release_iam)
@@ -539,10 +543,10 @@ def _simulated_permissions(ctx, facts: Facts) -> list[Check]:
     if not role:
         return [Check(SKIP, what, "not run: simulated only for plan --role-arn (the CloudFormation execution role "
                                   "that CI passes; the caller's own credentials are not what CloudFormation uses)")]
-    this_run = _built(ctx, facts)
-    built = this_run.templates
     if facts.templates is not None:  # a release: its app templates, with today's identity stack (the role's policies)
-        built = {**facts.templates, IDENTITY: this_run.identity.template}
+        built = {**facts.templates, IDENTITY: _identity_now(ctx, facts).template}
+    else:
+        built = (facts.built or build(ctx.p)).templates
     asked, unmapped = simulate.probes(ctx.p, built, facts.account, role.split(":")[1], role)
     try:
         found = simulate.simulate(ctx.aws.client("iam"), role, asked)
@@ -601,9 +605,7 @@ def _tags(items: list[dict], key: str, value: str) -> dict[str, str]:
 def _identity(ctx, facts: Facts) -> list[Check]:
     """The identity stack (deploy/identity.py) exists and is exactly what the params build: the app stacks name its
     roles by fixed ARNs, and only an operator's ``bootstrap`` may change it."""
-    from . import identity
-
-    want = _built(ctx, facts).identity
+    want = _identity_now(ctx, facts)
     found = identity.deployed(ctx.aws, want.name)
     what = f"identity stack {want.name}"
     fix = f"an operator deploys it with their own credentials: {ctx.command('bootstrap')}"

@@ -48,8 +48,14 @@ def _dev_with_ci_and_domain():
     return _dev_with_ci().model_copy(update={"domain": load_params("prod").domain})
 
 
+def _longest_names():
+    """... with the longest app and environment names that still build: the stack names in the ARNs grow with them
+    (``<app>-<env>-CloudFormationExecutionRole`` is the longest role name, 64 characters at most, so 36 in all)."""
+    return _dev_with_ci_and_domain().model_copy(update={"app": "a" * 16, "env": "e" * 20})
+
+
 PARAMS = {"prod": lambda: load_params("prod"), "dev": lambda: load_params("dev"), "dev-with-ci": _dev_with_ci,
-          "dev-with-ci-and-domain": _dev_with_ci_and_domain}
+          "dev-with-ci-and-domain": _dev_with_ci_and_domain, "longest-names": _longest_names}
 
 
 def characters(document: dict) -> int:

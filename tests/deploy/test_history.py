@@ -102,6 +102,21 @@ def test_rollback_restores_the_previous_release_and_records_it(two_releases, cli
     assert parameters()["ImageTag"] == "v1"
 
 
+def test_a_rollback_builds_none_of_todays_app_templates(two_releases, cli, monkeypatch):
+    """A rollback plans the release's own templates (deploy/pipeline.py, ``release``): a stack module that no longer
+    builds today must not stop it. Only today's identity stack is built, for preflight's identity check."""
+    import templates
+
+    def broken(*args, **kwargs):
+        raise ValueError("a stack module that no longer builds")
+
+    monkeypatch.setattr(templates, "build_all", broken)
+    result = cli("rollback", "--env", "dev", "--yes")
+    assert result.code == 0, result.out + result.err
+    assert parameters()["ImageTag"] == "v1"
+    assert cli("plan", "--env", "dev").code != 0  # a plan does build today's templates: the breakage is real
+
+
 def test_repeated_rollbacks_walk_back_and_a_forward_apply_resets_the_target(two_releases, cli):
     """R1 v1, R2 v2, R3 v3 deployed in turn; rollback deploys R2 (R4, "from R3"), again R1 (R5), not R3; a forward
     apply (R6) makes R5 the rollback target."""

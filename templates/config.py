@@ -466,6 +466,24 @@ def _storage(p: EnvParams) -> list[Problem]:
     return []
 
 
+# IAM role names are at most 64 characters (IAM User Guide, "IAM and AWS STS quotas", "IAM name requirements").
+# The longest made from the stack name ``<app>-<env>``: CI's CloudFormation execution role (templates/names.py
+# ``execution_role_name``) when there is a ``ci`` section, else the app's task-execution role (templates/iam.py
+# ``role_name``). tests/test_names.py keeps these suffixes equal to the names the templates build.
+ROLE_NAME_MAX = 64
+LONGEST_ROLE_SUFFIX = {True: "-cloudformation-execution", False: "-task-execution"}
+
+
+def _names(p: EnvParams) -> list[Problem]:
+    suffix = LONGEST_ROLE_SUFFIX[p.ci is not None]
+    room = ROLE_NAME_MAX - len(suffix)
+    if len(p.stack_name) <= room:
+        return []
+    return [Problem("app", f"the stack name {p.stack_name} ({len(p.stack_name)} characters, app and the params file's "
+                           f"name) is too long: IAM role {p.stack_name}{suffix} would exceed {ROLE_NAME_MAX} "
+                           f"characters; app and the environment's name may have {room - 1} characters together")]
+
+
 # Each rule with the keys it reads. A rule is skipped when one of them is already reported (by pydantic or by an
 # earlier rule): its verdict would rest on a value known to be wrong, or on the default that replaced it, and would
 # only add a second, confusing error for one mistake (task.cpu 100 is "not a Fargate CPU size"; "containers exceed
@@ -480,6 +498,7 @@ RULES = (
     (_https, ("production", "domain")),
     (_secrets, ("secrets", "region", "containers.app.environment")),
     (_storage, ("storage",)),
+    (_names, ("app",)),
 )
 
 

@@ -9,14 +9,12 @@ from templates._yaml import dump
 from templates.config import EnvParams
 from templates.names import BOOTSTRAP_STACK
 
-DEFAULT_STACK = BOOTSTRAP_STACK
-
 
 def stack_name(bucket: str, default_bucket: str) -> str:
     """One bootstrap stack per bucket: the default bucket's is ``wwhd-infra-bootstrap``."""
     if bucket == default_bucket:
-        return DEFAULT_STACK
-    return f"{DEFAULT_STACK}-{re.sub(r'[^a-zA-Z0-9-]', '-', bucket)}"[:128]
+        return BOOTSTRAP_STACK
+    return f"{BOOTSTRAP_STACK}-{re.sub(r'[^a-zA-Z0-9-]', '-', bucket)}"[:128]
 
 
 def template_body(p: EnvParams, bucket: str) -> str:

@@ -65,6 +65,9 @@ def _aws_environment(monkeypatch, tmp_path_factory):
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty / "credentials"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens: only `moto` tests get a server
+    # moto's EC2 backend otherwise makes ~1,400 public AMIs, each with a volume and a snapshot, every time it starts:
+    # on each reset of a test that used EC2, and in every saved state. Nothing here launches an instance.
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
 
 
 @pytest.fixture(scope="session")

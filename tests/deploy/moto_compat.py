@@ -34,6 +34,11 @@ restores. :func:`install` applies them once and returns a function that undoes t
     same loader with libyaml's parser (``yaml.CLoader``: the same constructors and resolver, so the same dicts and
     the same ``ParserError``/``ScannerError`` for what is not YAML); the tag constructors moto registers still go to
     ``yaml.Loader`` as well.
+12. Speed only, no behaviour: with ``MOTO_IAM_LOAD_MANAGED_POLICIES`` (the tests that attach AWS managed policies),
+    every IAM backend moto starts (one per partition, six per account, on a test's first request) decodes moto's
+    5 MB of AWS managed policies and encodes each policy's document again: half the CPU of a rehearsal safety test.
+    Here that is done once per test process; each backend still gets its own new policy objects, made from the same
+    names, paths, dates and document strings.
 
 Not shimmed (covered with botocore Stubber and recorded API shapes instead): nested change sets (``ChangeSetId``),
 ``Replacement``/``Scope``/``Details`` in changes, resource-level events, and failures (moto never yields
@@ -43,7 +48,10 @@ Not shimmed (covered with botocore Stubber and recorded API shapes instead): nes
 from __future__ import annotations
 
 import contextlib
+import functools
+import json
 from collections.abc import Callable
+from datetime import datetime
 
 import moto
 import yaml
@@ -54,6 +62,7 @@ from moto.cloudformation import (
     utils as cfn_utils,
 )
 from moto.cloudformation.exceptions import ValidationError
+from moto.iam import models as iam_models
 
 TESTED_WITH = "5.2.5"
 
@@ -78,6 +87,7 @@ def install() -> Callable[[], None]:
     patch(cfn_responses.CloudFormationResponse, "list_stack_resources", _list_stack_resources)
     _retain_except_on_create(patch)
     _libyaml_parser(patch)
+    patch(iam_models.IAMBackend, "_init_aws_policies", _aws_policies_parsed_once)
 
     def restore():
         for step in reversed(undo):
@@ -319,6 +329,26 @@ def _libyaml_parser(patch) -> None:
     if getattr(yaml, "__with_libyaml__", False):
         for module in (cfn_models, cfn_responses):
             patch(module, "yaml", _YamlWithLibyaml())
+
+
+# 12 -----------------------------------------------------------------------------------------------------------------
+
+
+@functools.cache
+def _aws_policy_fields() -> tuple[tuple[str, dict], ...]:
+    """What moto's ``AWSManagedPolicy.from_data`` reads from its data, read once (moto 5.2.5's iam/models.py)."""
+    return tuple((name, {"default_version_id": data.get("DefaultVersionId"), "path": data.get("Path"),
+                         "document": json.dumps(data.get("Document")),
+                         "create_date": datetime.fromisoformat(data["CreateDate"]),
+                         "update_date": datetime.fromisoformat(data["UpdateDate"])})
+                 for name, data in json.loads(iam_models.aws_managed_policies_data).items())
+
+
+def _aws_policies_parsed_once(self) -> list:
+    if not iam_models.load_iam_aws_managed_policies():
+        return []
+    return [iam_models.AWSManagedPolicy(name, account_id=self.account_id, region=self.region_name, **fields)
+            for name, fields in _aws_policy_fields()]
 
 
 def backend(account: str = "123456789012", region: str = "us-west-2") -> cfn_models.CloudFormationBackend:

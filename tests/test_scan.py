@@ -8,6 +8,7 @@ its ``test`` extra, and the scanners cannot join that virtualenv (checks/scan.py
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 from troposphere import sns
@@ -110,3 +111,70 @@ def test_a_suppression_covers_only_its_own_resource(scanners, tmp_path):
         ("output/dev/security.yaml", "FileSystemSecurityGroup", "cfripper", "EC2SecurityGroupMissingEgressRule"),
         ("output/dev/monitoring.yaml", "AlarmTopic", "checkov", "CKV_AWS_26"),
     }
+
+
+def test_a_filter_never_reaches_a_template_that_did_not_accept_it(scanners, tmp_path):
+    """cfripper applies a run's filters to every template of the run: a template that accepts nothing is never in the
+    run of one that does, so the same resources, unaccepted, are found there and only there."""
+    env = tmp_path / "output" / "dev"
+    env.mkdir(parents=True)
+    accepting = scan.load(ROOT / "output" / "dev" / "security.yaml")
+    bare = json.loads(json.dumps(accepting))
+    for r in bare["Resources"].values():
+        r.get("Metadata", {}).pop("wwhd-infra", None)
+    assert [s for s in scan.suppressions(bare) if s.scanner == "cfripper"] == []
+    monitoring = scan.load(ROOT / "output" / "dev" / "monitoring.yaml")  # accepts nothing either: bare's run
+    assert scan.cfripper_filters(monitoring) == scan.cfripper_filters(bare) != scan.cfripper_filters(accepting)
+    for name, t in {"accepting.yaml": accepting, "bare.yaml": bare, "monitoring.yaml": monitoring}.items():
+        (env / name).write_text(json.dumps(t))
+    found = scan.run_cfripper(tmp_path, scan.template_files(tmp_path, ["dev"]), scanners)
+    accepted = {(s.resource, s.rule) for s in scan.suppressions(accepting) if s.scanner == "cfripper"}
+    assert {(f.resource, f.rule) for f in found if f.path == "output/dev/bare.yaml"} == accepted
+    assert {f.path for f in found} == {"output/dev/bare.yaml"}
+
+
+# --- a scanner that fails is a finding, never a pass -----------------------------------------------------------------
+
+
+def _fake_scanners(tmp_path, cfripper: str):
+    """A bin folder whose checkov finds nothing and whose cfripper runs ``cfripper`` (Python, given sys.argv)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, body in {"checkov": "print('[]')", "cfripper": cfripper}.items():
+        (bin_dir / name).write_text(f"#!{sys.executable}\nimport sys, pathlib\n{body}\n")
+        (bin_dir / name).chmod(0o755)
+    return bin_dir
+
+
+def _two_runs(tmp_path):
+    """dev's security (it accepts findings) and monitoring, network (they accept none): two cfripper runs."""
+    (tmp_path / "output" / "dev").mkdir(parents=True)
+    for stem in ("security", "monitoring", "network"):
+        name = f"output/dev/{stem}.yaml"
+        (tmp_path / name).write_text((ROOT / name).read_text())
+    return ["output/dev/monitoring.yaml", "output/dev/network.yaml", "output/dev/security.yaml"]
+
+
+def test_a_cfripper_that_crashes_is_a_finding_on_each_template_of_its_run(tmp_path):
+    paths = _two_runs(tmp_path)
+    crash = "sys.stderr.write('Traceback\\nKeyError: boom\\n'); sys.exit(3)"
+    found = scan.scan(tmp_path, ["dev"], _fake_scanners(tmp_path, crash))
+    assert [(f.path, f.scanner, f.rule, f.message) for f in found] == [
+        (p, "cfripper", scan.SCANNER_ERROR, "exit 3: Traceback | KeyError: boom") for p in paths]
+
+
+@pytest.mark.parametrize("writes, why", [
+    ("", "no readable result (FileNotFoundError)"),
+    ("'{not json'", "no readable result (JSONDecodeError)"),
+    ("'[1, 2]'", "no readable result (AttributeError)"),
+])
+def test_a_result_cfripper_did_not_write_or_that_is_not_its_shape_is_a_finding(tmp_path, writes, why):
+    """cfripper exits 0 or 2 but the result file of a template is missing or not cfripper's JSON object."""
+    paths = _two_runs(tmp_path)
+    write = f"(out / (name + '.cfripper.results.json')).write_text({writes})" if writes else "pass"
+    body = ("out = pathlib.Path(sys.argv[sys.argv.index('--output-folder') + 1])\n"
+            "for name in sys.argv[1:sys.argv.index('--format')]:\n"
+            f"    {write}\n"
+            "sys.exit(2)")
+    found = scan.scan(tmp_path, ["dev"], _fake_scanners(tmp_path, body))
+    assert [(f.path, f.rule, f.message) for f in found] == [(p, scan.SCANNER_ERROR, why) for p in paths]

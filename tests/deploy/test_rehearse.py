@@ -16,7 +16,7 @@ from .conftest import REGION, push_image
 
 ZONE = "wwhd-rehearsal.net"
 # a stack of one WaitConditionHandle stands for "a stack of that name exists"; moto models no such resource and says so
-ANY_STACK = pytest.mark.filterwarnings("ignore:Tried to parse AWS::CloudFormation::WaitConditionHandle:UserWarning")
+ANY_STACK = pytest.mark.filterwarnings("ignore:Tried to parse AWS..CloudFormation..WaitConditionHandle:UserWarning")
 ZONE_ID = "Z0REHEARSAL0ZONE"
 
 

@@ -170,8 +170,10 @@ REVIEW_ONLY = ("Review only: a pull request's change set. It is never applied: `
                "is denied ExecuteChangeSet on it; main plans its own.")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Review:
+    """What a plan shows and apply's guards read: built whole by :func:`build` or :func:`empty`, never changed after."""
+
     stack_name: str
     change_set_arn: str
     change_set_name: str

@@ -226,9 +226,7 @@ def _planned_review(report):
 
     aws, stubber = r.stubbed()
     r.expect_tree(stubber)
-    result = review.build(changeset.describe_tree(aws, r.ROOT_CS), "UPDATE")
-    result.drift = report
-    return result
+    return review.build(changeset.describe_tree(aws, r.ROOT_CS), "UPDATE", drift=report)
 
 
 def _ctx(env: str, aws=None, buf=None):
@@ -261,14 +259,15 @@ def test_plan_review_puts_drift_first_in_every_rendering():
 @pytest.mark.parametrize("env, flag, expected", [
     ("prod", None, "detect"), ("prod", False, "skipped"), ("dev", None, None), ("dev", True, "detect")])
 def test_plan_drift_default_on_for_production(env, flag, expected, monkeypatch):
-    from deploy import pipeline as commands
+    from deploy import pipeline
+    from deploy.context import PlanOptions
     from deploy.stacks import StackInfo
 
     calls = []
     monkeypatch.setattr(drift, "detect", lambda *a, **k: calls.append(a[1]) or "report")
     ctx = _ctx(env)
     info = StackInfo(id="arn", name=ctx.p.stack_name, status="UPDATE_COMPLETE")
-    got = commands._plan_drift(ctx, info, commands.PlanOptions(drift=flag))
+    got = pipeline._plan_drift(ctx, info, PlanOptions(drift=flag))
     if expected == "detect":
         assert got == "report" and calls == [ctx.p.stack_name]
     elif expected == "skipped":
@@ -279,10 +278,11 @@ def test_plan_drift_default_on_for_production(env, flag, expected, monkeypatch):
 
 
 def test_plan_drift_skipped_when_nothing_is_deployed(monkeypatch):
-    from deploy import pipeline as commands
+    from deploy import pipeline
+    from deploy.context import PlanOptions
 
     monkeypatch.setattr(drift, "detect", lambda *a, **k: pytest.fail("nothing deployed: no detection"))
-    got = commands._plan_drift(_ctx("prod"), None, commands.PlanOptions())
+    got = pipeline._plan_drift(_ctx("prod"), None, PlanOptions())
     assert isinstance(got, drift.Skipped) and "nothing is deployed" in got.why
 
 
@@ -290,14 +290,15 @@ def test_apply_repeats_the_drift_recorded_in_the_review_file(tmp_path):
     import io
 
     from deploy import review
-    from deploy.verbs import apply as commands
+    from deploy.context import Planned
+    from deploy.verbs import apply
 
     result = _planned_review(run(drifted_prod()))
     file = tmp_path / "plan.json"
     file.write_text(review.json_text(result))
     buf = io.StringIO()
     ctx = _ctx("prod", buf=buf)
-    commands._repeat_drift(ctx, commands.Planned(result, result.change_set_arn, None), file)
+    apply._repeat_drift(ctx, Planned(result, result.change_set_arn, None), file)
     out = buf.getvalue()
     assert "WARNING: DRIFT: StorageStack/FileSystem (AWS::EFS::FileSystem): MODIFIED" in out
     assert "WARNING: DRIFT: LoadBalancerStack/HttpListener (AWS::ElasticLoadBalancingV2::Listener): DELETED" in out
@@ -308,20 +309,21 @@ def test_apply_repeats_the_drift_recorded_in_the_review_file(tmp_path):
 
 def test_apply_refuses_a_review_file_of_another_change_set(tmp_path):
     from deploy import review
+    from deploy.context import Planned
     from deploy.errors import BadInput
-    from deploy.verbs import apply as commands
+    from deploy.verbs import apply
 
     result = _planned_review(run(drifted_prod()))
     file = tmp_path / "plan.json"
     file.write_text(review.json_text(result))
     with pytest.raises(BadInput, match="review of another change set"):
-        commands._repeat_drift(_ctx("prod"), commands.Planned(result, "arn:other", None), file)
+        apply._repeat_drift(_ctx("prod"), Planned(result, "arn:other", None), file)
 
 
 def test_apply_without_review_rechecks_the_drifted_resources_only():
     import io
 
-    from deploy.verbs import apply as commands
+    from deploy.verbs import apply
 
     w = World("prod")
     aws, stubber = routed()
@@ -337,7 +339,7 @@ def test_apply_without_review_rechecks_the_drifted_resources_only():
         {}, {}, [("/ThroughputMode", "bursting", "elastic", "NOT_EQUAL")])},
         {"StackName": storage.arn, "LogicalResourceId": "FileSystem"})
     buf = io.StringIO()
-    commands._repeat_drift(_ctx("prod", aws, buf), None, None)
+    apply._repeat_drift(_ctx("prod", aws, buf), None, None)
     stubber.assert_no_pending_responses()
     assert aws.calls["cloudformation:DetectStackDrift"] == 0  # no full detection at apply time
     assert "WARNING: DRIFT: StorageStack/FileSystem (AWS::EFS::FileSystem): MODIFIED" in buf.getvalue()
@@ -349,12 +351,12 @@ def test_apply_without_review_rechecks_the_drifted_resources_only():
 def test_after_apply_the_drift_of_what_was_deployed_is_shown():
     import io
 
-    from deploy import applying as commands
+    from deploy import applying
 
     aws, stubber = routed()
     drifted_prod().expect(stubber)
     buf = io.StringIO()
-    commands._after_apply_drift(_ctx("prod", aws, buf))
+    applying._after_apply_drift(_ctx("prod", aws, buf))
     stubber.assert_no_pending_responses()
     out = buf.getvalue()
     assert "Drift for wwhd-prod:" in out and "~ FileSystem  AWS::EFS::FileSystem  MODIFIED STATEFUL" in out

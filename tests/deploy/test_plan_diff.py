@@ -18,9 +18,10 @@ from checks import prices as P
 from deploy import changeset, diff, review
 from deploy.aws import connect
 from deploy.changeset import Node
+from deploy.context import Ctx, PlanOptions
 from deploy.review import Row, StackReview, md_code, md_text
 from deploy.ui import Out, Rich
-from deploy.verbs import plan as commands
+from deploy.verbs import plan as plan_verb
 from templates.config import load_params
 
 from . import recorded as r
@@ -107,9 +108,9 @@ def test_after_apply_the_deployed_templates_are_the_packaged_ones_and_only_a_cha
     assert all(found[stem] == local[stem] for stem in local if stem != "root")
     assert found["root"] == diff.parse((project / "output/dev/packaged/root.yaml").read_text())  # with its S3 URLs
 
-    def plan(**options) -> commands.Ctx:
-        ctx = commands.Ctx(p=p, aws=connect(None, REGION), out=Out(stdout=io.StringIO()), home=project)
-        assert commands.plan(ctx, commands.PlanOptions(**options)) == 0
+    def plan(**options) -> Ctx:
+        ctx = Ctx(p=p, aws=connect(None, REGION), out=Out(stdout=io.StringIO()), home=project)
+        assert plan_verb.plan(ctx, PlanOptions(**options)) == 0
         return ctx
 
     unchanged, changed = plan(), plan(image_tag="v2")

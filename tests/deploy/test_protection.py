@@ -3,6 +3,7 @@ termination protection and stack policies that forbid replacing or deleting the 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -226,7 +227,7 @@ def test_removing_the_file_system_from_the_storage_template_is_flagged():
         "root/ClusterStack (AWS::CloudFormation::Stack): changes, but without a nested change set the guard cannot "
         "see whether these survive: Repository (AWS::ECR::Repository)"]
     prod_cluster = review.stateful_held({"cluster": deployed["cluster"]}, {"cluster": deployed["cluster"]})
-    r.holds = prod_cluster
+    r = dataclasses.replace(r, holds=prod_cluster)
     assert [f.logical_id for f in r.data_loss] == ["StorageStack"]  # not read back: assumed; the cluster: nothing
 
 

@@ -9,6 +9,7 @@ Concrete cases first, then properties over generated policies and rules (hypothe
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 
 import pytest
@@ -242,8 +243,8 @@ def test_the_template_diff_section_renders_inert():
         after = {"iam": {"Resources": {"Role": {"Type": "AWS::IAM::ManagedPolicy", "Properties": {
             "PolicyDocument": {"Statement": [statement]}}}}}}
         r = hostile_review(PLAIN)
-        r.diff = TemplateDiff(created=False, iam=iam_diff(before, after), cost_error=v)
-        return review.markdown(r)
+        return review.markdown(dataclasses.replace(
+            r, diff=TemplateDiff(created=False, iam=iam_diff(before, after), cost_error=v)))
 
     assert_inert(build)
 

@@ -643,7 +643,9 @@ class Rehearsal:
         self.o, self.session, self.out, self.poll = opts, session, out, poll
         self.on_repository = on_repository  # tests push an image into moto's ECR here; on AWS: wait for a push
         self.local = bool(os.environ.get("AWS_ENDPOINT_URL"))
-        self.env = f"rehearsal-{opts.run_id}"
+        # short: the stack name wwhd-reh-<run id> makes the backup vault's name, at most 50 characters
+        # (templates/config.py derived_names); "rehearsal-<run id>" made one of 54, which AWS Backup refuses
+        self.env = f"reh-{opts.run_id}"
         self.tags = {RUN_TAG: opts.run_id}
         self.nested: set[str] = set()  # the run's root's nested stacks, recorded after each apply
 

@@ -466,22 +466,37 @@ def _storage(p: EnvParams) -> list[Problem]:
     return []
 
 
-# IAM role names are at most 64 characters (IAM User Guide, "IAM and AWS STS quotas", "IAM name requirements").
-# The longest made from the stack name ``<app>-<env>``: CI's CloudFormation execution role (templates/names.py
-# ``execution_role_name``) when there is a ``ci`` section, else the app's task-execution role (templates/iam.py
-# ``role_name``). tests/test_names.py keeps these suffixes equal to the names the templates build.
+# Names that AWS limits and that are made from the stack name ``<app>-<env>``, the longest of each kind
+# (tests/test_names.py keeps them equal to the names the templates build, and lints the templates of the longest
+# stack name allowed, and of one character more, with cfn-lint's resource schemas):
+# - IAM role names: at most 64 characters (IAM User Guide, "IAM and AWS STS quotas", "IAM name requirements"). The
+#   longest is CI's CloudFormation execution role (templates/names.py ``execution_role_name``) when there is a ``ci``
+#   section, else the app's task-execution role (templates/iam.py ``role_name``).
+# - The backup vault's name, ``${AWS::StackName}-vault`` in the storage stack (templates/storage.py ``_backups``; its
+#   plan's ``-efs`` is shorter): at most 50 characters (AWS Backup API Reference, CreateBackupVault, pattern
+#   ``^[a-zA-Z0-9\-\_]{2,50}$``). The storage stack is nested, and CloudFormation names a nested stack
+#   ``<root>-<logical id>-<random>``, the random part 12 or 13 characters: 13 here.
 ROLE_NAME_MAX = 64
 LONGEST_ROLE_SUFFIX = {True: "-cloudformation-execution", False: "-task-execution"}
+BACKUP_NAME_MAX = 50
+STORAGE_STACK_SUFFIX = "-StorageStack-" + "X" * 13  # the storage stack's name, after the root's
+LONGEST_BACKUP_SUFFIX = "-vault"
+
+
+def derived_names(p: EnvParams) -> list[tuple[str, str, int]]:
+    """``(what, name, limit)`` of the longest name of each kind made from the stack name (random parts as X)."""
+    return [("IAM role", p.stack_name + LONGEST_ROLE_SUFFIX[p.ci is not None], ROLE_NAME_MAX),
+            ("AWS Backup vault", p.stack_name + STORAGE_STACK_SUFFIX + LONGEST_BACKUP_SUFFIX, BACKUP_NAME_MAX)]
 
 
 def _names(p: EnvParams) -> list[Problem]:
-    suffix = LONGEST_ROLE_SUFFIX[p.ci is not None]
-    room = ROLE_NAME_MAX - len(suffix)
+    made = [(what, name, limit, limit - (len(name) - len(p.stack_name))) for what, name, limit in derived_names(p)]
+    what, name, limit, room = min(made, key=lambda m: m[3])  # the tightest: within it, every name fits
     if len(p.stack_name) <= room:
         return []
     return [Problem("app", f"the stack name {p.stack_name} ({len(p.stack_name)} characters, app and the params file's "
-                           f"name) is too long: IAM role {p.stack_name}{suffix} would exceed {ROLE_NAME_MAX} "
-                           f"characters; app and the environment's name may have {room - 1} characters together")]
+                           f"name) is too long: {what} {name} would exceed {limit} characters; app and the "
+                           f"environment's name may have {room - 1} characters together")]
 
 
 # Each rule with the keys it reads. A rule is skipped when one of them is already reported (by pydantic or by an

@@ -15,9 +15,9 @@ from scripts import rehearse
 from scripts.rehearse import FAIL, PASS, Step
 
 REGION = "us-west-2"
-ROOT = "arn:aws:cloudformation:us-west-2:111122223333:stack/wwhd-rehearsal-abc123/1"
-CHILD = "arn:aws:cloudformation:us-west-2:111122223333:stack/wwhd-rehearsal-abc123-StorageStack-X/2"
-CS = "arn:aws:cloudformation:us-west-2:111122223333:changeSet/wwhd-rehearsal-abc123-1/3"
+ROOT = "arn:aws:cloudformation:us-west-2:111122223333:stack/wwhd-reh-abc123/1"
+CHILD = "arn:aws:cloudformation:us-west-2:111122223333:stack/wwhd-reh-abc123-StorageStack-X/2"
+CS = "arn:aws:cloudformation:us-west-2:111122223333:changeSet/wwhd-reh-abc123-1/3"
 TASK = "arn:aws:ecs:us-west-2:111122223333:task/wwhd-cluster/0123456789abcdef0"
 T0 = datetime(2026, 12, 6, 5, 0, 0, tzinfo=UTC)
 
@@ -49,7 +49,7 @@ def _change(logical, nested_cs=None):
 ])
 def test_nested_change_sets(include, changes, status, evidence):
     cfn, st = stubbed("cloudformation")
-    st.add_response("describe_change_set", {"ChangeSetId": CS, "StackName": "wwhd-rehearsal-abc123",
+    st.add_response("describe_change_set", {"ChangeSetId": CS, "StackName": "wwhd-reh-abc123",
                                             "IncludeNestedStacks": include, "Changes": changes,
                                             "Status": "CREATE_COMPLETE", "ExecutionStatus": "AVAILABLE"},
                     {"ChangeSetName": CS})
@@ -77,12 +77,12 @@ def test_bucket_create_without_delete_object(event, status, evidence):
     st.add_response("list_stack_resources", {"StackResourceSummaries": [{
         "LogicalResourceId": "LoadBalancerStack", "PhysicalResourceId": CHILD,
         "ResourceType": "AWS::CloudFormation::Stack", "LastUpdatedTimestamp": T0,
-        "ResourceStatus": "CREATE_COMPLETE"}]}, {"StackName": "wwhd-rehearsal-abc123"})
+        "ResourceStatus": "CREATE_COMPLETE"}]}, {"StackName": "wwhd-reh-abc123"})
     st.add_response("list_stack_resources", {"StackResourceSummaries": []}, {"StackName": CHILD})
-    st.add_response("describe_stack_events", {"StackEvents": []}, {"StackName": "wwhd-rehearsal-abc123"})
+    st.add_response("describe_stack_events", {"StackEvents": []}, {"StackName": "wwhd-reh-abc123"})
     st.add_response("describe_stack_events", {"StackEvents": [event]}, {"StackName": CHILD})
     with st:
-        f = rehearse.check_bucket_delete_object(cfn, "wwhd-rehearsal-abc123")
+        f = rehearse.check_bucket_delete_object(cfn, "wwhd-reh-abc123")
     assert (f.status, f.evidence) == (status, evidence)
 
 

@@ -69,7 +69,7 @@ def test_the_whole_rehearsal_runs_against_the_local_server_with_every_open_quest
     assert {s["name"]: s["code"] for s in report["steps"] if s["code"]} == {"migrate-data (dry run)": 1, "verify": 1}
     assert "not run locally: moto implements no DetectStackDrift" in [s["summary"] for s in report["steps"]]
     # the debug shell was on for verify: the params the run wrote say so
-    written = (tmp_path / "work" / "params" / "rehearsal-abc123.yaml").read_text()
+    written = (tmp_path / "work" / "params" / "reh-abc123.yaml").read_text()
     assert "debug_shell: true" in written and "account_id: '123456789012'" in written
     # every value through deploy/markdown.py: backticks from the questions are escaped, the table is intact
     md = (tmp_path / "work" / "report.md").read_text()
@@ -81,8 +81,8 @@ def test_the_whole_rehearsal_runs_against_the_local_server_with_every_open_quest
     # never listed as the root's resources: nothing identifies them as the run's, so the clean-up leaves them (on
     # AWS a nested stack is deleted with its root, and one that outlives it names its root in RootId: DescribeStacks)
     left = [s["StackName"] for s in cfn.describe_stacks()["Stacks"] if s["StackStatus"] != "DELETE_COMPLETE"]
-    assert all(n.startswith("wwhd-rehearsal-abc123-") and n.rsplit("-", 2)[1].endswith("Stack") for n in left), left
-    assert "wwhd-rehearsal-abc123" not in left and "wwhd-rehearsal-abc123-identity" not in left
+    assert all(n.startswith("wwhd-reh-abc123-") and n.rsplit("-", 2)[1].endswith("Stack") for n in left), left
+    assert "wwhd-reh-abc123" not in left and "wwhd-reh-abc123-identity" not in left
     assert not [n for n in left if n.startswith("wwhd-infra-")]
     assert boto3.client("s3", region_name=REGION).list_buckets()["Buckets"] == []
     assert boto3.client("efs", region_name=REGION).describe_file_systems()["FileSystems"] == []
@@ -193,11 +193,11 @@ def test_cleanup_deletes_the_runs_resources_and_leaves_an_untagged_look_alike(se
     logs = boto3.client("logs", region_name=REGION)
     logs.create_log_group(logGroupName="/ecs/wwhd-backend-keep")
     cfn = boto3.client("cloudformation", region_name=REGION)
-    cfn.create_stack(StackName="wwhd-rehearsal-abc123-lookalike", TemplateBody=json.dumps(
+    cfn.create_stack(StackName="wwhd-reh-abc123-lookalike", TemplateBody=json.dumps(
         {"Resources": {"H": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}}))  # the name, not the tag
 
     report = rehearse.Report("abc123", "123456789012", REGION, True, "t")
-    rehearse.cleanup(lambda s: boto3.client(s, region_name=REGION), "abc123", "rehearsal-abc123", report, set(),
+    rehearse.cleanup(lambda s: boto3.client(s, region_name=REGION), "abc123", "reh-abc123", report, set(),
                      poll=lambda s: None)
     assert report.left == []
     assert f"EFS file system {seed.file_system_id}" in report.deleted
@@ -208,7 +208,7 @@ def test_cleanup_deletes_the_runs_resources_and_leaves_an_untagged_look_alike(se
     assert [g["logGroupName"] for g in logs.describe_log_groups()["logGroups"]] == ["/ecs/wwhd-backend-keep"]
     assert boto3.client("ecs", region_name=REGION).describe_clusters(clusters=["wwhd-cluster"])["clusters"][0][
         "status"] == "INACTIVE"
-    assert [s["StackName"] for s in cfn.describe_stacks()["Stacks"]] == ["wwhd-rehearsal-abc123-lookalike"]
+    assert [s["StackName"] for s in cfn.describe_stacks()["Stacks"]] == ["wwhd-reh-abc123-lookalike"]
     assert ec2.describe_vpcs(VpcIds=[vpc])["Vpcs"]  # not created by the run: no tag, kept
 
 

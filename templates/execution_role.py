@@ -19,7 +19,7 @@ space; the inline policies of one role may hold 10,240 in all, a customer manage
 10 managed policies attached by default. The statements come to about 16,000 characters once the intrinsics are
 resolved, so they are four managed policies. The largest is ``NetworkAndStorage`` of an environment that creates its
 VPC: about 5,750 characters in us-west-2, about 6,070 with the longest partition, Region and URL suffix AWS has,
-and 6,096 with the longest app and environment names too (48 under the quota).
+and 6,076 with the longest app and environment names the params allow too (68 under the quota).
 ``tests/test_policy_limits.py`` keeps every policy of the identity stack within the quotas. The split is by hand:
 when a statement would take a policy over, that test fails, and the statement goes into a fifth group of
 ``policies`` (a new managed policy; a role may have ten attached).

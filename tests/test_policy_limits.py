@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from templates import build_all
+from templates import build_all, config
 from templates.config import load_params
 
 from .contract.resolve import Place, Resolver, literal_policy
@@ -49,9 +49,11 @@ def _dev_with_ci_and_domain():
 
 
 def _longest_names():
-    """... with the longest app and environment names that still build: the stack names in the ARNs grow with them
-    (``<app>-<env>-CloudFormationExecutionRole`` is the longest role name, 64 characters at most, so 36 in all)."""
-    return _dev_with_ci_and_domain().model_copy(update={"app": "a" * 16, "env": "e" * 20})
+    """... with the longest app and environment names the params allow: the stack names in the ARNs grow with them.
+    The backup vault's name bounds the stack name to 17 characters (templates/config.py ``derived_names``)."""
+    p = _dev_with_ci_and_domain().model_copy(update={"app": "a" * 5, "env": "e" * 11})
+    assert config._names(p) == [] and config._names(p.model_copy(update={"app": "a" * 6})) != []
+    return p
 
 
 PARAMS = {"prod": lambda: load_params("prod"), "dev": lambda: load_params("dev"), "dev-with-ci": _dev_with_ci,

@@ -24,6 +24,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import secrets as random_values
 import shlex
 import shutil
@@ -858,6 +859,17 @@ class Rehearsal:
 
 # --- command line -----------------------------------------------------------------------------------------------------
 
+RUN_ID_MAX = 8  # wwhd-reh-<run id>: 17 characters of stack name at most (templates/config.py derived_names)
+
+
+def _run_id(value: str) -> str:
+    if not re.fullmatch(f"[a-z0-9]{{1,{RUN_ID_MAX}}}", value):
+        raise argparse.ArgumentTypeError(
+            f"{value!r}: at most {RUN_ID_MAX} lower-case letters and digits (the stack name wwhd-reh-<run id> makes "
+            "the backup vault's name, which AWS Backup limits to 50 characters)")
+    return value
+
+
 def parse(argv: list[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     ap.add_argument("--region", required=True)
@@ -869,7 +881,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--image-tag", required=True, help="the app image's tag you push into the recreated repository")
     ap.add_argument("--workdir", type=Path, help="scratch project folder (default: ./rehearsal-<run id>)")
     ap.add_argument("--report", type=Path, help="report file (default: <workdir>/report.md, and .json beside it)")
-    ap.add_argument("--run-id", help=argparse.SUPPRESS)
+    ap.add_argument("--run-id", type=_run_id, help=argparse.SUPPRESS)
     ap.add_argument("--yes", action="store_true", help="create the resources after the cost is printed")
     ap.add_argument("--debug", action="store_true", help="tracebacks")
     return ap.parse_args(argv)

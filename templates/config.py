@@ -495,8 +495,8 @@ def _names(p: EnvParams) -> list[Problem]:
     if len(p.stack_name) <= room:
         return []
     return [Problem("app", f"the stack name {p.stack_name} ({len(p.stack_name)} characters, app and the params file's "
-                           f"name) is too long: {what} {name} would exceed {limit} characters; app and the "
-                           f"environment's name may have {room - 1} characters together")]
+                           f"name) is too long: {what} {name} would exceed {limit} characters (X: characters AWS "
+                           f"generates); app and the environment's name may have {room - 1} characters together")]
 
 
 # Each rule with the keys it reads. A rule is skipped when one of them is already reported (by pydantic or by an

@@ -72,7 +72,8 @@ def test_a_stack_name_too_long_for_a_name_made_from_it_is_a_params_error(tmp_pat
         load_params(env, params)
     said = str(raised.value)
     assert f"{env}.yaml: app: " in said and "AWS Backup vault wwhd-" + env + "-StorageStack-" in said
-    assert "would exceed 50 characters; app and the environment's name may have 16 characters together" in said
+    assert ("-StorageStack-XXXXXXXXXXXXX-vault would exceed 50 characters (X: characters AWS generates); app and the "
+            "environment's name may have 16 characters together") in said
     env, params = _params_with_stack_name(tmp_path, 17)
     assert load_params(env, params).stack_name == "wwhd-" + env
 

@@ -7,9 +7,13 @@ before, and :func:`save` then pickles every moto backend (the in-process server'
 :func:`restore`'s fresh unpickled copy of that, after the ``moto`` fixture's reset, so no test sees another test's
 changes and the order of tests does not matter.
 
-Why pickle and not ``copy.deepcopy``: both walk the objects through the same ``__reduce_ex__`` protocol (moto's models
-define ``__getstate__`` where they hold buffers), but unpickling runs in C. For the ``deployed`` state (about 200,000
-objects) a deep copy took 0.13 to 0.37 s and an unpickling 0.07 s, and a restore happens before most deploy tests.
+Why pickle and not ``copy.deepcopy``: both rebuild the objects through the ``__reduce_ex__`` protocol (moto's models
+define ``__getstate__`` where they hold buffers), but unpickling runs in C. A restore happens before most deploy
+tests; for the ``deployed`` state a deep copy took 0.13 to 0.37 s and an unpickling takes 4 ms (with EC2's public
+AMIs off: tests/deploy/conftest.py ``_aws_environment``). Pickle does not call ``__deepcopy__``, which three moto
+classes define: ``MISSING`` (never stored), ``DynamoType`` (copies its value either way) and EC2's security group
+rules, whose deep copy kept pointing at the backend they were copied from; unpickled, they point at the restored
+one.
 
 Three details of moto 5.2 (tests/deploy/moto_compat.py ``TESTED_WITH``) need care:
 
@@ -38,8 +42,6 @@ from moto.s3.models import s3_backends
 # __deepcopy__ returns the object itself: the saved state refers to them, as a deep copy would
 _IMMUTABLE = "cryptography.hazmat.bindings._rust"
 _LOCKS = {type(threading.Lock()): threading.Lock, type(threading.RLock()): threading.RLock}
-
-
 
 
 class _Pickler(pickle.Pickler):
@@ -86,11 +88,13 @@ def restore(saved: Saved) -> None:
     """Make moto's state a fresh copy of ``saved``: every backend in use is reset first (as the ``moto`` fixture's
     reset does), so nothing of an earlier state stays, not even a service ``saved`` never used."""
     BackendDict.reset()
-    gc.disable()  # unpickling makes ~200,000 objects that all stay alive: collecting during it only costs time
+    collecting = gc.isenabled()
+    gc.disable()  # unpickling makes objects that all stay alive: collecting during it only costs time
     try:
         backends = _Unpickler(io.BytesIO(saved.backends), saved.shared).load()
     finally:
-        gc.enable()
+        if collecting:
+            gc.enable()
     for registry, accounts in backends:
         registry.clear()
         registry.update(accounts)

@@ -132,6 +132,25 @@ def test_an_account_named_in_any_params_file_is_refused(seeded_moto, tmp_path, c
     _nothing_created()
 
 
+def test_a_run_id_too_long_for_the_names_it_makes_is_refused_before_anything_is_created(capsys):
+    from templates import config
+    from templates.config import load_params
+
+    longest = "a" * rehearse.RUN_ID_MAX
+    assert rehearse.parse(argv_without_aws("--run-id", longest)).run_id == longest
+    p = load_params("prod").model_copy(update={"env": f"reh-{longest}"})  # the params file the run writes
+    assert p.stack_name == f"wwhd-reh-{longest}" and config._names(p) == []
+    for bad in (longest + "a", "ABC", "a-b", ""):
+        with pytest.raises(SystemExit) as exited:
+            rehearse.parse(argv_without_aws("--run-id", bad))
+        assert exited.value.code == 2
+        assert "--run-id: " in capsys.readouterr().err
+
+
+def argv_without_aws(*extra):
+    return ["--region", REGION, "--domain", f"api.{ZONE}", "--hosted-zone-id", ZONE_ID, "--image-tag", "v1", *extra]
+
+
 def test_the_committed_params_name_prod_s_account():
     assert rehearse.accounts_in_params(rehearse.PARAMS_DIR) == {"018025611404": "prod.yaml"}
 
